@@ -1,0 +1,79 @@
+"""The ``attnkit`` command.
+
+Each command group lives in its own module under ``attnkit.cli`` and registers itself on ``app``
+(or on the ``train`` / ``experiment`` sub-apps) when imported; ``COMMAND_MODULES`` lists them.
+
+Errors: a one-line message on stderr, exit code 2 for usage and input errors, 1 for runtime failures,
+and no traceback unless ``--debug`` is given.
+"""
+
+from __future__ import annotations
+
+import importlib
+import sys
+import traceback
+
+import click
+import typer
+
+app = typer.Typer(
+    name="attnkit",
+    help="Attention mechanisms and the models built on them: train, translate, generate, see and benchmark.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
+train_app = typer.Typer(help="Train a model on built-in data or your own files.", no_args_is_help=True)
+experiment_app = typer.Typer(help="Experiments that measure the course's claims.", no_args_is_help=True)
+app.add_typer(train_app, name="train")
+app.add_typer(experiment_app, name="experiment")
+
+# Modules that register commands when imported (one per command group).
+COMMAND_MODULES: list[str] = [
+    "attnkit.cli.demo",
+]
+
+
+def _register() -> None:
+    for name in COMMAND_MODULES:
+        importlib.import_module(name)
+
+
+def _fail(message: str, code: int) -> int:
+    first = " ".join(str(message).strip().splitlines()) or "unknown error"
+    print(f"attnkit: error: {first}", file=sys.stderr)
+    return code
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the CLI; returns the exit code (also the console-script entry point)."""
+    args = list(sys.argv[1:] if argv is None else argv)
+    debug = "--debug" in args
+    args = [a for a in args if a != "--debug"]
+    try:
+        _register()
+        app(args=args, prog_name="attnkit", standalone_mode=False)
+        return 0
+    except click.exceptions.Exit as exc:
+        return int(exc.exit_code or 0)
+    except click.exceptions.Abort:
+        return _fail("aborted", 1)
+    except click.ClickException as exc:  # usage errors: unknown option, missing argument, bad choice
+        if debug:
+            traceback.print_exc()
+        return _fail(exc.format_message(), exc.exit_code if exc.exit_code else 2)
+    except KeyboardInterrupt:
+        return _fail("interrupted", 130)
+    except (ValueError, TypeError, FileNotFoundError, IsADirectoryError, NotADirectoryError, PermissionError) as exc:
+        if debug:
+            traceback.print_exc()
+        return _fail(f"{exc}", 2)
+    except Exception as exc:  # runtime failure
+        if debug:
+            traceback.print_exc()
+        return _fail(f"{type(exc).__name__}: {exc}", 1)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

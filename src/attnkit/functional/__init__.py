@@ -1,0 +1,33 @@
+"""Pure tensor functions: tensors in, tensors out (imports torch only).
+
+``attention`` and ``hard_attention`` are the cores every layer calls; ``masked_softmax`` the
+NaN-free normalisation; the score functions (``dot``, ``scaled_dot``, ``general``, ``concat``,
+``additive``, ``location``, ``cosine``) are collected in ``SCORES``; masks are boolean, True = may attend.
+"""
+
+from attnkit.functional.attention import (
+    AUTO_CHUNK_ELEMENTS,
+    HardAttention,
+    attention,
+    hard_attention,
+    masked_softmax,
+)
+from attnkit.functional.masks import causal_mask, local_window_mask, padding_mask
+from attnkit.functional.scores import (
+    PARAMETER_FREE,
+    SCORES,
+    additive,
+    additive_from_projected,
+    concat,
+    cosine,
+    dot,
+    general,
+    location,
+    scaled_dot,
+)
+
+__all__ = [
+    "AUTO_CHUNK_ELEMENTS", "HardAttention", "PARAMETER_FREE", "SCORES",
+    "additive", "additive_from_projected", "attention", "causal_mask", "concat", "cosine", "dot",
+    "general", "hard_attention", "local_window_mask", "location", "masked_softmax", "padding_mask", "scaled_dot",
+]

@@ -1,0 +1,466 @@
+"""The attention core: ``attention()``, ``masked_softmax()`` and ``hard_attention()``.
+
+Shape legend: ``...`` leading dims (batch, heads), broadcast between query, key, value and mask;
+Tq query length, Tk key length, Dk query/key width, Dv value width.
+
+    scores  = score(query, key)                  # (..., Tq, Tk)
+    weights = softmax(scores masked by `mask`)   # (..., Tq, Tk), rows sum to 1 over allowed keys
+    output  = weights @ value                    # (..., Tq, Dv)
+
+Three execution paths compute that same output:
+
+1. **reference**: the three lines above, materialising ``(..., Tq, Tk)``; taken when the weights are
+   asked for, and for small callable scores.
+2. **fused** (dot, scaled_dot, cosine without weights): ``torch.nn.functional.scaled_dot_product_attention``,
+   which never builds the ``Tq x Tk`` matrix on its memory-efficient kernels.
+3. **chunked online softmax** (any score): keys are processed ``chunk_size`` at a time keeping a running
+   max and running sum per query (as FlashAttention does), each chunk checkpointed so the backward pass
+   recomputes it; memory is ``O(Tq x chunk x hidden)`` instead of ``O(Tq x Tk x hidden)`` and gradients
+   are exact. Chosen automatically for callable scores whose estimated score work
+   ``prod(batch) * Tq * Tk * expansion`` exceeds :data:`AUTO_CHUNK_ELEMENTS` (``expansion`` is the
+   callable's optional ``expansion`` attribute, e.g. the hidden width of an additive score), or forced
+   with ``chunk_size=``.
+
+Masks are boolean, **True = may attend** (the convention of Keras and of SDPA's boolean ``attn_mask``;
+``torch.nn.MultiheadAttention``'s ``key_padding_mask`` is the opposite, True = ignore: pass
+``~key_padding_mask[:, None, :]``). A query whose keys are all masked gets zero weights and a zero
+output on every path, never NaN; an empty key sequence (Tk = 0) gives a zero output too.
+
+NaN and inf: attnkit does not sanitise inputs. A NaN in an allowed key or value reaches the output of
+the rows that attend to it; masked scores are replaced before the softmax, but a NaN/inf *value* row
+under a zero weight still poisons the product (0 * NaN = NaN), so fill padding with finite numbers.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from typing import NamedTuple
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+from torch.utils.checkpoint import checkpoint
+
+from attnkit.functional.scores import PARAMETER_FREE, SCORES, cosine, dot
+
+ScoreFn = Callable[[Tensor, Tensor], Tensor]
+
+#: Above this many score elements (times the score's ``expansion``) a callable score runs chunked.
+AUTO_CHUNK_ELEMENTS = 2**26
+#: The automatic chunk size aims at about this many elements per chunk (``batch * Tq * chunk * expansion``).
+AUTO_CHUNK_TARGET = 2**22
+_MIN_AUTO_CHUNK = 16
+
+
+# ---------------------------------------------------------------------------------------------
+# checks
+
+
+def _check_qkv(query: Tensor, key: Tensor, value: Tensor) -> None:
+    for name, t in (("query", query), ("key", key), ("value", value)):
+        if not isinstance(t, Tensor):
+            raise TypeError(f"{name} must be a torch.Tensor. Received: {type(t).__name__}")
+        if t.dim() < 2:
+            raise ValueError(f"{name} must have shape (..., T, D). Received: shape {tuple(t.shape)}")
+        if not t.is_floating_point():
+            raise TypeError(f"{name} must be a floating-point tensor. Received: dtype {t.dtype}")
+    if key.shape[-2] != value.shape[-2]:
+        raise ValueError(
+            f"key and value lengths differ: key (..., {key.shape[-2]}, {key.shape[-1]}) "
+            f"vs value (..., {value.shape[-2]}, {value.shape[-1]})"
+        )
+
+
+def _batch_shape(query: Tensor, key: Tensor, value: Tensor, mask: Tensor | None) -> torch.Size:
+    shapes = [query.shape[:-2], key.shape[:-2], value.shape[:-2]]
+    try:
+        batch = torch.broadcast_shapes(*shapes)
+    except RuntimeError:
+        raise ValueError(
+            "leading dims of query, key and value do not broadcast. Received: "
+            f"query {tuple(query.shape)}, key {tuple(key.shape)}, value {tuple(value.shape)}"
+        ) from None
+    if mask is not None:
+        target = (*batch, query.shape[-2], key.shape[-2])
+        try:
+            full = torch.broadcast_shapes(mask.shape, target)
+        except RuntimeError:
+            full = None
+        if full is None or full[-2:] != target[-2:]:
+            raise ValueError(
+                f"mask of shape {tuple(mask.shape)} does not broadcast to (..., Tq, Tk) = {tuple(target)}"
+            )
+        batch = full[:-2]
+    return batch
+
+
+def _check_mask(mask: Tensor | None) -> None:
+    if mask is None:
+        return
+    if not isinstance(mask, Tensor):
+        raise TypeError(f"mask must be a bool torch.Tensor (True = may attend). Received: {type(mask).__name__}")
+    if mask.dtype != torch.bool:
+        raise TypeError(
+            f"mask must be boolean (True = may attend). Received: dtype {mask.dtype}; "
+            "for an additive float mask add it to the scores in a score callable instead"
+        )
+
+
+def _resolve_score(score: str | ScoreFn, query: Tensor, key: Tensor) -> str | ScoreFn:
+    if callable(score):
+        return score
+    if not isinstance(score, str):
+        raise TypeError(f"score must be a name or a callable (query, key) -> scores. Received: {type(score).__name__}")
+    if score not in PARAMETER_FREE:
+        if score in SCORES:
+            raise ValueError(
+                f"score '{score}' needs weights: pass a module such as attnkit.layers.{score.title().replace('_', '')}Score "
+                f"or functools.partial(attnkit.functional.scores.{score}, ...) as score="
+            )
+        raise ValueError(f"unknown score {score!r}. Valid names: {', '.join(PARAMETER_FREE)}, or any callable (query, key) -> scores")
+    if query.shape[-1] != key.shape[-1]:
+        raise ValueError(
+            f"score '{score}' needs query and key of the same last dim. "
+            f"Received: query (..., {query.shape[-2]}, {query.shape[-1]}) vs key (..., {key.shape[-2]}, {key.shape[-1]})"
+        )
+    return score
+
+
+def _named_scale(name: str, width: int, scale: float | None) -> float:
+    if scale is not None:
+        return float(scale)
+    if name == "scaled_dot":
+        return 1.0 / math.sqrt(width) if width else 1.0
+    return 1.0
+
+
+# ---------------------------------------------------------------------------------------------
+# masked softmax
+
+
+def masked_softmax(scores: Tensor, mask: Tensor | None = None, dim: int = -1) -> Tensor:
+    """Softmax over ``dim`` that ignores masked entries and never returns NaN for masked rows.
+
+    ``weights = exp(s_j) / sum_{allowed k} exp(s_k)`` for allowed ``j``, exactly 0 for masked ``j``;
+    a row with no allowed entry is all zeros. Half-precision scores are normalised in float32 and
+    returned in their own dtype.
+
+    Args:
+        scores: ``(..., Tq, Tk)`` floating tensor.
+        mask: bool, broadcastable to ``scores``; True = may attend.
+        dim: the axis to normalise.
+
+    Example:
+        >>> masked_softmax(torch.zeros(2, 3), torch.tensor([[True, True, False], [False, False, False]]))
+        tensor([[0.5000, 0.5000, 0.0000],
+                [0.0000, 0.0000, 0.0000]])
+    """
+    _check_mask(mask)
+    dtype = scores.dtype
+    x = scores.float() if dtype in (torch.float16, torch.bfloat16) else scores
+    if mask is None:
+        return torch.softmax(x, dim=dim).to(dtype)
+    x = x.masked_fill(~mask, float("-inf"))
+    weights = torch.softmax(x, dim=dim)  # all-masked rows are NaN here ...
+    row_ok = mask.any(dim=dim, keepdim=True)
+    if not bool(row_ok.all()):
+        weights = weights.masked_fill(~row_ok, 0.0)  # ... and zero here (their gradient is zero too)
+    return weights.to(dtype)
+
+
+# ---------------------------------------------------------------------------------------------
+# the three paths
+
+
+def _reference(query, key, value, score_fn, mask, dropout_p):
+    scores = score_fn(query, key)  # (..., Tq, Tk)
+    expected = (query.shape[-2], key.shape[-2])
+    if not isinstance(scores, Tensor) or tuple(scores.shape[-2:]) != expected:
+        got = tuple(scores.shape) if isinstance(scores, Tensor) else type(scores).__name__
+        raise ValueError(f"score callable must return (..., Tq, Tk) = (..., {expected[0]}, {expected[1]}). Received: {got}")
+    weights = masked_softmax(scores, mask)  # (..., Tq, Tk)
+    applied = F.dropout(weights, dropout_p) if dropout_p > 0 else weights
+    out = applied.to(value.dtype) @ value  # (..., Tq, Dv)
+    return out, weights
+
+
+def _to_4d(t: Tensor, batch: torch.Size) -> Tensor:
+    if t.shape[:-2] != batch:
+        t = t.expand(*batch, *t.shape[-2:])
+    if t.dim() == 4:
+        return t
+    if t.dim() < 4:
+        return t.reshape((1,) * (4 - t.dim()) + tuple(t.shape))
+    return t.reshape(-1, 1, *t.shape[-2:])
+
+
+def _fused(query, key, value, name, scale, mask, causal, dropout_p, batch):
+    """SDPA fast path for dot / scaled_dot / cosine (cosine = dot of unit vectors)."""
+    if name == "cosine":
+        query = query / query.norm(dim=-1, keepdim=True).clamp_min(1e-8)
+        key = key / key.norm(dim=-1, keepdim=True).clamp_min(1e-8)
+    out_shape = (*batch, query.shape[-2], value.shape[-1])
+    q, k, v = (_to_4d(t, batch) for t in (query, key, value))  # (N, H, T, D)
+    attn_mask = None
+    if mask is not None:
+        if causal:
+            mask = mask & torch.ones(q.shape[-2], k.shape[-2], dtype=torch.bool, device=mask.device).tril()
+            causal = False
+        attn_mask = mask if mask.dim() <= 4 and len(batch) <= 2 else _to_4d(mask.expand(*batch, *mask.shape[-2:]), batch)
+    out = F.scaled_dot_product_attention(q, k, v, attn_mask=attn_mask, dropout_p=dropout_p, is_causal=causal, scale=scale)
+    if mask is not None and q.device.type != "cpu":
+        # Other backends may leave NaN in rows with no allowed key; the CPU kernels return zeros.
+        row_ok = attn_mask.any(dim=-1, keepdim=True)
+        out = out.masked_fill(~row_ok, 0.0)
+    return out.reshape(out_shape)
+
+
+def _chunk_step(
+    combine: ScoreFn, q_proj: Tensor, k_chunk: Tensor, v_chunk: Tensor, mask_chunk: Tensor | None,
+    run_max: Tensor, run_sum: Tensor, acc: Tensor, dropout_p: float,
+) -> tuple[Tensor, Tensor, Tensor]:
+    """One online-softmax update over a chunk of C keys (accumulators at least float32)."""
+    s = combine(q_proj, k_chunk).to(acc.dtype)  # (..., Tq, C)
+    if mask_chunk is not None:
+        s = s.masked_fill(~mask_chunk, float("-inf"))
+    new_max = torch.maximum(run_max, s.amax(dim=-1, keepdim=True)).detach()  # (..., Tq, 1)
+    safe_max = torch.where(torch.isinf(new_max), torch.zeros_like(new_max), new_max)
+    correction = torch.exp(run_max - safe_max)  # rescales what was summed under the old max
+    p = torch.exp(s - safe_max)  # (..., Tq, C); 0 where masked
+    run_sum = run_sum * correction + p.sum(dim=-1, keepdim=True)
+    if dropout_p > 0:
+        p = F.dropout(p, dropout_p)
+    acc = acc * correction + p @ v_chunk.to(acc.dtype)  # (..., Tq, Dv)
+    return new_max, run_sum, acc
+
+
+def _chunked(query, key, value, score, mask, causal, dropout_p, chunk_size, batch):
+    tq, tk, dv = query.shape[-2], key.shape[-2], value.shape[-1]
+    if hasattr(score, "project") and hasattr(score, "combine"):
+        q_proj, k_proj = score.project(query, key)
+        combine = score.combine
+    else:
+        q_proj, k_proj, combine = query, key, score
+    device = query.device
+    # accumulate in float32 for half inputs, else in the inputs' own precision
+    acc_dtype = torch.promote_types(torch.promote_types(query.dtype, value.dtype), torch.float32)
+    run_max = torch.full((*batch, tq, 1), float("-inf"), device=device, dtype=acc_dtype)
+    run_sum = torch.zeros((*batch, tq, 1), device=device, dtype=acc_dtype)
+    acc = torch.zeros((*batch, tq, dv), device=device, dtype=acc_dtype)
+    needs_grad = torch.is_grad_enabled() and (
+        any(t.requires_grad for t in (query, key, value))
+        or any(p.requires_grad for p in getattr(score, "parameters", lambda: [])())
+    )
+    for start in range(0, tk, chunk_size):
+        stop = min(start + chunk_size, tk)
+        mask_chunk = None
+        if mask is not None:
+            mask_chunk = mask[..., start:stop] if mask.shape[-1] != 1 else mask
+        if causal:
+            rows = torch.arange(tq, device=device)[:, None]
+            cols = torch.arange(start, stop, device=device)[None, :]
+            allowed = cols <= rows  # (Tq, C)
+            mask_chunk = allowed if mask_chunk is None else mask_chunk & allowed
+        args = (combine, q_proj, k_proj[..., start:stop, :], value[..., start:stop, :], mask_chunk, run_max, run_sum, acc, dropout_p)
+        if needs_grad:
+            run_max, run_sum, acc = checkpoint(_chunk_step, *args, use_reentrant=False)
+        else:
+            run_max, run_sum, acc = _chunk_step(*args)
+    out = torch.where(run_sum > 0, acc / run_sum.clamp_min(torch.finfo(acc.dtype).tiny), torch.zeros_like(acc))
+    return out.to(value.dtype)
+
+
+def _auto_chunk(score: ScoreFn, batch: torch.Size, tq: int, tk: int) -> int | None:
+    expansion = int(getattr(score, "expansion", 1) or 1)
+    rows = math.prod(batch) * tq * expansion
+    if rows * tk <= AUTO_CHUNK_ELEMENTS:
+        return None
+    return max(_MIN_AUTO_CHUNK, min(tk, AUTO_CHUNK_TARGET // max(rows, 1)))
+
+
+# ---------------------------------------------------------------------------------------------
+# public API
+
+
+def attention(
+    query: Tensor,
+    key: Tensor,
+    value: Tensor,
+    *,
+    score: str | ScoreFn = "scaled_dot",
+    mask: Tensor | None = None,
+    causal: bool = False,
+    scale: float | None = None,
+    dropout_p: float = 0.0,
+    return_weights: bool = False,
+    chunk_size: int | None = None,
+) -> Tensor | tuple[Tensor, Tensor]:
+    """Attention of queries over keys, returning the weighted average of the values.
+
+    ``output_i = sum_j softmax_j(score(q_i, k_j)) v_j`` over the keys ``j`` that ``mask`` allows.
+
+    Args:
+        query: ``(..., Tq, Dk)``.
+        key: ``(..., Tk, Dk)`` (``Dk`` may differ from the query's for callable scores).
+        value: ``(..., Tk, Dv)``.
+        score: ``"dot"``, ``"scaled_dot"`` (default) or ``"cosine"``, or any callable
+            ``(query, key) -> (..., Tq, Tk)`` such as the modules of :mod:`attnkit.layers.scores`;
+            gradients reach the weights a callable uses. A callable may also offer
+            ``project(query, key) -> (q', k')`` and ``combine(q', k') -> scores`` so the chunked path
+            projects once, and an ``expansion`` attribute (memory per score element) for the automatic choice.
+        mask: bool, broadcastable to ``(..., Tq, Tk)``; **True = may attend**.
+        causal: also forbid query ``i`` from attending keys ``j > i`` (top-left aligned, as SDPA's ``is_causal``).
+        scale: multiplies the named scores (default ``1/sqrt(Dk)`` for scaled_dot, 1 for dot and cosine);
+            a callable's scores are used as returned.
+        dropout_p: dropout on the attention weights (applied whenever > 0, as in torch's SDPA:
+            pass 0 at evaluation time).
+        return_weights: also return the weights ``(..., Tq, Tk)`` (this materialises them).
+        chunk_size: ``None`` chooses by itself; an integer forces the chunked online-softmax path
+            with that many keys per chunk (when weights are not returned).
+
+    Returns:
+        ``output (..., Tq, Dv)``, or ``(output, weights)`` when ``return_weights=True``. Leading dims are
+        the broadcast of those of query, key, value and mask. Rows with no allowed key, and every row
+        when ``Tk == 0``, are zeros.
+
+    Example:
+        >>> q, k, v = torch.randn(2, 5, 8), torch.randn(2, 7, 8), torch.randn(2, 7, 3)
+        >>> out, w = attention(q, k, v, mask=torch.ones(7, dtype=torch.bool), return_weights=True)
+        >>> out.shape, w.shape, bool(torch.allclose(w.sum(-1), torch.ones(2, 5)))
+        (torch.Size([2, 5, 3]), torch.Size([2, 5, 7]), True)
+    """
+    _check_qkv(query, key, value)
+    _check_mask(mask)
+    score = _resolve_score(score, query, key)
+    if chunk_size is not None and (not isinstance(chunk_size, int) or chunk_size < 1):
+        raise ValueError(f"chunk_size must be a positive int or None. Received: {chunk_size!r}")
+    if not 0.0 <= dropout_p < 1.0:
+        raise ValueError(f"dropout_p must be in [0, 1). Received: {dropout_p}")
+    batch = _batch_shape(query, key, value, mask)
+    tq, tk, dv = query.shape[-2], key.shape[-2], value.shape[-1]
+    dtype = torch.promote_types(query.dtype, value.dtype)
+
+    if tk == 0 or tq == 0:  # nothing to attend to: zeros, never NaN
+        out = query.new_zeros((*batch, tq, dv), dtype=dtype)
+        if tk == 0:
+            out = out + 0.0 * value.sum()  # keeps the graph connected; value is empty, so no NaN can enter
+        if return_weights:
+            return out, query.new_zeros((*batch, tq, tk))
+        return out
+
+    if isinstance(score, str):
+        name, scale_value = score, _named_scale(score, query.shape[-1], scale)
+        if not return_weights and chunk_size is None:
+            return _fused(query, key, value, name, scale_value, mask, causal, dropout_p, batch)
+        base = dot if name != "cosine" else cosine
+        score_fn: ScoreFn = (lambda q, k: base(q, k) * scale_value) if (scale_value != 1.0 or name == "scaled_dot") else base
+        if name == "cosine" and chunk_size is not None:
+            score_fn = _CosineChunks(scale_value)
+    else:
+        score_fn = score
+
+    if not return_weights:
+        chunk = chunk_size if chunk_size is not None else _auto_chunk(score_fn, batch, tq, tk)
+        if chunk is not None:
+            return _chunked(query, key, value, score_fn, mask, causal, dropout_p, chunk, batch)
+
+    if causal:
+        allowed = torch.ones(tq, tk, dtype=torch.bool, device=query.device).tril()
+        mask = allowed if mask is None else mask & allowed
+    out, weights = _reference(query, key, value, score_fn, mask, dropout_p)
+    if out.shape[:-2] != batch:
+        out = out.expand(*batch, tq, dv)
+    return (out, weights) if return_weights else out
+
+
+class _CosineChunks:
+    """Cosine score split for the chunked path: normalise once (project), then dot per chunk (combine)."""
+
+    def __init__(self, scale: float) -> None:
+        self.scale = scale
+
+    def project(self, query: Tensor, key: Tensor) -> tuple[Tensor, Tensor]:
+        return (query / query.norm(dim=-1, keepdim=True).clamp_min(1e-8),
+                key / key.norm(dim=-1, keepdim=True).clamp_min(1e-8))
+
+    def combine(self, q: Tensor, k: Tensor) -> Tensor:
+        return (q @ k.transpose(-2, -1)) * self.scale
+
+    def __call__(self, query: Tensor, key: Tensor) -> Tensor:
+        return self.combine(*self.project(query, key))
+
+
+class HardAttention(NamedTuple):
+    """Result of :func:`hard_attention`: ``context (..., Tq, Dv)``, ``index (..., Tq)`` long,
+    ``log_prob (..., Tq)`` (log-probability of the chosen key under the soft weights)."""
+
+    context: Tensor
+    index: Tensor
+    log_prob: Tensor
+
+
+def hard_attention(
+    query: Tensor,
+    key: Tensor,
+    value: Tensor,
+    *,
+    score: str | ScoreFn = "scaled_dot",
+    mask: Tensor | None = None,
+    causal: bool = False,
+    scale: float | None = None,
+    training: bool = False,
+    generator: torch.Generator | None = None,
+) -> HardAttention:
+    """Hard (stochastic) attention: each query takes the value of exactly one key.
+
+    ``a = softmax(score(q, k))`` over allowed keys; in evaluation (``training=False``) the key is
+    ``argmax_j a_j``, in training it is sampled ``j ~ Categorical(a)`` (Xu et al. 2015), and
+    ``log_prob = log a_j`` carries the gradient for REINFORCE (``loss = -reward * log_prob``).
+    A query with no allowed key gets ``index = -1``, a zero context and ``log_prob = 0``.
+
+    Shapes: query ``(..., Tq, Dk)``, key ``(..., Tk, Dk)``, value ``(..., Tk, Dv)`` ->
+    ``HardAttention(context (..., Tq, Dv), index (..., Tq), log_prob (..., Tq))``.
+
+    Example:
+        >>> q, k, v = torch.randn(1, 2, 4), torch.randn(1, 5, 4), torch.randn(1, 5, 3)
+        >>> ctx, idx, logp = hard_attention(q, k, v)
+        >>> bool(torch.equal(ctx[0, 0], v[0, idx[0, 0]]))
+        True
+    """
+    _check_qkv(query, key, value)
+    _check_mask(mask)
+    score = _resolve_score(score, query, key)
+    batch = _batch_shape(query, key, value, mask)
+    tq, tk = query.shape[-2], key.shape[-2]
+    if isinstance(score, str):
+        s = _named_scale(score, query.shape[-1], scale)
+        base = cosine if score == "cosine" else dot
+        scores = base(query, key) * s
+    else:
+        scores = score(query, key)
+    if causal:
+        allowed = torch.ones(tq, tk, dtype=torch.bool, device=query.device).tril()
+        mask = allowed if mask is None else mask & allowed
+    scores = scores.float().expand(*batch, tq, tk)  # (..., Tq, Tk)
+    if mask is not None:
+        scores = scores.masked_fill(~mask, float("-inf"))
+    row_ok = torch.isfinite(scores).any(dim=-1) if tk else torch.zeros((*batch, tq), dtype=torch.bool, device=query.device)
+    safe = torch.where(row_ok[..., None], scores, torch.zeros_like(scores))  # all-masked rows -> uniform, then dropped
+    log_weights = torch.log_softmax(safe, dim=-1)  # (..., Tq, Tk)
+    if tk == 0:
+        index = torch.full((*batch, tq), -1, dtype=torch.long, device=query.device)
+        context = value.new_zeros((*batch, tq, value.shape[-1]))
+        return HardAttention(context, index, query.new_zeros((*batch, tq)))
+    if training:
+        flat = log_weights.detach().exp().reshape(-1, tk)  # (N, Tk)
+        index = torch.multinomial(flat, 1, generator=generator).reshape(*batch, tq)
+    else:
+        index = log_weights.argmax(dim=-1)
+    log_prob = log_weights.gather(-1, index[..., None]).squeeze(-1)  # (..., Tq)
+    values = value.expand(*batch, tk, value.shape[-1])
+    context = values.gather(-2, index[..., None].expand(*index.shape, value.shape[-1]))  # (..., Tq, Dv)
+    context = context * row_ok[..., None].to(context.dtype)
+    log_prob = torch.where(row_ok, log_prob, torch.zeros_like(log_prob)).to(query.dtype)
+    index = torch.where(row_ok, index, torch.full_like(index, -1))
+    return HardAttention(context, index, log_prob)

@@ -1,0 +1,58 @@
+"""Argument checks shared by the attention layers.
+
+Every check raises a ``ValueError``/``TypeError`` whose message names the argument and says
+"Expected ... Received: ...", so that a wrong shape is found at the call that caused it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import torch
+from torch import Tensor
+
+
+def check_tensor(x: object, name: str, *, ndim: int | Sequence[int] | None = None) -> Tensor:
+    """Check that ``x`` is a floating tensor with one of the allowed ranks; return it."""
+    if not isinstance(x, Tensor):
+        raise TypeError(f"Expected `{name}` to be a torch.Tensor. Received: {name}={type(x).__name__}")
+    if ndim is not None:
+        allowed = (ndim,) if isinstance(ndim, int) else tuple(ndim)
+        if x.dim() not in allowed:
+            ranks = " or ".join(str(r) for r in allowed)
+            raise ValueError(
+                f"Expected `{name}` of rank {ranks}. Received: {name}.shape={tuple(x.shape)}"
+            )
+    return x
+
+
+def check_last_dim(x: Tensor, name: str, expected: int) -> None:
+    """Check the feature size of a built layer's input."""
+    if x.shape[-1] != expected:
+        raise ValueError(
+            f"Expected `{name}` with last dimension {expected} (the size this layer was built with). "
+            f"Received: {name}.shape={tuple(x.shape)}"
+        )
+
+
+def check_mask(mask: Tensor | None, name: str, expected: Sequence[int]) -> Tensor | None:
+    """Check a boolean mask against an expected shape (size-1 dims broadcast); return it.
+
+    ``expected`` is the full shape the mask must broadcast to without adding dimensions.
+    """
+    if mask is None:
+        return None
+    if not isinstance(mask, Tensor):
+        raise TypeError(f"Expected `{name}` to be a bool torch.Tensor. Received: {name}={type(mask).__name__}")
+    if mask.dtype != torch.bool:
+        raise TypeError(
+            f"Expected `{name}` of dtype torch.bool (True = may attend / real token). "
+            f"Received: {name}.dtype={mask.dtype}"
+        )
+    expected = tuple(int(s) for s in expected)
+    ok = mask.dim() == len(expected) and all(
+        m == e or m == 1 for m, e in zip(mask.shape, expected, strict=True)
+    )
+    if not ok:
+        raise ValueError(f"Expected `{name}` of shape {expected}. Received: {name}.shape={tuple(mask.shape)}")
+    return mask

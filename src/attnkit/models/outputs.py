@@ -1,0 +1,105 @@
+"""Output objects of the Transformer-family models.
+
+A model's ``forward`` returns one of these dataclasses, never a bare tuple. The field names are the
+ones users of the ``transformers`` library know, so ``out.last_hidden_state`` or ``out.logits`` read
+the same in both.
+
+Shape legend: B batch, T positions of this call, S key positions (cached + new), E width,
+H heads, V vocabulary size, C classes, L layers.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from torch import Tensor
+
+
+@dataclass
+class EncoderOutput:
+    """Output of an encoder such as :class:`attnkit.models.Bert`.
+
+    Attributes:
+        last_hidden_state: ``(B, T, E)`` hidden states after the last layer.
+        pooler_output: ``(B, E)`` ``tanh(W h_[CLS] + b)``, or None for a model without a pooler.
+        hidden_states: with ``output_hidden_states=True``, a tuple of L + 1 tensors ``(B, T, E)``:
+            the embeddings, then the output of each layer.
+        attentions: with ``output_attentions=True``, a tuple of L per-head weights ``(B, H, T, T)``.
+    """
+
+    last_hidden_state: Tensor
+    pooler_output: Tensor | None = None
+    hidden_states: tuple[Tensor, ...] | None = None
+    attentions: tuple[Tensor, ...] | None = None
+
+
+@dataclass
+class CausalLMOutput:
+    """Output of a causal language model such as :class:`attnkit.models.GPT`.
+
+    Attributes:
+        logits: ``(B, T, V)`` next-token scores before the softmax.
+        loss: scalar mean cross-entropy of ``logits[:, t]`` against ``labels[:, t + 1]`` when labels
+            were given, else None.
+        past_key_values: with ``use_cache=True``, the :class:`attnkit.models.blocks.KVCache` holding
+            keys and values ``(B, H, S, D)`` of every layer; pass it back to continue.
+        hidden_states: with ``output_hidden_states=True``, L + 1 tensors ``(B, T, E)``: the input of
+            every block, then the final (normalised) output.
+        attentions: with ``output_attentions=True``, L per-head weights ``(B, H, T, S)``.
+    """
+
+    logits: Tensor
+    loss: Tensor | None = None
+    past_key_values: object | None = None
+    hidden_states: tuple[Tensor, ...] | None = None
+    attentions: tuple[Tensor, ...] | None = None
+
+
+@dataclass
+class MaskedLMOutput:
+    """Output of a masked language model head.
+
+    Attributes:
+        logits: ``(B, T, V)`` scores of the token at each position.
+        loss: mean cross-entropy over positions whose label is not -100, or None.
+        hidden_states, attentions: as in :class:`EncoderOutput`.
+    """
+
+    logits: Tensor
+    loss: Tensor | None = None
+    hidden_states: tuple[Tensor, ...] | None = None
+    attentions: tuple[Tensor, ...] | None = None
+
+
+@dataclass
+class PreTrainingOutput:
+    """Output of the BERT pretraining heads (masked LM + next-sentence prediction).
+
+    Attributes:
+        prediction_logits: ``(B, T, V)`` masked-LM scores.
+        seq_relationship_logits: ``(B, 2)`` next-sentence scores (index 0 = "B follows A").
+        loss: masked-LM loss + next-sentence loss when both label sets were given, else None.
+        hidden_states, attentions: as in :class:`EncoderOutput`.
+    """
+
+    prediction_logits: Tensor
+    seq_relationship_logits: Tensor
+    loss: Tensor | None = None
+    hidden_states: tuple[Tensor, ...] | None = None
+    attentions: tuple[Tensor, ...] | None = None
+
+
+@dataclass
+class SequenceClassifierOutput:
+    """Output of a sequence-classification head.
+
+    Attributes:
+        logits: ``(B, C)`` class scores.
+        loss: mean cross-entropy against ``labels`` ``(B,)``, or None.
+        hidden_states, attentions: as in :class:`EncoderOutput`.
+    """
+
+    logits: Tensor
+    loss: Tensor | None = None
+    hidden_states: tuple[Tensor, ...] | None = None
+    attentions: tuple[Tensor, ...] | None = None

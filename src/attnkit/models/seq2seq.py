@@ -1,0 +1,361 @@
+"""RNN encoder-decoder with optional attention (Cho et al. 2014, Bahdanau et al. 2015, Luong et al. 2015).
+
+Shape legend: ``B`` batch, ``S`` source length, ``T`` target length, ``E`` embedding size,
+``H`` hidden size (``config.hidden_dim``), ``A`` Bahdanau attention size, ``V`` vocabulary size.
+
+Encoder: a bidirectional GRU/LSTM of ``H / 2`` units per direction reads the packed source, so padding
+never enters it; the annotation of position ``j`` is ``h_j = [fwd h_j; bwd h_j]`` ``(B, S, H)``.
+The decoder starts from ``s_0 = tanh(W_init [fwd h_S; bwd h_1])``.
+
+Decoder step ``i`` by ``config.attention``:
+
+- ``none`` (fixed context, Cho et al.): ``c = [fwd h_S; bwd h_1]`` for every step;
+  ``s_i = f(s_{i-1}, [E y_{i-1}; c])``; ``o_i = tanh(W_r [s_i; c; E y_{i-1}])``.
+- ``bahdanau``: ``e_ij = v^T tanh(W s_{i-1} + U h_j)``, ``a_i = softmax(e_i)``, ``c_i = sum_j a_ij h_j``;
+  ``s_i = f(s_{i-1}, [E y_{i-1}; c_i])``; ``o_i = tanh(W_r [s_i; c_i; E y_{i-1}])``.
+- ``luong-dot|general|concat`` (global) and ``luong-local-p``: with input feeding,
+  ``s_i = f(s_{i-1}, [E y_{i-1}; o_{i-1}])``; ``c_i, a_i = attention(s_i, h)``;
+  ``o_i = tanh(W_c [c_i; s_i])`` (the attentional hidden state).
+
+Then ``p(y_i | y_<i, x) = softmax(W_o o_i)``. Training uses teacher forcing; inference uses
+``attnkit.decoding`` (greedy or beam search) through :meth:`Seq2Seq.step`.
+
+Example:
+    >>> import torch
+    >>> cfg = Seq2SeqConfig(src_vocab_size=12, tgt_vocab_size=9, embed_dim=8, hidden_dim=16)
+    >>> model = Seq2Seq(cfg)
+    >>> src = torch.tensor([[5, 6, 7, 2], [5, 6, 2, 0]]); lengths = torch.tensor([4, 3])
+    >>> out = model(src, lengths, torch.tensor([[1, 4, 5], [1, 4, 0]]))
+    >>> tuple(out.logits.shape), tuple(out.attentions.shape)
+    ((2, 3, 9), (2, 3, 4))
+"""
+
+from __future__ import annotations
+
+import warnings
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
+
+from attnkit.decoding import DecodeOutput, decode
+from attnkit.layers.bahdanau import BahdanauAttention
+from attnkit.layers.luong import LuongAttention
+from attnkit.models.base import KitModel, register_model
+
+ATTENTIONS: tuple[str, ...] = ("none", "bahdanau", "luong-dot", "luong-general", "luong-concat", "luong-local-p")
+CELLS: tuple[str, ...] = ("gru", "lstm")
+
+
+@dataclass
+class Seq2SeqConfig:
+    """Configuration of :class:`Seq2Seq` (saved as JSON beside the weights)."""
+
+    src_vocab_size: int = 0  # source vocabulary size (with the special tokens)
+    tgt_vocab_size: int = 0  # target vocabulary size (with the special tokens)
+    attention: str = "bahdanau"  # one of ATTENTIONS
+    cell: str = "gru"  # "gru" or "lstm", for encoder and decoder
+    embed_dim: int = 64  # E, source and target embeddings
+    hidden_dim: int = 128  # H: decoder state and annotation size; each encoder direction has H / 2 units
+    encoder_layers: int = 1  # stacked bidirectional encoder layers
+    attention_dim: int = 128  # A, hidden size of the Bahdanau alignment model
+    local_window: int = 10  # D of Luong's local-p attention (window [p - D, p + D])
+    dropout: float = 0.0  # on embeddings and the readout o_i
+    max_src_len: int = 256  # longer inputs are truncated by translate() with a warning
+    max_tgt_len: int = 64  # decoding stops after this many tokens (end token included)
+    pad_id: int = 0
+    sos_id: int = 1
+    eos_id: int = 2
+    unk_id: int = 3
+
+    def __post_init__(self) -> None:
+        if self.attention not in ATTENTIONS:
+            raise ValueError(f"Expected attention to be one of {ATTENTIONS}. Received: attention={self.attention!r}")
+        if self.cell not in CELLS:
+            raise ValueError(f"Expected cell to be one of {CELLS}. Received: cell={self.cell!r}")
+        if self.hidden_dim < 2 or self.hidden_dim % 2:
+            raise ValueError(f"Expected hidden_dim to be an even number >= 2 (two encoder directions). "
+                             f"Received: hidden_dim={self.hidden_dim}")
+        for name in ("src_vocab_size", "tgt_vocab_size", "embed_dim", "attention_dim", "encoder_layers",
+                     "max_src_len", "max_tgt_len", "local_window"):
+            if int(getattr(self, name)) < 1:
+                raise ValueError(f"Expected {name} >= 1. Received: {name}={getattr(self, name)}")
+
+
+@dataclass
+class Seq2SeqOutput:
+    """Output of :meth:`Seq2Seq.forward` (teacher forcing).
+
+    Attributes:
+        logits: ``(B, T, V)`` next-token scores.
+        attentions: ``(B, T, S)`` alignment weights ``a_ij``, or ``None`` for ``attention="none"``.
+        loss: mean cross-entropy over non-pad targets when ``tgt_out`` was given, else ``None``.
+    """
+
+    logits: Tensor
+    attentions: Tensor | None = None
+    loss: Tensor | None = None
+
+
+@register_model
+class Seq2Seq(KitModel):
+    """Bidirectional RNN encoder + RNN decoder with the attention named in ``config.attention``.
+
+    Args:
+        config: a :class:`Seq2SeqConfig`.
+
+    Call arguments (``forward``):
+        src: ``(B, S)`` long source ids, padded with ``pad_id``.
+        src_lengths: ``(B,)`` number of real source tokens.
+        tgt_in: ``(B, T)`` decoder inputs ``[sos, y_1, ..., y_{T-1}]``.
+        tgt_out: optional ``(B, T)`` targets ``[y_1, ..., eos]`` (pad ignored) to get ``loss``.
+
+    Returns:
+        :class:`Seq2SeqOutput` with ``logits (B, T, V)`` and ``attentions (B, T, S)``.
+    """
+
+    kind = "seq2seq"
+    config_class = Seq2SeqConfig
+
+    def __init__(self, config: Seq2SeqConfig) -> None:
+        super().__init__(config)
+        c = config
+        H, E = c.hidden_dim, c.embed_dim
+        rnn = nn.GRU if c.cell == "gru" else nn.LSTM
+        cell = nn.GRUCell if c.cell == "gru" else nn.LSTMCell
+        self.src_embed = nn.Embedding(c.src_vocab_size, E, padding_idx=c.pad_id)
+        self.tgt_embed = nn.Embedding(c.tgt_vocab_size, E, padding_idx=c.pad_id)
+        self.encoder = rnn(E, H // 2, num_layers=c.encoder_layers, batch_first=True, bidirectional=True)
+        self.init_state = nn.Linear(H, H * (2 if c.cell == "lstm" else 1))
+        self.feeds_output = c.attention.startswith("luong")  # Luong's input feeding
+        self.decoder = cell(E + H, H)
+        self.attn: nn.Module | None = None
+        if c.attention == "bahdanau":
+            self.attn = BahdanauAttention(H, H, c.attention_dim)
+        elif self.feeds_output:
+            variant = c.attention.split("-", 1)[1]
+            if variant == "local-p":
+                self.attn = LuongAttention(H, score="general", mode="local-p", window=c.local_window)
+            else:
+                self.attn = LuongAttention(H, score=variant, mode="global")
+        if self.feeds_output:
+            self.combine = nn.Linear(2 * H, H, bias=False)  # W_c [c_i; s_i]
+        else:
+            self.readout = nn.Linear(2 * H + E, H)  # W_r [s_i; c_i; E y_{i-1}]
+        self.dropout = nn.Dropout(c.dropout)
+        self.out = nn.Linear(H, c.tgt_vocab_size)  # W_o
+
+    # -- encoder -----------------------------------------------------------------------------------------
+    def encode(self, src: Tensor, src_lengths: Tensor) -> dict[str, Tensor]:
+        """Run the encoder and build the decoder's initial state.
+
+        Args:
+            src: ``(B, S)`` source ids; src_lengths: ``(B,)`` real lengths (0 allowed: empty input).
+
+        Returns:
+            The decoder state dict: ``h`` ``(B, H)`` (and ``c`` for LSTM), ``keys`` ``(B, S, H)`` annotations,
+            ``mask`` ``(B, S)`` bool (True = real token), plus ``ctx`` ``(B, H)`` for ``none``,
+            ``proj`` ``(B, S, A)`` for ``bahdanau`` and ``feed`` ``(B, H)`` for Luong.
+        """
+        self._check_batch(src, src_lengths)
+        B, S = src.shape
+        H = self.config.hidden_dim
+        emb = self.dropout(self.src_embed(src))  # (B, S, E)
+        lengths = src_lengths.clamp(min=1)  # packing needs >= 1; an empty input is masked out below
+        packed = pack_padded_sequence(emb, lengths.cpu(), batch_first=True, enforce_sorted=False)
+        out, h_n = self.encoder(packed)
+        keys, _ = pad_packed_sequence(out, batch_first=True, total_length=S)  # (B, S, H)
+        if isinstance(h_n, tuple):  # LSTM: (h_n, c_n)
+            h_n = h_n[0]
+        summary = torch.cat([h_n[-2], h_n[-1]], dim=-1)  # (B, H): [fwd h_S; bwd h_1] of the top layer
+        mask = torch.arange(S, device=src.device)[None, :] < src_lengths[:, None]  # (B, S)
+        summary = summary * (src_lengths > 0)[:, None].to(summary.dtype)
+        init = torch.tanh(self.init_state(summary))
+        state: dict[str, Tensor] = {"keys": keys, "mask": mask}
+        if self.config.cell == "lstm":
+            state["h"], state["c"] = init[:, :H], init[:, H:]
+        else:
+            state["h"] = init
+        if self.config.attention == "none":
+            state["ctx"] = summary
+        elif self.config.attention == "bahdanau":
+            state["proj"] = self.attn.project_keys(keys)  # (B, S, A), U h_j computed once
+        else:
+            state["feed"] = keys.new_zeros(B, H)
+        return state
+
+    # -- one decoder step ----------------------------------------------------------------------------------
+    def advance(self, y_prev: Tensor, state: dict[str, Tensor]) -> tuple[Tensor, dict[str, Tensor], Tensor | None]:
+        """One decoder step before the output layer.
+
+        Args:
+            y_prev: ``(N,)`` previous target ids; state: as returned by :meth:`encode` (rows ``N``).
+
+        Returns:
+            ``(o (N, H), new_state, weights (N, S) or None)`` where ``logits = W_o o``.
+        """
+        a = self.config.attention
+        emb = self.dropout(self.tgt_embed(y_prev))  # (N, E)
+        new = dict(state)
+        weights: Tensor | None = None
+        if a == "none" or a == "bahdanau":
+            if a == "none":
+                ctx = state["ctx"]
+            else:  # e_ij = v^T tanh(W s_{i-1} + U h_j) on the previous state
+                ctx, weights = self.attn(state["h"], state["keys"], state["mask"], projected_keys=state["proj"])
+            s = self._cell(torch.cat([emb, ctx], dim=-1), state, new)  # (N, H)
+            o = torch.tanh(self.readout(torch.cat([s, ctx, emb], dim=-1)))  # (N, H)
+        else:
+            s = self._cell(torch.cat([emb, state["feed"]], dim=-1), state, new)  # input feeding
+            ctx, weights = self.attn(s, state["keys"], state["mask"])  # attention on the current state
+            o = torch.tanh(self.combine(torch.cat([ctx, s], dim=-1)))  # (N, H) attentional hidden state
+            new["feed"] = o
+        return self.dropout(o), new, weights
+
+    def _cell(self, x: Tensor, state: dict[str, Tensor], new: dict[str, Tensor]) -> Tensor:
+        if self.config.cell == "lstm":
+            new["h"], new["c"] = self.decoder(x, (state["h"], state["c"]))
+        else:
+            new["h"] = self.decoder(x, state["h"])
+        return new["h"]
+
+    def step(self, y_prev: Tensor, state: dict[str, Tensor]) -> tuple[Tensor, dict[str, Tensor], Tensor | None]:
+        """The ``attnkit.decoding`` step function: ``(N,) -> (log_probs (N, V), state, weights (N, S))``."""
+        o, state, weights = self.advance(y_prev, state)
+        return torch.log_softmax(self.out(o), dim=-1), state, weights
+
+    # -- teacher forcing ---------------------------------------------------------------------------------
+    def forward(self, src: Tensor, src_lengths: Tensor, tgt_in: Tensor, tgt_out: Tensor | None = None) -> Seq2SeqOutput:
+        state = self.encode(src, src_lengths)
+        outs, alignments = [], []
+        for t in range(tgt_in.size(1)):
+            o, state, w = self.advance(tgt_in[:, t], state)
+            outs.append(o)
+            if w is not None:
+                alignments.append(w)
+        logits = self.out(torch.stack(outs, dim=1))  # (B, T, V)
+        attn = torch.stack(alignments, dim=1) if alignments else None  # (B, T, S)
+        loss = None
+        if tgt_out is not None:
+            loss = F.cross_entropy(logits.reshape(-1, logits.size(-1)), tgt_out.reshape(-1),
+                                   ignore_index=self.config.pad_id)
+        return Seq2SeqOutput(logits=logits, attentions=attn, loss=loss)
+
+    def training_step(self, batch: Any) -> tuple[Tensor, dict[str, float]]:
+        """Loss of one ``attnkit.data.batches.Batch`` and its stats for the trainer.
+
+        Returns:
+            ``(loss, {"correct": right target tokens, "total": target tokens, "tokens": source + target tokens})``.
+        """
+        out = self(batch.src, batch.src_lengths, batch.tgt_in, batch.tgt_out)
+        real = batch.tgt_out != self.config.pad_id
+        correct = ((out.logits.argmax(-1) == batch.tgt_out) & real).sum()
+        total = real.sum()
+        stats = {"correct": float(correct), "total": float(total),
+                 "tokens": float(total + batch.src_lengths.sum())}
+        return out.loss, stats
+
+    # -- inference ---------------------------------------------------------------------------------------
+    @torch.no_grad()
+    def generate(self, src: Tensor, src_lengths: Tensor, *, beam_size: int = 1, max_len: int | None = None,
+                 length_penalty: float = 1.0) -> DecodeOutput:
+        """Decode a batch with greedy (``beam_size=1``) or beam search.
+
+        Returns:
+            ``attnkit.decoding.DecodeOutput``: ``tokens (B, T)`` (end token included), ``lengths (B,)``,
+            ``alignments (B, T, S)`` (``None`` for ``attention="none"``).
+        """
+        state = self.encode(src, src_lengths)
+        c = self.config
+        return decode(self.step, state, batch_size=src.size(0), sos_id=c.sos_id, eos_id=c.eos_id,
+                      max_len=max_len or c.max_tgt_len, beam_size=beam_size, pad_id=c.pad_id,
+                      length_penalty=length_penalty, device=src.device)
+
+    def encode_texts(self, texts: list[str]) -> tuple[Tensor, Tensor, int, int]:
+        """Tokenise ``texts`` with the source tokenizer.
+
+        Returns:
+            ``(src (B, S), src_lengths (B,), n_unknown, n_truncated)``: ids are ``[<sos>, t_1, ..., <eos>]``;
+            tokens outside the vocabulary become ``unk_id`` (counted in ``n_unknown``); inputs longer than
+            ``config.max_src_len`` ids keep their first ``max_src_len - 1`` ids and the end token (counted
+            in ``n_truncated``).
+        """
+        if isinstance(texts, str) or not all(isinstance(t, str) for t in texts):
+            raise TypeError(f"Expected texts to be a list of str. Received: {type(texts).__name__}")
+        tok = self._tokenizer("source")
+        ids = tok.encode_batch(texts) if texts else []  # [<sos>, t_1, ..., t_n, <eos>]
+        unknown = sum(i == self.config.unk_id for row in ids for i in row)
+        limit = self.config.max_src_len
+        truncated = sum(len(row) > limit for row in ids)
+        ids = [row if len(row) <= limit else row[: limit - 1] + row[-1:] for row in ids]  # keep the end token
+        S = max([len(row) for row in ids] + [1])
+        device = self.out.weight.device
+        src = torch.full((len(ids), S), self.config.pad_id, dtype=torch.long, device=device)
+        for b, row in enumerate(ids):
+            src[b, : len(row)] = torch.tensor(row, dtype=torch.long, device=device)
+        lengths = torch.tensor([len(row) for row in ids], dtype=torch.long, device=device)
+        return src, lengths, unknown, truncated
+
+    def translate(self, texts: list[str], beam_size: int = 1, return_alignments: bool = False,
+                  batch_size: int = 256, length_penalty: float = 1.0) -> list[str] | list[tuple[str, Tensor]]:
+        """Translate strings with the saved tokenizers.
+
+        Characters/words outside the source vocabulary become ``<unk>``; a ``UserWarning`` gives their
+        count. Inputs longer than ``config.max_src_len`` tokens are truncated with a ``UserWarning``.
+
+        Returns:
+            The output strings, or ``(text, alignment)`` pairs with ``return_alignments=True`` where
+            ``alignment`` is ``(T_out, S_in)``: one row per output token (end token included), one column
+            per source token (``tokenizers["source"].tokens(text)``); ``None`` for ``attention="none"``.
+
+        Example::
+
+            model = attnkit.load("attnkit-demo/model")
+            model.translate(["4 de marzo de 2031"])        # ['2031-03-04']
+        """
+        src, lengths, unknown, truncated = self.encode_texts(list(texts))
+        if unknown:
+            warnings.warn(f"{unknown} source token(s) outside the vocabulary were mapped to <unk>", stacklevel=2)
+        if truncated:
+            warnings.warn(f"{truncated} input(s) longer than max_src_len={self.config.max_src_len} tokens "
+                          f"were truncated", stacklevel=2)
+        was_training = self.training
+        self.eval()
+        target = self._tokenizer("target")
+        results: list[Any] = []
+        try:
+            for i in range(0, len(texts), batch_size):
+                s, n = src[i: i + batch_size], lengths[i: i + batch_size]
+                s = s[:, : max(int(n.max()), 1)] if len(n) else s
+                out = self.generate(s, n, beam_size=beam_size, length_penalty=length_penalty)
+                for b in range(s.size(0)):
+                    L = int(out.lengths[b])
+                    toks = out.tokens[b, :L].tolist()
+                    text = target.decode([t for t in toks if t != self.config.eos_id])
+                    if not return_alignments:
+                        results.append(text)
+                    else:
+                        al = None if out.alignments is None else out.alignments[b, :L, : int(n[b])].cpu()
+                        results.append((text, al))
+        finally:
+            self.train(was_training)
+        return results
+
+    # -- checks ------------------------------------------------------------------------------------------
+    def _tokenizer(self, name: str) -> Any:
+        if name not in self.tokenizers:
+            raise ValueError(f"this Seq2Seq has no {name!r} tokenizer; set model.tokenizers[{name!r}] "
+                             f"(attnkit.load gives them back). Received tokenizers: {sorted(self.tokenizers)}")
+        return self.tokenizers[name]
+
+    def _check_batch(self, src: Tensor, src_lengths: Tensor) -> None:
+        if src.dim() != 2:
+            raise ValueError(f"Expected src of shape (B, S). Received: {tuple(src.shape)}")
+        if src_lengths.shape != (src.size(0),):
+            raise ValueError(f"Expected src_lengths of shape ({src.size(0)},). Received: {tuple(src_lengths.shape)}")
+        if src.size(1) > self.config.max_src_len:
+            raise ValueError(f"source length {src.size(1)} exceeds max_src_len={self.config.max_src_len}; "
+                             f"truncate the input (translate() does so with a warning)")

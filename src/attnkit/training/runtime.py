@@ -1,0 +1,240 @@
+"""Where the process runs: device, rank and world size, seeding, RNG state, and which batches a rank takes.
+
+Everything that changes between one process and many lives here, so ``torchrun`` can drop in without
+touching models or the trainer loop:
+
+- ``setup_runtime(device)`` reads ``RANK`` / ``WORLD_SIZE`` / ``LOCAL_RANK`` (set by ``torchrun``) and, when
+  ``WORLD_SIZE > 1``, starts the process group (``nccl`` on CUDA, ``gloo`` on CPU).
+- ``wrap_for_training(module, rt)`` wraps in ``DistributedDataParallel`` when distributed.
+- ``RankShard(source, rank, world_size)``: every rank iterates the same seeded stream and keeps every
+  ``world_size``-th batch (rank r keeps batches r, r + W, r + 2W, ...), so together the ranks see each batch
+  once and the stream position restores identically on every rank.
+- ``seed_everything(seed)``, ``get_rng_state()`` / ``set_rng_state(state)`` for python, numpy and torch.
+- Only the main process (rank 0) writes logs and checkpoints (``Runtime.is_main``).
+
+Example::
+
+    rt = setup_runtime("auto")            # Runtime(device=cpu, rank=0, world_size=1, local_rank=0)
+    seed_everything(0)
+    batches = RankShard(batches, rt.rank, rt.world_size)
+"""
+
+from __future__ import annotations
+
+import os
+import random
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import torch
+import torch.distributed as dist
+from torch import nn
+
+
+@dataclass(frozen=True)
+class Runtime:
+    """The process's place in a run.
+
+    Attributes:
+        device: where the model and batches go.
+        rank: global rank (0 in a single process).
+        world_size: number of processes (1 in a single process).
+        local_rank: rank on this machine (picks the GPU).
+    """
+
+    device: torch.device
+    rank: int = 0
+    world_size: int = 1
+    local_rank: int = 0
+
+    @property
+    def distributed(self) -> bool:
+        """True when more than one process trains together."""
+        return self.world_size > 1
+
+    @property
+    def is_main(self) -> bool:
+        """True on rank 0, the process that writes logs and checkpoints."""
+        return self.rank == 0
+
+
+def _env_int(name: str, default: int) -> int:
+    value = os.environ.get(name)
+    if value is None or value == "":
+        return default
+    try:
+        return int(value)
+    except ValueError:
+        raise ValueError(f"environment variable {name} must be an integer. Received: {value!r}") from None
+
+
+def resolve_device(device: str | torch.device = "auto", local_rank: int = 0) -> torch.device:
+    """``"auto"`` -> ``cuda:<local_rank>`` when CUDA is available, else ``mps`` if available, else ``cpu``;
+    any other string/device is used as given (``"cuda"`` becomes ``cuda:<local_rank>``)."""
+    if isinstance(device, torch.device):
+        return device
+    if not isinstance(device, str):
+        raise TypeError(f"device must be a str or torch.device. Received: {type(device).__name__}")
+    if device == "auto":
+        if torch.cuda.is_available():
+            return torch.device("cuda", local_rank % max(1, torch.cuda.device_count()))
+        mps = getattr(torch.backends, "mps", None)
+        if mps is not None and mps.is_available():
+            return torch.device("mps")
+        return torch.device("cpu")
+    if device == "cuda":
+        return torch.device("cuda", local_rank)
+    try:
+        return torch.device(device)
+    except RuntimeError:
+        raise ValueError(f"unknown device. Expected 'auto', 'cpu', 'cuda', 'cuda:N' or 'mps'. Received: {device!r}") from None
+
+
+def setup_runtime(device: str | torch.device = "auto") -> Runtime:
+    """Read the ``torchrun`` environment, pick the device, and start the process group if needed.
+
+    Single process (no ``WORLD_SIZE`` or ``WORLD_SIZE=1``): nothing is started. Several processes: the
+    default process group is initialised once (``nccl`` for CUDA devices, ``gloo`` otherwise) from the
+    ``MASTER_ADDR`` / ``MASTER_PORT`` that ``torchrun`` sets.
+    """
+    world_size = _env_int("WORLD_SIZE", 1)
+    rank = _env_int("RANK", 0)
+    local_rank = _env_int("LOCAL_RANK", rank)
+    if world_size < 1 or not 0 <= rank < world_size:
+        raise ValueError(f"invalid process layout: expected 0 <= RANK < WORLD_SIZE. Received: RANK={rank}, "
+                         f"WORLD_SIZE={world_size}")
+    dev = resolve_device(device, local_rank)
+    if dev.type == "cuda":
+        torch.cuda.set_device(dev)
+    if world_size > 1 and not dist.is_initialized():
+        backend = "nccl" if dev.type == "cuda" else "gloo"
+        dist.init_process_group(backend=backend, rank=rank, world_size=world_size)
+    return Runtime(device=dev, rank=rank, world_size=world_size, local_rank=local_rank)
+
+
+def wrap_for_training(module: nn.Module, rt: Runtime) -> nn.Module:
+    """``DistributedDataParallel(module)`` when ``rt.distributed``, else ``module`` unchanged.
+
+    The module must already be on ``rt.device``. DDP synchronises gradients in ``backward`` only for
+    computations that went through the wrapper's ``__call__``, so call the returned module, not its parts.
+    """
+    if not rt.distributed:
+        return module
+    from torch.nn.parallel import DistributedDataParallel
+
+    ids = [rt.device.index] if rt.device.type == "cuda" else None
+    return DistributedDataParallel(module, device_ids=ids)
+
+
+def all_reduce_sum(values: dict[str, float], rt: Runtime) -> dict[str, float]:
+    """Sum numbers over ranks (identity in a single process); used for logged counts and losses."""
+    if not rt.distributed or not values:
+        return dict(values)
+    keys = sorted(values)
+    t = torch.tensor([float(values[k]) for k in keys], dtype=torch.float64, device=rt.device)
+    dist.all_reduce(t, op=dist.ReduceOp.SUM)
+    return {k: float(v) for k, v in zip(keys, t.tolist())}
+
+
+def broadcast_flag(flag: bool, rt: Runtime) -> bool:
+    """Rank 0's decision, shared with every rank (e.g. stop on a time budget); identity in one process."""
+    if not rt.distributed:
+        return flag
+    t = torch.tensor([1 if flag else 0], dtype=torch.int64, device=rt.device)
+    dist.broadcast(t, src=0)
+    return bool(t.item())
+
+
+def barrier(rt: Runtime) -> None:
+    """Wait for every rank (no-op in a single process)."""
+    if rt.distributed:
+        dist.barrier()
+
+
+# ----------------------------------------------------------------------------------------------------------
+# Seeds and RNG state
+# ----------------------------------------------------------------------------------------------------------
+
+
+def seed_everything(seed: int) -> None:
+    """Seed python's ``random``, numpy's global RNG and torch (CPU and every CUDA device)."""
+    if not isinstance(seed, int) or isinstance(seed, bool):
+        raise TypeError(f"seed must be an int. Received: {seed!r}")
+    random.seed(seed)
+    np.random.seed(seed % 2**32)
+    torch.manual_seed(seed)
+
+
+def get_rng_state() -> tuple[dict[str, Any], dict[str, torch.Tensor]]:
+    """The current RNG states as ``(json_part, tensor_part)``.
+
+    ``json_part`` holds python's and numpy's states as plain lists/ints (JSON-serialisable);
+    ``tensor_part`` holds torch's CPU state and one state per CUDA device (``uint8`` tensors, for
+    ``torch.save`` / ``torch.load(weights_only=True)``).
+    """
+    version, internal, gauss = random.getstate()
+    name, keys, pos, has_gauss, cached = np.random.get_state()
+    json_part = {"python": [version, list(internal), gauss],
+                 "numpy": [name, [int(k) for k in keys], int(pos), int(has_gauss), float(cached)]}
+    tensors = {"torch": torch.get_rng_state()}
+    if torch.cuda.is_available() and torch.cuda.is_initialized():
+        for i, s in enumerate(torch.cuda.get_rng_state_all()):
+            tensors[f"cuda:{i}"] = s
+    return json_part, tensors
+
+
+def set_rng_state(json_part: dict[str, Any], tensors: dict[str, torch.Tensor]) -> None:
+    """Restore states taken by ``get_rng_state`` (CUDA states only for devices present)."""
+    version, internal, gauss = json_part["python"]
+    random.setstate((version, tuple(internal), gauss))
+    name, keys, pos, has_gauss, cached = json_part["numpy"]
+    np.random.set_state((name, np.asarray(keys, dtype=np.uint32), pos, has_gauss, cached))
+    torch.set_rng_state(tensors["torch"].to("cpu", torch.uint8))
+    if torch.cuda.is_available():
+        cuda = [tensors[k] for k in sorted(tensors) if k.startswith("cuda:")]
+        for i, s in enumerate(cuda[: torch.cuda.device_count()]):
+            torch.cuda.set_rng_state(s.to("cpu", torch.uint8), i)
+
+
+# ----------------------------------------------------------------------------------------------------------
+# Data sampling per rank
+# ----------------------------------------------------------------------------------------------------------
+
+
+class RankShard:
+    """Keep every ``world_size``-th batch of ``source``, starting at ``rank``; resumable like the source.
+
+    Every rank builds the same seeded source; rank r keeps batches r, r + W, r + 2W, ... of its stream.
+    ``state_dict`` / ``load_state_dict`` are the source's: the source's position is always just after a
+    kept batch's group, so it restores the same on every rank. With ``world_size == 1`` it is a plain
+    pass-through.
+
+    Args:
+        source: an iterable of batches with ``state_dict()`` and ``load_state_dict(state)``.
+        rank: this process's rank, ``0 <= rank < world_size``.
+        world_size: number of processes.
+    """
+
+    def __init__(self, source: Iterable[Any], rank: int, world_size: int) -> None:
+        if world_size < 1 or not 0 <= rank < world_size:
+            raise ValueError(f"Expected 0 <= rank < world_size. Received: rank={rank}, world_size={world_size}")
+        self.source = source
+        self.rank = rank
+        self.world_size = world_size
+
+    def __iter__(self) -> Iterator[Any]:
+        group: list[Any] = []
+        for batch in self.source:
+            group.append(batch)
+            if len(group) == self.world_size:  # whole group read: the position is the same on every rank
+                yield group[self.rank]
+                group = []
+        # an incomplete final group is dropped so every rank takes the same number of steps
+
+    def state_dict(self) -> Any:
+        return self.source.state_dict()  # type: ignore[attr-defined]
+
+    def load_state_dict(self, state: Any) -> None:
+        self.source.load_state_dict(state)  # type: ignore[attr-defined]

@@ -235,6 +235,86 @@ def _chunk_step(
     return new_max, run_sum, acc
 
 
+def _chunk_masks(mask: Tensor | None, causal: bool, tq: int, tk: int, chunk_size: int, device) -> list[tuple[int, int, Tensor | None]]:
+    """(start, stop, mask of that key chunk) for every chunk; causal rows are top-left aligned."""
+    chunks = []
+    for start in range(0, tk, chunk_size):
+        stop = min(start + chunk_size, tk)
+        mask_chunk = None
+        if mask is not None:
+            mask_chunk = mask[..., start:stop] if mask.shape[-1] != 1 else mask
+        if causal:
+            allowed = torch.arange(start, stop, device=device)[None, :] <= torch.arange(tq, device=device)[:, None]  # (Tq, C)
+            mask_chunk = allowed if mask_chunk is None else mask_chunk & allowed
+        chunks.append((start, stop, mask_chunk))
+    return chunks
+
+
+class _ChunkedAttention(torch.autograd.Function):
+    """Online-softmax attention over key chunks with a FlashAttention-style backward.
+
+    Forward keeps only ``out`` and the row log-sum-exp ``L``; backward recomputes each chunk's scores
+    with autograd on, and uses ``dS = P * (dO V^T - rowsum(dO * O))`` with ``P = exp(S - L)``, so memory
+    stays ``O(Tq x chunk x expansion)`` in both passes. ``params`` are the tensors the ``combine`` callable
+    differentiates through (a module's parameters).
+    """
+
+    @staticmethod
+    def forward(ctx, q_proj, k_proj, value, batch, chunks, combine, acc_dtype, *params):
+        tq, dv = q_proj.shape[-2], value.shape[-1]
+        run_max = torch.full((*batch, tq, 1), float("-inf"), device=value.device, dtype=acc_dtype)
+        run_sum = torch.zeros((*batch, tq, 1), device=value.device, dtype=acc_dtype)
+        acc = torch.zeros((*batch, tq, dv), device=value.device, dtype=acc_dtype)
+        for start, stop, mask_chunk in chunks:
+            run_max, run_sum, acc = _chunk_step(combine, q_proj, k_proj[..., start:stop, :], value[..., start:stop, :],
+                                                mask_chunk, run_max, run_sum, acc, 0.0)
+        out = torch.where(run_sum > 0, acc / run_sum.clamp_min(torch.finfo(acc_dtype).tiny), torch.zeros_like(acc))
+        lse = torch.where(run_sum > 0, run_max + torch.log(run_sum.clamp_min(torch.finfo(acc_dtype).tiny)),
+                          torch.full_like(run_sum, float("inf")))  # exp(s - inf) = 0 for rows with no key
+        ctx.save_for_backward(q_proj, k_proj, value, out, lse, *params)
+        ctx.chunks, ctx.combine = chunks, combine
+        return out.to(value.dtype)
+
+    @staticmethod
+    def backward(ctx, grad_out):
+        q_proj, k_proj, value, out, lse, *params = ctx.saved_tensors
+        grad_out = grad_out.to(out.dtype)
+        delta = (grad_out * out).sum(dim=-1, keepdim=True)  # (..., Tq, 1)
+        d_q = torch.zeros_like(q_proj) if ctx.needs_input_grad[0] else None
+        d_k = torch.zeros_like(k_proj) if ctx.needs_input_grad[1] else None
+        d_v = torch.zeros_like(value) if ctx.needs_input_grad[2] else None
+        d_params = [torch.zeros_like(p) for p in params]
+        for start, stop, mask_chunk in ctx.chunks:
+            v_chunk = value[..., start:stop, :]
+            with torch.enable_grad():
+                q_leaf = q_proj.detach().requires_grad_(d_q is not None)
+                k_leaf = k_proj[..., start:stop, :].detach().requires_grad_(d_k is not None)
+                s = ctx.combine(q_leaf, k_leaf).to(out.dtype)  # (..., Tq, C)
+            p = torch.exp(s.detach() - lse)  # (..., Tq, C), exactly the forward's weights
+            if mask_chunk is not None:
+                p = p.masked_fill(~mask_chunk, 0.0)
+            if d_v is not None:
+                d_v[..., start:stop, :] += (p.transpose(-2, -1) @ grad_out).to(value.dtype).sum_to_size(v_chunk.shape)
+            d_s = p * (grad_out @ v_chunk.to(out.dtype).transpose(-2, -1) - delta)  # (..., Tq, C)
+            wrt = [t for t in (q_leaf, k_leaf, *params) if t.requires_grad]
+            if wrt:
+                grads = iter(torch.autograd.grad(s, wrt, d_s, allow_unused=True))
+                if d_q is not None:
+                    g = next(grads)
+                    if g is not None:
+                        d_q += g
+                if d_k is not None:
+                    g = next(grads)
+                    if g is not None:
+                        d_k[..., start:stop, :] += g
+                for i, p_ in enumerate(params):
+                    if p_.requires_grad:
+                        g = next(grads)
+                        if g is not None:
+                            d_params[i] += g
+        return (d_q, d_k, d_v, None, None, None, None, *d_params)
+
+
 def _chunked(query, key, value, score, mask, causal, dropout_p, chunk_size, batch):
     tq, tk, dv = query.shape[-2], key.shape[-2], value.shape[-1]
     if hasattr(score, "project") and hasattr(score, "combine"):
@@ -245,23 +325,19 @@ def _chunked(query, key, value, score, mask, causal, dropout_p, chunk_size, batc
     device = query.device
     # accumulate in float32 for half inputs, else in the inputs' own precision
     acc_dtype = torch.promote_types(torch.promote_types(query.dtype, value.dtype), torch.float32)
+    chunks = _chunk_masks(mask, causal, tq, tk, chunk_size, device)
+    owner = getattr(combine, "__self__", combine)
+    known_params = isinstance(owner, torch.nn.Module) or isinstance(score, _CosineChunks) or getattr(score, "_attnkit_named", False)
+    if dropout_p == 0 and known_params:
+        params = [p for p in owner.parameters() if p.requires_grad] if isinstance(owner, torch.nn.Module) else []
+        return _ChunkedAttention.apply(q_proj, k_proj, value, batch, chunks, combine, acc_dtype, *params)
+
+    # Any other callable (its weights unknown, e.g. a closure) or dropout: checkpoint each chunk instead.
     run_max = torch.full((*batch, tq, 1), float("-inf"), device=device, dtype=acc_dtype)
     run_sum = torch.zeros((*batch, tq, 1), device=device, dtype=acc_dtype)
     acc = torch.zeros((*batch, tq, dv), device=device, dtype=acc_dtype)
-    needs_grad = torch.is_grad_enabled() and (
-        any(t.requires_grad for t in (query, key, value))
-        or any(p.requires_grad for p in getattr(score, "parameters", lambda: [])())
-    )
-    for start in range(0, tk, chunk_size):
-        stop = min(start + chunk_size, tk)
-        mask_chunk = None
-        if mask is not None:
-            mask_chunk = mask[..., start:stop] if mask.shape[-1] != 1 else mask
-        if causal:
-            rows = torch.arange(tq, device=device)[:, None]
-            cols = torch.arange(start, stop, device=device)[None, :]
-            allowed = cols <= rows  # (Tq, C)
-            mask_chunk = allowed if mask_chunk is None else mask_chunk & allowed
+    needs_grad = torch.is_grad_enabled()
+    for start, stop, mask_chunk in chunks:
         args = (combine, q_proj, k_proj[..., start:stop, :], value[..., start:stop, :], mask_chunk, run_max, run_sum, acc, dropout_p)
         if needs_grad:
             run_max, run_sum, acc = checkpoint(_chunk_step, *args, use_reentrant=False)
@@ -309,6 +385,8 @@ def attention(
             gradients reach the weights a callable uses. A callable may also offer
             ``project(query, key) -> (q', k')`` and ``combine(q', k') -> scores`` so the chunked path
             projects once, and an ``expansion`` attribute (memory per score element) for the automatic choice.
+            The chunked path assumes the scores of a slice of keys are the slice of the scores; a callable
+            for which that is false (one that depends on absolute key positions) sets ``chunkable = False``.
         mask: bool, broadcastable to ``(..., Tq, Tk)``; **True = may attend**.
         causal: also forbid query ``i`` from attending keys ``j > i`` (top-left aligned, as SDPA's ``is_causal``).
         scale: multiplies the named scores (default ``1/sqrt(Dk)`` for scaled_dot, 1 for dot and cosine);
@@ -354,14 +432,15 @@ def attention(
         if not return_weights and chunk_size is None:
             return _fused(query, key, value, name, scale_value, mask, causal, dropout_p, batch)
         base = dot if name != "cosine" else cosine
-        score_fn: ScoreFn = (lambda q, k: base(q, k) * scale_value) if (scale_value != 1.0 or name == "scaled_dot") else base
-        if name == "cosine" and chunk_size is not None:
-            score_fn = _CosineChunks(scale_value)
+        score_fn: ScoreFn = _CosineChunks(scale_value) if name == "cosine" else _ScaledDot(scale_value)
     else:
         score_fn = score
 
     if not return_weights:
-        chunk = chunk_size if chunk_size is not None else _auto_chunk(score_fn, batch, tq, tk)
+        chunkable = getattr(score_fn, "chunkable", True)
+        if chunk_size is not None and not chunkable:
+            raise ValueError(f"score {type(score_fn).__name__} depends on key positions and cannot run chunked: pass chunk_size=None")
+        chunk = chunk_size if chunk_size is not None else (_auto_chunk(score_fn, batch, tq, tk) if chunkable else None)
         if chunk is not None:
             return _chunked(query, key, value, score_fn, mask, causal, dropout_p, chunk, batch)
 
@@ -372,6 +451,19 @@ def attention(
     if out.shape[:-2] != batch:
         out = out.expand(*batch, tq, dv)
     return (out, weights) if return_weights else out
+
+
+class _ScaledDot:
+    """A named dot-product score as a callable without weights: ``scale * q . k``."""
+
+    _attnkit_named = True
+
+    def __init__(self, scale: float) -> None:
+        self.scale = scale
+
+    def __call__(self, query: Tensor, key: Tensor) -> Tensor:
+        scores = dot(query, key)
+        return scores if self.scale == 1.0 else scores * self.scale
 
 
 class _CosineChunks:

@@ -131,6 +131,8 @@ class LocationScore(nn.Module):
         torch.Size([3, 7])
     """
 
+    chunkable = False  # scores depend on absolute key positions: a key chunk cannot be scored alone
+
     def __init__(self, query_dim: int, max_length: int) -> None:
         super().__init__()
         self.w_a = nn.Parameter(torch.empty(max_length, query_dim))

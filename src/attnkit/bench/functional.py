@@ -1,0 +1,277 @@
+"""Benchmark of the functional core: time ratios against torch SDPA and a naive implementation, and
+working memory of the chunked additive path against the naive one.
+
+Everything is measured in one run, as ratios, so a busy machine slows every contender alike:
+timings interleave the contenders call by call and keep the median of ``repeat`` calls. Each memory case
+runs in a fresh child process (peak resident memory minus the resident memory once the inputs exist);
+a case whose estimate exceeds ``MEMORY_LIMIT`` is reported as its estimate instead of being run.
+
+Run it as ``attnkit bench functional`` or ``python benchmarks/bench_functional.py`` (``--quick`` for a short run).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import resource
+import statistics
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+
+import torch
+import torch.nn.functional as F
+
+from attnkit.functional import attention
+from attnkit.layers.scores import AdditiveScore
+
+GiB = 2**30
+MiB = 2**20
+MEMORY_LIMIT = 8 * GiB
+
+
+# ---------------------------------------------------------------------------------------------
+# timing
+
+
+def interleaved_medians(fns: dict[str, Callable[[], object]], repeat: int, warmup: int = 1) -> dict[str, float]:
+    """Median seconds per call of each function, calling them in turn ``repeat`` times."""
+    for _ in range(warmup):
+        for fn in fns.values():
+            fn()
+    samples: dict[str, list[float]] = {name: [] for name in fns}
+    for _ in range(repeat):
+        for name, fn in fns.items():
+            start = time.perf_counter()
+            fn()
+            samples[name].append(time.perf_counter() - start)
+    return {name: statistics.median(s) for name, s in samples.items()}
+
+
+def naive_scaled_dot(q, k, v, mask=None, causal=False):
+    """The textbook form: softmax(q k^T / sqrt(d)) v with a boolean mask, materialising (B, H, T, T)."""
+    s = (q @ k.transpose(-2, -1)) / math.sqrt(q.shape[-1])  # (B, H, Tq, Tk)
+    if causal:
+        s = s.masked_fill(~torch.ones(s.shape[-2:], dtype=torch.bool, device=s.device).tril(), float("-inf"))
+    if mask is not None:
+        s = s.masked_fill(~mask, float("-inf"))
+    return torch.softmax(s, dim=-1) @ v
+
+
+def naive_additive(q, k, v, score: AdditiveScore):
+    """Bahdanau's formula as written: softmax_j(w_v^T tanh(W_q q_i + W_k k_j)) v_j, materialising (B, Tq, Tk, H)."""
+    hidden = torch.tanh(score.w_q(q)[:, :, None, :] + score.w_k(k)[:, None, :, :])  # (B, Tq, Tk, H)
+    return torch.softmax(hidden @ score.w_v, dim=-1) @ v
+
+
+def _run(fn: Callable[[], torch.Tensor], backward: bool) -> None:
+    if backward:
+        fn().sum().backward()
+    else:
+        with torch.no_grad():
+            fn()
+
+
+@dataclass
+class SpeedRow:
+    length: int
+    mask: str
+    mode: str
+    attnkit_ms: float
+    sdpa_ms: float
+    naive_ms: float
+
+    @property
+    def ratio(self) -> float:
+        return self.attnkit_ms / self.sdpa_ms
+
+
+def bench_scaled_dot(lengths, *, batch=1, heads=8, dim=64, repeat=7, masks=("none", "causal", "padding")) -> list[SpeedRow]:
+    """attnkit vs SDPA vs naive for scaled dot-product attention, forward and forward+backward."""
+    rows = []
+    gen = torch.Generator().manual_seed(0)
+    for length in lengths:
+        q, k, v = (torch.randn(batch, heads, length, dim, generator=gen).requires_grad_() for _ in range(3))
+        lengths_b = torch.full((batch,), length)
+        lengths_b[0] = length * 3 // 4
+        padding = (torch.arange(length)[None, :] < lengths_b[:, None])[:, None, None, :]  # (B, 1, 1, Tk)
+        for kind in masks:
+            mask = padding if kind == "padding" else None
+            causal = kind == "causal"
+            for backward in (False, True):
+                fns = {
+                    "attnkit": lambda m=mask, c=causal, b=backward: _run(lambda: attention(q, k, v, mask=m, causal=c), b),
+                    "sdpa": lambda m=mask, c=causal, b=backward: _run(
+                        lambda: F.scaled_dot_product_attention(q, k, v, attn_mask=m, is_causal=c), b),
+                    "naive": lambda m=mask, c=causal, b=backward: _run(lambda: naive_scaled_dot(q, k, v, m, c), b),
+                }
+                med = interleaved_medians(fns, repeat)
+                rows.append(SpeedRow(length, kind, "forward+backward" if backward else "forward",
+                                     med["attnkit"] * 1e3, med["sdpa"] * 1e3, med["naive"] * 1e3))
+    return rows
+
+
+# ---------------------------------------------------------------------------------------------
+# memory: each case runs in a fresh child process
+
+
+@dataclass
+class MemoryCase:
+    name: str
+    what: str
+    estimate_bytes: int
+
+
+def _additive_inputs(batch: int, length: int, width: int, hidden: int, grad: bool):
+    gen = torch.Generator().manual_seed(0)
+    torch.manual_seed(0)
+    score = AdditiveScore(width, width, hidden)
+    q, k, v = (torch.randn(batch, length, width, generator=gen).requires_grad_(grad) for _ in range(3))
+    return score, q, k, v
+
+
+def memory_cases(quick: bool = False) -> list[MemoryCase]:
+    f32 = 4
+    cases = [
+        MemoryCase("fused_16k_forward", "attnkit scaled_dot forward, T=16384, 1 head of width 64", 64 * MiB),
+        MemoryCase("naive_16k_forward", "naive scaled_dot forward, T=16384, 1 head of width 64", 2 * 16384**2 * f32),
+    ]
+    for length in ((512,) if quick else (512, 1024)):
+        big = 8 * length * length * 256 * f32  # one (B, Tq, Tk, H) tensor
+        for mode, factor in (("forward", 2), ("forward+backward", 3)):
+            tag = "fwd" if mode == "forward" else "fwdbwd"
+            cases.append(MemoryCase(f"naive_additive_{length}_{tag}", f"naive additive {mode}, B=8, T={length}, H=256", factor * big))
+            cases.append(MemoryCase(f"chunked_additive_{length}_{tag}", f"attnkit additive (auto chunks) {mode}, B=8, T={length}, H=256",
+                                    factor * big // 16))
+    return cases
+
+
+def _current_rss() -> int:
+    with open("/proc/self/statm") as fh:
+        return int(fh.read().split()[1]) * resource.getpagesize()
+
+
+def _peak_rss() -> int:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024  # Linux reports KiB
+
+
+def run_memory_case(name: str) -> dict:
+    """Run one case in this (fresh) process and return its working memory and time."""
+    torch.set_num_threads(2)
+    if name.endswith("16k_forward"):
+        q, k, v = (torch.randn(1, 1, 16384, 64) for _ in range(3))
+        fn = (lambda: attention(q, k, v)) if name.startswith("fused") else (lambda: naive_scaled_dot(q, k, v))
+        backward = False
+    else:
+        _, _, length, tag = name.split("_")
+        backward = tag == "fwdbwd"
+        score, q, k, v = _additive_inputs(8, int(length), 256, 256, backward)
+        fn = (lambda: naive_additive(q, k, v, score)) if name.startswith("naive") else (lambda: attention(q, k, v, score=score))
+    base = _current_rss()
+    start = time.perf_counter()
+    _run(fn, backward)
+    seconds = time.perf_counter() - start
+    return {"name": name, "working_bytes": max(0, _peak_rss() - base), "seconds": seconds}
+
+
+def measure_memory(cases: list[MemoryCase], limit: int = MEMORY_LIMIT) -> list[dict]:
+    results = []
+    for case in cases:
+        row = {"name": case.name, "what": case.what, "estimate_bytes": case.estimate_bytes}
+        if case.estimate_bytes > limit:
+            row.update(measured=False, working_bytes=case.estimate_bytes, seconds=None)
+        else:
+            proc = subprocess.run([sys.executable, "-m", "attnkit.bench.functional", "--memory-case", case.name],
+                                  capture_output=True, text=True, check=False)
+            if proc.returncode != 0:
+                row.update(measured=False, working_bytes=None, seconds=None, error=proc.stderr.strip().splitlines()[-1:])
+            else:
+                row.update(measured=True, **{k: v for k, v in json.loads(proc.stdout.strip().splitlines()[-1]).items() if k != "name"})
+        results.append(row)
+    return results
+
+
+def bench_additive_time(length: int = 512, repeat: int = 3) -> dict:
+    """Naive vs chunked additive attention time (B=8, width 256, H=256), forward and forward+backward."""
+    score, q, k, v = _additive_inputs(8, length, 256, 256, True)
+    out = {}
+    for backward in (False, True):
+        med = interleaved_medians({
+            "naive": lambda b=backward: _run(lambda: naive_additive(q, k, v, score), b),
+            "attnkit": lambda b=backward: _run(lambda: attention(q, k, v, score=score), b),
+        }, repeat, warmup=0)
+        out["forward+backward" if backward else "forward"] = {"naive_s": med["naive"], "attnkit_s": med["attnkit"],
+                                                              "ratio": med["attnkit"] / med["naive"]}
+    return out
+
+
+# ---------------------------------------------------------------------------------------------
+# report
+
+
+def format_report(speed: list[SpeedRow], memory: list[dict], additive: dict | None) -> str:
+    lines = ["## Scaled dot-product attention: time vs torch SDPA (median of interleaved calls)", "",
+             "| T | mask | pass | attnkit ms | SDPA ms | naive ms | attnkit / SDPA | naive / SDPA |",
+             "|---|---|---|---|---|---|---|---|"]
+    for r in speed:
+        lines.append(f"| {r.length} | {r.mask} | {r.mode} | {r.attnkit_ms:.2f} | {r.sdpa_ms:.2f} | {r.naive_ms:.2f} | "
+                     f"{r.ratio:.3f}x | {r.naive_ms / r.sdpa_ms:.2f}x |")
+    if speed:
+        worst = max(speed, key=lambda r: r.ratio)
+        lines += ["", f"Worst attnkit / SDPA ratio: {worst.ratio:.3f}x (T={worst.length}, {worst.mask}, {worst.mode})."]
+    if additive:
+        lines += ["", "## Additive attention (B=8, T=512, H=256): attnkit (auto chunks) vs naive time", "",
+                  "| pass | naive s | attnkit s | attnkit / naive |", "|---|---|---|---|"]
+        for mode, r in additive.items():
+            lines.append(f"| {mode} | {r['naive_s']:.2f} | {r['attnkit_s']:.2f} | {r['ratio']:.2f}x |")
+    if memory:
+        lines += ["", "## Working memory (fresh child process per case)", "",
+                  "| case | working memory | seconds | how |", "|---|---|---|---|"]
+        for m in memory:
+            wb = m.get("working_bytes")
+            mem = "failed" if wb is None else f"{wb / MiB:,.0f} MiB"
+            how = "measured" if m.get("measured") else ("estimate (over the limit, not run)" if wb is not None else f"error: {m.get('error')}")
+            secs = "" if m.get("seconds") is None else f"{m['seconds']:.2f}"
+            lines.append(f"| {m['what']} | {mem} | {secs} | {how} |")
+        by = {m["name"]: m for m in memory}
+        for length in (512, 1024):
+            for tag in ("fwd", "fwdbwd"):
+                n, c = by.get(f"naive_additive_{length}_{tag}"), by.get(f"chunked_additive_{length}_{tag}")
+                if n and c and n.get("working_bytes") and c.get("working_bytes"):
+                    lines.append(f"\nChunked / naive working memory, T={length} {tag}: "
+                                 f"{c['working_bytes'] / n['working_bytes']:.3f} (1/{n['working_bytes'] / max(c['working_bytes'], 1):.0f})")
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--quick", action="store_true", help="a short run: two lengths, no memory cases over T=512")
+    parser.add_argument("--lengths", type=int, nargs="+", help="sequence lengths for the scaled-dot grid")
+    parser.add_argument("--repeat", type=int, help="timed calls per contender (median is kept)")
+    parser.add_argument("--no-memory", action="store_true", help="skip the memory cases")
+    parser.add_argument("--json", help="also write the results as JSON to this path")
+    parser.add_argument("--memory-case", help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    if args.memory_case:
+        print(json.dumps(run_memory_case(args.memory_case)))
+        return 0
+    torch.set_num_threads(max(1, torch.get_num_threads()))
+    lengths = args.lengths or ([128, 512] if args.quick else [128, 256, 512, 1024, 2048])
+    repeat = args.repeat or (5 if args.quick else 9)
+    print(f"attnkit functional benchmark: torch {torch.__version__}, {torch.get_num_threads()} threads", flush=True)
+    speed = bench_scaled_dot(lengths, repeat=repeat, masks=("none", "causal", "padding"))
+    additive = None if args.quick else bench_additive_time(512, repeat=3)
+    memory = [] if args.no_memory else measure_memory(memory_cases(args.quick))
+    report = format_report(speed, memory, additive)
+    print(report)
+    if args.json:
+        with open(args.json, "w") as fh:
+            json.dump({"speed": [asdict(r) | {"ratio": r.ratio} for r in speed], "additive": additive, "memory": memory}, fh, indent=2)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,11 +1,15 @@
 """attnkit: attention mechanisms and the models built on them, in PyTorch.
 
-The public names live in the sub-packages: ``attnkit.functional`` (pure tensor functions),
-``attnkit.masks``, ``attnkit.layers`` and ``attnkit.models``; ``attnkit.load`` reads back any saved model.
+- ``attnkit.functional``: pure tensor functions (``attention``, ``hard_attention``, score functions, masks).
+- ``attnkit.masks``: ``padding_mask``, ``causal_mask``, ``local_window_mask`` (True = may attend).
+- ``attnkit.layers``: Keras-compatible attention layers, Bahdanau and Luong attention, positional encodings.
+- ``attnkit.models``: Seq2Seq, Transformer, Bert, GPT, each with a config dataclass.
+- ``attnkit.load(path)``: any saved attnkit model, with its tokenizers.
 """
 
-from attnkit import functional, masks
+from attnkit import functional, layers, masks
+from attnkit.io import load
 
 __version__ = "0.1.0"
 
-__all__ = ["functional", "masks", "__version__"]
+__all__ = ["functional", "layers", "load", "masks", "__version__"]

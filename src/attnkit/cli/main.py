@@ -32,6 +32,9 @@ app.add_typer(experiment_app, name="experiment")
 # Modules that register commands when imported (one per command group).
 COMMAND_MODULES: list[str] = [
     "attnkit.cli.demo",
+    "attnkit.cli.seq2seq",
+    "attnkit.cli.experiment",
+    "attnkit.cli.bench",
 ]
 
 

@@ -6,7 +6,8 @@ import pytest
 import torch
 from torch.autograd import gradcheck
 
-from attnkit.functional import SCORES, attention, scores as S
+from attnkit.functional import SCORES, attention
+from attnkit.functional import scores as S
 
 from .reference import additive_scores_loop
 
@@ -73,7 +74,7 @@ def test_named_scores_gradcheck_on_every_path():
     v = torch.randn(1, 5, 2, generator=g, dtype=torch.float64, requires_grad=True)
     for name in ("dot", "scaled_dot", "cosine"):
         for kwargs in ({}, {"chunk_size": 2}, {"causal": True}):
-            assert gradcheck(lambda q, k, v: attention(q, k, v, score=name, **kwargs), (q, k, v))
+            assert gradcheck(lambda q, k, v, name=name, kwargs=kwargs: attention(q, k, v, score=name, **kwargs), (q, k, v))
 
 
 def test_score_errors_name_the_problem():

@@ -89,7 +89,15 @@ class SpeedRow:
         return self.attnkit_ms / self.sdpa_ms
 
 
-def bench_scaled_dot(lengths, *, batch=1, heads=8, dim=64, repeat=7, masks=("none", "causal", "padding")) -> list[SpeedRow]:
+def _scaled_dot_contenders(q, k, v, mask, causal, backward) -> dict[str, Callable[[], None]]:
+    return {
+        "attnkit": lambda: _run(lambda: attention(q, k, v, mask=mask, causal=causal), backward),
+        "sdpa": lambda: _run(lambda: F.scaled_dot_product_attention(q, k, v, attn_mask=mask, is_causal=causal), backward),
+        "naive": lambda: _run(lambda: naive_scaled_dot(q, k, v, mask, causal), backward),
+    }
+
+
+def bench_scaled_dot(lengths, *, batch=4, heads=8, dim=64, repeat=7, masks=("none", "causal", "padding")) -> list[SpeedRow]:
     """attnkit vs SDPA vs naive for scaled dot-product attention, forward and forward+backward."""
     rows = []
     gen = torch.Generator().manual_seed(0)
@@ -102,12 +110,7 @@ def bench_scaled_dot(lengths, *, batch=1, heads=8, dim=64, repeat=7, masks=("non
             mask = padding if kind == "padding" else None
             causal = kind == "causal"
             for backward in (False, True):
-                fns = {
-                    "attnkit": lambda m=mask, c=causal, b=backward: _run(lambda: attention(q, k, v, mask=m, causal=c), b),
-                    "sdpa": lambda m=mask, c=causal, b=backward: _run(
-                        lambda: F.scaled_dot_product_attention(q, k, v, attn_mask=m, is_causal=c), b),
-                    "naive": lambda m=mask, c=causal, b=backward: _run(lambda: naive_scaled_dot(q, k, v, m, c), b),
-                }
+                fns = _scaled_dot_contenders(q, k, v, mask, causal, backward)
                 med = interleaved_medians(fns, repeat)
                 rows.append(SpeedRow(length, kind, "forward+backward" if backward else "forward",
                                      med["attnkit"] * 1e3, med["sdpa"] * 1e3, med["naive"] * 1e3))

@@ -42,7 +42,7 @@ import torch.nn.functional as F
 from torch import Tensor
 from torch.utils.checkpoint import checkpoint
 
-from attnkit.functional.scores import PARAMETER_FREE, SCORES, cosine, dot
+from attnkit.functional.scores import PARAMETER_FREE, SCORES, dot
 
 ScoreFn = Callable[[Tensor, Tensor], Tensor]
 
@@ -125,6 +125,14 @@ def _resolve_score(score: str | ScoreFn, query: Tensor, key: Tensor) -> str | Sc
             f"Received: query (..., {query.shape[-2]}, {query.shape[-1]}) vs key (..., {key.shape[-2]}, {key.shape[-1]})"
         )
     return score
+
+
+def _with_causal(mask: Tensor | None, causal: bool, tq: int, tk: int, device) -> Tensor | None:
+    """``mask`` and, when ``causal``, the top-left aligned causal mask ``(Tq, Tk)``."""
+    if not causal:
+        return mask
+    allowed = torch.ones(tq, tk, dtype=torch.bool, device=device).tril()
+    return allowed if mask is None else mask & allowed
 
 
 def _named_scale(name: str, width: int, scale: float | None) -> float:
@@ -250,6 +258,26 @@ def _chunk_masks(mask: Tensor | None, causal: bool, tq: int, tk: int, chunk_size
     return chunks
 
 
+def _online_softmax(combine, q_proj, k_proj, value, batch, chunks, acc_dtype, dropout_p=0.0, checkpointed=False):
+    """Run :func:`_chunk_step` over every key chunk; returns ``out (..., Tq, Dv)`` and the row log-sum-exp
+    ``lse (..., Tq, 1)`` (``+inf`` for rows with no allowed key, so ``exp(s - lse) = 0`` there)."""
+    tq, dv = q_proj.shape[-2], value.shape[-1]
+    run_max = torch.full((*batch, tq, 1), float("-inf"), device=value.device, dtype=acc_dtype)
+    run_sum = torch.zeros((*batch, tq, 1), device=value.device, dtype=acc_dtype)
+    acc = torch.zeros((*batch, tq, dv), device=value.device, dtype=acc_dtype)
+    for start, stop, mask_chunk in chunks:
+        args = (combine, q_proj, k_proj[..., start:stop, :], value[..., start:stop, :], mask_chunk, run_max, run_sum, acc, dropout_p)
+        if checkpointed:  # keep nothing of the chunk: the backward pass recomputes it
+            run_max, run_sum, acc = checkpoint(_chunk_step, *args, use_reentrant=False)
+        else:
+            run_max, run_sum, acc = _chunk_step(*args)
+    tiny = torch.finfo(acc_dtype).tiny
+    found = run_sum > 0
+    out = torch.where(found, acc / run_sum.clamp_min(tiny), torch.zeros_like(acc))
+    lse = torch.where(found, run_max + torch.log(run_sum.clamp_min(tiny)), torch.full_like(run_sum, float("inf")))
+    return out, lse
+
+
 class _ChunkedAttention(torch.autograd.Function):
     """Online-softmax attention over key chunks with a FlashAttention-style backward.
 
@@ -261,16 +289,7 @@ class _ChunkedAttention(torch.autograd.Function):
 
     @staticmethod
     def forward(ctx, q_proj, k_proj, value, batch, chunks, combine, acc_dtype, *params):
-        tq, dv = q_proj.shape[-2], value.shape[-1]
-        run_max = torch.full((*batch, tq, 1), float("-inf"), device=value.device, dtype=acc_dtype)
-        run_sum = torch.zeros((*batch, tq, 1), device=value.device, dtype=acc_dtype)
-        acc = torch.zeros((*batch, tq, dv), device=value.device, dtype=acc_dtype)
-        for start, stop, mask_chunk in chunks:
-            run_max, run_sum, acc = _chunk_step(combine, q_proj, k_proj[..., start:stop, :], value[..., start:stop, :],
-                                                mask_chunk, run_max, run_sum, acc, 0.0)
-        out = torch.where(run_sum > 0, acc / run_sum.clamp_min(torch.finfo(acc_dtype).tiny), torch.zeros_like(acc))
-        lse = torch.where(run_sum > 0, run_max + torch.log(run_sum.clamp_min(torch.finfo(acc_dtype).tiny)),
-                          torch.full_like(run_sum, float("inf")))  # exp(s - inf) = 0 for rows with no key
+        out, lse = _online_softmax(combine, q_proj, k_proj, value, batch, chunks, acc_dtype)
         ctx.save_for_backward(q_proj, k_proj, value, out, lse, *params)
         ctx.chunks, ctx.combine = chunks, combine
         return out.to(value.dtype)
@@ -280,70 +299,51 @@ class _ChunkedAttention(torch.autograd.Function):
         q_proj, k_proj, value, out, lse, *params = ctx.saved_tensors
         grad_out = grad_out.to(out.dtype)
         delta = (grad_out * out).sum(dim=-1, keepdim=True)  # (..., Tq, 1)
-        d_q = torch.zeros_like(q_proj) if ctx.needs_input_grad[0] else None
-        d_k = torch.zeros_like(k_proj) if ctx.needs_input_grad[1] else None
-        d_v = torch.zeros_like(value) if ctx.needs_input_grad[2] else None
+        want_q, want_k, want_v = ctx.needs_input_grad[:3]
+        d_q = torch.zeros_like(q_proj) if want_q else None
+        d_k = torch.zeros_like(k_proj) if want_k else None
+        d_v = torch.zeros_like(value) if want_v else None
         d_params = [torch.zeros_like(p) for p in params]
         for start, stop, mask_chunk in ctx.chunks:
             v_chunk = value[..., start:stop, :]
             with torch.enable_grad():
-                q_leaf = q_proj.detach().requires_grad_(d_q is not None)
-                k_leaf = k_proj[..., start:stop, :].detach().requires_grad_(d_k is not None)
+                q_leaf = q_proj.detach().requires_grad_(want_q)
+                k_leaf = k_proj[..., start:stop, :].detach().requires_grad_(want_k)
                 s = ctx.combine(q_leaf, k_leaf).to(out.dtype)  # (..., Tq, C)
-            p = torch.exp(s.detach() - lse)  # (..., Tq, C), exactly the forward's weights
+            p = torch.exp(s.detach() - lse)  # (..., Tq, C): exactly the forward's weights
             if mask_chunk is not None:
                 p = p.masked_fill(~mask_chunk, 0.0)
-            if d_v is not None:
+            if want_v:
                 d_v[..., start:stop, :] += (p.transpose(-2, -1) @ grad_out).to(value.dtype).sum_to_size(v_chunk.shape)
             d_s = p * (grad_out @ v_chunk.to(out.dtype).transpose(-2, -1) - delta)  # (..., Tq, C)
-            wrt = [t for t in (q_leaf, k_leaf, *params) if t.requires_grad]
-            if wrt:
-                grads = iter(torch.autograd.grad(s, wrt, d_s, allow_unused=True))
-                if d_q is not None:
-                    g = next(grads)
+            # (tensor the score was computed from, where its gradient accumulates)
+            targets = [(q_leaf, d_q), (k_leaf, None if d_k is None else d_k[..., start:stop, :]), *zip(params, d_params, strict=True)]
+            targets = [(t, sink) for t, sink in targets if t.requires_grad]
+            if targets:
+                grads = torch.autograd.grad(s, [t for t, _ in targets], d_s, allow_unused=True)
+                for (_, sink), g in zip(targets, grads, strict=True):
                     if g is not None:
-                        d_q += g
-                if d_k is not None:
-                    g = next(grads)
-                    if g is not None:
-                        d_k[..., start:stop, :] += g
-                for i, p_ in enumerate(params):
-                    if p_.requires_grad:
-                        g = next(grads)
-                        if g is not None:
-                            d_params[i] += g
+                        sink += g
         return (d_q, d_k, d_v, None, None, None, None, *d_params)
 
 
 def _chunked(query, key, value, score, mask, causal, dropout_p, chunk_size, batch):
-    tq, tk, dv = query.shape[-2], key.shape[-2], value.shape[-1]
     if hasattr(score, "project") and hasattr(score, "combine"):
         q_proj, k_proj = score.project(query, key)
         combine = score.combine
     else:
         q_proj, k_proj, combine = query, key, score
-    device = query.device
     # accumulate in float32 for half inputs, else in the inputs' own precision
     acc_dtype = torch.promote_types(torch.promote_types(query.dtype, value.dtype), torch.float32)
-    chunks = _chunk_masks(mask, causal, tq, tk, chunk_size, device)
+    chunks = _chunk_masks(mask, causal, query.shape[-2], key.shape[-2], chunk_size, query.device)
     owner = getattr(combine, "__self__", combine)
-    known_params = isinstance(owner, torch.nn.Module) or isinstance(score, _CosineChunks) or getattr(score, "_attnkit_named", False)
+    known_params = isinstance(owner, torch.nn.Module) or getattr(owner, "_attnkit_named", False)
     if dropout_p == 0 and known_params:
         params = [p for p in owner.parameters() if p.requires_grad] if isinstance(owner, torch.nn.Module) else []
         return _ChunkedAttention.apply(q_proj, k_proj, value, batch, chunks, combine, acc_dtype, *params)
-
     # Any other callable (its weights unknown, e.g. a closure) or dropout: checkpoint each chunk instead.
-    run_max = torch.full((*batch, tq, 1), float("-inf"), device=device, dtype=acc_dtype)
-    run_sum = torch.zeros((*batch, tq, 1), device=device, dtype=acc_dtype)
-    acc = torch.zeros((*batch, tq, dv), device=device, dtype=acc_dtype)
-    needs_grad = torch.is_grad_enabled()
-    for start, stop, mask_chunk in chunks:
-        args = (combine, q_proj, k_proj[..., start:stop, :], value[..., start:stop, :], mask_chunk, run_max, run_sum, acc, dropout_p)
-        if needs_grad:
-            run_max, run_sum, acc = checkpoint(_chunk_step, *args, use_reentrant=False)
-        else:
-            run_max, run_sum, acc = _chunk_step(*args)
-    out = torch.where(run_sum > 0, acc / run_sum.clamp_min(torch.finfo(acc.dtype).tiny), torch.zeros_like(acc))
+    out, _ = _online_softmax(combine, q_proj, k_proj, value, batch, chunks, acc_dtype, dropout_p,
+                             checkpointed=torch.is_grad_enabled())
     return out.to(value.dtype)
 
 
@@ -431,8 +431,7 @@ def attention(
         name, scale_value = score, _named_scale(score, query.shape[-1], scale)
         if not return_weights and chunk_size is None:
             return _fused(query, key, value, name, scale_value, mask, causal, dropout_p, batch)
-        base = dot if name != "cosine" else cosine
-        score_fn: ScoreFn = _CosineChunks(scale_value) if name == "cosine" else _ScaledDot(scale_value)
+        score_fn: ScoreFn = _named_score(name, scale_value)
     else:
         score_fn = score
 
@@ -444,13 +443,14 @@ def attention(
         if chunk is not None:
             return _chunked(query, key, value, score_fn, mask, causal, dropout_p, chunk, batch)
 
-    if causal:
-        allowed = torch.ones(tq, tk, dtype=torch.bool, device=query.device).tril()
-        mask = allowed if mask is None else mask & allowed
-    out, weights = _reference(query, key, value, score_fn, mask, dropout_p)
+    out, weights = _reference(query, key, value, score_fn, _with_causal(mask, causal, tq, tk, query.device), dropout_p)
     if out.shape[:-2] != batch:
         out = out.expand(*batch, tq, dv)
     return (out, weights) if return_weights else out
+
+
+def _named_score(name: str, scale: float) -> ScoreFn:
+    return _CosineChunks(scale) if name == "cosine" else _ScaledDot(scale)
 
 
 class _ScaledDot:
@@ -468,6 +468,8 @@ class _ScaledDot:
 
 class _CosineChunks:
     """Cosine score split for the chunked path: normalise once (project), then dot per chunk (combine)."""
+
+    _attnkit_named = True
 
     def __init__(self, scale: float) -> None:
         self.scale = scale
@@ -525,16 +527,9 @@ def hard_attention(
     score = _resolve_score(score, query, key)
     batch = _batch_shape(query, key, value, mask)
     tq, tk = query.shape[-2], key.shape[-2]
-    if isinstance(score, str):
-        s = _named_scale(score, query.shape[-1], scale)
-        base = cosine if score == "cosine" else dot
-        scores = base(query, key) * s
-    else:
-        scores = score(query, key)
-    if causal:
-        allowed = torch.ones(tq, tk, dtype=torch.bool, device=query.device).tril()
-        mask = allowed if mask is None else mask & allowed
-    scores = scores.float().expand(*batch, tq, tk)  # (..., Tq, Tk)
+    score_fn = _named_score(score, _named_scale(score, query.shape[-1], scale)) if isinstance(score, str) else score
+    mask = _with_causal(mask, causal, tq, tk, query.device)
+    scores = score_fn(query, key).float().expand(*batch, tq, tk)  # (..., Tq, Tk)
     if mask is not None:
         scores = scores.masked_fill(~mask, float("-inf"))
     row_ok = torch.isfinite(scores).any(dim=-1) if tk else torch.zeros((*batch, tq), dtype=torch.bool, device=query.device)

@@ -1,0 +1,59 @@
+"""Data for attnkit models: built-in tasks, user TSV corpora, tokenizers and padded batches.
+
+Data flow: generators/readers -> :class:`Tokenizer` -> :func:`encode_pairs` -> :class:`BatchStream`
+-> trainer.
+
+* :func:`load_pairs` (``"dates"``, ``"numbers"``, ``"copy"``, ``"reverse"``, ``"sort"`` or a TSV path)
+  returns ``(source, target)`` string pairs of one split, deterministic by seed.
+* :class:`Tokenizer` (``"char"``, ``"word"``, ``"bpe"``; ``<pad>=0 <sos>=1 <eos>=2 <unk>=3``).
+* :class:`Batch`, :func:`collate`, :class:`BatchStream` (resumable), :func:`batches` (one epoch).
+
+Example:
+    >>> from attnkit.data import load_pairs, Tokenizer, encode_pairs, BatchStream
+    >>> pairs = load_pairs("dates", "train", size=64, seed=0)
+    >>> src_tok = Tokenizer.train([s for s, _ in pairs], kind="char")
+    >>> tgt_tok = Tokenizer.train([t for _, t in pairs], kind="char")
+    >>> batch = next(BatchStream(encode_pairs(pairs, src_tok, tgt_tok), batch_size=16, seed=0))
+    >>> batch.src.shape[0], batch.tgt_in[:, 0].eq(tgt_tok.sos_id).all().item()
+    (16, True)
+"""
+
+from attnkit.data.batches import Batch, BatchStream, EncodedPairs, batches, collate, encode_pairs, epoch_order
+from attnkit.data.builtin import BUILTIN_TASKS, DEFAULT_SIZES, load_pairs, tokenizer_options
+from attnkit.data.dates import DATE_FORMATS, DateFormat, find_clashes, generate_dates
+from attnkit.data.numbers import NUMBER_LANGUAGES, generate_numbers, number_words
+from attnkit.data.splits import SPLITS
+from attnkit.data.tokenize import SPECIAL_TOKENS, TOKENIZER_KINDS, Tokenizer
+from attnkit.data.toy import TOY_TASKS, generate_toy, toy_target
+from attnkit.data.tsv import TsvData, TsvProblem, read_tsv
+
+__all__ = [
+    "BUILTIN_TASKS",
+    "DATE_FORMATS",
+    "DEFAULT_SIZES",
+    "NUMBER_LANGUAGES",
+    "SPECIAL_TOKENS",
+    "SPLITS",
+    "TOKENIZER_KINDS",
+    "TOY_TASKS",
+    "Batch",
+    "BatchStream",
+    "DateFormat",
+    "EncodedPairs",
+    "Tokenizer",
+    "TsvData",
+    "TsvProblem",
+    "batches",
+    "collate",
+    "encode_pairs",
+    "epoch_order",
+    "find_clashes",
+    "generate_dates",
+    "generate_numbers",
+    "generate_toy",
+    "load_pairs",
+    "number_words",
+    "read_tsv",
+    "tokenizer_options",
+    "toy_target",
+]

@@ -79,11 +79,7 @@ class Batch:
 
 def _pad(rows: Sequence[Sequence[int]], pad_id: int) -> torch.Tensor:
     width = max((len(r) for r in rows), default=0)
-    out = torch.full((len(rows), width), pad_id, dtype=torch.long)  # (B, L)
-    for i, r in enumerate(rows):
-        if len(r):
-            out[i, : len(r)] = torch.as_tensor(list(r), dtype=torch.long)
-    return out
+    return torch.tensor([[*r, *([pad_id] * (width - len(r)))] for r in rows], dtype=torch.long)  # (B, L)
 
 
 def collate(
@@ -109,7 +105,7 @@ def collate(
         )
     if not src_ids:
         raise ValueError("Expected at least one pair. Received: 0 pairs")
-    for i, (s, t) in enumerate(zip(src_ids, tgt_ids)):
+    for i, (s, t) in enumerate(zip(src_ids, tgt_ids, strict=True)):
         if len(s) < 1 or len(t) < 2:
             raise ValueError(
                 f"Expected a non-empty source and a target of >= 2 ids (<sos> ... <eos>). "
@@ -138,7 +134,9 @@ class EncodedPairs:
         return len(self.src)
 
 
-def encode_pairs(pairs: Sequence[tuple[str, str]], src_tokenizer: Tokenizer, tgt_tokenizer: Tokenizer) -> EncodedPairs:
+def encode_pairs(
+    pairs: Sequence[tuple[str, str]], src_tokenizer: Tokenizer, tgt_tokenizer: Tokenizer
+) -> EncodedPairs:
     """Encode ``(source, target)`` strings with both tokenizers (``add_special=True``)."""
     pairs = list(pairs)
     return EncodedPairs(
@@ -178,7 +176,9 @@ def epoch_order(
     if bucket_size is not None:
         assert lengths is not None
         chunk = bucket_size * batch_size
-        order = [i for c in range(0, n, chunk) for i in sorted(order[c : c + chunk], key=lambda j: -lengths[j])]
+        order = [
+            i for c in range(0, n, chunk) for i in sorted(order[c : c + chunk], key=lambda j: -lengths[j])
+        ]
     out = [order[i : i + batch_size] for i in range(0, n, batch_size)]
     if drop_last and out and len(out[-1]) < batch_size:
         out.pop()
@@ -194,7 +194,8 @@ class BatchStream:
     Position ``(epoch, index)`` names the next batch to yield; ``state_dict()`` saves it and
     ``load_state_dict()`` restores it, so a resumed run continues with exactly the batches an
     uninterrupted run would have seen. With ``num_shards > 1`` (one per process) shard ``r`` yields the
-    batches ``r, r + num_shards, ...`` of each epoch, so processes see disjoint data.
+    batches ``r, r + num_shards, ...`` of each epoch, so processes see disjoint data; the epoch's last
+    ``len % num_shards`` batches are dropped so every shard yields the same number of batches.
 
     Example:
         >>> data = EncodedPairs(src=[[1, 4, 2]] * 5, tgt=[[1, 5, 2]] * 5)
@@ -205,7 +206,7 @@ class BatchStream:
         (1, 1)
     """
 
-    data: EncodedPairs
+    data: EncodedPairs = field(repr=False)
     batch_size: int
     seed: int = 0
     shuffle: bool = True
@@ -224,7 +225,9 @@ class BatchStream:
         if len(self.data) == 0:
             raise ValueError("Expected a non-empty data set. Received: 0 pairs")
         if not 0 <= self.shard < self.num_shards:
-            raise ValueError(f"Expected 0 <= shard < num_shards. Received: shard={self.shard}, num_shards={self.num_shards}")
+            raise ValueError(
+                f"Expected 0 <= shard < num_shards. Received: shard={self.shard}, num_shards={self.num_shards}"
+            )
         if self.batches_per_epoch == 0:
             raise ValueError(
                 f"No batch in an epoch: {len(self.data)} pairs, batch_size={self.batch_size}, "
@@ -235,9 +238,17 @@ class BatchStream:
         if self._order_epoch != epoch:
             lengths = [len(s) for s in self.data.src] if self.bucket_size is not None else None
             full = epoch_order(
-                len(self.data), self.batch_size, epoch=epoch, seed=self.seed, shuffle=self.shuffle,
-                lengths=lengths, bucket_size=self.bucket_size, drop_last=self.drop_last,
+                len(self.data),
+                self.batch_size,
+                epoch=epoch,
+                seed=self.seed,
+                shuffle=self.shuffle,
+                lengths=lengths,
+                bucket_size=self.bucket_size,
+                drop_last=self.drop_last,
             )
+            if self.num_shards > 1:  # equal batch counts per shard, so processes stay in step
+                full = full[: len(full) - len(full) % self.num_shards]
             self._order, self._order_epoch = full[self.shard :: self.num_shards], epoch
         assert self._order is not None
         return self._order
@@ -257,8 +268,11 @@ class BatchStream:
             order = self._epoch_batches(self.epoch)
         idx = order[self.index]
         batch = collate(
-            [self.data.src[i] for i in idx], [self.data.tgt[i] for i in idx],
-            pad_id=self.pad_id, indices=idx, position=(self.epoch, self.index),
+            [self.data.src[i] for i in idx],
+            [self.data.tgt[i] for i in idx],
+            pad_id=self.pad_id,
+            indices=idx,
+            position=(self.epoch, self.index),
         )
         self.index += 1
         return batch if self.device is None else batch.to(self.device)
@@ -266,15 +280,31 @@ class BatchStream:
     def state_dict(self) -> dict[str, Any]:
         """Where the stream is (``epoch``, ``index`` of the next batch) plus what must match on resume."""
         return {
-            "epoch": self.epoch, "index": self.index, "seed": self.seed, "num_examples": len(self.data),
-            "batch_size": self.batch_size, "shuffle": self.shuffle, "bucket_size": self.bucket_size,
-            "drop_last": self.drop_last, "num_shards": self.num_shards, "shard": self.shard,
+            "epoch": self.epoch,
+            "index": self.index,
+            "seed": self.seed,
+            "num_examples": len(self.data),
+            "batch_size": self.batch_size,
+            "shuffle": self.shuffle,
+            "bucket_size": self.bucket_size,
+            "drop_last": self.drop_last,
+            "num_shards": self.num_shards,
+            "shard": self.shard,
         }
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         """Continue from a saved position; raises ``ValueError`` if the data or batching differ."""
         mine = self.state_dict()
-        for key in ("seed", "num_examples", "batch_size", "shuffle", "bucket_size", "drop_last", "num_shards", "shard"):
+        for key in (
+            "seed",
+            "num_examples",
+            "batch_size",
+            "shuffle",
+            "bucket_size",
+            "drop_last",
+            "num_shards",
+            "shard",
+        ):
             if key in state and state[key] != mine[key]:
                 raise ValueError(
                     f"Cannot resume the data stream: {key} differs. Expected: {mine[key]!r}. Received: {state[key]!r}"
@@ -300,11 +330,22 @@ def batches(
     ``batch.indices`` says which pairs each batch holds, so outputs can be matched to references.
     """
     order = epoch_order(
-        len(data), batch_size, epoch=epoch, seed=seed, shuffle=shuffle,
+        len(data),
+        batch_size,
+        epoch=epoch,
+        seed=seed,
+        shuffle=shuffle,
         lengths=[len(s) for s in data.src] if bucket_size is not None else None,
-        bucket_size=bucket_size, drop_last=drop_last,
+        bucket_size=bucket_size,
+        drop_last=drop_last,
     )
     for k in range(start, len(order)):
         idx = order[k]
-        b = collate([data.src[i] for i in idx], [data.tgt[i] for i in idx], pad_id=pad_id, indices=idx, position=(epoch, k))
+        b = collate(
+            [data.src[i] for i in idx],
+            [data.tgt[i] for i in idx],
+            pad_id=pad_id,
+            indices=idx,
+            position=(epoch, k),
+        )
         yield b if device is None else b.to(device)

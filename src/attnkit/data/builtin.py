@@ -47,7 +47,11 @@ def _split_file_pairs(
     n_val = int(round(n * fractions.get("validation", 0.0)))
     if n >= 3:  # every split gets at least one pair when the file allows it
         n_test, n_val = max(n_test, 1), max(n_val, 1)
-    cut = {"test": order[:n_test], "validation": order[n_test : n_test + n_val], "train": order[n_test + n_val :]}
+    cut = {
+        "test": order[:n_test],
+        "validation": order[n_test : n_test + n_val],
+        "train": order[n_test + n_val :],
+    }
     return [pairs[i] for i in sorted(cut[split])]
 
 
@@ -118,14 +122,42 @@ def load_pairs(
     data = read_tsv(path, on_error=on_error)
     if data.problems:
         warnings.warn(f"{path}: {data.describe_problems()}", stacklevel=2)
-    pairs = data.pairs if split == "all" else _split_file_pairs(
-        data.pairs, split, seed, TSV_FRACTIONS if fractions is None else fractions
+    pairs = (
+        data.pairs
+        if split == "all"
+        else _split_file_pairs(data.pairs, split, seed, TSV_FRACTIONS if fractions is None else fractions)
     )
     return pairs if size is None else pairs[:size]
+
+
+def tokenizer_options(name_or_path: str | os.PathLike) -> dict[str, Any]:
+    """Suggested :meth:`Tokenizer.train` keyword arguments for the *sources* of a data set.
+
+    Built-in tasks are character-level; ``dates`` and ``numbers`` sources are lower-cased text, so their
+    source tokenizer lower-cases too and "4. März 2031" typed by a user is read like "4. märz 2031".
+    Targets of built-in tasks are character-level, case kept. A file gets ``{"kind": "word"}``.
+
+    Example:
+        >>> tokenizer_options("dates")
+        {'kind': 'char', 'lowercase': True}
+    """
+    if _is_builtin(name_or_path):
+        if name_or_path in ("dates", "numbers"):
+            return {"kind": "char", "lowercase": True}
+        return {"kind": "char"}
+    return {"kind": "word"}
 
 
 def _is_builtin(name_or_path: str | os.PathLike) -> bool:
     return isinstance(name_or_path, str) and name_or_path in BUILTIN_TASKS
 
 
-__all__ = ["BUILTIN_TASKS", "DEFAULT_SIZES", "SPLITS", "TOY_TASKS", "TSV_FRACTIONS", "load_pairs"]
+__all__ = [
+    "BUILTIN_TASKS",
+    "DEFAULT_SIZES",
+    "SPLITS",
+    "TOY_TASKS",
+    "TSV_FRACTIONS",
+    "load_pairs",
+    "tokenizer_options",
+]

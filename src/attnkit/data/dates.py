@@ -31,7 +31,7 @@ from __future__ import annotations
 import datetime
 import random
 from dataclasses import dataclass
-from functools import lru_cache
+from functools import cache
 
 from babel import Locale
 from babel.dates import DateTimeFormat, get_date_format, parse_pattern
@@ -44,7 +44,9 @@ START: datetime.date = datetime.date(1950, 1, 1)
 END: datetime.date = datetime.date(2049, 12, 31)
 
 # (locale, CLDR length) pairs left out because they give one string two meanings.
-EXCLUDED_FORMATS: tuple[tuple[str, str], ...] = (("en", "short"),)  # M/d/yy clashes with es d/M/yy, it dd/MM/yy
+EXCLUDED_FORMATS: tuple[tuple[str, str], ...] = (
+    ("en", "short"),
+)  # M/d/yy clashes with es d/M/yy, it dd/MM/yy
 
 # Free-form patterns (CLDR pattern syntax) beyond the four standard lengths. All are day-first or
 # year-first, so none clashes with another (checked by the tests over START..END).
@@ -110,12 +112,12 @@ def _component(field: str, d: datetime.date) -> int | None:
     return None
 
 
-@lru_cache(maxsize=None)
+@cache
 def _compiled(pattern: str) -> str:
     return parse_pattern(pattern).format  # '%(d)s de %(MMMM)s de %(y)s'
 
 
-@lru_cache(maxsize=None)
+@cache
 def _locale(code: str) -> Locale:
     return Locale.parse(code)
 

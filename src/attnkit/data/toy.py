@@ -70,7 +70,9 @@ def generate_toy(
     if not isinstance(size, int) or size < 0:
         raise ValueError(f"Expected size to be a non-negative int. Received: size={size!r}")
     if not alphabet or len(set(alphabet)) != len(alphabet) or any(c.isspace() for c in alphabet):
-        raise ValueError(f"Expected alphabet of distinct non-space characters. Received: alphabet={alphabet!r}")
+        raise ValueError(
+            f"Expected alphabet of distinct non-space characters. Received: alphabet={alphabet!r}"
+        )
     top = test_max_len if (split == "test" and test_max_len is not None) else max_len
     if not 1 <= min_len <= max_len or top < min_len:
         raise ValueError(

@@ -9,11 +9,13 @@ raises ``InputError`` with the line number of the first bad byte.
 
 Example:
     >>> import tempfile, pathlib
-    >>> p = pathlib.Path(tempfile.mkdtemp()) / "eng-spa.tsv"
+    >>> tmp = tempfile.TemporaryDirectory()
+    >>> p = pathlib.Path(tmp.name) / "eng-spa.tsv"
     >>> _ = p.write_text("Hi.\\tHola.\\tCC-BY 2.0\\nno tab here\\n", encoding="utf-8")
     >>> data = read_tsv(p, on_error="skip")
     >>> data.pairs, [(q.line, q.reason) for q in data.problems]
     ([('Hi.', 'Hola.')], [(2, 'no tab')])
+    >>> tmp.cleanup()
 """
 
 from __future__ import annotations

@@ -16,24 +16,26 @@ Reading checks everything and raises ``attnkit.errors.CheckpointError`` naming t
 directory or file, an unknown kind or config field, and weights that do not match the config (missing and
 unexpected tensor names, shape mismatches, all listed).
 
-A model subclass::
+A model subclass, saved and loaded back:
 
-    @dataclass
-    class TinyConfig:
-        width: int = 8            # hidden size
-
-    @register_model
-    class Tiny(KitModel):
-        kind = "tiny"
-        config_class = TinyConfig
-
-        def __init__(self, config: TinyConfig) -> None:
-            super().__init__(config)
-            self.proj = nn.Linear(config.width, config.width)
-
-    model = Tiny(TinyConfig())
-    model.save("out/tiny")                 # config.json + model.safetensors (+ tokenizers)
-    again = Tiny.load("out/tiny")          # or attnkit.load("out/tiny") for any kind
+    >>> import tempfile
+    >>> from dataclasses import dataclass
+    >>> @dataclass
+    ... class TinyConfig:
+    ...     width: int = 8            # hidden size
+    >>> @register_model
+    ... class Tiny(KitModel):
+    ...     kind = "doc-tiny"
+    ...     config_class = TinyConfig
+    ...     def __init__(self, config):
+    ...         super().__init__(config)
+    ...         self.proj = nn.Linear(config.width, config.width)
+    >>> model = Tiny(TinyConfig(width=4))
+    >>> with tempfile.TemporaryDirectory() as out:
+    ...     path = model.save(f"{out}/tiny")          # config.json + model.safetensors (+ tokenizers)
+    ...     again = Tiny.load(path)                   # or attnkit.load(path), for any kind
+    ...     print(sorted(p.name for p in path.iterdir()), again.config)
+    ['config.json', 'model.safetensors'] TinyConfig(width=4)
 """
 
 from __future__ import annotations
@@ -70,7 +72,7 @@ M = TypeVar("M", bound="KitModel")
 def register_model(cls: type[M]) -> type[M]:
     """Class decorator: record ``cls`` in ``MODEL_REGISTRY`` under ``cls.kind``.
 
-    Example::
+    Example (see the module docstring for a whole model)::
 
         @register_model
         class Seq2Seq(KitModel):
@@ -110,16 +112,23 @@ def atomic_directory(directory: str | os.PathLike[str]) -> Iterator[Path]:
     The temporary directory lives in the same parent (so the rename is atomic on one file system). If the
     body raises, the temporary directory is removed and ``directory`` is untouched. If ``directory`` exists
     it is first renamed aside, the new one renamed in, and only then the old one deleted: at every instant
-    either the complete old or the complete new directory exists under one of the two names.
+    either the complete old or the complete new directory exists under one of the two names
+    (``recover_directory`` puts the old one back after a kill between the renames). Temporary directories
+    left by killed writers are removed after the next successful write.
 
-    Example::
-
-        with atomic_directory("run/checkpoint") as tmp:
-            (tmp / "state.json").write_text("{}")
-        # run/checkpoint/state.json now exists, complete
+    Example:
+        >>> import tempfile
+        >>> root = Path(tempfile.mkdtemp())
+        >>> with atomic_directory(root / "checkpoint") as tmp:
+        ...     _ = (tmp / "state.json").write_text("{}")
+        ...     (root / "checkpoint").exists()       # nothing visible until the body succeeds
+        False
+        >>> sorted(p.name for p in root.iterdir()), (root / "checkpoint" / "state.json").read_text()
+        (['checkpoint'], '{}')
     """
     target = Path(directory)
     target.parent.mkdir(parents=True, exist_ok=True)
+    recover_directory(target)
     tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.tmp-", dir=target.parent))
     try:
         yield tmp
@@ -134,6 +143,30 @@ def atomic_directory(directory: str | os.PathLike[str]) -> Iterator[Path]:
     os.replace(tmp, target)
     if old is not None:
         shutil.rmtree(old, ignore_errors=True)
+    for stale in _siblings(target):  # left by a process killed while writing: never complete, never needed
+        shutil.rmtree(stale, ignore_errors=True)
+
+
+def _siblings(target: Path) -> list[Path]:
+    return [p for p in target.parent.glob(f".{target.name}.*-*")
+            if p.name.startswith((f".{target.name}.tmp-", f".{target.name}.old-"))]
+
+
+def recover_directory(directory: str | os.PathLike[str]) -> bool:
+    """Put back the previous complete directory if a process was killed between the two renames.
+
+    ``atomic_directory`` moves the old directory aside (``.NAME.old-*``) just before renaming the new one
+    in; a kill at that instant leaves no ``NAME``. Then the newest ``.NAME.old-*`` (complete by
+    construction) is renamed back. Returns True if it did so. Single writer assumed (rank 0).
+    """
+    target = Path(directory)
+    if target.exists():
+        return False
+    olds = sorted(target.parent.glob(f".{target.name}.old-*"), key=lambda p: p.stat().st_mtime)
+    if not olds:
+        return False
+    os.replace(olds[-1], target)
+    return True
 
 
 def atomic_write_text(path: str | os.PathLike[str], text: str) -> None:
@@ -331,8 +364,8 @@ class KitModel(nn.Module):
     def summary(self) -> str:
         """A table of layers with their parameter counts, then the totals.
 
-        Uses ``attnkit.models.summary.summary(model)`` (Keras-like, with output shapes) when that module
-        provides it; otherwise a plain table of the direct children.
+        Uses ``attnkit.models.summary.summary(model, print_fn=None)`` (Keras-like) when that module provides
+        it; otherwise a plain table of the modules that own parameters. Returns the text, prints nothing.
         """
         try:
             from attnkit.models import summary as summary_module  # optional richer summary
@@ -342,8 +375,8 @@ class KitModel(nn.Module):
             fn = None
         if callable(fn):
             try:
-                text = fn(self)
-            except Exception:  # the rich summary needs model-specific inputs it may not have
+                text = fn(self, print_fn=None)  # returns the table without printing it
+            except Exception:  # an incompatible summary function: fall back to the plain table
                 text = None
             if isinstance(text, str):
                 return text
@@ -363,7 +396,7 @@ class KitModel(nn.Module):
     def save(self, directory: str | os.PathLike[str]) -> Path:
         """Write config, weights and tokenizers to ``directory`` atomically; returns the path.
 
-        Example::
+        Example (see the module docstring)::
 
             model.save("runs/dates/model")
             same = attnkit.load("runs/dates/model")

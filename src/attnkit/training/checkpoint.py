@@ -14,11 +14,11 @@ lists, tuples and dicts, which ``torch.load(weights_only=True)`` accepts). Nothi
 The whole directory is written through ``atomic_directory``: a run killed while saving leaves the previous
 checkpoint intact.
 
-Example::
+Example (the trainer does this every ``eval_every`` steps)::
 
     save_checkpoint("run/checkpoint", model, optimizer, scheduler, {"step": 100}, data.state_dict())
     ckpt = load_checkpoint("run/checkpoint")
-    ckpt.step, ckpt.optimizer["param_groups"][0]["lr"]
+    ckpt.step, ckpt.optimizer["param_groups"][0]["lr"]      # 100, ...
 """
 
 from __future__ import annotations

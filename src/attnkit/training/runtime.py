@@ -12,11 +12,17 @@ touching models or the trainer loop:
 - ``seed_everything(seed)``, ``get_rng_state()`` / ``set_rng_state(state)`` for python, numpy and torch.
 - Only the main process (rank 0) writes logs and checkpoints (``Runtime.is_main``).
 
-Example::
+Example (one process; under ``torchrun`` the same code gets its rank from the environment):
 
-    rt = setup_runtime("auto")            # Runtime(device=cpu, rank=0, world_size=1, local_rank=0)
-    seed_everything(0)
-    batches = RankShard(batches, rt.rank, rt.world_size)
+    >>> rt = setup_runtime("cpu")
+    >>> rt.rank, rt.world_size, rt.is_main
+    (0, 1, True)
+    >>> seed_everything(0)
+    >>> class Stream(list):                     # any resumable iterable of batches
+    ...     def state_dict(self): return {}
+    ...     def load_state_dict(self, state): pass
+    >>> list(RankShard(Stream(range(7)), rank=1, world_size=3))   # rank 1 of 3 keeps batches 1, 4
+    [1, 4]
 """
 
 from __future__ import annotations
@@ -135,7 +141,7 @@ def all_reduce_sum(values: dict[str, float], rt: Runtime) -> dict[str, float]:
     keys = sorted(values)
     t = torch.tensor([float(values[k]) for k in keys], dtype=torch.float64, device=rt.device)
     dist.all_reduce(t, op=dist.ReduceOp.SUM)
-    return {k: float(v) for k, v in zip(keys, t.tolist())}
+    return {k: float(v) for k, v in zip(keys, t.tolist(), strict=True)}
 
 
 def broadcast_flag(flag: bool, rt: Runtime) -> bool:
@@ -238,3 +244,35 @@ class RankShard:
 
     def load_state_dict(self, state: Any) -> None:
         self.source.load_state_dict(state)  # type: ignore[attr-defined]
+
+
+def move_to(batch: Any, device: torch.device) -> Any:
+    """Put a batch on ``device``: uses ``batch.to(device)`` when it has one, else recurses through dicts,
+    lists and tuples of tensors; anything else is returned unchanged."""
+    if isinstance(batch, torch.Tensor) or callable(getattr(batch, "to", None)):
+        return batch.to(device)
+    if isinstance(batch, dict):
+        return {k: move_to(v, device) for k, v in batch.items()}
+    if isinstance(batch, (list, tuple)):
+        moved = [move_to(v, device) for v in batch]
+        return type(batch)(moved) if not hasattr(batch, "_fields") else type(batch)(*moved)
+    return batch
+
+
+def shard_for_rank(source: Any, rt: Runtime) -> Any:
+    """The part of ``source`` this rank trains on: ``source`` itself in one process, else ``RankShard``.
+
+    The source must be the whole stream (same seed on every rank, ``num_shards == 1`` if it has that
+    attribute): rank 0's saved position then restores every rank.
+
+    Raises:
+        ValueError: a source that is already sharded while training with several processes.
+    """
+    if not rt.distributed:
+        return source
+    n = getattr(source, "num_shards", 1)
+    if n != 1:
+        raise ValueError(f"train_data is already sharded (num_shards={n}); give the trainer the whole stream "
+                         f"(num_shards=1): each of the {rt.world_size} ranks keeps every {rt.world_size}-th batch "
+                         f"(RankShard), so rank 0's checkpoint restores every rank")
+    return RankShard(source, rt.rank, rt.world_size)

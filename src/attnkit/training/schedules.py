@@ -13,10 +13,12 @@ returning the factor ``f(t)``; the learning rate used for update ``t`` is ``lr *
 with ``W`` warmup steps, ``N`` total steps, ``d`` the model width and ``m`` the final ratio. For ``noam`` the
 base ``lr`` is the paper's multiplier (use ``lr=1.0`` for the paper's exact rate; 2.0 is common).
 
-Example::
-
-    f = make_schedule("noam", warmup_steps=4000, total_steps=100_000, d_model=512)
-    f(4000)     # 512**-0.5 * 4000**-0.5 = 7.0e-4, the peak
+Example:
+    >>> f = make_schedule("noam", warmup_steps=4000, d_model=512)
+    >>> round(f(4000), 7)     # the peak: 512**-0.5 * 4000**-0.5
+    0.0006988
+    >>> [round(make_schedule("cosine", warmup_steps=2, total_steps=6)(t), 3) for t in range(1, 7)]
+    [0.5, 1.0, 0.854, 0.5, 0.146, 0.0]
 """
 
 from __future__ import annotations

@@ -1,0 +1,183 @@
+"""Scores for sequence outputs: exact match, token accuracy, BLEU, and scores per input-length bucket.
+
+* ``exact_match``: share of outputs equal to their reference string.
+* ``token_accuracy``: share of target positions predicted right, on tensors (teacher-forced logits'
+  argmax vs targets, padding ignored) or on token sequences / strings (position by position).
+* ``bleu``: corpus BLEU (Papineni et al. 2002) computed by sacrebleu, 0..100.
+* ``by_length_bucket``: any of these per bucket of source length, the "score against sentence length"
+  curve of Bahdanau et al. 2015, Fig. 2.
+
+Example:
+    >>> exact_match(["2031-03-04", "1999-01-01"], ["2031-03-04", "1999-01-02"])
+    0.5
+    >>> token_accuracy(["abcd"], ["abce"])
+    0.75
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+import torch
+
+Metric = Callable[[Sequence[str], Sequence[str]], float]
+
+
+def _check_same_length(preds: Sequence, refs: Sequence) -> None:
+    if len(preds) != len(refs):
+        raise ValueError(
+            f"Expected as many predictions as references. Received: {len(preds)} predictions, {len(refs)} references"
+        )
+
+
+def exact_match(preds: Sequence[str], refs: Sequence[str]) -> float:
+    """Share of ``preds[i] == refs[i]`` (strings compared exactly), in ``[0, 1]``; ``0.0`` for no pairs."""
+    _check_same_length(preds, refs)
+    if not preds:
+        return 0.0
+    return sum(p == r for p, r in zip(preds, refs, strict=True)) / len(preds)
+
+
+def token_accuracy(
+    preds: torch.Tensor | Sequence[Sequence],
+    refs: torch.Tensor | Sequence[Sequence],
+    *,
+    pad_id: int = 0,
+) -> float:
+    """Share of target tokens predicted right.
+
+    Tensors: ``preds`` ``(B, T)`` predicted ids (or ``(B, T, V)`` logits, argmax taken) against ``refs``
+    ``(B, T)`` target ids; positions where ``refs == pad_id`` are ignored::
+
+        acc = sum[(preds == refs) & (refs != pad)] / sum[refs != pad]
+
+    Sequences (token lists, or strings = characters): position by position, over the longer of the two,
+    so missing and extra tokens both count as errors::
+
+        acc = sum_i #{t : p_i[t] == r_i[t]} / sum_i max(|p_i|, |r_i|)
+
+    Returns ``0.0`` when there is nothing to score.
+    """
+    if isinstance(preds, torch.Tensor) or isinstance(refs, torch.Tensor):
+        if not (isinstance(preds, torch.Tensor) and isinstance(refs, torch.Tensor)):
+            raise TypeError("Expected preds and refs both tensors or both sequences. Received: one of each")
+        if preds.dim() == refs.dim() + 1:
+            preds = preds.argmax(dim=-1)  # (B, T, V) -> (B, T)
+        if preds.shape != refs.shape:
+            raise ValueError(
+                f"Expected preds of shape {tuple(refs.shape)} (or logits {(*refs.shape, 'V')}). "
+                f"Received: {tuple(preds.shape)}"
+            )
+        keep = refs != pad_id
+        total = int(keep.sum())
+        return int(((preds == refs) & keep).sum()) / total if total else 0.0
+    _check_same_length(preds, refs)
+    right = total = 0
+    for p, r in zip(preds, refs, strict=True):
+        right += sum(a == b for a, b in zip(p, r, strict=False))
+        total += max(len(p), len(r))
+    return right / total if total else 0.0
+
+
+def bleu(
+    preds: Sequence[str], refs: Sequence[str], *, tokenize: str = "13a", lowercase: bool = False
+) -> float:
+    """Corpus BLEU in ``[0, 100]`` (sacrebleu, one reference per output).
+
+    ``BLEU = BP * exp(sum_{n=1..4} 1/4 log p_n)``, ``p_n`` the clipped n-gram precisions over the corpus,
+    ``BP = min(1, exp(1 - ref_len / out_len))``.
+
+    Args:
+        preds, refs: output and reference strings, one each per example.
+        tokenize: sacrebleu tokenizer (``"13a"`` default, ``"char"`` for character-level tasks,
+            ``"none"``, ``"intl"``, ...).
+        lowercase: case-insensitive BLEU.
+    """
+    import sacrebleu  # local: sacrebleu is only needed here
+
+    _check_same_length(preds, refs)
+    if not preds:
+        return 0.0
+    return float(
+        sacrebleu.corpus_bleu(list(preds), [list(refs)], tokenize=tokenize, lowercase=lowercase).score
+    )
+
+
+_METRICS: dict[str, Metric] = {"exact_match": exact_match, "token_accuracy": token_accuracy, "bleu": bleu}
+_LENGTHS: dict[str, Callable[[str], int]] = {"words": lambda s: len(s.split()), "chars": len}
+
+
+@dataclass(frozen=True)
+class LengthBucket:
+    """Score of the examples whose source length is in ``[low, high]`` (``high=None``: no upper end)."""
+
+    low: int
+    high: int | None
+    count: int
+    score: float
+
+    @property
+    def label(self) -> str:
+        """``"11-20"``, or ``"61+"`` for the open last bucket."""
+        return f"{self.low}+" if self.high is None else f"{self.low}-{self.high}"
+
+
+def by_length_bucket(
+    sources: Sequence[str],
+    preds: Sequence[str],
+    refs: Sequence[str],
+    buckets: int | Sequence[int] = 10,
+    *,
+    metric: str | Metric = "exact_match",
+    length: str | Callable[[str], int] = "words",
+) -> list[LengthBucket]:
+    """Score per bucket of source length (Bahdanau et al. 2015, Fig. 2: BLEU against sentence length).
+
+    Args:
+        sources, preds, refs: one each per example.
+        buckets: the inclusive upper edges, e.g. ``(10, 20, 30)`` -> ``0-10, 11-20, 21-30, 31+`` (the
+            open bucket only when some source is longer); or an int ``w``: buckets of width ``w`` up to the
+            longest source.
+        metric: ``"exact_match"``, ``"token_accuracy"``, ``"bleu"`` or a callable ``(preds, refs) -> float``.
+        length: ``"words"`` (whitespace-separated), ``"chars"`` or a callable ``source -> int``.
+
+    Returns:
+        one :class:`LengthBucket` per non-empty bucket, shortest first.
+    """
+    _check_same_length(preds, refs)
+    _check_same_length(sources, refs)
+    score_fn = _METRICS.get(metric) if isinstance(metric, str) else metric
+    if score_fn is None:
+        raise ValueError(
+            f"Expected metric to be one of {sorted(_METRICS)} or a callable. Received: metric={metric!r}"
+        )
+    len_fn = _LENGTHS.get(length) if isinstance(length, str) else length
+    if len_fn is None:
+        raise ValueError(
+            f"Expected length to be one of {sorted(_LENGTHS)} or a callable. Received: length={length!r}"
+        )
+    lens = [len_fn(s) for s in sources]
+    if isinstance(buckets, int):
+        if buckets < 1:
+            raise ValueError(f"Expected a positive bucket width. Received: buckets={buckets}")
+        edges = list(range(buckets, max(lens, default=0) + buckets, buckets))
+    else:
+        edges = list(buckets)
+        if not edges or any(b <= a for a, b in zip(edges, edges[1:], strict=False)):
+            raise ValueError(f"Expected strictly increasing bucket edges. Received: buckets={buckets!r}")
+    groups: dict[int, list[int]] = {}
+    for i, n in enumerate(lens):
+        k = next((j for j, e in enumerate(edges) if n <= e), len(edges))  # len(edges) = open last bucket
+        groups.setdefault(k, []).append(i)
+    out = []
+    for k in sorted(groups):
+        idx = groups[k]
+        low = 0 if k == 0 else edges[k - 1] + 1
+        high = edges[k] if k < len(edges) else None
+        out.append(
+            LengthBucket(
+                low, high, len(idx), float(score_fn([preds[i] for i in idx], [refs[i] for i in idx]))
+            )
+        )
+    return out

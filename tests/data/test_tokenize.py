@@ -1,0 +1,137 @@
+"""Tokenizer: special ids, round-trips, save/load, unknown counts, against plain-Python references."""
+
+import json
+
+import pytest
+import torch
+
+from attnkit.data.tokenize import SPECIAL_TOKENS, Tokenizer
+from attnkit.errors import InputError
+
+TEXTS = ["Hello, world!", "Go.", "I like  it.", "¿Qué tal?", "hello hello world"]
+
+
+@pytest.mark.parametrize("kind", ["char", "word", "bpe"])
+def test_special_ids(kind):
+    tok = Tokenizer.train(TEXTS, kind=kind, vocab_size=60 if kind == "bpe" else None)
+    assert SPECIAL_TOKENS == ("<pad>", "<sos>", "<eos>", "<unk>")
+    assert (tok.pad_id, tok.sos_id, tok.eos_id, tok.unk_id) == (0, 1, 2, 3)
+    vocab = tok.backend.get_vocab()
+    assert [vocab[s] for s in SPECIAL_TOKENS] == [0, 1, 2, 3]
+    assert tok.vocab_size == len(vocab) and tok.kind == kind
+    assert tok.encode("") == [1, 2] and tok.encode("Go.", add_special=False)[0] not in (1, 2)
+
+
+def test_char_ids_against_plain_python_vocabulary():
+    tok = Tokenizer.train(TEXTS, kind="char")
+    vocab = tok.backend.get_vocab()
+    assert set(vocab) == set(SPECIAL_TOKENS) | set("".join(TEXTS))
+    text = "I like  it. ¿Qué?"
+    assert tok.encode(text) == [1] + [vocab[c] for c in text] + [2]
+    assert tok.tokens(tok.encode("z x", add_special=False)) == ["<unk>", " ", "<unk>"]  # "z", "x" unseen
+
+
+@pytest.mark.parametrize("lowercase", [False, True])
+def test_char_fast_path_equals_the_tokenizers_backend(lowercase):
+    texts = ["Hola, ¿Qué TAL?", "émoji 🙂 x", "İstanbul ﬁ", "e\u0301 combining", "\t new\nline", ""]
+    tok = Tokenizer.train(texts[:3], kind="char", lowercase=lowercase)
+    backend = tok.backend
+    want = [[1, *backend.encode(t, add_special_tokens=False).ids, 2] for t in texts]
+    assert tok.encode_batch(texts) == want
+    assert [tok.decode(ids) for ids in want] == [
+        backend.decode(ids, skip_special_tokens=True) for ids in want
+    ]
+
+
+def test_char_round_trip_keeps_spaces_exactly():
+    texts = ["  two  spaces ", "tab\there", "4 de marzo de 2031", "line\nbreak"]
+    tok = Tokenizer.train(texts, kind="char")
+    for t in texts:
+        assert tok.decode(tok.encode(t)) == t
+
+
+def test_word_round_trip_and_tokens():
+    tok = Tokenizer.train(TEXTS, kind="word")
+    for t in TEXTS:
+        assert tok.decode(tok.encode(t)) == t
+    assert tok.tokens(tok.encode("Hello, world!")) == ["<sos>", "Hello", ",", "world", "!", "<eos>"]
+    assert tok.tokens("Hello, world!") == ["<sos>", "Hello", ",", "world", "!", "<eos>"]
+
+
+def test_bpe_respects_vocab_size_and_round_trips():
+    corpus = [f"the {w} sat on the mat number {i}" for i, w in enumerate(["cat", "dog", "bird"] * 20)]
+    tok = Tokenizer.train(corpus, kind="bpe", vocab_size=80)
+    assert tok.vocab_size <= 80
+    for t in corpus[:10]:
+        assert tok.decode(tok.encode(t)) == t
+    # merges make BPE shorter than characters
+    assert len(tok.encode(corpus[0])) < len(corpus[0])
+
+
+def test_vocab_size_keeps_most_frequent_chars():
+    tok = Tokenizer.train(["aaaa", "bbb", "cc", "d"], kind="char", vocab_size=6)
+    assert tok.vocab_size == 6
+    assert tok.tokens(tok.encode("abcd", add_special=False)) == ["a", "b", "<unk>", "<unk>"]
+
+
+def test_unknown_counting():
+    tok = Tokenizer.train(["hola mundo"], kind="char")
+    assert tok.count_unknown(["año", "hola"]) == 1
+    assert tok.unknown_counts(["ñandú ñu"]) == {"ñ": 2, "ú": 1}
+    wtok = Tokenizer.train(["hola mundo"], kind="word")
+    assert wtok.count_unknown(["hola gente, mundo"]) == 2  # "gente" and ","
+
+
+def test_decode_stops_at_eos_and_skips_specials():
+    tok = Tokenizer.train(["abc"], kind="char")
+    a, b, c = (tok.encode(x, add_special=False)[0] for x in "abc")
+    assert tok.decode([1, a, 3, b, 2, c, 0]) == "ab"
+    assert tok.decode(torch.tensor([1, c, a, 2, 0, 0])) == "ca"
+    assert tok.decode_batch(torch.tensor([[1, a, 2], [1, b, 2]])) == ["a", "b"]
+    with pytest.raises(ValueError, match=r"Expected ids in \[0, 7\). Received: id=7"):
+        tok.decode([1, 7])
+
+
+@pytest.mark.parametrize("kind", ["char", "word", "bpe"])
+def test_save_load_gives_same_ids(tmp_path, kind):
+    tok = Tokenizer.train(
+        TEXTS, kind=kind, vocab_size=70 if kind == "bpe" else None, lowercase=kind == "word"
+    )
+    path = tok.save(tmp_path / f"{kind}.json")
+    back = Tokenizer.load(path)
+    probe = TEXTS + ["unseen ü words!", ""]
+    assert back.kind == kind and back.vocab_size == tok.vocab_size and back == tok
+    assert [back.encode(t) for t in probe] == [tok.encode(t) for t in probe]
+    assert [back.decode(back.encode(t)) for t in probe] == [tok.decode(tok.encode(t)) for t in probe]
+    assert json.loads(path.read_text())["model"]["type"] == ("BPE" if kind == "bpe" else "WordLevel")
+    (tmp_path / "d").mkdir()
+    tok.save(tmp_path / "d")
+    assert Tokenizer.load(tmp_path / "d").encode("Go.") == tok.encode("Go.")
+
+
+def test_bad_input():
+    with pytest.raises(ValueError, match="Expected kind to be one of .* Received: kind='sentencepiece'"):
+        Tokenizer.train(["a"], kind="sentencepiece")
+    with pytest.raises(
+        ValueError, match="Expected vocab_size to be None or an int > 4. Received: vocab_size=3"
+    ):
+        Tokenizer.train(["a"], vocab_size=3)
+    with pytest.raises(TypeError, match="Expected texts to be strings. Received: int 5"):
+        Tokenizer.train(["a", 5])
+    with pytest.raises(TypeError, match="Expected text to be a str. Received: NoneType None"):
+        Tokenizer.train(["a"]).encode(None)
+
+
+def test_load_errors(tmp_path):
+    with pytest.raises(InputError, match="Tokenizer file not found"):
+        Tokenizer.load(tmp_path / "missing.json")
+    bad = tmp_path / "bad.json"
+    bad.write_text("{not json", encoding="utf-8")
+    with pytest.raises(InputError, match="bad.json: Not a valid tokenizer.json document"):
+        Tokenizer.load(bad)
+    from tokenizers import Tokenizer as HF
+    from tokenizers import models
+
+    other = HF(models.WordLevel({"<unk>": 0, "<pad>": 1}, unk_token="<unk>"))
+    with pytest.raises(InputError, match="Expected special token '<pad>' at id 0. Received: id=1"):
+        Tokenizer(other)

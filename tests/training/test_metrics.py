@@ -1,0 +1,82 @@
+"""Metrics against hand-worked examples and sacrebleu's corpus_bleu."""
+
+import math
+
+import pytest
+import sacrebleu
+import torch
+
+from attnkit.training.metrics import LengthBucket, bleu, by_length_bucket, exact_match, token_accuracy
+
+
+def test_exact_match():
+    assert exact_match(["a", "b", "c", "d"], ["a", "x", "c", "d "]) == 0.5
+    assert exact_match([], []) == 0.0
+    with pytest.raises(ValueError, match="Received: 2 predictions, 1 references"):
+        exact_match(["a", "b"], ["a"])
+
+
+def test_token_accuracy_on_tensors_ignores_padding():
+    refs = torch.tensor([[5, 6, 2, 0], [7, 2, 0, 0]])
+    preds = torch.tensor([[5, 9, 2, 4], [7, 7, 3, 3]])
+    # real positions: 3 + 2 = 5; right: 5, 2 (row 0) and 7 (row 1) = 3
+    assert token_accuracy(preds, refs) == pytest.approx(3 / 5)
+    logits = torch.nn.functional.one_hot(preds, 10).float()  # (B, T, V)
+    assert token_accuracy(logits, refs) == pytest.approx(3 / 5)
+    assert token_accuracy(torch.zeros(2, 3, dtype=torch.long), torch.zeros(2, 3, dtype=torch.long)) == 0.0
+    with pytest.raises(ValueError, match=r"Expected preds of shape \(2, 4\).*Received: \(2, 3\)"):
+        token_accuracy(preds[:, :3], refs)
+    with pytest.raises(TypeError, match="both tensors or both sequences"):
+        token_accuracy(preds, refs.tolist())
+
+
+def test_token_accuracy_on_sequences_counts_missing_and_extra_tokens():
+    # "abcd" vs "abce": 3/4; "ab" vs "abc": 2/3 (missing); "abcx" vs "abc": 3/4 (extra)
+    assert token_accuracy(["abcd"], ["abce"]) == 0.75
+    assert token_accuracy(["ab", "abcx"], ["abc", "abc"]) == pytest.approx((2 + 3) / (3 + 4))
+    assert token_accuracy([[1, 2, 3]], [[1, 5, 3]]) == pytest.approx(2 / 3)
+
+
+def test_bleu_hand_worked():
+    # unigram 5/6, bigram 3/5, trigram 2/4, 4-gram 1/3, equal lengths so BP = 1
+    want = 100 * (5 / 6 * 3 / 5 * 2 / 4 * 1 / 3) ** 0.25
+    assert bleu(["the cat sat on the mat"], ["the cat sat on a mat"]) == pytest.approx(want)
+    # every n-gram right but one word short: BP = exp(1 - 6/5)
+    assert bleu(["the cat sat on the"], ["the cat sat on the mat"]) == pytest.approx(
+        100 * math.exp(1 - 6 / 5)
+    )
+    assert bleu(["a b c d"], ["a b c d"]) == pytest.approx(100.0)
+
+
+def test_bleu_equals_sacrebleu_corpus_bleu():
+    preds = ["the quick brown fox", "jumps over the dog", "hello there world", "2031-03-04"]
+    refs = ["the quick brown fox jumps", "jumped over the lazy dog", "hello world", "2031-03-04"]
+    assert bleu(preds, refs) == pytest.approx(sacrebleu.corpus_bleu(preds, [refs]).score)
+    assert bleu(preds, refs, tokenize="char") == pytest.approx(
+        sacrebleu.corpus_bleu(preds, [refs], tokenize="char").score
+    )
+    assert bleu([], []) == 0.0
+
+
+def test_by_length_bucket_hand_worked():
+    sources = ["a", "a b", "a b c", "a b c d e", "x " * 12]
+    preds = ["1", "2", "x", "4", "5"]
+    refs = ["1", "2", "3", "4", "y"]
+    got = by_length_bucket(sources, preds, refs, buckets=(2, 5))
+    assert got == [LengthBucket(0, 2, 2, 1.0), LengthBucket(3, 5, 2, 0.5), LengthBucket(6, None, 1, 0.0)]
+    assert [b.label for b in got] == ["0-2", "3-5", "6+"]
+    by_width = by_length_bucket(["abc", "abcdef", "ab"], ["x", "y", "z"], ["x", "n", "z"], 3, length="chars")
+    assert by_width == [LengthBucket(0, 3, 2, 1.0), LengthBucket(4, 6, 1, 0.0)]
+
+
+def test_by_length_bucket_with_other_metrics():
+    got = by_length_bucket(["s", "s s s"], ["abcd", "ab"], ["abce", "ab"], (1, 3), metric="token_accuracy")
+    assert [b.score for b in got] == [0.75, 1.0]
+    got = by_length_bucket(["s"], ["a b c d"], ["a b c d"], (5,), metric=lambda p, r: 42.0)
+    assert got == [LengthBucket(0, 5, 1, 42.0)]
+    with pytest.raises(ValueError, match="Expected metric to be one of .* Received: metric='f1'"):
+        by_length_bucket(["s"], ["a"], ["a"], metric="f1")
+    with pytest.raises(
+        ValueError, match=r"Expected strictly increasing bucket edges. Received: buckets=\(5, 5\)"
+    ):
+        by_length_bucket(["s"], ["a"], ["a"], (5, 5))

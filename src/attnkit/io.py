@@ -28,6 +28,8 @@ KIND_MODULES: dict[str, str] = {
     "gpt": "attnkit.models.gpt",
     "captioner": "attnkit.models.captioner",
     "classifier": "attnkit.models.classifier",
+    "gpt_lm": "attnkit.models.lm_adapters",
+    "bert_pretraining": "attnkit.models.lm_adapters",
 }
 """Which module defines each model kind; imported lazily by ``load``."""
 

@@ -16,6 +16,15 @@ import traceback
 import click
 import typer
 
+try:  # typer >= 0.25 ships its own copy of click: catch that copy's exceptions too
+    from typer._click import exceptions as _typer_click
+except ImportError:  # older typer uses click itself
+    _typer_click = click.exceptions
+
+_EXIT = (click.exceptions.Exit, typer.Exit)
+_ABORT = (click.exceptions.Abort, typer.Abort)
+_USAGE = (click.ClickException, _typer_click.ClickException)
+
 app = typer.Typer(
     name="attnkit",
     help="Attention mechanisms and the models built on them: train, translate, generate, see and benchmark.",
@@ -33,8 +42,10 @@ app.add_typer(experiment_app, name="experiment")
 COMMAND_MODULES: list[str] = [
     "attnkit.cli.demo",
     "attnkit.cli.seq2seq",
+    "attnkit.cli.transformer",
     "attnkit.cli.experiment",
     "attnkit.cli.bench",
+    "attnkit.cli.lm",
 ]
 
 
@@ -58,11 +69,13 @@ def main(argv: list[str] | None = None) -> int:
         _register()
         app(args=args, prog_name="attnkit", standalone_mode=False)
         return 0
-    except click.exceptions.Exit as exc:
+    except _EXIT as exc:
         return int(exc.exit_code or 0)
-    except click.exceptions.Abort:
+    except _ABORT:
         return _fail("aborted", 1)
-    except click.ClickException as exc:  # usage errors: unknown option, missing argument, bad choice
+    except _USAGE as exc:  # usage errors: unknown option, missing argument, bad choice
+        if type(exc).__name__ == "NoArgsIsHelpError":  # `attnkit` or `attnkit train` alone: help was shown
+            return 0
         if debug:
             traceback.print_exc()
         return _fail(exc.format_message(), exc.exit_code if exc.exit_code else 2)

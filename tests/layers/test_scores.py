@@ -2,7 +2,8 @@
 
 import torch
 
-from attnkit.functional import attention, scores as S
+from attnkit.functional import attention
+from attnkit.functional import scores as S
 from attnkit.layers import AdditiveScore, ConcatScore, GeneralScore, LocationScore
 
 

@@ -30,15 +30,15 @@ def _require_built(layer: Any) -> None:
 def keras_mha_to_attnkit(cls: type, layer: Any):
     """See ``MultiHeadAttention.from_keras``."""
     kind = type(layer).__name__
-    if kind not in ("MultiHeadAttention", "GroupedQueryAttention"):
+    if kind not in ("MultiHeadAttention", "GroupedQueryAttention", "GroupQueryAttention"):
         raise TypeError(
-            "Expected a keras.layers.MultiHeadAttention or GroupedQueryAttention. "
+            "Expected a keras.layers.MultiHeadAttention or GroupQueryAttention. "
             f"Received: {type(layer).__module__}.{kind}"
         )
     _require_built(layer)
-    if getattr(layer, "_use_gate", False):
+    if getattr(layer, "_use_gate", False) or getattr(layer, "use_gate", False):
         raise ValueError("Expected a Keras layer with use_gate=False (gated attention is not supported). Received: use_gate=True")
-    window = getattr(layer, "_sliding_window", None)
+    window = getattr(layer, "_sliding_window", getattr(layer, "sliding_window", None))
     if window is not None:
         raise ValueError(
             f"Expected a Keras layer with sliding_window=None (not supported). Received: sliding_window={window}"

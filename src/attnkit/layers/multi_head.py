@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
@@ -72,9 +73,20 @@ class MultiHeadAttention(nn.Module):
     Returns:
         ``output`` ``(B, Tq, *output_shape)``, or ``(output, weights)``.
 
-    Without ``return_attention_scores`` the fused SDPA kernel runs (no ``Tq x Tk`` matrix). Unlike
-    Keras, a query whose keys are all masked gets zero weights (Keras gives it uniform weights), so
-    padded query rows output only the output bias.
+    Paths: without ``return_attention_scores`` the fused SDPA kernel runs (no ``Tq x Tk`` matrix);
+    with it, ``attnkit.functional.attention(..., return_weights=True)`` under autograd, or in
+    inference (no gradient, CPU) the same computation with the softmax taken in place. Tests check
+    that all give the same numbers.
+
+    Parameters: the query/key/value kernels live in one packed ``in_proj_weight`` (rows: query,
+    key, value) when the three input widths are equal, else in ``q_proj_weight``/``k_proj_weight``/
+    ``v_proj_weight``; biases in ``in_proj_bias``; ``output_dense`` is an ``nn.Linear``.
+    ``query_dense``/``key_dense``/``value_dense`` give each projection as views. The layer builds
+    them at its first call unless sizes are given: create optimizers after that.
+
+    Differences from Keras: a query whose keys are all masked gets zero weights (Keras gives it
+    uniform weights), so padded query rows output only the output bias; ``query_mask`` is taken from
+    the argument (Keras reads the query tensor's Keras mask instead).
 
     Example:
         >>> import torch
@@ -139,9 +151,13 @@ class MultiHeadAttention(nn.Module):
         self.output_shape: tuple[int, ...] | None = output_shape
         self.attention_axes: tuple[int, ...] | None = attention_axes
         self.num_key_value_heads = kv_heads
-        self.query_dense: nn.Linear | None = None
-        self.key_dense: nn.Linear | None = None
-        self.value_dense: nn.Linear | None = None
+        # Built by `build`: the packed input projection (one matrix when query, key and value have the
+        # same width, else three), its packed bias, and the output projection.
+        self.in_proj_weight: nn.Parameter | None = None  # (H*Dk + Hkv*Dk + Hkv*Dv, E)
+        self.q_proj_weight: nn.Parameter | None = None  # (H*Dk, Eq) when the widths differ
+        self.k_proj_weight: nn.Parameter | None = None  # (Hkv*Dk, Ek)
+        self.v_proj_weight: nn.Parameter | None = None  # (Hkv*Dv, Ev)
+        self.in_proj_bias: nn.Parameter | None = None  # (H*Dk + Hkv*Dk + Hkv*Dv,)
         self.output_dense: nn.Linear | None = None
         if query_dim is not None or value_dim_in is not None or key_dim_in is not None:
             q = query_dim if query_dim is not None else (value_dim_in or key_dim_in)
@@ -154,7 +170,7 @@ class MultiHeadAttention(nn.Module):
     @property
     def built(self) -> bool:
         """True once the projections exist (given sizes up front, or after the first call)."""
-        return self.query_dense is not None
+        return self.output_dense is not None
 
     def build(
         self,
@@ -167,22 +183,61 @@ class MultiHeadAttention(nn.Module):
     ) -> None:
         """Create the projections for inputs of widths ``query_dim``, ``value_dim_in``, ``key_dim_in``.
 
-        Kernels get Glorot-uniform initialisation over their ``(in, out)`` matrix, biases zeros.
+        Kernels get Glorot-uniform initialisation over each ``(in, out)`` matrix, biases zeros. When
+        the three widths are equal the query, key and value kernels are stored as one packed matrix
+        ``in_proj_weight``, so that self-attention projects with a single matmul.
         """
         key_dim_in = value_dim_in if key_dim_in is None else key_dim_in
         for name, v in (("query_dim", query_dim), ("value_dim_in", value_dim_in), ("key_dim_in", key_dim_in)):
             _positive_int(v, name)
-        h, hkv = self.num_heads, self.num_key_value_heads
+        nq, nk, nv = self._sizes()
+        kw = {"device": device, "dtype": dtype}
+        if query_dim == key_dim_in == value_dim_in:
+            self.in_proj_weight = nn.Parameter(torch.empty(nq + nk + nv, query_dim, **kw))
+        else:
+            self.q_proj_weight = nn.Parameter(torch.empty(nq, query_dim, **kw))
+            self.k_proj_weight = nn.Parameter(torch.empty(nk, key_dim_in, **kw))
+            self.v_proj_weight = nn.Parameter(torch.empty(nv, value_dim_in, **kw))
+        if self.use_bias:
+            self.in_proj_bias = nn.Parameter(torch.zeros(nq + nk + nv, **kw))
         out_features = math.prod(self.output_shape) if self.output_shape else query_dim
-        kw = {"bias": self.use_bias, "device": device, "dtype": dtype}
-        self.query_dense = nn.Linear(query_dim, h * self.key_dim, **kw)
-        self.key_dense = nn.Linear(key_dim_in, hkv * self.key_dim, **kw)
-        self.value_dense = nn.Linear(value_dim_in, hkv * self.value_dim, **kw)
-        self.output_dense = nn.Linear(h * self.value_dim, out_features, **kw)
-        for lin in (self.query_dense, self.key_dense, self.value_dense, self.output_dense):
-            nn.init.xavier_uniform_(lin.weight)
-            if lin.bias is not None:
-                nn.init.zeros_(lin.bias)
+        self.output_dense = nn.Linear(self.num_heads * self.value_dim, out_features, bias=self.use_bias, **kw)
+        with torch.no_grad():
+            for proj in (self.query_dense, self.key_dense, self.value_dense, self.output_dense):
+                nn.init.xavier_uniform_(proj.weight)
+            if self.use_bias:
+                nn.init.zeros_(self.output_dense.bias)
+
+    def _sizes(self) -> tuple[int, int, int]:
+        """Output rows of the query, key and value projections: ``H*Dk``, ``Hkv*Dk``, ``Hkv*Dv``."""
+        return self.num_heads * self.key_dim, self.num_key_value_heads * self.key_dim, self.num_key_value_heads * self.value_dim
+
+    def _projection(self, part: int) -> Projection:
+        if not self.built:
+            raise ValueError("Expected a built layer (call it once or pass query_dim=). Received: an unbuilt layer")
+        sizes = self._sizes()
+        start, stop = sum(sizes[:part]), sum(sizes[: part + 1])
+        if self.in_proj_weight is not None:
+            weight = self.in_proj_weight[start:stop]
+        else:
+            weight = (self.q_proj_weight, self.k_proj_weight, self.v_proj_weight)[part]  # type: ignore[assignment]
+        bias = self.in_proj_bias[start:stop] if self.in_proj_bias is not None else None
+        return Projection(weight, bias)  # type: ignore[arg-type]
+
+    @property
+    def query_dense(self) -> Projection:
+        """The query projection ``x -> x W_Q^T + b_Q``, ``(..., Eq) -> (..., H*Dk)`` (views of the parameters)."""
+        return self._projection(0)
+
+    @property
+    def key_dense(self) -> Projection:
+        """The key projection, ``(..., Ek) -> (..., Hkv*Dk)``."""
+        return self._projection(1)
+
+    @property
+    def value_dense(self) -> Projection:
+        """The value projection, ``(..., Ev) -> (..., Hkv*Dv)``."""
+        return self._projection(2)
 
     def _out_shape(self) -> tuple[int, ...]:
         assert self.output_dense is not None
@@ -225,9 +280,9 @@ class MultiHeadAttention(nn.Module):
             )
         if not self.built:
             self.build(query.shape[-1], value.shape[-1], key.shape[-1], device=query.device, dtype=query.dtype)
-        check_last_dim(query, "query", self.query_dense.in_features)  # type: ignore[union-attr]
-        check_last_dim(value, "value", self.value_dense.in_features)  # type: ignore[union-attr]
-        check_last_dim(key, "key", self.key_dense.in_features)  # type: ignore[union-attr]
+        check_last_dim(query, "query", self.query_dense.in_features)
+        check_last_dim(value, "value", self.value_dense.in_features)
+        check_last_dim(key, "key", self.key_dense.in_features)
         axes = self._normalize_axes(query.dim())
         if axes == (1,) and query.dim() == 3:
             return self._forward_sequence(
@@ -255,16 +310,17 @@ class MultiHeadAttention(nn.Module):
             )
         return axes
 
-    def _project(self, query: Tensor, value: Tensor, key: Tensor, fused: bool) -> tuple[Tensor, Tensor, Tensor]:
+    def _project(self, query: Tensor, value: Tensor, key: Tensor, self_attention: bool) -> tuple[Tensor, Tensor, Tensor]:
         """Apply the three input projections; one matmul when query, key and value are one tensor."""
-        qd, kd, vd = self.query_dense, self.key_dense, self.value_dense
-        assert qd is not None and kd is not None and vd is not None
-        if fused and qd.in_features == kd.in_features == vd.in_features:
-            w = torch.cat([qd.weight, kd.weight, vd.weight])  # (H*Dk + Hkv*Dk + Hkv*Dv, E)
-            b = torch.cat([qd.bias, kd.bias, vd.bias]) if self.use_bias else None
-            qkv = F.linear(query, w, b)
-            return qkv.split([qd.out_features, kd.out_features, vd.out_features], dim=-1)  # type: ignore[return-value]
-        return qd(query), kd(key), vd(value)
+        nq, nk, nv = self._sizes()
+        w, b = self.in_proj_weight, self.in_proj_bias
+        if w is not None and self_attention:
+            return F.linear(query, w, b).split([nq, nk, nv], dim=-1)  # type: ignore[return-value]
+        if w is not None and key is value:
+            q = F.linear(query, w[:nq], None if b is None else b[:nq])
+            k, v = F.linear(value, w[nq:], None if b is None else b[nq:]).split([nk, nv], dim=-1)
+            return q, k, v
+        return self.query_dense(query), self.key_dense(key), self.value_dense(value)
 
     def _expand_kv(self, x: Tensor) -> Tensor:
         """(B, Hkv, T, D) -> (B, H, T, D): each key/value head serves H / Hkv query heads."""
@@ -276,10 +332,15 @@ class MultiHeadAttention(nn.Module):
 
     def _attend(self, q: Tensor, k: Tensor, v: Tensor, mask: Tensor | None, causal: bool, weights: bool):
         p = self.dropout if self.training else 0.0
-        return attention(
-            q, self._expand_kv(k), self._expand_kv(v), score="scaled_dot", mask=mask, causal=causal,
-            scale=1.0 / math.sqrt(self.key_dim), dropout_p=p, return_weights=weights,
-        )  # fmt: skip
+        scale = 1.0 / math.sqrt(self.key_dim)
+        k, v = self._expand_kv(k), self._expand_kv(v)
+        if weights:
+            needs_grad = torch.is_grad_enabled() and (q.requires_grad or k.requires_grad or v.requires_grad)
+            if not needs_grad and p == 0.0 and q.device.type == "cpu" and q.dtype in (torch.float32, torch.float64):
+                return _weights_in_place(q, k, v, scale, mask, causal)
+            # (q / sqrt(Dk)) . k: scaling the (B, H, Tq, Dk) queries is cheaper than the (B, H, Tq, Tk) scores
+            return attention(q * scale, k, v, score="dot", mask=mask, causal=causal, dropout_p=p, return_weights=True)
+        return attention(q, k, v, score="scaled_dot", mask=mask, causal=causal, scale=scale, dropout_p=p)
 
     def _forward_sequence(
         self, query, value, key, self_attention, query_mask, value_mask, key_mask, attention_mask,
@@ -289,19 +350,26 @@ class MultiHeadAttention(nn.Module):
         b, tq, _ = query.shape
         h, hkv = self.num_heads, self.num_key_value_heads
         reuse = cache is not None and cache.static and cache.length > 0
-        if reuse:
-            q = self.query_dense(query)  # type: ignore[misc]
-        else:
-            q, k, v = self._project(query, value, key, self_attention and cache is None)
-        q = q.view(b, tq, h, self.key_dim).transpose(1, 2)  # (B, H, Tq, Dk)
         tn = value.shape[1]
+        packed = self_attention and self.in_proj_weight is not None and h == hkv and self.key_dim == self.value_dim
+        if reuse:
+            q = self.query_dense(query).view(b, tq, h, self.key_dim).transpose(1, 2)  # (B, H, Tq, Dk)
+        elif packed:
+            qkv = F.linear(query, self.in_proj_weight, self.in_proj_bias)  # (B, T, 3*H*D)
+            qkv = qkv.view(b, tq, 3, h, self.key_dim).permute(2, 0, 3, 1, 4)  # (3, B, H, T, D)
+            if return_weights:
+                qkv = qkv.contiguous()  # one copy here instead of one per matmul operand
+            q, k, v = qkv.unbind(0)
+        else:
+            q, k, v = self._project(query, value, key, self_attention)
+            q = q.view(b, tq, h, self.key_dim).transpose(1, 2)  # (B, H, Tq, Dk)
+            k = k.view(b, tn, hkv, self.key_dim).transpose(1, 2)  # (B, Hkv, Tk, Dk)
+            v = v.view(b, tn, hkv, self.value_dim).transpose(1, 2)  # (B, Hkv, Tk, Dv)
         kv_mask = _and(check_mask(value_mask, "value_mask", (b, tn)), check_mask(key_mask, "key_mask", (b, tn)))
         past = 0
         if reuse:
             k, v, kv_mask = cache.key, cache.value, cache.mask  # type: ignore[union-attr]
         else:
-            k = k.view(b, tn, hkv, self.key_dim).transpose(1, 2)  # (B, Hkv, Tk, Dk)
-            v = v.view(b, tn, hkv, self.value_dim).transpose(1, 2)  # (B, Hkv, Tk, Dv)
             if cache is not None:
                 past = cache.length
                 k, v, kv_mask = cache.update(k, v, None if kv_mask is None else kv_mask.expand(b, tn))
@@ -349,7 +417,7 @@ class MultiHeadAttention(nn.Module):
             x = x.unflatten(-1, (count, size))  # (B, *dims, Hx, D)
             return x.permute(perm).reshape(n, count, length, size)  # (N, Hx, L, D)
 
-        q, k, v = self._project(query, value, key, False)
+        q, k, v = self._project(query, value, key, query is value and key is value)
         q = heads(q, h, self.key_dim, lq)
         k = heads(k, hkv, self.key_dim, lk)
         v = heads(v, hkv, self.value_dim, lk)
@@ -390,7 +458,7 @@ class MultiHeadAttention(nn.Module):
 
     @classmethod
     def from_keras(cls, layer: object) -> MultiHeadAttention:
-        """Build from a built ``keras.layers.MultiHeadAttention`` or ``GroupedQueryAttention``, copying weights.
+        """Build from a built ``keras.layers.MultiHeadAttention`` or ``GroupQueryAttention``, copying weights.
 
         Keras kernels ``(E, H, D)`` become ``nn.Linear`` weights ``(H*D, E)``; the output kernel
         ``(H, Dv, *output_shape)`` becomes ``(prod(output_shape), H*Dv)``.
@@ -409,6 +477,56 @@ class MultiHeadAttention(nn.Module):
         from attnkit.layers._porting import torch_mha_to_attnkit
 
         return torch_mha_to_attnkit(cls, module)
+
+
+@dataclass(frozen=True)
+class Projection:
+    """One input projection ``x -> x W^T + b`` over views of ``MultiHeadAttention``'s parameters.
+
+    ``weight`` ``(out, in)``, ``bias`` ``(out,)`` or ``None``; writing into them (e.g. ``copy_`` under
+    ``torch.no_grad()``) writes into the layer.
+    """
+
+    weight: Tensor
+    bias: Tensor | None
+
+    @property
+    def in_features(self) -> int:
+        return self.weight.shape[1]
+
+    @property
+    def out_features(self) -> int:
+        return self.weight.shape[0]
+
+    def __call__(self, x: Tensor) -> Tensor:
+        return F.linear(x, self.weight, self.bias)
+
+
+def _weights_in_place(
+    q: Tensor, k: Tensor, v: Tensor, scale: float, mask: Tensor | None, causal: bool
+) -> tuple[Tensor, Tensor]:
+    """Inference-only weights path: ``attnkit.functional.attention(q * scale, k, v, score="dot",
+    return_weights=True)`` with batched matmuls on ``(B*H, T, D)`` views (no copy of the transposed
+    keys, the scale applied inside the score matmul) and the softmax taken in place in the score buffer (one ``(B, H, Tq, Tk)`` allocation instead
+    of two). Same numbers, including zero rows for fully masked queries; a test checks that the two
+    paths agree.
+    """
+    b, h, tq, d = q.shape
+    tk, dv = k.shape[-2], v.shape[-1]
+    q3, k3 = q.reshape(b * h, tq, d), k.reshape(b * h, tk, d)  # (B*H, Tq, Dk), (B*H, Tk, Dk)
+    empty = q.new_empty(b * h, tq, tk)
+    scores = torch.baddbmm(empty, q3, k3.transpose(1, 2), beta=0.0, alpha=scale).view(b, h, tq, tk)  # scale * q k^T
+    if causal:
+        mask = _and(mask, torch.ones(tq, tk, dtype=torch.bool, device=q.device).tril())
+    if mask is not None:
+        scores.masked_fill_(~mask, float("-inf"))
+    torch.ops.aten._softmax.out(scores, -1, False, out=scores)  # in place
+    if mask is not None:
+        row_ok = mask.any(dim=-1, keepdim=True)
+        if not bool(row_ok.all()):
+            scores.masked_fill_(~row_ok, 0.0)  # rows with no allowed key: zeros, not NaN
+    out = torch.bmm(scores.view(b * h, tq, tk), v.reshape(b * h, tk, dv))  # (B*H, Tq, Dv)
+    return out.view(b, h, tq, dv), scores
 
 
 def _and(a: Tensor | None, b: Tensor | None) -> Tensor | None:

@@ -361,36 +361,13 @@ class KitModel(nn.Module):
             total += p.numel()
         return total
 
-    def summary(self) -> str:
-        """A table of layers with their parameter counts, then the totals.
+    def summary(self, *inputs: Any, print_fn: Callable[[str], None] | None = print, **kwargs: Any) -> str:
+        """Print (with ``print_fn``) and return a Keras-like table: layers, output shapes when example
+        ``inputs`` are given, parameter counts and totals (see :func:`attnkit.models.summary.summary`).
+        Models override it to supply an example input of their own."""
+        from attnkit.models.summary import summary  # same level: models
 
-        Uses ``attnkit.models.summary.summary(model, print_fn=None)`` (Keras-like) when that module provides
-        it; otherwise a plain table of the modules that own parameters. Returns the text, prints nothing.
-        """
-        try:
-            from attnkit.models import summary as summary_module  # optional richer summary
-
-            fn = getattr(summary_module, "summary", None)
-        except ImportError:
-            fn = None
-        if callable(fn):
-            try:
-                text = fn(self, print_fn=None)  # returns the table without printing it
-            except Exception:  # an incompatible summary function: fall back to the plain table
-                text = None
-            if isinstance(text, str):
-                return text
-        rows = [(name or "(root)", type(mod).__name__, sum(p.numel() for p in mod.parameters(recurse=False)))
-                for name, mod in self.named_modules()]
-        rows = [r for r in rows if r[2] > 0]
-        w0 = max([len("Layer")] + [len(r[0]) for r in rows])
-        w1 = max([len("Type")] + [len(r[1]) for r in rows])
-        lines = [f"{type(self).__name__} (kind={self.kind!r})",
-                 f"{'Layer':<{w0}}  {'Type':<{w1}}  {'Params':>12}", "-" * (w0 + w1 + 16)]
-        lines += [f"{n:<{w0}}  {t:<{w1}}  {c:>12,}" for n, t, c in rows]
-        lines += ["-" * (w0 + w1 + 16), f"Total params: {self.num_parameters():,}",
-                  f"Trainable params: {self.num_parameters(trainable_only=True):,}"]
-        return "\n".join(lines)
+        return summary(self, *inputs, print_fn=print_fn, **kwargs)
 
     # -- save ------------------------------------------------------------------------------------------
     def save(self, directory: str | os.PathLike[str]) -> Path:

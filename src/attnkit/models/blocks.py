@@ -15,20 +15,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-try:  # TEMPORARY until attnkit.functional.attention lands
-    from attnkit.functional import attention
-except ImportError:  # pragma: no cover
-
-    def attention(q, k, v, *, mask=None, causal=False, dropout_p=0.0, return_weights=False):
-        if not return_weights:
-            return F.scaled_dot_product_attention(q, k, v, attn_mask=mask, dropout_p=dropout_p, is_causal=causal)
-        s = q @ k.transpose(-1, -2) / math.sqrt(q.shape[-1])
-        if causal:
-            mask = torch.ones(s.shape[-2:], dtype=torch.bool, device=s.device).tril()
-        if mask is not None:
-            s = s.masked_fill(~mask, float("-inf"))
-        w = torch.softmax(s, -1).nan_to_num(0.0)
-        return w @ v, w
+from attnkit.functional import attention
 
 
 def _gelu_tanh(x: Tensor) -> Tensor:
@@ -55,8 +42,10 @@ def get_activation(name: str) -> Callable[[Tensor], Tensor]:
     return ACTIVATIONS[name]
 
 
-class KVCache:
-    """Keys and values of every layer, preallocated so that decoding appends in place.
+class StaticKVCache:
+    """Keys and values of every layer of a decoder stack, preallocated so that decoding appends in
+    place (no concatenation per step; :class:`attnkit.layers.KVCache` is the growing per-layer cache
+    of the attention layers).
 
     Storage is two tensors ``(L, B, H, capacity, D)``; :meth:`update` writes a layer's new keys and
     values at positions ``[length, length + T)`` and returns views of the first ``length + T``
@@ -68,7 +57,7 @@ class KVCache:
     legacy ``past_key_values`` tuples of ``transformers`` do.
 
     Example:
-        >>> cache = KVCache(n_layer=2, batch=1, n_head=4, head_dim=8, capacity=16)
+        >>> cache = StaticKVCache(n_layer=2, batch=1, n_head=4, head_dim=8, capacity=16)
         >>> k, v = cache.update(0, torch.zeros(1, 4, 3, 8), torch.zeros(1, 4, 3, 8))
         >>> k.shape
         torch.Size([1, 4, 3, 8])
@@ -141,7 +130,7 @@ class SelfAttention(nn.Module):
         x: ``(B, T, E)``.
         attn_mask: bool, broadcastable to ``(B, H, T, S)``, True = may attend; or None.
         causal: True to let position t attend positions <= t only (used without a cache).
-        cache, layer: a :class:`KVCache` and this layer's index in it, or None.
+        cache, layer: a :class:`StaticKVCache` and this layer's index in it, or None.
         output_attentions: also return the weights ``(B, H, T, S)``.
 
     Returns:
@@ -166,7 +155,7 @@ class SelfAttention(nn.Module):
         x: Tensor,
         attn_mask: Tensor | None = None,
         causal: bool = False,
-        cache: KVCache | None = None,
+        cache: StaticKVCache | None = None,
         layer: int = 0,
         output_attentions: bool = False,
     ) -> tuple[Tensor, Tensor | None]:

@@ -1,5 +1,6 @@
 """Hugging Face model directories: read and write ``config.json`` + ``model.safetensors``
-(+ ``tokenizer.json``), and translate tensor names between ``transformers`` and attnkit.
+(+ ``tokenizer.json``), and translate tensor names between ``transformers`` and attnkit
+(:data:`GPT_NAMES`, :data:`BERT_NAMES`).
 
 A directory written by ``transformers``' ``save_pretrained`` loads into attnkit and the other way
 round. Names differ (attnkit fuses BERT's query/key/value projections into one ``qkv`` matrix; GPT-2
@@ -220,6 +221,95 @@ def match_checkpoint(
     if problems:
         raise CheckpointError(f"{where}: checkpoint does not match the model: " + "; ".join(problems) + hint)
     return [k for k in missing if optional(k)]
+
+
+# ----------------------------------------------------------------------------- model tables
+
+#: attnkit name <-> transformers name (GPT2LMHeadModel), transpose (GPT-2's Conv1D stores (in, out)).
+GPT_NAMES: NameTable = [
+    ("wte.weight", "transformer.wte.weight", False),
+    ("wpe.weight", "transformer.wpe.weight", False),
+    ("blocks.{i}.ln_1.weight", "transformer.h.{i}.ln_1.weight", False),
+    ("blocks.{i}.ln_1.bias", "transformer.h.{i}.ln_1.bias", False),
+    ("blocks.{i}.attn.qkv.weight", "transformer.h.{i}.attn.c_attn.weight", True),
+    ("blocks.{i}.attn.qkv.bias", "transformer.h.{i}.attn.c_attn.bias", False),
+    ("blocks.{i}.attn.proj.weight", "transformer.h.{i}.attn.c_proj.weight", True),
+    ("blocks.{i}.attn.proj.bias", "transformer.h.{i}.attn.c_proj.bias", False),
+    ("blocks.{i}.ln_2.weight", "transformer.h.{i}.ln_2.weight", False),
+    ("blocks.{i}.ln_2.bias", "transformer.h.{i}.ln_2.bias", False),
+    ("blocks.{i}.mlp.fc_in.weight", "transformer.h.{i}.mlp.c_fc.weight", True),
+    ("blocks.{i}.mlp.fc_in.bias", "transformer.h.{i}.mlp.c_fc.bias", False),
+    ("blocks.{i}.mlp.fc_out.weight", "transformer.h.{i}.mlp.c_proj.weight", True),
+    ("blocks.{i}.mlp.fc_out.bias", "transformer.h.{i}.mlp.c_proj.bias", False),
+    ("ln_f.weight", "transformer.ln_f.weight", False),
+    ("ln_f.bias", "transformer.ln_f.bias", False),
+    ("lm_head.weight", "lm_head.weight", False),
+]
+
+
+#: BERT: attnkit name <-> transformers name inside the encoder. attnkit fuses query/key/value into one
+# matrix; the "q"/"k"/"v" rows name its three row blocks (see split_qkv / fuse_qkv).
+BERT_ENCODER_NAMES: NameTable = [
+    ("embeddings.word_embeddings.weight", "embeddings.word_embeddings.weight", False),
+    ("embeddings.position_embeddings.weight", "embeddings.position_embeddings.weight", False),
+    ("embeddings.token_type_embeddings.weight", "embeddings.token_type_embeddings.weight", False),
+    ("embeddings.norm.weight", "embeddings.LayerNorm.weight", False),
+    ("embeddings.norm.bias", "embeddings.LayerNorm.bias", False),
+    *[
+        (f"layers.{{i}}.attn.{a}.{p}", f"encoder.layer.{{i}}.attention.self.{b}.{p}", False)
+        for a, b in (("q", "query"), ("k", "key"), ("v", "value"))
+        for p in ("weight", "bias")
+    ],
+    *[
+        (f"layers.{{i}}.{a}.{p}", f"encoder.layer.{{i}}.{b}.{p}", False)
+        for a, b in (
+            ("attn.proj", "attention.output.dense"),
+            ("ln_1", "attention.output.LayerNorm"),
+            ("mlp.fc_in", "intermediate.dense"),
+            ("mlp.fc_out", "output.dense"),
+            ("ln_2", "output.LayerNorm"),
+        )
+        for p in ("weight", "bias")
+    ],
+    ("pooler.dense.weight", "pooler.dense.weight", False),
+    ("pooler.dense.bias", "pooler.dense.bias", False),
+]
+BERT_HEAD_NAMES: NameTable = [
+    ("mlm.transform.weight", "cls.predictions.transform.dense.weight", False),
+    ("mlm.transform.bias", "cls.predictions.transform.dense.bias", False),
+    ("mlm.norm.weight", "cls.predictions.transform.LayerNorm.weight", False),
+    ("mlm.norm.bias", "cls.predictions.transform.LayerNorm.bias", False),
+    ("mlm.decoder.bias", "cls.predictions.bias", False),
+    ("nsp.weight", "cls.seq_relationship.weight", False),
+    ("nsp.bias", "cls.seq_relationship.bias", False),
+    ("classifier.weight", "classifier.weight", False),
+    ("classifier.bias", "classifier.bias", False),
+]
+BERT_NAMES = BERT_ENCODER_NAMES + [(f"bert.{a}", f"bert.{b}", t) for a, b, t in BERT_ENCODER_NAMES] + BERT_HEAD_NAMES
+
+
+def split_qkv(state: dict[str, Tensor]) -> dict[str, Tensor]:
+    """Cut every fused ``.attn.qkv.`` tensor (rows ``[W_q; W_k; W_v]``) into ``.attn.q.``, ``.attn.k.``,
+    ``.attn.v.`` pieces, the names :data:`BERT_NAMES` maps to ``query``/``key``/``value``."""
+    out = {}
+    for k, v in state.items():
+        if ".attn.qkv." in k:
+            for part, chunk in zip("qkv", v.chunk(3, dim=0), strict=True):
+                out[k.replace(".attn.qkv.", f".attn.{part}.")] = chunk
+        else:
+            out[k] = v
+    return out
+
+
+def fuse_qkv(state: dict[str, Tensor]) -> dict[str, Tensor]:
+    """The inverse of :func:`split_qkv`: concatenate ``q``, ``k``, ``v`` pieces along rows."""
+    out = {k: v for k, v in state.items() if ".attn.q." not in k and ".attn.k." not in k and ".attn.v." not in k}
+    for k, v in state.items():
+        if ".attn.q." in k:
+            parts = [v, state[k.replace(".attn.q.", ".attn.k.")], state[k.replace(".attn.q.", ".attn.v.")]]
+            out[k.replace(".attn.q.", ".attn.qkv.")] = torch.cat(parts, dim=0)
+    return out
+
 
 
 # ----------------------------------------------------------------------------- writing

@@ -41,7 +41,7 @@ class CausalLMOutput:
         logits: ``(B, T, V)`` next-token scores before the softmax.
         loss: scalar mean cross-entropy of ``logits[:, t]`` against ``labels[:, t + 1]`` when labels
             were given, else None.
-        past_key_values: with ``use_cache=True``, the :class:`attnkit.models.blocks.KVCache` holding
+        past_key_values: with ``use_cache=True``, the :class:`attnkit.models.blocks.StaticKVCache` holding
             keys and values ``(B, H, S, D)`` of every layer; pass it back to continue.
         hidden_states: with ``output_hidden_states=True``, L + 1 tensors ``(B, T, E)``: the input of
             every block, then the final (normalised) output.

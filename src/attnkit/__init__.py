@@ -7,9 +7,10 @@
 - ``attnkit.load(path)``: any saved attnkit model, with its tokenizers.
 """
 
-from attnkit import functional, layers, masks
+from attnkit import functional, layers, masks, models
 from attnkit.io import load
+from attnkit.models import GPT, Bert, Seq2Seq, Transformer
 
 __version__ = "0.1.0"
 
-__all__ = ["functional", "layers", "load", "masks", "__version__"]
+__all__ = ["GPT", "Bert", "Seq2Seq", "Transformer", "functional", "layers", "load", "masks", "models", "__version__"]

@@ -1,0 +1,40 @@
+"""The models built on attention, each with its ``@dataclass`` config.
+
+- ``Seq2Seq``: RNN encoder-decoder with no, Bahdanau or Luong attention.
+- ``Transformer``: the encoder-decoder of Vaswani et al. 2017.
+- ``Bert`` (+ masked-LM, pre-training and classification heads) and ``GPT``: read and write Hugging Face
+  directories with ``from_pretrained`` / ``save_pretrained``.
+
+``attnkit.load(path)`` returns any saved model with its tokenizers.
+"""
+
+from attnkit.models.base import KitModel, register_model
+from attnkit.models.bert import (
+    Bert,
+    BertConfig,
+    BertForMaskedLM,
+    BertForPreTraining,
+    BertForSequenceClassification,
+    mask_tokens,
+    next_sentence_pairs,
+)
+from attnkit.models.blocks import StaticKVCache
+from attnkit.models.gpt import GPT, GPTConfig
+from attnkit.models.outputs import (
+    CausalLMOutput,
+    EncoderOutput,
+    MaskedLMOutput,
+    PreTrainingOutput,
+    SequenceClassifierOutput,
+)
+from attnkit.models.seq2seq import Seq2Seq, Seq2SeqConfig, Seq2SeqOutput
+from attnkit.models.summary import count_parameters, summary
+from attnkit.models.transformer import Transformer, TransformerConfig, TransformerOutput
+
+__all__ = [
+    "GPT", "Bert", "BertConfig", "BertForMaskedLM", "BertForPreTraining", "BertForSequenceClassification",
+    "CausalLMOutput", "EncoderOutput", "GPTConfig", "KitModel", "MaskedLMOutput", "PreTrainingOutput",
+    "Seq2Seq", "Seq2SeqConfig", "Seq2SeqOutput", "SequenceClassifierOutput", "StaticKVCache", "Transformer",
+    "TransformerConfig", "TransformerOutput", "count_parameters", "mask_tokens", "next_sentence_pairs",
+    "register_model", "summary",
+]

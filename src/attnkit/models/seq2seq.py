@@ -18,7 +18,13 @@ Decoder step ``i`` by ``config.attention``:
   ``o_i = tanh(W_c [c_i; s_i])`` (the attentional hidden state).
 
 Then ``p(y_i | y_<i, x) = softmax(W_o o_i)``. Training uses teacher forcing; inference uses
-``attnkit.decoding`` (greedy or beam search) through :meth:`Seq2Seq.step`.
+``attnkit.decoding`` (greedy or beam search) through :meth:`Seq2Seq.step`. Every decode returns its
+alignment matrix ``a_ij`` (``None`` for ``attention="none"``, which has none). ``luong-local-p`` uses the
+``general`` score inside the predicted window ``[p_i - D, p_i + D]`` with Gaussian weighting.
+
+Bad input: source tokens outside the vocabulary become ``<unk>`` (``translate`` warns with the count);
+``translate`` truncates inputs longer than ``config.max_src_len`` ids (keeping the end token) with a
+warning, while ``forward``/``encode`` raise ``ValueError`` for a batch wider than ``max_src_len``.
 
 Example:
     >>> import torch
@@ -285,6 +291,7 @@ class Seq2Seq(KitModel):
         """
         if isinstance(texts, str) or not all(isinstance(t, str) for t in texts):
             raise TypeError(f"Expected texts to be a list of str. Received: {type(texts).__name__}")
+        texts = list(texts)
         tok = self._tokenizer("source")
         ids = tok.encode_batch(texts) if texts else []  # [<sos>, t_1, ..., t_n, <eos>]
         unknown = sum(i == self.config.unk_id for row in ids for i in row)
@@ -316,7 +323,10 @@ class Seq2Seq(KitModel):
             model = attnkit.load("attnkit-demo/model")
             model.translate(["4 de marzo de 2031"])        # ['2031-03-04']
         """
-        src, lengths, unknown, truncated = self.encode_texts(list(texts))
+        if isinstance(texts, str):
+            raise TypeError(f"Expected texts to be a list of str. Received: {type(texts).__name__}")
+        texts = list(texts)
+        src, lengths, unknown, truncated = self.encode_texts(texts)
         if unknown:
             warnings.warn(f"{unknown} source token(s) outside the vocabulary were mapped to <unk>", stacklevel=2)
         if truncated:

@@ -1,0 +1,43 @@
+"""`attnkit experiment length --quick`: files written, and the table agrees with a recount from the models."""
+
+from __future__ import annotations
+
+import json
+
+import torch
+
+import attnkit.io
+from attnkit.cli.main import main
+from attnkit.data import load_pairs
+
+torch.set_num_threads(1)
+
+
+def test_quick_length_experiment_writes_a_table_that_matches_the_models(tmp_path, capsys):
+    out = tmp_path / "len"
+    assert main(["experiment", "length", "--quick", "--out", str(out), "--bucket-width", "5"]) == 0
+    result = json.loads((out / "length.json").read_text())
+    assert (out / "length.png").is_file() and (out / "length.md").is_file()
+    assert (out / "length_token_accuracy.png").is_file()
+    s = result["settings"]
+    assert s["task"] == "reverse" and s["steps"] > 0
+    test = load_pairs("reverse", "test", size=s["test_size"], seed=0, min_len=s["min_len"], max_len=s["max_len"])
+    assert sum(r["count"] for r in result["buckets"]) == len(test)
+    for attention in ("none", "bahdanau"):
+        model = attnkit.io.load(out / attention / "model")
+        assert model.config.attention == attention
+        preds = model.translate([src for src, _ in test])
+        for row in result["buckets"]:
+            lo, hi = (int(x) for x in row["bucket"].split("-"))  # "6-10": inclusive edges
+            idx = [i for i, (src, _) in enumerate(test) if lo <= len(src) <= hi]
+            assert len(idx) == row["count"]
+            recount = sum(preds[i] == test[i][1] for i in idx) / len(idx)
+            assert row[f"{attention}_exact_match"] == recount
+    printed = capsys.readouterr().out
+    assert "bahdanau" in printed and "length.png" in printed
+
+
+def test_length_experiment_rejects_a_task_without_lengths(tmp_path, capsys):
+    assert main(["experiment", "length", "--task", "dates", "--out", str(tmp_path / "x")]) == 2
+    assert "--task must be one of reverse, copy, sort, numbers. Received: 'dates'" in capsys.readouterr().err
+    assert not (tmp_path / "x").exists()

@@ -1,0 +1,165 @@
+"""`attnkit train seq2seq`, `translate`, `evaluate`: end to end on tiny runs, and every input error."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import torch
+from safetensors.torch import load_file
+
+import attnkit.io
+from attnkit.cli.main import main
+from attnkit.data import load_pairs
+
+torch.set_num_threads(1)
+
+TINY = ["--steps", "4", "--batch-size", "16", "--hidden-dim", "8", "--embed-dim", "4", "--attention-dim", "8",
+        "--train-size", "200", "--valid-size", "10", "--eval-every", "2", "--quiet", "--threads", "1"]
+
+
+def run(*args: str) -> int:
+    return main([str(a) for a in args])
+
+
+@pytest.fixture(scope="module")
+def tiny_run(tmp_path_factory) -> Path:
+    out = tmp_path_factory.mktemp("runs") / "dates"
+    assert run("train", "seq2seq", "--data", "dates", "--out", out, *TINY) == 0
+    return out
+
+
+def test_train_writes_a_loadable_model_run_spec_and_log(tiny_run):
+    assert (tiny_run / "model" / "config.json").is_file()
+    assert (tiny_run / "checkpoint").is_dir()
+    spec = json.loads((tiny_run / "run.json").read_text())
+    assert spec["data"] == "dates" and spec["seed"] == 0
+    records = [json.loads(line) for line in (tiny_run / "train_log.jsonl").read_text().splitlines()]
+    assert any(r.get("event") == "eval" for r in records)
+    model = attnkit.io.load(tiny_run / "model")
+    assert model.config.attention == "bahdanau" and set(model.tokenizers) == {"source", "target"}
+
+
+def test_translate_prints_output_and_heatmap(tiny_run, capsys):
+    assert run("translate", tiny_run, "4 de marzo de 2031", "--beam", "2") == 0
+    out = capsys.readouterr().out
+    model = attnkit.io.load(tiny_run / "model")
+    expected = model.translate(["4 de marzo de 2031"], beam_size=2)[0]
+    assert f"4 de marzo de 2031 -> {expected}" in out
+    assert out.count("│") >= 2 and "<sos>"[1] in out  # heatmap rows (one per output token) and frame
+
+
+def test_translate_reports_unknown_characters(tiny_run, capsys):
+    assert run("translate", tiny_run, "4 de marzo de 2031 ☃☃", "--no-heatmap") == 0
+    err = capsys.readouterr().err
+    assert "2 token(s) outside the vocabulary read as <unk>" in err and "'☃' x2" in err
+
+
+def test_evaluate_scores_match_an_independent_recount(tiny_run, tmp_path, capsys):
+    report = tmp_path / "scores.json"
+    assert run("evaluate", tiny_run, "--size", "30", "--json", report) == 0
+    scores = json.loads(report.read_text())
+    pairs = load_pairs("dates", "test", size=30, seed=0)
+    model = attnkit.io.load(tiny_run / "model")
+    preds = model.translate([s for s, _ in pairs])
+    assert scores["exact_match"] == sum(p == t for p, (_, t) in zip(preds, pairs, strict=True)) / 30
+    right = sum(a == b for p, (_, t) in zip(preds, pairs, strict=True) for a, b in zip(p, t, strict=False))
+    assert scores["token_accuracy"] == pytest.approx(right / sum(max(len(p), len(t)) for p, (_, t) in
+                                                                  zip(preds, pairs, strict=True)))
+    assert sum(b["count"] for b in scores["by_length"]) == 30
+    assert "exact match by input length" in capsys.readouterr().out
+
+
+def test_resume_ends_with_the_weights_of_an_uninterrupted_run(tmp_path):
+    args = ["--data", "reverse", "--max-len", "6", *TINY]
+    args[args.index("--steps") + 1] = "6"
+    assert run("train", "seq2seq", "--out", tmp_path / "whole", *args) == 0
+    half = list(args)
+    half[half.index("--steps") + 1] = "3"
+    assert run("train", "seq2seq", "--out", tmp_path / "split", *half) == 0
+    assert run("train", "seq2seq", "--out", tmp_path / "split", *args, "--resume") == 0
+    a = load_file(str(tmp_path / "whole" / "checkpoint" / "model.safetensors"))
+    b = load_file(str(tmp_path / "split" / "checkpoint" / "model.safetensors"))
+    assert a.keys() == b.keys()
+    for k in a:
+        assert torch.equal(a[k], b[k]), k
+
+
+def test_user_tsv_with_a_malformed_line_fails_with_its_number_and_writes_nothing(tmp_path, capsys):
+    data = tmp_path / "pairs.tsv"
+    lines = [f"{w}\t{w[::-1]}" for w in ("abc", "bcd", "cde", "def", "efg", "fgh", "ghi", "hij", "ijk")]
+    lines.insert(3, "no tab on this line")
+    data.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    out = tmp_path / "run"
+    assert run("train", "seq2seq", "--data", data, "--out", out, *TINY) == 2
+    err = capsys.readouterr().err
+    assert "line 4" in err and "Traceback" not in err and err.startswith("attnkit: error:")
+    assert not out.exists()
+    assert run("train", "seq2seq", "--data", data, "--out", out, "--on-error", "skip", "--tokenizer", "char",
+               *TINY) == 0
+    assert "skipped 1 malformed line: 4 (no tab)" in capsys.readouterr().err
+    assert (out / "model" / "tokenizer_source.json").is_file()
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--data", "nosuchtask"], "Unknown data 'nosuchtask'"),
+        (["--data", "dates", "--attention", "luong"], "--attention must be one of"),
+        (["--data", "dates", "--cell", "rnn"], "--cell must be one of gru, lstm. Received: 'rnn'"),
+        (["--data", "dates", "--tokenizer", "bytes"], "--tokenizer must be char, word or bpe"),
+        (["--data", "dates", "--resume"], "has no checkpoint/ to resume from"),
+    ],
+)
+def test_train_input_errors_exit_2_without_writing(tmp_path, capsys, args, message):
+    out = tmp_path / "run"
+    assert run("train", "seq2seq", "--out", out, *args, *TINY) == 2
+    err = capsys.readouterr().err
+    assert message in err and "Traceback" not in err
+    assert not out.exists()
+
+
+def test_training_again_into_a_used_run_directory_needs_resume(tiny_run, capsys):
+    assert run("train", "seq2seq", "--data", "dates", "--out", tiny_run, *TINY) == 2
+    assert "already holds a run; pass --resume" in capsys.readouterr().err
+
+
+def test_missing_incomplete_and_mismatched_model_directories(tiny_run, tmp_path, capsys):
+    assert run("translate", tmp_path / "nothing", "abc") == 2
+    assert "does not exist" in capsys.readouterr().err
+    broken = tmp_path / "broken"
+    broken.mkdir()
+    (broken / "config.json").write_text((tiny_run / "model" / "config.json").read_text())
+    assert run("translate", broken, "abc") == 2
+    assert "incomplete: model.safetensors is missing" in capsys.readouterr().err
+    wrong = tmp_path / "wrong"
+    wrong.mkdir()
+    for f in (tiny_run / "model").iterdir():
+        (wrong / f.name).write_bytes(f.read_bytes())
+    meta = json.loads((wrong / "config.json").read_text())
+    meta["config"]["hidden_dim"] = 10
+    (wrong / "config.json").write_text(json.dumps(meta))
+    assert run("evaluate", wrong, "--data", "dates", "--size", "5") == 2
+    err = capsys.readouterr().err
+    assert "do not match the config" in err and "Traceback" not in err
+    assert run("evaluate", wrong.parent / "broken", "--size", "5") == 2
+    assert run("translate", tiny_run) == 2
+    assert "nothing to translate" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    ("command", "flags"),
+    [
+        (["train", "seq2seq"], ["--data", "--out", "--attention", "--cell", "--tokenizer", "--vocab-size",
+                                "--steps", "--batch-size", "--lr", "--schedule", "--warmup", "--resume",
+                                "--on-error", "--time-budget", "--patience", "--threads"]),
+        (["translate"], ["--beam", "--file", "--heatmap"]),
+        (["evaluate"], ["--data", "--split", "--size", "--beam", "--seed", "--bucket-width", "--json"]),
+    ],
+)
+def test_help_lists_every_option(command, flags, capsys):
+    assert run(*command, "--help") == 0
+    text = capsys.readouterr().out
+    for flag in flags:
+        assert flag in text, flag

@@ -72,7 +72,7 @@ def _check_qkv(query: Tensor, key: Tensor, value: Tensor) -> None:
         )
 
 
-def _batch_shape(query: Tensor, key: Tensor, value: Tensor, mask: Tensor | None) -> torch.Size:
+def _batch_shape(query: Tensor, key: Tensor, value: Tensor, mask: Tensor | None, bias: Tensor | None = None) -> torch.Size:
     shapes = [query.shape[:-2], key.shape[:-2], value.shape[:-2]]
     try:
         batch = torch.broadcast_shapes(*shapes)
@@ -81,18 +81,27 @@ def _batch_shape(query: Tensor, key: Tensor, value: Tensor, mask: Tensor | None)
             "leading dims of query, key and value do not broadcast. Received: "
             f"query {tuple(query.shape)}, key {tuple(key.shape)}, value {tuple(value.shape)}"
         ) from None
-    if mask is not None:
+    for name, extra in (("mask", mask), ("bias", bias)):
+        if extra is None:
+            continue
         target = (*batch, query.shape[-2], key.shape[-2])
         try:
-            full = torch.broadcast_shapes(mask.shape, target)
+            full = torch.broadcast_shapes(extra.shape, target)
         except RuntimeError:
             full = None
         if full is None or full[-2:] != target[-2:]:
             raise ValueError(
-                f"mask of shape {tuple(mask.shape)} does not broadcast to (..., Tq, Tk) = {tuple(target)}"
+                f"{name} of shape {tuple(extra.shape)} does not broadcast to (..., Tq, Tk) = {tuple(target)}"
             )
         batch = full[:-2]
     return batch
+
+
+def _check_bias(bias: Tensor | None) -> None:
+    if bias is not None and (not isinstance(bias, Tensor) or not bias.is_floating_point()):
+        got = f"dtype {bias.dtype}" if isinstance(bias, Tensor) else type(bias).__name__
+        raise TypeError(f"bias must be a floating-point tensor added to the scores. Received: {got}; "
+                        "boolean masks go in mask=")
 
 
 def _check_mask(mask: Tensor | None) -> None:
@@ -181,12 +190,14 @@ def masked_softmax(scores: Tensor, mask: Tensor | None = None, dim: int = -1) ->
 # the three paths
 
 
-def _reference(query, key, value, score_fn, mask, dropout_p):
+def _reference(query, key, value, score_fn, mask, dropout_p, bias=None):
     scores = score_fn(query, key)  # (..., Tq, Tk)
     expected = (query.shape[-2], key.shape[-2])
     if not isinstance(scores, Tensor) or tuple(scores.shape[-2:]) != expected:
         got = tuple(scores.shape) if isinstance(scores, Tensor) else type(scores).__name__
         raise ValueError(f"score callable must return (..., Tq, Tk) = (..., {expected[0]}, {expected[1]}). Received: {got}")
+    if bias is not None:
+        scores = scores + bias
     weights = masked_softmax(scores, mask)  # (..., Tq, Tk)
     applied = F.dropout(weights, dropout_p) if dropout_p > 0 else weights
     out = applied.to(value.dtype) @ value  # (..., Tq, Dv)
@@ -203,33 +214,41 @@ def _to_4d(t: Tensor, batch: torch.Size) -> Tensor:
     return t.reshape(-1, 1, *t.shape[-2:])
 
 
-def _fused(query, key, value, name, scale, mask, causal, dropout_p, batch):
+def _fused(query, key, value, name, scale, mask, causal, dropout_p, batch, bias=None):
     """SDPA fast path for dot / scaled_dot / cosine (cosine = dot of unit vectors)."""
     if name == "cosine":
         query = query / query.norm(dim=-1, keepdim=True).clamp_min(1e-8)
         key = key / key.norm(dim=-1, keepdim=True).clamp_min(1e-8)
     out_shape = (*batch, query.shape[-2], value.shape[-1])
     q, k, v = (_to_4d(t, batch) for t in (query, key, value))  # (N, H, T, D)
-    attn_mask = None
+    if bias is not None and causal:  # SDPA takes a float mask or is_causal, not both
+        mask = _with_causal(mask, True, q.shape[-2], k.shape[-2], q.device)
+        causal = False
+    allowed = None
     if mask is not None:
-        if causal:
-            mask = mask & torch.ones(q.shape[-2], k.shape[-2], dtype=torch.bool, device=mask.device).tril()
-            causal = False
-        attn_mask = mask if mask.dim() <= 4 and len(batch) <= 2 else _to_4d(mask.expand(*batch, *mask.shape[-2:]), batch)
+        allowed = _with_causal(mask, causal, q.shape[-2], k.shape[-2], mask.device)
+        causal = False
+    attn_mask = allowed
+    if bias is not None:  # additive float mask: the bias, and -inf where attending is not allowed
+        attn_mask = bias.to(q.dtype) if allowed is None else torch.where(allowed, bias.to(q.dtype), float("-inf"))
+    if attn_mask is not None and not (attn_mask.dim() <= 4 and len(batch) <= 2):
+        attn_mask = _to_4d(attn_mask.expand(*batch, *attn_mask.shape[-2:]), batch)
     out = F.scaled_dot_product_attention(q, k, v, attn_mask=attn_mask, dropout_p=dropout_p, is_causal=causal, scale=scale)
-    if mask is not None and q.device.type != "cpu":
+    if allowed is not None and q.device.type != "cpu":
         # Other backends may leave NaN in rows with no allowed key; the CPU kernels return zeros.
-        row_ok = attn_mask.any(dim=-1, keepdim=True)
-        out = out.masked_fill(~row_ok, 0.0)
+        row_ok = allowed.any(dim=-1, keepdim=True)
+        out = out.masked_fill(~_to_4d(row_ok.expand(*batch, *row_ok.shape[-2:]), batch) if len(batch) > 2 else ~row_ok, 0.0)
     return out.reshape(out_shape)
 
 
 def _chunk_step(
     combine: ScoreFn, q_proj: Tensor, k_chunk: Tensor, v_chunk: Tensor, mask_chunk: Tensor | None,
-    run_max: Tensor, run_sum: Tensor, acc: Tensor, dropout_p: float,
+    bias_chunk: Tensor | None, run_max: Tensor, run_sum: Tensor, acc: Tensor, dropout_p: float,
 ) -> tuple[Tensor, Tensor, Tensor]:
     """One online-softmax update over a chunk of C keys (accumulators at least float32)."""
     s = combine(q_proj, k_chunk).to(acc.dtype)  # (..., Tq, C)
+    if bias_chunk is not None:
+        s = s + bias_chunk
     if mask_chunk is not None:
         s = s.masked_fill(~mask_chunk, float("-inf"))
     new_max = torch.maximum(run_max, s.amax(dim=-1, keepdim=True)).detach()  # (..., Tq, 1)
@@ -258,7 +277,12 @@ def _chunk_masks(mask: Tensor | None, causal: bool, tq: int, tk: int, chunk_size
     return chunks
 
 
-def _online_softmax(combine, q_proj, k_proj, value, batch, chunks, acc_dtype, dropout_p=0.0, checkpointed=False):
+def _key_slice(t: Tensor | None, start: int, stop: int) -> Tensor | None:
+    """Keys ``start:stop`` of a mask or bias ``(..., Tq, Tk)`` (unchanged when broadcast over keys)."""
+    return t if t is None or t.shape[-1] == 1 else t[..., start:stop]
+
+
+def _online_softmax(combine, q_proj, k_proj, value, bias, batch, chunks, acc_dtype, dropout_p=0.0, checkpointed=False):
     """Run :func:`_chunk_step` over every key chunk; returns ``out (..., Tq, Dv)`` and the row log-sum-exp
     ``lse (..., Tq, 1)`` (``+inf`` for rows with no allowed key, so ``exp(s - lse) = 0`` there)."""
     tq, dv = q_proj.shape[-2], value.shape[-1]
@@ -266,7 +290,8 @@ def _online_softmax(combine, q_proj, k_proj, value, batch, chunks, acc_dtype, dr
     run_sum = torch.zeros((*batch, tq, 1), device=value.device, dtype=acc_dtype)
     acc = torch.zeros((*batch, tq, dv), device=value.device, dtype=acc_dtype)
     for start, stop, mask_chunk in chunks:
-        args = (combine, q_proj, k_proj[..., start:stop, :], value[..., start:stop, :], mask_chunk, run_max, run_sum, acc, dropout_p)
+        args = (combine, q_proj, k_proj[..., start:stop, :], value[..., start:stop, :], mask_chunk,
+                _key_slice(bias, start, stop), run_max, run_sum, acc, dropout_p)
         if checkpointed:  # keep nothing of the chunk: the backward pass recomputes it
             run_max, run_sum, acc = checkpoint(_chunk_step, *args, use_reentrant=False)
         else:
@@ -288,21 +313,24 @@ class _ChunkedAttention(torch.autograd.Function):
     """
 
     @staticmethod
-    def forward(ctx, q_proj, k_proj, value, batch, chunks, combine, acc_dtype, *params):
-        out, lse = _online_softmax(combine, q_proj, k_proj, value, batch, chunks, acc_dtype)
-        ctx.save_for_backward(q_proj, k_proj, value, out, lse, *params)
+    def forward(ctx, q_proj, k_proj, value, bias, batch, chunks, combine, acc_dtype, *params):
+        out, lse = _online_softmax(combine, q_proj, k_proj, value, bias, batch, chunks, acc_dtype)
+        ctx.has_bias = bias is not None
+        ctx.save_for_backward(q_proj, k_proj, value, out, lse, *([bias] if bias is not None else []), *params)
         ctx.chunks, ctx.combine = chunks, combine
         return out.to(value.dtype)
 
     @staticmethod
     def backward(ctx, grad_out):
         q_proj, k_proj, value, out, lse, *params = ctx.saved_tensors
+        bias = params.pop(0) if ctx.has_bias else None
         grad_out = grad_out.to(out.dtype)
         delta = (grad_out * out).sum(dim=-1, keepdim=True)  # (..., Tq, 1)
-        want_q, want_k, want_v = ctx.needs_input_grad[:3]
+        want_q, want_k, want_v, want_bias = ctx.needs_input_grad[:4]
         d_q = torch.zeros_like(q_proj) if want_q else None
         d_k = torch.zeros_like(k_proj) if want_k else None
         d_v = torch.zeros_like(value) if want_v else None
+        d_bias = torch.zeros_like(bias) if want_bias else None
         d_params = [torch.zeros_like(p) for p in params]
         for start, stop, mask_chunk in ctx.chunks:
             v_chunk = value[..., start:stop, :]
@@ -310,12 +338,18 @@ class _ChunkedAttention(torch.autograd.Function):
                 q_leaf = q_proj.detach().requires_grad_(want_q)
                 k_leaf = k_proj[..., start:stop, :].detach().requires_grad_(want_k)
                 s = ctx.combine(q_leaf, k_leaf).to(out.dtype)  # (..., Tq, C)
-            p = torch.exp(s.detach() - lse)  # (..., Tq, C): exactly the forward's weights
+            bias_chunk = _key_slice(bias, start, stop)
+            p = torch.exp(s.detach() + (0.0 if bias_chunk is None else bias_chunk) - lse)  # (..., Tq, C): the forward's weights
             if mask_chunk is not None:
                 p = p.masked_fill(~mask_chunk, 0.0)
             if want_v:
                 d_v[..., start:stop, :] += (p.transpose(-2, -1) @ grad_out).to(value.dtype).sum_to_size(v_chunk.shape)
             d_s = p * (grad_out @ v_chunk.to(out.dtype).transpose(-2, -1) - delta)  # (..., Tq, C)
+            if want_bias:
+                if bias.shape[-1] == 1:
+                    d_bias += d_s.sum_to_size(bias.shape).to(bias.dtype)
+                else:
+                    d_bias[..., start:stop] += d_s.sum_to_size(bias_chunk.shape).to(bias.dtype)
             # (tensor the score was computed from, where its gradient accumulates)
             targets = [(q_leaf, d_q), (k_leaf, None if d_k is None else d_k[..., start:stop, :]), *zip(params, d_params, strict=True)]
             targets = [(t, sink) for t, sink in targets if t.requires_grad]
@@ -324,10 +358,10 @@ class _ChunkedAttention(torch.autograd.Function):
                 for (_, sink), g in zip(targets, grads, strict=True):
                     if g is not None:
                         sink += g
-        return (d_q, d_k, d_v, None, None, None, None, *d_params)
+        return (d_q, d_k, d_v, d_bias, None, None, None, None, *d_params)
 
 
-def _chunked(query, key, value, score, mask, causal, dropout_p, chunk_size, batch):
+def _chunked(query, key, value, score, mask, causal, dropout_p, chunk_size, batch, bias=None):
     if hasattr(score, "project") and hasattr(score, "combine"):
         q_proj, k_proj = score.project(query, key)
         combine = score.combine
@@ -340,9 +374,9 @@ def _chunked(query, key, value, score, mask, causal, dropout_p, chunk_size, batc
     known_params = isinstance(owner, torch.nn.Module) or getattr(owner, "_attnkit_named", False)
     if dropout_p == 0 and known_params:
         params = [p for p in owner.parameters() if p.requires_grad] if isinstance(owner, torch.nn.Module) else []
-        return _ChunkedAttention.apply(q_proj, k_proj, value, batch, chunks, combine, acc_dtype, *params)
+        return _ChunkedAttention.apply(q_proj, k_proj, value, bias, batch, chunks, combine, acc_dtype, *params)
     # Any other callable (its weights unknown, e.g. a closure) or dropout: checkpoint each chunk instead.
-    out, _ = _online_softmax(combine, q_proj, k_proj, value, batch, chunks, acc_dtype, dropout_p,
+    out, _ = _online_softmax(combine, q_proj, k_proj, value, bias, batch, chunks, acc_dtype, dropout_p,
                              checkpointed=torch.is_grad_enabled())
     return out.to(value.dtype)
 
@@ -371,6 +405,7 @@ def attention(
     dropout_p: float = 0.0,
     return_weights: bool = False,
     chunk_size: int | None = None,
+    bias: Tensor | None = None,
 ) -> Tensor | tuple[Tensor, Tensor]:
     """Attention of queries over keys, returning the weighted average of the values.
 
@@ -396,6 +431,8 @@ def attention(
         return_weights: also return the weights ``(..., Tq, Tk)`` (this materialises them).
         chunk_size: ``None`` chooses by itself; an integer forces the chunked online-softmax path
             with that many keys per chunk (when weights are not returned).
+        bias: float, broadcastable to ``(..., Tq, Tk)``, added to the scores before the softmax (ALiBi,
+            relative-position biases); gradients reach it. On the fused path it goes to SDPA as a float mask.
 
     Returns:
         ``output (..., Tq, Dv)``, or ``(output, weights)`` when ``return_weights=True``. Leading dims are
@@ -410,12 +447,13 @@ def attention(
     """
     _check_qkv(query, key, value)
     _check_mask(mask)
+    _check_bias(bias)
     score = _resolve_score(score, query, key)
     if chunk_size is not None and (not isinstance(chunk_size, int) or chunk_size < 1):
         raise ValueError(f"chunk_size must be a positive int or None. Received: {chunk_size!r}")
     if not 0.0 <= dropout_p < 1.0:
         raise ValueError(f"dropout_p must be in [0, 1). Received: {dropout_p}")
-    batch = _batch_shape(query, key, value, mask)
+    batch = _batch_shape(query, key, value, mask, bias)
     tq, tk, dv = query.shape[-2], key.shape[-2], value.shape[-1]
     dtype = torch.promote_types(query.dtype, value.dtype)
 
@@ -430,7 +468,7 @@ def attention(
     if isinstance(score, str):
         name, scale_value = score, _named_scale(score, query.shape[-1], scale)
         if not return_weights and chunk_size is None:
-            return _fused(query, key, value, name, scale_value, mask, causal, dropout_p, batch)
+            return _fused(query, key, value, name, scale_value, mask, causal, dropout_p, batch, bias)
         score_fn: ScoreFn = _named_score(name, scale_value)
     else:
         score_fn = score
@@ -441,9 +479,9 @@ def attention(
             raise ValueError(f"score {type(score_fn).__name__} depends on key positions and cannot run chunked: pass chunk_size=None")
         chunk = chunk_size if chunk_size is not None else (_auto_chunk(score_fn, batch, tq, tk) if chunkable else None)
         if chunk is not None:
-            return _chunked(query, key, value, score_fn, mask, causal, dropout_p, chunk, batch)
+            return _chunked(query, key, value, score_fn, mask, causal, dropout_p, chunk, batch, bias)
 
-    out, weights = _reference(query, key, value, score_fn, _with_causal(mask, causal, tq, tk, query.device), dropout_p)
+    out, weights = _reference(query, key, value, score_fn, _with_causal(mask, causal, tq, tk, query.device), dropout_p, bias)
     if out.shape[:-2] != batch:
         out = out.expand(*batch, tq, dv)
     return (out, weights) if return_weights else out
@@ -505,6 +543,7 @@ def hard_attention(
     scale: float | None = None,
     training: bool = False,
     generator: torch.Generator | None = None,
+    bias: Tensor | None = None,
 ) -> HardAttention:
     """Hard (stochastic) attention: each query takes the value of exactly one key.
 
@@ -524,12 +563,16 @@ def hard_attention(
     """
     _check_qkv(query, key, value)
     _check_mask(mask)
+    _check_bias(bias)
     score = _resolve_score(score, query, key)
-    batch = _batch_shape(query, key, value, mask)
+    batch = _batch_shape(query, key, value, mask, bias)
     tq, tk = query.shape[-2], key.shape[-2]
     score_fn = _named_score(score, _named_scale(score, query.shape[-1], scale)) if isinstance(score, str) else score
     mask = _with_causal(mask, causal, tq, tk, query.device)
-    scores = score_fn(query, key).float().expand(*batch, tq, tk)  # (..., Tq, Tk)
+    scores = score_fn(query, key)
+    if bias is not None:
+        scores = scores + bias
+    scores = scores.float().expand(*batch, tq, tk)  # (..., Tq, Tk)
     if mask is not None:
         scores = scores.masked_fill(~mask, float("-inf"))
     row_ok = torch.isfinite(scores).any(dim=-1) if tk else torch.zeros((*batch, tq), dtype=torch.bool, device=query.device)

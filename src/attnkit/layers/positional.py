@@ -183,7 +183,8 @@ class ALiBi(nn.Module):
         tq, tk: query and key lengths; offset: position of the first query.
 
     Returns:
-        bias ``(H, Tq, Tk)``, to add to scores ``(B, H, Tq, Tk)`` before the softmax.
+        bias ``(H, Tq, Tk)``, to add to scores ``(B, H, Tq, Tk)`` before the softmax: pass it as
+        ``attnkit.functional.attention(q, k, v, bias=alibi(tq, tk), causal=True)``, which keeps the fused path.
 
     Example:
         >>> ALiBi(2)(2, 2)

@@ -5,9 +5,9 @@ same number of optimiser steps (1000; the machine is shared, so steps are a fair
 the training time is reported, and a 900 s cap stops a run that would take far longer), and the
 best validation checkpoint (greedy exact match on 500 pairs) is kept. Each model uses the learning
 recipe that suits it: the RNNs the ``attnkit demo`` recipe (AdamW, warmup + cosine), the Transformer the
-paper's (Adam beta_2 0.98, the noam warmup schedule, label smoothing 0.1, dropout 0.1). All runs happen in
-one process one after the other, so a busy machine slows them alike. Scores are on the held-out test
-split (whose dates never appear in training) with greedy decoding.
+paper's (Adam beta_2 0.98, the noam warmup schedule, label smoothing 0.1, dropout 0.1). The runs happen
+one after the other in one process; their training seconds are indicative only on a shared machine.
+Scores are on the held-out test split (whose dates never appear in training) with greedy decoding.
 
 Models:
     transformer   2 + 2 layers, width 64, 4 heads, FFN 256, post-LN, sinusoidal positions

@@ -113,6 +113,16 @@ def _check_step(log_probs: Tensor, weights: Tensor | None, rows: int) -> None:
         )
 
 
+def _merge_pool(pool: Tensor, cand: Tensor, keep: Tensor, fill: float) -> Tensor:
+    """Rows ``keep (B, K)`` of the finished ``pool (B, K, max_len, ...)`` followed by the candidates
+    ``cand (B, n, t, ...)``, each candidate padded with ``fill`` to ``max_len`` first."""
+    B, n, t = cand.shape[:3]
+    padded = pool.new_full((B, n, pool.size(2), *cand.shape[3:]), fill)  # (B, n, max_len, ...)
+    padded[:, :, :t] = cand
+    batch_idx = torch.arange(B, device=pool.device)[:, None]  # (B, 1)
+    return torch.cat([pool, padded], dim=1)[batch_idx, keep]  # (B, K, max_len, ...)
+
+
 def greedy_search(
     step: StepFn,
     state: Any,
@@ -240,16 +250,12 @@ def beam_search(
         new_score = torch.where(ends, norm, torch.full_like(norm, neg_inf))
         pool_score = torch.cat([fin_score, new_score], dim=1)  # (B, K + n)
         fin_score, keep = pool_score.topk(K, dim=1)  # (B, K)
-        pad_seq = torch.full((B, n, max_len), pad_id, dtype=torch.long, device=tok.device)
-        pad_seq[:, :, : t + 1] = cand_seq
-        fin_seq = torch.cat([fin_seq, pad_seq], dim=1)[batch_idx, keep]  # (B, K, max_len)
+        fin_seq = _merge_pool(fin_seq, cand_seq, keep, pad_id)  # (B, K, max_len)
         fin_raw = torch.cat([fin_raw, top_raw], dim=1)[batch_idx, keep]
         new_len = torch.full((B, n), t + 1, dtype=torch.long, device=tok.device)
         fin_len = torch.cat([fin_len, new_len], dim=1)[batch_idx, keep]
         if has_weights and fin_align is not None:
-            pad_align = torch.zeros(B, n, max_len, fin_align.size(-1), device=fin_align.device)
-            pad_align[:, :, : t + 1] = cand_align
-            fin_align = torch.cat([fin_align, pad_align], dim=1)[batch_idx, keep]
+            fin_align = _merge_pool(fin_align, cand_align, keep, 0.0)  # (B, K, max_len, Tk)
 
         # 2. live beams: the K best candidates that did not end.
         live = torch.where(real & (tok != eos_id), top_raw, torch.full_like(top_raw, neg_inf))

@@ -20,6 +20,7 @@ import math
 from dataclasses import asdict, dataclass, fields
 from functools import partial
 from pathlib import Path
+from typing import Any
 
 import torch
 import typer
@@ -47,7 +48,7 @@ from attnkit.models.bert import BertConfig, mask_tokens
 from attnkit.models.gpt import GPT, GPTConfig
 from attnkit.models.hub import read_config
 from attnkit.models.lm_adapters import BertPretrainingModel, GPTLanguageModel
-from attnkit.training import TrainConfig, Trainer
+from attnkit.training import TrainConfig, Trainer, TrainResult
 from attnkit.training.runtime import resolve_device, seed_everything
 
 RUN_FILE = "run.json"
@@ -149,6 +150,30 @@ def _spec_for(out: Path, resume: bool, fresh: TextRunSpec) -> TextRunSpec:
     return spec
 
 
+def _resumed(model_cls: type[GPTLanguageModel] | type[BertPretrainingModel], out: Path) -> Any:
+    """The model (with its tokenizer) saved in ``out/checkpoint``."""
+    model = model_cls.load(out / "checkpoint")
+    if model.tokenizer is None:
+        raise InputError(f"--resume: {str(out / 'checkpoint')!r} has no tokenizer.json")
+    return model
+
+
+def _fit(model: Any, config: TrainConfig, stream: Any, valid: list) -> TrainResult:
+    """Train ``model`` on ``stream``; evaluate on the ``valid`` batches when there are any."""
+    evaluate = (lambda m: m.evaluate_batches(valid)) if valid else None
+    return Trainer(model, config, stream, evaluate=evaluate).fit()
+
+
+def _done(result: TrainResult, best: str | None) -> str:
+    """Start of the closing line: steps, time, stop reason, then ``best`` (or the final training loss)."""
+    done = f"done: {result.steps} steps in {result.elapsed:.1f} s ({result.stop_reason}); "
+    if best is not None:
+        done += best
+    elif result.final_loss is not None:
+        done += f"final training loss {result.final_loss:.4f}; "
+    return done
+
+
 # ----------------------------------------------------------------------------------------------------------
 # attnkit train gpt
 # ----------------------------------------------------------------------------------------------------------
@@ -235,9 +260,7 @@ def train_gpt(
     raw = read_text(text)
     # 1. tokenizer and model: trained / built fresh, or taken from the checkpoint
     if resume:
-        model = GPTLanguageModel.load(out / "checkpoint")
-        if model.tokenizer is None:
-            raise InputError(f"--resume: {str(out / 'checkpoint')!r} has no tokenizer.json")
+        model = _resumed(GPTLanguageModel, out)
     else:
         tok = load_tokenizer(tokenizer) if tokenizer else train_byte_bpe([raw], vocab_size=vocab_size)
         seed_everything(spec.seed)  # the initial weights depend on --seed only
@@ -289,18 +312,15 @@ def train_gpt(
     )
     # 3. train
     _start(out, spec, warmup, used_warmup)
-    evaluate = (lambda m: m.evaluate_batches(valid)) if valid else None
-    result = Trainer(model, config, stream, evaluate=evaluate).fit()
-    done = f"done: {result.steps} steps in {result.elapsed:.1f} s ({result.stop_reason}); "
+    result = _fit(model, config, stream, valid)
+    best = None
     if result.best_metric is not None:
-        done += (
+        best = (
             f"best validation loss {result.best_metric:.4f} "
             f"(perplexity {math.exp(min(result.best_metric, 50)):.2f})"
             f" at step {result.best_step}; "
         )
-    elif result.final_loss is not None:
-        done += f"final training loss {result.final_loss:.4f}; "
-    console.print(done + f'model in {out / "model"}; try: attnkit generate {out} "..."')
+    console.print(_done(result, best) + f'model in {out / "model"}; try: attnkit generate {out} "..."')
 
 
 # ----------------------------------------------------------------------------------------------------------
@@ -402,9 +422,7 @@ def train_bert(
     documents = split_sentences(raw)
     # 1. tokenizer and model
     if resume:
-        model = BertPretrainingModel.load(out / "checkpoint")
-        if model.tokenizer is None:
-            raise InputError(f"--resume: {str(out / 'checkpoint')!r} has no tokenizer.json")
+        model = _resumed(BertPretrainingModel, out)
     else:
         if tokenizer:
             tok = load_tokenizer(tokenizer, required=BERT_SPECIAL_TOKENS)
@@ -474,18 +492,15 @@ def train_bert(
     )
     # 3. train
     _start(out, spec, warmup, used_warmup)
-    evaluate = (lambda m: m.evaluate_batches(valid)) if valid else None
-    result = Trainer(model, config, stream, evaluate=evaluate).fit()
-    done = f"done: {result.steps} steps in {result.elapsed:.1f} s ({result.stop_reason}); "
+    result = _fit(model, config, stream, valid)
+    best = None
     if result.history:
-        best = next((h for h in result.history if h["step"] == result.best_step), result.history[-1])
-        done += (
-            f"validation at step {best['step']}: MLM accuracy {best['mlm_accuracy']:.4f}, MLM loss "
-            f"{best['mlm_loss']:.4f}, NSP accuracy {best['nsp_accuracy']:.4f}; "
+        h = next((h for h in result.history if h["step"] == result.best_step), result.history[-1])
+        best = (
+            f"validation at step {h['step']}: MLM accuracy {h['mlm_accuracy']:.4f}, MLM loss "
+            f"{h['mlm_loss']:.4f}, NSP accuracy {h['nsp_accuracy']:.4f}; "
         )
-    elif result.final_loss is not None:
-        done += f"final training loss {result.final_loss:.4f}; "
-    console.print(done + f"model in {out / 'model'}")
+    console.print(_done(result, best) + f"model in {out / 'model'}")
 
 
 # ----------------------------------------------------------------------------------------------------------

@@ -8,7 +8,9 @@ A training run writes into ``--out DIR``::
     DIR/train_log.jsonl     one JSON record per log / evaluation
 
 The helpers here (``RunSpec``, ``load_split``, ``build_tokenizers``, ``build_model``, ``train_model``,
-``predict``, ``score``) are shared by ``attnkit demo`` and ``attnkit experiment length``.
+``predict``, ``score``) are shared by ``attnkit demo`` and ``attnkit experiment length``; ``train transformer``
+also uses the run-directory ones (``check_run_dir``, ``run_spec``, ``write_spec``, ``done_message``) and
+``length_limits``.
 """
 
 from __future__ import annotations
@@ -97,15 +99,19 @@ def build_tokenizers(spec: RunSpec, pairs: list[tuple[str, str]]) -> tuple[Token
     return src, tgt
 
 
+def length_limits(src_tok: Tokenizer, tgt_tok: Tokenizer, pairs: list[tuple[str, str]]) -> dict[str, int]:
+    """``max_src_len`` / ``max_tgt_len`` of a model config: room for twice the longest pair (in tokens)."""
+    longest_src = max(len(ids) for ids in src_tok.encode_batch([s for s, _ in pairs]))
+    longest_tgt = max(len(ids) for ids in tgt_tok.encode_batch([t for _, t in pairs]))
+    return {"max_src_len": max(256, 2 * longest_src), "max_tgt_len": 2 * longest_tgt + 10}
+
+
 def build_model(src_tok: Tokenizer, tgt_tok: Tokenizer, pairs: list[tuple[str, str]], seed: int = 0,
                 **config: Any) -> Seq2Seq:
     """A fresh ``Seq2Seq`` sized for the tokenizers, initialised from ``seed``; length limits from the pairs."""
-    longest_src = max(len(ids) for ids in src_tok.encode_batch([s for s, _ in pairs]))
-    longest_tgt = max(len(ids) for ids in tgt_tok.encode_batch([t for _, t in pairs]))
     cfg = Seq2SeqConfig(src_vocab_size=src_tok.vocab_size, tgt_vocab_size=tgt_tok.vocab_size,
-                        max_src_len=max(256, 2 * longest_src), max_tgt_len=2 * longest_tgt + 10,
-                        pad_id=tgt_tok.pad_id, sos_id=tgt_tok.sos_id, eos_id=tgt_tok.eos_id,
-                        unk_id=src_tok.unk_id, **config)
+                        **length_limits(src_tok, tgt_tok, pairs), pad_id=tgt_tok.pad_id, sos_id=tgt_tok.sos_id,
+                        eos_id=tgt_tok.eos_id, unk_id=src_tok.unk_id, **config)
     torch.manual_seed(seed)
     model = Seq2Seq(cfg)
     model.tokenizers = {"source": src_tok, "target": tgt_tok}
@@ -158,6 +164,40 @@ def train_model(model: Seq2Seq, train: list[tuple[str, str]], valid: list[tuple[
         return {"exact_match": exact_match(predict(m, sources), refs)}
 
     return Trainer(model, config, stream, evaluate=evaluate).fit()
+
+
+def check_run_dir(out: Path, resume: bool) -> Path:
+    """``out/checkpoint`` once ``out`` fits: with ``resume`` it must hold a run, without it it must not."""
+    ckpt = out / "checkpoint"
+    if resume and not ckpt.is_dir():
+        raise InputError(f"--resume: {str(out)!r} has no checkpoint/ to resume from")
+    if not resume and ckpt.exists():
+        raise InputError(f"{str(out)!r} already holds a run; pass --resume to continue it or choose "
+                         f"another --out")
+    return ckpt
+
+
+def run_spec(out: Path, resume: bool, fresh: RunSpec) -> RunSpec:
+    """``fresh`` for a new run; with ``resume`` the run's saved spec (same data as ``fresh`` required)."""
+    if not resume:
+        return fresh
+    spec = RunSpec.read(out / RUN_FILE) or RunSpec(data=fresh.data, seed=fresh.seed)
+    if spec.data != fresh.data:
+        raise InputError(f"--resume: the run in {str(out)!r} was trained on {spec.data!r}, not {fresh.data!r}")
+    return spec
+
+
+def write_spec(out: Path, spec: RunSpec) -> None:
+    """Create the run directory ``out`` and save ``spec`` in it as ``run.json``."""
+    out.mkdir(parents=True, exist_ok=True)
+    (out / RUN_FILE).write_text(json.dumps(asdict(spec), indent=2) + "\n", encoding="utf-8")
+
+
+def done_message(result: TrainResult, out: Path) -> str:
+    """The closing line of a training run: steps, time, best validation exact match, where the model is."""
+    return (f"done: {result.steps} steps in {result.elapsed:.1f} s ({result.stop_reason}); best "
+            f"validation exact match {result.best_metric:.4f} at step {result.best_step}; "
+            f"model in {out / 'model'}")
 
 
 def resolve_model_dir(path: str | Path) -> Path:
@@ -285,25 +325,16 @@ def train_seq2seq(
             raise InputError(f"--threads must be >= 1. Received: {threads}")
         torch.set_num_threads(threads)
     out = Path(out)
-    ckpt = out / "checkpoint"
-    if resume and not ckpt.is_dir():
-        raise InputError(f"--resume: {str(out)!r} has no checkpoint/ to resume from")
-    if not resume and ckpt.exists():
-        raise InputError(f"{str(out)!r} already holds a run; pass --resume to continue it or choose "
-                         f"another --out")
+    ckpt = check_run_dir(out, resume)
     if attention not in ATTENTIONS:
         raise InputError(f"--attention must be one of {', '.join(ATTENTIONS)}. Received: {attention!r}")
     if cell not in CELLS:
         raise InputError(f"--cell must be one of {', '.join(CELLS)}. Received: {cell!r}")
     if tokenizer is not None and tokenizer not in ("char", "word", "bpe"):
         raise InputError(f"--tokenizer must be char, word or bpe. Received: {tokenizer!r}")
-    if resume:
-        spec = RunSpec.read(out / RUN_FILE) or RunSpec(data=data, seed=seed)
-        if spec.data != data:
-            raise InputError(f"--resume: the run in {str(out)!r} was trained on {spec.data!r}, not {data!r}")
-    else:
-        spec = RunSpec(data=data, seed=seed, tokenizer=tokenizer, vocab_size=vocab_size, min_len=min_len,
-                       max_len=max_len, test_max_len=test_max_len, on_error=on_error)
+    spec = run_spec(out, resume, RunSpec(data=data, seed=seed, tokenizer=tokenizer, vocab_size=vocab_size,
+                                         min_len=min_len, max_len=max_len, test_max_len=test_max_len,
+                                         on_error=on_error))
     train = load_split(spec, "train", train_size)
     valid = load_split(spec, "validation", valid_size)
     config = TrainConfig(steps=steps, lr=lr, schedule=schedule, warmup_steps=warmup, eval_every=eval_every,
@@ -319,14 +350,11 @@ def train_seq2seq(
     console.print(f"training seq2seq ({model.config.attention}, {model.config.cell}, "
                   f"{model.num_parameters():,} parameters) on {spec.data}: {len(train)} pairs, "
                   f"{len(valid)} for validation")
-    out.mkdir(parents=True, exist_ok=True)
-    (out / RUN_FILE).write_text(json.dumps(asdict(spec), indent=2) + "\n", encoding="utf-8")
+    write_spec(out, spec)
     if bucket_size is not None and bucket_size < 1:
         raise InputError(f"--bucket-size must be >= 1. Received: {bucket_size}")
     result = train_model(model, train, valid, config, batch_size, seed, bucket_size)
-    console.print(f"done: {result.steps} steps in {result.elapsed:.1f} s ({result.stop_reason}); best "
-                  f"validation exact match {result.best_metric:.4f} at step {result.best_step}; "
-                  f"model in {out / 'model'}")
+    console.print(done_message(result, out))
 
 
 # ----------------------------------------------------------------------------------------------------------

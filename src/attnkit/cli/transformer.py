@@ -15,14 +15,23 @@ Example::
 
 from __future__ import annotations
 
-import json
-from dataclasses import asdict
 from pathlib import Path
 
 import typer
 
 from attnkit.cli.main import train_app
-from attnkit.cli.seq2seq import RUN_FILE, RunSpec, build_tokenizers, console, load_split, train_model
+from attnkit.cli.seq2seq import (
+    RunSpec,
+    build_tokenizers,
+    check_run_dir,
+    console,
+    done_message,
+    length_limits,
+    load_split,
+    run_spec,
+    train_model,
+    write_spec,
+)
 from attnkit.data import Tokenizer, tokenizer_options
 from attnkit.errors import InputError
 from attnkit.models.transformer import NORMS, POSITIONALS, SHARINGS, Transformer, TransformerConfig
@@ -50,12 +59,10 @@ def build_transformer(spec: RunSpec, pairs: list[tuple[str, str]], share_embeddi
         src_tok = tgt_tok = tok
     else:
         src_tok, tgt_tok = build_tokenizers(spec, pairs)
-    longest_src = max(len(ids) for ids in src_tok.encode_batch([s for s, _ in pairs]))
-    longest_tgt = max(len(ids) for ids in tgt_tok.encode_batch([t for _, t in pairs]))
     cfg = TransformerConfig(src_vocab_size=src_tok.vocab_size, tgt_vocab_size=tgt_tok.vocab_size,
-                            share_embeddings=share_embeddings, max_src_len=max(256, 2 * longest_src),
-                            max_tgt_len=2 * longest_tgt + 10, pad_id=tgt_tok.pad_id, sos_id=tgt_tok.sos_id,
-                            eos_id=tgt_tok.eos_id, unk_id=src_tok.unk_id, **config)  # type: ignore[arg-type]
+                            share_embeddings=share_embeddings, **length_limits(src_tok, tgt_tok, pairs),
+                            pad_id=tgt_tok.pad_id, sos_id=tgt_tok.sos_id, eos_id=tgt_tok.eos_id,
+                            unk_id=src_tok.unk_id, **config)  # type: ignore[arg-type]
     model = Transformer(cfg)
     model.tokenizers = {"source": src_tok, "target": tgt_tok}
     return model
@@ -113,11 +120,7 @@ def train_transformer(
 ) -> None:
     """Train an encoder-decoder Transformer (Vaswani et al. 2017) and save it in --out."""
     out = Path(out)
-    ckpt = out / "checkpoint"
-    if resume and not ckpt.is_dir():
-        raise InputError(f"--resume: {str(out)!r} has no checkpoint/ to resume from")
-    if not resume and ckpt.exists():
-        raise InputError(f"{str(out)!r} already holds a run; pass --resume to continue it or choose another --out")
+    ckpt = check_run_dir(out, resume)
     for flag, value, allowed in (("--norm", norm, NORMS), ("--positional", positional, POSITIONALS),
                                  ("--share-embeddings", share_embeddings, SHARINGS),
                                  ("--schedule", schedule, SCHEDULES)):
@@ -128,13 +131,9 @@ def train_transformer(
     if d_model < 1 or heads < 1 or d_model % heads:
         raise InputError(f"--d-model must be a positive multiple of --heads. Received: --d-model {d_model}, "
                          f"--heads {heads}")
-    if resume:
-        spec = RunSpec.read(out / RUN_FILE) or RunSpec(data=data, seed=seed)
-        if spec.data != data:
-            raise InputError(f"--resume: the run in {str(out)!r} was trained on {spec.data!r}, not {data!r}")
-    else:
-        spec = RunSpec(data=data, seed=seed, tokenizer=tokenizer, vocab_size=vocab_size, min_len=min_len,
-                       max_len=max_len, test_max_len=test_max_len, on_error=on_error)
+    spec = run_spec(out, resume, RunSpec(data=data, seed=seed, tokenizer=tokenizer, vocab_size=vocab_size,
+                                         min_len=min_len, max_len=max_len, test_max_len=test_max_len,
+                                         on_error=on_error))
     train = load_split(spec, "train", train_size)
     valid = load_split(spec, "validation", valid_size)
     config = TrainConfig(steps=steps, lr=lr, schedule=schedule, warmup_steps=warmup, betas=(0.9, 0.98),
@@ -156,12 +155,9 @@ def train_transformer(
     console.print(f"training transformer ({c.encoder_layers}+{c.decoder_layers} layers, width {c.d_model}, "
                   f"{c.num_heads} heads, {c.norm}-LN, {model.num_parameters():,} parameters) on {spec.data}: "
                   f"{len(train)} pairs, {len(valid)} for validation")
-    out.mkdir(parents=True, exist_ok=True)
-    (out / RUN_FILE).write_text(json.dumps(asdict(spec), indent=2) + "\n", encoding="utf-8")
+    write_spec(out, spec)
     result = train_model(model, train, valid, config, batch_size, seed)  # type: ignore[arg-type]
-    console.print(f"done: {result.steps} steps in {result.elapsed:.1f} s ({result.stop_reason}); best "
-                  f"validation exact match {result.best_metric:.4f} at step {result.best_step}; "
-                  f"model in {out / 'model'}")
+    console.print(done_message(result, out))
 
 
 __all__ = ["build_transformer", "train_transformer"]

@@ -23,10 +23,11 @@ Example:
 from __future__ import annotations
 
 import random
+from collections.abc import Callable
 
 from num2words import num2words
 
-from attnkit.data.splits import check_split, split_of, split_seed
+from attnkit.data.splits import check_split, sample_split
 
 NUMBER_LANGUAGES: tuple[str, ...] = ("de", "es", "en", "fr")
 
@@ -77,24 +78,12 @@ def generate_numbers(
             "Expected 1 <= min_len <= max_len (and test_max_len) <= 15. "
             f"Received: min_len={min_len}, max_len={max_len}, test_max_len={test_max_len}"
         )
-    rng = random.Random(split_seed(seed, split))
-    seen: set[str] = set()
-    pairs: list[tuple[str, str]] = []
-    attempts = 0
-    while len(pairs) < size:
-        attempts += 1
-        if attempts > 50 * size + 1000:
-            raise ValueError(
-                f"Could not draw {size} distinct pairs for split {split!r} with digit counts "
-                f"{min_len}..{top}; ask for fewer. Received: size={size}"
-            )
+
+    def draw(rng: random.Random) -> tuple[str, Callable[[], tuple[str, str]]]:
         k = rng.randint(min_len, top)
         n = rng.randint(0 if k == 1 else 10 ** (k - 1), 10**k - 1)
         lang = languages[rng.randrange(len(languages))]
-        if split_of(str(n), seed) != split:
-            continue
-        src = number_words(n, lang)
-        if src not in seen:
-            seen.add(src)
-            pairs.append((src, str(n)))
-    return pairs
+        return str(n), lambda: (number_words(n, lang), str(n))
+
+    what = f"pairs for split {split!r} with digit counts {min_len}..{top}"
+    return sample_split(split, size, seed, draw, what)

@@ -14,6 +14,8 @@ Example:
 from __future__ import annotations
 
 import hashlib
+import random
+from collections.abc import Callable
 from typing import Literal
 
 Split = Literal["train", "validation", "test"]
@@ -59,3 +61,43 @@ def split_of(key: str, seed: int, fractions: dict[str, float] | None = None) -> 
 def split_seed(seed: int, split: str) -> int:
     """A sampling seed for ``split`` derived from ``seed`` (different splits draw independently)."""
     return seed * 1_000_003 + SPLITS.index(check_split(split)) + 17
+
+
+def sample_split(
+    split: str,
+    size: int,
+    seed: int,
+    draw: Callable[[random.Random], tuple[str, Callable[[], tuple[str, str]]]],
+    what: str,
+) -> list[tuple[str, str]]:
+    """``size`` pairs with distinct sources, drawn until enough items of ``split`` are found.
+
+    ``draw(rng)`` draws one item and returns its key (for :func:`split_of`) and a function making its
+    ``(source, target)`` pair, called only for items of ``split``. The random stream is
+    ``random.Random(split_seed(seed, split))``, so the result is deterministic in all arguments. After
+    ``50 * size + 1000`` draws a ``ValueError`` says ``"Could not draw {size} distinct {what}; ..."``.
+
+    Example:
+        >>> def draw(rng):
+        ...     n = rng.randrange(1000)
+        ...     return str(n), lambda: (str(n), str(n)[::-1])
+        >>> pairs = sample_split("train", 5, 0, draw, "numbers")
+        >>> len(pairs), len({source for source, _ in pairs})
+        (5, 5)
+    """
+    rng = random.Random(split_seed(seed, split))
+    seen: set[str] = set()
+    pairs: list[tuple[str, str]] = []
+    attempts = 0
+    while len(pairs) < size:
+        attempts += 1
+        if attempts > 50 * size + 1000:
+            raise ValueError(f"Could not draw {size} distinct {what}; ask for fewer. Received: size={size}")
+        key, make_pair = draw(rng)
+        if split_of(key, seed) != split:
+            continue
+        src, tgt = make_pair()
+        if src not in seen:
+            seen.add(src)
+            pairs.append((src, tgt))
+    return pairs

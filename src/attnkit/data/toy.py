@@ -22,8 +22,9 @@ Example:
 from __future__ import annotations
 
 import random
+from collections.abc import Callable
 
-from attnkit.data.splits import check_split, split_of, split_seed
+from attnkit.data.splits import check_split, sample_split
 
 TOY_TASKS: tuple[str, ...] = ("copy", "reverse", "sort")
 DEFAULT_ALPHABET: str = "abcdefghijklmnopqrst"
@@ -79,21 +80,11 @@ def generate_toy(
             "Expected 1 <= min_len <= max_len (and <= test_max_len). "
             f"Received: min_len={min_len}, max_len={max_len}, test_max_len={test_max_len}"
         )
-    rng = random.Random(split_seed(seed, split))
-    seen: set[str] = set()
-    pairs: list[tuple[str, str]] = []
-    attempts = 0
-    while len(pairs) < size:
-        attempts += 1
-        if attempts > 50 * size + 1000:
-            raise ValueError(
-                f"Could not draw {size} distinct strings for split {split!r} with lengths {min_len}..{top} "
-                f"over {len(alphabet)} symbols; ask for fewer. Received: size={size}"
-            )
+
+    def draw(rng: random.Random) -> tuple[str, Callable[[], tuple[str, str]]]:
         n = rng.randint(min_len, top)
         src = "".join(alphabet[rng.randrange(len(alphabet))] for _ in range(n))
-        if src in seen or split_of(src, seed) != split:
-            continue
-        seen.add(src)
-        pairs.append((src, toy_target(task, src)))
-    return pairs
+        return src, lambda: (src, toy_target(task, src))
+
+    what = f"strings for split {split!r} with lengths {min_len}..{top} over {len(alphabet)} symbols"
+    return sample_split(split, size, seed, draw, what)

@@ -56,3 +56,31 @@ def check_mask(mask: Tensor | None, name: str, expected: Sequence[int]) -> Tenso
     if not ok:
         raise ValueError(f"Expected `{name}` of shape {expected}. Received: {name}.shape={tuple(mask.shape)}")
     return mask
+
+
+def check_dropout(dropout: float) -> None:
+    """Check a dropout rate is in ``[0, 1)``."""
+    if not 0.0 <= float(dropout) < 1.0:
+        raise ValueError(f"Expected `dropout` in [0, 1). Received: dropout={dropout!r}")
+
+
+def check_query_keys(
+    query: object, keys: object, key_mask: Tensor | None, query_dim: int, key_dim: int
+) -> tuple[int, int]:
+    """Check a recurrent-decoder attention call; return ``(B, Tk)``.
+
+    ``query`` ``(B, Dq)`` or ``(B, Tq, Dq)``, ``keys`` ``(B, Tk, Dk)`` with ``Dq == query_dim`` and
+    ``Dk == key_dim``, ``key_mask`` bool ``(B, Tk)`` or None.
+    """
+    query = check_tensor(query, "query", ndim=(2, 3))
+    keys = check_tensor(keys, "keys", ndim=3)
+    check_last_dim(query, "query", query_dim)
+    check_last_dim(keys, "keys", key_dim)
+    b, tk = keys.shape[0], keys.shape[1]
+    if query.shape[0] != b:
+        raise ValueError(
+            f"Expected query and keys with the same batch size. Received: query.shape={tuple(query.shape)}, "
+            f"keys.shape={tuple(keys.shape)}"
+        )
+    check_mask(key_mask, "key_mask", (b, tk))
+    return b, tk

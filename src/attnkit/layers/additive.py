@@ -14,7 +14,7 @@ import math
 import torch
 from torch import Tensor, nn
 
-from attnkit.layers._checks import check_last_dim, check_tensor
+from attnkit.layers._checks import check_dropout, check_last_dim, check_tensor
 from attnkit.layers.attention import keras_style_attend
 
 
@@ -52,8 +52,7 @@ class AdditiveAttention(nn.Module):
 
     def __init__(self, use_scale: bool = True, dropout: float = 0.0, *, dim: int | None = None) -> None:
         super().__init__()
-        if not 0.0 <= float(dropout) < 1.0:
-            raise ValueError(f"Expected `dropout` in [0, 1). Received: dropout={dropout!r}")
+        check_dropout(dropout)
         self.use_scale = use_scale
         self.dropout = float(dropout)
         self.scale: nn.Parameter | None = None

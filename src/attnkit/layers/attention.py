@@ -16,7 +16,7 @@ import torch
 from torch import Tensor, nn
 
 from attnkit.functional import attention
-from attnkit.layers._checks import check_mask, check_tensor
+from attnkit.layers._checks import check_dropout, check_mask, check_tensor
 
 ScoreFn = Callable[[Tensor, Tensor], Tensor]
 
@@ -109,8 +109,7 @@ class Attention(nn.Module):
         super().__init__()
         if score_mode not in ("dot", "concat"):
             raise ValueError(f"Expected `score_mode` in {{'dot', 'concat'}}. Received: score_mode={score_mode!r}")
-        if not 0.0 <= float(dropout) < 1.0:
-            raise ValueError(f"Expected `dropout` in [0, 1). Received: dropout={dropout!r}")
+        check_dropout(dropout)
         self.use_scale = use_scale
         self.score_mode = score_mode
         self.dropout = float(dropout)

@@ -14,7 +14,7 @@ from torch import Tensor, nn
 
 from attnkit.functional import attention
 from attnkit.functional.scores import additive_from_projected
-from attnkit.layers._checks import check_last_dim, check_mask, check_tensor
+from attnkit.layers._checks import check_last_dim, check_query_keys, check_tensor
 from attnkit.layers.scores import AdditiveScore
 
 
@@ -87,17 +87,7 @@ class BahdanauAttention(nn.Module):
         projected_keys: Tensor | None = None,
     ) -> tuple[Tensor, Tensor]:
         """Context vectors and alignment weights; see the class docstring for shapes."""
-        check_tensor(query, "query", ndim=(2, 3))
-        check_tensor(keys, "keys", ndim=3)
-        check_last_dim(query, "query", self.query_dim)
-        check_last_dim(keys, "keys", self.key_dim)
-        b, tk = keys.shape[0], keys.shape[1]
-        if query.shape[0] != b:
-            raise ValueError(
-                f"Expected query and keys with the same batch size. Received: query.shape={tuple(query.shape)}, "
-                f"keys.shape={tuple(keys.shape)}"
-            )
-        check_mask(key_mask, "key_mask", (b, tk))
+        b, tk = check_query_keys(query, keys, key_mask, self.query_dim, self.key_dim)
         if projected_keys is None:
             projected_keys = self.project_keys(keys)
         elif tuple(projected_keys.shape) != (b, tk, self.hidden_dim):

@@ -22,7 +22,7 @@ import torch
 from torch import Tensor, nn
 
 from attnkit.functional import attention
-from attnkit.layers._checks import check_last_dim, check_mask, check_tensor
+from attnkit.layers._checks import check_query_keys
 from attnkit.layers.scores import ConcatScore, GeneralScore
 
 SCORES = ("dot", "general", "concat")
@@ -103,17 +103,7 @@ class LuongAttention(nn.Module):
         position: int | Tensor | None = None,
     ) -> tuple[Tensor, Tensor]:
         """Context vectors and alignment weights; see the class docstring for shapes."""
-        check_tensor(query, "query", ndim=(2, 3))
-        check_tensor(keys, "keys", ndim=3)
-        check_last_dim(query, "query", self.dim)
-        check_last_dim(keys, "keys", self.key_dim)
-        b, tk = keys.shape[0], keys.shape[1]
-        if query.shape[0] != b:
-            raise ValueError(
-                f"Expected query and keys with the same batch size. Received: query.shape={tuple(query.shape)}, "
-                f"keys.shape={tuple(keys.shape)}"
-            )
-        check_mask(key_mask, "key_mask", (b, tk))
+        b, tk = check_query_keys(query, keys, key_mask, self.dim, self.key_dim)
         single = query.dim() == 2
         q = query[:, None, :] if single else query  # (B, Tq, D)
         tq = q.shape[1]

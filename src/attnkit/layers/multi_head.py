@@ -22,7 +22,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from attnkit.functional import attention
-from attnkit.layers._checks import check_last_dim, check_mask, check_tensor
+from attnkit.layers._checks import check_dropout, check_last_dim, check_mask, check_tensor
 from attnkit.layers.kv_cache import KVCache
 
 
@@ -119,8 +119,7 @@ class MultiHeadAttention(nn.Module):
         _positive_int(key_dim, "key_dim")
         _positive_int(value_dim, "value_dim", allow_none=True)
         _positive_int(num_key_value_heads, "num_key_value_heads", allow_none=True)
-        if not 0.0 <= float(dropout) < 1.0:
-            raise ValueError(f"Expected `dropout` in [0, 1). Received: dropout={dropout!r}")
+        check_dropout(dropout)
         kv_heads = num_heads if num_key_value_heads is None else num_key_value_heads
         if num_heads % kv_heads:
             raise ValueError(

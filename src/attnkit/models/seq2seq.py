@@ -38,7 +38,6 @@ Example:
 
 from __future__ import annotations
 
-import warnings
 from dataclasses import dataclass
 from typing import Any
 
@@ -50,6 +49,7 @@ from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 from attnkit.decoding import DecodeOutput, decode
 from attnkit.layers.bahdanau import BahdanauAttention
 from attnkit.layers.luong import LuongAttention
+from attnkit.models import translation
 from attnkit.models.base import KitModel, register_model
 
 ATTENTIONS: tuple[str, ...] = ("none", "bahdanau", "luong-dot", "luong-general", "luong-concat", "luong-local-p")
@@ -256,13 +256,7 @@ class Seq2Seq(KitModel):
         Returns:
             ``(loss, {"correct": right target tokens, "total": target tokens, "tokens": source + target tokens})``.
         """
-        out = self(batch.src, batch.src_lengths, batch.tgt_in, batch.tgt_out)
-        real = batch.tgt_out != self.config.pad_id
-        correct = ((out.logits.argmax(-1) == batch.tgt_out) & real).sum()
-        total = real.sum()
-        stats = {"correct": float(correct), "total": float(total),
-                 "tokens": float(total + batch.src_lengths.sum())}
-        return out.loss, stats
+        return translation.training_step(self, batch)
 
     # -- inference ---------------------------------------------------------------------------------------
     @torch.no_grad()
@@ -289,22 +283,7 @@ class Seq2Seq(KitModel):
             ``config.max_src_len`` ids keep their first ``max_src_len - 1`` ids and the end token (counted
             in ``n_truncated``).
         """
-        if isinstance(texts, str) or not all(isinstance(t, str) for t in texts):
-            raise TypeError(f"Expected texts to be a list of str. Received: {type(texts).__name__}")
-        texts = list(texts)
-        tok = self._tokenizer("source")
-        ids = tok.encode_batch(texts) if texts else []  # [<sos>, t_1, ..., t_n, <eos>]
-        unknown = sum(i == self.config.unk_id for row in ids for i in row)
-        limit = self.config.max_src_len
-        truncated = sum(len(row) > limit for row in ids)
-        ids = [row if len(row) <= limit else row[: limit - 1] + row[-1:] for row in ids]  # keep the end token
-        S = max([len(row) for row in ids] + [1])
-        device = self.out.weight.device
-        src = torch.full((len(ids), S), self.config.pad_id, dtype=torch.long, device=device)
-        for b, row in enumerate(ids):
-            src[b, : len(row)] = torch.tensor(row, dtype=torch.long, device=device)
-        lengths = torch.tensor([len(row) for row in ids], dtype=torch.long, device=device)
-        return src, lengths, unknown, truncated
+        return translation.encode_texts(self, texts)
 
     def translate(self, texts: list[str], beam_size: int = 1, return_alignments: bool = False,
                   batch_size: int = 256, length_penalty: float = 1.0) -> list[str] | list[tuple[str, Tensor]]:
@@ -323,44 +302,10 @@ class Seq2Seq(KitModel):
             model = attnkit.load("attnkit-demo/model")
             model.translate(["4 de marzo de 2031"])        # ['2031-03-04']
         """
-        if isinstance(texts, str):
-            raise TypeError(f"Expected texts to be a list of str. Received: {type(texts).__name__}")
-        texts = list(texts)
-        src, lengths, unknown, truncated = self.encode_texts(texts)
-        if unknown:
-            warnings.warn(f"{unknown} source token(s) outside the vocabulary were mapped to <unk>", stacklevel=2)
-        if truncated:
-            warnings.warn(f"{truncated} input(s) longer than max_src_len={self.config.max_src_len} tokens "
-                          f"were truncated", stacklevel=2)
-        was_training = self.training
-        self.eval()
-        target = self._tokenizer("target")
-        results: list[Any] = []
-        try:
-            for i in range(0, len(texts), batch_size):
-                s, n = src[i: i + batch_size], lengths[i: i + batch_size]
-                s = s[:, : max(int(n.max()), 1)] if len(n) else s
-                out = self.generate(s, n, beam_size=beam_size, length_penalty=length_penalty)
-                for b in range(s.size(0)):
-                    L = int(out.lengths[b])
-                    toks = out.tokens[b, :L].tolist()
-                    text = target.decode([t for t in toks if t != self.config.eos_id])
-                    if not return_alignments:
-                        results.append(text)
-                    else:
-                        al = None if out.alignments is None else out.alignments[b, :L, : int(n[b])].cpu()
-                        results.append((text, al))
-        finally:
-            self.train(was_training)
-        return results
+        return translation.translate(self, texts, beam_size=beam_size, return_alignments=return_alignments,
+                                     batch_size=batch_size, length_penalty=length_penalty)
 
     # -- checks ------------------------------------------------------------------------------------------
-    def _tokenizer(self, name: str) -> Any:
-        if name not in self.tokenizers:
-            raise ValueError(f"this Seq2Seq has no {name!r} tokenizer; set model.tokenizers[{name!r}] "
-                             f"(attnkit.load gives them back). Received tokenizers: {sorted(self.tokenizers)}")
-        return self.tokenizers[name]
-
     def _check_batch(self, src: Tensor, src_lengths: Tensor) -> None:
         if src.dim() != 2:
             raise ValueError(f"Expected src of shape (B, S). Received: {tuple(src.shape)}")

@@ -48,7 +48,6 @@ Example (the course's example: ``<sos> Me gustan los nachos <eos>`` -> ``I like 
 from __future__ import annotations
 
 import math
-import warnings
 from dataclasses import dataclass
 from typing import Any
 
@@ -60,6 +59,7 @@ from attnkit.decoding import DecodeOutput, decode
 from attnkit.layers.kv_cache import KVCache
 from attnkit.layers.multi_head import MultiHeadAttention
 from attnkit.layers.positional import LearnedPositionalEmbedding, SinusoidalPositionalEncoding
+from attnkit.models import translation
 from attnkit.models.base import KitModel, register_model
 from attnkit.models.blocks import ACTIVATIONS, FeedForward
 
@@ -396,12 +396,7 @@ class Transformer(KitModel):
         Returns:
             ``(loss, {"correct": right target tokens, "total": target tokens, "tokens": source + target tokens})``.
         """
-        out = self(batch.src, batch.src_lengths, batch.tgt_in, batch.tgt_out)
-        real = batch.tgt_out != self.config.pad_id
-        correct = ((out.logits.argmax(-1) == batch.tgt_out) & real).sum()
-        total = real.sum()
-        stats = {"correct": float(correct), "total": float(total), "tokens": float(total + batch.src_lengths.sum())}
-        return out.loss, stats
+        return translation.training_step(self, batch)
 
     # -- step-by-step decoding ---------------------------------------------------------------------------
     def start_state(self, src: Tensor, src_lengths: Tensor, use_cache: bool = True) -> dict[str, Any]:
@@ -480,20 +475,7 @@ class Transformer(KitModel):
             tokens outside the vocabulary become ``unk_id``; inputs longer than ``config.max_src_len`` ids
             keep their first ``max_src_len - 1`` ids and the end token.
         """
-        if isinstance(texts, str) or not all(isinstance(t, str) for t in texts):
-            raise TypeError(f"Expected texts to be a list of str. Received: {type(texts).__name__}")
-        ids = self._tokenizer("source").encode_batch(texts) if texts else []
-        unknown = sum(i == self.config.unk_id for row in ids for i in row)
-        limit = self.config.max_src_len
-        truncated = sum(len(row) > limit for row in ids)
-        ids = [row if len(row) <= limit else row[: limit - 1] + row[-1:] for row in ids]  # keep the end token
-        device = self.out.weight.device
-        src = torch.full((len(ids), max([len(r) for r in ids] + [1])), self.config.pad_id, dtype=torch.long,
-                         device=device)  # (B, S)
-        for b, row in enumerate(ids):
-            src[b, : len(row)] = torch.tensor(row, dtype=torch.long, device=device)
-        lengths = torch.tensor([len(r) for r in ids], dtype=torch.long, device=device)
-        return src, lengths, unknown, truncated
+        return translation.encode_texts(self, texts)
 
     def translate(self, texts: list[str], beam_size: int = 1, return_alignments: bool = False,
                   batch_size: int = 256, length_penalty: float = 1.0) -> list[str] | list[tuple[str, Tensor]]:
@@ -512,37 +494,8 @@ class Transformer(KitModel):
             model = attnkit.load("runs/transformer-dates/model")
             model.translate(["4 de marzo de 2031"], beam_size=4)     # ['2031-03-04']
         """
-        texts = list(texts) if not isinstance(texts, str) else texts
-        src, lengths, unknown, truncated = self.encode_texts(texts)
-        if unknown:
-            warnings.warn(f"{unknown} source token(s) outside the vocabulary were mapped to <unk>", stacklevel=2)
-        if truncated:
-            warnings.warn(f"{truncated} input(s) longer than max_src_len={self.config.max_src_len} tokens were "
-                          f"truncated", stacklevel=2)
-        target = self._tokenizer("target")
-        was_training = self.training
-        self.eval()
-        results: list[Any] = []
-        try:
-            for i in range(0, len(texts), batch_size):
-                s, n = src[i: i + batch_size], lengths[i: i + batch_size]
-                s = s[:, : max(int(n.max()), 1)]
-                out = self.generate(s, n, beam_size=beam_size, length_penalty=length_penalty)
-                for b in range(s.size(0)):
-                    L = int(out.lengths[b])
-                    toks = out.tokens[b, :L].tolist()
-                    text = target.decode([t for t in toks if t != self.config.eos_id])
-                    al = out.alignments[b, :L, : int(n[b])].cpu() if out.alignments is not None else None
-                    results.append((text, al) if return_alignments else text)
-        finally:
-            self.train(was_training)
-        return results
-
-    def _tokenizer(self, name: str) -> Any:
-        if name not in self.tokenizers:
-            raise ValueError(f"this Transformer has no {name!r} tokenizer; set model.tokenizers[{name!r}] "
-                             f"(attnkit.load gives them back). Received tokenizers: {sorted(self.tokenizers)}")
-        return self.tokenizers[name]
+        return translation.translate(self, texts, beam_size=beam_size, return_alignments=return_alignments,
+                                     batch_size=batch_size, length_penalty=length_penalty)
 
     def summary(self, src_len: int = 8, tgt_len: int = 8, batch_size: int = 1, **kwargs: Any) -> str:
         """Keras-like table of layers, output shapes and parameter counts on a ``(batch_size, src_len)``

@@ -10,14 +10,16 @@ os.environ["HF_HUB_OFFLINE"] = "1"
 
 import pytest
 import torch
+import torch.nn.functional as F
 import transformers
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from safetensors.torch import load_file, save_file
 
 from attnkit.errors import CheckpointError
+from attnkit.models import blocks, hub
 from attnkit.models.blocks import StaticKVCache
-from attnkit.models.gpt import GPT, GPTConfig
+from attnkit.models.gpt import GPT, GPTConfig, next_token_loss
 
 transformers.logging.set_verbosity_error()
 
@@ -238,6 +240,75 @@ def test_training_loss_falls():
         opt.step()
         losses.append(loss.item())
     assert losses[-1] < 0.3 * losses[0]
+
+
+def test_training_gradients_match_transformers_without_dropout():
+    """The fused next-token loss and its in-place backward give transformers' gradients (dropout off:
+    the random masks are the only part the two libraries cannot share)."""
+    torch.manual_seed(3)
+    kw = dict(vocab_size=V, n_positions=32, n_embd=32, n_layer=2, n_head=4, resid_pdrop=0.0, embd_pdrop=0.0,
+              attn_pdrop=0.0)
+    hf = transformers.GPT2LMHeadModel(transformers.GPT2Config(**kw)).train()
+    ours = GPT(GPTConfig(**kw)).train()
+    ours.load_hf_tensors(hf.state_dict())
+    x = ids(3, 16)
+    labels = x.clone()
+    labels[0, 5:9] = -100
+    a, b = ours(x, labels=labels), hf(x, labels=labels)
+    torch.testing.assert_close(a.loss, b.loss, atol=1e-5, rtol=1e-5)
+    a.loss.backward()
+    b.loss.backward()
+    ours_grads, unmatched = hub.convert({k: p.grad for k, p in ours.named_parameters()}, hub.GPT_NAMES, to_hf=True)
+    assert not unmatched
+    hf_grads = dict(hf.named_parameters())
+    for name, grad in ours_grads.items():
+        torch.testing.assert_close(grad, hf_grads[name].grad, atol=1e-5, rtol=1e-4, msg=name)
+
+
+def test_next_token_loss_equals_cross_entropy_on_shifted_copies():
+    torch.manual_seed(4)
+    logits = torch.randn(3, 6, 11, dtype=torch.float64, requires_grad=True)
+    labels = torch.randint(0, 11, (3, 6))
+    labels[1, 2] = labels[2, 5] = -100
+    ours = next_token_loss(logits, labels)
+    ref = F.cross_entropy(logits[:, :-1].reshape(-1, 11), labels[:, 1:].reshape(-1), ignore_index=-100)
+    torch.testing.assert_close(ours, ref)
+    g = torch.tensor(2.5, dtype=torch.float64)
+    torch.testing.assert_close(torch.autograd.grad(ours, logits, g)[0], torch.autograd.grad(ref, logits, g)[0])
+    all_ignored = torch.full((2, 3), -100)
+    assert torch.isnan(next_token_loss(torch.randn(2, 3, 5), all_ignored))
+
+
+def test_next_token_loss_errors():
+    logits = torch.randn(2, 4, 5, requires_grad=True)
+    with pytest.raises(ValueError, match=r"Expected labels in \[0, 5\) \(vocab_size\) or -100. Received: 7"):
+        next_token_loss(logits, torch.tensor([[1, 2, 3, 7], [0, 0, 0, 0]]))
+    loss = next_token_loss(logits, torch.tensor([[1, 2, 3, 4], [0, 1, 2, 3]]))
+    loss.backward(retain_graph=True)
+    with pytest.raises(RuntimeError, match="does not support a second backward pass"):
+        loss.backward()
+
+
+def test_training_dropout_paths(monkeypatch):
+    """Training with dropout is random; with every keep mask forced to ones, the training fast paths
+    (block-causal attention, fused loss) give the evaluation logits and loss, so each dropout site
+    draws its mask through ``blocks._keep_mask``."""
+    torch.manual_seed(5)
+    model = GPT(GPTConfig(vocab_size=V, n_positions=32, n_embd=32, n_layer=2, n_head=4))
+    x = ids(2, 16)
+    model.train()
+    with torch.no_grad():
+        assert not torch.allclose(model(x).logits, model(x).logits)
+        model.eval()
+        clean = model(x, labels=x)
+        model.train()
+        calls = []
+        monkeypatch.setattr(blocks, "_keep_mask", lambda like, p: calls.append(p) or torch.ones_like(like))
+        forced = model(x, labels=x)
+    # embeddings + per block (attention weights in one block of 16 queries, two residual branches)
+    assert calls == [0.1] * (1 + 2 * 3)
+    torch.testing.assert_close(forced.logits, clean.logits, atol=1e-5, rtol=1e-5)
+    torch.testing.assert_close(forced.loss, clean.loss, atol=1e-5, rtol=1e-5)
 
 
 # ----------------------------------------------------------------------------- checkpoints

@@ -17,13 +17,16 @@ from dataclasses import asdict, dataclass, fields
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
+from torch.autograd.function import once_differentiable
 
 from attnkit.errors import CheckpointError
 from attnkit.models import hub
 from attnkit.models.base import KitModel, register_model
 from attnkit.models.blocks import (
     ACTIVATIONS,
+    Dropout,
     FeedForward,
+    Linear,
     PreLNBlock,
     SelfAttention,
     StaticKVCache,
@@ -134,6 +137,69 @@ def _attn_masks(key_mask: Tensor | None, t: int, s: int, device: torch.device) -
     return mask, False
 
 
+def next_token_loss(logits: Tensor, labels: Tensor) -> Tensor:
+    """Mean cross-entropy of each position's logits against the next position's label.
+
+    ``loss = -mean_t log softmax(logits[:, t])[labels[:, t + 1]]`` over the pairs whose label is not
+    -100; equal to ``F.cross_entropy(logits[:, :-1].reshape(-1, V), labels[:, 1:].reshape(-1))``,
+    computed without copying the shifted logits (the last position gets the ignored label instead)
+    and with a backward pass that turns the saved log-probabilities into the gradient in place,
+    ``softmax - onehot``, instead of allocating two more ``(B * T, V)`` tensors.
+
+    Args:
+        logits: ``(B, T, V)``.
+        labels: ``(B, T)`` integer ids in ``[0, V)`` or -100 (ignored).
+
+    Returns:
+        A scalar (NaN when every label is ignored, as ``F.cross_entropy``).
+
+    Example:
+        >>> logits, labels = torch.randn(2, 4, 7), torch.tensor([[1, 2, 3, 4], [5, 6, -100, 0]])
+        >>> ref = F.cross_entropy(logits[:, :-1].reshape(-1, 7), labels[:, 1:].reshape(-1))
+        >>> bool(torch.allclose(next_token_loss(logits, labels), ref))
+        True
+    """
+    B, T, V = logits.shape
+    if labels.numel():
+        bad = (labels != -100) & ((labels < 0) | (labels >= V))
+        if bool(bad.any()):
+            raise ValueError(f"Expected labels in [0, {V}) (vocab_size) or -100. Received: {labels[bad][0].item()}")
+    target = F.pad(labels[:, 1:], (0, 1), value=-100).reshape(B * T)  # (B * T,): next token, -100 at the end
+    return _NextTokenCrossEntropy.apply(logits.reshape(B * T, V), target)
+
+
+class _NextTokenCrossEntropy(torch.autograd.Function):
+    """``-mean over valid rows of log_softmax(logits)[row, target]``; ``logits (M, V)``, ``target (M,)``.
+
+    Backward: ``d logits = (softmax(logits) - onehot(target)) * grad / n_valid`` on valid rows, 0 on
+    ignored ones, computed in place in the saved log-probabilities (which a second backward through the
+    same graph would need: it raises instead)."""
+
+    @staticmethod
+    def forward(ctx, logits: Tensor, target: Tensor) -> Tensor:
+        logp = torch.log_softmax(logits, dim=-1)  # (M, V)
+        valid = target != -100  # (M,)
+        safe = target.clamp(min=0)[:, None]  # (M, 1)
+        count = valid.sum()
+        loss = -(logp.gather(1, safe)[:, 0] * valid).sum() / count
+        ctx.save_for_backward(logp, safe, valid, count)
+        ctx.used = False
+        return loss
+
+    @staticmethod
+    @once_differentiable
+    def backward(ctx, grad: Tensor):
+        if ctx.used:
+            raise RuntimeError("GPT's loss does not support a second backward pass through the same graph "
+                               "(retain_graph=True); compute F.cross_entropy from the returned logits for that")
+        ctx.used = True
+        logp, safe, valid, count = ctx.saved_tensors
+        d_logits = logp.exp_()  # (M, V) softmax, in place
+        d_logits.scatter_add_(1, safe, torch.full(safe.shape, -1.0, dtype=d_logits.dtype, device=d_logits.device))
+        d_logits.mul_((valid * (grad / count)).to(d_logits.dtype)[:, None])
+        return d_logits, None
+
+
 @register_model
 class GPT(KitModel):
     """GPT-2 causal language model.
@@ -171,7 +237,7 @@ class GPT(KitModel):
         c = config
         self.wte = nn.Embedding(c.vocab_size, c.n_embd)
         self.wpe = nn.Embedding(c.n_positions, c.n_embd)
-        self.drop = nn.Dropout(c.embd_pdrop)
+        self.drop = Dropout(c.embd_pdrop)
         inner = c.n_inner or 4 * c.n_embd
         self.blocks = nn.ModuleList(
             PreLNBlock(
@@ -183,7 +249,7 @@ class GPT(KitModel):
             for _ in range(c.n_layer)
         )
         self.ln_f = nn.LayerNorm(c.n_embd, eps=c.layer_norm_epsilon)
-        self.lm_head = nn.Linear(c.n_embd, c.vocab_size, bias=False)
+        self.lm_head = Linear(c.n_embd, c.vocab_size, bias=False)
         init_weights(self, c.initializer_range)
         for block in self.blocks:
             std = scaled_residual_std(c.initializer_range, c.n_layer)
@@ -269,8 +335,7 @@ class GPT(KitModel):
         if labels is not None:
             if tuple(labels.shape) != (B, T):
                 raise ValueError(f"Expected `labels` of shape {(B, T)}. Received: {tuple(labels.shape)}")
-            target = F.pad(labels[:, 1:], (0, 1), value=-100)  # (B, T): next token, -100 at the end
-            loss = F.cross_entropy(logits.view(B * T, -1), target.reshape(-1), ignore_index=-100)
+            loss = next_token_loss(logits, labels)
         return CausalLMOutput(
             logits=logits,
             loss=loss,

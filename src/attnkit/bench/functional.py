@@ -38,15 +38,18 @@ MEMORY_LIMIT = 8 * GiB
 
 
 def interleaved_medians(fns: dict[str, Callable[[], object]], repeat: int, warmup: int = 1) -> dict[str, float]:
-    """Median seconds per call of each function, calling them in turn ``repeat`` times."""
+    """Median seconds per call of each function, calling them in turn ``repeat`` times (the order
+    rotates every round)."""
     for _ in range(warmup):
         for fn in fns.values():
             fn()
     samples: dict[str, list[float]] = {name: [] for name in fns}
-    for _ in range(repeat):
-        for name, fn in fns.items():
+    names = list(fns)
+    for r in range(repeat):
+        # rotate who goes first: the call after a contender that floods the caches pays for it
+        for name in names[r % len(names):] + names[:r % len(names)]:
             start = time.perf_counter()
-            fn()
+            fns[name]()
             samples[name].append(time.perf_counter() - start)
     return {name: statistics.median(s) for name, s in samples.items()}
 
@@ -158,7 +161,22 @@ def _current_rss() -> int:
 
 
 def _peak_rss() -> int:
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024  # Linux reports KiB
+    """This process's peak resident memory (``VmHWM``). Unlike ``ru_maxrss``, which a child started by
+    fork + exec inherits from its parent, ``VmHWM`` belongs to the process's own address space."""
+    with open("/proc/self/status") as fh:
+        for line in fh:
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) * 1024
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024  # not Linux: the best available
+
+
+def _reset_peak() -> None:
+    """Reset ``VmHWM`` to the current resident memory (Linux >= 4.0); harmless where unsupported."""
+    try:
+        with open("/proc/self/clear_refs", "w") as fh:
+            fh.write("5")
+    except OSError:
+        pass
 
 
 def _memory_case_fn(name: str, scale: int = 1) -> tuple[Callable[[], torch.Tensor], bool]:
@@ -185,6 +203,7 @@ def run_memory_case(name: str) -> dict:
     _run(warm, backward)
     del warm
     fn, backward = _memory_case_fn(name)
+    _reset_peak()
     base = max(_current_rss(), _peak_rss())
     start = time.perf_counter()
     _run(fn, backward)
@@ -267,6 +286,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--lengths", type=int, nargs="+", help="sequence lengths for the scaled-dot grid")
     parser.add_argument("--repeat", type=int, help="timed calls per contender (median is kept)")
     parser.add_argument("--no-memory", action="store_true", help="skip the memory cases")
+    parser.add_argument("--no-speed", action="store_true", help="skip the timings (memory cases only)")
     parser.add_argument("--json", help="also write the results as JSON to this path")
     parser.add_argument("--memory-case", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
@@ -277,8 +297,8 @@ def main(argv: list[str] | None = None) -> int:
     lengths = args.lengths or ([128, 512] if args.quick else [128, 256, 512, 1024, 2048])
     repeat = args.repeat or (5 if args.quick else 9)
     print(f"attnkit functional benchmark: torch {torch.__version__}, {torch.get_num_threads()} threads", flush=True)
-    speed = bench_scaled_dot(lengths, repeat=repeat, masks=("none", "causal", "padding"))
-    additive = None if args.quick else bench_additive_time(512, repeat=3)
+    speed = [] if args.no_speed else bench_scaled_dot(lengths, repeat=repeat, masks=("none", "causal", "padding"))
+    additive = None if (args.quick or args.no_speed) else bench_additive_time(512, repeat=3)
     memory = [] if args.no_memory else measure_memory(memory_cases(args.quick))
     report = format_report(speed, memory, additive)
     print(report)

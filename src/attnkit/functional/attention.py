@@ -72,29 +72,38 @@ def _check_qkv(query: Tensor, key: Tensor, value: Tensor) -> None:
         )
 
 
+def _broadcast(*shapes: tuple[int, ...]) -> tuple[int, ...] | None:
+    """numpy broadcasting of shapes, or None when they do not broadcast (plain Python: cheaper per call
+    than ``torch.broadcast_shapes``, which matters for small attention calls)."""
+    if all(sh == shapes[0] for sh in shapes):
+        return tuple(shapes[0])
+    out: list[int] = []
+    for dims in zip(*(((1,) * (max(map(len, shapes)) - len(sh))) + tuple(sh) for sh in shapes), strict=True):
+        sizes = {d for d in dims if d != 1}
+        if len(sizes) > 1:
+            return None
+        out.append(sizes.pop() if sizes else 1)
+    return tuple(out)
+
+
 def _batch_shape(query: Tensor, key: Tensor, value: Tensor, mask: Tensor | None, bias: Tensor | None = None) -> torch.Size:
-    shapes = [query.shape[:-2], key.shape[:-2], value.shape[:-2]]
-    try:
-        batch = torch.broadcast_shapes(*shapes)
-    except RuntimeError:
+    batch = _broadcast(query.shape[:-2], key.shape[:-2], value.shape[:-2])
+    if batch is None:
         raise ValueError(
             "leading dims of query, key and value do not broadcast. Received: "
             f"query {tuple(query.shape)}, key {tuple(key.shape)}, value {tuple(value.shape)}"
-        ) from None
+        )
     for name, extra in (("mask", mask), ("bias", bias)):
         if extra is None:
             continue
         target = (*batch, query.shape[-2], key.shape[-2])
-        try:
-            full = torch.broadcast_shapes(extra.shape, target)
-        except RuntimeError:
-            full = None
+        full = _broadcast(tuple(extra.shape), target)
         if full is None or full[-2:] != target[-2:]:
             raise ValueError(
                 f"{name} of shape {tuple(extra.shape)} does not broadcast to (..., Tq, Tk) = {tuple(target)}"
             )
         batch = full[:-2]
-    return batch
+    return torch.Size(batch)
 
 
 def _check_bias(bias: Tensor | None) -> None:
@@ -219,8 +228,8 @@ def _fused(query, key, value, name, scale, mask, causal, dropout_p, batch, bias=
     if name == "cosine":
         query = query / query.norm(dim=-1, keepdim=True).clamp_min(1e-8)
         key = key / key.norm(dim=-1, keepdim=True).clamp_min(1e-8)
-    out_shape = (*batch, query.shape[-2], value.shape[-1])
-    q, k, v = (_to_4d(t, batch) for t in (query, key, value))  # (N, H, T, D)
+    out_shape = torch.Size((*batch, query.shape[-2], value.shape[-1]))
+    q, k, v = _to_4d(query, batch), _to_4d(key, batch), _to_4d(value, batch)  # (N, H, T, D)
     if bias is not None and causal:  # SDPA takes a float mask or is_causal, not both
         mask = _with_causal(mask, True, q.shape[-2], k.shape[-2], q.device)
         causal = False
@@ -238,7 +247,7 @@ def _fused(query, key, value, name, scale, mask, causal, dropout_p, batch, bias=
         # Other backends may leave NaN in rows with no allowed key; the CPU kernels return zeros.
         row_ok = allowed.any(dim=-1, keepdim=True)
         out = out.masked_fill(~_to_4d(row_ok.expand(*batch, *row_ok.shape[-2:]), batch) if len(batch) > 2 else ~row_ok, 0.0)
-    return out.reshape(out_shape)
+    return out if out.shape == out_shape else out.reshape(out_shape)
 
 
 def _chunk_step(

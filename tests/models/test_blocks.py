@@ -10,6 +10,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
+from attnkit.functional import onednn
 from attnkit.models import blocks
 from attnkit.models.blocks import Dropout, SelfAttention, causal_attention_dropout, dropout
 
@@ -190,7 +191,7 @@ def test_self_attention_training_path_matches_eval_path(monkeypatch):
 @pytest.mark.parametrize("use_onednn", [True, False])
 def test_linear_matches_float64_reference(monkeypatch, bias, use_onednn):
     """Forward and all three gradients, 3-D input, a non-contiguous input, either backend."""
-    monkeypatch.setattr(blocks, "USE_ONEDNN", use_onednn)
+    monkeypatch.setattr(onednn, "USE_ONEDNN", use_onednn)
     torch.manual_seed(8)
     x = torch.randn(3, 7, 10).transpose(0, 1).requires_grad_()  # (7, 3, 10), non-contiguous
     w = torch.randn(6, 10, requires_grad=True)

@@ -18,10 +18,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 import torch
-import torch.nn.functional as F
 from torch import Tensor, nn
 
 from attnkit.functional import attention
+from attnkit.functional.onednn import linear
 from attnkit.layers._checks import check_dropout, check_last_dim, check_mask, check_tensor
 from attnkit.layers.kv_cache import KVCache
 
@@ -314,10 +314,10 @@ class MultiHeadAttention(nn.Module):
         nq, nk, nv = self._sizes()
         w, b = self.in_proj_weight, self.in_proj_bias
         if w is not None and self_attention:
-            return F.linear(query, w, b).split([nq, nk, nv], dim=-1)  # type: ignore[return-value]
+            return linear(query, w, b).split([nq, nk, nv], dim=-1)  # type: ignore[return-value]
         if w is not None and key is value:
-            q = F.linear(query, w[:nq], None if b is None else b[:nq])
-            k, v = F.linear(value, w[nq:], None if b is None else b[nq:]).split([nk, nv], dim=-1)
+            q = linear(query, w[:nq], None if b is None else b[:nq])
+            k, v = linear(value, w[nq:], None if b is None else b[nq:]).split([nk, nv], dim=-1)
             return q, k, v
         return self.query_dense(query), self.key_dense(key), self.value_dense(value)
 
@@ -354,7 +354,7 @@ class MultiHeadAttention(nn.Module):
         if reuse:
             q = self.query_dense(query).view(b, tq, h, self.key_dim).transpose(1, 2)  # (B, H, Tq, Dk)
         elif packed:
-            qkv = F.linear(query, self.in_proj_weight, self.in_proj_bias)  # (B, T, 3*H*D)
+            qkv = linear(query, self.in_proj_weight, self.in_proj_bias)  # (B, T, 3*H*D)
             qkv = qkv.view(b, tq, 3, h, self.key_dim).permute(2, 0, 3, 1, 4)  # (3, B, H, T, D)
             if return_weights:
                 qkv = qkv.contiguous()  # one copy here instead of one per matmul operand
@@ -390,7 +390,7 @@ class MultiHeadAttention(nn.Module):
         result = self._attend(q, k, v, mask, causal, return_weights)
         out, w = result if return_weights else (result, None)
         out = out.transpose(1, 2).reshape(b, tq, h * self.value_dim)  # (B, Tq, H*Dv)
-        out = self.output_dense(out).view(b, tq, *self._out_shape())  # type: ignore[misc]
+        out = linear(out, self.output_dense.weight, self.output_dense.bias).view(b, tq, *self._out_shape())  # type: ignore[misc]
         return (out, w) if return_weights else out
 
     def _forward_axes(
@@ -447,7 +447,7 @@ class MultiHeadAttention(nn.Module):
         result = self._attend(q, k, v, mask, False, return_weights)
         out, w = result if return_weights else (result, None)
         out = out.reshape(*nb, h, *qa, self.value_dim).permute(_inverse(perm))  # (B, *dims, H, Dv)
-        out = self.output_dense(out.flatten(-2))  # type: ignore[misc]
+        out = linear(out.flatten(-2), self.output_dense.weight, self.output_dense.bias)  # type: ignore[misc]
         out = out.unflatten(-1, self._out_shape())  # (B, *dims, *output_shape)
         if return_weights:
             return out, w.reshape(*nb, h, *qa, *ka)  # type: ignore[union-attr]
@@ -498,7 +498,7 @@ class Projection:
         return self.weight.shape[0]
 
     def __call__(self, x: Tensor) -> Tensor:
-        return F.linear(x, self.weight, self.bias)
+        return linear(x, self.weight, self.bias)
 
 
 def _weights_in_place(

@@ -5,7 +5,7 @@ pre-LN (GPT-2) and post-LN (BERT, Vaswani et al. 2017) residual blocks.
 Three fast paths live here, each equal (in distribution, for the random ones) to the plain computation
 it replaces; tests check each against a float64 reference. :func:`linear` runs float32 CPU linear
 layers (forward and backward) on oneDNN, which PyTorch ships, where torch's default BLAS can take a
-slower code path (:data:`USE_ONEDNN` switches it off). :func:`dropout` draws its Bernoulli mask as
+slower code path (:data:`attnkit.functional.onednn.USE_ONEDNN` switches it off). :func:`dropout` draws its Bernoulli mask as
 ``U[0, 1) >= p`` (about twice as fast on CPU as ``bernoulli_``). :func:`causal_attention_dropout`
 computes causal attention with dropout on the weights block by block, skipping the key blocks that the
 causal mask hides (torch's fused CPU kernels take no dropout, and its plain path computes the hidden
@@ -26,6 +26,7 @@ from torch import Tensor, nn
 from torch.autograd.function import once_differentiable
 
 from attnkit.functional import attention
+from attnkit.functional.onednn import linear  # noqa: F401  (re-exported: models use blocks.linear)
 
 
 def _gelu_tanh(x: Tensor) -> Tensor:
@@ -50,62 +51,6 @@ def get_activation(name: str) -> Callable[[Tensor], Tensor]:
     if name not in ACTIVATIONS:
         raise ValueError(f"Expected an activation in {sorted(ACTIVATIONS)}. Received: {name!r}")
     return ACTIVATIONS[name]
-
-
-#: oneDNN's fused linear kernel (shipped inside PyTorch's CPU builds), or None where absent.
-_ONEDNN_LINEAR = getattr(torch.ops.mkldnn, "_linear_pointwise", None) if torch.backends.mkldnn.is_available() else None
-
-#: Compute float32 CPU linear layers with oneDNN (True) or torch's default BLAS path (False). Both are
-#: float32 matrix products (results agree to float32 rounding); on CPUs where the default BLAS takes a
-#: slower code path (e.g. MKL on AMD processors) oneDNN is about twice as fast.
-USE_ONEDNN = True
-
-
-def linear(x: Tensor, weight: Tensor, bias: Tensor | None = None) -> Tensor:
-    """``x W^T + b`` as ``torch.nn.functional.linear``: ``(..., in) -> (..., out)`` with ``weight (out, in)``.
-
-    On CPU in float32 (and :data:`USE_ONEDNN`, outside CPU autocast) the forward and both backward
-    products run on oneDNN; otherwise this is ``F.linear``.
-
-    Example:
-        >>> x, w, b = torch.randn(2, 3, 4), torch.randn(5, 4), torch.randn(5)
-        >>> bool(torch.allclose(linear(x, w, b), x @ w.T + b, atol=1e-6))
-        True
-    """
-    if not (USE_ONEDNN and _ONEDNN_LINEAR is not None and x.device.type == "cpu" and x.dtype == torch.float32
-            and weight.dtype == torch.float32 and x.numel() and x.dim() >= 2
-            and not torch.is_autocast_enabled("cpu")):
-        return F.linear(x, weight, bias)
-    if torch.is_grad_enabled() and (x.requires_grad or weight.requires_grad or (bias is not None and bias.requires_grad)):
-        return _OneDNNLinear.apply(x, weight, bias)
-    return _ONEDNN_LINEAR(x, weight, bias, "none", [], "")
-
-
-class _OneDNNLinear(torch.autograd.Function):
-    """``y = x W^T + b``; backward ``dx = dy W``, ``dW = dy^T x``, ``db = sum_rows dy``, all on oneDNN
-    (each product written as a linear layer: ``dy W = linear(dy, W^T)``, ``dy^T x = linear(dy^T, x^T)``)."""
-
-    @staticmethod
-    def forward(ctx, x: Tensor, weight: Tensor, bias: Tensor | None) -> Tensor:
-        ctx.save_for_backward(x, weight)
-        ctx.has_bias = bias is not None
-        return _ONEDNN_LINEAR(x, weight, bias, "none", [], "")
-
-    @staticmethod
-    def backward(ctx, grad: Tensor):
-        x, weight = ctx.saved_tensors
-        g = grad.reshape(-1, weight.shape[0])  # (M, out)
-        x2 = x.reshape(-1, weight.shape[1])  # (M, in)
-        # with create_graph=True (grad mode on here) the products are torch's differentiable ones
-        mm = torch.mm if torch.is_grad_enabled() else lambda a, b: _ONEDNN_LINEAR(a, b.t(), None, "none", [], "")
-        dx = dw = db = None
-        if ctx.needs_input_grad[0]:
-            dx = mm(g, weight).view(x.shape)  # (..., in)
-        if ctx.needs_input_grad[1]:
-            dw = mm(g.t(), x2)  # (out, in)
-        if ctx.has_bias and ctx.needs_input_grad[2]:
-            db = g.sum(0)  # (out,)
-        return dx, dw, db
 
 
 class Linear(nn.Linear):

@@ -204,3 +204,18 @@ def test_register_model_checks_and_config_errors():
         config_from_dict(Checked, {"width": 0})
     with pytest.raises(CheckpointError, match="must be a JSON object. Received: list"):
         config_from_dict(Checked, [1])
+
+
+def test_load_reads_hugging_face_directories(tmp_path):
+    from attnkit.models import GPT, GPTConfig
+
+    gpt = GPT(GPTConfig(vocab_size=50, n_positions=16, n_embd=16, n_layer=1, n_head=2)).eval()
+    gpt.save_pretrained(tmp_path / "gpt")
+    loaded = attnkit.io.load(tmp_path / "gpt")
+    assert isinstance(loaded, GPT) and not loaded.training
+    ids = torch.tensor([[1, 2, 3]])
+    torch.testing.assert_close(loaded(ids).logits, gpt(ids).logits)
+    (tmp_path / "t5").mkdir()
+    (tmp_path / "t5" / "config.json").write_text(json.dumps({"model_type": "t5"}))
+    with pytest.raises(CheckpointError, match="model_type 't5', which attnkit does not read"):
+        attnkit.io.load(tmp_path / "t5")

@@ -13,13 +13,14 @@ Example::
 from __future__ import annotations
 
 import importlib
+import json
 import os
 from pathlib import Path
 
 import torch
 
 from attnkit.errors import CheckpointError
-from attnkit.models.base import MODEL_REGISTRY, KitModel, read_model_config
+from attnkit.models.base import CONFIG_FILE, MODEL_REGISTRY, KitModel, read_model_config
 
 KIND_MODULES: dict[str, str] = {
     "seq2seq": "attnkit.models.seq2seq",
@@ -56,6 +57,10 @@ def load(path: str | os.PathLike[str], map_location: str | torch.device | None =
         print(model.summary())
     """
     path = Path(path)
+    hf = _hugging_face_class(path)
+    if hf is not None:  # a directory written by save_pretrained (or by transformers)
+        model = hf.from_pretrained(path)
+        return (model.to(map_location) if map_location is not None else model).eval()
     kind = read_model_config(path)["kind"]
     if kind not in MODEL_REGISTRY:
         module = KIND_MODULES.get(kind)
@@ -69,3 +74,31 @@ def load(path: str | os.PathLike[str], map_location: str | torch.device | None =
         if kind not in MODEL_REGISTRY:
             raise CheckpointError(f"module {module} did not register a model of kind {kind!r}")
     return MODEL_REGISTRY[kind].load(path, map_location=map_location)
+
+
+#: Hugging Face ``architectures`` / ``model_type`` names that ``load`` reads with ``from_pretrained``.
+_HF_CLASSES = {
+    "GPT2LMHeadModel": ("attnkit.models.gpt", "GPT"),
+    "gpt2": ("attnkit.models.gpt", "GPT"),
+    "BertForMaskedLM": ("attnkit.models.bert", "BertForMaskedLM"),
+    "BertForPreTraining": ("attnkit.models.bert", "BertForPreTraining"),
+    "BertForSequenceClassification": ("attnkit.models.bert", "BertForSequenceClassification"),
+    "bert": ("attnkit.models.bert", "Bert"),
+}
+
+
+def _hugging_face_class(path: Path):
+    """The attnkit class for a Hugging Face directory (``model_type`` and no attnkit ``kind``), else None."""
+    try:
+        meta = json.loads((path / CONFIG_FILE).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None  # read_model_config reports the problem
+    if not isinstance(meta, dict) or "kind" in meta or "model_type" not in meta:
+        return None
+    names = [*(meta.get("architectures") or []), meta["model_type"]]
+    for name in names:
+        if name in _HF_CLASSES:
+            module, cls = _HF_CLASSES[name]
+            return getattr(importlib.import_module(module), cls)
+    raise CheckpointError(f"{path}/config.json is a Hugging Face config of model_type {meta['model_type']!r}, "
+                          f"which attnkit does not read. Expected one of: gpt2, bert")

@@ -42,7 +42,8 @@ def load(path: str | os.PathLike[str], map_location: str | torch.device | None =
     """Load the model saved in directory ``path`` (by ``model.save`` or the trainer) in eval mode.
 
     Args:
-        path: a directory with ``config.json``, ``model.safetensors`` and ``tokenizer_<name>.json`` files.
+        path: a directory with ``config.json``, ``model.safetensors`` and ``tokenizer_<name>.json`` files
+            (``model.save``), or a Hugging Face GPT-2 / BERT directory (``save_pretrained``'s layout).
         map_location: device to put the model on (default: CPU).
 
     Returns:

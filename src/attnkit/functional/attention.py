@@ -230,23 +230,21 @@ def _fused(query, key, value, name, scale, mask, causal, dropout_p, batch, bias=
         key = key / key.norm(dim=-1, keepdim=True).clamp_min(1e-8)
     out_shape = torch.Size((*batch, query.shape[-2], value.shape[-1]))
     q, k, v = _to_4d(query, batch), _to_4d(key, batch), _to_4d(value, batch)  # (N, H, T, D)
-    if bias is not None and causal:  # SDPA takes a float mask or is_causal, not both
-        mask = _with_causal(mask, True, q.shape[-2], k.shape[-2], q.device)
-        causal = False
+    def as_sdpa_mask(t: Tensor) -> Tensor:  # (..., Tq, Tk) -> broadcastable to (N, H, Tq, Tk)
+        return t if t.dim() <= 4 and len(batch) <= 2 else _to_4d(t.expand(*batch, *t.shape[-2:]), batch)
+
     allowed = None
-    if mask is not None:
-        allowed = _with_causal(mask, causal, q.shape[-2], k.shape[-2], mask.device)
+    if mask is not None or (bias is not None and causal):  # SDPA takes a float mask or is_causal, not both
+        allowed = _with_causal(mask, causal, q.shape[-2], k.shape[-2], q.device)
         causal = False
     attn_mask = allowed
     if bias is not None:  # additive float mask: the bias, and -inf where attending is not allowed
         attn_mask = bias.to(q.dtype) if allowed is None else torch.where(allowed, bias.to(q.dtype), float("-inf"))
-    if attn_mask is not None and not (attn_mask.dim() <= 4 and len(batch) <= 2):
-        attn_mask = _to_4d(attn_mask.expand(*batch, *attn_mask.shape[-2:]), batch)
-    out = F.scaled_dot_product_attention(q, k, v, attn_mask=attn_mask, dropout_p=dropout_p, is_causal=causal, scale=scale)
+    out = F.scaled_dot_product_attention(q, k, v, attn_mask=None if attn_mask is None else as_sdpa_mask(attn_mask),
+                                         dropout_p=dropout_p, is_causal=causal, scale=scale)
     if allowed is not None and q.device.type != "cpu":
         # Other backends may leave NaN in rows with no allowed key; the CPU kernels return zeros.
-        row_ok = allowed.any(dim=-1, keepdim=True)
-        out = out.masked_fill(~_to_4d(row_ok.expand(*batch, *row_ok.shape[-2:]), batch) if len(batch) > 2 else ~row_ok, 0.0)
+        out = out.masked_fill(~as_sdpa_mask(allowed.any(dim=-1, keepdim=True)), 0.0)
     return out if out.shape == out_shape else out.reshape(out_shape)
 
 

@@ -15,8 +15,7 @@ import tempfile
 import torch
 
 from attnkit.data.text import BlockStream, encode_text, train_byte_bpe
-from attnkit.models.gpt import GPTConfig
-from attnkit.models.lm_adapters import GPTLanguageModel
+from attnkit.models.gpt import GPT, GPTConfig
 from attnkit.training import TrainConfig, Trainer
 
 
@@ -50,7 +49,7 @@ def main() -> None:
     ids = encode_text(tokenizer, text)
 
     # 2. a small GPT and the stream of contiguous 32-token blocks it learns from
-    model = GPTLanguageModel(
+    model = GPT(
         GPTConfig(
             vocab_size=tokenizer.get_vocab_size(),
             n_positions=32,
@@ -81,10 +80,10 @@ def main() -> None:
     result = Trainer(model, config, blocks).fit()
     print(f"trained {result.steps} steps, final loss {result.final_loss:.3f}; model saved in {out}/model")
 
-    # 4. generate: greedy continuation of a prompt (model.gpt is attnkit's GPT, with a key/value cache)
+    # 4. generate: greedy continuation of a prompt, with a key/value cache per block
     prompt = "the quick brown"
-    prompt_ids = torch.tensor([tokenizer.encode(prompt).ids])  # (1, T)
-    out_ids = model.gpt.generate(prompt_ids, max_new_tokens=10)  # (1, T + 10)
+    prompt_ids = torch.tensor([tokenizer.encode(prompt)])  # (1, T)
+    out_ids = model.generate(prompt_ids, max_new_tokens=10)  # (1, T + 10)
     print(repr(prompt), "->", repr(tokenizer.decode(out_ids[0, prompt_ids.shape[1] :].tolist())))
 
 

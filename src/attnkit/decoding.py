@@ -70,11 +70,14 @@ class DecodeOutput:
 
 
 def map_state(state: Any, fn: Callable[[Tensor], Tensor]) -> Any:
-    """Apply ``fn`` to every tensor of a state pytree (tensor, tuple, list, dict or None)."""
+    """Apply ``fn`` to every tensor of a state pytree (tensor, tuple, list, dict or None); an object with a
+    ``map_tensors(fn)`` method (such as :class:`attnkit.layers.KVCache`) maps its own tensors."""
     if state is None:
         return None
     if isinstance(state, Tensor):
         return fn(state)
+    if hasattr(state, "map_tensors"):
+        return state.map_tensors(fn)
     if isinstance(state, tuple):
         return tuple(map_state(s, fn) for s in state)
     if isinstance(state, list):
@@ -113,6 +116,55 @@ def _check_step(log_probs: Tensor, weights: Tensor | None, rows: int) -> None:
         )
 
 
+#: A token policy: ``log_probs (N, V) -> chosen tokens (N,)``. Greedy search takes the argmax; sampling
+#: policies come from :func:`sampling`.
+Policy = Callable[[Tensor], Tensor]
+
+
+def argmax(log_probs: Tensor) -> Tensor:
+    """The greedy policy: the most likely token of each row, ``(N, V) -> (N,)``.
+
+    Example:
+        >>> argmax(torch.tensor([[0.1, 0.7, 0.2]]).log()).tolist()
+        [1]
+    """
+    return log_probs.argmax(dim=-1)
+
+
+def sampling(temperature: float = 1.0, top_k: int | None = None, top_p: float | None = None,
+             generator: torch.Generator | None = None) -> Policy:
+    """A sampling policy: draw each row's token from ``softmax(log_probs / temperature)`` restricted to the
+    ``top_k`` best tokens and then to the smallest set whose probability reaches ``top_p`` (nucleus
+    sampling, Holtzman et al. 2020; the best token is always kept).
+
+    Example:
+        >>> pick = sampling(top_k=1)
+        >>> pick(torch.tensor([[0.1, 0.7, 0.2]]).log()).tolist()   # top-1 sampling is greedy
+        [1]
+    """
+    if not temperature > 0:
+        raise ValueError(f"Expected temperature > 0. Received: {temperature!r}")
+    if top_k is not None and (not isinstance(top_k, int) or top_k < 1):
+        raise ValueError(f"Expected top_k an int >= 1 or None. Received: {top_k!r}")
+    if top_p is not None and not 0 < top_p <= 1:
+        raise ValueError(f"Expected top_p in (0, 1] or None. Received: {top_p!r}")
+
+    def choose(log_probs: Tensor) -> Tensor:
+        logits = log_probs.float() / temperature  # (N, V)
+        if top_k is not None and top_k < logits.shape[-1]:
+            kth = torch.topk(logits, top_k, dim=-1).values[:, -1:]  # (N, 1)
+            logits = logits.masked_fill(logits < kth, float("-inf"))
+        if top_p is not None and top_p < 1.0:
+            sorted_logits, order = logits.sort(dim=-1, descending=True)  # (N, V)
+            probs = sorted_logits.softmax(-1)
+            before = probs.cumsum(-1) - probs  # probability of the better tokens
+            sorted_logits = sorted_logits.masked_fill(before >= top_p, float("-inf"))  # keeps the best token
+            logits = torch.full_like(logits, float("-inf")).scatter(-1, order, sorted_logits)
+        return torch.multinomial(logits.softmax(-1), 1, generator=generator).squeeze(-1)
+
+    return choose
+
+
 def _merge_pool(pool: Tensor, cand: Tensor, keep: Tensor, fill: float) -> Tensor:
     """Rows ``keep (B, K)`` of the finished ``pool (B, K, max_len, ...)`` followed by the candidates
     ``cand (B, n, t, ...)``, each candidate padded with ``fill`` to ``max_len`` first."""
@@ -128,24 +180,27 @@ def greedy_search(
     state: Any,
     *,
     batch_size: int,
-    sos_id: int,
-    eos_id: int,
+    sos_id: int | Tensor,
+    eos_id: int | None,
     max_len: int,
     pad_id: int = 0,
     length_penalty: float = 1.0,
     device: torch.device | str | None = None,
+    policy: Policy = argmax,
 ) -> DecodeOutput:
-    """Pick the most likely token at every step, for a whole batch at once.
+    """Choose one token per row at every step with ``policy`` (the argmax by default), whole batch at once.
 
     Rows that produced ``eos_id`` keep being fed to ``step`` (so shapes stay fixed) but their output
-    is frozen; the loop stops once every row has ended or after ``max_len`` tokens.
+    is frozen (``pad_id``); the loop stops once every row has ended or after ``max_len`` tokens. With
+    ``eos_id=None`` no row ends: exactly ``max_len`` tokens. ``sos_id`` may be a ``(B,)`` tensor of
+    first inputs (a language model's last prompt tokens).
 
     Returns:
         A ``DecodeOutput`` with ``tokens (B, T)``, ``alignments (B, T, Tk)`` (or ``None``).
     """
     _check(batch_size, max_len, 1, length_penalty)
     B = batch_size
-    tokens = torch.full((B,), sos_id, dtype=torch.long, device=device)
+    tokens = _first_tokens(sos_id, B, device)
     finished = torch.zeros(B, dtype=torch.bool, device=device)
     lengths = torch.zeros(B, dtype=torch.long, device=device)
     total = torch.zeros(B, device=device)
@@ -155,7 +210,8 @@ def greedy_search(
     for _ in range(max_len):
         log_probs, state, weights = step(tokens, state)
         _check_step(log_probs, weights, B)
-        best_lp, best = log_probs.max(dim=-1)  # (B,), (B,)
+        best = policy(log_probs)  # (B,)
+        best_lp = log_probs.gather(1, best[:, None])[:, 0]  # (B,)
         best = best.masked_fill(finished, pad_id)
         total = total + best_lp.float().masked_fill(finished, 0.0)
         lengths = lengths + (~finished).long()
@@ -164,8 +220,11 @@ def greedy_search(
             has_weights = False
         else:
             out_weights.append(weights.float().masked_fill(finished[:, None], 0.0))
-        finished = finished | (best == eos_id)
-        tokens = best.masked_fill(finished, eos_id)
+        if eos_id is not None:
+            finished = finished | (best == eos_id)
+            tokens = best.masked_fill(finished, eos_id)
+        else:
+            tokens = best
         if bool(finished.all()):
             break
     seq = torch.stack(out_tokens, dim=1)  # (B, T)
@@ -174,13 +233,22 @@ def greedy_search(
     return DecodeOutput(seq, lengths, scores, total, align)
 
 
+def _first_tokens(sos_id: int | Tensor, rows: int, device: torch.device | str | None) -> Tensor:
+    """The first step's input tokens ``(rows,)``: ``sos_id`` everywhere, or the given tensor."""
+    if isinstance(sos_id, Tensor):
+        if sos_id.shape != (rows,):
+            raise ValueError(f"Expected sos_id an int or a tensor of shape ({rows},). Received: {tuple(sos_id.shape)}")
+        return sos_id.to(device=device, dtype=torch.long)
+    return torch.full((rows,), sos_id, dtype=torch.long, device=device)
+
+
 def beam_search(
     step: StepFn,
     state: Any,
     *,
     batch_size: int,
-    sos_id: int,
-    eos_id: int,
+    sos_id: int | Tensor,
+    eos_id: int | None,
     max_len: int,
     beam_size: int = 4,
     pad_id: int = 0,
@@ -207,77 +275,103 @@ def beam_search(
     """
     _check(batch_size, max_len, beam_size, length_penalty)
     B, K = batch_size, beam_size
-    expand = torch.arange(B, device=device).repeat_interleave(K)  # (B*K,)
-    state = reorder_state(state, expand)
-    tokens = torch.full((B * K,), sos_id, dtype=torch.long, device=device)
-    neg_inf = float("-inf")
-    alive_raw = torch.full((B, K), neg_inf, device=device)
-    alive_raw[:, 0] = 0.0  # only one live hypothesis (the empty one) at the start
-    alive_seq = torch.zeros(B, K, 0, dtype=torch.long, device=device)
-    alive_align: Tensor | None = None  # (B, K, t, Tk)
-    fin_score = torch.full((B, K), neg_inf, device=device)
-    fin_raw = torch.full((B, K), neg_inf, device=device)
-    fin_len = torch.zeros(B, K, dtype=torch.long, device=device)
-    fin_seq = torch.full((B, K, max_len), pad_id, dtype=torch.long, device=device)
-    fin_align: Tensor | None = None  # (B, K, max_len, Tk)
-    done = torch.zeros(B, dtype=torch.bool, device=device)
-    batch_idx = torch.arange(B, device=device)[:, None]  # (B, 1)
-    has_weights = True
-
+    state = reorder_state(state, torch.arange(B, device=device).repeat_interleave(K))  # (B*K, ...) rows
+    tokens = _first_tokens(sos_id, B, device).repeat_interleave(K)  # (B*K,)
+    beams = _Beams.start(B, K, max_len, pad_id, device)
     for t in range(max_len):
         log_probs, state, weights = step(tokens, state)
         _check_step(log_probs, weights, B * K)
-        V = log_probs.size(-1)
-        cand = alive_raw[:, :, None] + log_probs.float().view(B, K, V)  # (B, K, V)
-        n = min(2 * K, K * V)
-        top_raw, top_idx = cand.view(B, K * V).topk(n, dim=1)  # (B, n)
-        origin = top_idx // V  # (B, n) which live beam each candidate extends
-        tok = top_idx % V  # (B, n)
-        real = torch.isfinite(top_raw) & ~done[:, None]
-        ends = real & ((tok == eos_id) | (t == max_len - 1))
-        cand_seq = torch.cat([alive_seq[batch_idx, origin], tok[:, :, None]], dim=2)  # (B, n, t+1)
-        if weights is None:
-            has_weights = False
-        elif has_weights:
-            w = weights.float().view(B, K, 1, -1)  # (B, K, 1, Tk)
-            step_align = w if alive_align is None else torch.cat([alive_align, w], dim=2)  # (B, K, t+1, Tk)
-            cand_align = step_align[batch_idx, origin]  # (B, n, t+1, Tk)
-            if fin_align is None:
-                fin_align = torch.zeros(B, K, max_len, w.size(-1), device=w.device)
+        tokens, flat = beams.advance(t, log_probs, weights, eos_id, length_penalty)
+        state = reorder_state(state, flat)
+        if bool(beams.done.all()):
+            break
+    return beams.best()
 
+
+@dataclass
+class _Beams:
+    """The bookkeeping of :func:`beam_search`: ``K`` live and ``K`` finished hypotheses per sentence."""
+
+    alive_raw: Tensor  # (B, K) raw log-probabilities of the live hypotheses
+    alive_seq: Tensor  # (B, K, t)
+    fin_score: Tensor  # (B, K) normalised scores of the finished pool
+    fin_raw: Tensor  # (B, K)
+    fin_len: Tensor  # (B, K)
+    fin_seq: Tensor  # (B, K, max_len)
+    done: Tensor  # (B,)
+    pad_id: int
+    alive_align: Tensor | None = None  # (B, K, t, Tk)
+    fin_align: Tensor | None = None  # (B, K, max_len, Tk)
+    has_weights: bool = True
+
+    @classmethod
+    def start(cls, B: int, K: int, max_len: int, pad_id: int, device) -> _Beams:
+        neg_inf = float("-inf")
+        alive_raw = torch.full((B, K), neg_inf, device=device)
+        alive_raw[:, 0] = 0.0  # only one live hypothesis (the empty one) at the start
+        return cls(alive_raw, torch.zeros(B, K, 0, dtype=torch.long, device=device),
+                   torch.full((B, K), neg_inf, device=device), torch.full((B, K), neg_inf, device=device),
+                   torch.zeros(B, K, dtype=torch.long, device=device),
+                   torch.full((B, K, max_len), pad_id, dtype=torch.long, device=device),
+                   torch.zeros(B, dtype=torch.bool, device=device), pad_id)
+
+    def advance(self, t: int, log_probs: Tensor, weights: Tensor | None, eos_id: int | None,
+                length_penalty: float) -> tuple[Tensor, Tensor]:
+        """Extend every live hypothesis by one token; returns the next input tokens ``(B*K,)`` and the
+        state rows ``(B*K,)`` they continue."""
+        B, K = self.alive_raw.shape
+        max_len = self.fin_seq.shape[2]
+        V = log_probs.size(-1)
+        cand = self.alive_raw[:, :, None] + log_probs.float().view(B, K, V)  # (B, K, V)
+        top_raw, top_idx = cand.view(B, K * V).topk(min(2 * K, K * V), dim=1)  # (B, n)
+        origin, tok = top_idx // V, top_idx % V  # (B, n): which live beam each candidate extends, its token
+        real = torch.isfinite(top_raw) & ~self.done[:, None]
+        is_eos = tok == eos_id if eos_id is not None else torch.zeros_like(real)
+        ends = real & (is_eos | (t == max_len - 1))
+        bi = torch.arange(B, device=tok.device)[:, None]  # (B, 1)
+        cand_seq = torch.cat([self.alive_seq[bi, origin], tok[:, :, None]], dim=2)  # (B, n, t+1)
+        cand_align = self._candidate_alignments(weights, origin)
         # 1. finished pool: merge the new ended candidates, keep the K best normalised scores.
         norm = top_raw / float(t + 1) ** length_penalty
-        new_score = torch.where(ends, norm, torch.full_like(norm, neg_inf))
-        pool_score = torch.cat([fin_score, new_score], dim=1)  # (B, K + n)
-        fin_score, keep = pool_score.topk(K, dim=1)  # (B, K)
-        fin_seq = _merge_pool(fin_seq, cand_seq, keep, pad_id)  # (B, K, max_len)
-        fin_raw = torch.cat([fin_raw, top_raw], dim=1)[batch_idx, keep]
-        new_len = torch.full((B, n), t + 1, dtype=torch.long, device=tok.device)
-        fin_len = torch.cat([fin_len, new_len], dim=1)[batch_idx, keep]
-        if has_weights and fin_align is not None:
-            fin_align = _merge_pool(fin_align, cand_align, keep, 0.0)  # (B, K, max_len, Tk)
-
+        pool_score = torch.cat([self.fin_score, torch.where(ends, norm, torch.full_like(norm, float("-inf")))], 1)
+        self.fin_score, keep = pool_score.topk(K, dim=1)  # (B, K)
+        self.fin_seq = _merge_pool(self.fin_seq, cand_seq, keep, self.pad_id)  # (B, K, max_len)
+        self.fin_raw = torch.cat([self.fin_raw, top_raw], dim=1)[bi, keep]
+        self.fin_len = torch.cat([self.fin_len, torch.full_like(tok, t + 1)], dim=1)[bi, keep]
+        if cand_align is not None:
+            self.fin_align = _merge_pool(self.fin_align, cand_align, keep, 0.0)  # (B, K, max_len, Tk)
         # 2. live beams: the K best candidates that did not end.
-        live = torch.where(real & (tok != eos_id), top_raw, torch.full_like(top_raw, neg_inf))
-        alive_raw, pick = live.topk(K, dim=1)  # (B, K)
-        src_beam = origin.gather(1, pick)  # (B, K)
-        alive_seq = cand_seq[batch_idx, pick]  # (B, K, t+1)
-        if has_weights and weights is not None:
-            alive_align = cand_align[batch_idx, pick]  # (B, K, t+1, Tk)
+        live = torch.where(real & ~is_eos, top_raw, torch.full_like(top_raw, float("-inf")))
+        self.alive_raw, pick = live.topk(K, dim=1)  # (B, K)
+        self.alive_seq = cand_seq[bi, pick]  # (B, K, t+1)
+        if cand_align is not None:
+            self.alive_align = cand_align[bi, pick]  # (B, K, t+1, Tk)
         tokens = tok.gather(1, pick).view(B * K)
-        tokens = torch.where(torch.isfinite(alive_raw.view(-1)), tokens, torch.full_like(tokens, eos_id))
-        flat = (torch.arange(B, device=src_beam.device)[:, None] * K + src_beam).view(B * K)
-        state = reorder_state(state, flat)
-
+        filler = torch.full_like(tokens, eos_id if eos_id is not None else self.pad_id)
+        tokens = torch.where(torch.isfinite(self.alive_raw.view(-1)), tokens, filler)
         # 3. a sentence is done when no live hypothesis can beat its K-th finished one.
-        bound = alive_raw.max(dim=1).values / float(max_len) ** length_penalty  # (B,)
-        done = done | (fin_score[:, -1] >= bound) | ~torch.isfinite(bound)
-        if bool(done.all()):
-            break
+        bound = self.alive_raw.max(dim=1).values / float(max_len) ** length_penalty  # (B,)
+        self.done = self.done | (self.fin_score[:, -1] >= bound) | ~torch.isfinite(bound)
+        return tokens, (bi * K + origin.gather(1, pick)).view(B * K)
 
-    T = int(fin_len[:, 0].max().clamp(min=1))
-    align = fin_align[:, 0, :T] if has_weights and fin_align is not None else None
-    return DecodeOutput(fin_seq[:, 0, :T], fin_len[:, 0], fin_score[:, 0], fin_raw[:, 0], align)
+    def _candidate_alignments(self, weights: Tensor | None, origin: Tensor) -> Tensor | None:
+        """The alignments of every candidate ``(B, n, t+1, Tk)``, or None once a step gave no weights."""
+        if weights is None:
+            self.has_weights = False
+        if not self.has_weights:
+            return None
+        B, K, _ = self.alive_seq.shape
+        w = weights.float().view(B, K, 1, -1)  # (B, K, 1, Tk)
+        step_align = w if self.alive_align is None else torch.cat([self.alive_align, w], dim=2)  # (B, K, t+1, Tk)
+        if self.fin_align is None:
+            self.fin_align = w.new_zeros(B, K, self.fin_seq.shape[2], w.size(-1))
+        return step_align[torch.arange(B, device=w.device)[:, None], origin]  # (B, n, t+1, Tk)
+
+    def best(self) -> DecodeOutput:
+        """The best finished hypothesis of each sentence."""
+        T = int(self.fin_len[:, 0].max().clamp(min=1))
+        align = self.fin_align[:, 0, :T] if self.has_weights and self.fin_align is not None else None
+        return DecodeOutput(self.fin_seq[:, 0, :T], self.fin_len[:, 0], self.fin_score[:, 0], self.fin_raw[:, 0], align)
 
 
 def decode(
@@ -285,17 +379,19 @@ def decode(
     state: Any,
     *,
     batch_size: int,
-    sos_id: int,
-    eos_id: int,
+    sos_id: int | Tensor,
+    eos_id: int | None,
     max_len: int,
     beam_size: int = 1,
     pad_id: int = 0,
     length_penalty: float = 1.0,
     device: torch.device | str | None = None,
+    policy: Policy = argmax,
 ) -> DecodeOutput:
-    """Greedy search when ``beam_size == 1``, beam search otherwise (same arguments, same output)."""
+    """Greedy search (choosing with ``policy``: the argmax, or a :func:`sampling` policy) when
+    ``beam_size == 1``, beam search otherwise (same arguments, same output)."""
     kwargs = dict(batch_size=batch_size, sos_id=sos_id, eos_id=eos_id, max_len=max_len, pad_id=pad_id,
                   length_penalty=length_penalty, device=device)
     if beam_size == 1:
-        return greedy_search(step, state, **kwargs)
+        return greedy_search(step, state, policy=policy, **kwargs)
     return beam_search(step, state, beam_size=beam_size, **kwargs)

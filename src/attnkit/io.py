@@ -26,15 +26,13 @@ KIND_MODULES: dict[str, str] = {
     "seq2seq": "attnkit.models.seq2seq",
     "transformer": "attnkit.models.transformer",
     "bert": "attnkit.models.bert",
-    "bert-mlm": "attnkit.models.bert",
-    "bert-pretraining": "attnkit.models.bert",
-    "bert-classifier": "attnkit.models.bert",
+    "bert-mlm": "attnkit.models.bert_heads",
+    "bert-pretraining": "attnkit.models.bert_heads",
+    "bert-classifier": "attnkit.models.bert_heads",
     "gpt": "attnkit.models.gpt",
-    "captioner": "attnkit.models.captioner",
-    "classifier": "attnkit.models.classifier",
-    "gpt_lm": "attnkit.models.lm_adapters",
-    "bert_pretraining": "attnkit.models.lm_adapters",
 }
+#: Kinds written by earlier attnkit versions -> today's kind (the same model, read the same way).
+KIND_ALIASES: dict[str, str] = {"gpt_lm": "gpt", "bert_pretraining": "bert-pretraining"}
 """Which module defines each model kind; imported lazily by ``load``."""
 
 
@@ -63,6 +61,7 @@ def load(path: str | os.PathLike[str], map_location: str | torch.device | None =
         model = hf.from_pretrained(path)
         return (model.to(map_location) if map_location is not None else model).eval()
     kind = read_model_config(path)["kind"]
+    kind = KIND_ALIASES.get(kind, kind)
     if kind not in MODEL_REGISTRY:
         module = KIND_MODULES.get(kind)
         if module is None:
@@ -81,9 +80,9 @@ def load(path: str | os.PathLike[str], map_location: str | torch.device | None =
 _HF_CLASSES = {
     "GPT2LMHeadModel": ("attnkit.models.gpt", "GPT"),
     "gpt2": ("attnkit.models.gpt", "GPT"),
-    "BertForMaskedLM": ("attnkit.models.bert", "BertForMaskedLM"),
-    "BertForPreTraining": ("attnkit.models.bert", "BertForPreTraining"),
-    "BertForSequenceClassification": ("attnkit.models.bert", "BertForSequenceClassification"),
+    "BertForMaskedLM": ("attnkit.models.bert_heads", "BertForMaskedLM"),
+    "BertForPreTraining": ("attnkit.models.bert_heads", "BertForPreTraining"),
+    "BertForSequenceClassification": ("attnkit.models.bert_heads", "BertForSequenceClassification"),
     "bert": ("attnkit.models.bert", "Bert"),
 }
 

@@ -186,11 +186,9 @@ def test_saved_gpt_matches_transformers(gpt_run):
 
     ours = GPT.from_pretrained(gpt_run / "model")
     theirs = transformers.GPT2LMHeadModel.from_pretrained(gpt_run / "model").eval()
-    ids = torch.tensor([ours.tokenizer.encode(PATTERN).ids])
+    ids = torch.tensor([ours.tokenizer.encode(PATTERN)])
     with torch.no_grad():
         assert torch.allclose(ours(ids).logits, theirs(ids).logits, atol=1e-4)
-    import attnkit.models.lm_adapters  # noqa: F401  (registers the kind; see the report about attnkit.io)
-
     loaded = attnkit.load(gpt_run / "model")
     with torch.no_grad():
         assert torch.allclose(loaded(ids).logits, theirs(ids).logits, atol=1e-4)
@@ -302,16 +300,16 @@ def test_bert_refuses_a_tokenizer_without_its_special_tokens(gpt_run, corpus, tm
 
 def test_saved_bert_matches_transformers(bert_run):
     transformers = pytest.importorskip("transformers")
-    import attnkit.models.lm_adapters as adapters
+    from attnkit.models.bert_heads import BertForPreTraining
 
-    ours = adapters.BertPretrainingModel.load(bert_run / "model")
+    ours = BertForPreTraining.load(bert_run / "model")
     theirs = transformers.BertForPreTraining.from_pretrained(bert_run / "model").eval()
     tok = transformers.AutoTokenizer.from_pretrained(bert_run / "model")
     enc = tok(
         ["the cat sees", "a dog likes the moon"], ["a tree.", "the river"], padding=True, return_tensors="pt"
     )
-    assert enc.input_ids.tolist()[0] == ours.tokenizer.encode("the cat sees", "a tree.").ids + [0] * (
-        enc.input_ids.shape[1] - len(ours.tokenizer.encode("the cat sees", "a tree.").ids)
+    assert enc.input_ids.tolist()[0] == ours.tokenizer.encode("the cat sees", "a tree.") + [0] * (
+        enc.input_ids.shape[1] - len(ours.tokenizer.encode("the cat sees", "a tree."))
     )
     with torch.no_grad():
         mine = ours(enc.input_ids, enc.attention_mask.bool(), enc.token_type_ids)
@@ -384,7 +382,7 @@ def test_existing_run_needs_resume(gpt_run, corpus, capsys):
 def test_generate_refuses_a_bert_and_missing_dirs(bert_run, tmp_path, capsys):
     capsys.readouterr()
     assert main(["generate", str(bert_run), "hello"]) == 2
-    assert "holds a 'bert_pretraining' model, not a GPT" in one_line_error(capsys)
+    assert "holds a 'bert-pretraining' model, not a GPT" in one_line_error(capsys)
     assert main(["generate", str(tmp_path / "nothing"), "hello"]) == 2
     assert "does not exist" in one_line_error(capsys)
     (tmp_path / "empty_dir").mkdir()
@@ -462,10 +460,3 @@ def test_example_gpt_generate_runs(tmp_path, capsys, monkeypatch):
     assert "fox jumps over the lazy dog" in out
 
 
-def test_adapter_docstring_examples():
-    import doctest
-
-    import attnkit.models.lm_adapters as adapters
-
-    result = doctest.testmod(adapters)
-    assert result.attempted > 0 and result.failed == 0

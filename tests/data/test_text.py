@@ -1,4 +1,4 @@
-"""attnkit.data.text: reading text files, LM tokenizers, GPT blocks and BERT sentence pairs.
+"""Language-model data (attnkit.data.reading, .lm_tokenizers, .lm_streams; re-exported by .text).
 
 References: hand-worked examples, the definition of each stream (blocks are contiguous slices, IsNext
 pairs are consecutive sentences, NotNext ones are not), and binomial bounds for the random choices.
@@ -6,41 +6,48 @@ pairs are consecutive sentences, NotNext ones are not), and binomial bounds for 
 
 from __future__ import annotations
 
-import doctest
 import math
 from functools import partial
 
 import pytest
 import torch
 
-import attnkit.data.text as text_module
-from attnkit.data.text import (
+import attnkit.data.text
+from attnkit.data.lm_streams import IS_NEXT, NOT_NEXT, BlockStream, SentencePairStream, eval_blocks
+from attnkit.data.lm_tokenizers import (
     BERT_SPECIAL_TOKENS,
     EOS_TOKEN,
-    IS_NEXT,
-    NOT_NEXT,
-    BlockStream,
-    SentencePairStream,
     encode_documents,
     encode_text,
-    eval_blocks,
     load_tokenizer,
-    read_text,
-    split_documents,
-    split_sentences,
     train_byte_bpe,
     train_wordpiece,
     unknown_pieces,
 )
+from attnkit.data.reading import read_text, split_documents, split_sentences
+from attnkit.data.tokenize import Tokenizer
 from attnkit.errors import InputError
 from attnkit.models.bert import mask_tokens
 
 CORPUS = "\n".join(f"sentence number {i} says {'abc'[i % 3]} and {i * 7 % 11}." for i in range(60)) + "\n"
 
 
-def test_docstring_examples():
-    result = doctest.testmod(text_module)
-    assert result.attempted > 0 and result.failed == 0
+def test_text_module_re_exports_the_split_modules():
+    from attnkit.data import lm_streams, lm_tokenizers, reading
+
+    for name in attnkit.data.text.__all__:
+        home = [m for m in (lm_streams, lm_tokenizers, reading) if hasattr(m, name)]
+        assert home and getattr(attnkit.data.text, name) is getattr(home[0], name), name
+
+
+def test_lm_tokenizers_are_attnkit_tokenizers():
+    bpe, wp = train_byte_bpe([CORPUS], vocab_size=300), train_wordpiece([CORPUS], vocab_size=120)
+    assert isinstance(bpe, Tokenizer) and isinstance(wp, Tokenizer)
+    assert (bpe.kind, bpe.eos_id, bpe.unk_id, bpe.pad_id) == ("byte_bpe", 0, None, None)
+    assert (wp.kind, wp.pad_id, wp.unk_id, wp.cls_id, wp.sep_id, wp.mask_id) == ("wordpiece", 0, 1, 2, 3, 4)
+    # the helpers take a raw tokenizers.Tokenizer too (what older code and checkpoints hand over)
+    assert encode_text(bpe.backend, CORPUS) == encode_text(bpe, CORPUS)
+    assert unknown_pieces(wp.backend, "says ☃") == ["☃"]
 
 
 # ---------------------------------------------------------------------------------------------- reading
@@ -98,14 +105,14 @@ def test_split_documents_keeps_order_and_sizes():
 def test_byte_bpe_round_trips_any_string(s):
     tok = train_byte_bpe([CORPUS], vocab_size=400)
     assert tok.token_to_id(EOS_TOKEN) == 0
-    ids = tok.encode(s, add_special_tokens=False).ids
+    ids = tok.encode(s, add_special=False)
     assert tok.decode(ids) == s
     assert unknown_pieces(tok, s) == []
 
 
 def test_byte_bpe_learns_merges_and_limits_vocab():
     tok = train_byte_bpe([CORPUS], vocab_size=300)
-    assert tok.get_vocab_size() <= 300
+    assert tok.vocab_size <= 300
     # merges make the text shorter than its UTF-8 bytes (a BPE tokenizer with merges compresses)
     assert len(encode_text(tok, CORPUS)) < len(CORPUS.encode("utf-8"))
 
@@ -123,20 +130,19 @@ def test_encode_text_matches_decoding_of_whole_text():
 def test_wordpiece_specials_pairs_and_unknowns():
     tok = train_wordpiece([CORPUS], vocab_size=120)
     assert [tok.token_to_id(t) for t in BERT_SPECIAL_TOKENS] == [0, 1, 2, 3, 4]
-    enc = tok.encode("Sentence says", "and", add_special_tokens=True)
-    assert enc.tokens == ["[CLS]", "sentence", "says", "[SEP]", "and", "[SEP]"]  # lower-cased
-    assert enc.type_ids == [0, 0, 0, 0, 1, 1]
+    ids = tok.encode("Sentence says", "and")
+    assert tok.tokens(ids) == ["[CLS]", "sentence", "says", "[SEP]", "and", "[SEP]"]  # lower-cased
+    assert tok.backend.encode("Sentence says", "and").type_ids == [0, 0, 0, 0, 1, 1]
     assert unknown_pieces(tok, "says ☃ and") == ["☃"]
-    assert train_wordpiece([CORPUS], vocab_size=120, lowercase=False).encode("Sentence").tokens != [
-        "sentence"
-    ]
+    cased = train_wordpiece([CORPUS], vocab_size=120, lowercase=False)
+    assert cased.tokens(cased.encode("Sentence", add_special=False)) != ["sentence"]
 
 
 def test_load_tokenizer_round_trip_and_errors(tmp_path):
     tok = train_wordpiece([CORPUS], vocab_size=120)
     tok.save(str(tmp_path / "tokenizer.json"))
     again = load_tokenizer(tmp_path, required=BERT_SPECIAL_TOKENS)  # a directory holding tokenizer.json
-    assert again.encode("sentence says a").ids == tok.encode("sentence says a").ids
+    assert again.encode("sentence says a") == tok.encode("sentence says a") and again == tok
     (tmp_path / "junk.json").write_text("{not json", encoding="utf-8")
     with pytest.raises(InputError, match="junk.json' is not a tokenizer.json file"):
         load_tokenizer(tmp_path / "junk.json")
@@ -334,4 +340,4 @@ def test_pair_stream_text_too_short():
 def test_encode_documents_drops_sentences_without_tokens():
     tok = train_wordpiece([CORPUS], vocab_size=120)
     docs = encode_documents(tok, [["sentence says", "\u200b"], ["\u200b"]])  # a zero-width space: no token
-    assert docs == [[tok.encode("sentence says", add_special_tokens=False).ids]]
+    assert docs == [[tok.encode("sentence says", add_special=False)]]

@@ -5,7 +5,7 @@ import json
 import pytest
 import torch
 
-from attnkit.data.tokenize import SPECIAL_TOKENS, Tokenizer
+from attnkit.data.tokenize import SEQ2SEQ_SPECIAL_IDS, SPECIAL_TOKENS, Tokenizer
 from attnkit.errors import InputError
 
 TEXTS = ["Hello, world!", "Go.", "I like  it.", "¿Qué tal?", "hello hello world"]
@@ -123,15 +123,72 @@ def test_bad_input():
 
 
 def test_load_errors(tmp_path):
-    with pytest.raises(InputError, match="Tokenizer file not found"):
+    with pytest.raises(InputError, match="tokenizer file .*missing.json' does not exist"):
         Tokenizer.load(tmp_path / "missing.json")
     bad = tmp_path / "bad.json"
     bad.write_text("{not json", encoding="utf-8")
-    with pytest.raises(InputError, match="bad.json: Not a valid tokenizer.json document"):
+    with pytest.raises(InputError, match="bad.json' is not a tokenizer.json file"):
         Tokenizer.load(bad)
+    with pytest.raises(InputError, match="Not a valid tokenizer.json document"):
+        Tokenizer.from_str("{not json")
+    with pytest.raises(InputError, match="Not a valid tokenizer.json document: not UTF-8"):
+        Tokenizer.from_bytes(b"\xff")
     from tokenizers import Tokenizer as HF
     from tokenizers import models
 
     other = HF(models.WordLevel({"<unk>": 0, "<pad>": 1}, unk_token="<unk>"))
+    assert not Tokenizer(other).seq2seq  # any tokenizer is wrapped; the convention is checked on request
     with pytest.raises(InputError, match="Expected special token '<pad>' at id 0. Received: id=1"):
-        Tokenizer(other)
+        Tokenizer(other, required=SEQ2SEQ_SPECIAL_IDS)
+    other.save(str(tmp_path / "other.json"))
+    with pytest.raises(InputError, match=r"other.json' lacks the special tokens \['<sos>', '<eos>'\]"):
+        Tokenizer.from_file(tmp_path / "other.json", required=SPECIAL_TOKENS)
+    with pytest.raises(TypeError, match="Expected a tokenizers.Tokenizer. Received: str"):
+        Tokenizer("vocab.json")  # type: ignore[arg-type]
+
+
+# ------------------------------------------------------------------ any tokenizer.json (the one wrapper)
+
+
+def _gpt2_like():
+    """A tiny GPT-2-style back end built by hand: byte-level BPE, <|endoftext|> at id 0, no unknown token."""
+    from tokenizers import Tokenizer as HF
+    from tokenizers import decoders, models, pre_tokenizers
+
+    alphabet = pre_tokenizers.ByteLevel.alphabet()
+    vocab = {"<|endoftext|>": 0, **{c: i + 1 for i, c in enumerate(sorted(alphabet))}}
+    vocab["ab"] = len(vocab)
+    hf = HF(models.BPE(vocab, [("a", "b")]))
+    hf.add_special_tokens(["<|endoftext|>"])
+    hf.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    hf.decoder = decoders.ByteLevel()
+    return hf
+
+
+def test_wraps_a_hugging_face_byte_level_bpe():
+    hf = _gpt2_like()
+    tok = Tokenizer.wrap(hf)
+    assert Tokenizer.wrap(tok) is tok and tok.backend is hf
+    assert (tok.kind, tok.seq2seq, tok.vocab_size) == ("byte_bpe", False, 258)
+    assert (tok.eos_id, tok.unk_id, tok.pad_id, tok.sos_id, tok.cls_id) == (0, None, None, None, None)
+    text = "abab ¿qué? ✓"
+    assert tok.encode(text) == hf.encode(text).ids and tok.encode_batch([text]) == [hf.encode(text).ids]
+    assert tok.encode("ab") == [257] and tok.tokens([257]) == ["ab"]
+    assert tok.decode(tok.encode(text) + [0]) == text  # <|endoftext|> is skipped, not a stop
+    assert tok.unknown_pieces(text) == [] and tok.count_unknown([text]) == 0
+    assert tok.token_to_id("ab") == 257 and tok.id_to_token(0) == "<|endoftext|>"
+    assert tok.get_vocab() == hf.get_vocab() and tok.get_vocab_size() == tok.vocab_size
+
+
+def test_file_round_trips_for_any_tokenizer(tmp_path):
+    tok = Tokenizer(_gpt2_like())
+    path = tok.save(tmp_path / "tokenizer.json")
+    assert path.read_text(encoding="utf-8") == tok.to_str()
+    for again in (Tokenizer.from_file(tmp_path), Tokenizer.load(path), Tokenizer.from_str(tok.to_str()),
+                  Tokenizer.from_bytes(path.read_bytes())):
+        assert again == tok and again.encode("abba") == tok.encode("abba")
+
+
+def test_pairs_need_a_pair_template():
+    with pytest.raises(ValueError, match="Expected pair=None: a sequence-to-sequence tokenizer"):
+        Tokenizer.train(["ab"]).encode("a", "b")

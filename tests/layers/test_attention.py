@@ -1,17 +1,16 @@
-"""Keras-compatible ``Attention`` and ``AdditiveAttention``: parity with Keras 3 (torch backend)."""
+"""Keras-compatible ``Attention`` and ``AdditiveAttention``: parity with Keras 3 (torch backend), hand-worked cases.
+
+Only the tests that take the ``keras`` fixture (tests/layers/conftest.py) need Keras; they skip one by
+one when it is missing, the others always run.
+"""
 
 from __future__ import annotations
-
-import os
 
 import pytest
 import torch
 
-os.environ["KERAS_BACKEND"] = "torch"
-keras = pytest.importorskip("keras")
-
-from attnkit.layers.additive import AdditiveAttention  # noqa: E402
-from attnkit.layers.attention import Attention  # noqa: E402
+from attnkit.layers.additive import AdditiveAttention
+from attnkit.layers.attention import Attention
 
 ATOL = 1e-5
 
@@ -28,7 +27,7 @@ def _inputs(b=2, tq=4, tv=6, d=5, dv=3, seed=0):
     return q, v, k, qm, vm
 
 
-def _keras(layer, q, v, k, qm, vm, causal):
+def _keras(keras, layer, q, v, k, qm, vm, causal):
     out, w = layer([q, v, k], mask=[qm, vm], return_attention_scores=True, use_causal_mask=causal)
     return torch.as_tensor(keras.ops.convert_to_numpy(out)), torch.as_tensor(keras.ops.convert_to_numpy(w))
 
@@ -37,7 +36,7 @@ def _keras(layer, q, v, k, qm, vm, causal):
 @pytest.mark.parametrize("use_scale", [False, True])
 @pytest.mark.parametrize("masks", [False, True])
 @pytest.mark.parametrize("causal", [False, True])
-def test_attention_matches_keras(score_mode, use_scale, masks, causal):
+def test_attention_matches_keras(keras, score_mode, use_scale, masks, causal):
     q, v, k, qm, vm = _inputs()
     qm, vm = (qm, vm) if masks else (None, None)
     ref_layer = keras.layers.Attention(use_scale=use_scale, score_mode=score_mode)
@@ -46,7 +45,7 @@ def test_attention_matches_keras(score_mode, use_scale, masks, causal):
         ref_layer.scale.assign(0.7)
     if score_mode == "concat":
         ref_layer.concat_score_weight.assign(1.3)
-    ref_out, ref_w = _keras(ref_layer, q, v, k, qm, vm, causal)
+    ref_out, ref_w = _keras(keras, ref_layer, q, v, k, qm, vm, causal)
     layer = Attention.from_keras(ref_layer)
     out, w = layer(q, v, k, query_mask=qm, value_mask=vm, use_causal_mask=causal, return_attention_scores=True)
     torch.testing.assert_close(out, ref_out, atol=ATOL, rtol=0)
@@ -57,11 +56,11 @@ def test_attention_matches_keras(score_mode, use_scale, masks, causal):
 
 @pytest.mark.parametrize("use_scale", [False, True])
 @pytest.mark.parametrize("causal", [False, True])
-def test_additive_matches_keras(use_scale, causal):
+def test_additive_matches_keras(keras, use_scale, causal):
     q, v, k, qm, vm = _inputs(seed=1)
     ref_layer = keras.layers.AdditiveAttention(use_scale=use_scale)
     ref_layer([q, v, k])
-    ref_out, ref_w = _keras(ref_layer, q, v, k, qm, vm, causal)
+    ref_out, ref_w = _keras(keras, ref_layer, q, v, k, qm, vm, causal)
     layer = AdditiveAttention.from_keras(ref_layer)
     out, w = layer(q, v, k, query_mask=qm, value_mask=vm, use_causal_mask=causal, return_attention_scores=True)
     torch.testing.assert_close(out, ref_out, atol=ATOL, rtol=0)
@@ -123,6 +122,9 @@ def test_bad_arguments():
         Attention()(q[0], v, k)
     with pytest.raises(ValueError, match=r"Expected key with the query's last dimension 5"):
         Attention()(q, v, v)
+
+
+def test_from_keras_refuses_the_wrong_or_an_unbuilt_layer(keras):
     with pytest.raises(TypeError, match=r"Expected a keras.layers.Attention"):
         Attention.from_keras(keras.layers.AdditiveAttention())
     with pytest.raises(ValueError, match=r"Expected a built Keras layer"):

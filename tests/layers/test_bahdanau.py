@@ -12,9 +12,9 @@ from attnkit.layers.bahdanau import BahdanauAttention
 
 def _naive(attn: BahdanauAttention, s: torch.Tensor, h: torch.Tensor, mask: torch.Tensor | None):
     """e_ij = w_v . tanh(W_q s_i + W_k h_j) one (i, j) at a time, in float64."""
-    wq = attn.score.w_q.weight.double()
-    wk = attn.score.w_k.weight.double()
-    wv = attn.score.w_v.double()
+    wq = attn.score.w_q.weight.detach().double()
+    wk = attn.score.w_k.weight.detach().double()
+    wv = attn.score.w_v.detach().double()
     s, h = s.double(), h.double()
     b, tq, tk = s.shape[0], s.shape[1], h.shape[1]
     weights = torch.zeros(b, tq, tk, dtype=torch.float64)
@@ -30,7 +30,7 @@ def _naive(attn: BahdanauAttention, s: torch.Tensor, h: torch.Tensor, mask: torc
 
 def test_matches_naive_formula_with_padding():
     torch.manual_seed(0)
-    attn = BahdanauAttention(query_dim=5, key_dim=4, hidden_dim=6)
+    attn = BahdanauAttention(query_size=5, key_size=4, hidden_dim=6)  # B=2, Tq=3, Tk=7: all different
     s, h = torch.randn(2, 3, 5), torch.randn(2, 7, 4)
     mask = torch.tensor([[True] * 7, [True] * 4 + [False] * 3])
     ctx, w = attn(s, h, mask)
@@ -94,3 +94,16 @@ def test_bad_input_messages():
         attn(s, h[0])
     with pytest.raises(ValueError, match=r"Expected `hidden_dim` to be a positive integer. Received: hidden_dim=0"):
         BahdanauAttention(3, 2, 0)
+
+
+def test_deprecated_size_keywords_give_the_same_layer():
+    torch.manual_seed(4)
+    with pytest.warns(FutureWarning) as caught:
+        old = BahdanauAttention(query_dim=5, key_dim=4, hidden_dim=6)
+    assert {str(w.message).split("`")[1] for w in caught} == {"query_dim=", "key_dim="}
+    torch.manual_seed(4)
+    new = BahdanauAttention(5, 4, 6)
+    assert (new.query_size, new.key_size, new.hidden_dim) == (5, 4, 6)
+    s, h = torch.randn(2, 3, 5), torch.randn(2, 7, 4)
+    for a, b in zip(old(s, h), new(s, h), strict=True):
+        assert torch.equal(a, b)

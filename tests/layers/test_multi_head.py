@@ -280,3 +280,29 @@ def test_multi_axis_errors_name_the_problem():
         layer(x, x, attention_mask=torch.ones(1, 2, 3, 2, 2, dtype=torch.bool))
     with pytest.raises(ValueError, match=r"Expected query and value to agree on the non-attention axes \(0, 1\)"):
         MultiHeadAttention(2, 4, attention_axes=(2,))(x, _rand(1, 3, 3, 4))
+
+
+def test_keras_batch_pair_mask_with_batch_unlike_heads():
+    """A (B, Tq, Tk) attention_mask is Keras's standard pair mask: it must work when B != H (it was once
+    checked against (H, Tq, Tk)), and equal a naive float64 computation with per-example masks."""
+    torch.manual_seed(0)
+    B, H, Tq, Tk, E, Dh = 3, 4, 5, 6, 7, 2
+    mha = MultiHeadAttention(num_heads=H, key_dim=Dh, query_dim=E).double()
+    q, v = torch.randn(B, Tq, E, dtype=torch.float64), torch.randn(B, Tk, E, dtype=torch.float64)
+    mask = torch.rand(B, Tq, Tk) > 0.4
+    mask[:, :, 0] = True
+    out, w = mha(q, v, attention_mask=mask, return_attention_scores=True)
+    assert w.shape == (B, H, Tq, Tk)
+    with torch.no_grad():
+        wq, bq = mha.query_dense.weight, mha.query_dense.bias
+        wk, bk = mha.key_dense.weight, mha.key_dense.bias
+        wv, bv = mha.value_dense.weight, mha.value_dense.bias
+        Q = (q @ wq.T + bq).view(B, Tq, H, Dh).transpose(1, 2)
+        K = (v @ wk.T + bk).view(B, Tk, H, Dh).transpose(1, 2)
+        V = (v @ wv.T + bv).view(B, Tk, H, Dh).transpose(1, 2)
+        p = (Q @ K.transpose(-1, -2) / Dh**0.5).masked_fill(~mask[:, None], float("-inf")).softmax(-1)
+        ref = (p @ V).transpose(1, 2).reshape(B, Tq, H * Dh) @ mha.output_dense.weight.T + mha.output_dense.bias
+    torch.testing.assert_close(w, p)
+    torch.testing.assert_close(out, ref)
+    with pytest.raises(ValueError, match=r"Expected `attention_mask` of shape \(3, 5, 6\)"):
+        mha(q, v, attention_mask=torch.ones(H, Tq, Tk, dtype=torch.bool))

@@ -1,72 +1,126 @@
-"""SelfAttention / CrossAttention: the course's parameter-free formula and the projected form."""
+"""Self- and cross-attention: the course's parameter-free formula (DotSelfAttention, DotCrossAttention) and the
+projected form (SelfAttention, CrossAttention), against float64; the deprecated forms give the same numbers."""
 
 from __future__ import annotations
 
 import math
+import warnings
 
 import pytest
 import torch
 
-from attnkit.layers.self_cross import CrossAttention, SelfAttention
+from attnkit.layers import CrossAttention, DotCrossAttention, DotSelfAttention, SelfAttention
 
 
 def test_parameter_free_self_attention_by_hand():
     # x = [[1, 0], [0, 2]]: scores x_i . x_j = [[1, 0], [0, 4]]
     x = torch.tensor([[[1.0, 0.0], [0.0, 2.0]]])
-    y, w = SelfAttention()(x, return_attention_scores=True)
+    y, w = DotSelfAttention()(x, return_weights=True)
     e = math.e
     w_ref = torch.tensor([[[e / (e + 1), 1 / (e + 1)], [1 / (1 + e**4), e**4 / (1 + e**4)]]])
     torch.testing.assert_close(w, w_ref)
     torch.testing.assert_close(y, w_ref @ x)
-    assert len(list(SelfAttention().parameters())) == 0
+    assert len(list(DotSelfAttention().parameters())) == 0
 
 
 def test_parameter_free_masks_and_causal_against_float64():
-    x = torch.randn(2, 5, 3)
-    mask = torch.tensor([[True] * 5, [True] * 3 + [False] * 2])
-    y, w = SelfAttention()(x, mask, use_causal_mask=True, return_attention_scores=True)
+    x = torch.randn(2, 5, 3)  # B=2, T=5, D=3
+    key_mask = torch.tensor([[True] * 5, [True] * 3 + [False] * 2])
+    y, w = DotSelfAttention()(x, key_mask, causal=True, return_weights=True)
     xd = x.double()
     scores = xd @ xd.transpose(1, 2)
-    allowed = mask[:, None, :] & torch.ones(5, 5, dtype=torch.bool).tril()
+    allowed = key_mask[:, None, :] & torch.ones(5, 5, dtype=torch.bool).tril()
     ref_w = torch.softmax(scores.masked_fill(~allowed, -torch.inf), -1)
     torch.testing.assert_close(w.double(), ref_w, atol=1e-6, rtol=0)
     torch.testing.assert_close(y.double(), ref_w @ xd, atol=1e-6, rtol=0)
-    torch.testing.assert_close(SelfAttention()(x, mask, use_causal_mask=True), y, atol=1e-6, rtol=0)
+    torch.testing.assert_close(DotSelfAttention()(x, key_mask, causal=True), y, atol=1e-6, rtol=0)
 
 
 def test_projected_self_attention_against_float64_heads():
     torch.manual_seed(0)
-    layer = SelfAttention(6, num_heads=2).double()
-    x = torch.randn(2, 4, 6, dtype=torch.float64)
-    y, w = layer(x, return_attention_scores=True)
+    b, t, d, h = 2, 4, 6, 3  # pairwise different; head width 2
+    layer = SelfAttention(d_model=d, num_heads=h).double()
+    x = torch.randn(b, t, d, dtype=torch.float64)
+    key_mask = torch.tensor([[True] * 4, [True] * 3 + [False]])
+    y, w = layer(x, key_mask, causal=True, return_weights=True)
     mha = layer.mha
-    q = mha.query_dense(x).view(2, 4, 2, 3)
-    k = mha.key_dense(x).view(2, 4, 2, 3)
-    v = mha.value_dense(x).view(2, 4, 2, 3)
-    heads = [torch.softmax(q[:, :, h] @ k[:, :, h].transpose(1, 2) / math.sqrt(3), -1) for h in range(2)]
+    q, k, v = (dense(x).view(b, t, h, d // h) for dense in (mha.query_dense, mha.key_dense, mha.value_dense))
+    allowed = key_mask[:, None, :] & torch.ones(t, t, dtype=torch.bool).tril()  # (B, T, T)
+    heads = [
+        torch.softmax((q[:, :, i] @ k[:, :, i].transpose(1, 2) / math.sqrt(d // h)).masked_fill(~allowed, -torch.inf), -1)
+        for i in range(h)
+    ]
     torch.testing.assert_close(w, torch.stack(heads, 1))
-    torch.testing.assert_close(y, mha.output_dense(torch.cat([heads[h] @ v[:, :, h] for h in range(2)], -1)))
+    torch.testing.assert_close(y, mha.output_dense(torch.cat([heads[i] @ v[:, :, i] for i in range(h)], -1)))
 
 
 def test_cross_attention_both_forms():
-    q, c = torch.randn(2, 3, 4), torch.randn(2, 6, 4)
-    cm = torch.tensor([[True] * 6, [True] * 2 + [False] * 4])
-    y, w = CrossAttention()(q, c, cm, return_attention_scores=True)
-    ref_w = torch.softmax((q.double() @ c.double().transpose(1, 2)).masked_fill(~cm[:, None, :], -torch.inf), -1)
+    q, c = torch.randn(2, 3, 4), torch.randn(2, 6, 4)  # B=2, Tq=3, Tc=6, D=4
+    key_mask = torch.tensor([[True] * 6, [True] * 2 + [False] * 4])
+    y, w = DotCrossAttention()(q, c, key_mask, return_weights=True)
+    ref_w = torch.softmax((q.double() @ c.double().transpose(1, 2)).masked_fill(~key_mask[:, None, :], -torch.inf), -1)
     torch.testing.assert_close(w.double(), ref_w, atol=1e-6, rtol=0)
     torch.testing.assert_close(y.double(), ref_w @ c.double(), atol=1e-6, rtol=0)
-    proj = CrossAttention(4, context_dim=5, num_heads=2)
-    out, w2 = proj(q, torch.randn(2, 6, 5), cm, return_attention_scores=True)
+    proj = CrossAttention(query_size=4, context_size=5, num_heads=2)
+    out, w2 = proj(q, torch.randn(2, 6, 5), key_mask, return_weights=True)
     assert out.shape == (2, 3, 4) and w2.shape == (2, 2, 3, 6)
     assert torch.all(w2[1, :, :, 2:] == 0)
+
+
+def test_deprecated_forms_give_the_same_numbers():
+    x, key_mask = torch.randn(2, 5, 6), torch.tensor([[True] * 5, [True] * 3 + [False] * 2])
+    with pytest.warns(FutureWarning, match="DotSelfAttention"):
+        old = SelfAttention()
+    with pytest.warns(FutureWarning) as caught:
+        a = old(x, mask=key_mask, use_causal_mask=True, return_attention_scores=True)
+    assert {str(w.message).split("`")[1] for w in caught} == {"mask=", "use_causal_mask=", "return_attention_scores="}
+    b = DotSelfAttention()(x, key_mask, causal=True, return_weights=True)
+    assert torch.equal(a[0], b[0]) and torch.equal(a[1], b[1])
+
+    torch.manual_seed(1)
+    with pytest.warns(FutureWarning, match="`dim=` is deprecated"):
+        old = SelfAttention(dim=6, num_heads=2)
+    torch.manual_seed(1)
+    new = SelfAttention(6, 2)
+    with pytest.warns(FutureWarning):
+        a = old(x, key_mask, return_attention_scores=True)
+    b = new(x, key_mask, return_weights=True)
+    assert torch.equal(a[0], b[0]) and torch.equal(a[1], b[1])
+
+    q, c = torch.randn(2, 3, 6), torch.randn(2, 7, 6)
+    cm = torch.tensor([[True] * 7, [True] * 2 + [False] * 5])
+    with pytest.warns(FutureWarning, match="DotCrossAttention"):
+        old = CrossAttention()
+    with pytest.warns(FutureWarning) as caught:
+        a = old(q, c, context_mask=cm, return_attention_scores=True)
+    assert {str(w.message).split("`")[1] for w in caught} == {"context_mask=", "return_attention_scores="}
+    b = DotCrossAttention()(q, c, cm, return_weights=True)
+    assert torch.equal(a[0], b[0]) and torch.equal(a[1], b[1])
+    torch.manual_seed(2)
+    with pytest.warns(FutureWarning) as caught:
+        old = CrossAttention(query_dim=6, context_dim=6, num_heads=3)
+    assert {str(w.message).split("`")[1] for w in caught} == {"query_dim=", "context_dim="}
+    torch.manual_seed(2)
+    assert torch.equal(old(q, c, cm), CrossAttention(6, 6, 3)(q, c, cm))
+
+
+def test_new_forms_do_not_warn():
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        SelfAttention(6, num_heads=2)(torch.randn(2, 3, 6), causal=True)
+        CrossAttention(6, 4)(torch.randn(2, 3, 6), torch.randn(2, 5, 4))
 
 
 def test_bad_input_messages():
     with pytest.raises(ValueError, match=r"Expected `num_heads` to be a positive integer dividing the width 6. Received: num_heads=4"):
         SelfAttention(6, num_heads=4)
-    with pytest.raises(ValueError, match=r"Expected `mask` of shape \(2, 5\). Received: mask.shape=\(2, 4\)"):
-        SelfAttention()(torch.randn(2, 5, 3), torch.ones(2, 4, dtype=torch.bool))
+    with pytest.raises(ValueError, match=r"Expected `key_mask` of shape \(2, 5\). Received: key_mask.shape=\(2, 4\)"):
+        DotSelfAttention()(torch.randn(2, 5, 3), torch.ones(2, 4, dtype=torch.bool))
+    with pytest.raises(ValueError, match=r"Expected `key_mask` of shape \(2, 5\). Received: key_mask.shape=\(2, 4\)"):
+        SelfAttention(4, 2)(torch.randn(2, 5, 4), torch.ones(2, 4, dtype=torch.bool))
     with pytest.raises(ValueError, match=r"Expected query and context of equal width"):
-        CrossAttention()(torch.randn(2, 3, 4), torch.randn(2, 6, 5))
-    with pytest.raises(ValueError, match=r"Expected `query_dim` when `context_dim` is given"):
-        CrossAttention(context_dim=5)
+        DotCrossAttention()(torch.randn(2, 3, 4), torch.randn(2, 6, 5))
+    with pytest.raises(ValueError, match=r"Expected query and context with the same batch size"):
+        CrossAttention(4)(torch.randn(2, 3, 4), torch.randn(3, 6, 4))
+    with pytest.raises(ValueError, match=r"Expected `query_size` when `context_size` is given"):
+        CrossAttention(context_size=5)

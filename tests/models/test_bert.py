@@ -17,15 +17,9 @@ import transformers
 from tokenizers import Tokenizer
 
 from attnkit.errors import CheckpointError
-from attnkit.models.bert import (
-    Bert,
-    BertConfig,
-    BertForMaskedLM,
-    BertForPreTraining,
-    BertForSequenceClassification,
-    mask_tokens,
-    next_sentence_pairs,
-)
+from attnkit.models.bert import Bert, BertConfig
+from attnkit.models.bert_data import mask_tokens, next_sentence_pairs
+from attnkit.models.bert_heads import BertForMaskedLM, BertForPreTraining, BertForSequenceClassification
 
 transformers.logging.set_verbosity_error()
 
@@ -94,7 +88,7 @@ def test_minilm_sentence_embeddings_match_transformers(minilm, batch):
         b = embed(hf(input_ids=ids, attention_mask=mask).last_hidden_state)
     torch.testing.assert_close(a, b, atol=1e-4, rtol=0)
     assert a.shape == (5, 384)
-    assert ours.tokenizer is not None and ours.tokenizer.encode("hello").ids[0] == 101  # [CLS]
+    assert ours.tokenizer is not None and ours.tokenizer.encode("hello")[0] == 101  # [CLS]
 
 
 def test_minilm_attentions_and_hidden_states_match_transformers(minilm, batch):
@@ -281,11 +275,11 @@ def test_masked_lm_and_nsp_training_loss_falls():
 
 def test_bad_input(minilm):
     ours, _ = minilm
-    with pytest.raises(ValueError, match=r"Expected `input_ids` in \[0, 30522\) \(vocab_size\). Received: ids in \[5, 30522\]"):
+    with pytest.raises(ValueError, match=r"Expected `input_ids` token ids in \[0, 30522\) \(vocab_size\). Received: ids in \[5, 30522\]"):
         ours(torch.tensor([[5, 30522]]))
-    with pytest.raises(ValueError, match=r"Expected at most max_position_embeddings=512 tokens. Received: input_ids of shape \(1, 513\)"):
+    with pytest.raises(ValueError, match=r"Expected `input_ids` of at most max_position_embeddings=512 positions \(the position table\). Received: shape \(1, 513\)"):
         ours(torch.zeros(1, 513, dtype=torch.long))
-    with pytest.raises(ValueError, match=r"Expected `token_type_ids` in \[0, 2\) \(type_vocab_size\). Received: ids in \[0, 2\]"):
+    with pytest.raises(ValueError, match=r"Expected `token_type_ids` token ids in \[0, 2\) \(type_vocab_size\). Received: ids in \[0, 2\]"):
         ours(torch.tensor([[5, 6]]), token_type_ids=torch.tensor([[0, 2]]))
     with pytest.raises(ValueError, match=r"Expected `attention_mask` of shape \(1, 2\). Received: \(1, 3\)"):
         ours(torch.tensor([[5, 6]]), attention_mask=torch.ones(1, 3))

@@ -67,26 +67,34 @@ def test_long_lists_are_cut():
         hub.match_checkpoint(expected, {}, optional=lambda k: False, ignorable=lambda k: False, where="d")
 
 
-def test_write_dir_new_and_existing(tmp_path):
-    tensors = {"w": torch.arange(6.0).view(2, 3).t()}  # a non-contiguous view is fine
-    out = hub.write_dir(tmp_path / "m", {"model_type": "x"}, tensors, {"tokenizer.json": b"{}"})
-    assert sorted(os.listdir(out)) == ["config.json", "model.safetensors", "tokenizer.json"]
-    assert torch.equal(hub.read_weights(out)["w"], tensors["w"])
-    assert hub.read_config(out) == {"model_type": "x"}
+def _tiny_gpt():
+    from attnkit.models.gpt import GPT, GPTConfig
+
+    return GPT(GPTConfig(vocab_size=11, n_positions=8, n_embd=6, n_layer=1, n_head=2))
+
+
+def test_save_pretrained_new_and_existing(tmp_path):
+    model = _tiny_gpt()
+    out = model.save_pretrained(tmp_path / "m")
+    assert sorted(os.listdir(out)) == ["config.json", "model.safetensors"]
+    assert hub.read_config(out)["model_type"] == "gpt2" and hub.read_config(out)["kind"] == "gpt"
+    weights = hub.read_weights(out)
+    assert torch.equal(weights["transformer.h.0.attn.c_attn.weight"], model.blocks[0].self_attn.in_proj_weight.T)
     (out / "notes.txt").write_text("mine")
-    hub.write_dir(out, {"model_type": "y"}, tensors)
-    assert hub.read_config(out) == {"model_type": "y"}
+    model.save_pretrained(out)
     assert (out / "notes.txt").read_text() == "mine"  # other files are left alone
     assert sorted(os.listdir(tmp_path)) == ["m"]  # no temporary directory left
 
 
-def test_write_dir_failure_leaves_nothing(tmp_path):
+def test_save_pretrained_failure_leaves_nothing(tmp_path, monkeypatch):
+    model = _tiny_gpt()
+    monkeypatch.setattr(type(model), "hf_tensors", lambda self: {"w": "not a tensor"})
     with pytest.raises(AttributeError):  # "not a tensor" has no .detach()
-        hub.write_dir(tmp_path / "m", {"model_type": "x"}, {"w": "not a tensor"})  # type: ignore[dict-item]
+        model.save_pretrained(tmp_path / "m")
     assert os.listdir(tmp_path) == []
     (tmp_path / "file").write_text("")
-    with pytest.raises(CheckpointError, match="Expected a directory path for save_pretrained. Received: .* is a file"):
-        hub.write_dir(tmp_path / "file", {}, {})
+    with pytest.raises(NotADirectoryError, match="Expected a directory path. Received: .* is a file"):
+        model.save_pretrained(tmp_path / "file")
 
 
 def test_read_errors(tmp_path):
@@ -122,7 +130,7 @@ def test_tokenizer_files(tmp_path):
     (tmp_path / "vocab.txt").write_text("x\ny\n")
     files = hub.read_tokenizer_files(tmp_path)
     assert sorted(files) == ["tokenizer.json", "vocab.txt"]
-    assert hub.load_tokenizer(files).encode("y").ids == [1]
+    assert hub.load_tokenizer(files).encode("y") == [1]
 
 
 @pytest.mark.parametrize(
@@ -136,13 +144,15 @@ def test_docstring_examples_run(module):
 
 def test_qkv_split_and_fuse_are_inverse():
     w, b = torch.arange(36.0).view(6, 6), torch.arange(6.0)  # rows [W_q; W_k; W_v], 2 each
-    state = {"layers.0.attn.qkv.weight": w, "layers.0.attn.qkv.bias": b, "other": b}
+    state = {"layers.0.self_attn.in_proj_weight": w, "layers.0.self_attn.in_proj_bias": b, "other": b}
     split = hub.split_qkv(state)
-    assert torch.equal(split["layers.0.attn.k.weight"], w[2:4]) and torch.equal(split["layers.0.attn.v.bias"], b[4:])
+    assert torch.equal(split["layers.0.self_attn.k.weight"], w[2:4])
+    assert torch.equal(split["layers.0.self_attn.v.bias"], b[4:])
     hf, unmatched = hub.convert(split, hub.BERT_NAMES, to_hf=True)
     assert unmatched == ["other"] and torch.equal(hf["encoder.layer.0.attention.self.value.weight"], w[4:])
     fused = hub.fuse_qkv(split)
-    assert torch.equal(fused["layers.0.attn.qkv.weight"], w) and torch.equal(fused["layers.0.attn.qkv.bias"], b)
+    assert torch.equal(fused["layers.0.self_attn.in_proj_weight"], w)
+    assert torch.equal(fused["layers.0.self_attn.in_proj_bias"], b)
 
 
 def test_name_tables_are_one_to_one():

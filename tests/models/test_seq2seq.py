@@ -77,11 +77,22 @@ def decoder_ref(model: Seq2Seq, src: list[int], tgt_in: list[int]):
             o = torch.tanh(model.readout.weight @ torch.cat([s, c, emb]) + model.readout.bias)
         else:
             s = gru_ref(torch.cat([emb, feed]), s, d.weight_ih, d.weight_hh, d.bias_ih, d.bias_hh)
+            sc = model.attn.score
             if a == "luong-dot":
                 e = ann @ s
-            else:  # luong-general: h_t^T W_a h_s
-                e = ann @ (model.attn.score.w_a.T @ s)
-            w = torch.softmax(e, 0)
+            elif a == "luong-concat":  # v_a^T tanh(W_a [h_t; h_s])
+                e = torch.stack([sc.v_a @ torch.tanh(sc.w_a @ torch.cat([s, h])) for h in ann])
+            else:  # luong-general and luong-local-p: h_t^T W_a h_s
+                e = ann @ (sc.w_a.T @ s)
+            if a == "luong-local-p":  # p_t = S sigmoid(v_p^T tanh(W_p h_t)); softmax over |j - p_t| <= W, Gaussian
+                win = model.attn.window
+                p_t = len(src) * torch.sigmoid(win.v_p.weight[0] @ torch.tanh(win.w_p.weight @ s))
+                j = torch.arange(len(src), dtype=torch.float64)
+                W = model.config.local_window
+                w = torch.softmax(e.masked_fill((j - p_t).abs() > W, -torch.inf), 0)
+                w = w * torch.exp(-((j - p_t) ** 2) / (2 * (W / 2) ** 2))
+            else:
+                w = torch.softmax(e, 0)
             aligns.append(w)
             c = w @ ann
             o = torch.tanh(model.combine.weight @ torch.cat([c, s]))
@@ -99,7 +110,7 @@ def padded(rows):
     return torch.tensor([r + [0] * (L - len(r)) for r in rows]), torch.tensor([len(r) for r in rows])
 
 
-@pytest.mark.parametrize("attention", ["none", "bahdanau", "luong-dot", "luong-general"])
+@pytest.mark.parametrize("attention", ATTENTIONS)
 def test_teacher_forced_forward_matches_the_float64_equations(attention):
     model = small(attention)
     src, lengths = padded(BATCH_SRC)
@@ -164,12 +175,12 @@ def test_local_p_weights_stay_inside_the_predicted_window_and_sum_to_at_most_one
     w = out.attentions  # (B, T, S)
     assert torch.isfinite(w).all()
     assert (w.sum(-1) <= 1 + 1e-9).all()
-    D = model.config.local_window
+    W = model.config.local_window
     for b in range(w.size(0)):
         for t in range(w.size(1)):
             nz = torch.nonzero(w[b, t] > 0).flatten()
             if len(nz):
-                assert int(nz.max() - nz.min()) <= 2 * D  # one window [p - D, p + D]
+                assert int(nz.max() - nz.min()) <= 2 * W  # one window [p - W, p + W]
 
 
 def test_empty_source_gives_zero_context_not_nan():
@@ -273,3 +284,23 @@ def test_greedy_log_prob_matches_the_reference_along_its_own_output(trained):
         assert math.isclose(float(out.log_probs[0]), total, abs_tol=1e-4)
     finally:
         model.float()
+
+
+def test_the_config_string_becomes_the_factorys_objects():
+    from attnkit.layers import (
+        BahdanauAttention,
+        GeneralScore,
+        LuongAttention,
+        PredictiveWindow,
+        build_attention,
+    )
+
+    model = small("luong-local-p")
+    assert isinstance(model.attn, LuongAttention) and model.feeds_output
+    assert type(model.attn.score) is GeneralScore and type(model.attn.window) is PredictiveWindow
+    assert model.attn.window.half_width == model.config.local_window == 2
+    assert isinstance(small("bahdanau").attn, BahdanauAttention) and small("none").attn is None
+    for name in ATTENTIONS:  # the same parameter names and shapes as the factory's module
+        attn = build_attention(name, 6, 6, hidden_dim=7, half_width=2)
+        got = {k: v.shape for k, v in small(name).attn.state_dict().items()} if attn is not None else {}
+        assert got == ({k: v.shape for k, v in attn.state_dict().items()} if attn is not None else {})

@@ -44,11 +44,12 @@ def test_gpt_summary_counts_tied_weights_once():
     text = model.summary(seq_len=6, print_fn=None)
     assert count_parameters(model) == hf.num_parameters()
     assert f"Total params: {hf.num_parameters():,} " in text
-    assert "blocks.0 (PreLNBlock)" in text and "(1, 6, 16)" in text
+    assert "blocks.0 (PreNormBlock)" in text and "(1, 6, 16)" in text
     assert "lm_head (Linear)" in text and "(1, 6, 50)" in text
     assert "Output: (1, 6, 50)" in text  # the first tensor field of the output object (logits)
-    assert "blocks.0.attn" not in text  # depth 2 by default
-    assert "blocks.0.attn.qkv (Linear)" in summary(model, torch.zeros(1, 3, dtype=torch.long), depth=4, print_fn=None)
+    assert "blocks.0.self_attn" not in text  # depth 2 by default
+    deep = summary(model, torch.zeros(1, 3, dtype=torch.long), depth=4, print_fn=None)
+    assert "blocks.0.self_attn (MultiHeadAttention)" in deep and "blocks.0.ff.fc_in (Linear)" in deep
 
 
 def test_bert_summary_matches_transformers_count():

@@ -98,8 +98,8 @@ def test_matches_torch_transformer_layers(norm):
             _copy_mha(ours.self_attn, ref.self_attn)
             ref.linear1.load_state_dict(ours.ff.fc_in.state_dict())
             ref.linear2.load_state_dict(ours.ff.fc_out.state_dict())
-            _copy_norm(ours.res_attn.norm, ref.norm1)
-            _copy_norm(ours.res_ff.norm, ref.norm2)
+            _copy_norm(ours.self_attn_norm, ref.norm1)
+            _copy_norm(ours.ff_norm, ref.norm2)
             enc_layers.append(ref.eval())
         for ours in model.decoder:
             ref = nn.TransformerDecoderLayer(c.d_model, c.num_heads, c.ff_dim, dropout=0.0, batch_first=True,
@@ -108,9 +108,9 @@ def test_matches_torch_transformer_layers(norm):
             _copy_mha(ours.cross_attn, ref.multihead_attn)
             ref.linear1.load_state_dict(ours.ff.fc_in.state_dict())
             ref.linear2.load_state_dict(ours.ff.fc_out.state_dict())
-            _copy_norm(ours.res_self.norm, ref.norm1)
-            _copy_norm(ours.res_cross.norm, ref.norm2)
-            _copy_norm(ours.res_ff.norm, ref.norm3)
+            _copy_norm(ours.self_attn_norm, ref.norm1)
+            _copy_norm(ours.cross_attn_norm, ref.norm2)
+            _copy_norm(ours.ff_norm, ref.norm3)
             dec_layers.append(ref.eval())
     src, lengths, tgt_in = random_batch()
     pad = src == 0  # torch.nn: True = ignore
@@ -214,7 +214,7 @@ def test_cached_steps_equal_teacher_forcing(overrides):
             weights.append(w)
     torch.testing.assert_close(torch.stack(steps, 1), full.logits.log_softmax(-1), atol=1e-5, rtol=1e-5)
     torch.testing.assert_close(torch.stack(weights, 1), full.alignments, atol=1e-5, rtol=1e-5)
-    assert state["self_k"][0].shape == (3, model.config.num_heads, 6, 16 // model.config.num_heads)
+    assert state["caches"]["self"][0].key.shape == (3, model.config.num_heads, 6, 16 // model.config.num_heads)
 
 
 @pytest.mark.parametrize("beam_size", [1, 3])

@@ -1,4 +1,8 @@
-"""The examples in the training modules' docstrings run and print what they say."""
+"""Docstring examples of modules outside attnkit.training that this list used to cover.
+
+attnkit.training's own examples run with ``pytest --doctest-modules src/attnkit/training``; this list goes
+away once the whole suite runs ``--doctest-modules`` over ``src/``.
+"""
 
 from __future__ import annotations
 
@@ -7,9 +11,7 @@ import importlib
 
 import pytest
 
-MODULES = ["attnkit.training.schedules", "attnkit.training.runtime", "attnkit.training.progress",
-           "attnkit.training.checkpoint", "attnkit.training.trainer", "attnkit.models.base", "attnkit.io",
-           "attnkit.viz.terminal", "attnkit.viz.plots"]
+MODULES = ["attnkit.models.base", "attnkit.io", "attnkit.viz.terminal", "attnkit.viz.plots"]
 
 
 @pytest.mark.parametrize("name", MODULES)

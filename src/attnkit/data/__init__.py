@@ -5,8 +5,13 @@ Data flow: generators/readers -> :class:`Tokenizer` -> :func:`encode_pairs` -> :
 
 * :func:`load_pairs` (``"dates"``, ``"numbers"``, ``"copy"``, ``"reverse"``, ``"sort"`` or a TSV path)
   returns ``(source, target)`` string pairs of one split, deterministic by seed.
-* :class:`Tokenizer` (``"char"``, ``"word"``, ``"bpe"``; ``<pad>=0 <sos>=1 <eos>=2 <unk>=3``).
+* :class:`Tokenizer`: attnkit's one tokenizer, a wrapper of any Hugging Face ``tokenizer.json``
+  (``Tokenizer.train`` kinds ``"char"``, ``"word"``, ``"bpe"`` use ``<pad>=0 <sos>=1 <eos>=2 <unk>=3``);
+  :func:`load_tokenizer` reads one from a file or directory.
 * :class:`Batch`, :func:`collate`, :class:`BatchStream` (resumable), :func:`batches` (one epoch).
+* Language models: ``attnkit.data.reading`` (text files), ``attnkit.data.lm_tokenizers`` (byte-level BPE,
+  WordPiece), ``attnkit.data.lm_streams`` (GPT blocks, BERT sentence pairs).
+* :class:`ResumableStream`: the epoch / position / resume logic every training stream shares.
 
 Example:
     >>> from attnkit.data import load_pairs, Tokenizer, encode_pairs, BatchStream
@@ -21,9 +26,11 @@ Example:
 from attnkit.data.batches import Batch, BatchStream, EncodedPairs, batches, collate, encode_pairs, epoch_order
 from attnkit.data.builtin import BUILTIN_TASKS, DEFAULT_SIZES, load_pairs, tokenizer_options
 from attnkit.data.dates import DATE_FORMATS, DateFormat, find_clashes, generate_dates
+from attnkit.data.lm_tokenizers import load_tokenizer
 from attnkit.data.numbers import NUMBER_LANGUAGES, generate_numbers, number_words
 from attnkit.data.splits import SPLITS
-from attnkit.data.tokenize import SPECIAL_TOKENS, TOKENIZER_KINDS, Tokenizer
+from attnkit.data.stream import ResumableStream
+from attnkit.data.tokenize import SEQ2SEQ_SPECIAL_IDS, SPECIAL_TOKENS, TOKENIZER_KINDS, Tokenizer
 from attnkit.data.toy import TOY_TASKS, generate_toy, toy_target
 from attnkit.data.tsv import TsvData, TsvProblem, read_tsv
 
@@ -32,6 +39,7 @@ __all__ = [
     "DATE_FORMATS",
     "DEFAULT_SIZES",
     "NUMBER_LANGUAGES",
+    "SEQ2SEQ_SPECIAL_IDS",
     "SPECIAL_TOKENS",
     "SPLITS",
     "TOKENIZER_KINDS",
@@ -40,6 +48,7 @@ __all__ = [
     "BatchStream",
     "DateFormat",
     "EncodedPairs",
+    "ResumableStream",
     "Tokenizer",
     "TsvData",
     "TsvProblem",
@@ -52,6 +61,7 @@ __all__ = [
     "generate_numbers",
     "generate_toy",
     "load_pairs",
+    "load_tokenizer",
     "number_words",
     "read_tsv",
     "tokenizer_options",

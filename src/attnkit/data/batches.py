@@ -24,10 +24,10 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field, replace
-from typing import Any
 
 import torch
 
+from attnkit.data.stream import ResumableStream
 from attnkit.data.tokenize import Tokenizer
 
 
@@ -188,14 +188,22 @@ def epoch_order(
 
 
 @dataclass
-class BatchStream:
-    """An endless, resumable stream of batches over epochs.
+class BatchStream(ResumableStream):
+    """An endless, resumable stream of :class:`Batch` over epochs (a :class:`ResumableStream`).
 
     Position ``(epoch, index)`` names the next batch to yield; ``state_dict()`` saves it and
     ``load_state_dict()`` restores it, so a resumed run continues with exactly the batches an
     uninterrupted run would have seen. With ``num_shards > 1`` (one per process) shard ``r`` yields the
     batches ``r, r + num_shards, ...`` of each epoch, so processes see disjoint data; the epoch's last
     ``len % num_shards`` batches are dropped so every shard yields the same number of batches.
+
+    Args:
+        data: the encoded pairs.
+        batch_size, seed, shuffle, bucket_size, drop_last: the order of an epoch, see :func:`epoch_order`.
+        pad_id: padding id.
+        num_shards, shard: this process's part of every epoch.
+        device: put each batch there (None: leave it on the CPU).
+        epoch, index: the starting position.
 
     Example:
         >>> data = EncodedPairs(src=[[1, 4, 2]] * 5, tgt=[[1, 5, 2]] * 5)
@@ -218,8 +226,9 @@ class BatchStream:
     device: torch.device | str | None = None
     epoch: int = 0
     index: int = 0
-    _order: list[list[int]] | None = field(default=None, init=False, repr=False)
-    _order_epoch: int = field(default=-1, init=False, repr=False)
+
+    resume_keys = ("seed", "num_examples", "batch_size", "shuffle", "bucket_size", "drop_last", "num_shards",
+                   "shard")
 
     def __post_init__(self) -> None:
         if len(self.data) == 0:
@@ -234,82 +243,24 @@ class BatchStream:
                 f"drop_last={self.drop_last}, num_shards={self.num_shards}"
             )
 
-    def _epoch_batches(self, epoch: int) -> list[list[int]]:
-        if self._order_epoch != epoch:
-            lengths = [len(s) for s in self.data.src] if self.bucket_size is not None else None
-            full = epoch_order(
-                len(self.data),
-                self.batch_size,
-                epoch=epoch,
-                seed=self.seed,
-                shuffle=self.shuffle,
-                lengths=lengths,
-                bucket_size=self.bucket_size,
-                drop_last=self.drop_last,
-            )
-            if self.num_shards > 1:  # equal batch counts per shard, so processes stay in step
-                full = full[: len(full) - len(full) % self.num_shards]
-            self._order, self._order_epoch = full[self.shard :: self.num_shards], epoch
-        assert self._order is not None
-        return self._order
-
     @property
-    def batches_per_epoch(self) -> int:
-        """Batches this shard yields per epoch."""
-        return len(self._epoch_batches(self.epoch))
+    def num_examples(self) -> int:
+        """Pairs in the data set."""
+        return len(self.data)
 
-    def __iter__(self) -> Iterator[Batch]:
-        return self
+    def _plan_epoch(self, epoch: int) -> list[list[int]]:
+        """Example indices of each batch this shard yields in ``epoch``."""
+        lengths = [len(s) for s in self.data.src] if self.bucket_size is not None else None
+        full = epoch_order(len(self.data), self.batch_size, epoch=epoch, seed=self.seed, shuffle=self.shuffle,
+                           lengths=lengths, bucket_size=self.bucket_size, drop_last=self.drop_last)
+        if self.num_shards > 1:  # equal batch counts per shard, so processes stay in step
+            full = full[: len(full) - len(full) % self.num_shards]
+        return full[self.shard :: self.num_shards]
 
-    def __next__(self) -> Batch:
-        order = self._epoch_batches(self.epoch)
-        if self.index >= len(order):
-            self.epoch, self.index = self.epoch + 1, 0
-            order = self._epoch_batches(self.epoch)
-        idx = order[self.index]
-        batch = collate(
-            [self.data.src[i] for i in idx],
-            [self.data.tgt[i] for i in idx],
-            pad_id=self.pad_id,
-            indices=idx,
-            position=(self.epoch, self.index),
-        )
-        self.index += 1
+    def _make_batch(self, plan: list[int], epoch: int, index: int) -> Batch:
+        batch = collate([self.data.src[i] for i in plan], [self.data.tgt[i] for i in plan], pad_id=self.pad_id,
+                        indices=plan, position=(epoch, index))
         return batch if self.device is None else batch.to(self.device)
-
-    def state_dict(self) -> dict[str, Any]:
-        """Where the stream is (``epoch``, ``index`` of the next batch) plus what must match on resume."""
-        return {
-            "epoch": self.epoch,
-            "index": self.index,
-            "seed": self.seed,
-            "num_examples": len(self.data),
-            "batch_size": self.batch_size,
-            "shuffle": self.shuffle,
-            "bucket_size": self.bucket_size,
-            "drop_last": self.drop_last,
-            "num_shards": self.num_shards,
-            "shard": self.shard,
-        }
-
-    def load_state_dict(self, state: dict[str, Any]) -> None:
-        """Continue from a saved position; raises ``ValueError`` if the data or batching differ."""
-        mine = self.state_dict()
-        for key in (
-            "seed",
-            "num_examples",
-            "batch_size",
-            "shuffle",
-            "bucket_size",
-            "drop_last",
-            "num_shards",
-            "shard",
-        ):
-            if key in state and state[key] != mine[key]:
-                raise ValueError(
-                    f"Cannot resume the data stream: {key} differs. Expected: {mine[key]!r}. Received: {state[key]!r}"
-                )
-        self.epoch, self.index = int(state["epoch"]), int(state["index"])
 
 
 def batches(

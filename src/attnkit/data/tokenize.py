@@ -1,19 +1,17 @@
-"""Tokenizers for sequence-to-sequence data: character, word and BPE, stored as ``tokenizer.json``.
+"""attnkit's one tokenizer: a wrapper of any Hugging Face ``tokenizer.json``, for every model.
 
-All three kinds are Hugging Face ``tokenizers`` objects underneath, so a saved vocabulary is a standard
-``tokenizer.json`` file. Every kind reserves the same special tokens at the same ids::
+:class:`Tokenizer` wraps a ``tokenizers.Tokenizer`` (the back end) in attnkit's names: ``encode`` gives a
+list of ids, ``decode`` takes one; ``vocab_size`` and the special ids (``pad_id``, ``sos_id``, ``eos_id``,
+``unk_id``, ``cls_id``, ``sep_id``, ``mask_id``; None when absent) are attributes. It is saved as a standard
+``tokenizer.json`` (``save``, ``to_str``) and read by ``from_file`` / ``from_str`` / ``from_bytes`` or
+:func:`attnkit.data.lm_tokenizers.load_tokenizer`. The vocabulary chooses one of two conventions:
 
-    <pad> = 0    <sos> = 1    <eos> = 2    <unk> = 3
-
-* ``"char"``: one token per character, spaces included; ``decode(encode(s))`` gives ``s`` back exactly
-  when every character of ``s`` is in the vocabulary.
-* ``"word"``: words and punctuation marks; a word token carries a leading ``▁`` when a space preceded it,
-  so decoding restores the original spacing ("Hello, world!" round-trips).
-* ``"bpe"``: byte-pair encoding (Sennrich et al. 2016) trained to ``vocab_size`` on the same
-  word/punctuation pre-tokenisation.
-
-Anything outside the vocabulary becomes ``<unk>``; :meth:`Tokenizer.count_unknown` and
-:meth:`Tokenizer.unknown_counts` say how often and what, so callers can report it.
+* **sequence-to-sequence** (``Tokenizer.train``, kinds ``"char"``, ``"word"``, ``"bpe"``): ``<pad>=0 <sos>=1
+  <eos>=2 <unk>=3``; ``encode`` puts ``<sos>``/``<eos>`` around the text, ``decode`` stops at the first
+  ``<eos>``; word tokens carry a leading ``▁`` after a space, so "Hello, world!" round-trips.
+* **any other tokenizer.json** (GPT's byte-level BPE, BERT's WordPiece, a Hugging Face checkpoint's):
+  ``encode(text, pair)`` adds what the file's post-processor adds (``[CLS] A [SEP] B [SEP]`` for BERT,
+  nothing for GPT-2); ``decode`` skips special tokens.
 
 Example:
     >>> tok = Tokenizer.train(["4 de marzo de 2031", "2031-03-04"], kind="char")
@@ -24,6 +22,8 @@ Example:
     '2031-03-04'
     >>> tok.count_unknown(["año"])  # 'ñ' was never seen
     1
+    >>> Tokenizer.from_str(tok.to_str()) == tok
+    True
 """
 
 from __future__ import annotations
@@ -31,52 +31,79 @@ from __future__ import annotations
 import json
 import os
 from collections import Counter
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 
-from tokenizers import Regex, decoders, models, normalizers, pre_tokenizers, trainers
 from tokenizers import Tokenizer as _HFTokenizer
+from tokenizers import models, normalizers, pre_tokenizers
 
+from attnkit.data.tokenizer_training import SPECIAL_TOKENS, TOKENIZER_KINDS, train_seq2seq_backend
 from attnkit.errors import InputError
 
-PAD, SOS, EOS, UNK = "<pad>", "<sos>", "<eos>", "<unk>"
-SPECIAL_TOKENS: tuple[str, ...] = (PAD, SOS, EOS, UNK)  # ids 0, 1, 2, 3
-TOKENIZER_KINDS: tuple[str, ...] = ("char", "word", "bpe")
-DEFAULT_BPE_VOCAB = 2000
-
-
-def _word_pre_tokenizer() -> pre_tokenizers.PreTokenizer:
-    # "Hello, world!" -> "▁Hello" "," "▁world" "!": spaces become a ▁ prefix, punctuation splits off.
-    return pre_tokenizers.Sequence([pre_tokenizers.Metaspace(), pre_tokenizers.Punctuation()])
-
-
-def _new_backend(kind: str, model: models.Model, lowercase: bool) -> _HFTokenizer:
-    tok = _HFTokenizer(model)
-    if lowercase:
-        tok.normalizer = normalizers.Lowercase()
-    if kind == "char":
-        tok.pre_tokenizer = pre_tokenizers.Split(Regex(r"[\s\S]"), behavior="isolated")  # every character
-        tok.decoder = decoders.Fuse()
-    else:
-        tok.pre_tokenizer = _word_pre_tokenizer()
-        tok.decoder = decoders.Metaspace()
-    tok.add_special_tokens(list(SPECIAL_TOKENS))
-    return tok
+TOKENIZER_FILE = "tokenizer.json"
+#: The sequence-to-sequence convention as ``required=`` of the constructors: token -> id it must have.
+SEQ2SEQ_SPECIAL_IDS: dict[str, int] = {s: i for i, s in enumerate(SPECIAL_TOKENS)}
+#: Names a special token may have, by role (the first one present in the vocabulary is used).
+SPECIAL_NAMES: dict[str, tuple[str, ...]] = {
+    "pad": ("<pad>", "[PAD]"),
+    "sos": ("<sos>", "<s>"),
+    "eos": ("<eos>", "</s>", "<|endoftext|>"),
+    "unk": ("<unk>", "[UNK]"),
+    "cls": ("[CLS]",),
+    "sep": ("[SEP]",),
+    "mask": ("[MASK]", "<mask>"),
+}
+Required = Sequence[str] | Mapping[str, int]
 
 
 def _kind_of(tok: _HFTokenizer) -> str:
-    if isinstance(tok.model, models.BPE):
-        return "bpe"
-    if isinstance(tok.model, models.WordLevel):
+    """``char`` / ``word`` (WordLevel), ``bpe``, ``byte_bpe`` (byte-level), ``wordpiece`` or ``unigram``."""
+    model = tok.model
+    if isinstance(model, models.WordLevel):
         return "char" if isinstance(tok.pre_tokenizer, pre_tokenizers.Split) else "word"
-    raise InputError(f"Unsupported tokenizer model {type(tok.model).__name__!r}; expected WordLevel or BPE")
+    if isinstance(model, models.BPE):
+        return "byte_bpe" if isinstance(tok.pre_tokenizer, pre_tokenizers.ByteLevel) else "bpe"
+    return type(model).__name__.lower()
+
+
+def _check_required(backend: _HFTokenizer, required: Required, where: str = "") -> None:
+    """Raise ``InputError`` unless every required token is present (at its id, for a mapping)."""
+    if isinstance(required, Mapping):
+        for token, want in required.items():
+            got = backend.token_to_id(token)
+            if got != want:
+                expected = ", ".join(f"{s}={j}" for s, j in required.items())
+                raise InputError(f"Expected special token {token!r} at id {want}. Received: id={got}"
+                                 f"{' in ' + where if where else ''} (the vocabulary must reserve {expected})")
+        return
+    missing = [t for t in required if backend.token_to_id(t) is None]
+    if missing:
+        raise InputError(f"tokenizer{' ' + where if where else ''} lacks the special tokens {missing}. "
+                         f"Expected all of {list(required)}")
+
+
+def _check_ids(ids: Iterable[int], n: int) -> list[int]:
+    out = [int(i) for i in ids]  # accepts a 1-D tensor too
+    for i in out:
+        if not 0 <= i < n:
+            raise ValueError(f"Expected ids in [0, {n}). Received: id={i}")
+    return out
 
 
 class Tokenizer:
-    """Text <-> token ids with ``<pad>=0, <sos>=1, <eos>=2, <unk>=3``; kinds ``"char"``, ``"word"``, ``"bpe"``.
+    """Text <-> token ids for every attnkit model; wraps any Hugging Face ``tokenizers.Tokenizer``.
 
-    Build one with :meth:`train` or :meth:`load`; the constructor wraps an existing Hugging Face
-    ``tokenizers.Tokenizer`` and checks its special tokens.
+    Build one with :meth:`train` (sequence-to-sequence kinds), :func:`~attnkit.data.lm_tokenizers.train_byte_bpe`
+    (GPT), :func:`~attnkit.data.lm_tokenizers.train_wordpiece` (BERT), or read a ``tokenizer.json`` with
+    :meth:`from_file` / :meth:`from_str` / :meth:`from_bytes`; :meth:`wrap` accepts a raw back end too.
+
+    Args:
+        backend: the ``tokenizers.Tokenizer`` to wrap.
+        required: special tokens the vocabulary must have: a sequence of tokens, or a mapping token -> id
+            (e.g. :data:`SEQ2SEQ_SPECIAL_IDS`).
+
+    Raises:
+        InputError: a required token is missing or at another id.
 
     Example:
         >>> tok = Tokenizer.train(["Go.", "Hello, world!"], kind="word")
@@ -84,126 +111,145 @@ class Tokenizer:
         ['<sos>', 'Hello', ',', 'world', '!', '<eos>']
         >>> tok.decode(tok.encode("Hello, world!"))
         'Hello, world!'
+        >>> tok.kind, tok.vocab_size, tok.pad_id, tok.cls_id
+        ('word', 10, 0, None)
     """
 
-    def __init__(self, backend: _HFTokenizer) -> None:
-        for i, special in enumerate(SPECIAL_TOKENS):
-            got = backend.token_to_id(special)
-            if got != i:
-                raise InputError(
-                    f"Expected special token {special!r} at id {i}. Received: id={got} "
-                    f"(the vocabulary must reserve {', '.join(f'{s}={j}' for j, s in enumerate(SPECIAL_TOKENS))})"
-                )
+    def __init__(self, backend: _HFTokenizer, *, required: Required = ()) -> None:
+        if not isinstance(backend, _HFTokenizer):
+            raise TypeError(f"Expected a tokenizers.Tokenizer. Received: {type(backend).__name__}")
+        _check_required(backend, required)
         self._tok = backend
         self.kind: str = _kind_of(backend)
+        #: True for the sequence-to-sequence convention (<pad>, <sos>, <eos>, <unk> at ids 0..3).
+        self.seq2seq = all(backend.token_to_id(s) == i for s, i in SEQ2SEQ_SPECIAL_IDS.items())
+        self._special = {role: next((i for i in map(backend.token_to_id, names) if i is not None), None)
+                         for role, names in SPECIAL_NAMES.items()}
+        unk = getattr(backend.model, "unk_token", None)
+        if unk and backend.token_to_id(unk) is not None:
+            self._special["unk"] = backend.token_to_id(unk)
         # Char-level fast path: a dict lookup per character gives the same ids as the backend (tested)
-        # at a fraction of the cost. Only for the normalisers this class itself sets.
+        # at a fraction of the cost. Only for the normalisers Tokenizer.train itself sets.
         self._chars: dict[str, int] | None = None
         self._lower = isinstance(backend.normalizer, normalizers.Lowercase)
-        if self.kind == "char" and (backend.normalizer is None or self._lower):
+        if self.seq2seq and self.kind == "char" and (backend.normalizer is None or self._lower):
             self._chars = backend.get_vocab(with_added_tokens=False)
             self._char_of = {i: c for c, i in self._chars.items() if i >= len(SPECIAL_TOKENS)}
 
     # ---- building -------------------------------------------------------------------------------
 
     @classmethod
-    def train(
-        cls,
-        texts: Iterable[str],
-        *,
-        kind: str = "char",
-        vocab_size: int | None = None,
-        min_frequency: int = 1,
-        lowercase: bool = False,
-    ) -> Tokenizer:
-        """Learn a vocabulary from ``texts``.
+    def train(cls, texts: Iterable[str], *, kind: str = "char", vocab_size: int | None = None,
+              min_frequency: int = 1, lowercase: bool = False) -> Tokenizer:
+        """Learn a sequence-to-sequence vocabulary (``<pad>=0 <sos>=1 <eos>=2 <unk>=3``) from ``texts``.
 
-        Args:
-            texts: training strings.
-            kind: ``"char"``, ``"word"`` or ``"bpe"``.
-            vocab_size: largest vocabulary, specials included (most frequent items kept); ``None`` keeps
-                every item for char/word and means 2000 for BPE.
-            min_frequency: drop items seen fewer times (char/word).
-            lowercase: lower-case text before tokenising (also when encoding later).
+        Arguments as :func:`attnkit.data.tokenizer_training.train_seq2seq_backend`: ``kind`` ``"char"``,
+        ``"word"`` or ``"bpe"``; ``vocab_size`` specials included (None: every item, BPE 2000);
+        ``min_frequency``; ``lowercase`` (also when encoding later).
+
+        Example:
+            >>> Tokenizer.train(["aab"], kind="char").tokens("ab")
+            ['<sos>', 'a', 'b', '<eos>']
         """
-        if kind not in TOKENIZER_KINDS:
-            raise ValueError(f"Expected kind to be one of {TOKENIZER_KINDS}. Received: kind={kind!r}")
-        if vocab_size is not None and (not isinstance(vocab_size, int) or vocab_size <= len(SPECIAL_TOKENS)):
-            raise ValueError(
-                f"Expected vocab_size to be None or an int > {len(SPECIAL_TOKENS)}. Received: vocab_size={vocab_size!r}"
-            )
-        texts = list(texts)
-        if any(not isinstance(t, str) for t in texts):
-            bad = next(t for t in texts if not isinstance(t, str))
-            raise TypeError(f"Expected texts to be strings. Received: {type(bad).__name__} {bad!r}")
-        if kind == "char":
-            counts = Counter(c for t in texts for c in (t.lower() if lowercase else t))
-            items = sorted(
-                (c for c, n in counts.items() if n >= min_frequency), key=lambda c: (-counts[c], c)
-            )
-            if vocab_size is not None:
-                items = items[: vocab_size - len(SPECIAL_TOKENS)]
-            vocab = {s: i for i, s in enumerate(SPECIAL_TOKENS)}
-            vocab.update({c: len(SPECIAL_TOKENS) + i for i, c in enumerate(items)})
-            return cls(_new_backend(kind, models.WordLevel(vocab, unk_token=UNK), lowercase))
-        if kind == "word":
-            backend = _new_backend(kind, models.WordLevel(unk_token=UNK), lowercase)
-            trainer = trainers.WordLevelTrainer(
-                vocab_size=vocab_size if vocab_size is not None else 10**9,
-                min_frequency=min_frequency,
-                special_tokens=list(SPECIAL_TOKENS),
-                show_progress=False,
-            )
-        else:
-            backend = _new_backend(kind, models.BPE(unk_token=UNK), lowercase)
-            trainer = trainers.BpeTrainer(
-                vocab_size=vocab_size if vocab_size is not None else DEFAULT_BPE_VOCAB,
-                min_frequency=min_frequency,
-                special_tokens=list(SPECIAL_TOKENS),
-                show_progress=False,
-            )
-        backend.train_from_iterator(texts, trainer)
+        return cls(train_seq2seq_backend(list(texts), kind=kind, vocab_size=vocab_size,
+                                         min_frequency=min_frequency, lowercase=lowercase))
+
+    @classmethod
+    def wrap(cls, tok: Tokenizer | _HFTokenizer) -> Tokenizer:
+        """``tok`` itself when it is a ``Tokenizer``, else a ``Tokenizer`` around the raw back end.
+
+        Example:
+            >>> from tokenizers import Tokenizer as HF, models
+            >>> Tokenizer.wrap(HF(models.WordLevel({"a": 0, "<unk>": 1}, unk_token="<unk>"))).unk_id
+            1
+        """
+        return tok if isinstance(tok, Tokenizer) else cls(tok)
+
+    @classmethod
+    def from_str(cls, text: str, *, required: Required = ()) -> Tokenizer:
+        """Read the JSON text of a ``tokenizer.json`` document (what :meth:`to_str` returns).
+
+        Raises:
+            InputError: not a tokenizer.json document, or a required token missing.
+
+        Example:
+            >>> tok = Tokenizer.train(["ab"])
+            >>> Tokenizer.from_str(tok.to_str()).encode("ba") == tok.encode("ba")
+            True
+        """
+        try:
+            backend = _HFTokenizer.from_str(text)
+        except Exception as e:  # tokenizers raises a plain Exception on bad JSON
+            first = str(e).splitlines()[0] if str(e) else type(e).__name__
+            raise InputError(f"Not a valid tokenizer.json document: {first}") from None
+        return cls(backend, required=required)
+
+    @classmethod
+    def from_bytes(cls, data: bytes, *, required: Required = ()) -> Tokenizer:
+        """Read the bytes of a ``tokenizer.json`` file (UTF-8), e.g. from a checkpoint directory.
+
+        Example:
+            >>> Tokenizer.from_bytes(Tokenizer.train(["ab"]).to_str().encode()).vocab_size
+            6
+        """
+        try:
+            text = data.decode("utf-8")
+        except UnicodeDecodeError:
+            raise InputError("Not a valid tokenizer.json document: not UTF-8") from None
+        return cls.from_str(text, required=required)
+
+    @classmethod
+    def from_file(cls, path: str | os.PathLike[str], *, required: Required = ()) -> Tokenizer:
+        """Read a ``tokenizer.json`` file, or a directory holding one (e.g. a saved model).
+
+        Raises:
+            InputError: no such file, not a tokenizer file, or required tokens missing (listed).
+
+        Example:
+            >>> Tokenizer.from_file("/no/such/dir")
+            Traceback (most recent call last):
+            ...
+            attnkit.errors.InputError: tokenizer file '/no/such/dir' does not exist
+        """
+        p = Path(path)
+        if p.is_dir():
+            p = p / TOKENIZER_FILE
+        if not p.is_file():
+            raise InputError(f"tokenizer file {str(p)!r} does not exist")
+        try:
+            backend = _HFTokenizer.from_str(p.read_bytes().decode("utf-8"))
+        except Exception as err:  # tokenizers raises a plain Exception on malformed files
+            first = str(err).splitlines()[0] if str(err) else type(err).__name__
+            raise InputError(f"{str(p)!r} is not a tokenizer.json file: {first}") from None
+        _check_required(backend, required, where=repr(str(p)))
         return cls(backend)
 
-    @classmethod
-    def from_str(cls, text: str) -> Tokenizer:
-        """Rebuild from the JSON text :meth:`to_str` returns (a ``tokenizer.json`` document)."""
-        try:
-            return cls(_HFTokenizer.from_str(text))
-        except Exception as e:  # tokenizers raises a plain Exception on bad JSON
-            if isinstance(e, InputError):
-                raise
-            raise InputError(f"Not a valid tokenizer.json document: {e}") from None
-
-    @classmethod
-    def load(cls, path: str | os.PathLike) -> Tokenizer:
-        """Read a tokenizer saved by :meth:`save` (a ``tokenizer.json`` file, or a directory holding one)."""
-        p = Path(path)
-        if p.is_dir():
-            p = p / "tokenizer.json"
-        if not p.is_file():
-            raise InputError(f"Tokenizer file not found: {str(p)!r}")
-        try:
-            text = p.read_text(encoding="utf-8")
-        except UnicodeDecodeError:
-            raise InputError(f"{p}: tokenizer file is not valid UTF-8") from None
-        try:
-            return cls.from_str(text)
-        except InputError as e:
-            raise InputError(f"{p}: {e}") from None
+    load = from_file  # the name seq2seq models and KitModel directories use
 
     def to_str(self) -> str:
-        """The ``tokenizer.json`` document as a string."""
+        """The ``tokenizer.json`` document as a string.
+
+        Example:
+            >>> '"model"' in Tokenizer.train(["ab"]).to_str()
+            True
+        """
         return self._tok.to_str()
 
-    def save(self, path: str | os.PathLike) -> Path:
-        """Write ``tokenizer.json`` to ``path`` (a file name, or a directory to write it into).
+    def save(self, path: str | os.PathLike[str]) -> Path:
+        """Write ``tokenizer.json`` to ``path`` (a file name, or a directory to write it into), atomically.
 
-        Returns the path written. The write is atomic (temporary file, then rename).
+        Returns:
+            The path written.
+
+        Example:
+            >>> import tempfile
+            >>> tok = Tokenizer.train(["ab"])
+            >>> Tokenizer.from_file(tok.save(tempfile.mkdtemp())) == tok
+            True
         """
         p = Path(path)
         if p.is_dir():
-            p = p / "tokenizer.json"
+            p = p / TOKENIZER_FILE
         tmp = p.with_name(p.name + ".tmp")
         tmp.write_text(self.to_str(), encoding="utf-8")
         os.replace(tmp, p)
@@ -216,21 +262,34 @@ class Tokenizer:
         """Number of ids, specials included (ids are ``0 .. vocab_size - 1``)."""
         return self._tok.get_vocab_size(with_added_tokens=True)
 
-    @property
-    def pad_id(self) -> int:
-        return 0
+    def get_vocab_size(self) -> int:
+        """``vocab_size``, spelled as ``tokenizers.Tokenizer`` spells it (for code written against it)."""
+        return self.vocab_size
 
-    @property
-    def sos_id(self) -> int:
-        return 1
+    def get_vocab(self) -> dict[str, int]:
+        """Token -> id, specials included.
 
-    @property
-    def eos_id(self) -> int:
-        return 2
+        Example:
+            >>> sorted(Tokenizer.train(["a"]).get_vocab().items(), key=lambda kv: kv[1])[-1]
+            ('a', 4)
+        """
+        return self._tok.get_vocab(with_added_tokens=True)
 
-    @property
-    def unk_id(self) -> int:
-        return 3
+    def token_to_id(self, token: str) -> int | None:
+        """The id of ``token``, or None if it is not in the vocabulary."""
+        return self._tok.token_to_id(token)
+
+    def id_to_token(self, i: int) -> str | None:
+        """The token of id ``i``, or None if there is no such id."""
+        return self._tok.id_to_token(i)
+
+    pad_id = property(lambda self: self._special["pad"], doc="Id of <pad> / [PAD], or None.")
+    sos_id = property(lambda self: self._special["sos"], doc="Id of <sos> / <s>, or None.")
+    eos_id = property(lambda self: self._special["eos"], doc="Id of <eos> / </s> / <|endoftext|>, or None.")
+    unk_id = property(lambda self: self._special["unk"], doc="Id of the unknown token, or None (byte-level BPE).")
+    cls_id = property(lambda self: self._special["cls"], doc="Id of [CLS], or None.")
+    sep_id = property(lambda self: self._special["sep"], doc="Id of [SEP], or None.")
+    mask_id = property(lambda self: self._special["mask"], doc="Id of [MASK] / <mask>, or None.")
 
     @property
     def backend(self) -> _HFTokenizer:
@@ -239,19 +298,37 @@ class Tokenizer:
 
     # ---- encoding -------------------------------------------------------------------------------
 
-    def encode(self, text: str, add_special: bool = True) -> list[int]:
-        """Token ids of ``text``: ``[<sos>, t_1, ..., t_n, <eos>]`` (or ``[t_1, ..., t_n]``).
+    def encode(self, text: str, pair: str | None = None, add_special: bool = True) -> list[int]:
+        """Token ids of ``text`` (and of a second segment ``pair``, for tokenizers with a pair template).
 
-        Unknown items map to ``unk_id``; the empty string gives ``[<sos>, <eos>]``.
+        Sequence-to-sequence tokenizers give ``[<sos>, t_1, ..., t_n, <eos>]`` (``[t_1, ..., t_n]`` with
+        ``add_special=False``; the empty string gives ``[<sos>, <eos>]``); any other tokenizer adds what its
+        post-processor adds (BERT: ``[CLS] A [SEP] (B [SEP])``). Unknown items map to ``unk_id``.
+
+        Example:
+            >>> Tokenizer.train(["ab"]).encode("ba", add_special=False)
+            [5, 4]
         """
-        return self.encode_batch([text], add_special)[0]
+        if pair is None:
+            return self.encode_batch([text], add_special)[0]
+        if self.seq2seq:
+            raise ValueError("Expected pair=None: a sequence-to-sequence tokenizer encodes one text at a time. "
+                             f"Received: pair={pair!r}")
+        return list(self._tok.encode(text, pair, add_special_tokens=add_special).ids)
 
     def encode_batch(self, texts: Sequence[str], add_special: bool = True) -> list[list[int]]:
-        """:meth:`encode` for many texts at once (faster)."""
+        """:meth:`encode` for many texts at once (faster).
+
+        Example:
+            >>> Tokenizer.train(["ab"]).encode_batch(["a", "b"])
+            [[1, 4, 2], [1, 5, 2]]
+        """
         texts = list(texts)
         for t in texts:
             if not isinstance(t, str):
                 raise TypeError(f"Expected text to be a str. Received: {type(t).__name__} {t!r}")
+        if not self.seq2seq:
+            return [list(e.ids) for e in self._tok.encode_batch(texts, add_special_tokens=add_special)]
         if self._chars is not None:
             v, unk = self._chars, self.unk_id
             rows = [[v.get(c, unk) for c in (t.lower() if self._lower else t)] for t in texts]
@@ -261,20 +338,19 @@ class Tokenizer:
             return [[self.sos_id, *r, self.eos_id] for r in rows]
         return rows
 
-    def _check_ids(self, ids: Iterable[int]) -> list[int]:
-        out = [int(i) for i in ids]  # accepts a 1-D tensor too
-        n = self.vocab_size
-        for i in out:
-            if not 0 <= i < n:
-                raise ValueError(f"Expected ids in [0, {n}). Received: id={i}")
-        return out
-
     def decode(self, ids: Iterable[int]) -> str:
-        """Text of ``ids``: stops at the first ``<eos>`` (after any leading ``<sos>``), skips specials.
+        """Text of ``ids`` (a list or a 1-D tensor), special tokens skipped.
 
-        ``ids`` may be a list or a 1-D tensor. Char-level decoding restores spaces exactly.
+        A sequence-to-sequence tokenizer stops at the first ``<eos>`` and restores char-level spaces exactly.
+
+        Example:
+            >>> tok = Tokenizer.train(["ab"])
+            >>> tok.decode([1, 4, 5, 2, 4])
+            'ab'
         """
-        out = self._check_ids(ids)
+        out = _check_ids(ids, self.vocab_size)
+        if not self.seq2seq:
+            return self._tok.decode(out, skip_special_tokens=True)
         if self.eos_id in out:
             out = out[: out.index(self.eos_id)]
         if self._chars is not None:
@@ -282,38 +358,69 @@ class Tokenizer:
         return self._tok.decode([i for i in out if i >= len(SPECIAL_TOKENS)], skip_special_tokens=True)
 
     def decode_batch(self, batch: Iterable[Iterable[int]]) -> list[str]:
-        """:meth:`decode` for each row (a list of lists or a 2-D tensor)."""
+        """:meth:`decode` for each row (a list of lists or a 2-D tensor).
+
+        Example:
+            >>> Tokenizer.train(["ab"]).decode_batch([[4], [5, 4]])
+            ['a', 'ba']
+        """
         return [self.decode(row) for row in batch]
 
     def tokens(self, ids: Iterable[int] | str) -> list[str]:
         """Display strings of ``ids``, one per id (specials included), e.g. axis labels of alignment plots.
 
-        A string is encoded first (``encode(text)``, so ``<sos>``/``<eos>`` included): ``tokens(text)``
-        labels the columns of an alignment over ``encode(text)``. Word/BPE tokens lose their ``▁`` space
-        marker (a lone space token shows as ``▁``); a char-level space shows as ``" "``.
+        A string is encoded first (``encode(text)``, so specials included): ``tokens(text)`` labels the
+        columns of an alignment over ``encode(text)``. Word/BPE tokens of the sequence-to-sequence kinds
+        lose their ``▁`` space marker (a lone space token shows as ``▁``); a char-level space shows as ``" "``.
+
+        Example:
+            >>> Tokenizer.train(["a b"], kind="word").tokens("a b")
+            ['<sos>', 'a', 'b', '<eos>']
         """
         if isinstance(ids, str):
             ids = self.encode(ids)
         out = []
-        for i in self._check_ids(ids):
+        for i in _check_ids(ids, self.vocab_size):
             t = self._tok.id_to_token(i)
-            if self.kind != "char" and t != "▁":
+            if self.kind in ("word", "bpe") and t != "▁":
                 t = t.removeprefix("▁")
             out.append(t)
         return out
 
+    def unknown_pieces(self, text: str) -> list[str]:
+        """The pieces of ``text`` encoded as the unknown token, in order (none for byte-level BPE).
+
+        Example:
+            >>> Tokenizer.train(["hola"]).unknown_pieces("año")
+            ['ñ']
+        """
+        if self.unk_id is None:
+            return []
+        enc = self._tok.encode(text, add_special_tokens=False)
+        return [text[a:b] for i, (a, b) in zip(enc.ids, enc.offsets, strict=True) if i == self.unk_id]
+
     def unknown_counts(self, texts: Iterable[str]) -> Counter[str]:
-        """How often each out-of-vocabulary piece of ``texts`` was mapped to ``<unk>``."""
+        """How often each out-of-vocabulary piece of ``texts`` was mapped to the unknown token.
+
+        Example:
+            >>> Tokenizer.train(["hola mundo"]).unknown_counts(["ñandú ñu"])
+            Counter({'ñ': 2, 'ú': 1})
+        """
         counts: Counter[str] = Counter()
+        if self.unk_id is None:
+            return counts
         texts = list(texts)
         for text, enc in zip(texts, self._tok.encode_batch(texts, add_special_tokens=False), strict=True):
-            for i, (a, b) in zip(enc.ids, enc.offsets, strict=True):
-                if i == self.unk_id:
-                    counts[text[a:b]] += 1
+            counts.update(text[a:b] for i, (a, b) in zip(enc.ids, enc.offsets, strict=True) if i == self.unk_id)
         return counts
 
     def count_unknown(self, texts: Iterable[str]) -> int:
-        """Number of tokens of ``texts`` mapped to ``<unk>``."""
+        """Number of tokens of ``texts`` mapped to the unknown token.
+
+        Example:
+            >>> Tokenizer.train(["hola"]).count_unknown(["año", "hola"])
+            1
+        """
         return sum(self.unknown_counts(texts).values())
 
     def __repr__(self) -> str:
@@ -323,3 +430,7 @@ class Tokenizer:
         return isinstance(other, Tokenizer) and json.loads(self.to_str()) == json.loads(other.to_str())
 
     __hash__ = None  # type: ignore[assignment]
+
+
+__all__ = ["SEQ2SEQ_SPECIAL_IDS", "SPECIAL_NAMES", "SPECIAL_TOKENS", "TOKENIZER_FILE", "TOKENIZER_KINDS",
+           "Tokenizer"]

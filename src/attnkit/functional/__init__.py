@@ -3,15 +3,18 @@
 ``attention`` and ``hard_attention`` are the cores every layer calls; ``masked_softmax`` the
 NaN-free normalisation; the score functions (``dot``, ``scaled_dot``, ``general``, ``concat``,
 ``additive``, ``location``, ``cosine``) are collected in ``SCORES``; masks are boolean, True = may attend.
+
+Files: ``attention.py`` (the contract, ``attention()`` and its reference path), ``fused.py`` (SDPA),
+``chunked.py`` (online softmax over key chunks), ``auto_chunk.py`` (the automatic chunk size),
+``hard.py`` (hard attention), ``scores.py``, ``masks.py``.
 """
 
 from attnkit.functional.attention import (
     AUTO_CHUNK_ELEMENTS,
-    HardAttention,
     attention,
-    hard_attention,
     masked_softmax,
 )
+from attnkit.functional.hard import HardAttention, hard_attention
 from attnkit.functional.masks import causal_mask, local_window_mask, padding_mask
 from attnkit.functional.scores import (
     PARAMETER_FREE,

@@ -65,17 +65,17 @@ def check_dropout(dropout: float) -> None:
 
 
 def check_query_keys(
-    query: object, keys: object, key_mask: Tensor | None, query_dim: int, key_dim: int
+    query: object, keys: object, key_mask: Tensor | None, query_size: int, key_size: int
 ) -> tuple[int, int]:
     """Check a recurrent-decoder attention call; return ``(B, Tk)``.
 
-    ``query`` ``(B, Dq)`` or ``(B, Tq, Dq)``, ``keys`` ``(B, Tk, Dk)`` with ``Dq == query_dim`` and
-    ``Dk == key_dim``, ``key_mask`` bool ``(B, Tk)`` or None.
+    ``query`` ``(B, Dq)`` or ``(B, Tq, Dq)``, ``keys`` ``(B, Tk, Dk)`` with ``Dq == query_size`` and
+    ``Dk == key_size``, ``key_mask`` bool ``(B, Tk)`` or None.
     """
     query = check_tensor(query, "query", ndim=(2, 3))
     keys = check_tensor(keys, "keys", ndim=3)
-    check_last_dim(query, "query", query_dim)
-    check_last_dim(keys, "keys", key_dim)
+    check_last_dim(query, "query", query_size)
+    check_last_dim(keys, "keys", key_size)
     b, tk = keys.shape[0], keys.shape[1]
     if query.shape[0] != b:
         raise ValueError(

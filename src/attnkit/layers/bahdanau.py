@@ -1,7 +1,8 @@
 """Bahdanau (additive) attention, the alignment model of Bahdanau et al. 2015.
 
 Shape legend: ``B`` batch, ``Tq`` decoder steps scored at once, ``Tk`` source length,
-``Dq`` decoder state width, ``Dk`` annotation width, ``A`` alignment-model width (hidden_dim).
+``Dq`` decoder state width (``query_size``), ``Dk`` annotation width (``key_size``), ``A`` alignment-model
+width (``hidden_dim``).
 
     e_ij   = w_v^T tanh(W_q s_{i-1} + W_k h_j)      (alignment model)
     a_ij   = exp(e_ij) / sum_k exp(e_ik)            (over the real source tokens)
@@ -15,6 +16,7 @@ from torch import Tensor, nn
 from attnkit.functional import attention
 from attnkit.functional.scores import additive_from_projected
 from attnkit.layers._checks import check_last_dim, check_query_keys, check_tensor
+from attnkit.layers._deprecation import renamed_arguments
 from attnkit.layers.scores import AdditiveScore
 
 
@@ -40,8 +42,8 @@ class BahdanauAttention(nn.Module):
     :meth:`project_keys` and pass it as ``projected_keys``.
 
     Args:
-        query_dim: ``Dq``, the decoder state width.
-        key_dim: ``Dk``, the annotation (encoder output) width.
+        query_size: ``Dq``, the decoder state width (``query_dim=`` is a deprecated alias).
+        key_size: ``Dk``, the annotation (encoder output) width (``key_dim=`` is a deprecated alias).
         hidden_dim: ``A``, the width of the alignment model.
 
     Call arguments:
@@ -56,7 +58,7 @@ class BahdanauAttention(nn.Module):
 
     Example:
         >>> import torch
-        >>> attn = BahdanauAttention(query_dim=6, key_dim=4, hidden_dim=5)
+        >>> attn = BahdanauAttention(query_size=6, key_size=4, hidden_dim=5)
         >>> h = torch.randn(2, 7, 4)
         >>> keys = attn.project_keys(h)  # once per sentence
         >>> c, a = attn(torch.randn(2, 6), h, projected_keys=keys)
@@ -64,18 +66,16 @@ class BahdanauAttention(nn.Module):
         ((2, 4), (2, 7), True)
     """
 
-    def __init__(self, query_dim: int, key_dim: int, hidden_dim: int) -> None:
+    @renamed_arguments(query_dim="query_size", key_dim="key_size")
+    def __init__(self, query_size: int, key_size: int, hidden_dim: int) -> None:
         super().__init__()
-        for name, v in (("query_dim", query_dim), ("key_dim", key_dim), ("hidden_dim", hidden_dim)):
-            if not isinstance(v, int) or v <= 0:
-                raise ValueError(f"Expected `{name}` to be a positive integer. Received: {name}={v!r}")
-        self.query_dim, self.key_dim, self.hidden_dim = query_dim, key_dim, hidden_dim
-        self.score = AdditiveScore(query_dim, key_dim, hidden_dim)  # owns W_q, W_k, w_v
+        self.score = AdditiveScore(query_size, key_size, hidden_dim)  # owns W_q, W_k, w_v; checks the sizes
+        self.query_size, self.key_size, self.hidden_dim = query_size, key_size, hidden_dim
 
     def project_keys(self, keys: Tensor) -> Tensor:
         """``W_k h_j`` for every annotation: ``(B, Tk, Dk) -> (B, Tk, A)``."""
         check_tensor(keys, "keys", ndim=3)
-        check_last_dim(keys, "keys", self.key_dim)
+        check_last_dim(keys, "keys", self.key_size)
         return self.score.w_k(keys)
 
     def forward(
@@ -87,7 +87,7 @@ class BahdanauAttention(nn.Module):
         projected_keys: Tensor | None = None,
     ) -> tuple[Tensor, Tensor]:
         """Context vectors and alignment weights; see the class docstring for shapes."""
-        b, tk = check_query_keys(query, keys, key_mask, self.query_dim, self.key_dim)
+        b, tk = check_query_keys(query, keys, key_mask, self.query_size, self.key_size)
         if projected_keys is None:
             projected_keys = self.project_keys(keys)
         elif tuple(projected_keys.shape) != (b, tk, self.hidden_dim):

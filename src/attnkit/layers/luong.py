@@ -1,47 +1,55 @@
-"""Luong attention: global, local-m and local-p (Luong, Pham & Manning 2015).
+"""Luong attention (Luong, Pham & Manning 2015): a score module and an optional local window, composed.
 
-Shape legend: ``B`` batch, ``Tq`` decoder steps scored at once, ``Tk`` source length, ``D``
-decoder state width (``dim``), ``Dk`` source state width (``key_dim``), ``W`` half-window (``window``).
+Shape legend: ``B`` batch, ``Tq`` decoder steps scored at once, ``Tk`` source length, ``Dq`` decoder
+state width (``query_size``), ``Dk`` source state width (``key_size``), ``W`` half-window.
 
-    score(h_t, h_s) = h_t^T h_s                       dot
-                    = h_t^T W_a h_s                   general
-                    = v_a^T tanh(W_a [h_t; h_s])      concat
-    a_t(s) = softmax_s(score(h_t, h_s))               global: over all real source positions
-    local-m: p_t = t, softmax over s in [p_t - W, p_t + W]
-    local-p: p_t = S * sigmoid(v_p^T tanh(W_p h_t)),
+    score(h_t, h_s) = h_t^T h_s                       DotScore()
+                    = h_t^T W_a h_s                   GeneralScore(Dq, Dk)
+                    = v_a^T tanh(W_a [h_t; h_s])      ConcatScore(Dq, Dk, hidden_dim)
+    a_t(s) = softmax_s(score(h_t, h_s))               global (window=None): over all real source positions
+    local-m: p_t = t, softmax over s in [p_t - W, p_t + W]                        MonotonicWindow(W)
+    local-p: p_t = S * sigmoid(v_p^T tanh(W_p h_t)),                              PredictiveWindow(Dq, W)
              a_t(s) = softmax_{|s - p_t| <= W}(score) * exp(-(s - p_t)^2 / (2 sigma^2)),  sigma = W / 2
     c_t = sum_s a_t(s) h_s
 
 The attentional state ``tanh(W_c [c_t; h_t])`` and input feeding belong to the decoder: this layer
-returns ``c_t`` and ``a_t`` for it to combine and feed back.
+returns ``c_t`` and ``a_t`` for it to combine and feed back. Names in JSON configs
+(``"luong-local-p"``) become these objects in :func:`attnkit.layers.factory.build_attention`.
 """
 
 from __future__ import annotations
+
+from typing import Any
 
 import torch
 from torch import Tensor, nn
 
 from attnkit.functional import attention
 from attnkit.layers._checks import check_query_keys
-from attnkit.layers.scores import ConcatScore, GeneralScore
-
-SCORES = ("dot", "general", "concat")
-MODES = ("global", "local-m", "local-p")
+from attnkit.layers._deprecation import renamed_arguments, warn_deprecated
+from attnkit.layers.scores import DotScore
+from attnkit.layers.windows import LocalWindow
 
 
 class LuongAttention(nn.Module):
-    """Luong et al. 2015 attention with the dot, general or concat score, global or local.
+    """Luong et al. 2015 attention: ``score`` decides how ``h_t`` matches ``h_s``, ``window`` where it may look.
 
     Args:
-        dim: ``D``, the decoder hidden width (the query).
-        score: ``"dot"`` (needs ``key_dim == dim``), ``"general"`` or ``"concat"``.
-        mode: ``"global"``, ``"local-m"`` (monotonic window centred on the decoder step) or
-            ``"local-p"`` (predicted centre, Gaussian weighting).
-        window: ``W``, the half-width ``D`` of the paper: positions ``[p_t - W, p_t + W]``.
-        key_dim: ``Dk``, the source state width (default ``dim``).
+        query_size: ``Dq``, the decoder state width (default: the score's or window's ``query_size``;
+            ``dim=`` is a deprecated alias).
+        key_size: ``Dk``, the source state width (default: the score's ``key_size``, else ``Dq``;
+            ``key_dim=`` is a deprecated alias). Without any size (``DotScore`` alone), query and keys
+            need only agree with each other.
+        score: a score module ``(B, Tq, Dq), (B, Tk, Dk) -> (B, Tq, Tk)``: ``DotScore()`` (default),
+            ``GeneralScore(Dq, Dk)``, ``ConcatScore(Dq, Dk, A)``, or any of :mod:`attnkit.layers.scores`.
+        window: ``None`` (global attention), ``MonotonicWindow(W)`` (local-m) or
+            ``PredictiveWindow(Dq, W)`` (local-p), from :mod:`attnkit.layers.windows`.
+        mode: deprecated: ``"global"``, ``"local-m"`` or ``"local-p"`` with an int ``window`` (the
+            half-width, default 10) builds the window above; a string ``score`` (``"dot"``,
+            ``"general"``, ``"concat"``) is deprecated the same way. Both warn with ``FutureWarning``.
 
     Call arguments:
-        query: ``(B, D)`` the decoder state ``h_t``, or ``(B, Tq, D)`` for several steps.
+        query: ``(B, Dq)`` the decoder state ``h_t``, or ``(B, Tq, Dq)`` for several steps.
         keys: ``(B, Tk, Dk)`` the source states ``h_s`` (also the values).
         key_mask: ``(B, Tk)`` bool, True = real token. ``S`` of local-p is its row sum.
         position: local-m only: the decoder step ``t`` of the (first) query, an int or a ``(B,)``
@@ -55,44 +63,60 @@ class LuongAttention(nn.Module):
 
     Example:
         >>> import torch
-        >>> attn = LuongAttention(8, score="general", mode="local-p", window=2)
-        >>> c, a = attn(torch.randn(3, 8), torch.randn(3, 10, 8))
+        >>> from attnkit.layers import GeneralScore, PredictiveWindow
+        >>> attn = LuongAttention(score=GeneralScore(8, 6), window=PredictiveWindow(8, half_width=2))
+        >>> c, a = attn(torch.randn(3, 8), torch.randn(3, 10, 6))
         >>> tuple(c.shape), tuple(a.shape)
-        ((3, 8), (3, 10))
+        ((3, 6), (3, 10))
+        >>> c, a = LuongAttention()(torch.randn(3, 5, 4), torch.randn(3, 7, 4))  # global dot score
+        >>> tuple(c.shape), tuple(a.shape)
+        ((3, 5, 4), (3, 5, 7))
     """
 
+    @renamed_arguments(dim="query_size", key_dim="key_size")
     def __init__(
-        self, dim: int, score: str = "dot", mode: str = "global", window: int = 10, key_dim: int | None = None
+        self,
+        query_size: int | None = None,
+        key_size: int | None = None,
+        *,
+        score: nn.Module | str | None = None,
+        window: LocalWindow | int | None = None,
+        mode: str | None = None,
     ) -> None:
         super().__init__()
-        key_dim = dim if key_dim is None else key_dim
-        for name, v in (("dim", dim), ("key_dim", key_dim)):
-            if not isinstance(v, int) or v <= 0:
-                raise ValueError(f"Expected `{name}` to be a positive integer. Received: {name}={v!r}")
-        if score not in SCORES:
-            raise ValueError(f"Expected `score` in {SCORES}. Received: score={score!r}")
-        if mode not in MODES:
-            raise ValueError(f"Expected `mode` in {MODES}. Received: mode={mode!r}")
-        if not isinstance(window, int) or window < 0:
-            raise ValueError(f"Expected `window` to be a non-negative integer. Received: window={window!r}")
-        if score == "dot" and key_dim != dim:
-            raise ValueError(
-                "Expected key_dim == dim for score='dot' (h_t^T h_s needs equal widths; use 'general' otherwise). "
-                f"Received: dim={dim}, key_dim={key_dim}"
-            )
-        self.dim, self.key_dim, self.score_name, self.mode, self.window = dim, key_dim, score, mode, window
-        self.score: nn.Module | None = None
-        if score == "general":
-            self.score = GeneralScore(dim, key_dim)
-        elif score == "concat":
-            self.score = ConcatScore(dim, key_dim, dim)
-        if mode == "local-p":
-            self.w_p = nn.Linear(dim, dim, bias=False)
-            self.v_p = nn.Linear(dim, 1, bias=False)
+        if isinstance(key_size, str):  # the old positional order (dim, score, ...)
+            key_size, score = None, key_size
+        score, window = _legacy_parts(query_size, key_size, score, window, mode)
+        self.score = DotScore() if score is None else score
+        self.window = window
+        self.query_size, self.key_size = self._sizes(query_size, key_size)
+        self.register_load_state_dict_pre_hook(_rename_old_window_weights)
 
-    def predict_position(self, query: Tensor, source_length: Tensor) -> Tensor:
-        """local-p centre ``p_t = S * sigmoid(v_p^T tanh(W_p h_t))``: ``(B, Tq, D), (B,) -> (B, Tq)``."""
-        return source_length[:, None] * torch.sigmoid(self.v_p(torch.tanh(self.w_p(query)))).squeeze(-1)
+    def _sizes(self, query_size: int | None, key_size: int | None) -> tuple[int | None, int | None]:
+        """``(Dq, Dk)`` from the arguments, else from the score and window; checked against them."""
+        q_known = getattr(self.score, "query_size", None) or getattr(self.window, "query_size", None)
+        k_known = getattr(self.score, "key_size", None)
+        query_size = q_known if query_size is None else query_size
+        key_size = (k_known or query_size) if key_size is None else key_size
+        for name, v in (("query_size", query_size), ("key_size", key_size)):
+            if v is not None and (not isinstance(v, int) or isinstance(v, bool) or v <= 0):
+                raise ValueError(f"Expected `{name}` to be a positive integer. Received: {name}={v!r}")
+        for name, v, part in (
+            ("query_size", query_size, self.score), ("key_size", key_size, self.score),
+            ("query_size", query_size, self.window),
+        ):  # fmt: skip
+            own = getattr(part, name, None)
+            if own is not None and own != v:
+                raise ValueError(
+                    f"Expected `{name}` to match the {type(part).__name__}'s. Received: {name}={v}, "
+                    f"{type(part).__name__}.{name}={own}"
+                )
+        if self.score.__class__ is DotScore and query_size is not None and key_size != query_size:
+            raise ValueError(
+                "Expected key_size == query_size for DotScore (h_t^T h_s needs equal widths; use GeneralScore "
+                f"otherwise). Received: query_size={query_size}, key_size={key_size}"
+            )
+        return query_size, key_size
 
     def forward(
         self,
@@ -103,53 +127,68 @@ class LuongAttention(nn.Module):
         position: int | Tensor | None = None,
     ) -> tuple[Tensor, Tensor]:
         """Context vectors and alignment weights; see the class docstring for shapes."""
-        b, tk = check_query_keys(query, keys, key_mask, self.dim, self.key_dim)
+        width = query.shape[-1] if isinstance(query, Tensor) else 0
+        b, tk = check_query_keys(query, keys, key_mask, self.query_size or width, self.key_size or width)
         single = query.dim() == 2
-        q = query[:, None, :] if single else query  # (B, Tq, D)
-        tq = q.shape[1]
-        s = torch.arange(tk, device=keys.device, dtype=keys.dtype)  # source positions
+        q = query[:, None, :] if single else query  # (B, Tq, Dq)
         mask = None if key_mask is None else key_mask[:, None, :]  # (B, 1, Tk)
-        centre = None
-        if self.mode == "local-m":
-            centre = self._steps(position, b, tq, single, keys.device).to(keys.dtype)  # (B, Tq)
-        elif self.mode == "local-p":
-            length = key_mask.sum(-1).to(keys.dtype) if key_mask is not None else keys.new_full((b,), float(tk))
-            centre = self.predict_position(q, length)  # (B, Tq)
-        if centre is not None:
-            inside = (s[None, None, :] - centre[..., None]).abs() <= self.window  # (B, Tq, Tk)
+        offsets = None
+        if self.window is not None:
+            # 1. the window: centres p_t and the positions |s - p_t| <= W
+            lengths = key_mask.sum(-1) if key_mask is not None else torch.full((b,), tk, device=keys.device)  # (B,)
+            centres = self.window.centres(q, lengths, position, single)  # (B, Tq)
+            s = torch.arange(tk, device=keys.device, dtype=keys.dtype)  # source positions
+            offsets = s[None, None, :] - centres[..., None]  # (B, Tq, Tk): s - p_t
+            inside = self.window.inside(offsets)  # (B, Tq, Tk)
             mask = inside if mask is None else mask & inside
-        score = "dot" if self.score is None else self.score
+        # 2. softmax of the scores over the allowed positions; c_t = sum_s a_t(s) h_s
+        score = "dot" if self.score.__class__ is DotScore else self.score  # the named score keeps the fused path
         context, weights = attention(q, keys, keys, score=score, mask=mask, return_weights=True)
-        if self.mode == "local-p":
-            sigma = self.window / 2.0
-            gauss = torch.exp(-((s[None, None, :] - centre[..., None]) ** 2) / (2 * sigma**2)) if sigma > 0 else (
-                (s[None, None, :] - centre[..., None]).abs() == 0
-            ).to(keys.dtype)  # fmt: skip
-            weights = weights * gauss  # (B, Tq, Tk), 0 outside the window
-            context = weights @ keys  # (B, Tq, Dk)
+        if offsets is not None:
+            # 3. the window may reshape the weights (local-p: times the Gaussian); then the context follows
+            shaped = self.window.reweight(weights, offsets)  # (B, Tq, Tk)
+            if shaped is not weights:
+                weights, context = shaped, shaped @ keys  # (B, Tq, Dk)
         if single:
             return context[:, 0], weights[:, 0]
         return context, weights
 
-    def _steps(self, position: int | Tensor | None, b: int, tq: int, single: bool, device: torch.device) -> Tensor:
-        """Decoder steps ``t`` of each query, ``(B, Tq)``, for local-m."""
-        if position is None:
-            if single:
-                raise ValueError(
-                    "Expected `position` (the decoder step t, an int or a (B,) tensor) for mode='local-m' with a "
-                    "2-D query. Received: position=None"
-                )
-            position = 0
-        offsets = torch.arange(tq, device=device)
-        if isinstance(position, int):
-            return (position + offsets)[None, :].expand(b, tq)
-        if not isinstance(position, Tensor):
-            raise TypeError(f"Expected `position` to be an int or a tensor. Received: {type(position).__name__}")
-        position = position.to(device)
-        if position.shape == (b,):
-            return position[:, None] + offsets[None, :]
-        if position.shape == (b, tq):
-            return position
-        raise ValueError(
-            f"Expected `position` of shape ({b},) or ({b}, {tq}). Received: position.shape={tuple(position.shape)}"
+
+def _legacy_parts(
+    query_size: int | None, key_size: int | None, score: Any, window: Any, mode: str | None
+) -> tuple[nn.Module | None, LocalWindow | None]:
+    """``(score, window)`` objects from the deprecated strings ``score="general"``, ``mode="local-p"``, int window."""
+    from attnkit.layers.factory import build_score, build_window  # the factory imports this module
+
+    if isinstance(score, str):
+        warn_deprecated(
+            f"LuongAttention(score={score!r}) is deprecated; pass a score module, e.g. "
+            "score=DotScore() | GeneralScore(query_size, key_size) | ConcatScore(query_size, key_size, hidden_dim).",
+            stacklevel=5,
         )
+        if query_size is None:
+            raise ValueError(f"Expected `query_size` with score={score!r}. Received: query_size=None")
+        score = build_score(score, query_size, key_size)
+    if mode is not None or isinstance(window, int):
+        half_width = 10 if window is None else window
+        if not isinstance(half_width, int):
+            raise ValueError(f"Expected an int `window` (the half-width) with `mode`. Received: window={window!r}")
+        warn_deprecated(
+            f"LuongAttention(mode={mode!r}, window={window!r}) is deprecated; pass window=None (global), "
+            "MonotonicWindow(half_width) (local-m) or PredictiveWindow(query_size, half_width) (local-p).",
+            stacklevel=5,
+        )
+        window = build_window("global" if mode is None else mode, query_size or 0, half_width)
+    if window is not None and not isinstance(window, LocalWindow):
+        raise TypeError(
+            f"Expected `window` to be None or a LocalWindow (MonotonicWindow, PredictiveWindow). "
+            f"Received: window={type(window).__name__}"
+        )
+    return score, window
+
+
+def _rename_old_window_weights(module: nn.Module, state_dict: dict[str, Tensor], prefix: str, *args: Any) -> None:
+    """Read state dicts saved before the window was a module: ``w_p.weight`` -> ``window.w_p.weight``."""
+    for name in ("w_p.weight", "v_p.weight"):
+        if prefix + name in state_dict and prefix + "window." + name not in state_dict:
+            state_dict[prefix + "window." + name] = state_dict.pop(prefix + name)

@@ -1,36 +1,48 @@
-"""Multi-head attention with the arguments and numbers of ``keras.layers.MultiHeadAttention``.
+"""Multi-head attention with the arguments and numbers of ``keras.layers.MultiHeadAttention``: the one
+attention module of attnkit. ``Transformer``, ``Bert`` and ``GPT`` build their blocks from it, with
+:class:`attnkit.layers.KVCache` as their cache.
 
 Shape legend: ``B`` batch, ``Tq``/``Tk`` query/key length, ``E`` input width, ``H`` query heads,
-``Hkv`` key/value heads, ``Dk``/``Dv`` head sizes, ``N`` batch after folding the non-attention
-axes, ``Lq``/``Lk`` query/key positions after folding the attention axes.
+``Hkv`` key/value heads, ``Dk``/``Dv`` head widths.
 
     head_h = softmax(Q_h K_{g(h)}^T / sqrt(Dk)) V_{g(h)},   Q_h = x_q W^Q_h + b^Q_h, ...
     output = concat_h(head_h) W^O + b^O
 
 with ``g(h) = h // (H / Hkv)`` the key/value head that query head ``h`` shares (grouped-query
 attention; ``Hkv = 1`` is multi-query attention, ``Hkv = H`` the usual multi-head attention).
+
+Paths: without ``return_attention_scores`` the fused SDPA kernel runs (no ``Tq x Tk`` matrix); with it,
+``attnkit.functional.attention(..., return_weights=True)`` under autograd, or in inference
+:func:`attnkit.kernels.attention_with_weights`; causal self-attention with dropout in CPU training runs
+:func:`attnkit.kernels.causal_dropout_attention`. Tests check that all give the same numbers.
 """
 
 from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass
 
 import torch
 from torch import Tensor, nn
 
+from attnkit import kernels
 from attnkit.functional import attention
-from attnkit.functional.onednn import linear
-from attnkit.layers._checks import check_dropout, check_last_dim, check_mask, check_tensor
+from attnkit.kernels import linear
+from attnkit.layers._checks import check_last_dim, check_mask, check_tensor
+from attnkit.layers._mha_axes import forward_axes
+from attnkit.layers._mha_parts import (
+    Projection,
+    both,
+    causal_pairs,
+    check_head_args,
+    input_widths,
+    int_tuple,
+    positive_int,
+    sequence_attention_mask,
+)
 from attnkit.layers.kv_cache import KVCache
 
-
-def _positive_int(value: object, name: str, *, allow_none: bool = False) -> None:
-    if value is None and allow_none:
-        return
-    if not isinstance(value, int) or isinstance(value, bool) or value <= 0:
-        raise ValueError(f"Expected `{name}` to be a positive integer. Received: {name}={value!r}")
+__all__ = ["MultiHeadAttention", "Projection"]
 
 
 class MultiHeadAttention(nn.Module):
@@ -115,41 +127,14 @@ class MultiHeadAttention(nn.Module):
         dtype: torch.dtype | None = None,
     ) -> None:
         super().__init__()
-        _positive_int(num_heads, "num_heads")
-        _positive_int(key_dim, "key_dim")
-        _positive_int(value_dim, "value_dim", allow_none=True)
-        _positive_int(num_key_value_heads, "num_key_value_heads", allow_none=True)
-        check_dropout(dropout)
-        kv_heads = num_heads if num_key_value_heads is None else num_key_value_heads
-        if num_heads % kv_heads:
-            raise ValueError(
-                "Expected `num_heads` to be divisible by `num_key_value_heads`. "
-                f"Received: num_heads={num_heads}, num_key_value_heads={num_key_value_heads}"
-            )
-        if isinstance(output_shape, int):
-            output_shape = (output_shape,)
-        if output_shape is not None:
-            output_shape = tuple(output_shape)
-            if not output_shape or any(not isinstance(s, int) or s <= 0 for s in output_shape):
-                raise ValueError(
-                    f"Expected `output_shape` to be a positive int or a tuple of them. Received: output_shape={output_shape}"
-                )
-        if isinstance(attention_axes, int):
-            attention_axes = (attention_axes,)
-        if attention_axes is not None:
-            attention_axes = tuple(attention_axes)
-            if not attention_axes or any(not isinstance(a, int) for a in attention_axes):
-                raise ValueError(
-                    f"Expected `attention_axes` to be an int or a tuple of ints. Received: attention_axes={attention_axes}"
-                )
+        self.num_key_value_heads = check_head_args(num_heads, key_dim, value_dim, num_key_value_heads, dropout)
         self.num_heads = num_heads
         self.key_dim = key_dim
         self.value_dim = value_dim if value_dim is not None else key_dim
         self.dropout = float(dropout)
         self.use_bias = use_bias
-        self.output_shape: tuple[int, ...] | None = output_shape
-        self.attention_axes: tuple[int, ...] | None = attention_axes
-        self.num_key_value_heads = kv_heads
+        self.output_shape = int_tuple(output_shape, "output_shape", positive=True)
+        self.attention_axes = int_tuple(attention_axes, "attention_axes", positive=False)
         # Built by `build`: the packed input projection (one matrix when query, key and value have the
         # same width, else three), its packed bias, and the output projection.
         self.in_proj_weight: nn.Parameter | None = None  # (H*Dk + Hkv*Dk + Hkv*Dv, E)
@@ -158,11 +143,10 @@ class MultiHeadAttention(nn.Module):
         self.v_proj_weight: nn.Parameter | None = None  # (Hkv*Dv, Ev)
         self.in_proj_bias: nn.Parameter | None = None  # (H*Dk + Hkv*Dk + Hkv*Dv,)
         self.output_dense: nn.Linear | None = None
-        if query_dim is not None or value_dim_in is not None or key_dim_in is not None:
-            q = query_dim if query_dim is not None else (value_dim_in or key_dim_in)
-            v = value_dim_in if value_dim_in is not None else (key_dim_in or q)
-            k = key_dim_in if key_dim_in is not None else v
-            self.build(q, v, k, device=device, dtype=dtype)
+        self._widths: tuple[int, int, int] | None = None  # (query, value, key) input widths once built
+        widths = input_widths(query_dim, key_dim_in, value_dim_in)
+        if widths is not None:
+            self.build(*widths, device=device, dtype=dtype)
 
     # ----------------------------------------------------------------------------------- build
 
@@ -188,7 +172,7 @@ class MultiHeadAttention(nn.Module):
         """
         key_dim_in = value_dim_in if key_dim_in is None else key_dim_in
         for name, v in (("query_dim", query_dim), ("value_dim_in", value_dim_in), ("key_dim_in", key_dim_in)):
-            _positive_int(v, name)
+            positive_int(v, name)
         nq, nk, nv = self._sizes()
         kw = {"device": device, "dtype": dtype}
         if query_dim == key_dim_in == value_dim_in:
@@ -201,6 +185,7 @@ class MultiHeadAttention(nn.Module):
             self.in_proj_bias = nn.Parameter(torch.zeros(nq + nk + nv, **kw))
         out_features = math.prod(self.output_shape) if self.output_shape else query_dim
         self.output_dense = nn.Linear(self.num_heads * self.value_dim, out_features, bias=self.use_bias, **kw)
+        self._widths = (query_dim, value_dim_in, key_dim_in)
         with torch.no_grad():
             for proj in (self.query_dense, self.key_dense, self.value_dense, self.output_dense):
                 nn.init.xavier_uniform_(proj.weight)
@@ -259,12 +244,26 @@ class MultiHeadAttention(nn.Module):
         cache: KVCache | None = None,
     ) -> Tensor | tuple[Tensor, Tensor]:
         """Attend from ``query`` to ``key``/``value``; see the class docstring for shapes."""
-        check_tensor(query, "query")
-        check_tensor(value, "value")
         self_attention = key is None and value is query
-        if key is None:
-            key = value
-        check_tensor(key, "key")
+        key = value if key is None else key
+        self._check_inputs(query, value, key)
+        masks = {"query_mask": query_mask, "value_mask": value_mask, "key_mask": key_mask,
+                 "attention_mask": attention_mask}
+        axes = self._normalize_axes(query.dim())
+        if axes == (1,) and query.dim() == 3:
+            return self._forward_sequence(query, value, key, self_attention, masks, use_causal_mask,
+                                          return_attention_scores, cache)
+        if cache is not None:
+            raise ValueError(
+                "Expected no `cache` with multi-axis attention (a cache needs (B, T, E) inputs attending over axis 1). "
+                f"Received: query.shape={tuple(query.shape)}, attention_axes={axes}"
+            )
+        return forward_axes(self, query, value, key, axes, masks, use_causal_mask, return_attention_scores)
+
+    def _check_inputs(self, query: Tensor, value: Tensor, key: Tensor) -> None:
+        """Types, ranks and widths of the three inputs; builds the layer at its first call."""
+        for x, name in ((query, "query"), (value, "value"), (key, "key")):
+            check_tensor(x, name)
         if query.dim() < 3:
             raise ValueError(f"Expected `query` of rank >= 3 (B, T, E). Received: query.shape={tuple(query.shape)}")
         if value.dim() != query.dim() or key.shape[:-1] != value.shape[:-1]:
@@ -279,24 +278,12 @@ class MultiHeadAttention(nn.Module):
             )
         if not self.built:
             self.build(query.shape[-1], value.shape[-1], key.shape[-1], device=query.device, dtype=query.dtype)
-        check_last_dim(query, "query", self.query_dense.in_features)
-        check_last_dim(value, "value", self.value_dense.in_features)
-        check_last_dim(key, "key", self.key_dense.in_features)
-        axes = self._normalize_axes(query.dim())
-        if axes == (1,) and query.dim() == 3:
-            return self._forward_sequence(
-                query, value, key, self_attention, query_mask, value_mask, key_mask, attention_mask,
-                use_causal_mask, return_attention_scores, cache,
-            )  # fmt: skip
-        if cache is not None:
-            raise ValueError(
-                "Expected no `cache` with multi-axis attention (a cache needs (B, T, E) inputs attending over axis 1). "
-                f"Received: query.shape={tuple(query.shape)}, attention_axes={axes}"
-            )
-        return self._forward_axes(
-            query, value, key, axes, query_mask, value_mask, key_mask, attention_mask,
-            use_causal_mask, return_attention_scores,
-        )  # fmt: skip
+        if self._widths is None:
+            self._widths = (self.query_dense.in_features, self.value_dense.in_features, self.key_dense.in_features)
+        wq, wv, wk = self._widths
+        check_last_dim(query, "query", wq)
+        check_last_dim(value, "value", wv)
+        check_last_dim(key, "key", wk)
 
     def _normalize_axes(self, rank: int) -> tuple[int, ...]:
         if self.attention_axes is None:
@@ -330,128 +317,72 @@ class MultiHeadAttention(nn.Module):
         return x[:, :, None].expand(b, hkv, groups, t, d).reshape(b, hkv * groups, t, d)  # (B, H, T, D)
 
     def _attend(self, q: Tensor, k: Tensor, v: Tensor, mask: Tensor | None, causal: bool, weights: bool):
+        """``(B, H, Tq, Dk)``, ``(B, Hkv, Tk, Dk)``, ``(B, Hkv, Tk, Dv)`` -> ``(B, H, Tq, Dv)`` (and weights)."""
         p = self.dropout if self.training else 0.0
         scale = 1.0 / math.sqrt(self.key_dim)
         k, v = self._expand_kv(k), self._expand_kv(v)
         if weights:
             needs_grad = torch.is_grad_enabled() and (q.requires_grad or k.requires_grad or v.requires_grad)
             if not needs_grad and p == 0.0 and q.device.type == "cpu" and q.dtype in (torch.float32, torch.float64):
-                return _weights_in_place(q, k, v, scale, mask, causal)
+                return kernels.attention_with_weights(q, k, v, scale, mask, causal)
             # (q / sqrt(Dk)) . k: scaling the (B, H, Tq, Dk) queries is cheaper than the (B, H, Tq, Tk) scores
             return attention(q * scale, k, v, score="dot", mask=mask, causal=causal, dropout_p=p, return_weights=True)
+        if causal and p > 0.0 and mask is None and q.device.type == "cpu" and q.shape == k.shape == v.shape:
+            return kernels.causal_dropout_attention(q, k, v, p, scale)
         return attention(q, k, v, score="scaled_dot", mask=mask, causal=causal, scale=scale, dropout_p=p)
 
-    def _forward_sequence(
-        self, query, value, key, self_attention, query_mask, value_mask, key_mask, attention_mask,
-        use_causal_mask, return_weights, cache,
-    ):  # fmt: skip
-        """The common case: (B, T, E) inputs, attention over axis 1."""
+    def _heads(self, query: Tensor, value: Tensor, key: Tensor, self_attention: bool, cache: KVCache | None):
+        """Project and split into heads: ``q (B, H, Tq, Dk)``, ``k (B, Hkv, Tk, Dk)``, ``v (B, Hkv, Tk, Dv)``;
+        ``k, v`` are None when a filled static cache supplies them."""
         b, tq, _ = query.shape
-        h, hkv = self.num_heads, self.num_key_value_heads
-        reuse = cache is not None and cache.static and cache.length > 0
+        h, hkv, dk = self.num_heads, self.num_key_value_heads, self.key_dim
+        if cache is not None and cache.static and cache.length > 0:
+            return self.query_dense(query).view(b, tq, h, dk).transpose(1, 2), None, None  # (B, H, Tq, Dk)
+        if self_attention and self.in_proj_weight is not None and h == hkv and dk == self.value_dim:
+            qkv = linear(query, self.in_proj_weight, self.in_proj_bias)  # (B, T, 3*H*Dk)
+            q, k, v = qkv.view(b, tq, 3, h, dk).permute(2, 0, 3, 1, 4).unbind(0)  # 3 x (B, H, T, Dk)
+            return q, k, v
+        q, k, v = self._project(query, value, key, self_attention)
+        tk = value.shape[1]
+        q = q.view(b, tq, h, dk).transpose(1, 2)  # (B, H, Tq, Dk)
+        k = k.view(b, tk, hkv, dk).transpose(1, 2)  # (B, Hkv, Tk, Dk)
+        v = v.view(b, tk, hkv, self.value_dim).transpose(1, 2)  # (B, Hkv, Tk, Dv)
+        return q, k, v
+
+    def _forward_sequence(self, query: Tensor, value: Tensor, key: Tensor, self_attention: bool, masks: dict,
+                          use_causal_mask: bool, return_weights: bool, cache: KVCache | None):
+        """The common case: ``(B, T, E)`` inputs, attention over axis 1."""
+        b, tq, _ = query.shape
         tn = value.shape[1]
-        packed = self_attention and self.in_proj_weight is not None and h == hkv and self.key_dim == self.value_dim
-        if reuse:
-            q = self.query_dense(query).view(b, tq, h, self.key_dim).transpose(1, 2)  # (B, H, Tq, Dk)
-        elif packed:
-            qkv = linear(query, self.in_proj_weight, self.in_proj_bias)  # (B, T, 3*H*D)
-            qkv = qkv.view(b, tq, 3, h, self.key_dim).permute(2, 0, 3, 1, 4)  # (3, B, H, T, D)
-            if return_weights:
-                qkv = qkv.contiguous()  # one copy here instead of one per matmul operand
-            q, k, v = qkv.unbind(0)
-        else:
-            q, k, v = self._project(query, value, key, self_attention)
-            q = q.view(b, tq, h, self.key_dim).transpose(1, 2)  # (B, H, Tq, Dk)
-            k = k.view(b, tn, hkv, self.key_dim).transpose(1, 2)  # (B, Hkv, Tk, Dk)
-            v = v.view(b, tn, hkv, self.value_dim).transpose(1, 2)  # (B, Hkv, Tk, Dv)
-        kv_mask = _and(check_mask(value_mask, "value_mask", (b, tn)), check_mask(key_mask, "key_mask", (b, tn)))
+        q, k, v = self._heads(query, value, key, self_attention, cache)  # 1. project
+        kv_mask = both(check_mask(masks["value_mask"], "value_mask", (b, tn)),
+                       check_mask(masks["key_mask"], "key_mask", (b, tn)))
         past = 0
-        if reuse:
+        if k is None:  # 2. the cache: reuse a filled static one, or append
             k, v, kv_mask = cache.key, cache.value, cache.mask  # type: ignore[union-attr]
-        else:
-            if cache is not None:
-                past = cache.length
-                k, v, kv_mask = cache.update(k, v, None if kv_mask is None else kv_mask.expand(b, tn))
+        elif cache is not None:
+            past = cache.length
+            k, v, kv_mask = cache.update(k, v, None if kv_mask is None else kv_mask.expand(b, tn))
         tk = k.shape[2]
-        mask = None
-        if query_mask is not None:
-            mask = check_mask(query_mask, "query_mask", (b, tq))[:, None, :, None]  # (B, 1, Tq, 1)
+        mask = None  # 3. one boolean mask, True = may attend
+        if masks["query_mask"] is not None:
+            mask = check_mask(masks["query_mask"], "query_mask", (b, tq))[:, None, :, None]  # (B, 1, Tq, 1)
         if kv_mask is not None:
-            mask = _and(mask, kv_mask[:, None, None, :])  # (B, 1, 1, Tk)
-        if attention_mask is not None:
-            mask = _and(mask, _sequence_attention_mask(attention_mask, b, h, tq, tk))
+            mask = both(mask, kv_mask[:, None, None, :])  # (B, 1, 1, Tk)
+        if masks["attention_mask"] is not None:
+            mask = both(mask, sequence_attention_mask(masks["attention_mask"], b, self.num_heads, tq, tk))
         causal = False
         if use_causal_mask:
             if mask is None and past == 0 and tq == tk:
                 causal = True  # the fused causal kernel, no (Tq, Tk) mask tensor
-            else:
-                i = torch.arange(tq, device=query.device)[:, None] + past
-                mask = _and(mask, i >= torch.arange(tk, device=query.device)[None, :])  # (Tq, Tk)
-        result = self._attend(q, k, v, mask, causal, return_weights)
+            elif not (tq == 1 and past + 1 >= tk):  # one new query sees every cached key: nothing to hide
+                mask = both(mask, causal_pairs(tq, tk, past, query.device))  # (Tq, Tk)
+        result = self._attend(q, k, v, mask, causal, return_weights)  # 4. attend
         out, w = result if return_weights else (result, None)
-        out = out.transpose(1, 2).reshape(b, tq, h * self.value_dim)  # (B, Tq, H*Dv)
-        out = linear(out, self.output_dense.weight, self.output_dense.bias).view(b, tq, *self._out_shape())  # type: ignore[misc]
+        out = out.transpose(1, 2).reshape(b, tq, self.num_heads * self.value_dim)  # (B, Tq, H*Dv)
+        out = linear(out, self.output_dense.weight, self.output_dense.bias)  # 5. output projection
+        out = out.view(b, tq, *self._out_shape())
         return (out, w) if return_weights else out
-
-    def _forward_axes(
-        self, query, value, key, axes, query_mask, value_mask, key_mask, attention_mask,
-        use_causal_mask, return_weights,
-    ):  # fmt: skip
-        """General case: fold the non-attention axes into the batch and the attention axes into one."""
-        r = query.dim()
-        h, hkv = self.num_heads, self.num_key_value_heads
-        other = [0] + [a for a in range(1, r - 1) if a not in axes]
-        if [query.shape[a] for a in other] != [value.shape[a] for a in other]:
-            raise ValueError(
-                f"Expected query and value to agree on the non-attention axes {tuple(other)}. "
-                f"Received: query.shape={tuple(query.shape)}, value.shape={tuple(value.shape)}"
-            )
-        nb = [query.shape[a] for a in other]
-        qa = [query.shape[a] for a in axes]
-        ka = [value.shape[a] for a in axes]
-        n, lq, lk = math.prod(nb), math.prod(qa), math.prod(ka)
-        perm = other + [r - 1] + list(axes) + [r]  # projected (B, *dims, H, D) -> (B, *other, H, *attn, D)
-
-        def heads(x: Tensor, count: int, size: int, length: int) -> Tensor:
-            x = x.unflatten(-1, (count, size))  # (B, *dims, Hx, D)
-            return x.permute(perm).reshape(n, count, length, size)  # (N, Hx, L, D)
-
-        q, k, v = self._project(query, value, key, query is value and key is value)
-        q = heads(q, h, self.key_dim, lq)
-        k = heads(k, hkv, self.key_dim, lk)
-        v = heads(v, hkv, self.value_dim, lk)
-        mask = None
-        pos = other + list(axes)  # input axes in folded order
-        if query_mask is not None:
-            qm = check_mask(query_mask, "query_mask", query.shape[:-1])
-            mask = qm.expand(query.shape[:-1]).permute(pos).reshape(n, 1, lq, 1)
-        for name, m in (("value_mask", value_mask), ("key_mask", key_mask)):
-            if m is not None:
-                km = check_mask(m, name, value.shape[:-1]).expand(value.shape[:-1])
-                mask = _and(mask, km.permute(pos).reshape(n, 1, 1, lk))
-        if attention_mask is not None:
-            full = (*nb, *qa, *ka)
-            am = attention_mask
-            if isinstance(am, Tensor) and am.dim() == len(full):
-                am = am.unsqueeze(len(nb))  # insert the head axis
-            am = check_mask(am, "attention_mask", (*nb, h, *qa, *ka))
-            am = am.expand(*nb, am.shape[len(nb)], *qa, *ka)
-            mask = _and(mask, am.reshape(n, am.shape[len(nb)], lq, lk))
-        if use_causal_mask:
-            if len(axes) != 1:
-                raise ValueError(
-                    "Expected a single attention axis with `use_causal_mask=True`. "
-                    f"Received: attention_axes={self.attention_axes}"
-                )
-            mask = _and(mask, torch.ones(lq, lk, dtype=torch.bool, device=query.device).tril())
-        result = self._attend(q, k, v, mask, False, return_weights)
-        out, w = result if return_weights else (result, None)
-        out = out.reshape(*nb, h, *qa, self.value_dim).permute(_inverse(perm))  # (B, *dims, H, Dv)
-        out = linear(out.flatten(-2), self.output_dense.weight, self.output_dense.bias)  # type: ignore[misc]
-        out = out.unflatten(-1, self._out_shape())  # (B, *dims, *output_shape)
-        if return_weights:
-            return out, w.reshape(*nb, h, *qa, *ka)  # type: ignore[union-attr]
-        return out
 
     # --------------------------------------------------------------------------------- porting
 
@@ -476,83 +407,3 @@ class MultiHeadAttention(nn.Module):
         from attnkit.layers._porting import torch_mha_to_attnkit
 
         return torch_mha_to_attnkit(cls, module)
-
-
-@dataclass(frozen=True)
-class Projection:
-    """One input projection ``x -> x W^T + b`` over views of ``MultiHeadAttention``'s parameters.
-
-    ``weight`` ``(out, in)``, ``bias`` ``(out,)`` or ``None``; writing into them (e.g. ``copy_`` under
-    ``torch.no_grad()``) writes into the layer.
-    """
-
-    weight: Tensor
-    bias: Tensor | None
-
-    @property
-    def in_features(self) -> int:
-        return self.weight.shape[1]
-
-    @property
-    def out_features(self) -> int:
-        return self.weight.shape[0]
-
-    def __call__(self, x: Tensor) -> Tensor:
-        return linear(x, self.weight, self.bias)
-
-
-def _weights_in_place(
-    q: Tensor, k: Tensor, v: Tensor, scale: float, mask: Tensor | None, causal: bool
-) -> tuple[Tensor, Tensor]:
-    """Inference-only weights path: ``attnkit.functional.attention(q * scale, k, v, score="dot",
-    return_weights=True)`` with batched matmuls on ``(B*H, T, D)`` views (no copy of the transposed
-    keys, the scale applied inside the score matmul) and the softmax taken in place in the score buffer (one ``(B, H, Tq, Tk)`` allocation instead
-    of two). Same numbers, including zero rows for fully masked queries; a test checks that the two
-    paths agree.
-    """
-    b, h, tq, d = q.shape
-    tk, dv = k.shape[-2], v.shape[-1]
-    q3, k3 = q.reshape(b * h, tq, d), k.reshape(b * h, tk, d)  # (B*H, Tq, Dk), (B*H, Tk, Dk)
-    empty = q.new_empty(b * h, tq, tk)
-    scores = torch.baddbmm(empty, q3, k3.transpose(1, 2), beta=0.0, alpha=scale).view(b, h, tq, tk)  # scale * q k^T
-    if causal:
-        mask = _and(mask, torch.ones(tq, tk, dtype=torch.bool, device=q.device).tril())
-    if mask is not None:
-        scores.masked_fill_(~mask, float("-inf"))
-    torch.ops.aten._softmax.out(scores, -1, False, out=scores)  # in place
-    if mask is not None:
-        row_ok = mask.any(dim=-1, keepdim=True)
-        if not bool(row_ok.all()):
-            scores.masked_fill_(~row_ok, 0.0)  # rows with no allowed key: zeros, not NaN
-    out = torch.bmm(scores.view(b * h, tq, tk), v.reshape(b * h, tk, dv))  # (B*H, Tq, Dv)
-    return out.view(b, h, tq, dv), scores
-
-
-def _and(a: Tensor | None, b: Tensor | None) -> Tensor | None:
-    if a is None:
-        return b
-    if b is None:
-        return a
-    return a & b
-
-
-def _inverse(perm: list[int]) -> list[int]:
-    inv = [0] * len(perm)
-    for i, p in enumerate(perm):
-        inv[p] = i
-    return inv
-
-
-def _sequence_attention_mask(mask: Tensor, b: int, h: int, tq: int, tk: int) -> Tensor:
-    """Bring an ``attention_mask`` of shape (Tq, Tk), (B, Tq, Tk) or (B, H, Tq, Tk) to rank 4."""
-    if not isinstance(mask, Tensor) or mask.dim() not in (2, 3, 4):
-        got = tuple(mask.shape) if isinstance(mask, Tensor) else type(mask).__name__
-        raise ValueError(
-            f"Expected `attention_mask` of shape (Tq, Tk), (B, Tq, Tk) or (B, H, Tq, Tk) = ({b}, {h}, {tq}, {tk}). "
-            f"Received: attention_mask.shape={got}"
-        )
-    full = (b, h, tq, tk)[4 - mask.dim() :]
-    check_mask(mask, "attention_mask", full)
-    if mask.dim() == 2:
-        return mask  # (Tq, Tk)
-    return mask if mask.dim() == 4 else mask[:, None]  # (B, 1, Tq, Tk)

@@ -1,15 +1,16 @@
-"""Self-attention and cross-attention, parameter-free or projected.
+"""Self-attention and cross-attention: parameter-free (the course's first form) and projected.
 
 Shape legend: ``B`` batch, ``T`` sequence length, ``Tq`` query length, ``Tc`` context length,
-``D`` width, ``Dc`` context width, ``H`` heads.
+``D`` width (``d_model`` / ``query_size``), ``Dc`` context width (``context_size``), ``H`` heads.
 
-Parameter-free (the course's first self-attention, no learned weights):
+Parameter-free, no learned weights (:class:`DotSelfAttention`, :class:`DotCrossAttention`):
 
     y_i = sum_j softmax_j(x_i . x_j) x_j                  (self)
     y_i = sum_j softmax_j(q_i . c_j) c_j                  (cross)
 
-Projected (Vaswani et al. 2017): queries, keys and values are learned projections and the heads
-are combined by :class:`~attnkit.layers.multi_head.MultiHeadAttention`.
+Projected (Vaswani et al. 2017; :class:`SelfAttention`, :class:`CrossAttention`): queries, keys and
+values are learned projections and the heads are combined by
+:class:`~attnkit.layers.multi_head.MultiHeadAttention`.
 """
 
 from __future__ import annotations
@@ -18,98 +19,181 @@ from torch import Tensor, nn
 
 from attnkit.functional import attention
 from attnkit.layers._checks import check_mask, check_tensor
+from attnkit.layers._deprecation import renamed_arguments, warn_deprecated
 from attnkit.layers.multi_head import MultiHeadAttention
 
+_CALL_RENAMES = {"return_attention_scores": "return_weights"}
 
-def _heads_ok(dim: int, num_heads: int) -> None:
-    if not isinstance(num_heads, int) or num_heads <= 0 or dim % num_heads:
+
+def _heads_ok(width: int, num_heads: int) -> None:
+    if not isinstance(width, int) or isinstance(width, bool) or width <= 0:
+        raise ValueError(f"Expected the width to be a positive integer. Received: {width!r}")
+    if not isinstance(num_heads, int) or num_heads <= 0 or width % num_heads:
         raise ValueError(
-            f"Expected `num_heads` to be a positive integer dividing the width {dim}. Received: num_heads={num_heads!r}"
+            f"Expected `num_heads` to be a positive integer dividing the width {width}. Received: num_heads={num_heads!r}"
         )
 
 
+def _check_cross(query: Tensor, context: Tensor, key_mask: Tensor | None) -> None:
+    check_tensor(query, "query", ndim=3)
+    check_tensor(context, "context", ndim=3)
+    if query.shape[0] != context.shape[0]:
+        raise ValueError(
+            f"Expected query and context with the same batch size. Received: query.shape={tuple(query.shape)}, "
+            f"context.shape={tuple(context.shape)}"
+        )
+    check_mask(key_mask, "key_mask", context.shape[:2])
+
+
+class DotSelfAttention(nn.Module):
+    """Parameter-free self-attention ``y_i = sum_j softmax_j(x_i . x_j) x_j`` (plain dot product, no scaling).
+
+    Call arguments:
+        x: ``(B, T, D)``.
+        key_mask: ``(B, T)`` bool, True = real token; padding is never attended to.
+        causal: position ``i`` attends only to ``j <= i``.
+        return_weights: also return the weights ``(B, T, T)``.
+
+    Returns:
+        ``y`` ``(B, T, D)``, or ``(y, weights)``.
+
+    Example:
+        >>> import torch
+        >>> y, w = DotSelfAttention()(torch.randn(2, 4, 6), return_weights=True)
+        >>> tuple(y.shape), tuple(w.shape), len(list(DotSelfAttention().parameters()))
+        ((2, 4, 6), (2, 4, 4), 0)
+    """
+
+    def forward(
+        self, x: Tensor, key_mask: Tensor | None = None, *, causal: bool = False, return_weights: bool = False
+    ) -> Tensor | tuple[Tensor, Tensor]:
+        """Self-attention over ``x``; see the class docstring."""
+        check_tensor(x, "x", ndim=3)
+        check_mask(key_mask, "key_mask", x.shape[:2])
+        mask = None if key_mask is None else key_mask[:, None, :]  # (B, 1, T)
+        return attention(x, x, x, score="dot", mask=mask, causal=causal, return_weights=return_weights)
+
+
 class SelfAttention(nn.Module):
-    """Every position attends to every position of the same sequence.
+    """Projected multi-head self-attention: scaled dot-product scores and an output projection back to ``D``.
 
     Args:
-        dim: ``D``. ``None`` gives the parameter-free form ``y_i = sum_j softmax_j(x_i . x_j) x_j``
-            (plain dot product, no scaling); an int gives projected multi-head attention with
-            scaled dot-product scores and an output projection back to ``D``.
-        num_heads: ``H`` (projected form), each of size ``D / H``.
-        dropout: dropout on the weights in training mode (projected form).
+        d_model: ``D``, the width of ``x`` and of the output (``dim=`` is a deprecated alias).
+            ``None`` is deprecated: it gives :class:`DotSelfAttention` (parameter-free) with a ``FutureWarning``.
+        num_heads: ``H``, each of size ``D / H``.
+        dropout: dropout on the weights in training mode.
         use_bias: biases in the projections.
 
     Call arguments:
         x: ``(B, T, D)``.
-        mask: ``(B, T)`` bool, True = real token; padding is never attended to.
-        use_causal_mask: position ``i`` attends only to ``j <= i``.
-        return_attention_scores: also return the weights: ``(B, T, T)`` parameter-free,
-            ``(B, H, T, T)`` projected.
+        key_mask: ``(B, T)`` bool, True = real token (``mask=`` is a deprecated alias).
+        causal: position ``i`` attends only to ``j <= i`` (``use_causal_mask=`` is a deprecated alias).
+        return_weights: also return the weights ``(B, H, T, T)`` (``return_attention_scores=`` is a
+            deprecated alias).
+
+    Returns:
+        ``(B, T, D)``, or ``(output, weights)``.
 
     Example:
         >>> import torch
-        >>> x = torch.randn(2, 4, 6)
-        >>> y, w = SelfAttention()(x, return_attention_scores=True)
+        >>> layer = SelfAttention(d_model=6, num_heads=2)
+        >>> y, w = layer(torch.randn(2, 4, 6), return_weights=True)
         >>> tuple(y.shape), tuple(w.shape)
-        ((2, 4, 6), (2, 4, 4))
-        >>> tuple(SelfAttention(6, num_heads=2)(x).shape)
-        (2, 4, 6)
+        ((2, 4, 6), (2, 2, 4, 4))
     """
 
-    def __init__(self, dim: int | None = None, num_heads: int = 1, *, dropout: float = 0.0, use_bias: bool = True) -> None:
+    @renamed_arguments(dim="d_model")
+    def __init__(
+        self, d_model: int | None = None, num_heads: int = 1, *, dropout: float = 0.0, use_bias: bool = True
+    ) -> None:
         super().__init__()
-        self.dim = dim
+        self.d_model = d_model
         self.mha: MultiHeadAttention | None = None
-        if dim is not None:
-            _heads_ok(dim, num_heads)
-            self.mha = MultiHeadAttention(num_heads, dim // num_heads, dropout=dropout, use_bias=use_bias, query_dim=dim)
+        self.free: DotSelfAttention | None = None
+        if d_model is None:
+            warn_deprecated("SelfAttention() without d_model is deprecated; use DotSelfAttention() for the "
+                            "parameter-free form.", stacklevel=4)  # fmt: skip
+            self.free = DotSelfAttention()
+            return
+        _heads_ok(d_model, num_heads)
+        self.mha = MultiHeadAttention(
+            num_heads, d_model // num_heads, dropout=dropout, use_bias=use_bias, query_dim=d_model
+        )
 
+    @renamed_arguments(mask="key_mask", use_causal_mask="causal", **_CALL_RENAMES)
     def forward(
-        self,
-        x: Tensor,
-        mask: Tensor | None = None,
-        *,
-        use_causal_mask: bool = False,
-        return_attention_scores: bool = False,
+        self, x: Tensor, key_mask: Tensor | None = None, *, causal: bool = False, return_weights: bool = False
     ) -> Tensor | tuple[Tensor, Tensor]:
         """Self-attention over ``x``; see the class docstring."""
+        if self.free is not None:
+            return self.free(x, key_mask, causal=causal, return_weights=return_weights)
         check_tensor(x, "x", ndim=3)
-        check_mask(mask, "mask", x.shape[:2])
-        if self.mha is not None:
-            return self.mha(
-                x, x, value_mask=mask, use_causal_mask=use_causal_mask, return_attention_scores=return_attention_scores
+        check_mask(key_mask, "key_mask", x.shape[:2])
+        return self.mha(x, x, value_mask=key_mask, use_causal_mask=causal, return_attention_scores=return_weights)
+
+
+class DotCrossAttention(nn.Module):
+    """Parameter-free cross-attention ``y_i = sum_j softmax_j(q_i . c_j) c_j`` (query and context of equal width).
+
+    Call arguments:
+        query: ``(B, Tq, D)``; context: ``(B, Tc, D)``.
+        key_mask: ``(B, Tc)`` bool, True = real token of the context.
+        return_weights: also return the weights ``(B, Tq, Tc)``.
+
+    Returns:
+        ``(B, Tq, D)``, or ``(output, weights)``.
+
+    Example:
+        >>> import torch
+        >>> y, w = DotCrossAttention()(torch.randn(2, 3, 4), torch.randn(2, 7, 4), return_weights=True)
+        >>> tuple(y.shape), tuple(w.shape)
+        ((2, 3, 4), (2, 3, 7))
+    """
+
+    def forward(
+        self, query: Tensor, context: Tensor, key_mask: Tensor | None = None, *, return_weights: bool = False
+    ) -> Tensor | tuple[Tensor, Tensor]:
+        """Cross-attention from ``query`` to ``context``; see the class docstring."""
+        _check_cross(query, context, key_mask)
+        if query.shape[-1] != context.shape[-1]:
+            raise ValueError(
+                "Expected query and context of equal width for parameter-free cross-attention (or use "
+                f"CrossAttention). Received: query.shape={tuple(query.shape)}, context.shape={tuple(context.shape)}"
             )
-        key_mask = None if mask is None else mask[:, None, :]  # (B, 1, T)
-        return attention(x, x, x, score="dot", mask=key_mask, causal=use_causal_mask, return_weights=return_attention_scores)
+        mask = None if key_mask is None else key_mask[:, None, :]  # (B, 1, Tc)
+        return attention(query, context, context, score="dot", mask=mask, return_weights=return_weights)
 
 
 class CrossAttention(nn.Module):
-    """Queries from one sequence attend to the positions of another (the context).
+    """Projected multi-head cross-attention from a query sequence to a context sequence.
 
     Args:
-        query_dim: ``D``. ``None`` gives the parameter-free form ``y_i = sum_j softmax_j(q_i . c_j) c_j``
-            (query and context of equal width); an int gives projected multi-head attention whose
-            output has width ``D``.
-        context_dim: ``Dc`` (projected form; default ``query_dim``).
+        query_size: ``D``, the query width and the output width (``query_dim=`` is a deprecated alias).
+            ``None`` is deprecated: it gives :class:`DotCrossAttention` with a ``FutureWarning``.
+        context_size: ``Dc``, the context width (default ``query_size``; ``context_dim=`` is a deprecated alias).
         num_heads: ``H``, each of size ``D / H``.
         dropout, use_bias: as in :class:`SelfAttention`.
 
     Call arguments:
         query: ``(B, Tq, D)``; context: ``(B, Tc, Dc)``.
-        context_mask: ``(B, Tc)`` bool, True = real token.
-        return_attention_scores: also return ``(B, Tq, Tc)`` (parameter-free) or ``(B, H, Tq, Tc)``.
+        key_mask: ``(B, Tc)`` bool, True = real token (``context_mask=`` is a deprecated alias).
+        return_weights: also return ``(B, H, Tq, Tc)`` (``return_attention_scores=`` is a deprecated alias).
+
+    Returns:
+        ``(B, Tq, D)``, or ``(output, weights)``.
 
     Example:
         >>> import torch
-        >>> attn = CrossAttention(8, context_dim=5, num_heads=2)
+        >>> attn = CrossAttention(query_size=8, context_size=5, num_heads=2)
         >>> tuple(attn(torch.randn(2, 3, 8), torch.randn(2, 7, 5)).shape)
         (2, 3, 8)
     """
 
+    @renamed_arguments(query_dim="query_size", context_dim="context_size")
     def __init__(
         self,
-        query_dim: int | None = None,
-        context_dim: int | None = None,
+        query_size: int | None = None,
+        context_size: int | None = None,
         num_heads: int = 1,
         *,
         dropout: float = 0.0,
@@ -117,36 +201,29 @@ class CrossAttention(nn.Module):
     ) -> None:
         super().__init__()
         self.mha: MultiHeadAttention | None = None
-        if query_dim is not None:
-            _heads_ok(query_dim, num_heads)
-            self.mha = MultiHeadAttention(
-                num_heads, query_dim // num_heads, dropout=dropout, use_bias=use_bias,
-                query_dim=query_dim, value_dim_in=context_dim or query_dim,
-            )  # fmt: skip
-        elif context_dim is not None:
-            raise ValueError(
-                f"Expected `query_dim` when `context_dim` is given (projected form). Received: query_dim=None, "
-                f"context_dim={context_dim}"
-            )
+        self.free: DotCrossAttention | None = None
+        if query_size is None:
+            if context_size is not None:
+                raise ValueError(
+                    f"Expected `query_size` when `context_size` is given (projected form). Received: query_size=None, "
+                    f"context_size={context_size}"
+                )
+            warn_deprecated("CrossAttention() without query_size is deprecated; use DotCrossAttention() for the "
+                            "parameter-free form.", stacklevel=4)  # fmt: skip
+            self.free = DotCrossAttention()
+            return
+        _heads_ok(query_size, num_heads)
+        self.mha = MultiHeadAttention(
+            num_heads, query_size // num_heads, dropout=dropout, use_bias=use_bias,
+            query_dim=query_size, value_dim_in=context_size or query_size,
+        )  # fmt: skip
 
+    @renamed_arguments(context_mask="key_mask", **_CALL_RENAMES)
     def forward(
-        self, query: Tensor, context: Tensor, context_mask: Tensor | None = None, *, return_attention_scores: bool = False
+        self, query: Tensor, context: Tensor, key_mask: Tensor | None = None, *, return_weights: bool = False
     ) -> Tensor | tuple[Tensor, Tensor]:
         """Cross-attention from ``query`` to ``context``; see the class docstring."""
-        check_tensor(query, "query", ndim=3)
-        check_tensor(context, "context", ndim=3)
-        if query.shape[0] != context.shape[0]:
-            raise ValueError(
-                f"Expected query and context with the same batch size. Received: query.shape={tuple(query.shape)}, "
-                f"context.shape={tuple(context.shape)}"
-            )
-        check_mask(context_mask, "context_mask", context.shape[:2])
-        if self.mha is not None:
-            return self.mha(query, context, value_mask=context_mask, return_attention_scores=return_attention_scores)
-        if query.shape[-1] != context.shape[-1]:
-            raise ValueError(
-                "Expected query and context of equal width for parameter-free cross-attention (or pass query_dim). "
-                f"Received: query.shape={tuple(query.shape)}, context.shape={tuple(context.shape)}"
-            )
-        key_mask = None if context_mask is None else context_mask[:, None, :]  # (B, 1, Tc)
-        return attention(query, context, context, score="dot", mask=key_mask, return_weights=return_attention_scores)
+        if self.free is not None:
+            return self.free(query, context, key_mask, return_weights=return_weights)
+        _check_cross(query, context, key_mask)
+        return self.mha(query, context, value_mask=key_mask, return_attention_scores=return_weights)

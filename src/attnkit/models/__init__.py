@@ -9,16 +9,9 @@
 """
 
 from attnkit.models.base import KitModel, register_model
-from attnkit.models.bert import (
-    Bert,
-    BertConfig,
-    BertForMaskedLM,
-    BertForPreTraining,
-    BertForSequenceClassification,
-    mask_tokens,
-    next_sentence_pairs,
-)
-from attnkit.models.blocks import StaticKVCache
+from attnkit.models.bert import Bert, BertConfig
+from attnkit.models.bert_data import mask_tokens, next_sentence_pairs
+from attnkit.models.bert_heads import BertForMaskedLM, BertForPreTraining, BertForSequenceClassification
 from attnkit.models.gpt import GPT, GPTConfig
 from attnkit.models.outputs import (
     CausalLMOutput,
@@ -34,7 +27,7 @@ from attnkit.models.transformer import Transformer, TransformerConfig, Transform
 __all__ = [
     "GPT", "Bert", "BertConfig", "BertForMaskedLM", "BertForPreTraining", "BertForSequenceClassification",
     "CausalLMOutput", "EncoderOutput", "GPTConfig", "KitModel", "MaskedLMOutput", "PreTrainingOutput",
-    "Seq2Seq", "Seq2SeqConfig", "Seq2SeqOutput", "SequenceClassifierOutput", "StaticKVCache", "Transformer",
+    "Seq2Seq", "Seq2SeqConfig", "Seq2SeqOutput", "SequenceClassifierOutput", "Transformer",
     "TransformerConfig", "TransformerOutput", "count_parameters", "mask_tokens", "next_sentence_pairs",
     "register_model", "summary",
 ]

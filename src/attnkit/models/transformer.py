@@ -57,11 +57,11 @@ from torch import Tensor, nn
 
 from attnkit.decoding import DecodeOutput, decode
 from attnkit.layers.kv_cache import KVCache
-from attnkit.layers.multi_head import MultiHeadAttention
 from attnkit.layers.positional import LearnedPositionalEmbedding, SinusoidalPositionalEncoding
 from attnkit.models import translation
+from attnkit.models._checks import check_ids, lengths_mask
 from attnkit.models.base import KitModel, register_model
-from attnkit.models.blocks import ACTIVATIONS, FeedForward
+from attnkit.models.blocks import ACTIVATIONS, block_class, new_caches, run_blocks
 
 NORMS: tuple[str, ...] = ("post", "pre")
 POSITIONALS: tuple[str, ...] = ("sinusoidal", "learned")
@@ -145,98 +145,6 @@ class TransformerOutput:
     cross_attentions: tuple[Tensor, ...] | None = None
 
 
-class Residual(nn.Module):
-    """A residual connection around a sub-layer, post-LN or pre-LN.
-
-    ``post``: ``LN(x + Dropout(f(x)))`` (the paper); ``pre``: ``x + Dropout(f(LN(x)))``.
-
-    Call arguments:
-        x: ``(B, T, E)``; fn: the sub-layer, ``(B, T, E) -> (B, T, E)`` or ``-> ((B, T, E), weights)``.
-
-    Returns:
-        ``(x (B, T, E), weights or None)``.
-    """
-
-    def __init__(self, width: int, norm: str, dropout: float, eps: float) -> None:
-        super().__init__()
-        self.pre = norm == "pre"
-        self.norm = nn.LayerNorm(width, eps=eps)
-        self.dropout = nn.Dropout(dropout)
-
-    def forward(self, x: Tensor, fn: Any) -> tuple[Tensor, Tensor | None]:
-        out = fn(self.norm(x) if self.pre else x)
-        out, weights = out if isinstance(out, tuple) else (out, None)
-        x = x + self.dropout(out)
-        return (x if self.pre else self.norm(x)), weights
-
-
-class EncoderLayer(nn.Module):
-    """Self-attention then feed-forward, each in a :class:`Residual`.
-
-    Call arguments:
-        x: ``(B, S, E)``; src_mask: ``(B, S)`` bool, True = real token; need_weights: also return
-        the self-attention weights ``(B, H, S, S)``.
-    """
-
-    def __init__(self, c: TransformerConfig) -> None:
-        super().__init__()
-        D = c.d_model // c.num_heads
-        self.self_attn = MultiHeadAttention(c.num_heads, D, dropout=c.attention_dropout, query_dim=c.d_model)
-        self.ff = FeedForward(c.d_model, c.ff_dim, activation=c.activation)
-        self.res_attn = Residual(c.d_model, c.norm, c.dropout, c.layer_norm_eps)
-        self.res_ff = Residual(c.d_model, c.norm, c.dropout, c.layer_norm_eps)
-
-    def forward(self, x: Tensor, src_mask: Tensor, need_weights: bool = False) -> tuple[Tensor, Tensor | None]:
-        x, w = self.res_attn(x, lambda h: self.self_attn(h, h, key_mask=src_mask, return_attention_scores=need_weights))
-        x, _ = self.res_ff(x, self.ff)
-        return x, w
-
-
-class DecoderLayer(nn.Module):
-    """Causal self-attention, cross-attention to the encoder output, feed-forward.
-
-    Call arguments:
-        y: ``(B, T, E)`` decoder inputs of positions ``[past, past + T)``.
-        memory: ``(B, S, E)`` encoder output; src_mask: ``(B, S)`` bool, True = real source token.
-        self_cache: a :class:`KVCache` holding the keys/values of positions ``[0, past)`` (appended to),
-            or None (no earlier positions).
-        cross_cache: a static :class:`KVCache` with this layer's projected encoder keys/values, or None
-            (projected from ``memory``).
-        need_weights: also return ``(self weights (B, H, T, past + T), cross weights (B, H, T, S))``.
-        need_cross: return the cross weights (default: ``need_weights``), e.g. for alignments alone.
-
-    Returns:
-        ``(y (B, T, E), self weights or None, cross weights or None)``.
-    """
-
-    def __init__(self, c: TransformerConfig) -> None:
-        super().__init__()
-        D = c.d_model // c.num_heads
-        self.self_attn = MultiHeadAttention(c.num_heads, D, dropout=c.attention_dropout, query_dim=c.d_model)
-        self.cross_attn = MultiHeadAttention(c.num_heads, D, dropout=c.attention_dropout, query_dim=c.d_model)
-        self.ff = FeedForward(c.d_model, c.ff_dim, activation=c.activation)
-        self.res_self = Residual(c.d_model, c.norm, c.dropout, c.layer_norm_eps)
-        self.res_cross = Residual(c.d_model, c.norm, c.dropout, c.layer_norm_eps)
-        self.res_ff = Residual(c.d_model, c.norm, c.dropout, c.layer_norm_eps)
-
-    def forward(self, y: Tensor, memory: Tensor, src_mask: Tensor, self_cache: KVCache | None = None,
-                cross_cache: KVCache | None = None, need_weights: bool = False, need_cross: bool | None = None
-                ) -> tuple[Tensor, Tensor | None, Tensor | None]:
-        need_cross = need_weights if need_cross is None else need_cross
-        y, w_self = self.res_self(y, lambda h: self.self_attn(
-            h, h, use_causal_mask=True, cache=self_cache, return_attention_scores=need_weights))
-        key_mask = None if cross_cache is not None and cross_cache.length > 0 else src_mask  # a full cache has it
-        y, w_cross = self.res_cross(y, lambda h: self.cross_attn(
-            h, memory, key_mask=key_mask, cache=cross_cache, return_attention_scores=need_cross))
-        y, _ = self.res_ff(y, self.ff)
-        return y, w_self, w_cross
-
-
-def _heads(x: Tensor, num_heads: int) -> Tensor:
-    B, S, E = x.shape
-    return x.view(B, S, num_heads, E // num_heads).transpose(1, 2)  # (B, H, S, D)
-
-
 @register_model
 class Transformer(KitModel):
     """Encoder-decoder Transformer with the options of :class:`TransformerConfig`.
@@ -279,8 +187,11 @@ class Transformer(KitModel):
         else:
             self.src_pos = self.tgt_pos = SinusoidalPositionalEncoding(E)
         self.dropout = nn.Dropout(c.dropout)
-        self.encoder = nn.ModuleList(EncoderLayer(c) for _ in range(c.encoder_layers))
-        self.decoder = nn.ModuleList(DecoderLayer(c) for _ in range(c.decoder_layers))
+        block = block_class(c.norm)  # PostNormBlock (the paper) or PreNormBlock
+        sizes = dict(d_model=E, num_heads=c.num_heads, ff_dim=c.ff_dim, activation=c.activation, dropout=c.dropout,
+                     attention_dropout=c.attention_dropout, eps=c.layer_norm_eps)
+        self.encoder = nn.ModuleList(block(**sizes) for _ in range(c.encoder_layers))
+        self.decoder = nn.ModuleList(block(**sizes, cross_attention=True) for _ in range(c.decoder_layers))
         pre = c.norm == "pre"
         self.encoder_norm = nn.LayerNorm(E, eps=c.layer_norm_eps) if pre else nn.Identity()
         self.decoder_norm = nn.LayerNorm(E, eps=c.layer_norm_eps) if pre else nn.Identity()
@@ -289,22 +200,6 @@ class Transformer(KitModel):
             self.out.weight = self.tgt_embed.weight  # tied: W_out = target embedding (section 3.4)
 
     # -- checks ------------------------------------------------------------------------------------------
-    def _check_ids(self, ids: Tensor, name: str, vocab: int, limit: int, limit_name: str) -> None:
-        if not isinstance(ids, Tensor):
-            raise TypeError(f"Expected `{name}` a torch.Tensor. Received: {type(ids).__name__}")
-        if ids.dim() != 2:
-            raise ValueError(f"Expected `{name}` of shape (B, length). Received: shape {tuple(ids.shape)}")
-        if ids.dtype.is_floating_point or ids.dtype == torch.bool:
-            raise TypeError(f"Expected `{name}` of an integer dtype. Received: {ids.dtype}")
-        if ids.size(1) > limit:
-            raise ValueError(f"Expected `{name}` of at most {limit_name}={limit} positions (the position table). "
-                             f"Received: shape {tuple(ids.shape)}")
-        if ids.numel():
-            lo, hi = int(ids.min()), int(ids.max())
-            if lo < 0 or hi >= vocab:
-                raise ValueError(f"Expected `{name}` token ids in [0, {vocab}) (the vocabulary size). "
-                                 f"Received: ids in [{lo}, {hi}]")
-
     def _embed(self, ids: Tensor, embed: nn.Embedding, pos: nn.Module, offset: int = 0) -> Tensor:
         x = embed(ids)  # (B, T, E)
         if self.config.scale_embeddings:
@@ -322,51 +217,46 @@ class Transformer(KitModel):
         Returns:
             ``(memory (B, S, E), src_mask (B, S) bool, per-layer weights (B, H, S, S) if need_weights)``.
         """
-        self._check_ids(src, "src", self.config.src_vocab_size, self.config.max_src_len, "max_src_len")
-        if not isinstance(src_lengths, Tensor) or src_lengths.shape != (src.size(0),):
-            got = tuple(src_lengths.shape) if isinstance(src_lengths, Tensor) else type(src_lengths).__name__
-            raise ValueError(f"Expected src_lengths of shape ({src.size(0)},). Received: {got}")
-        src_mask = torch.arange(src.size(1), device=src.device)[None, :] < src_lengths.to(src.device)[:, None]  # (B, S)
+        c = self.config
+        check_ids(src, "src", c.src_vocab_size, "the vocabulary size", c.max_src_len, "max_src_len")
+        src_mask = lengths_mask(src_lengths, src.size(0), src.size(1), src.device)  # (B, S)
         x = self._embed(src, self.src_embed, self.src_pos)
-        weights = []
-        for layer in self.encoder:
-            x, w = layer(x, src_mask, need_weights)
-            if w is not None:
-                weights.append(w)
-        return self.encoder_norm(x), src_mask, tuple(weights)
+        x, _, weights, _ = run_blocks(self.encoder, x, key_mask=src_mask, return_weights=need_weights)
+        return self.encoder_norm(x), src_mask, weights
 
     # -- decoder -----------------------------------------------------------------------------------------
-    def decode_states(self, tgt_in: Tensor, memory: Tensor, src_mask: Tensor, caches: list[tuple[KVCache, KVCache]]
+    def decode_states(self, tgt_in: Tensor, memory: Tensor, src_mask: Tensor, caches: dict[str, list[KVCache]]
                       | None = None, offset: int = 0, need_weights: bool = False, alignment_only: bool = False
                       ) -> tuple[Tensor, tuple[Tensor, ...], tuple[Tensor, ...]]:
         """Run the decoder stack on target positions ``[offset, offset + T)``.
 
         Args:
-            tgt_in: ``(B, T)`` target ids; memory: ``(B, S, E)``; src_mask: ``(B, S)``.
-            caches: per layer ``(self KVCache, static cross KVCache)`` for incremental decoding, or None.
+            tgt_in: ``(B, T)`` target ids; memory: ``(B, S, D)``; src_mask: ``(B, S)``.
+            caches: ``{"self": [KVCache per layer], "cross": [static KVCache per layer]}`` for step-by-step
+                decoding, or None.
             offset: position of ``tgt_in[:, 0]`` (the number of cached positions).
             need_weights: return every layer's self- and cross-attention weights.
             alignment_only: return only the last layer's cross weights (one tensor in the cross tuple);
                 the other attentions keep the fused no-weights path.
 
         Returns:
-            ``(hidden (B, T, E), self weights per layer, cross weights per layer)`` (weights if asked).
+            ``(hidden (B, T, D), self weights per layer, cross weights per layer)`` (weights if asked).
         """
-        limit = self.config.max_tgt_len
-        self._check_ids(tgt_in, "tgt_in", self.config.tgt_vocab_size, limit, "max_tgt_len")
-        if offset + tgt_in.size(1) > limit:
-            raise ValueError(f"Expected target positions below max_tgt_len={limit} (the position table). "
+        c = self.config
+        check_ids(tgt_in, "tgt_in", c.tgt_vocab_size, "the vocabulary size", c.max_tgt_len, "max_tgt_len")
+        if offset + tgt_in.size(1) > c.max_tgt_len:
+            raise ValueError(f"Expected target positions below max_tgt_len={c.max_tgt_len} (the position table). "
                              f"Received: offset {offset} + {tgt_in.size(1)} new positions")
         y = self._embed(tgt_in, self.tgt_embed, self.tgt_pos, offset)
         w_self, w_cross = [], []
         last = len(self.decoder) - 1
-        for i, layer in enumerate(self.decoder):
-            sc, cc = caches[i] if caches is not None else (None, None)
-            y, ws, wc = layer(y, memory, src_mask, sc, cc, need_weights, need_weights or (alignment_only and i == last))
-            if ws is not None:
-                w_self.append(ws)
-            if wc is not None:
-                w_cross.append(wc)
+        for i, block in enumerate(self.decoder):
+            y, ws, wc = block(y, causal=True, memory=memory, memory_mask=src_mask, return_weights=need_weights,
+                              return_cross_weights=need_weights or (alignment_only and i == last),
+                              cache=None if caches is None else caches["self"][i],
+                              cross_cache=None if caches is None else caches["cross"][i])
+            w_self += [ws] if ws is not None else []
+            w_cross += [wc] if wc is not None else []
         return self.decoder_norm(y), tuple(w_self), tuple(w_cross)
 
     # -- teacher forcing ---------------------------------------------------------------------------------
@@ -399,25 +289,23 @@ class Transformer(KitModel):
         return translation.training_step(self, batch)
 
     # -- step-by-step decoding ---------------------------------------------------------------------------
-    def start_state(self, src: Tensor, src_lengths: Tensor, use_cache: bool = True) -> dict[str, Any]:
+    def start_state(self, src: Tensor, src_lengths: Tensor, use_cache: bool = True,
+                    capacity: int | None = None) -> dict[str, Any]:
         """Encode and build the decoding state (every tensor has the rows on dim 0, as ``decoding`` needs).
 
         Returns:
-            ``{"memory": (B, S, E), "src_mask": (B, S)}`` plus, with ``use_cache``, per layer
-            ``self_k``/``self_v`` ``(B, H, 0, D)`` (filled step by step) and ``cross_k``/``cross_v``
-            ``(B, H, S, D)`` (the encoder output projected once); without it, ``prefix`` ``(B, 0)``.
+            ``{"memory": (B, S, D), "src_mask": (B, S)}`` plus, with ``use_cache``, ``"caches"``: one
+            :class:`KVCache` per layer for the self-attention (``capacity`` positions preallocated) and one
+            static one for the cross-attention (the encoder output, projected at the first step); without
+            it, ``"prefix"`` ``(B, 0)``.
         """
         memory, src_mask, _ = self.encode(src, src_lengths)
         state: dict[str, Any] = {"memory": memory, "src_mask": src_mask}
         if not use_cache:
             state["prefix"] = src.new_zeros(src.size(0), 0)
             return state
-        H = self.config.num_heads
-        empty = memory.new_zeros(src.size(0), H, 0, self.config.d_model // H)  # (B, H, 0, D)
-        state["self_k"] = [empty] * len(self.decoder)
-        state["self_v"] = [empty] * len(self.decoder)
-        state["cross_k"] = [_heads(layer.cross_attn.key_dense(memory), H) for layer in self.decoder]  # (B, H, S, D)
-        state["cross_v"] = [_heads(layer.cross_attn.value_dense(memory), H) for layer in self.decoder]
+        n = len(self.decoder)
+        state["caches"] = {"self": new_caches(n, capacity), "cross": [KVCache(static=True) for _ in range(n)]}
         return state
 
     def step(self, y_prev: Tensor, state: dict[str, Any]) -> tuple[Tensor, dict[str, Any], Tensor]:
@@ -429,20 +317,13 @@ class Transformer(KitModel):
         if "prefix" in state:
             prefix = torch.cat([state["prefix"], y_prev[:, None]], dim=1)  # (N, t + 1)
             hidden, _, w_cross = self.decode_states(prefix, state["memory"], state["src_mask"], alignment_only=True)
-            new = dict(state, prefix=prefix)
-            return (torch.log_softmax(self.out(hidden[:, -1]), dim=-1), new,
+            return (torch.log_softmax(self.out(hidden[:, -1]), dim=-1), dict(state, prefix=prefix),
                     w_cross[-1][:, :, -1].mean(dim=1))  # (N, S)
-        caches = []
-        for i in range(len(self.decoder)):
-            sc, cc = KVCache(), KVCache(static=True)
-            sc.key, sc.value = state["self_k"][i], state["self_v"][i]
-            cc.key, cc.value, cc.mask = state["cross_k"][i], state["cross_v"][i], state["src_mask"]
-            caches.append((sc, cc))
-        offset = state["self_k"][0].size(2)
+        caches = state["caches"]
+        offset = caches["self"][0].length
         hidden, _, w_cross = self.decode_states(y_prev[:, None], state["memory"], state["src_mask"], caches,
                                                 offset, alignment_only=True)
-        new = dict(state, self_k=[sc.key for sc, _ in caches], self_v=[sc.value for sc, _ in caches])
-        return torch.log_softmax(self.out(hidden[:, 0]), dim=-1), new, w_cross[-1][:, :, 0].mean(dim=1)
+        return torch.log_softmax(self.out(hidden[:, 0]), dim=-1), state, w_cross[-1][:, :, 0].mean(dim=1)
 
     @torch.no_grad()
     def generate(self, src: Tensor, src_lengths: Tensor, *, beam_size: int = 1, max_len: int | None = None,
@@ -462,7 +343,7 @@ class Transformer(KitModel):
         if max_len > c.max_tgt_len:
             raise ValueError(f"Expected max_len <= max_tgt_len={c.max_tgt_len} (the position table). "
                              f"Received: max_len={max_len}")
-        state = self.start_state(src, src_lengths, use_cache=use_cache)
+        state = self.start_state(src, src_lengths, use_cache=use_cache, capacity=max_len)
         return decode(self.step, state, batch_size=src.size(0), sos_id=c.sos_id, eos_id=c.eos_id, max_len=max_len,
                       beam_size=beam_size, pad_id=c.pad_id, length_penalty=length_penalty, device=src.device)
 

@@ -32,13 +32,8 @@ from typing import Any
 import torch
 
 from attnkit.errors import CheckpointError
-from attnkit.models.base import (
-    WEIGHTS_FILE,
-    KitModel,
-    atomic_directory,
-    config_to_dict,
-    read_model_config,
-)
+from attnkit.models.base import KitModel
+from attnkit.storage import WEIGHTS_FILE, atomic_directory, config_to_dict, read_model_config
 from attnkit.training.runtime import get_rng_state
 
 TRAINER_STATE_FILE = "trainer_state.json"

@@ -30,7 +30,8 @@ copy of the RNG state which is put back afterwards, so how often one evaluates n
 trajectory; ``resume=True`` restores weights, optimiser, scheduler, RNG states and the data position, so
 N steps + resume to 2N ends with the same weights as 2N steps in one go.
 
-Example::
+The loop is ``Trainer.fit``; its steps share a ``RunState`` (``attnkit.training.run_state``). A typical call
+(``Trainer``'s docstring has a runnable example)::
 
     config = TrainConfig(steps=2000, lr=3e-3, schedule="cosine", warmup_steps=100, eval_every=200,
                          metric="exact_match", mode="max", patience=5, out_dir="runs/dates")
@@ -40,11 +41,9 @@ Example::
 
 from __future__ import annotations
 
-import json
-import math
 import time
 from collections.abc import Callable, Iterable, Iterator
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
@@ -53,15 +52,12 @@ from torch import nn
 from torch.optim.lr_scheduler import LambdaLR
 
 from attnkit.errors import CheckpointError
-from attnkit.models.base import (
-    WEIGHTS_FILE,
-    KitModel,
-    atomic_write_text,
-    read_model_config,
-    recover_directory,
-)
+from attnkit.models.base import KitModel
+from attnkit.storage import WEIGHTS_FILE, atomic_write_text, read_model_config, recover_directory
 from attnkit.training.checkpoint import has_checkpoint, load_checkpoint, save_checkpoint
+from attnkit.training.config import TrainConfig, TrainResult
 from attnkit.training.progress import TrainProgress
+from attnkit.training.run_state import LOG_FILE, RunState, append_log, trim_log
 from attnkit.training.runtime import (
     Runtime,
     all_reduce_sum,
@@ -75,91 +71,10 @@ from attnkit.training.runtime import (
     shard_for_rank,
     wrap_for_training,
 )
-from attnkit.training.schedules import SCHEDULES, make_schedule
+from attnkit.training.schedules import make_schedule
 
-LOG_FILE = "train_log.jsonl"
 CHECKPOINT_DIR = "checkpoint"
 MODEL_DIR = "model"
-
-
-@dataclass
-class TrainConfig:
-    """How to train. Every field has a default; a field per knob, nothing hidden.
-
-    Example::
-
-        TrainConfig(steps=500, lr=1e-3, schedule="warmup", warmup_steps=50, out_dir="runs/x")
-    """
-
-    steps: int = 1000                   # optimiser steps to reach (in total, counting resumed ones)
-    lr: float = 1e-3                    # base learning rate (noam: the paper's multiplier, 1.0 = exact)
-    weight_decay: float = 0.01          # AdamW decoupled decay, on weights with >= 2 dims only
-    betas: tuple[float, float] = (0.9, 0.999)  # AdamW moment decays
-    eps: float = 1e-8                   # AdamW epsilon
-    clip_norm: float | None = 1.0       # clip the global gradient L2 norm to this; None = no clipping
-    schedule: str = "constant"          # constant | warmup | inverse_sqrt | cosine | noam
-    warmup_steps: int = 0               # linear warmup length (steps)
-    min_lr_ratio: float = 0.0           # cosine: final lr as a fraction of lr
-    d_model: int | None = None          # noam: model width (default: model.config.d_model)
-    eval_every: int = 500               # evaluate (and checkpoint) every this many steps, and at the end
-    patience: int | None = None         # stop after this many evaluations without improvement; None = never
-    metric: str = "loss"                # key of evaluate()'s dict that picks the best model
-    mode: str = "min"                   # "min" or "max": which direction of `metric` is better
-    min_delta: float = 0.0              # an improvement must beat the best by more than this
-    seed: int = 0                       # seeds python, numpy and torch at the start of a fresh run
-    out_dir: str | None = None          # where logs, checkpoint/ and model/ go; None = write nothing
-    log_every: int = 50                 # steps between log records (averages over the window)
-    progress: bool = True               # live progress bar (rank 0, rich)
-    device: str = "auto"                # auto | cpu | cuda | cuda:N | mps
-    time_budget: float | None = None    # wall-clock seconds, evaluations included, summed over resumed runs; None = no limit
-    resume: bool = False                # continue from out_dir/checkpoint if it exists
-    restore_best: bool = True           # after fit, put the best evaluated weights back into the model
-
-    def __post_init__(self) -> None:
-        def need(ok: bool, what: str, got: Any) -> None:
-            if not ok:
-                raise ValueError(f"TrainConfig.{what}. Received: {got!r}")
-
-        need(isinstance(self.steps, int) and self.steps >= 1, "steps: expected an int >= 1", self.steps)
-        need(self.lr > 0, "lr: expected > 0", self.lr)
-        need(self.weight_decay >= 0, "weight_decay: expected >= 0", self.weight_decay)
-        self.betas = tuple(self.betas)  # type: ignore[assignment]
-        need(len(self.betas) == 2 and all(0 <= b < 1 for b in self.betas),
-             "betas: expected two numbers in [0, 1)", self.betas)
-        need(self.clip_norm is None or self.clip_norm > 0, "clip_norm: expected > 0 or None", self.clip_norm)
-        need(self.schedule in SCHEDULES, f"schedule: expected one of {SCHEDULES}", self.schedule)
-        need(self.warmup_steps >= 0, "warmup_steps: expected >= 0", self.warmup_steps)
-        need(self.eval_every >= 1, "eval_every: expected >= 1", self.eval_every)
-        need(self.patience is None or self.patience >= 1, "patience: expected >= 1 or None", self.patience)
-        need(self.mode in ("min", "max"), "mode: expected 'min' or 'max'", self.mode)
-        need(self.log_every >= 1, "log_every: expected >= 1", self.log_every)
-        need(self.time_budget is None or self.time_budget > 0, "time_budget: expected > 0 or None",
-             self.time_budget)
-
-
-@dataclass
-class TrainResult:
-    """What ``Trainer.fit`` returns.
-
-    Attributes:
-        steps: optimiser steps done (in total, counting resumed ones).
-        best_metric: best value of ``config.metric`` seen (None without ``evaluate``).
-        best_step: the step it was seen at.
-        history: one dict per evaluation: ``{"step": ..., <metric>: ..., "train_loss": ...}``.
-        elapsed: seconds of training (in total, counting resumed runs).
-        stop_reason: "steps", "early_stopping", "time_budget" or "stop_at" (``fit(stop_at=...)``).
-        final_loss: mean training loss over the last log window.
-        resumed_from: the checkpoint step this run started from, or None.
-    """
-
-    steps: int
-    best_metric: float | None
-    best_step: int | None
-    history: list[dict[str, float]] = field(default_factory=list)
-    elapsed: float = 0.0
-    stop_reason: str = "steps"
-    final_loss: float | None = None
-    resumed_from: int | None = None
 
 
 class _StepModule(nn.Module):
@@ -174,7 +89,20 @@ class _StepModule(nn.Module):
 
 
 def build_optimizer(model: nn.Module, config: TrainConfig) -> torch.optim.AdamW:
-    """AdamW with weight decay on matrices (ndim >= 2) and none on biases, norms and scalars."""
+    """AdamW with weight decay on matrices (ndim >= 2) and none on biases, norms and scalars.
+
+    Args:
+        model: the module whose trainable parameters are optimised (shared tensors counted once).
+        config: gives ``lr``, ``weight_decay``, ``betas`` and ``eps``.
+
+    Returns:
+        ``torch.optim.AdamW`` with a decayed group (matrices) and an undecayed one (the rest).
+
+    Example:
+        >>> opt = build_optimizer(nn.Linear(4, 3), TrainConfig(weight_decay=0.1))
+        >>> [(g["weight_decay"], [tuple(p.shape) for p in g["params"]]) for g in opt.param_groups]
+        [(0.1, [(3, 4)]), (0.0, [(3,)])]
+    """
     seen: set[int] = set()
     decay, no_decay = [], []
     for p in model.parameters():
@@ -189,20 +117,22 @@ def build_optimizer(model: nn.Module, config: TrainConfig) -> torch.optim.AdamW:
 
 
 def has_model(directory: Path) -> bool:
-    """True if ``directory`` holds a saved model (config and weights)."""
+    """True if ``directory`` holds a saved model (config and weights).
+
+    Example:
+        >>> has_model(Path("/no/such/dir"))
+        False
+    """
     return (directory / "config.json").is_file() and (directory / WEIGHTS_FILE).is_file()
-
-
-def _is_better(value: float, best: float | None, mode: str, min_delta: float) -> bool:
-    if math.isnan(value):
-        return False
-    if best is None:
-        return True
-    return value < best - min_delta if mode == "min" else value > best + min_delta
 
 
 class Trainer:
     """Train ``model`` on ``train_data`` with ``config``; see the module docstring for the contract.
+
+    ``fit`` is a flat loop over named steps that share one :class:`RunState`: ``_start`` (fresh or from
+    the checkpoint), then per step ``_train_step`` (batch, forward, backward, clip, optimiser, schedule),
+    ``_log_window``, ``_maybe_evaluate`` (evaluate, keep the best, checkpoint, decide to stop), and
+    ``_finish`` (last checkpoint, final model, best weights back, stop record).
 
     Args:
         model: a ``KitModel`` with ``training_step(batch) -> (loss, stats)``.
@@ -210,6 +140,26 @@ class Trainer:
         train_data: iterable of batches with ``state_dict()`` / ``load_state_dict()``.
         evaluate: ``evaluate(model) -> {"name": value, ...}``, called in eval mode under ``torch.no_grad``
             every ``config.eval_every`` steps and at the end; must contain ``config.metric``.
+
+    Example (any module with ``training_step`` trains; ``out_dir=None`` writes nothing):
+        >>> import torch
+        >>> class Regression(torch.nn.Module):
+        ...     config = None                              # a KitModel has its config dataclass here
+        ...     def __init__(self):
+        ...         super().__init__()
+        ...         self.linear = torch.nn.Linear(3, 1)
+        ...     def training_step(self, batch):
+        ...         x, y = batch                           # (B, 3), (B,)
+        ...         return torch.nn.functional.mse_loss(self.linear(x).squeeze(-1), y), {}
+        >>> class Stream(list):                            # resumable: state_dict / load_state_dict
+        ...     def state_dict(self): return {}
+        ...     def load_state_dict(self, state): pass
+        >>> x = torch.randn(8, 3)
+        >>> config = TrainConfig(steps=4, lr=0.1, eval_every=2, progress=False, device="cpu")
+        >>> result = Trainer(Regression(), config, Stream([(x, x.sum(-1))]),
+        ...                  evaluate=lambda m: {"loss": 1.0}).fit()
+        >>> result.steps, result.best_step, result.stop_reason, len(result.history)
+        (4, 2, 'steps', 2)
     """
 
     def __init__(self, model: KitModel, config: TrainConfig, train_data: Iterable[Any],
@@ -229,34 +179,24 @@ class Trainer:
         self.evaluate = evaluate
         self.runtime: Runtime | None = None
 
-    # -- paths ----------------------------------------------------------------------------------------
+    # -- paths and files ------------------------------------------------------------------------------
     @property
     def out_dir(self) -> Path | None:
+        """``config.out_dir`` as a path, or None (write nothing)."""
         return Path(self.config.out_dir) if self.config.out_dir else None
 
-    # -- helpers --------------------------------------------------------------------------------------
-    def _log(self, record: dict[str, Any]) -> None:
-        if self.out_dir is None or not self.runtime or not self.runtime.is_main:
-            return
-        self.out_dir.mkdir(parents=True, exist_ok=True)
-        with open(self.out_dir / LOG_FILE, "a", encoding="utf-8") as f:
-            f.write(json.dumps(record) + "\n")
+    @property
+    def _writes(self) -> bool:
+        """True in the process that writes files: rank 0, with an ``out_dir``."""
+        return self.out_dir is not None and self.runtime is not None and self.runtime.is_main
 
-    def _trim_log(self, step: int) -> None:
-        """On resume, drop log records written after the checkpoint (they will be written again)."""
-        if self.out_dir is None or not self.runtime or not self.runtime.is_main:
-            return
-        path = self.out_dir / LOG_FILE
-        if not path.is_file():
-            return
-        kept = []
-        for line in path.read_text(encoding="utf-8").splitlines():
-            try:
-                if json.loads(line).get("step", 0) <= step:
-                    kept.append(line)
-            except json.JSONDecodeError:  # a line cut short by a killed run
-                continue
-        atomic_write_text(path, "".join(s + "\n" for s in kept))
+    @property
+    def _checkpoint_dir(self) -> Path | None:
+        return self.out_dir / CHECKPOINT_DIR if self.out_dir is not None else None
+
+    def _write_log(self, record: dict[str, Any]) -> None:
+        if self._writes:
+            append_log(self.out_dir, record)  # type: ignore[arg-type]
 
     def _run_evaluate(self) -> dict[str, float]:
         """Evaluate in eval mode without gradients, leaving the RNG states as they were."""
@@ -276,6 +216,7 @@ class Trainer:
         return {k: float(v) for k, v in metrics.items()}
 
     def _batches(self, data: Iterable[Any]) -> Iterator[Any]:
+        """The batches of ``data`` pass after pass (a finite source is cycled)."""
         while True:
             empty = True
             for batch in data:
@@ -294,170 +235,198 @@ class Trainer:
             stop_at: end this call after this step, as if the run were interrupted there (a checkpoint is
                 written; ``stop_reason`` is ``"stop_at"``). Schedules still span ``config.steps``, so a
                 later ``fit(resume=True)`` continues exactly as an uninterrupted run would.
+
+        Returns:
+            A ``TrainResult`` (steps, best metric and step, history, elapsed seconds, stop reason, ...).
         """
+        run = self._start(self.config.resume if resume is None else resume, stop_at)  # 0. set up
+        with run.progress:
+            while run.step < run.end and run.stop_reason is None:
+                loss, stats = self._train_step(run)  # 1-6. batch, forward, backward, clip, update, schedule
+                self._log_window(run, loss, stats)    # 7. log the averages of the window
+                self._maybe_evaluate(run)             # 8. evaluate, keep the best, checkpoint, stop?
+        return self._finish(run)                      # 9. last checkpoint, final model, best weights back
+
+    def _start(self, resume: bool, stop_at: int | None) -> RunState:
+        """Step 0: runtime, model on its device, optimiser, schedule, data shard; then resume or seed."""
         cfg, model = self.config, self.model
-        resume = cfg.resume if resume is None else resume
         if stop_at is not None and not (isinstance(stop_at, int) and 1 <= stop_at <= cfg.steps):
             raise ValueError(f"stop_at must be an int in [1, config.steps={cfg.steps}]. Received: {stop_at!r}")
-        end = cfg.steps if stop_at is None else stop_at
         rt = self.runtime = setup_runtime(cfg.device)
-        out = self.out_dir
-        ckpt_dir = out / CHECKPOINT_DIR if out is not None else None
-
         model.to(rt.device)
         model.train()
-        step_module = wrap_for_training(_StepModule(model), rt)
-        optimizer = build_optimizer(model, cfg)
+        run = RunState(end=cfg.steps if stop_at is None else stop_at)
+        run.step_module = wrap_for_training(_StepModule(model), rt)
+        run.optimizer = build_optimizer(model, cfg)
         d_model = cfg.d_model if cfg.d_model is not None else getattr(model.config, "d_model", None)
         factor = make_schedule(cfg.schedule, warmup_steps=cfg.warmup_steps, total_steps=cfg.steps,
                                d_model=d_model, min_ratio=cfg.min_lr_ratio)
-        scheduler = LambdaLR(optimizer, lambda done: factor(done + 1))  # done = updates so far
-        data: Any = shard_for_rank(self.train_data, rt)  # rank r keeps batches r, r + W, ... of the stream
+        run.scheduler = LambdaLR(run.optimizer, lambda done: factor(done + 1))  # done = updates so far
+        run.data = shard_for_rank(self.train_data, rt)  # rank r keeps batches r, r + W, ... of the stream
+        if not (resume and self._resume(run)):
+            seed_everything(cfg.seed)
+        run.start = run.window_start = time.perf_counter()
+        run.batches = self._batches(run.data)
+        run.progress = TrainProgress(cfg.steps, enabled=cfg.progress and rt.is_main, completed=run.step)
+        if run.resumed_from is None:
+            if self._writes and (self.out_dir / LOG_FILE).exists():  # type: ignore[operator]
+                atomic_write_text(self.out_dir / LOG_FILE, "")  # type: ignore[operator]  # a fresh log
+            self._write_log({"event": "start", "step": 0, "train_config": asdict(cfg),
+                             "world_size": rt.world_size})
+        else:
+            self._write_log({"event": "resume", "step": run.step})
+        return run
 
-        step, best, best_step, bad_evals, spent = 0, None, None, 0, 0.0
-        history: list[dict[str, float]] = []
-        resumed_from = None
-        best_state: dict[str, torch.Tensor] | None = None
-        if resume and ckpt_dir is not None and rt.is_main:
+    def _resume(self, run: RunState) -> bool:
+        """Load ``out_dir/checkpoint`` into the model, optimiser, scheduler, data, RNGs and ``run``.
+
+        Returns False (nothing loaded) when there is no checkpoint yet.
+        """
+        rt, ckpt_dir = self.runtime, self._checkpoint_dir
+        assert rt is not None
+        if ckpt_dir is None:
+            return False
+        if rt.is_main:
             recover_directory(ckpt_dir)  # a kill between the two renames of a save
         barrier(rt)
-        if resume and ckpt_dir is not None and has_checkpoint(ckpt_dir):
-            ckpt = load_checkpoint(ckpt_dir)
-            ckpt.load_model_weights(model)
-            try:
-                optimizer.load_state_dict(ckpt.optimizer)
-                if ckpt.state.get("scheduler") is not None:
-                    scheduler.load_state_dict(ckpt.state["scheduler"])
-            except (ValueError, KeyError, RuntimeError) as err:
-                raise CheckpointError(f"optimiser/scheduler state in {ckpt_dir} does not fit this model: {err}") from err
-            data.load_state_dict(ckpt.data_state)
-            set_rng_state(ckpt.rng_json, ckpt.rng_tensors)
-            st = ckpt.state
-            step, best, best_step = ckpt.step, st.get("best"), st.get("best_step")
-            bad_evals, spent, history = st.get("bad_evals", 0), st.get("elapsed", 0.0), st.get("history", [])
-            resumed_from = step
-            self._trim_log(step)
+        if not has_checkpoint(ckpt_dir):
+            return False
+        ckpt = load_checkpoint(ckpt_dir)
+        ckpt.load_model_weights(self.model)
+        try:
+            run.optimizer.load_state_dict(ckpt.optimizer)
+            if ckpt.state.get("scheduler") is not None:
+                run.scheduler.load_state_dict(ckpt.state["scheduler"])
+        except (ValueError, KeyError, RuntimeError) as err:
+            raise CheckpointError(f"optimiser/scheduler state in {ckpt_dir} does not fit this model: {err}") from err
+        run.data.load_state_dict(ckpt.data_state)
+        set_rng_state(ckpt.rng_json, ckpt.rng_tensors)
+        run.restore(ckpt.state, ckpt.step)
+        if rt.is_main:
+            trim_log(self.out_dir, run.step)  # type: ignore[arg-type]
+        return True
+
+    def _train_step(self, run: RunState) -> tuple[torch.Tensor, dict[str, Any]]:
+        """Steps 1-6 of one optimiser step; returns the loss and the model's stats."""
+        cfg, rt = self.config, self.runtime
+        assert rt is not None
+        # 1. batch: next batch from the stream, on the device
+        batch = move_to(next(run.batches), rt.device)
+        # 2. forward and loss
+        loss, stats = run.step_module(batch)
+        if not torch.isfinite(loss.detach()):
+            raise FloatingPointError(f"training loss is {loss.item()} at step {run.step + 1}")
+        # 3. backward
+        run.optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        # 4. clip the global gradient norm (the norm logged is the one before clipping)
+        run.grad_norm = None
+        if cfg.clip_norm is not None:
+            run.grad_norm = float(torch.nn.utils.clip_grad_norm_(self.model.parameters(), cfg.clip_norm))
+        # 5. optimiser step
+        run.optimizer.step()
+        # 6. schedule: lr for the next update
+        run.lr = run.optimizer.param_groups[0]["lr"]
+        run.scheduler.step()
+        run.step += 1
+        return loss, stats
+
+    def _log_window(self, run: RunState, loss: torch.Tensor, stats: dict[str, Any]) -> None:
+        """Step 7: add the step to the window; every ``log_every`` steps write its averages over ranks."""
+        run.add_to_window(float(loss.detach()), stats)
+        run.progress.advance()
+        if run.step % self.config.log_every != 0 and run.step != run.end:
+            return
+        now = time.perf_counter()
+        w = all_reduce_sum(run.window, self.runtime)  # type: ignore[arg-type]
+        run.final_loss = w["loss"] / max(1.0, w["steps"])
+        record = {"event": "train", "step": run.step, "loss": run.final_loss, "lr": run.lr,
+                  "elapsed": round(run.elapsed(now), 3)}
+        if w["total"] > 0:
+            record["accuracy"] = w["correct"] / w["total"]
+        if w["tokens"] > 0:
+            record["tokens_per_s"] = w["tokens"] / max(1e-9, now - run.window_start)
+        if run.grad_norm is not None:
+            record["grad_norm"] = run.grad_norm
+        self._write_log(record)
+        run.progress.show(record)
+        run.reset_window(now)
+
+    def _maybe_evaluate(self, run: RunState) -> None:
+        """Step 8: on eval steps and the last one evaluate, keep the best and checkpoint; set a stop reason.
+
+        Every rank takes the same decisions: the time budget and early stopping are rank 0's, broadcast.
+        """
+        cfg, rt = self.config, self.runtime
+        assert rt is not None
+        over_time = False
+        if cfg.time_budget is not None:
+            over_time = broadcast_flag(run.elapsed() >= cfg.time_budget, rt)
+        if run.step % cfg.eval_every == 0 or run.step >= run.end or over_time:
+            paused = time.perf_counter()
+            stop_early = False
+            if self.evaluate is not None and rt.is_main:
+                stop_early = self._evaluate_and_keep_best(run)
+            stop_early = broadcast_flag(stop_early, rt)
+            self._checkpoint(run)
+            run.window_start += time.perf_counter() - paused  # tokens/s counts training time only
+            if stop_early:
+                run.stop_reason = "early_stopping"
+                return
+        if over_time:
+            run.stop_reason = "time_budget"
+
+    def _evaluate_and_keep_best(self, run: RunState) -> bool:
+        """Evaluate (rank 0), save the model when it improved; returns True when patience has run out."""
+        cfg = self.config
+        metrics = self._run_evaluate()
+        improved = run.is_better(metrics[cfg.metric], cfg.mode, cfg.min_delta)
+        if improved:
+            run.best, run.best_step, run.bad_evals = metrics[cfg.metric], run.step, 0
+            if self.out_dir is not None:
+                self.model.save(self.out_dir / MODEL_DIR)
+            if cfg.restore_best:
+                run.best_state = {k: v.detach().clone() for k, v in self.model.state_dict().items()}
         else:
-            seed_everything(cfg.seed)
+            run.bad_evals += 1
+        entry = {"step": run.step, **metrics}
+        if run.final_loss is not None:
+            entry["train_loss"] = run.final_loss
+        run.history.append(entry)
+        self._write_log({"event": "eval", "improved": improved, **entry})
+        run.progress.show_eval(metrics, cfg.metric, run.best)
+        return cfg.patience is not None and run.bad_evals >= cfg.patience
 
-        def checkpoint() -> None:
-            if ckpt_dir is not None and rt.is_main:
-                state = {"step": step, "best": best, "best_step": best_step, "bad_evals": bad_evals,
-                         "elapsed": spent + (time.perf_counter() - start), "history": history,
-                         "train_config": asdict(cfg)}
-                save_checkpoint(ckpt_dir, model, optimizer, scheduler, state, data.state_dict())
-            barrier(rt)
+    def _checkpoint(self, run: RunState) -> None:
+        """Write ``out_dir/checkpoint`` (rank 0, atomically), then wait for every rank."""
+        ckpt_dir = self._checkpoint_dir
+        assert self.runtime is not None
+        if ckpt_dir is not None and self.runtime.is_main:
+            save_checkpoint(ckpt_dir, self.model, run.optimizer, run.scheduler,
+                            run.trainer_state(asdict(self.config)), run.data.state_dict())
+        barrier(self.runtime)
+        run.last_saved = run.step
 
-        start = time.perf_counter()
-        window = {"loss": 0.0, "correct": 0.0, "total": 0.0, "tokens": 0.0, "steps": 0.0}
-        window_start = start
-        final_loss: float | None = None
-        stop_reason = "steps"
-        last_saved = step
-        batches = self._batches(data)
-        progress = TrainProgress(cfg.steps, enabled=cfg.progress and rt.is_main, completed=step)
-        if resumed_from is None:
-            if out is not None and rt.is_main and (out / LOG_FILE).exists():
-                atomic_write_text(out / LOG_FILE, "")  # a fresh run starts a fresh log
-            self._log({"event": "start", "step": 0, "train_config": asdict(cfg), "world_size": rt.world_size})
-        else:
-            self._log({"event": "resume", "step": step})
-
-        with progress:
-            while step < end:
-                # 1. batch: next batch from the stream, on the device
-                batch = move_to(next(batches), rt.device)
-                # 2. forward and loss
-                loss, stats = step_module(batch)
-                if not torch.isfinite(loss.detach()):
-                    raise FloatingPointError(f"training loss is {loss.item()} at step {step + 1}")
-                # 3. backward
-                optimizer.zero_grad(set_to_none=True)
-                loss.backward()
-                # 4. clip the global gradient norm
-                grad_norm = None
-                if cfg.clip_norm is not None:
-                    grad_norm = float(torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.clip_norm))
-                # 5. optimiser step
-                optimizer.step()
-                # 6. schedule: lr for the next update
-                lr = optimizer.param_groups[0]["lr"]
-                scheduler.step()
-                step += 1
-                # 7. log: averages over the window since the last record
-                window["loss"] += float(loss.detach())
-                window["steps"] += 1
-                for k in ("correct", "total", "tokens"):
-                    window[k] += float(stats.get(k, 0.0)) if stats else 0.0
-                progress.advance()
-                if step % cfg.log_every == 0 or step == end:
-                    now = time.perf_counter()
-                    w = all_reduce_sum(window, rt)
-                    final_loss = w["loss"] / max(1.0, w["steps"])
-                    record = {"event": "train", "step": step, "loss": final_loss, "lr": lr,
-                              "elapsed": round(spent + now - start, 3)}
-                    if w["total"] > 0:
-                        record["accuracy"] = w["correct"] / w["total"]
-                    if w["tokens"] > 0:
-                        record["tokens_per_s"] = w["tokens"] / max(1e-9, now - window_start)
-                    if grad_norm is not None:
-                        record["grad_norm"] = grad_norm
-                    self._log(record)
-                    progress.show(record)
-                    window = dict.fromkeys(window, 0.0)
-                    window_start = now
-                # 8. evaluate, keep the best, checkpoint, decide whether to stop
-                over_time = cfg.time_budget is not None and spent + time.perf_counter() - start >= cfg.time_budget
-                over_time = broadcast_flag(over_time, rt) if cfg.time_budget is not None else False
-                last = step >= end or over_time
-                if step % cfg.eval_every == 0 or last:
-                    paused = time.perf_counter()
-                    stop_early = False
-                    if self.evaluate is not None and rt.is_main:
-                        metrics = self._run_evaluate()
-                        value = metrics[cfg.metric]
-                        improved = _is_better(value, best, cfg.mode, cfg.min_delta)
-                        if improved:
-                            best, best_step, bad_evals = value, step, 0
-                            if out is not None:
-                                model.save(out / MODEL_DIR)
-                            if cfg.restore_best:
-                                best_state = {k: v.detach().clone() for k, v in model.state_dict().items()}
-                        else:
-                            bad_evals += 1
-                        entry = {"step": step, **metrics}
-                        if final_loss is not None:
-                            entry["train_loss"] = final_loss
-                        history.append(entry)
-                        self._log({"event": "eval", "improved": improved, **entry})
-                        progress.show_eval(metrics, cfg.metric, best)
-                        stop_early = cfg.patience is not None and bad_evals >= cfg.patience
-                    stop_early = broadcast_flag(stop_early, rt)
-                    checkpoint()
-                    last_saved = step
-                    window_start += time.perf_counter() - paused  # tokens/s counts training time only
-                    if stop_early:
-                        stop_reason = "early_stopping"
-                        break
-                if over_time:
-                    stop_reason = "time_budget"
-                    break
-            if stop_reason == "steps" and step < cfg.steps:
-                stop_reason = "stop_at"
-
-        if last_saved != step:
-            checkpoint()
-        elapsed = spent + time.perf_counter() - start
+    def _finish(self, run: RunState) -> TrainResult:
+        """Step 9: checkpoint if needed, save the final model (no ``evaluate``), put the best weights back."""
+        cfg, rt, out = self.config, self.runtime, self.out_dir
+        assert rt is not None
+        if run.stop_reason is None:
+            run.stop_reason = "steps" if run.step >= cfg.steps else "stop_at"
+        if run.last_saved != run.step:
+            self._checkpoint(run)
+        elapsed = run.elapsed()
         if self.evaluate is None and out is not None and rt.is_main:
-            model.save(out / MODEL_DIR)
-        if cfg.restore_best and best_step is not None and best_step != step:
-            if best_state is not None:
-                model.load_state_dict(best_state)
+            self.model.save(out / MODEL_DIR)
+        if cfg.restore_best and run.best_step is not None and run.best_step != run.step:
+            if run.best_state is not None:
+                self.model.load_state_dict(run.best_state)
             elif rt.is_main and out is not None and has_model(out / MODEL_DIR):  # best from an earlier run
                 meta = read_model_config(out / MODEL_DIR)
-                model.load_weights(out / MODEL_DIR / WEIGHTS_FILE, tied=meta.get("tied") or {})
-        self._log({"event": "stop", "step": step, "reason": stop_reason, "elapsed": round(elapsed, 3),
-                   "best": best, "best_step": best_step})
+                self.model.load_weights(out / MODEL_DIR / WEIGHTS_FILE, tied=meta.get("tied") or {})
+        self._write_log({"event": "stop", "step": run.step, "reason": run.stop_reason,
+                         "elapsed": round(elapsed, 3), "best": run.best, "best_step": run.best_step})
         barrier(rt)
-        return TrainResult(steps=step, best_metric=best, best_step=best_step, history=history, elapsed=elapsed,
-                           stop_reason=stop_reason, final_loss=final_loss, resumed_from=resumed_from)
+        return TrainResult(steps=run.step, best_metric=run.best, best_step=run.best_step, history=run.history,
+                           elapsed=elapsed, stop_reason=run.stop_reason, final_loss=run.final_loss,
+                           resumed_from=run.resumed_from)

@@ -1,10 +1,11 @@
-"""Float32 linear layers on oneDNN: ``linear(x, W, b) = x W^T + b``, the same function as
-``torch.nn.functional.linear``, computed with oneDNN's kernels (shipped inside PyTorch's CPU builds).
+"""Float32 linear layers on oneDNN: ``linear(x, W, b) = x W^T + b``, the function of
+``torch.nn.functional.linear`` (its plain twin), computed with oneDNN's kernels shipped inside
+PyTorch's CPU builds.
 
-On CPUs where torch's default BLAS takes a slow code path (MKL on AMD processors, as on the machines
-attnkit is benchmarked on) oneDNN computes the same float32 products about twice as fast; the results
-agree with ``F.linear`` to float32 rounding (a test compares both against float64). :data:`USE_ONEDNN`
-switches it off; any other device, dtype or autocast goes to ``F.linear``.
+On CPUs where torch's default BLAS takes a slow code path (MKL on AMD processors, as on some machines
+attnkit is benchmarked on) oneDNN computes the same float32 products about twice as fast; on others the
+two are close. Results agree with ``F.linear`` to float32 rounding (a test compares both against
+float64). Any other device, dtype, autocast, or the fast paths switched off, goes to ``F.linear``.
 
 Shape legend: ``...`` any leading dims, ``in`` / ``out`` feature sizes.
 """
@@ -13,31 +14,32 @@ from __future__ import annotations
 
 import torch
 import torch.nn.functional as F
-from torch import Tensor
+from torch import Tensor, nn
+
+from attnkit.kernels import _switch
 
 #: oneDNN's fused linear kernel (shipped inside PyTorch's CPU builds), or None where absent.
 _ONEDNN_LINEAR = getattr(torch.ops.mkldnn, "_linear_pointwise", None) if torch.backends.mkldnn.is_available() else None
 
-#: Compute float32 CPU linear layers with oneDNN (True) or torch's default BLAS path (False). Both are
-#: float32 matrix products (results agree to float32 rounding); on CPUs where the default BLAS takes a
-#: slower code path (e.g. MKL on AMD processors) oneDNN is about twice as fast.
-USE_ONEDNN = True
+
+def _onednn_applies(x: Tensor, weight: Tensor) -> bool:
+    return (_switch._ENABLED and _ONEDNN_LINEAR is not None and x.device.type == "cpu"
+            and x.dtype == torch.float32 and weight.dtype == torch.float32 and x.numel() > 0 and x.dim() >= 2
+            and not torch.is_autocast_enabled("cpu"))
 
 
 def linear(x: Tensor, weight: Tensor, bias: Tensor | None = None) -> Tensor:
     """``x W^T + b`` as ``torch.nn.functional.linear``: ``(..., in) -> (..., out)`` with ``weight (out, in)``.
 
-    On CPU in float32 (and :data:`USE_ONEDNN`, outside CPU autocast) the forward and both backward
-    products run on oneDNN; otherwise this is ``F.linear``.
+    On CPU in float32 (fast paths on, outside CPU autocast) the forward and both backward products run
+    on oneDNN; otherwise this is ``F.linear``.
 
     Example:
         >>> x, w, b = torch.randn(2, 3, 4), torch.randn(5, 4), torch.randn(5)
         >>> bool(torch.allclose(linear(x, w, b), x @ w.T + b, atol=1e-6))
         True
     """
-    if not (USE_ONEDNN and _ONEDNN_LINEAR is not None and x.device.type == "cpu" and x.dtype == torch.float32
-            and weight.dtype == torch.float32 and x.numel() and x.dim() >= 2
-            and not torch.is_autocast_enabled("cpu")):
+    if not _onednn_applies(x, weight):
         return F.linear(x, weight, bias)
     if torch.is_grad_enabled() and (x.requires_grad or weight.requires_grad or (bias is not None and bias.requires_grad)):
         return _OneDNNLinear.apply(x, weight, bias)
@@ -69,3 +71,16 @@ class _OneDNNLinear(torch.autograd.Function):
         if ctx.has_bias and ctx.needs_input_grad[2]:
             db = g.sum(0)  # (out,)
         return dx, dw, db
+
+
+class Linear(nn.Linear):
+    """``nn.Linear`` computed by :func:`linear`; the same parameters, names and initialisation.
+
+    Example:
+        >>> layer = Linear(4, 3)
+        >>> layer(torch.randn(2, 4)).shape
+        torch.Size([2, 3])
+    """
+
+    def forward(self, input: Tensor) -> Tensor:
+        return linear(input, self.weight, self.bias)

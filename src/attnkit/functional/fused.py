@@ -1,0 +1,52 @@
+"""The fused path of :func:`attnkit.functional.attention`: torch's ``scaled_dot_product_attention`` (SDPA).
+
+Taken for the named scores (dot, scaled_dot, cosine) when the weights are not asked for; SDPA's
+memory-efficient kernels never build the ``(..., Tq, Tk)`` matrix. It equals the reference path
+``masked_softmax(scale * q k^T + bias, mask) @ v`` (tested against it and against float64).
+
+Shape legend: ``...`` leading dims, folded to SDPA's 4-D ``(N, H, T, D)`` with ``N * H = prod(...)``;
+Tq query length, Tk key length, Dk query/key width, Dv value width.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+
+from attnkit.functional._checks import with_causal
+from attnkit.functional._named import unit_rows
+
+
+def _to_4d(t: Tensor, batch: torch.Size) -> Tensor:
+    if t.shape[:-2] != batch:
+        t = t.expand(*batch, *t.shape[-2:])
+    if t.dim() == 4:
+        return t
+    if t.dim() < 4:
+        return t.reshape((1,) * (4 - t.dim()) + tuple(t.shape))
+    return t.reshape(-1, 1, *t.shape[-2:])
+
+
+def fused_attention(query, key, value, name, scale, mask, causal, dropout_p, batch, bias=None) -> Tensor:
+    """SDPA fast path for dot / scaled_dot / cosine (cosine = dot of unit vectors): ``(..., Tq, Dv)``."""
+    if name == "cosine":
+        query, key = unit_rows(query), unit_rows(key)
+    out_shape = torch.Size((*batch, query.shape[-2], value.shape[-1]))
+    q, k, v = _to_4d(query, batch), _to_4d(key, batch), _to_4d(value, batch)  # (N, H, T, D)
+    def as_sdpa_mask(t: Tensor) -> Tensor:  # (..., Tq, Tk) -> broadcastable to (N, H, Tq, Tk)
+        return t if t.dim() <= 4 and len(batch) <= 2 else _to_4d(t.expand(*batch, *t.shape[-2:]), batch)
+
+    allowed = None
+    if mask is not None or (bias is not None and causal):  # SDPA takes a float mask or is_causal, not both
+        allowed = with_causal(mask, causal, q.shape[-2], k.shape[-2], q.device)
+        causal = False
+    attn_mask = allowed
+    if bias is not None:  # additive float mask: the bias, and -inf where attending is not allowed
+        attn_mask = bias.to(q.dtype) if allowed is None else torch.where(allowed, bias.to(q.dtype), float("-inf"))
+    out = F.scaled_dot_product_attention(q, k, v, attn_mask=None if attn_mask is None else as_sdpa_mask(attn_mask),
+                                         dropout_p=dropout_p, is_causal=causal, scale=scale)
+    if allowed is not None and q.device.type != "cpu":
+        # Other backends may leave NaN in rows with no allowed key; the CPU kernels return zeros.
+        out = out.masked_fill(~as_sdpa_mask(allowed.any(dim=-1, keepdim=True)), 0.0)
+    return out if out.shape == out_shape else out.reshape(out_shape)

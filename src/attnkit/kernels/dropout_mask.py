@@ -1,0 +1,57 @@
+"""Inverted dropout with a faster mask: the plain twin is ``torch.nn.functional.dropout``.
+
+``dropout(x, p) = x * m / (1 - p)`` with ``m_i ~ Bernoulli(1 - p)`` independently, in training; the
+mask is drawn as ``u >= p`` with ``u ~ U[0, 1)`` (``torch.rand``), about twice as fast on CPU as
+``bernoulli_``, with the same distribution.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from attnkit.kernels import _switch
+
+
+def keep_mask(like: Tensor, p: float) -> Tensor:
+    """A mask shaped like ``like``: ``1 / (1 - p)`` with probability ``1 - p``, else 0.
+
+    Example:
+        >>> m = keep_mask(torch.empty(1000), 0.5)
+        >>> sorted(set(m.tolist()))
+        [0.0, 2.0]
+    """
+    return torch.rand_like(like).ge_(p).mul_(1.0 / (1.0 - p))
+
+
+def dropout(x: Tensor, p: float, training: bool = True) -> Tensor:
+    """Inverted dropout of ``x`` with probability ``p`` when ``training``; ``x`` itself otherwise.
+    Shapes: any -> the same.
+
+    Example:
+        >>> y = dropout(torch.ones(1000), 0.25)
+        >>> sorted(set(y.tolist()))  # dropped, or kept and scaled by 1 / (1 - p)
+        [0.0, 1.3333333730697632]
+    """
+    if not 0.0 <= p <= 1.0:
+        raise ValueError(f"Expected dropout probability p in [0, 1]. Received: {p!r}")
+    if not training or p == 0.0:
+        return x
+    if not _switch._ENABLED:
+        return F.dropout(x, p, training=True)
+    if p == 1.0:
+        return x * 0.0
+    return x * keep_mask(x, p)
+
+
+class Dropout(nn.Dropout):
+    """``nn.Dropout`` computed by :func:`dropout` (same distribution, faster mask on CPU).
+
+    Example:
+        >>> Dropout(0.1).eval()(torch.ones(3)).tolist()
+        [1.0, 1.0, 1.0]
+    """
+
+    def forward(self, input: Tensor) -> Tensor:
+        return dropout(input, self.p, self.training)

@@ -1,0 +1,68 @@
+"""Argument checks shared by the models; each message says "Expected ... Received: ...".
+
+Shape legend: B batch, T positions.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import Tensor
+
+
+def check_ids(ids: object, name: str, high: int, what: str = "vocab_size", max_len: int | None = None,
+              max_name: str = "") -> Tensor:
+    """Check a ``(B, T)`` integer tensor of ids in ``[0, high)`` (and at most ``max_len`` positions); return it.
+
+    Example:
+        >>> check_ids(torch.tensor([[1, 2]]), "input_ids", 5).tolist()
+        [[1, 2]]
+        >>> check_ids(torch.tensor([[1, 7]]), "input_ids", 5)
+        Traceback (most recent call last):
+        ...
+        ValueError: Expected `input_ids` token ids in [0, 5) (vocab_size). Received: ids in [1, 7]
+    """
+    if not isinstance(ids, Tensor):
+        raise TypeError(f"Expected `{name}` a torch.Tensor. Received: {type(ids).__name__}")
+    if ids.dim() != 2:
+        raise ValueError(f"Expected `{name}` of shape (B, T). Received: shape {tuple(ids.shape)}")
+    if ids.dtype.is_floating_point or ids.dtype == torch.bool or ids.dtype.is_complex:
+        raise TypeError(f"Expected `{name}` of an integer dtype. Received: {ids.dtype}")
+    if max_len is not None and ids.shape[1] > max_len:
+        raise ValueError(f"Expected `{name}` of at most {max_name}={max_len} positions (the position table). "
+                         f"Received: shape {tuple(ids.shape)}")
+    if ids.numel():
+        lo, hi = int(ids.min()), int(ids.max())
+        if lo < 0 or hi >= high:
+            raise ValueError(f"Expected `{name}` token ids in [0, {high}) ({what}). Received: ids in [{lo}, {hi}]")
+    return ids
+
+
+def check_padding_mask(mask: object, batch: int, length: int, name: str = "attention_mask") -> Tensor:
+    """Check a ``(B, T)`` padding mask (bool or 0/1 integers, True/1 = real token); return it as bool.
+
+    Example:
+        >>> check_padding_mask(torch.tensor([[1, 0]]), 1, 2).tolist()
+        [[True, False]]
+    """
+    if not isinstance(mask, Tensor):
+        raise TypeError(f"Expected `{name}` a torch.Tensor. Received: {type(mask).__name__}")
+    if tuple(mask.shape) != (batch, length):
+        raise ValueError(f"Expected `{name}` of shape {(batch, length)}. Received: {tuple(mask.shape)}")
+    if mask.dtype != torch.bool:
+        if mask.dtype.is_floating_point or bool(((mask != 0) & (mask != 1)).any()):
+            raise ValueError(f"Expected `{name}` of bools or 0/1 integers. Received: dtype {mask.dtype}")
+        mask = mask.bool()
+    return mask
+
+
+def lengths_mask(lengths: object, batch: int, length: int, device: torch.device, name: str = "src_lengths") -> Tensor:
+    """``(B, T)`` bool from real lengths ``(B,)``: True for the first ``lengths[b]`` positions.
+
+    Example:
+        >>> lengths_mask(torch.tensor([2, 0]), 2, 3, torch.device("cpu")).tolist()
+        [[True, True, False], [False, False, False]]
+    """
+    if not isinstance(lengths, Tensor) or lengths.shape != (batch,):
+        got = tuple(lengths.shape) if isinstance(lengths, Tensor) else type(lengths).__name__
+        raise ValueError(f"Expected {name} of shape ({batch},). Received: {got}")
+    return torch.arange(length, device=device)[None, :] < lengths.to(device)[:, None]  # (B, T)

@@ -1,0 +1,65 @@
+"""Files on disk: atomic writes, the model registry, config JSON and checked safetensors.
+
+A low-level module: it imports torch, safetensors and the standard library only (plus
+``attnkit.errors``), so models, the trainer, the data layer, viz and the CLI can all use it.
+
+One atomic-write implementation, in two sizes:
+
+- ``atomic_file(path, mode)`` (and ``atomic_write_text`` / ``atomic_write_bytes`` / ``write_json`` on
+  top of it): a temporary file beside ``path``, flushed and fsynced, then ``os.replace``d onto ``path``;
+  on any error the temporary file is removed and ``path`` keeps its old content.
+- ``atomic_directory(directory)``: a temporary directory beside ``directory``, renamed into place only
+  once the body has written everything; an existing directory is moved aside first and deleted only after
+  the new one is in place (``recover_directory`` repairs a kill between the two renames). With
+  ``keep_others=True`` the new files are moved one by one into an existing directory instead, leaving
+  the directory's other files alone (each file atomic, the set not).
+
+A saved model is one directory with ``config.json`` (``{"kind": ..., "config": {...}}``, read by
+``read_model_config``), ``model.safetensors`` (tied weights written once: ``split_shared``; names and shapes
+checked on reading: ``check_state_dict``) and tokenizer files; ``register_model`` / ``model_class`` map a
+``kind`` to its class.
+
+Example:
+    >>> import tempfile
+    >>> from pathlib import Path
+    >>> root = Path(tempfile.mkdtemp())
+    >>> atomic_write_text(root / "notes.txt", "v1")
+    >>> try:
+    ...     with atomic_file(root / "notes.txt") as f:
+    ...         _ = f.write("v2, half written")
+    ...         raise OSError("disk full")
+    ... except OSError:
+    ...     pass
+    >>> (root / "notes.txt").read_text(), sorted(p.name for p in root.iterdir())
+    ('v1', ['notes.txt'])
+"""
+
+from attnkit.storage.files import (
+    _fsync_tree,  # noqa: F401  (re-exported for attnkit.models.base)
+    atomic_directory,
+    atomic_file,
+    atomic_write_bytes,
+    atomic_write_text,
+    read_json,
+    recover_directory,
+    write_json,
+)
+from attnkit.storage.model_dir import (
+    CONFIG_FILE,
+    TOKENIZER_PREFIX,
+    WEIGHTS_FILE,
+    check_state_dict,
+    config_from_dict,
+    config_to_dict,
+    read_model_config,
+    read_safetensors,
+    split_shared,
+)
+from attnkit.storage.registry import MODEL_REGISTRY, model_class, register_model
+
+__all__ = [
+    "CONFIG_FILE", "MODEL_REGISTRY", "TOKENIZER_PREFIX", "WEIGHTS_FILE", "atomic_directory", "atomic_file",
+    "atomic_write_bytes", "atomic_write_text", "check_state_dict", "config_from_dict", "config_to_dict",
+    "model_class", "read_json", "read_model_config", "read_safetensors", "recover_directory",
+    "register_model", "split_shared", "write_json",
+]

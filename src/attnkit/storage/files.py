@@ -1,0 +1,238 @@
+"""Atomic writes: a file or a whole directory appears complete or not at all.
+
+``atomic_file`` (and ``atomic_write_text`` / ``atomic_write_bytes`` / ``write_json`` on top of it) writes a
+temporary file beside the target, fsyncs it and ``os.replace``s it onto the target. ``atomic_directory``
+does the same for a directory: written under a temporary name, renamed into place once complete; an
+existing directory is moved aside first and deleted last (``recover_directory`` repairs a kill between the
+two renames).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import shutil
+import tempfile
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import IO, Any
+
+from attnkit.errors import CheckpointError
+
+PathLike = str | os.PathLike[str]
+
+@contextlib.contextmanager
+def atomic_file(path: PathLike, mode: str = "w") -> Iterator[IO[Any]]:
+    """Yield a file open on a temporary name beside ``path``; on success it replaces ``path`` atomically.
+
+    The temporary file (``.NAME.tmp-*`` in the same directory, so the rename stays on one file system) is
+    flushed and fsynced before ``os.replace``; if the body raises, it is deleted and ``path`` is untouched.
+    Parent directories are created.
+
+    Args:
+        path: the file to write.
+        mode: ``"w"`` (text, UTF-8) or ``"wb"`` (bytes).
+
+    Returns:
+        A context manager yielding the open file object.
+
+    Example:
+        >>> import tempfile
+        >>> from pathlib import Path
+        >>> path = Path(tempfile.mkdtemp()) / "sub" / "data.bin"
+        >>> with atomic_file(path, "wb") as f:
+        ...     _ = f.write(b"abc")
+        ...     path.exists()                 # nothing visible until the body succeeds
+        False
+        >>> path.read_bytes()
+        b'abc'
+    """
+    if mode not in ("w", "wb"):
+        raise ValueError(f"Expected mode 'w' or 'wb'. Received: {mode!r}")
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.tmp-", dir=path.parent)
+    try:
+        with os.fdopen(fd, mode, **({"encoding": "utf-8"} if mode == "w" else {})) as f:
+            yield f
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)
+        raise
+
+
+def atomic_write_text(path: PathLike, text: str) -> None:
+    """Write ``text`` (UTF-8) to ``path`` atomically: the old content or the new, never a mix.
+
+    Example:
+        >>> import tempfile
+        >>> from pathlib import Path
+        >>> path = Path(tempfile.mkdtemp()) / "a.txt"
+        >>> atomic_write_text(path, "hello")
+        >>> path.read_text()
+        'hello'
+    """
+    with atomic_file(path, "w") as f:
+        f.write(text)
+
+
+def atomic_write_bytes(path: PathLike, data: bytes) -> None:
+    """Write ``data`` to ``path`` atomically.
+
+    Example:
+        >>> import tempfile
+        >>> from pathlib import Path
+        >>> path = Path(tempfile.mkdtemp()) / "a.bin"
+        >>> atomic_write_bytes(path, b"\\x00\\x01")
+        >>> path.read_bytes()
+        b'\\x00\\x01'
+    """
+    with atomic_file(path, "wb") as f:
+        f.write(data)
+
+
+def write_json(path: PathLike, data: Any, *, sort_keys: bool = False) -> None:
+    """Write ``data`` as indented JSON plus a final newline, atomically.
+
+    Example:
+        >>> import tempfile
+        >>> from pathlib import Path
+        >>> path = Path(tempfile.mkdtemp()) / "run.json"
+        >>> write_json(path, {"seed": 3})
+        >>> read_json(path)
+        {'seed': 3}
+    """
+    atomic_write_text(path, json.dumps(data, indent=2, sort_keys=sort_keys) + "\n")
+
+
+def read_json(path: PathLike) -> Any:
+    """The JSON document in ``path``; ``CheckpointError`` naming the file when it is not valid JSON.
+
+    Example:
+        >>> import tempfile
+        >>> from pathlib import Path
+        >>> path = Path(tempfile.mkdtemp()) / "bad.json"
+        >>> _ = path.write_text("{")
+        >>> read_json(path)
+        Traceback (most recent call last):
+        ...
+        attnkit.errors.CheckpointError: .../bad.json is not valid JSON: ...
+    """
+    try:
+        return json.loads(Path(path).read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError) as err:
+        raise CheckpointError(f"{path} is not valid JSON: {err}") from err
+
+
+# ----------------------------------------------------------------------------------------------------------
+# Atomic directories
+# ----------------------------------------------------------------------------------------------------------
+
+
+@contextlib.contextmanager
+def atomic_directory(directory: PathLike, *, keep_others: bool = False) -> Iterator[Path]:
+    """Yield a fresh temporary directory beside ``directory``; on success rename it to ``directory``.
+
+    The temporary directory lives in the same parent (so the rename is atomic on one file system). If the
+    body raises, the temporary directory is removed and ``directory`` is untouched. If ``directory`` exists
+    it is first renamed aside, the new one renamed in, and only then the old one deleted: at every instant
+    either the complete old or the complete new directory exists under one of the two names
+    (``recover_directory`` puts the old one back after a kill between the renames). Temporary directories
+    left by killed writers are removed after the next successful write.
+
+    Args:
+        directory: the directory to create or replace.
+        keep_others: into an existing ``directory``, move each new file with ``os.replace`` and leave the
+            directory's other files alone (each file is replaced atomically, the set is not).
+
+    Returns:
+        A context manager yielding the temporary directory to write into.
+
+    Example:
+        >>> import tempfile
+        >>> root = Path(tempfile.mkdtemp())
+        >>> with atomic_directory(root / "checkpoint") as tmp:
+        ...     _ = (tmp / "state.json").write_text("{}")
+        ...     (root / "checkpoint").exists()       # nothing visible until the body succeeds
+        False
+        >>> sorted(p.name for p in root.iterdir()), (root / "checkpoint" / "state.json").read_text()
+        (['checkpoint'], '{}')
+    """
+    target = Path(directory)
+    if target.exists() and not target.is_dir():
+        raise NotADirectoryError(f"Expected a directory path. Received: {str(target)!r} is a file")
+    target.parent.mkdir(parents=True, exist_ok=True)
+    recover_directory(target)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.tmp-", dir=target.parent))
+    try:
+        yield tmp
+        _fsync_tree(tmp)
+        if keep_others and target.exists():
+            for f in tmp.iterdir():
+                os.replace(f, target / f.name)
+            shutil.rmtree(tmp, ignore_errors=True)
+            return
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    _swap_in(tmp, target)
+
+
+def _swap_in(tmp: Path, target: Path) -> None:
+    """Rename ``tmp`` to ``target``; an existing ``target`` is moved aside first and deleted last."""
+    old: Path | None = None
+    if target.exists():
+        old = target.parent / f".{target.name}.old-{uuid.uuid4().hex[:8]}"
+        os.replace(target, old)
+    os.replace(tmp, target)
+    if old is not None:
+        shutil.rmtree(old, ignore_errors=True)
+    for stale in _siblings(target):  # left by a process killed while writing: never complete, never needed
+        shutil.rmtree(stale, ignore_errors=True)
+
+
+def _siblings(target: Path) -> list[Path]:
+    return [p for p in target.parent.glob(f".{target.name}.*-*")
+            if p.name.startswith((f".{target.name}.tmp-", f".{target.name}.old-"))]
+
+
+def recover_directory(directory: PathLike) -> bool:
+    """Put back the previous complete directory if a process was killed between the two renames.
+
+    ``atomic_directory`` moves the old directory aside (``.NAME.old-*``) just before renaming the new one
+    in; a kill at that instant leaves no ``NAME``. Then the newest ``.NAME.old-*`` (complete by
+    construction) is renamed back. Single writer assumed (rank 0).
+
+    Args:
+        directory: the directory ``atomic_directory`` was writing.
+
+    Returns:
+        True if an old directory was put back.
+
+    Example:
+        >>> import tempfile
+        >>> root = Path(tempfile.mkdtemp())
+        >>> (root / ".run.old-0001").mkdir()          # what a kill between the renames leaves
+        >>> recover_directory(root / "run"), sorted(p.name for p in root.iterdir())
+        (True, ['run'])
+    """
+    target = Path(directory)
+    if target.exists():
+        return False
+    olds = sorted(target.parent.glob(f".{target.name}.old-*"), key=lambda p: p.stat().st_mtime)
+    if not olds:
+        return False
+    os.replace(olds[-1], target)
+    return True
+
+
+def _fsync_tree(root: Path) -> None:
+    for p in root.rglob("*"):
+        if p.is_file():
+            with open(p, "rb") as f:
+                os.fsync(f.fileno())

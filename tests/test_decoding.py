@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-import doctest
 import itertools
 
 import pytest
 import torch
 
-import attnkit.decoding as decoding
 from attnkit.decoding import beam_search, decode, greedy_search
 
 V, EOS, SOS, TK, M = 4, 0, 3, 5, 97  # vocabulary (SOS never emitted by the toy model), source length
@@ -171,8 +169,3 @@ def test_bad_arguments_name_the_value():
 
     with pytest.raises(ValueError, match=r"log_probs of shape \(2, V\). Received: \(3, 4\)"):
         decode(bad_step, None, batch_size=2, sos_id=SOS, eos_id=EOS, max_len=3)
-
-
-def test_docstring_examples_run():
-    failures, _ = doctest.testmod(decoding, verbose=False)
-    assert failures == 0

@@ -10,16 +10,22 @@ import pytest
 import torch
 from torch import nn
 
-os.environ["KERAS_BACKEND"] = "torch"
-keras = pytest.importorskip("keras")
+from attnkit.layers.multi_head import MultiHeadAttention
 
-from attnkit.layers.multi_head import MultiHeadAttention  # noqa: E402
+# Keras parity tests take the ``keras`` fixture (tests/layers/conftest.py): without Keras only they skip.
 
 ATOL = 1e-5
 
 
+def _keras():
+    os.environ["KERAS_BACKEND"] = "torch"
+    import keras
+
+    return keras
+
+
 def _np(x):
-    return torch.as_tensor(keras.ops.convert_to_numpy(x))
+    return torch.as_tensor(_keras().ops.convert_to_numpy(x))
 
 
 def _randomize(layer, seed=0):
@@ -30,7 +36,7 @@ def _randomize(layer, seed=0):
 
 
 def _keras_mha(q, v, k=None, **kwargs):
-    layer = keras.layers.MultiHeadAttention(**kwargs)
+    layer = _keras().layers.MultiHeadAttention(**kwargs)
     layer(q, v, k)
     _randomize(layer)
     return layer
@@ -41,7 +47,7 @@ def _rand(*shape, seed=0):
 
 
 @pytest.mark.parametrize("output_shape", [None, (2, 3)])
-def test_matches_keras_value_dim_and_output_shape(output_shape):
+def test_matches_keras_value_dim_and_output_shape(keras, output_shape):
     q, v, k = _rand(2, 5, 12), _rand(2, 7, 10, seed=1), _rand(2, 7, 6, seed=2)
     ref = _keras_mha(q, v, k, num_heads=3, key_dim=4, value_dim=5, output_shape=output_shape)
     ref_out, ref_w = ref(q, v, k, return_attention_scores=True)
@@ -54,7 +60,7 @@ def test_matches_keras_value_dim_and_output_shape(output_shape):
 
 
 @pytest.mark.parametrize("causal", [False, True])
-def test_matches_keras_masks_and_causal(causal):
+def test_matches_keras_masks_and_causal(keras, causal):
     x = _rand(2, 6, 8)
     ref = _keras_mha(x, x, num_heads=2, key_dim=4)
     vm = torch.ones(2, 6, dtype=torch.bool)
@@ -73,7 +79,7 @@ def test_matches_keras_masks_and_causal(causal):
     torch.testing.assert_close(layer(x, x, use_causal_mask=causal), ref_c, atol=ATOL, rtol=0)
 
 
-def test_query_mask_keeps_real_rows_and_zeros_padded_weights():
+def test_query_mask_keeps_real_rows_and_zeros_padded_weights(keras):
     x = _rand(2, 5, 8)
     ref = _keras_mha(x, x, num_heads=2, key_dim=4)
     layer = MultiHeadAttention.from_keras(ref)
@@ -87,7 +93,7 @@ def test_query_mask_keeps_real_rows_and_zeros_padded_weights():
 
 
 @pytest.mark.parametrize("axes", [(1, 2), (2,), (-3,), (-2, -3)])
-def test_matches_keras_attention_axes(axes):
+def test_matches_keras_attention_axes(keras, axes):
     q, v = _rand(2, 3, 4, 6), _rand(2, 3, 5, 6, seed=1) if axes == (2,) else _rand(2, 3, 4, 6, seed=1)
     ref = _keras_mha(q, v, num_heads=2, key_dim=3, value_dim=2, attention_axes=axes)
     ref_out, ref_w = ref(q, v, return_attention_scores=True)
@@ -98,7 +104,7 @@ def test_matches_keras_attention_axes(axes):
     torch.testing.assert_close(layer(q, v), out, atol=1e-6, rtol=0)
 
 
-def test_matches_keras_attention_mask_over_two_axes():
+def test_matches_keras_attention_mask_over_two_axes(keras):
     x = _rand(2, 3, 4, 6)
     ref = _keras_mha(x, x, num_heads=2, key_dim=3, attention_axes=(1, 2))
     am = _rand(2, 3, 4, 3, 4, seed=5) > -0.5
@@ -108,7 +114,7 @@ def test_matches_keras_attention_mask_over_two_axes():
     torch.testing.assert_close(layer(x, x, attention_mask=am), ref_out, atol=ATOL, rtol=0)
 
 
-def test_matches_keras_grouped_query_attention():
+def test_matches_keras_grouped_query_attention(keras):
     x, ctx = _rand(2, 5, 8), _rand(2, 6, 8, seed=1)
     ref = keras.layers.GroupQueryAttention(head_dim=4, num_query_heads=4, num_key_value_heads=2)
     ref(x, ctx)
@@ -204,7 +210,7 @@ def test_builds_lazily_on_first_call_and_checks_sizes():
         layer(_rand(1, 3, 7), _rand(1, 4, 10))
 
 
-def test_bad_input_messages():
+def test_bad_input_messages(keras):
     with pytest.raises(ValueError, match=r"divisible by `num_key_value_heads`. Received: num_heads=4, num_key_value_heads=3"):
         MultiHeadAttention(4, 2, num_key_value_heads=3)
     with pytest.raises(ValueError, match=r"Expected `num_heads` to be a positive integer. Received: num_heads=0"):

@@ -7,7 +7,6 @@ full-prefix recomputation for the key/value cache, and known properties (padding
 
 from __future__ import annotations
 
-import doctest
 import math
 
 import pytest
@@ -15,7 +14,6 @@ import torch
 from torch import nn
 
 import attnkit
-import attnkit.models.transformer as transformer_module
 from attnkit.data import BatchStream, Tokenizer, encode_pairs, load_pairs
 from attnkit.models.transformer import Transformer, TransformerConfig
 from attnkit.training import TrainConfig, Trainer
@@ -37,11 +35,6 @@ def random_batch(B: int = 3, S: int = 7, T: int = 6, src_vocab: int = 13, tgt_vo
     tgt_in = torch.randint(4, tgt_vocab, (B, T), generator=g)
     tgt_in[:, 0] = 1
     return src, lengths, tgt_in
-
-
-def test_docstring_examples():
-    result = doctest.testmod(transformer_module, verbose=False)
-    assert result.attempted > 0 and result.failed == 0
 
 
 def test_shapes():

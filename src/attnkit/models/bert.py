@@ -34,9 +34,9 @@ class BertConfig:
     """Hyper-parameters of the BERT models; field names are those of ``transformers.BertConfig``."""
 
     vocab_size: int = 30522  # V
-    hidden_size: int = 768  # E
+    hidden_size: int = 768  # D, model width
     num_hidden_layers: int = 12  # L
-    num_attention_heads: int = 12  # H (E % H == 0)
+    num_attention_heads: int = 12  # H (D % H == 0)
     intermediate_size: int = 3072  # feed-forward width
     hidden_act: str = "gelu"  # a key of attnkit.models.blocks.ACTIVATIONS
     hidden_dropout_prob: float = 0.1  # dropout on embeddings and block outputs

@@ -9,7 +9,7 @@ Generation runs through ``attnkit.decoding`` (greedy or a sampling policy), with
 Reads and writes Hugging Face GPT-2 directories (:class:`attnkit.models.pretrained.PretrainedModel`).
 
 Shape legend: B batch, T positions of this call, P cached positions, S = P + T key positions,
-V vocabulary, D width (``n_embd``), H heads, L layers, N new tokens.
+V vocabulary, D width (``n_embd``), H heads, Dh head width, L layers; N = B (or B*K) rows of a decoding state.
 """
 
 from __future__ import annotations
@@ -48,10 +48,10 @@ class GPTConfig:
 
     vocab_size: int = 50257  # V, number of token ids
     n_positions: int = 1024  # longest sequence (size of the position table)
-    n_embd: int = 768  # E, model width
+    n_embd: int = 768  # D, model width
     n_layer: int = 12  # L, number of blocks
-    n_head: int = 12  # H, attention heads per block (E % H == 0)
-    n_inner: int | None = None  # feed-forward width; None = 4 * E
+    n_head: int = 12  # H, attention heads per block (D % H == 0)
+    n_inner: int | None = None  # feed-forward width; None = 4 * D
     activation_function: str = "gelu_new"  # a key of attnkit.models.blocks.ACTIVATIONS
     resid_pdrop: float = 0.1  # dropout on each block's attention and feed-forward outputs
     embd_pdrop: float = 0.1  # dropout on the summed embeddings

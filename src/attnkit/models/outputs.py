@@ -4,7 +4,7 @@ A model's ``forward`` returns one of these dataclasses, never a bare tuple. The 
 ones users of the ``transformers`` library know, so ``out.last_hidden_state`` or ``out.logits`` read
 the same in both.
 
-Shape legend: B batch, T positions of this call, S key positions (cached + new), E width,
+Shape legend: B batch, T positions of this call, S key positions (cached + new), D width,
 H heads, V vocabulary size, C classes, L layers.
 """
 
@@ -20,9 +20,9 @@ class EncoderOutput:
     """Output of an encoder such as :class:`attnkit.models.Bert`.
 
     Attributes:
-        last_hidden_state: ``(B, T, E)`` hidden states after the last layer.
-        pooler_output: ``(B, E)`` ``tanh(W h_[CLS] + b)``, or None for a model without a pooler.
-        hidden_states: with ``output_hidden_states=True``, a tuple of L + 1 tensors ``(B, T, E)``:
+        last_hidden_state: ``(B, T, D)`` hidden states after the last layer.
+        pooler_output: ``(B, D)`` ``tanh(W h_[CLS] + b)``, or None for a model without a pooler.
+        hidden_states: with ``output_hidden_states=True``, a tuple of L + 1 tensors ``(B, T, D)``:
             the embeddings, then the output of each layer.
         attentions: with ``output_attentions=True``, a tuple of L per-head weights ``(B, H, T, T)``.
     """
@@ -41,9 +41,9 @@ class CausalLMOutput:
         logits: ``(B, T, V)`` next-token scores before the softmax.
         loss: scalar mean cross-entropy of ``logits[:, t]`` against ``labels[:, t + 1]`` when labels
             were given, else None.
-        past_key_values: with ``use_cache=True``, the :class:`attnkit.models.blocks.StaticKVCache` holding
-            keys and values ``(B, H, S, D)`` of every layer; pass it back to continue.
-        hidden_states: with ``output_hidden_states=True``, L + 1 tensors ``(B, T, E)``: the input of
+        past_key_values: with ``use_cache=True``, the list of per-layer :class:`attnkit.layers.KVCache`
+            holding keys and values ``(B, H, S, Dh)``; pass it back to continue.
+        hidden_states: with ``output_hidden_states=True``, L + 1 tensors ``(B, T, D)``: the input of
             every block, then the final (normalised) output.
         attentions: with ``output_attentions=True``, L per-head weights ``(B, H, T, S)``.
     """

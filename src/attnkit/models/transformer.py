@@ -1,7 +1,7 @@
 """The encoder-decoder Transformer (Vaswani et al. 2017, "Attention is all you need").
 
 Shape legend: ``B`` batch, ``S`` source length, ``T`` target length (decoder positions of this call),
-``E`` model width (``config.d_model``), ``H`` heads, ``D = E / H`` head size, ``F`` feed-forward width,
+``D`` model width (``config.d_model``), ``H`` heads, ``Dh = D / H`` head width, ``F`` feed-forward width,
 ``V`` vocabulary size, ``L`` layers, ``N`` rows of a decoding state (``B``, or ``B * K`` in beam search).
 
 Encoder layer (post-LN, the paper's section 3.1; ``norm="pre"`` moves each LayerNorm inside the branch)::
@@ -15,7 +15,7 @@ Decoder layer::
     y = LN(y + Dropout(MultiHead(y, m, m)))             cross-attention to the encoder output m
     y = LN(y + Dropout(FFN(y)))
 
-Inputs are ``Dropout(sqrt(E) * Embed(ids) + PE)`` with sinusoidal or learned positions ``PE``; the output
+Inputs are ``Dropout(sqrt(D) * Embed(ids) + PE)`` with sinusoidal or learned positions ``PE``; the output
 is ``softmax(y W_out^T + b)``, where ``W_out`` may be the target embedding (``share_embeddings="decoder"``)
 or the one embedding of a shared source/target vocabulary (``"all"``, section 3.4). With pre-LN a final
 LayerNorm closes each stack.
@@ -78,7 +78,7 @@ class TransformerConfig:
 
     src_vocab_size: int = 0  # source vocabulary size (with the special tokens)
     tgt_vocab_size: int = 0  # target vocabulary size (with the special tokens)
-    d_model: int = 512  # E, width of embeddings and of every layer's output
+    d_model: int = 512  # D, width of embeddings and of every layer's output
     num_heads: int = 8  # H; d_model must be divisible by it
     encoder_layers: int = 6  # N of the encoder stack
     decoder_layers: int = 6  # N of the decoder stack
@@ -129,7 +129,7 @@ class TransformerOutput:
     Attributes:
         logits: ``(B, T, V)`` next-token scores.
         loss: label-smoothed cross-entropy over non-pad targets when ``tgt_out`` was given, else ``None``.
-        encoder_last_hidden_state: ``(B, S, E)`` encoder output (the memory the decoder attends to).
+        encoder_last_hidden_state: ``(B, S, D)`` encoder output (the memory the decoder attends to).
         alignments: with ``output_attentions=True``, ``(B, T, S)``: last decoder layer's cross-attention
             averaged over heads (the alignment ``translate`` returns).
         encoder_attentions, decoder_attentions, cross_attentions: with ``output_attentions=True``, one
@@ -173,41 +173,41 @@ class Transformer(KitModel):
     def __init__(self, config: TransformerConfig) -> None:
         super().__init__(config)
         c = config
-        E = c.d_model
-        self.src_embed = nn.Embedding(c.src_vocab_size, E, padding_idx=c.pad_id)
+        D = c.d_model
+        self.src_embed = nn.Embedding(c.src_vocab_size, D, padding_idx=c.pad_id)
         self.tgt_embed = self.src_embed if c.share_embeddings == "all" else nn.Embedding(
-            c.tgt_vocab_size, E, padding_idx=c.pad_id)
-        for emb in (self.src_embed, self.tgt_embed):  # N(0, E^-1/2): sqrt(E) * embedding has unit variance
-            nn.init.normal_(emb.weight, std=E ** -0.5)
+            c.tgt_vocab_size, D, padding_idx=c.pad_id)
+        for emb in (self.src_embed, self.tgt_embed):  # N(0, D^-1/2): sqrt(D) * embedding has unit variance
+            nn.init.normal_(emb.weight, std=D ** -0.5)
             with torch.no_grad():
                 emb.weight[c.pad_id].zero_()
         if c.positional == "learned":
-            self.src_pos: nn.Module = LearnedPositionalEmbedding(c.max_src_len, E)
-            self.tgt_pos: nn.Module = LearnedPositionalEmbedding(c.max_tgt_len, E)
+            self.src_pos: nn.Module = LearnedPositionalEmbedding(c.max_src_len, D)
+            self.tgt_pos: nn.Module = LearnedPositionalEmbedding(c.max_tgt_len, D)
         else:
-            self.src_pos = self.tgt_pos = SinusoidalPositionalEncoding(E)
+            self.src_pos = self.tgt_pos = SinusoidalPositionalEncoding(D)
         self.dropout = nn.Dropout(c.dropout)
         block = block_class(c.norm)  # PostNormBlock (the paper) or PreNormBlock
-        sizes = dict(d_model=E, num_heads=c.num_heads, ff_dim=c.ff_dim, activation=c.activation, dropout=c.dropout,
+        sizes = dict(d_model=D, num_heads=c.num_heads, ff_dim=c.ff_dim, activation=c.activation, dropout=c.dropout,
                      attention_dropout=c.attention_dropout, eps=c.layer_norm_eps)
         self.encoder = nn.ModuleList(block(**sizes) for _ in range(c.encoder_layers))
         self.decoder = nn.ModuleList(block(**sizes, cross_attention=True) for _ in range(c.decoder_layers))
         pre = c.norm == "pre"
-        self.encoder_norm = nn.LayerNorm(E, eps=c.layer_norm_eps) if pre else nn.Identity()
-        self.decoder_norm = nn.LayerNorm(E, eps=c.layer_norm_eps) if pre else nn.Identity()
-        self.out = nn.Linear(E, c.tgt_vocab_size)
+        self.encoder_norm = nn.LayerNorm(D, eps=c.layer_norm_eps) if pre else nn.Identity()
+        self.decoder_norm = nn.LayerNorm(D, eps=c.layer_norm_eps) if pre else nn.Identity()
+        self.out = nn.Linear(D, c.tgt_vocab_size)
         if c.share_embeddings != "none":
             self.out.weight = self.tgt_embed.weight  # tied: W_out = target embedding (section 3.4)
 
     # -- checks ------------------------------------------------------------------------------------------
     def _embed(self, ids: Tensor, embed: nn.Embedding, pos: nn.Module, offset: int = 0) -> Tensor:
-        x = embed(ids)  # (B, T, E)
+        x = embed(ids)  # (B, T, D)
         if self.config.scale_embeddings:
             x = x * math.sqrt(self.config.d_model)
         return self.dropout(pos(x, offset=offset))
 
     # -- encoder -----------------------------------------------------------------------------------------
-    def encode(self, src: Tensor, src_lengths: Tensor, need_weights: bool = False
+    def encode(self, src: Tensor, src_lengths: Tensor, return_weights: bool = False
                ) -> tuple[Tensor, Tensor, tuple[Tensor, ...]]:
         """Run the encoder stack.
 
@@ -215,18 +215,18 @@ class Transformer(KitModel):
             src: ``(B, S)`` source ids; src_lengths: ``(B,)`` real lengths.
 
         Returns:
-            ``(memory (B, S, E), src_mask (B, S) bool, per-layer weights (B, H, S, S) if need_weights)``.
+            ``(memory (B, S, D), src_mask (B, S) bool, per-layer weights (B, H, S, S) if return_weights)``.
         """
         c = self.config
         check_ids(src, "src", c.src_vocab_size, "the vocabulary size", c.max_src_len, "max_src_len")
         src_mask = lengths_mask(src_lengths, src.size(0), src.size(1), src.device)  # (B, S)
         x = self._embed(src, self.src_embed, self.src_pos)
-        x, _, weights, _ = run_blocks(self.encoder, x, key_mask=src_mask, return_weights=need_weights)
+        x, _, weights, _ = run_blocks(self.encoder, x, key_mask=src_mask, return_weights=return_weights)
         return self.encoder_norm(x), src_mask, weights
 
     # -- decoder -----------------------------------------------------------------------------------------
     def decode_states(self, tgt_in: Tensor, memory: Tensor, src_mask: Tensor, caches: dict[str, list[KVCache]]
-                      | None = None, offset: int = 0, need_weights: bool = False, alignment_only: bool = False
+                      | None = None, offset: int = 0, return_weights: bool = False, return_alignment: bool = False
                       ) -> tuple[Tensor, tuple[Tensor, ...], tuple[Tensor, ...]]:
         """Run the decoder stack on target positions ``[offset, offset + T)``.
 
@@ -235,8 +235,8 @@ class Transformer(KitModel):
             caches: ``{"self": [KVCache per layer], "cross": [static KVCache per layer]}`` for step-by-step
                 decoding, or None.
             offset: position of ``tgt_in[:, 0]`` (the number of cached positions).
-            need_weights: return every layer's self- and cross-attention weights.
-            alignment_only: return only the last layer's cross weights (one tensor in the cross tuple);
+            return_weights: return every layer's self- and cross-attention weights.
+            return_alignment: return only the last layer's cross weights (one tensor in the cross tuple);
                 the other attentions keep the fused no-weights path.
 
         Returns:
@@ -251,8 +251,8 @@ class Transformer(KitModel):
         w_self, w_cross = [], []
         last = len(self.decoder) - 1
         for i, block in enumerate(self.decoder):
-            y, ws, wc = block(y, causal=True, memory=memory, memory_mask=src_mask, return_weights=need_weights,
-                              return_cross_weights=need_weights or (alignment_only and i == last),
+            y, ws, wc = block(y, causal=True, memory=memory, memory_mask=src_mask, return_weights=return_weights,
+                              return_cross_weights=return_weights or (return_alignment and i == last),
                               cache=None if caches is None else caches["self"][i],
                               cross_cache=None if caches is None else caches["cross"][i])
             w_self += [ws] if ws is not None else []
@@ -265,7 +265,7 @@ class Transformer(KitModel):
         memory, src_mask, w_enc = self.encode(src, src_lengths, output_attentions)
         if tgt_in.dim() != 2 or tgt_in.size(0) != src.size(0):
             raise ValueError(f"Expected tgt_in of shape ({src.size(0)}, T). Received: {tuple(tgt_in.shape)}")
-        hidden, w_self, w_cross = self.decode_states(tgt_in, memory, src_mask, need_weights=output_attentions)
+        hidden, w_self, w_cross = self.decode_states(tgt_in, memory, src_mask, return_weights=output_attentions)
         logits = self.out(hidden)  # (B, T, V)
         loss = None
         if tgt_out is not None:
@@ -316,13 +316,13 @@ class Transformer(KitModel):
         """
         if "prefix" in state:
             prefix = torch.cat([state["prefix"], y_prev[:, None]], dim=1)  # (N, t + 1)
-            hidden, _, w_cross = self.decode_states(prefix, state["memory"], state["src_mask"], alignment_only=True)
+            hidden, _, w_cross = self.decode_states(prefix, state["memory"], state["src_mask"], return_alignment=True)
             return (torch.log_softmax(self.out(hidden[:, -1]), dim=-1), dict(state, prefix=prefix),
                     w_cross[-1][:, :, -1].mean(dim=1))  # (N, S)
         caches = state["caches"]
         offset = caches["self"][0].length
         hidden, _, w_cross = self.decode_states(y_prev[:, None], state["memory"], state["src_mask"], caches,
-                                                offset, alignment_only=True)
+                                                offset, return_alignment=True)
         return torch.log_softmax(self.out(hidden[:, 0]), dim=-1), state, w_cross[-1][:, :, 0].mean(dim=1)
 
     @torch.no_grad()

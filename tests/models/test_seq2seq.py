@@ -120,11 +120,11 @@ def test_teacher_forced_forward_matches_the_float64_equations(attention):
         ref_lp, ref_al = decoder_ref(model, s, t)
         torch.testing.assert_close(logp[b], ref_lp, atol=1e-10, rtol=0)
         if ref_al is None:
-            assert out.attentions is None
+            assert out.alignments is None
         else:
             L = len(s)
-            torch.testing.assert_close(out.attentions[b, :, :L], ref_al, atol=1e-10, rtol=0)
-            assert out.attentions[b, :, L:].abs().sum() == 0  # padding gets no weight
+            torch.testing.assert_close(out.alignments[b, :, :L], ref_al, atol=1e-10, rtol=0)
+            assert out.alignments[b, :, L:].abs().sum() == 0  # padding gets no weight
 
 
 def test_annotations_are_forward_and_backward_states():
@@ -149,9 +149,9 @@ def test_outputs_do_not_depend_on_how_much_padding_the_batch_has(attention, cell
         src, lengths = padded([s, longer])
         batched = model(src, lengths, torch.tensor([t, t]))
         torch.testing.assert_close(batched.logits[0], alone.logits[0], atol=1e-12, rtol=0)
-        if alone.attentions is not None:
-            torch.testing.assert_close(batched.attentions[0, :, :4], alone.attentions[0], atol=1e-12, rtol=0)
-            assert batched.attentions[0, :, 4:].abs().max() == 0
+        if alone.alignments is not None:
+            torch.testing.assert_close(batched.alignments[0, :, :4], alone.alignments[0], atol=1e-12, rtol=0)
+            assert batched.alignments[0, :, 4:].abs().max() == 0
 
 
 @pytest.mark.parametrize("attention", ATTENTIONS)
@@ -165,14 +165,14 @@ def test_stepwise_decoding_agrees_with_teacher_forcing(attention):
         logp, state, w = model.step(tgt[:, t], state)
         torch.testing.assert_close(logp, torch.log_softmax(out.logits[:, t], -1), atol=1e-12, rtol=0)
         if w is not None:
-            torch.testing.assert_close(w, out.attentions[:, t], atol=1e-12, rtol=0)
+            torch.testing.assert_close(w, out.alignments[:, t], atol=1e-12, rtol=0)
 
 
 def test_local_p_weights_stay_inside_the_predicted_window_and_sum_to_at_most_one():
     model = small("luong-local-p")
     src, lengths = padded(BATCH_SRC)
     out = model(src, lengths, torch.tensor(BATCH_TGT))
-    w = out.attentions  # (B, T, S)
+    w = out.alignments  # (B, T, S)
     assert torch.isfinite(w).all()
     assert (w.sum(-1) <= 1 + 1e-9).all()
     W = model.config.local_window
@@ -189,7 +189,7 @@ def test_empty_source_gives_zero_context_not_nan():
     src[1, :2] = torch.tensor([1, 2])
     out = model(src, torch.tensor([0, 2]), torch.tensor([[1, 4], [1, 4]]))
     assert torch.isfinite(out.logits).all()
-    assert out.attentions[0].abs().max() == 0
+    assert out.alignments[0].abs().max() == 0
 
 
 def test_config_errors_name_the_value():

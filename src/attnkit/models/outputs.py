@@ -1,4 +1,4 @@
-"""Output objects of the Transformer-family models.
+"""Output objects of attnkit's models.
 
 A model's ``forward`` returns one of these dataclasses, never a bare tuple. The field names are the
 ones users of the ``transformers`` library know, so ``out.last_hidden_state`` or ``out.logits`` read
@@ -10,6 +10,7 @@ H heads, V vocabulary size, C classes, L layers.
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass
 
 from torch import Tensor
@@ -103,3 +104,47 @@ class SequenceClassifierOutput:
     loss: Tensor | None = None
     hidden_states: tuple[Tensor, ...] | None = None
     attentions: tuple[Tensor, ...] | None = None
+
+
+@dataclass
+class Seq2SeqOutput:
+    """Output of :meth:`Seq2Seq.forward` (teacher forcing).
+
+    Attributes:
+        logits: ``(B, T, V)`` next-token scores.
+        alignments: ``(B, T, S)`` alignment weights ``a_ij``, or ``None`` for ``attention="none"``.
+        loss: mean cross-entropy over non-pad targets when ``tgt_out`` was given, else ``None``.
+    """
+
+    logits: Tensor
+    alignments: Tensor | None = None
+    loss: Tensor | None = None
+
+    @property
+    def attentions(self) -> Tensor | None:
+        """Deprecated name of :attr:`alignments` (``attentions`` is a per-layer tuple everywhere else)."""
+        warnings.warn("Seq2SeqOutput.attentions is now Seq2SeqOutput.alignments", FutureWarning, stacklevel=2)
+        return self.alignments
+
+
+@dataclass
+class TransformerOutput:
+    """Output of :meth:`Transformer.forward` (teacher forcing).
+
+    Attributes:
+        logits: ``(B, T, V)`` next-token scores.
+        loss: label-smoothed cross-entropy over non-pad targets when ``tgt_out`` was given, else ``None``.
+        encoder_last_hidden_state: ``(B, S, D)`` encoder output (the memory the decoder attends to).
+        alignments: with ``output_attentions=True``, ``(B, T, S)``: last decoder layer's cross-attention
+            averaged over heads (the alignment ``translate`` returns).
+        encoder_attentions, decoder_attentions, cross_attentions: with ``output_attentions=True``, one
+            per-head weight tensor per layer: ``(B, H, S, S)``, ``(B, H, T, T)``, ``(B, H, T, S)``.
+    """
+
+    logits: Tensor
+    loss: Tensor | None = None
+    encoder_last_hidden_state: Tensor | None = None
+    alignments: Tensor | None = None
+    encoder_attentions: tuple[Tensor, ...] | None = None
+    decoder_attentions: tuple[Tensor, ...] | None = None
+    cross_attentions: tuple[Tensor, ...] | None = None

@@ -35,7 +35,7 @@ Example:
     >>> model = Seq2Seq(cfg)
     >>> src = torch.tensor([[5, 6, 7, 2], [5, 6, 2, 0]]); lengths = torch.tensor([4, 3])
     >>> out = model(src, lengths, torch.tensor([[1, 4, 5], [1, 4, 0]]))
-    >>> tuple(out.logits.shape), tuple(out.attentions.shape)
+    >>> tuple(out.logits.shape), tuple(out.alignments.shape)
     ((2, 3, 9), (2, 3, 4))
 """
 
@@ -55,6 +55,7 @@ from attnkit.layers.factory import ATTENTION_NAMES, build_attention
 from attnkit.layers.luong import LuongAttention
 from attnkit.models import _translate
 from attnkit.models.base import KitModel, register_model
+from attnkit.models.outputs import Seq2SeqOutput  # noqa: F401  (re-exported)
 
 ATTENTIONS: tuple[str, ...] = ATTENTION_NAMES  # "none", "bahdanau", "luong-dot|general|concat", "luong-local-p"
 CELLS: tuple[str, ...] = ("gru", "lstm")
@@ -100,21 +101,6 @@ class Seq2SeqConfig:
                 raise ValueError(f"Expected {name} >= 1. Received: {name}={getattr(self, name)}")
 
 
-@dataclass
-class Seq2SeqOutput:
-    """Output of :meth:`Seq2Seq.forward` (teacher forcing).
-
-    Attributes:
-        logits: ``(B, T, V)`` next-token scores.
-        attentions: ``(B, T, S)`` alignment weights ``a_ij``, or ``None`` for ``attention="none"``.
-        loss: mean cross-entropy over non-pad targets when ``tgt_out`` was given, else ``None``.
-    """
-
-    logits: Tensor
-    attentions: Tensor | None = None
-    loss: Tensor | None = None
-
-
 @register_model
 class Seq2Seq(KitModel):
     """Bidirectional RNN encoder + RNN decoder with the attention named in ``config.attention``.
@@ -129,7 +115,7 @@ class Seq2Seq(KitModel):
         tgt_out: optional ``(B, T)`` targets ``[y_1, ..., eos]`` (pad ignored) to get ``loss``.
 
     Returns:
-        :class:`Seq2SeqOutput` with ``logits (B, T, V)`` and ``attentions (B, T, S)``.
+        :class:`Seq2SeqOutput` with ``logits (B, T, V)`` and ``alignments (B, T, S)``.
 
     Example:
         >>> import torch
@@ -138,7 +124,7 @@ class Seq2Seq(KitModel):
         >>> type(model.attn).__name__, type(model.attn.window).__name__
         ('LuongAttention', 'PredictiveWindow')
         >>> out = model(torch.tensor([[1, 5, 6, 2]]), torch.tensor([4]), torch.tensor([[1, 4, 5]]))
-        >>> tuple(out.logits.shape), tuple(out.attentions.shape)
+        >>> tuple(out.logits.shape), tuple(out.alignments.shape)
         ((1, 3, 9), (1, 3, 4))
     """
 
@@ -261,7 +247,7 @@ class Seq2Seq(KitModel):
         if tgt_out is not None:
             loss = F.cross_entropy(logits.reshape(-1, logits.size(-1)), tgt_out.reshape(-1),
                                    ignore_index=self.config.pad_id)
-        return Seq2SeqOutput(logits=logits, attentions=attn, loss=loss)
+        return Seq2SeqOutput(logits=logits, alignments=attn, loss=loss)
 
     def training_step(self, batch: Any) -> tuple[Tensor, dict[str, float]]:
         """Loss of one ``attnkit.data.batches.Batch`` and its stats for the trainer.

@@ -58,10 +58,11 @@ from torch import Tensor, nn
 from attnkit.decoding import DecodeOutput, decode
 from attnkit.layers.kv_cache import KVCache
 from attnkit.layers.positional import LearnedPositionalEmbedding, SinusoidalPositionalEncoding
-from attnkit.models import translation
+from attnkit.models import _translate as translation
 from attnkit.models._checks import check_ids, lengths_mask
 from attnkit.models.base import KitModel, register_model
 from attnkit.models.blocks import ACTIVATIONS, block_class, new_caches, run_blocks
+from attnkit.models.outputs import TransformerOutput  # noqa: F401  (re-exported)
 
 NORMS: tuple[str, ...] = ("post", "pre")
 POSITIONALS: tuple[str, ...] = ("sinusoidal", "learned")
@@ -120,29 +121,6 @@ class TransformerConfig:
             raise ValueError(f"Expected share_embeddings='all' with one vocabulary (src_vocab_size == "
                              f"tgt_vocab_size). Received: src_vocab_size={self.src_vocab_size}, "
                              f"tgt_vocab_size={self.tgt_vocab_size}")
-
-
-@dataclass
-class TransformerOutput:
-    """Output of :meth:`Transformer.forward` (teacher forcing).
-
-    Attributes:
-        logits: ``(B, T, V)`` next-token scores.
-        loss: label-smoothed cross-entropy over non-pad targets when ``tgt_out`` was given, else ``None``.
-        encoder_last_hidden_state: ``(B, S, D)`` encoder output (the memory the decoder attends to).
-        alignments: with ``output_attentions=True``, ``(B, T, S)``: last decoder layer's cross-attention
-            averaged over heads (the alignment ``translate`` returns).
-        encoder_attentions, decoder_attentions, cross_attentions: with ``output_attentions=True``, one
-            per-head weight tensor per layer: ``(B, H, S, S)``, ``(B, H, T, T)``, ``(B, H, T, S)``.
-    """
-
-    logits: Tensor
-    loss: Tensor | None = None
-    encoder_last_hidden_state: Tensor | None = None
-    alignments: Tensor | None = None
-    encoder_attentions: tuple[Tensor, ...] | None = None
-    decoder_attentions: tuple[Tensor, ...] | None = None
-    cross_attentions: tuple[Tensor, ...] | None = None
 
 
 @register_model

@@ -1,12 +1,14 @@
 """Benchmark of the functional core: time ratios against torch SDPA and a naive implementation, and
-working memory of the chunked additive path against the naive one.
+working memory of the chunked additive path against the naive one, for attnkit's ``AdditiveScore`` module
+and for a plain closure ``lambda a, b: additive(a, b, w_q, w_k, w_v)`` (no attribute: probed, then chunked).
 
 Everything is measured in one run, as ratios, so a busy machine slows every contender alike:
 timings interleave the contenders call by call and keep the median of ``repeat`` calls. Each memory case
 runs in a fresh child process (peak resident memory minus the resident memory once the inputs exist);
 a case whose estimate exceeds ``MEMORY_LIMIT`` is reported as its estimate instead of being run.
 
-Run it as ``attnkit bench functional`` or ``python benchmarks/bench_functional.py`` (``--quick`` for a short run).
+Run it as ``attnkit bench functional`` or ``python benchmarks/bench_functional.py`` (``--quick`` for a short run;
+``python -m attnkit.bench.functional --additive-only`` for the additive time and memory cases alone).
 """
 
 from __future__ import annotations
@@ -25,7 +27,7 @@ from dataclasses import asdict, dataclass
 import torch
 import torch.nn.functional as F
 
-from attnkit.functional import attention
+from attnkit.functional import additive, attention
 from attnkit.layers.scores import AdditiveScore
 
 GiB = 2**30
@@ -79,6 +81,11 @@ def naive_additive(q, k, v, score: AdditiveScore):
     """Bahdanau's formula as written: softmax_j(w_v^T tanh(W_q q_i + W_k k_j)) v_j, materialising (B, Tq, Tk, H)."""
     hidden = torch.tanh(score.w_q(q)[:, :, None, :] + score.w_k(k)[:, None, :, :])  # (B, Tq, Tk, H)
     return torch.softmax(hidden @ score.w_v, dim=-1) @ v
+
+
+def closure_additive(q, k, v, score: AdditiveScore):
+    """attnkit with the additive score as a plain closure: no ``expansion``, no ``project``; chunk_size=None."""
+    return attention(q, k, v, score=lambda a, b: additive(a, b, score.w_q.weight, score.w_k.weight, score.w_v))
 
 
 def _run(fn: Callable[[], torch.Tensor], backward: bool) -> None:
@@ -163,6 +170,8 @@ def memory_cases(quick: bool = False) -> list[MemoryCase]:
             cases.append(MemoryCase(f"naive_additive_{length}_{tag}", f"naive additive {mode}, B=8, T={length}, H=256", factor * big))
             cases.append(MemoryCase(f"chunked_additive_{length}_{tag}", f"attnkit additive (auto chunks) {mode}, B=8, T={length}, H=256",
                                     factor * big // 16))
+            cases.append(MemoryCase(f"closure_additive_{length}_{tag}", f"attnkit additive closure (auto chunks) {mode}, B=8, T={length}, H=256",
+                                    factor * big // 8))
     return cases
 
 
@@ -199,8 +208,11 @@ def _memory_case_fn(name: str, scale: int = 1) -> tuple[Callable[[], torch.Tenso
     _, _, length, tag = name.split("_")
     backward = tag == "fwdbwd"
     score, q, k, v = _additive_inputs(8, int(length) // scale, 256, 256, backward)
-    fn = (lambda: naive_additive(q, k, v, score)) if name.startswith("naive") else (lambda: attention(q, k, v, score=score))
-    return fn, backward
+    if name.startswith("naive"):
+        return (lambda: naive_additive(q, k, v, score)), backward
+    if name.startswith("closure"):
+        return (lambda: closure_additive(q, k, v, score)), backward
+    return (lambda: attention(q, k, v, score=score)), backward
 
 
 def run_memory_case(name: str) -> dict:
@@ -240,16 +252,20 @@ def measure_memory(cases: list[MemoryCase], limit: int = MEMORY_LIMIT) -> list[d
 
 
 def bench_additive_time(length: int = 512, repeat: int = 3) -> dict:
-    """Naive vs chunked additive attention time (B=8, width 256, H=256), forward and forward+backward."""
+    """Naive vs chunked additive attention time (B=8, width 256, H=256), forward and forward+backward:
+    attnkit with the ``AdditiveScore`` module and with a plain closure; ratios are medians of per-round ratios."""
     score, q, k, v = _additive_inputs(8, length, 256, 256, True)
     out = {}
     for backward in (False, True):
-        med = interleaved_medians({
+        samples = interleaved_samples({
             "naive": lambda b=backward: _run(lambda: naive_additive(q, k, v, score), b),
             "attnkit": lambda b=backward: _run(lambda: attention(q, k, v, score=score), b),
+            "closure": lambda b=backward: _run(lambda: closure_additive(q, k, v, score), b),
         }, repeat, warmup=0)
-        out["forward+backward" if backward else "forward"] = {"naive_s": med["naive"], "attnkit_s": med["attnkit"],
-                                                              "ratio": med["attnkit"] / med["naive"]}
+        med = {name: statistics.median(t) for name, t in samples.items()}
+        out["forward+backward" if backward else "forward"] = {
+            "naive_s": med["naive"], "attnkit_s": med["attnkit"], "closure_s": med["closure"],
+            "ratio": paired_ratio(samples, "attnkit", "naive"), "closure_ratio": paired_ratio(samples, "closure", "naive")}
     return out
 
 
@@ -270,9 +286,11 @@ def format_report(speed: list[SpeedRow], memory: list[dict], additive: dict | No
         lines += ["", f"Worst attnkit / SDPA ratio: {worst.ratio:.3f}x (T={worst.length}, {worst.mask}, {worst.mode})."]
     if additive:
         lines += ["", "## Additive attention (B=8, T=512, H=256): attnkit (auto chunks) vs naive time", "",
-                  "| pass | naive s | attnkit s | attnkit / naive |", "|---|---|---|---|"]
+                  "| pass | naive s | attnkit module s | attnkit closure s | module / naive | closure / naive |",
+                  "|---|---|---|---|---|---|"]
         for mode, r in additive.items():
-            lines.append(f"| {mode} | {r['naive_s']:.2f} | {r['attnkit_s']:.2f} | {r['ratio']:.2f}x |")
+            lines.append(f"| {mode} | {r['naive_s']:.2f} | {r['attnkit_s']:.2f} | {r.get('closure_s', float('nan')):.2f} | "
+                         f"{r['ratio']:.2f}x | {r.get('closure_ratio', float('nan')):.2f}x |")
     if memory:
         lines += ["", "## Working memory (fresh child process per case)", "",
                   "| case | working memory | seconds | how |", "|---|---|---|---|"]
@@ -282,14 +300,20 @@ def format_report(speed: list[SpeedRow], memory: list[dict], additive: dict | No
             how = "measured" if m.get("measured") else ("estimate (over the limit, not run)" if wb is not None else f"error: {m.get('error')}")
             secs = "" if m.get("seconds") is None else f"{m['seconds']:.2f}"
             lines.append(f"| {m['what']} | {mem} | {secs} | {how} |")
-        by = {m["name"]: m for m in memory}
+        lines += _memory_ratio_lines(memory)
+    return "\n".join(lines)
+
+
+def _memory_ratio_lines(memory: list[dict]) -> list[str]:
+    by, lines = {m["name"]: m for m in memory}, []
+    for kind, label in (("chunked", "Chunked (module)"), ("closure", "Chunked (closure)")):
         for length in (512, 1024):
             for tag in ("fwd", "fwdbwd"):
-                n, c = by.get(f"naive_additive_{length}_{tag}"), by.get(f"chunked_additive_{length}_{tag}")
+                n, c = by.get(f"naive_additive_{length}_{tag}"), by.get(f"{kind}_additive_{length}_{tag}")
                 if n and c and n.get("working_bytes") and c.get("working_bytes"):
-                    lines.append(f"\nChunked / naive working memory, T={length} {tag}: "
+                    lines.append(f"\n{label} / naive working memory, T={length} {tag}: "
                                  f"{c['working_bytes'] / n['working_bytes']:.3f} (1/{n['working_bytes'] / max(c['working_bytes'], 1):.0f})")
-    return "\n".join(lines)
+    return lines
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -299,6 +323,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--repeat", type=int, help="timed calls per contender (median is kept)")
     parser.add_argument("--no-memory", action="store_true", help="skip the memory cases")
     parser.add_argument("--no-speed", action="store_true", help="skip the timings (memory cases only)")
+    parser.add_argument("--additive-only", action="store_true",
+                        help="only the additive cases (module and closure vs naive: time, and memory at T=512)")
     parser.add_argument("--json", help="also write the results as JSON to this path")
     parser.add_argument("--memory-case", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
@@ -309,9 +335,11 @@ def main(argv: list[str] | None = None) -> int:
     lengths = args.lengths or ([128, 512] if args.quick else [128, 256, 512, 1024, 2048])
     repeat = args.repeat or (5 if args.quick else 15)
     print(f"attnkit functional benchmark: torch {torch.__version__}, {torch.get_num_threads()} threads", flush=True)
-    speed = [] if args.no_speed else bench_scaled_dot(lengths, repeat=repeat, masks=("none", "causal", "padding"))
-    additive = None if (args.quick or args.no_speed) else bench_additive_time(512, repeat=3)
-    memory = [] if args.no_memory else measure_memory(memory_cases(args.quick))
+    only = args.additive_only
+    speed = [] if (args.no_speed or only) else bench_scaled_dot(lengths, repeat=repeat, masks=("none", "causal", "padding"))
+    additive = None if ((args.quick and not only) or args.no_speed) else bench_additive_time(512, repeat=args.repeat or 3)
+    cases = [c for c in memory_cases(args.quick or only) if not only or "additive" in c.name]
+    memory = [] if args.no_memory else measure_memory(cases)
     report = format_report(speed, memory, additive)
     print(report)
     if args.json:

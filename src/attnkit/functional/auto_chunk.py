@@ -14,8 +14,9 @@ score a ``(..., Tq, Tk, A)`` hidden layer on the way, A times more. Its working 
 The documented threshold: the chunked path is taken when ``bytes per key * Tk + fixed`` exceeds
 ``4 * threshold`` bytes (``threshold`` = ``AUTO_CHUNK_ELEMENTS`` = 2**26 float32 elements, 256 MiB). A
 chunk then holds about ``4 * target`` bytes of score intermediates (``AUTO_CHUNK_TARGET`` = 2**22 float32
-elements, 16 MiB), at least :data:`MIN_CHUNK` keys, and enough keys that its per-key work is at least
-:data:`AMORTIZE` times the fixed part. A callable without ``expansion`` whose score has fewer than
+elements, 16 MiB) and at least :data:`MIN_CHUNK` keys; when the callable redoes work at every call (the
+fixed part), enough keys that the per-key bytes are :data:`AMORTIZE` times the fixed ones, up to half the
+threshold (128 MiB: the chunked path keeps at most about half the memory that made it chosen). A callable without ``expansion`` whose score has fewer than
 :data:`PROBE_ELEMENTS` elements is not probed (it would need more than 256 float32 intermediates per score
 element to pass the threshold), nor is one with fewer than ``4 * PROBE_KEYS`` keys. A callable that fails
 on a slice of the keys, or returns a wrong shape there, runs on the reference path.
@@ -40,8 +41,8 @@ MIN_CHUNK = 16
 PROBE_KEYS = 4
 #: Smallest score ``prod(...) * Tq * Tk`` for which a callable without ``expansion`` is probed.
 PROBE_ELEMENTS = 2**18
-#: A chunk's per-key bytes are at least this many times the bytes every chunk pays once.
-AMORTIZE = 4
+#: A chunk's per-key bytes aim at this many times the bytes every chunk pays once (a closure's query projection).
+AMORTIZE = 16
 _FLOAT32 = 4
 
 
@@ -129,5 +130,6 @@ def choose_chunk(score: ScoreFn, query: Tensor, key: Tensor, batch: torch.Size, 
         fixed, per_key = probed
     if per_key <= 0 or fixed + per_key * tk <= _FLOAT32 * threshold:
         return None
-    chunk = max(_FLOAT32 * target // per_key, AMORTIZE * fixed / per_key, MIN_CHUNK)
-    return min(tk, int(chunk))
+    chunk = max(_FLOAT32 * target / per_key, AMORTIZE * fixed / per_key, MIN_CHUNK)
+    most = max(_FLOAT32 * threshold / 2 / per_key, MIN_CHUNK)  # at most half the memory of the threshold
+    return int(min(tk, chunk, most))

@@ -2,7 +2,8 @@
 ``torch.nn.functional.linear`` (its plain twin), computed with oneDNN's kernels shipped inside
 PyTorch's CPU builds.
 
-On CPUs where torch's default BLAS takes a slow code path (MKL on AMD processors, as on some machines
+Inputs of fewer than :data:`MIN_ROWS` rows (decoding steps) take ``F.linear``, which has less overhead
+per call. On CPUs where torch's default BLAS takes a slow code path (MKL on AMD processors, as on some machines
 attnkit is benchmarked on) oneDNN computes the same float32 products about twice as fast; on others the
 two are close. Results agree with ``F.linear`` to float32 rounding (a test compares both against
 float64). Any other device, dtype, autocast, or the fast paths switched off, goes to ``F.linear``.
@@ -22,10 +23,15 @@ from attnkit.kernels import _switch
 _ONEDNN_LINEAR = getattr(torch.ops.mkldnn, "_linear_pointwise", None) if torch.backends.mkldnn.is_available() else None
 
 
+#: Fewest input rows for which oneDNN runs: below it (a decoding step's few rows, a matrix-vector product)
+#: torch's default path has less overhead per call.
+MIN_ROWS = 64
+
+
 def _onednn_applies(x: Tensor, weight: Tensor) -> bool:
-    return (_switch._ENABLED and _ONEDNN_LINEAR is not None and x.device.type == "cpu"
-            and x.dtype == torch.float32 and weight.dtype == torch.float32 and x.numel() > 0 and x.dim() >= 2
-            and not torch.is_autocast_enabled("cpu"))
+    return (x.dim() >= 2 and x.numel() >= MIN_ROWS * x.shape[-1] > 0 and _switch._ENABLED
+            and _ONEDNN_LINEAR is not None and x.device.type == "cpu" and x.dtype == torch.float32
+            and weight.dtype == torch.float32 and not torch.is_autocast_enabled("cpu"))
 
 
 def linear(x: Tensor, weight: Tensor, bias: Tensor | None = None) -> Tensor:

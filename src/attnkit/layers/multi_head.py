@@ -23,6 +23,7 @@ import math
 from collections.abc import Sequence
 
 import torch
+import torch.nn.functional as F
 from torch import Tensor, nn
 
 from attnkit import kernels
@@ -224,8 +225,7 @@ class MultiHeadAttention(nn.Module):
         return self._projection(2)
 
     def _out_shape(self) -> tuple[int, ...]:
-        assert self.output_dense is not None
-        return self.output_shape if self.output_shape else (self.output_dense.out_features,)
+        return self.output_shape if self.output_shape else (self.output_dense.out_features,)  # type: ignore[union-attr]
 
     # --------------------------------------------------------------------------------- forward
 
@@ -327,6 +327,8 @@ class MultiHeadAttention(nn.Module):
                 return kernels.attention_with_weights(q, k, v, scale, mask, causal)
             # (q / sqrt(Dk)) . k: scaling the (B, H, Tq, Dk) queries is cheaper than the (B, H, Tq, Tk) scores
             return attention(q * scale, k, v, score="dot", mask=mask, causal=causal, dropout_p=p, return_weights=True)
+        if mask is None and not causal and p == 0.0:  # nothing to mask: SDPA itself (e.g. a decoding step)
+            return F.scaled_dot_product_attention(q, k, v, scale=scale)
         if causal and p > 0.0 and mask is None and q.device.type == "cpu" and q.shape == k.shape == v.shape:
             return kernels.causal_dropout_attention(q, k, v, p, scale)
         return attention(q, k, v, score="scaled_dot", mask=mask, causal=causal, scale=scale, dropout_p=p)

@@ -107,6 +107,15 @@ def _sublayers(block: nn.Module, d_model: int, num_heads: int, ff_dim: int, acti
     block.dropout = Dropout(dropout)
 
 
+def _identity(x: Tensor) -> Tensor:
+    return x
+
+
+def _dropout_of(block: nn.Module) -> Callable[[Tensor], Tensor]:
+    """The block's residual dropout, or the identity when it would do nothing (evaluation, p = 0)."""
+    return block.dropout if block.training and block.dropout.p > 0 else _identity
+
+
 def _self_attend(block: nn.Module, h: Tensor, key_mask: Tensor | None, causal: bool, cache: KVCache | None,
                  weights: bool) -> tuple[Tensor, Tensor | None]:
     out = block.self_attn(h, h, key_mask=key_mask, use_causal_mask=causal, cache=cache,
@@ -165,14 +174,15 @@ class PostNormBlock(nn.Module):
                 cache: KVCache | None = None, memory: Tensor | None = None, memory_mask: Tensor | None = None,
                 cross_cache: KVCache | None = None, return_weights: bool = False,
                 return_cross_weights: bool | None = None) -> BlockOutput:
+        drop = _dropout_of(self)
         a, w_self = _self_attend(self, x, key_mask, causal, cache, return_weights)
-        x = self.self_attn_norm(x + self.dropout(a))
+        x = self.self_attn_norm(x + drop(a))
         w_cross = None
         if self.cross_attn is not None:
             want = return_weights if return_cross_weights is None else return_cross_weights
             a, w_cross = _cross_attend(self, x, memory, memory_mask, cross_cache, want)
-            x = self.cross_attn_norm(x + self.dropout(a))
-        x = self.ff_norm(x + self.dropout(self.ff(x)))
+            x = self.cross_attn_norm(x + drop(a))
+        x = self.ff_norm(x + drop(self.ff(x)))
         return BlockOutput(x, w_self, w_cross)
 
 
@@ -198,14 +208,15 @@ class PreNormBlock(nn.Module):
                 cache: KVCache | None = None, memory: Tensor | None = None, memory_mask: Tensor | None = None,
                 cross_cache: KVCache | None = None, return_weights: bool = False,
                 return_cross_weights: bool | None = None) -> BlockOutput:
+        drop = _dropout_of(self)
         a, w_self = _self_attend(self, self.self_attn_norm(x), key_mask, causal, cache, return_weights)
-        x = x + self.dropout(a)
+        x = x + drop(a)
         w_cross = None
         if self.cross_attn is not None:
             want = return_weights if return_cross_weights is None else return_cross_weights
             a, w_cross = _cross_attend(self, self.cross_attn_norm(x), memory, memory_mask, cross_cache, want)
-            x = x + self.dropout(a)
-        x = x + self.dropout(self.ff(self.ff_norm(x)))
+            x = x + drop(a)
+        x = x + drop(self.ff(self.ff_norm(x)))
         return BlockOutput(x, w_self, w_cross)
 
 

@@ -263,7 +263,7 @@ class GPT(PretrainedModel):
     def _step(self, tokens: Tensor, state: dict[str, Any]) -> tuple[Tensor, dict[str, Any], None]:
         """The ``attnkit.decoding`` step: feed ``tokens (N,)`` at ``state["position"]``; log-probabilities
         of the next token ``(N, V)``."""
-        x = self.wte(tokens[:, None]) + self.wpe(state["position"][:, None])  # (N, 1, D)
+        x = self.wte(tokens[:, None]) + self.wpe(state["position"][:, None])  # (N, 1, D); eval: no dropout
         x, _, _, _ = run_blocks(self.blocks, x, state["caches"], causal=True, key_mask=state["key_mask"])
         logits = self.lm_head(self.ln_f(x[:, 0]))  # (N, V)
         new = {"caches": state["caches"], "position": state["position"] + 1, "key_mask": None}

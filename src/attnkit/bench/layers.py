@@ -38,6 +38,7 @@ os.environ.setdefault("KERAS_BACKEND", "torch")
 import torch  # noqa: E402
 from torch import nn  # noqa: E402
 
+from attnkit.bench.machine import cpu_description  # noqa: E402
 from attnkit.layers.multi_head import MultiHeadAttention  # noqa: E402
 
 WIDTH, HEADS, BATCH = 512, 8, 8
@@ -114,6 +115,7 @@ def main(argv: list[str] | None = None) -> int:
         import keras as keras_mod  # noqa: PLC0415
 
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads; width {WIDTH}, {HEADS} heads, batch {BATCH}")
+    print(cpu_description())
     header = "| length | mode | " + " | ".join(["attnkit", "attnkit+w", "torch", "torch+w", "keras"]) + " | ak/torch | ak/keras | ak+w/torch+w | ak/ak+w |"
     rows = [header, "|" + "---|" * (header.count("|") - 1)]
     for length in args.lengths:

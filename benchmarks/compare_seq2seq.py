@@ -29,17 +29,17 @@ from typing import Any
 
 import torch
 
-from attnkit.cli.seq2seq import (
+from attnkit.training import TrainConfig
+from attnkit.training.recipes.seq2seq import (
     RunSpec,
     build_model,
     build_tokenizers,
+    build_transformer,
     load_split,
     predict,
     score,
     train_model,
 )
-from attnkit.cli.transformer import build_transformer
-from attnkit.training import TrainConfig
 
 MODELS = ("transformer", "bahdanau", "none")
 

@@ -2,8 +2,7 @@
 
 The recipe (data, tokenizers, model, training, decoding, scores) is
 ``attnkit.training.recipes.seq2seq``; the run directory is handled by ``attnkit.cli._run``. This module
-only parses options. Its former helpers (``RunSpec``, ``load_split``, ``build_model``, ``predict``, ...) are
-re-exported for existing imports.
+only parses options.
 """
 
 from __future__ import annotations
@@ -48,17 +47,12 @@ from attnkit.cli.main import app, train_app
 from attnkit.errors import CheckpointError, InputError
 from attnkit.models.seq2seq import ATTENTIONS, Seq2Seq
 from attnkit.storage import read_model_config, write_json
-from attnkit.training.recipes.seq2seq import (  # noqa: F401  (re-exported: benchmarks and older imports)
+from attnkit.training.recipes.seq2seq import (
     RunSpec,
-    alignment_labels,
-    build_model,
-    build_tokenizers,
-    length_limits,
     load_split,
     predict,
     prepare_seq2seq,
     score,
-    train_model,
     translate_detailed,
 )
 

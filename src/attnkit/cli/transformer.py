@@ -44,7 +44,7 @@ from attnkit.cli._options import (
 from attnkit.cli._run import say
 from attnkit.cli.main import train_app
 from attnkit.training import SCHEDULES
-from attnkit.training.recipes.seq2seq import RunSpec, build_transformer, prepare_transformer  # noqa: F401
+from attnkit.training.recipes.seq2seq import RunSpec, build_transformer, prepare_transformer
 
 
 @train_app.command("transformer")

@@ -83,7 +83,7 @@ def test_score_errors_name_the_problem():
         S.dot(q, k)
     with pytest.raises(ValueError, match=r"w_a must be \(Dq, Dk\) = \(4, 6\)"):
         S.general(q, k, torch.randn(4, 4))
-    with pytest.raises(ValueError, match=r"w_a must be \(H, Dq \+ Dk\) = \(H, 10\)"):
+    with pytest.raises(ValueError, match=r"w_a must be \(A, Dq \+ Dk\) = \(A, 10\)"):
         S.concat(q, k, torch.randn(2, 9), torch.randn(2))
     with pytest.raises(ValueError, match="5 keys but w_a only scores 3 positions"):
         S.location(q, k, torch.randn(3, 4))

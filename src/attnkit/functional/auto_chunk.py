@@ -16,10 +16,13 @@ The documented threshold: the chunked path is taken when ``bytes per key * Tk + 
 chunk then holds about ``4 * target`` bytes of score intermediates (``AUTO_CHUNK_TARGET`` = 2**22 float32
 elements, 16 MiB) and at least :data:`MIN_CHUNK` keys; when the callable redoes work at every call (the
 fixed part), enough keys that the per-key bytes are :data:`AMORTIZE` times the fixed ones, up to half the
-threshold (128 MiB: the chunked path keeps at most about half the memory that made it chosen). A callable without ``expansion`` whose score has fewer than
-:data:`PROBE_ELEMENTS` elements is not probed (it would need more than 256 float32 intermediates per score
-element to pass the threshold), nor is one with fewer than ``4 * PROBE_KEYS`` keys. A callable that fails
-on a slice of the keys, or returns a wrong shape there, runs on the reference path.
+threshold (128 MiB: a chunk keeps at most about half the memory that made the path chosen). A callable
+without ``expansion`` whose score has fewer than :data:`PROBE_ELEMENTS` elements is not probed (it would
+need more than 256 float32 intermediates per score element to pass the threshold), nor is one with fewer
+than ``4 * PROBE_KEYS`` keys. A callable that fails
+on a slice of the keys, or returns a wrong shape there, runs on the reference path. The probe costs
+about ``3 * PROBE_KEYS`` keys of the callable's work (and draws from the random generator if the callable
+does); declaring ``expansion`` skips it.
 
 Shape legend: ``...`` leading dims, Tq query length, Tk key length, c probe keys.
 """

@@ -29,6 +29,7 @@ from torch.utils.checkpoint import checkpoint
 
 from attnkit.functional._checks import ScoreFn
 
+
 def _chunk_step(
     combine: ScoreFn, q_proj: Tensor, k_chunk: Tensor, v_chunk: Tensor, mask_chunk: Tensor | None,
     bias_chunk: Tensor | None, run_max: Tensor, run_sum: Tensor, acc: Tensor, dropout_p: float,

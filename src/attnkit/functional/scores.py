@@ -5,16 +5,16 @@ Every function here is pure: it takes its weights as arguments and returns raw s
 :mod:`attnkit.layers.scores`; any of them, or any callable ``(query, key) -> (..., Tq, Tk)``,
 plugs into :func:`attnkit.functional.attention` as ``score=``.
 
-Shape legend: Tq query length, Tk key length, Dq / Dk query / key width, H hidden width of the
-alignment model, ``...`` any leading (batch, head) dims, broadcast between query and key.
+Shape legend: Tq query length, Tk key length, Dq / Dk query / key width, A hidden width of the
+alignment model (the additive score's), ``...`` any leading (batch, head) dims, broadcast between query and key.
 
 | name       | formula (q = query row, k = key row)        | weights                                |
 |------------|---------------------------------------------|----------------------------------------|
 | dot        | q . k                                       | -                                      |
 | scaled_dot | q . k / sqrt(d)                             | -                                      |
 | general    | q^T W_a k                                   | w_a (Dq, Dk)                           |
-| concat     | v_a^T tanh(W_a [q; k])                      | w_a (H, Dq + Dk), v_a (H,)             |
-| additive   | w_v^T tanh(W_q q + W_k k)                   | w_q (H, Dq), w_k (H, Dk), w_v (H,)     |
+| concat     | v_a^T tanh(W_a [q; k])                      | w_a (A, Dq + Dk), v_a (A,)             |
+| additive   | w_v^T tanh(W_q q + W_k k)                   | w_q (A, Dq), w_k (A, Dk), w_v (A,)     |
 | location   | (W_a q)_j, softmax over positions j         | w_a (Lmax, Dq)                         |
 | cosine     | q . k / (|q| |k|)                           | -                                      |
 """
@@ -42,6 +42,8 @@ def dot(query: Tensor, key: Tensor) -> Tensor:
     Shapes: query ``(..., Tq, D)``, key ``(..., Tk, D)`` -> ``(..., Tq, Tk)``.
 
     Example:
+        >>> import torch
+        >>> from attnkit.functional import dot
         >>> dot(torch.tensor([[1., 2.]]), torch.tensor([[3., 4.], [1., 0.]]))
         tensor([[11.,  1.]])
     """
@@ -55,6 +57,8 @@ def scaled_dot(query: Tensor, key: Tensor, scale: float | None = None) -> Tensor
     Shapes: query ``(..., Tq, D)``, key ``(..., Tk, D)`` -> ``(..., Tq, Tk)``.
 
     Example:
+        >>> import torch
+        >>> from attnkit.functional import scaled_dot
         >>> scaled_dot(torch.tensor([[1., 2., 0., 0.]]), torch.tensor([[3., 4., 0., 0.]]))
         tensor([[5.5000]])
     """
@@ -70,6 +74,8 @@ def general(query: Tensor, key: Tensor, w_a: Tensor) -> Tensor:
     Shapes: query ``(..., Tq, Dq)``, key ``(..., Tk, Dk)``, w_a ``(Dq, Dk)`` -> ``(..., Tq, Tk)``.
 
     Example:
+        >>> import torch
+        >>> from attnkit.functional import general
         >>> general(torch.ones(1, 2), torch.ones(3, 2), torch.eye(2)).shape
         torch.Size([1, 3])
     """
@@ -84,15 +90,23 @@ def additive_from_projected(q_proj: Tensor, k_proj: Tensor, w_v: Tensor) -> Tens
     """The second half of additive scoring: ``w_v^T tanh(q_proj + k_proj)``.
 
     Splitting the projections out lets callers project once and score many key chunks.
-    Shapes: q_proj ``(..., Tq, H)``, k_proj ``(..., Tk, H)``, w_v ``(H,)`` -> ``(..., Tq, Tk)``.
-    Works in ``O(Tq * Tk * H)`` memory (one buffer of that size, updated in place).
+    Shapes: q_proj ``(..., Tq, A)``, k_proj ``(..., Tk, A)``, w_v ``(A,)`` -> ``(..., Tq, Tk)``.
+    Works in ``O(Tq * Tk * A)`` memory (one buffer of that size, updated in place).
 
     Computed through the identity ``tanh(x) = 2 sigmoid(2x) - 1``:
     ``w_v^T tanh(x) = (2 w_v)^T sigmoid(2x) - sum(w_v)``, the same number, because torch's CPU sigmoid
-    kernel is several times faster than its tanh; the factor 2 is folded into the small ``(T, H)``
+    kernel is several times faster than its tanh; the factor 2 is folded into the small ``(T, A)``
     projections and the constant ``sum(w_v)`` is subtracted once per score.
+
+    Example:
+        >>> import torch
+        >>> from attnkit.functional import additive_from_projected
+        >>> q_proj, k_proj, w_v = torch.randn(3, 6), torch.randn(5, 6), torch.randn(6)
+        >>> expected = torch.tanh(q_proj[:, None, :] + k_proj[None, :, :]) @ w_v  # (Tq, Tk, A) @ (A,)
+        >>> bool(torch.allclose(additive_from_projected(q_proj, k_proj, w_v), expected, atol=1e-5))
+        True
     """
-    hidden = (2 * q_proj).unsqueeze(-2) + (2 * k_proj).unsqueeze(-3)  # (..., Tq, Tk, H) = 2x
+    hidden = (2 * q_proj).unsqueeze(-2) + (2 * k_proj).unsqueeze(-3)  # (..., Tq, Tk, A) = 2x
     return hidden.sigmoid_() @ (2 * w_v) - w_v.sum()  # (..., Tq, Tk)
 
 
@@ -101,23 +115,25 @@ def additive(
 ) -> Tensor:
     """Additive (Bahdanau) score ``w_v^T tanh(W_q q + W_k k [+ b])`` (Bahdanau et al. 2015).
 
-    Shapes: query ``(..., Tq, Dq)``, key ``(..., Tk, Dk)``, w_q ``(H, Dq)``, w_k ``(H, Dk)``,
-    w_v ``(H,)``, bias ``(H,)`` -> ``(..., Tq, Tk)``.
+    Shapes: query ``(..., Tq, Dq)``, key ``(..., Tk, Dk)``, w_q ``(A, Dq)``, w_k ``(A, Dk)``,
+    w_v ``(A,)``, bias ``(A,)`` -> ``(..., Tq, Tk)``.
 
     Example:
+        >>> import torch
+        >>> from attnkit.functional import additive
         >>> additive(torch.ones(2, 3), torch.ones(4, 5), torch.ones(6, 3), torch.ones(6, 5), torch.ones(6)).shape
         torch.Size([2, 4])
     """
     hidden = w_v.shape[-1]
     if w_q.shape != (hidden, query.shape[-1]) or w_k.shape != (hidden, key.shape[-1]):
         raise ValueError(
-            f"additive: expected w_q (H, Dq) = ({hidden}, {query.shape[-1]}) and w_k (H, Dk) = ({hidden}, {key.shape[-1]}). "
+            f"additive: expected w_q (A, Dq) = ({hidden}, {query.shape[-1]}) and w_k (A, Dk) = ({hidden}, {key.shape[-1]}). "
             f"Received: w_q {tuple(w_q.shape)}, w_k {tuple(w_k.shape)}"
         )
-    q_proj = query @ w_q.T  # (..., Tq, H)
+    q_proj = query @ w_q.T  # (..., Tq, A)
     if bias is not None:
         q_proj = q_proj + bias
-    k_proj = key @ w_k.T  # (..., Tk, H)
+    k_proj = key @ w_k.T  # (..., Tk, A)
     return additive_from_projected(q_proj, k_proj, w_v)
 
 
@@ -126,15 +142,17 @@ def concat(query: Tensor, key: Tensor, w_a: Tensor, v_a: Tensor) -> Tensor:
 
     Equal to :func:`additive` with ``W_a = [W_q | W_k]``, which is how it is computed (the
     concatenation ``(Tq, Tk, Dq + Dk)`` is never built).
-    Shapes: query ``(..., Tq, Dq)``, key ``(..., Tk, Dk)``, w_a ``(H, Dq + Dk)``, v_a ``(H,)`` -> ``(..., Tq, Tk)``.
+    Shapes: query ``(..., Tq, Dq)``, key ``(..., Tk, Dk)``, w_a ``(A, Dq + Dk)``, v_a ``(A,)`` -> ``(..., Tq, Tk)``.
 
     Example:
+        >>> import torch
+        >>> from attnkit.functional import concat
         >>> concat(torch.ones(2, 3), torch.ones(4, 5), torch.ones(6, 8), torch.ones(6)).shape
         torch.Size([2, 4])
     """
     dq, dk = query.shape[-1], key.shape[-1]
     if w_a.dim() != 2 or w_a.shape[1] != dq + dk:
-        raise ValueError(f"concat: w_a must be (H, Dq + Dk) = (H, {dq + dk}). Received: {tuple(w_a.shape)}")
+        raise ValueError(f"concat: w_a must be (A, Dq + Dk) = (A, {dq + dk}). Received: {tuple(w_a.shape)}")
     return additive(query, key, w_a[:, :dq], w_a[:, dq:], v_a)
 
 
@@ -147,6 +165,8 @@ def location(query: Tensor, key: Tensor, w_a: Tensor) -> Tensor:
     -> ``(..., Tq, Tk)``.
 
     Example:
+        >>> import torch
+        >>> from attnkit.functional import location
         >>> location(torch.ones(2, 3), torch.zeros(4, 7), torch.ones(10, 3)).shape
         torch.Size([2, 4])
     """
@@ -166,6 +186,8 @@ def cosine(query: Tensor, key: Tensor, eps: float = 1e-8) -> Tensor:
     Shapes: query ``(..., Tq, D)``, key ``(..., Tk, D)`` -> ``(..., Tq, Tk)``, values in ``[-1, 1]``.
 
     Example:
+        >>> import torch
+        >>> from attnkit.functional import cosine
         >>> cosine(torch.tensor([[1., 0.]]), torch.tensor([[2., 0.], [0., 3.]]))
         tensor([[1., 0.]])
     """

@@ -9,7 +9,9 @@ import torch
 
 from attnkit.decoding import beam_search, decode, greedy_search
 
-V, EOS, SOS, TK, M = 4, 0, 3, 5, 97  # vocabulary (SOS never emitted by the toy model), source length
+# vocabulary (SOS never emitted by the toy model), source length; each test's rows (B) and max_len (T)
+# differ from V=4, TK=9 and from each other
+V, EOS, SOS, TK, M = 4, 0, 3, 9, 97
 
 
 def make_model(seed: int, rows: int):
@@ -76,7 +78,7 @@ def test_wide_beam_finds_the_exhaustive_optimum(alpha):
 
 @pytest.mark.parametrize("beam", [2, 3])
 def test_narrow_beam_returns_a_consistent_hypothesis(beam):
-    max_len, rows = 6, 4
+    max_len, rows = 6, 5
     step, init, ref_path = make_model(1, rows)
     out = beam_search(step, init(range(rows)), batch_size=rows, sos_id=SOS, eos_id=EOS,
                       max_len=max_len, beam_size=beam, length_penalty=1.0)
@@ -123,7 +125,7 @@ def test_beam_one_without_length_penalty_is_greedy():
 
 
 def test_batched_beam_equals_one_sentence_at_a_time():
-    rows = 4
+    rows = 5
     step, init, _ = make_model(4, rows)
     kw = dict(sos_id=SOS, eos_id=EOS, max_len=6, beam_size=3)
     batched = beam_search(step, init(range(rows)), batch_size=rows, **kw)
@@ -137,7 +139,7 @@ def test_batched_beam_equals_one_sentence_at_a_time():
 def test_decode_dispatches_and_wider_beams_never_score_worse_on_exact_search():
     rows = 3
     step, init, ref_path = make_model(5, rows)
-    kw = dict(batch_size=rows, sos_id=SOS, eos_id=EOS, max_len=4, length_penalty=1.0)
+    kw = dict(batch_size=rows, sos_id=SOS, eos_id=EOS, max_len=5, length_penalty=1.0)
     g = decode(step, init(range(rows)), beam_size=1, **kw)
     wide = decode(step, init(range(rows)), beam_size=64, **kw)
     assert (wide.scores >= g.scores - 1e-6).all()

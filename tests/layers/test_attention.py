@@ -70,13 +70,15 @@ def test_additive_matches_keras(keras, use_scale, causal):
 
 
 def test_key_defaults_to_value_and_hand_worked_dot():
-    # q = [1, 0]; keys = values = [[1, 0], [0, 1]]: scores (1, 0), weights (e/(1+e), 1/(1+e)).
-    q = torch.tensor([[[1.0, 0.0]]])
-    v = torch.tensor([[[1.0, 0.0], [0.0, 1.0]]])
+    # B=1, Tq=2, Tv=3, D=4 (pairwise different). keys = values = the first three unit vectors:
+    # q_0 = e_0 scores (1, 0, 0), weights (e, 1, 1)/(e+2); q_1 = 2 e_2 scores (0, 0, 2), weights (1, 1, e^2)/(e^2+2).
+    q = torch.tensor([[[1.0, 0.0, 0.0, 0.0], [0.0, 0.0, 2.0, 0.0]]])
+    v = torch.tensor([[[1.0, 0.0, 0.0, 0.0], [0.0, 1.0, 0.0, 0.0], [0.0, 0.0, 1.0, 0.0]]])
     out, w = Attention()(q, v, return_attention_scores=True)
     e = torch.e
-    torch.testing.assert_close(w, torch.tensor([[[e / (1 + e), 1 / (1 + e)]]]))
-    torch.testing.assert_close(out, torch.tensor([[[e / (1 + e), 1 / (1 + e)]]]))
+    w0, w1 = [e / (e + 2), 1 / (e + 2), 1 / (e + 2)], [1 / (e**2 + 2), 1 / (e**2 + 2), e**2 / (e**2 + 2)]
+    torch.testing.assert_close(w, torch.tensor([[w0, w1]]))
+    torch.testing.assert_close(out, torch.tensor([[[*w0, 0.0], [*w1, 0.0]]]))
 
 
 @pytest.mark.parametrize("layer", [Attention(), Attention(score_mode="concat"), AdditiveAttention()])

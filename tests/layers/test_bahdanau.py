@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 import torch
-from hypothesis import given, settings
+from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
 from attnkit.layers.bahdanau import BahdanauAttention
@@ -58,9 +58,10 @@ def test_single_step_and_precomputed_keys_agree_with_full():
     b=st.integers(1, 3), tq=st.integers(1, 4), tk=st.integers(1, 6), seed=st.integers(0, 10_000),
 )
 def test_weights_sum_to_one_and_masked_keys_get_zero(b, tq, tk, seed):
+    assume(len({b, tq, tk}) == 3)  # B, Tq, Tk pairwise different; the widths 9, 7, 8 exceed every length
     g = torch.Generator().manual_seed(seed)
-    attn = BahdanauAttention(3, 2, 4)
-    s, h = torch.randn(b, tq, 3, generator=g), torch.randn(b, tk, 2, generator=g)
+    attn = BahdanauAttention(9, 7, 8)
+    s, h = torch.randn(b, tq, 9, generator=g), torch.randn(b, tk, 7, generator=g)
     mask = torch.rand(b, tk, generator=g) > 0.4
     ctx, w = attn(s, h, mask)
     assert torch.all(w[~mask[:, None, :].expand_as(w)] == 0)
@@ -71,9 +72,9 @@ def test_weights_sum_to_one_and_masked_keys_get_zero(b, tq, tk, seed):
 
 
 def test_fully_masked_sentence_has_finite_gradients():
-    attn = BahdanauAttention(3, 2, 4)
+    attn = BahdanauAttention(3, 4, 6)  # B=2, Dq=3, Tk=5, Dk=4, A=6
     s = torch.randn(2, 3, requires_grad=True)
-    h = torch.randn(2, 5, 2, requires_grad=True)
+    h = torch.randn(2, 5, 4, requires_grad=True)
     mask = torch.tensor([[True] * 5, [False] * 5])
     ctx, _ = attn(s, h, mask)
     ctx.sum().backward()
@@ -82,18 +83,18 @@ def test_fully_masked_sentence_has_finite_gradients():
 
 
 def test_bad_input_messages():
-    attn = BahdanauAttention(3, 2, 4)
-    s, h = torch.randn(2, 3), torch.randn(2, 5, 2)
-    with pytest.raises(ValueError, match=r"Expected `projected_keys` of shape \(2, 5, 4\).*Received: projected_keys.shape=\(2, 5, 2\)"):
+    attn = BahdanauAttention(3, 4, 6)  # B=2, Dq=3, Tk=5, Dk=4, A=6
+    s, h = torch.randn(2, 3), torch.randn(2, 5, 4)
+    with pytest.raises(ValueError, match=r"Expected `projected_keys` of shape \(2, 5, 6\).*Received: projected_keys.shape=\(2, 5, 4\)"):
         attn(s, h, projected_keys=h)
-    with pytest.raises(ValueError, match=r"Expected `query` with last dimension 3 .*Received: query.shape=\(2, 4\)"):
-        attn(torch.randn(2, 4), h)
-    with pytest.raises(ValueError, match=r"Expected `key_mask` of shape \(2, 5\). Received: key_mask.shape=\(2, 4\)"):
-        attn(s, h, torch.ones(2, 4, dtype=torch.bool))
-    with pytest.raises(ValueError, match=r"Expected `keys` of rank 3. Received: keys.shape=\(5, 2\)"):
+    with pytest.raises(ValueError, match=r"Expected `query` with last dimension 3 .*Received: query.shape=\(2, 7\)"):
+        attn(torch.randn(2, 7), h)
+    with pytest.raises(ValueError, match=r"Expected `key_mask` of shape \(2, 5\). Received: key_mask.shape=\(2, 7\)"):
+        attn(s, h, torch.ones(2, 7, dtype=torch.bool))
+    with pytest.raises(ValueError, match=r"Expected `keys` of rank 3. Received: keys.shape=\(5, 4\)"):
         attn(s, h[0])
     with pytest.raises(ValueError, match=r"Expected `hidden_dim` to be a positive integer. Received: hidden_dim=0"):
-        BahdanauAttention(3, 2, 0)
+        BahdanauAttention(3, 4, 0)
 
 
 def test_deprecated_size_keywords_give_the_same_layer():

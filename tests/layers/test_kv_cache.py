@@ -16,8 +16,9 @@ def _rand(*shape, seed=0):
 @pytest.mark.parametrize("kv_heads", [None, 2, 1])
 @pytest.mark.parametrize("weights", [False, True])
 def test_cached_steps_match_full_causal(kv_heads, weights):
-    layer = MultiHeadAttention(4, 3, num_key_value_heads=kv_heads, query_dim=8).eval()
-    x = _rand(2, 6, 8)
+    # B=5, T=6 (self-attention: Tq = Tk), H=4, Hkv in (4, 2, 1), Dk=3, Dv=7, E=8
+    layer = MultiHeadAttention(4, 3, value_dim=7, num_key_value_heads=kv_heads, query_dim=8).eval()
+    x = _rand(5, 6, 8)
     full, full_w = layer(x, x, use_causal_mask=True, return_attention_scores=True)
     cache = KVCache()
     outs = []
@@ -34,22 +35,23 @@ def test_cached_steps_match_full_causal(kv_heads, weights):
 
 
 def test_cache_keeps_padding_masks():
-    layer = MultiHeadAttention(2, 4, query_dim=8).eval()
-    x = _rand(2, 5, 8, seed=1)
-    vm = torch.tensor([[False, True, True, True, True], [True] * 5])  # left padding in row 0
+    layer = MultiHeadAttention(2, 4, value_dim=6, query_dim=8).eval()  # B=3, T=5, H=2, Dk=4, Dv=6, E=8
+    x = _rand(3, 5, 8, seed=1)
+    vm = torch.tensor([[False, True, True, True, True], [True] * 5, [False, False, True, True, True]])  # left padding
     full = layer(x, x, value_mask=vm, use_causal_mask=True)
     cache = KVCache()
     outs = [layer(x[:, :3], x[:, :3], value_mask=vm[:, :3], cache=cache, use_causal_mask=True)]
     for t in (3, 4):
         outs.append(layer(x[:, t : t + 1], x[:, t : t + 1], cache=cache, use_causal_mask=True))
     got = torch.cat(outs, dim=1)
-    torch.testing.assert_close(got, full, atol=1e-5, rtol=0)  # row 0, step 0 sees no key: zero weights in both
+    torch.testing.assert_close(got, full, atol=1e-5, rtol=0)  # rows 0 and 2 see no key at first: zero weights in both
     assert cache.mask.tolist() == vm.tolist()
 
 
 def test_static_cache_for_cross_attention_and_select():
-    layer = MultiHeadAttention(2, 4, query_dim=8).eval()
-    memory = _rand(3, 7, 8, seed=2)
+    # B=3, Tq=4, Tk=7, H=2, Dk=5, Dv=6, query width 8, memory width 9
+    layer = MultiHeadAttention(2, 5, value_dim=6, query_dim=8, value_dim_in=9).eval()
+    memory = _rand(3, 7, 9, seed=2)
     q = _rand(3, 4, 8, seed=3)
     full = layer(q, memory)
     cache = KVCache(static=True)
@@ -62,8 +64,8 @@ def test_static_cache_for_cross_attention_and_select():
 
 def test_cache_shape_mismatch_message():
     cache = KVCache()
-    cache.update(torch.zeros(2, 2, 3, 4), torch.zeros(2, 2, 3, 4))
-    with pytest.raises(ValueError, match=r"Expected new keys of shape \(B, Hkv, Tn, Dk\) = \(2, 2, Tn, 4\).*Received: key.shape=\(1, 2, 1, 4\)"):
-        cache.update(torch.zeros(1, 2, 1, 4), torch.zeros(1, 2, 1, 4))
+    cache.update(torch.zeros(2, 3, 5, 4), torch.zeros(2, 3, 5, 6))  # B=2, Hkv=3, T=5, Dk=4, Dv=6
+    with pytest.raises(ValueError, match=r"Expected new keys of shape \(B, Hkv, Tn, Dk\) = \(2, 3, Tn, 4\).*Received: key.shape=\(1, 3, 1, 4\)"):
+        cache.update(torch.zeros(1, 3, 1, 4), torch.zeros(1, 3, 1, 6))
     cache.reset()
     assert cache.length == 0

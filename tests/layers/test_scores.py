@@ -49,11 +49,12 @@ def test_gradcheck_module_scores_on_the_chunked_path():
     from torch.autograd import gradcheck
 
     torch.manual_seed(1)
+    # B=2, Tq=3, Tk=5, Dq=4, Dk=6, Dv=7, A=8: pairwise different
     q = torch.randn(2, 3, 4, dtype=torch.float64, requires_grad=True)
-    k = torch.randn(2, 5, 4, dtype=torch.float64, requires_grad=True)
-    v = torch.randn(2, 5, 2, dtype=torch.float64, requires_grad=True)
+    k = torch.randn(2, 5, 6, dtype=torch.float64, requires_grad=True)
+    v = torch.randn(2, 5, 7, dtype=torch.float64, requires_grad=True)
     mask = torch.tensor([True, True, False, True, True])
-    for score in (AdditiveScore(4, 4, 3).double(), GeneralScore(4, 4).double()):
+    for score in (AdditiveScore(4, 6, 8).double(), GeneralScore(4, 6).double()):
         params = list(score.parameters())
         assert gradcheck(lambda q, k, v, score=score: attention(q, k, v, score=score, mask=mask, causal=True, chunk_size=2), (q, k, v))
         # and the weights get the same gradient as on the reference path
@@ -73,7 +74,7 @@ def test_location_score_refuses_chunks_and_never_auto_chunks(monkeypatch):
     A = importlib.import_module("attnkit.functional.attention")
     monkeypatch.setattr(A, "AUTO_CHUNK_ELEMENTS", 1)
     loc = LocationScore(4, 10)
-    q, k, v = torch.randn(2, 3, 4), torch.randn(2, 7, 4), torch.randn(2, 7, 2)
+    q, k, v = torch.randn(2, 3, 4), torch.randn(2, 7, 6), torch.randn(2, 7, 5)  # B=2, Tq=3, Tk=7, Dq=4, Dk=6, Dv=5
     with pytest.raises(ValueError, match="depends on key positions and cannot run chunked"):
         attention(q, k, v, score=loc, chunk_size=2)
     expected = torch.softmax((q @ loc.w_a[:7].T), -1) @ v  # softmax(W_a q) over the 7 positions

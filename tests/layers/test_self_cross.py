@@ -13,11 +13,11 @@ from attnkit.layers import CrossAttention, DotCrossAttention, DotSelfAttention, 
 
 
 def test_parameter_free_self_attention_by_hand():
-    # x = [[1, 0], [0, 2]]: scores x_i . x_j = [[1, 0], [0, 4]]
-    x = torch.tensor([[[1.0, 0.0], [0.0, 2.0]]])
+    # B=1, T=2, D=3; x = [[1, 0, 1], [0, 2, 0]]: scores x_i . x_j = [[2, 0], [0, 4]]
+    x = torch.tensor([[[1.0, 0.0, 1.0], [0.0, 2.0, 0.0]]])
     y, w = DotSelfAttention()(x, return_weights=True)
     e = math.e
-    w_ref = torch.tensor([[[e / (e + 1), 1 / (e + 1)], [1 / (1 + e**4), e**4 / (1 + e**4)]]])
+    w_ref = torch.tensor([[[e**2 / (e**2 + 1), 1 / (e**2 + 1)], [1 / (1 + e**4), e**4 / (1 + e**4)]]])
     torch.testing.assert_close(w, w_ref)
     torch.testing.assert_close(y, w_ref @ x)
     assert len(list(DotSelfAttention().parameters())) == 0
@@ -38,7 +38,7 @@ def test_parameter_free_masks_and_causal_against_float64():
 
 def test_projected_self_attention_against_float64_heads():
     torch.manual_seed(0)
-    b, t, d, h = 2, 4, 6, 3  # pairwise different; head width 2
+    b, t, d, h = 2, 4, 15, 3  # pairwise different, and head width 5 too
     layer = SelfAttention(d_model=d, num_heads=h).double()
     x = torch.randn(b, t, d, dtype=torch.float64)
     key_mask = torch.tensor([[True] * 4, [True] * 3 + [False]])
@@ -55,20 +55,23 @@ def test_projected_self_attention_against_float64_heads():
 
 
 def test_cross_attention_both_forms():
-    q, c = torch.randn(2, 3, 4), torch.randn(2, 6, 4)  # B=2, Tq=3, Tc=6, D=4
-    key_mask = torch.tensor([[True] * 6, [True] * 2 + [False] * 4])
+    # B=5, Tq=3, Tc=6, D=8 (the dot form needs equal query and context widths); projected: Dc=7, H=2, head width 4
+    q, c = torch.randn(5, 3, 8), torch.randn(5, 6, 8)
+    key_mask = torch.tensor([[True] * 6, [True] * 2 + [False] * 4, [True] * 6, [True] * 5 + [False], [True] * 6])
     y, w = DotCrossAttention()(q, c, key_mask, return_weights=True)
     ref_w = torch.softmax((q.double() @ c.double().transpose(1, 2)).masked_fill(~key_mask[:, None, :], -torch.inf), -1)
     torch.testing.assert_close(w.double(), ref_w, atol=1e-6, rtol=0)
     torch.testing.assert_close(y.double(), ref_w @ c.double(), atol=1e-6, rtol=0)
-    proj = CrossAttention(query_size=4, context_size=5, num_heads=2)
-    out, w2 = proj(q, torch.randn(2, 6, 5), key_mask, return_weights=True)
-    assert out.shape == (2, 3, 4) and w2.shape == (2, 2, 3, 6)
+    proj = CrossAttention(query_size=8, context_size=7, num_heads=2)
+    out, w2 = proj(q, torch.randn(5, 6, 7), key_mask, return_weights=True)
+    assert out.shape == (5, 3, 8) and w2.shape == (5, 2, 3, 6)
     assert torch.all(w2[1, :, :, 2:] == 0)
 
 
 def test_deprecated_forms_give_the_same_numbers():
-    x, key_mask = torch.randn(2, 5, 6), torch.tensor([[True] * 5, [True] * 3 + [False] * 2])
+    # self: B=4, T=5, D=6, H=2, head width 3; cross: B=4, Tq=5, Tc=7, D=6, context width 8, H=3, head width 2
+    x = torch.randn(4, 5, 6)
+    key_mask = torch.tensor([[True] * 5, [True] * 3 + [False] * 2, [True] * 5, [True] * 4 + [False]])
     with pytest.warns(FutureWarning, match="DotSelfAttention"):
         old = SelfAttention()
     with pytest.warns(FutureWarning) as caught:
@@ -87,8 +90,8 @@ def test_deprecated_forms_give_the_same_numbers():
     b = new(x, key_mask, return_weights=True)
     assert torch.equal(a[0], b[0]) and torch.equal(a[1], b[1])
 
-    q, c = torch.randn(2, 3, 6), torch.randn(2, 7, 6)
-    cm = torch.tensor([[True] * 7, [True] * 2 + [False] * 5])
+    q, c = torch.randn(4, 5, 6), torch.randn(4, 7, 6)  # the dot form needs equal widths
+    cm = torch.tensor([[True] * 7, [True] * 2 + [False] * 5, [True] * 7, [True] * 6 + [False]])
     with pytest.warns(FutureWarning, match="DotCrossAttention"):
         old = CrossAttention()
     with pytest.warns(FutureWarning) as caught:
@@ -98,16 +101,17 @@ def test_deprecated_forms_give_the_same_numbers():
     assert torch.equal(a[0], b[0]) and torch.equal(a[1], b[1])
     torch.manual_seed(2)
     with pytest.warns(FutureWarning) as caught:
-        old = CrossAttention(query_dim=6, context_dim=6, num_heads=3)
+        old = CrossAttention(query_dim=6, context_dim=8, num_heads=3)
     assert {str(w.message).split("`")[1] for w in caught} == {"query_dim=", "context_dim="}
+    c8 = torch.randn(4, 7, 8)  # a context of its own width for the projected form
     torch.manual_seed(2)
-    assert torch.equal(old(q, c, cm), CrossAttention(6, 6, 3)(q, c, cm))
+    assert torch.equal(old(q, c8, cm), CrossAttention(6, 8, 3)(q, c8, cm))
 
 
 def test_new_forms_do_not_warn():
     with warnings.catch_warnings():
         warnings.simplefilter("error")
-        SelfAttention(6, num_heads=2)(torch.randn(2, 3, 6), causal=True)
+        SelfAttention(6, num_heads=2)(torch.randn(4, 5, 6), causal=True)
         CrossAttention(6, 4)(torch.randn(2, 3, 6), torch.randn(2, 5, 4))
 
 
@@ -116,8 +120,8 @@ def test_bad_input_messages():
         SelfAttention(6, num_heads=4)
     with pytest.raises(ValueError, match=r"Expected `key_mask` of shape \(2, 5\). Received: key_mask.shape=\(2, 4\)"):
         DotSelfAttention()(torch.randn(2, 5, 3), torch.ones(2, 4, dtype=torch.bool))
-    with pytest.raises(ValueError, match=r"Expected `key_mask` of shape \(2, 5\). Received: key_mask.shape=\(2, 4\)"):
-        SelfAttention(4, 2)(torch.randn(2, 5, 4), torch.ones(2, 4, dtype=torch.bool))
+    with pytest.raises(ValueError, match=r"Expected `key_mask` of shape \(3, 5\). Received: key_mask.shape=\(3, 4\)"):
+        SelfAttention(6, 2)(torch.randn(3, 5, 6), torch.ones(3, 4, dtype=torch.bool))  # B=3, T=5, D=6, H=2
     with pytest.raises(ValueError, match=r"Expected query and context of equal width"):
         DotCrossAttention()(torch.randn(2, 3, 4), torch.randn(2, 6, 5))
     with pytest.raises(ValueError, match=r"Expected query and context with the same batch size"):

@@ -136,7 +136,7 @@ def tiny_ids(b=3, t=9, seed=0):
 )
 def test_heads_match_transformers(tmp_path, hf_cls, ours_cls):
     torch.manual_seed(0)
-    hf = hf_cls(tiny_hf_config(num_labels=3)).eval()
+    hf = hf_cls(tiny_hf_config(num_labels=5)).eval()  # C=5 classes, unlike B=3, T=9, H=4, head width 8, D=32
     with torch.no_grad():  # non-zero biases so that a mix-up of names shows
         for p in hf.parameters():
             p.add_(torch.randn_like(p) * 0.02)
@@ -145,7 +145,7 @@ def test_heads_match_transformers(tmp_path, hf_cls, ours_cls):
     ids, mask = tiny_ids()
     kw = {}
     if ours_cls is BertForSequenceClassification:
-        kw["labels"] = torch.tensor([0, 2, 1])
+        kw["labels"] = torch.tensor([0, 4, 1])
     elif ours_cls is BertForMaskedLM:
         kw["labels"] = torch.where(torch.rand(ids.shape) < 0.3, ids, -100)
     else:
@@ -255,9 +255,10 @@ def test_masked_lm_and_nsp_training_loss_falls():
     model = BertForPreTraining(config).train()
     opt = torch.optim.AdamW(model.parameters(), lr=3e-3)
     g = torch.Generator().manual_seed(0)
-    ids = (4 + torch.arange(12)).expand(32, 12).clone()  # one sentence: a masked token is its position's
-    nsp = torch.randint(0, 2, (32,), generator=g)
-    types = (torch.arange(12) >= 6).long().expand(32, 12)
+    # B=30, T=12, D=32, H=2, head width 16, F=64
+    ids = (4 + torch.arange(12)).expand(30, 12).clone()  # one sentence: a masked token is its position's
+    nsp = torch.randint(0, 2, (30,), generator=g)
+    types = (torch.arange(12) >= 6).long().expand(30, 12)
     ids[:, 6] = torch.where(nsp == 1, 2, 3)  # a marker the NSP head can learn
     losses = []
     for _ in range(40):

@@ -78,13 +78,13 @@ def test_logits_and_loss_match_transformers(ours, hf):
 
 
 def test_hidden_states_and_attentions_match_transformers(ours, hf):
-    x = ids(2, 12)
+    x = ids(3, 12)  # B=3, T=12, H=4, head width 8, 2 layers
     with torch.no_grad():
         a = ours(x, output_attentions=True, output_hidden_states=True)
         b = hf(x, output_attentions=True, output_hidden_states=True)
     assert len(a.attentions) == len(b.attentions) == 2
     for wa, wb in zip(a.attentions, b.attentions, strict=True):
-        assert wa.shape == (2, 4, 12, 12)
+        assert wa.shape == (3, 4, 12, 12)
         torch.testing.assert_close(wa, wb, atol=1e-5, rtol=1e-5)
     assert len(a.hidden_states) == len(b.hidden_states) == 3
     for ha, hb in zip(a.hidden_states, b.hidden_states, strict=True):
@@ -231,7 +231,7 @@ def test_training_loss_falls():
     model = GPT(GPTConfig(vocab_size=12, n_positions=32, n_embd=32, n_layer=2, n_head=2))
     model.train()
     opt = torch.optim.AdamW(model.parameters(), lr=3e-3)
-    start = torch.randint(0, 12, (16, 1))
+    start = torch.randint(0, 12, (20, 1))  # B=20, T=24, D=32, H=2, head width 16
     data = (start + torch.arange(24)) % 12  # counting modulo 12: fully predictable after one token
     losses = []
     for _ in range(40):
@@ -321,7 +321,7 @@ def test_save_pretrained_loads_in_transformers(tmp_path):
     model.save_pretrained(tmp_path / "ours")
     assert sorted(os.listdir(tmp_path)) == ["ours"]  # no temporary directory left behind
     hf = transformers.GPT2LMHeadModel.from_pretrained(tmp_path / "ours").eval()
-    x = ids(2, 10)
+    x = ids(3, 10)  # B=3, T=10, D=16, H=2, head width 8
     with torch.no_grad():
         torch.testing.assert_close(model(x).logits, hf(x).logits, atol=1e-5, rtol=1e-5)
     back = GPT.from_pretrained(tmp_path / "ours")

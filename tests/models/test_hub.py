@@ -132,7 +132,7 @@ def test_tokenizer_files(tmp_path):
 
 
 def test_qkv_split_and_fuse_are_inverse():
-    w, b = torch.arange(36.0).view(6, 6), torch.arange(6.0)  # rows [W_q; W_k; W_v], 2 each
+    w, b = torch.arange(12.0).view(6, 2), torch.arange(6.0)  # (3D, D) with D=2: rows [W_q; W_k; W_v], 2 each
     state = {"layers.0.self_attn.in_proj_weight": w, "layers.0.self_attn.in_proj_bias": b, "other": b}
     split = hub.split_qkv(state)
     assert torch.equal(split["layers.0.self_attn.k.weight"], w[2:4])

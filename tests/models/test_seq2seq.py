@@ -15,9 +15,11 @@ torch.set_num_threads(1)
 
 
 def small(attention: str, cell: str = "gru", **kw) -> Seq2Seq:
+    # E=5, hidden 12 (6 per encoder direction), A=7; with BATCH_SRC/BATCH_TGT's B=3, S=8, T=4 all differ.
+    # The annotations and the decoder state share the width 12 by design (Dq = Dk).
     torch.manual_seed(0)
     cfg = Seq2SeqConfig(src_vocab_size=11, tgt_vocab_size=9, attention=attention, cell=cell, embed_dim=5,
-                        hidden_dim=6, attention_dim=7, local_window=2, **kw)
+                        hidden_dim=12, attention_dim=7, local_window=2, **kw)
     return Seq2Seq(cfg).double().eval()
 
 
@@ -187,7 +189,7 @@ def test_empty_source_gives_zero_context_not_nan():
     model = small("bahdanau")
     src = torch.zeros(2, 3, dtype=torch.long)
     src[1, :2] = torch.tensor([1, 2])
-    out = model(src, torch.tensor([0, 2]), torch.tensor([[1, 4], [1, 4]]))
+    out = model(src, torch.tensor([0, 2]), torch.tensor([[1, 4, 5, 6], [1, 4, 5, 6]]))  # B=2, S=3, T=4
     assert torch.isfinite(out.logits).all()
     assert out.alignments[0].abs().max() == 0
 
@@ -218,8 +220,8 @@ def trained():
     src_tok = Tokenizer.train([s for s, _ in pairs], kind="char")
     tgt_tok = Tokenizer.train([t for _, t in pairs], kind="char")
     torch.manual_seed(0)
-    cfg = Seq2SeqConfig(src_vocab_size=src_tok.vocab_size, tgt_vocab_size=tgt_tok.vocab_size, embed_dim=16,
-                        hidden_dim=32, attention_dim=32, max_src_len=8, max_tgt_len=10)
+    cfg = Seq2SeqConfig(src_vocab_size=src_tok.vocab_size, tgt_vocab_size=tgt_tok.vocab_size, embed_dim=10,
+                        hidden_dim=32, attention_dim=24, max_src_len=8, max_tgt_len=10)  # B=12 pairs, E=10, 16 per direction
     model = Seq2Seq(cfg)
     model.tokenizers = {"source": src_tok, "target": tgt_tok}
     src_ids = src_tok.encode_batch([s for s, _ in pairs])
@@ -301,6 +303,6 @@ def test_the_config_string_becomes_the_factorys_objects():
     assert model.attn.window.half_width == model.config.local_window == 2
     assert isinstance(small("bahdanau").attn, BahdanauAttention) and small("none").attn is None
     for name in ATTENTIONS:  # the same parameter names and shapes as the factory's module
-        attn = build_attention(name, 6, 6, hidden_dim=7, half_width=2)
+        attn = build_attention(name, 12, 12, hidden_dim=7, half_width=2)
         got = {k: v.shape for k, v in small(name).attn.state_dict().items()} if attn is not None else {}
         assert got == ({k: v.shape for k, v in attn.state_dict().items()} if attn is not None else {})

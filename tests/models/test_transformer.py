@@ -20,7 +20,8 @@ from attnkit.training import TrainConfig, Trainer
 
 
 def tiny(**overrides) -> Transformer:
-    cfg = dict(src_vocab_size=13, tgt_vocab_size=11, d_model=16, num_heads=4, encoder_layers=2,
+    # D=20, H=4, head width 5, F=32; with random_batch's B=3, S=7, T=6 every size differs
+    cfg = dict(src_vocab_size=13, tgt_vocab_size=11, d_model=20, num_heads=4, encoder_layers=2,
                decoder_layers=2, ff_dim=32, dropout=0.0, max_src_len=12, max_tgt_len=10)
     cfg.update(overrides)
     torch.manual_seed(0)
@@ -42,7 +43,7 @@ def test_shapes():
     src, lengths, tgt_in = random_batch()
     out = model(src, lengths, tgt_in, output_attentions=True)
     assert out.logits.shape == (3, 6, 11)
-    assert out.encoder_last_hidden_state.shape == (3, 7, 16)
+    assert out.encoder_last_hidden_state.shape == (3, 7, 20)
     assert out.alignments.shape == (3, 6, 7)
     assert [w.shape for w in out.encoder_attentions] == [(3, 4, 7, 7)] * 2
     assert [w.shape for w in out.decoder_attentions] == [(3, 4, 6, 6)] * 2
@@ -109,16 +110,16 @@ def test_matches_torch_transformer_layers(norm):
     pad = src == 0  # torch.nn: True = ignore
     causal = torch.ones(6, 6, dtype=torch.bool).triu(1)  # torch.nn: True = not allowed
     with torch.no_grad():
-        x = model.src_embed.weight[src] * math.sqrt(16) + _sinusoid(7, 16)
+        x = model.src_embed.weight[src] * math.sqrt(20) + _sinusoid(7, 20)
         for ref in enc_layers:
             x = ref(x, src_key_padding_mask=pad)
         if first:
-            x = nn.functional.layer_norm(x, (16,), model.encoder_norm.weight, model.encoder_norm.bias, 1e-5)
-        y = model.tgt_embed.weight[tgt_in] * math.sqrt(16) + _sinusoid(6, 16)
+            x = nn.functional.layer_norm(x, (20,), model.encoder_norm.weight, model.encoder_norm.bias, 1e-5)
+        y = model.tgt_embed.weight[tgt_in] * math.sqrt(20) + _sinusoid(6, 20)
         for ref in dec_layers:
             y = ref(y, x, tgt_mask=causal, memory_key_padding_mask=pad)
         if first:
-            y = nn.functional.layer_norm(y, (16,), model.decoder_norm.weight, model.decoder_norm.bias, 1e-5)
+            y = nn.functional.layer_norm(y, (20,), model.decoder_norm.weight, model.decoder_norm.bias, 1e-5)
         expected = y @ model.out.weight.T + model.out.bias
         out = model(src, lengths, tgt_in)
     torch.testing.assert_close(out.logits, expected, atol=1e-10, rtol=1e-8)
@@ -207,7 +208,7 @@ def test_cached_steps_equal_teacher_forcing(overrides):
             weights.append(w)
     torch.testing.assert_close(torch.stack(steps, 1), full.logits.log_softmax(-1), atol=1e-5, rtol=1e-5)
     torch.testing.assert_close(torch.stack(weights, 1), full.alignments, atol=1e-5, rtol=1e-5)
-    assert state["caches"]["self"][0].key.shape == (3, model.config.num_heads, 6, 16 // model.config.num_heads)
+    assert state["caches"]["self"][0].key.shape == (3, model.config.num_heads, 6, 20 // model.config.num_heads)
 
 
 @pytest.mark.parametrize("beam_size", [1, 3])
@@ -215,7 +216,7 @@ def test_cached_generate_equals_uncached(beam_size):
     model = tiny(norm="pre")
     with torch.no_grad():  # a sharper random model, so that beams differ
         model.out.weight.mul_(4.0)
-    src, lengths, _ = random_batch(B=4, S=8)
+    src, lengths, _ = random_batch(B=6, S=8)  # B unlike H=4 and the head width 5
     a = model.generate(src, lengths, beam_size=beam_size, max_len=9)
     b = model.generate(src, lengths, beam_size=beam_size, max_len=9, use_cache=False)
     assert torch.equal(a.tokens, b.tokens) and torch.equal(a.lengths, b.lengths)

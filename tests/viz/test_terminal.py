@@ -19,36 +19,36 @@ def _body(text, n_rows):
 
 
 def test_row_labels_and_shades_follow_the_weights():
-    # hand-made alignment: output i looks at input perm[i]
-    perm = [2, 0, 3, 1]
-    w = torch.full((4, 4), 0.0)
+    # hand-made alignment (Tq=4 outputs, Tk=5 inputs): output i looks at input perm[i]
+    perm = [2, 0, 4, 1]
+    w = torch.full((4, 5), 0.0)
     for i, j in enumerate(perm):
         w[i, j] = 1.0
     w[0, 1] = 0.5
-    text = heatmap_text(w, ["w", "x", "y", "z"], ["a", "b", "c", "d"])
+    text = heatmap_text(w, ["w", "x", "y", "z"], ["a", "b", "c", "d", "e"])
     for i, (label, cells) in enumerate(_body(text, 4)):
         assert label.strip() == "wxyz"[i]
-        pairs = [cells[k:k + 2] for k in range(0, 8, 2)]
+        pairs = [cells[k:k + 2] for k in range(0, 10, 2)]
         assert pairs[perm[i]] == "██"                        # weight 1 -> full block
         if i == 0:
             assert pairs[1] == SHADES[2] * 2                 # weight 0.5 -> middle shade
     header = text.splitlines()[0]
-    assert [c for c in header.split()] == ["a", "b", "c", "d"]
+    assert [c for c in header.split()] == ["a", "b", "c", "d", "e"]
 
 
 def test_long_column_labels_are_written_vertically():
-    text = heatmap_text(np.eye(2), ["uno", "dos"], ["one", "two"])
+    text = heatmap_text(np.eye(2, 3), ["uno", "dos"], ["one", "two", "six"])  # Tq=2, Tk=3
     lines = text.splitlines()
-    # the three header lines spell the column labels downwards: o/t, n/w, e/o
-    assert [line.split() for line in lines[:3]] == [["o", "t"], ["n", "w"], ["e", "o"]]
+    # the three header lines spell the column labels downwards: o/t/s, n/w/i, e/o/x
+    assert [line.split() for line in lines[:3]] == [["o", "t", "s"], ["n", "w", "i"], ["e", "o", "x"]]
     assert [line.split("│")[0].strip() for line in lines[3:5]] == ["uno", "dos"]
 
 
 def test_values_mode_prints_percentages_and_spaces_are_visible():
-    w = [[0.25, 0.75], [1.0, 0.0]]
-    text = heatmap_text(w, ["a", "b"], ["x", " "], show_values=True)
+    w = [[0.25, 0.75, 0.0], [1.0, 0.0, 0.0]]  # Tq=2, Tk=3
+    text = heatmap_text(w, ["a", "b"], ["x", " ", "y"], show_values=True)
     rows = _body(text, 2)
-    assert rows[0][1].split() == ["25", "75"] and rows[1][1].split() == ["##", "0"]
+    assert rows[0][1].split() == ["25", "75", "0"] and rows[1][1].split() == ["##", "0", "0"]
     assert "␣" in text.splitlines()[0]
 
 

@@ -27,6 +27,7 @@ from dataclasses import asdict, dataclass
 import torch
 import torch.nn.functional as F
 
+from attnkit.bench.machine import cpu_description  # noqa: E402
 from attnkit.functional import additive, attention
 from attnkit.layers.scores import AdditiveScore
 
@@ -338,6 +339,7 @@ def main(argv: list[str] | None = None) -> int:
     lengths = args.lengths or ([128, 512] if args.quick else [128, 256, 512, 1024, 2048])
     repeat = args.repeat or (5 if args.quick else 15)
     print(f"attnkit functional benchmark: torch {torch.__version__}, {torch.get_num_threads()} threads", flush=True)
+    print(cpu_description(), flush=True)
     only = args.additive_only
     speed = [] if (args.no_speed or only) else bench_scaled_dot(lengths, repeat=repeat, masks=("none", "causal", "padding"))
     additive = None if ((args.quick and not only) or args.no_speed) else bench_additive_time(512, repeat=args.repeat or 3)

@@ -47,6 +47,7 @@ class DotScore(nn.Module):
 
     query_size: int | None = None
     key_size: int | None = None
+    expansion = 1  # working memory: one float per score element (no probe needed)
 
     def forward(self, query: Tensor, key: Tensor) -> Tensor:
         return S.dot(query, key)
@@ -63,6 +64,7 @@ class ScaledDotScore(nn.Module):
 
     query_size: int | None = None
     key_size: int | None = None
+    expansion = 1  # working memory: one float per score element (no probe needed)
 
     def __init__(self, scale: float | None = None) -> None:
         super().__init__()
@@ -83,6 +85,7 @@ class CosineScore(nn.Module):
 
     query_size: int | None = None
     key_size: int | None = None
+    expansion = 1  # working memory: one float per score element (no probe needed)
 
     def forward(self, query: Tensor, key: Tensor) -> Tensor:
         return S.cosine(query, key)

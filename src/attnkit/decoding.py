@@ -201,34 +201,40 @@ def greedy_search(
     _check(batch_size, max_len, 1, length_penalty)
     B = batch_size
     tokens = _first_tokens(sos_id, B, device)
-    finished = torch.zeros(B, dtype=torch.bool, device=device)
-    lengths = torch.zeros(B, dtype=torch.long, device=device)
-    total = torch.zeros(B, device=device)
-    out_tokens: list[Tensor] = []
-    out_weights: list[Tensor] = []
-    has_weights = True
+    live = torch.ones(B, dtype=torch.bool, device=device)  # rows that have not produced eos_id yet
+    chosen: list[Tensor] = []  # (B,) per step
+    chosen_lp: list[Tensor] = []  # (B,) per step
+    counted: list[Tensor] = []  # (B,) per step: the row was live when it chose this token
+    out_weights: list[Tensor] | None = []
     for _ in range(max_len):
         log_probs, state, weights = step(tokens, state)
         _check_step(log_probs, weights, B)
         best = policy(log_probs)  # (B,)
-        best_lp = log_probs.gather(1, best[:, None])[:, 0]  # (B,)
-        best = best.masked_fill(finished, pad_id)
-        total = total + best_lp.float().masked_fill(finished, 0.0)
-        lengths = lengths + (~finished).long()
-        out_tokens.append(best)
-        if weights is None:
-            has_weights = False
-        else:
-            out_weights.append(weights.float().masked_fill(finished[:, None], 0.0))
-        if eos_id is not None:
-            finished = finished | (best == eos_id)
-            tokens = best.masked_fill(finished, eos_id)
-        else:
+        chosen.append(best)
+        chosen_lp.append(log_probs.gather(1, best[:, None])[:, 0])
+        out_weights = None if weights is None or out_weights is None else [*out_weights, weights]
+        if eos_id is None:
             tokens = best
-        if bool(finished.all()):
+            continue
+        counted.append(live)
+        live = live & (best != eos_id)
+        tokens = best.masked_fill(~live, eos_id)  # ended rows keep reading their end token
+        if not bool(live.any()):
             break
-    seq = torch.stack(out_tokens, dim=1)  # (B, T)
-    align = torch.stack(out_weights, dim=1) if has_weights and out_weights else None  # (B, T, Tk)
+    return _greedy_output(chosen, chosen_lp, counted, out_weights, pad_id, length_penalty)
+
+
+def _greedy_output(chosen: list[Tensor], chosen_lp: list[Tensor], counted: list[Tensor],
+                   weights: list[Tensor] | None, pad_id: int, length_penalty: float) -> DecodeOutput:
+    """Stack the steps of :func:`greedy_search`; tokens after a row's end token become ``pad_id``."""
+    seq = torch.stack(chosen, dim=1)  # (B, T)
+    keep = torch.stack(counted, dim=1) if counted else torch.ones_like(seq, dtype=torch.bool)  # (B, T)
+    seq = seq.masked_fill(~keep, pad_id)
+    total = torch.stack(chosen_lp, dim=1).float().masked_fill(~keep, 0.0).sum(dim=1)  # (B,)
+    lengths = keep.long().sum(dim=1)  # (B,)
+    align = None
+    if weights:
+        align = torch.stack(weights, dim=1).float().masked_fill(~keep[:, :, None], 0.0)  # (B, T, Tk)
     scores = total / lengths.clamp(min=1).float() ** length_penalty
     return DecodeOutput(seq, lengths, scores, total, align)
 

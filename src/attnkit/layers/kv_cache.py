@@ -83,25 +83,27 @@ class KVCache:
             The whole cache ``(key (B, Hkv, T + Tn, Dh), value (B, Hkv, T + Tn, Dv), mask (B, T + Tn) or None)``.
         """
         k0 = self._key
-        if k0 is not None:
-            if key.shape[0] != k0.shape[0] or key.shape[1] != k0.shape[1] or key.shape[-1] != k0.shape[-1]:
-                raise ValueError(
-                    f"Expected new keys of shape (B, Hkv, Tn, Dk) = ({k0.shape[0]}, {k0.shape[1]}, Tn, "
-                    f"{k0.shape[-1]}) to match the cache. Received: key.shape={tuple(key.shape)}"
-                )
         start, end = self.length, self.length + key.shape[2]
+        if k0 is not None and (key.shape[0] != k0.shape[0] or key.shape[1] != k0.shape[1]
+                               or key.shape[3] != k0.shape[3]):
+            raise ValueError(
+                f"Expected new keys of shape (B, Hkv, Tn, Dk) = ({k0.shape[0]}, {k0.shape[1]}, Tn, "
+                f"{k0.shape[-1]}) to match the cache. Received: key.shape={tuple(key.shape)}"
+            )
         if (key.requires_grad or value.requires_grad) and torch.is_grad_enabled():
             self._append_functional(key, value, mask)  # no in-place writes into tensors autograd saved
-        else:
-            if k0 is None or end > k0.shape[2]:
-                self._reserve(key, value, end)
-            self._key[:, :, start:end] = key  # type: ignore[index]
-            self._value[:, :, start:end] = value  # type: ignore[index]
-            if mask is not None or self._mask is not None:
-                self._write_mask(mask, key, start, end)
+            self.length = end
+            return self.key, self.value, self.mask  # type: ignore[return-value]
+        if k0 is None or end > k0.shape[2]:
+            self._reserve(key, value, end)
+        k_all, v_all = self._key, self._value
+        k_all[:, :, start:end] = key  # type: ignore[index]
+        v_all[:, :, start:end] = value  # type: ignore[index]
+        if mask is not None or self._mask is not None:
+            self._write_mask(mask, key, start, end)
         self.length = end
         m = self._mask
-        return self._key[:, :, :end], self._value[:, :, :end], None if m is None else m[:, :end]  # type: ignore[index]
+        return k_all[:, :, :end], v_all[:, :, :end], None if m is None else m[:, :end]  # type: ignore[index]
 
     def _reserve(self, key: Tensor, value: Tensor, end: int) -> None:
         """Make room for ``end`` positions (first allocation, or doubling)."""

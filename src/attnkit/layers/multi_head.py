@@ -246,24 +246,30 @@ class MultiHeadAttention(nn.Module):
         """Attend from ``query`` to ``key``/``value``; see the class docstring for shapes."""
         self_attention = key is None and value is query
         key = value if key is None else key
-        self._check_inputs(query, value, key)
+        self._check_inputs(query, value, key, self_attention)
         masks = {"query_mask": query_mask, "value_mask": value_mask, "key_mask": key_mask,
                  "attention_mask": attention_mask}
-        axes = self._normalize_axes(query.dim())
-        if axes == (1,) and query.dim() == 3:
+        if query.dim() == 3 and (self.attention_axes is None or self._normalize_axes(3) == (1,)):
             return self._forward_sequence(query, value, key, self_attention, masks, use_causal_mask,
                                           return_attention_scores, cache)
         if cache is not None:
             raise ValueError(
                 "Expected no `cache` with multi-axis attention (a cache needs (B, T, E) inputs attending over axis 1). "
-                f"Received: query.shape={tuple(query.shape)}, attention_axes={axes}"
+                f"Received: query.shape={tuple(query.shape)}, attention_axes={self._normalize_axes(query.dim())}"
             )
-        return forward_axes(self, query, value, key, axes, masks, use_causal_mask, return_attention_scores)
+        return forward_axes(self, query, value, key, self._normalize_axes(query.dim()), masks, use_causal_mask,
+                            return_attention_scores)
 
-    def _check_inputs(self, query: Tensor, value: Tensor, key: Tensor) -> None:
+    def _check_inputs(self, query: Tensor, value: Tensor, key: Tensor, self_attention: bool = False) -> None:
         """Types, ranks and widths of the three inputs; builds the layer at its first call."""
-        for x, name in ((query, "query"), (value, "value"), (key, "key")):
-            check_tensor(x, name)
+        check_tensor(query, "query")
+        if self_attention and self._widths is not None and self._widths[0] == self._widths[1] == self._widths[2]:
+            if query.dim() < 3:
+                raise ValueError(f"Expected `query` of rank >= 3 (B, T, E). Received: query.shape={tuple(query.shape)}")
+            check_last_dim(query, "query", self._widths[0])  # value and key are the query itself
+            return
+        check_tensor(value, "value")
+        check_tensor(key, "key")
         if query.dim() < 3:
             raise ValueError(f"Expected `query` of rank >= 3 (B, T, E). Received: query.shape={tuple(query.shape)}")
         if value.dim() != query.dim() or key.shape[:-1] != value.shape[:-1]:
@@ -383,7 +389,8 @@ class MultiHeadAttention(nn.Module):
         out, w = result if return_weights else (result, None)
         out = out.transpose(1, 2).reshape(b, tq, self.num_heads * self.value_dim)  # (B, Tq, H*Dv)
         out = linear(out, self.output_dense.weight, self.output_dense.bias)  # 5. output projection
-        out = out.view(b, tq, *self._out_shape())
+        if self.output_shape is not None:
+            out = out.view(b, tq, *self.output_shape)
         return (out, w) if return_weights else out
 
     # --------------------------------------------------------------------------------- porting

@@ -284,9 +284,7 @@ class MultiHeadAttention(nn.Module):
             )
         if not self.built:
             self.build(query.shape[-1], value.shape[-1], key.shape[-1], device=query.device, dtype=query.dtype)
-        if self._widths is None:
-            self._widths = (self.query_dense.in_features, self.value_dense.in_features, self.key_dense.in_features)
-        wq, wv, wk = self._widths
+        wq, wv, wk = self._widths  # type: ignore[misc]  (set by build)
         check_last_dim(query, "query", wq)
         check_last_dim(value, "value", wv)
         check_last_dim(key, "key", wk)

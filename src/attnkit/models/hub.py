@@ -104,16 +104,6 @@ def read_tokenizer_files(path: str | os.PathLike) -> dict[str, bytes]:
     return {name: (path / name).read_bytes() for name in TOKENIZER_FILES if (path / name).is_file()}
 
 
-def load_tokenizer(files: dict[str, bytes]):
-    """attnkit's tokenizer (:class:`attnkit.data.tokenize.Tokenizer`) from the bytes of ``tokenizer.json``,
-    or None if absent."""
-    if TOKENIZER_NAME not in files:
-        return None
-    from attnkit.data.tokenize import Tokenizer  # the data layer sits below models; imported lazily
-
-    return Tokenizer.from_bytes(files[TOKENIZER_NAME])
-
-
 def check_model_type(config: dict, supported: Iterable[str], model: str, path: str | os.PathLike) -> None:
     """Raise :class:`CheckpointError` unless ``config["model_type"]`` is one of ``supported``."""
     supported = tuple(supported)
@@ -270,9 +260,10 @@ def load_pretrained(cls, path: str | os.PathLike, config_overrides: dict | None 
     model = cls(config)
     model.load_hf_tensors(read_weights(path), where=str(path))
     model._tokenizer_files = read_tokenizer_files(path)
-    tok = load_tokenizer(model._tokenizer_files)
-    if tok is not None:
-        model.tokenizer = tok
+    if TOKENIZER_NAME in model._tokenizer_files:
+        from attnkit.data.tokenize import Tokenizer  # the data layer sits below models; imported lazily
+
+        model.tokenizer = Tokenizer.from_bytes(model._tokenizer_files[TOKENIZER_NAME])
     return model.eval()
 
 

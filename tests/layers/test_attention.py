@@ -103,7 +103,7 @@ def test_dropout_only_in_training_mode():
 
 def test_additive_builds_lazily_and_checks_width():
     layer = AdditiveAttention()
-    assert layer.scale is None
+    assert layer.dim is None and isinstance(layer.scale, torch.nn.parameter.UninitializedParameter)  # torch's lazy contract
     layer(torch.randn(1, 2, 4), torch.randn(1, 3, 4))
     assert layer.scale.shape == (4,)
     with pytest.raises(ValueError, match=r"Expected `query` with last dimension 4.*Received: query.shape=\(1, 2, 6\)"):
@@ -118,8 +118,8 @@ def test_bad_arguments():
         Attention()(q, v, k, value_mask=torch.ones(2, 5, dtype=torch.bool))
     with pytest.raises(ValueError, match=r"Expected `query_mask` of shape \(2, 4\). Received: query_mask.shape=\(4, 2\)"):
         Attention()(q, v, k, query_mask=torch.ones(4, 2, dtype=torch.bool))
-    with pytest.raises(TypeError, match=r"Expected `value_mask` of dtype torch.bool"):
-        Attention()(q, v, k, value_mask=torch.ones(2, 6))
+    with pytest.raises(ValueError, match=r"Expected `value_mask` of dtype torch.bool or of 0/1 values"):
+        Attention()(q, v, k, value_mask=torch.full((2, 6), float("-inf")))  # 0/1 masks are cast, as in Keras
     with pytest.raises(ValueError, match=r"Expected `query` of rank 3. Received: query.shape=\(4, 5\)"):
         Attention()(q[0], v, k)
     with pytest.raises(ValueError, match=r"Expected key with the query's last dimension 5"):

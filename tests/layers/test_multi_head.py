@@ -209,7 +209,7 @@ def test_fully_masked_rows_no_nan_in_outputs_or_gradients():
 
 def test_builds_lazily_on_first_call_and_checks_sizes():
     layer = MultiHeadAttention(2, 4)  # B=1, Tq=3, Tk=5, query width 6, value width 10, H=2, Dk=4
-    assert not layer.built and len(list(layer.parameters())) == 0
+    assert not layer.built and all(isinstance(p, nn.parameter.UninitializedParameter) for p in layer.parameters())
     layer(_rand(1, 3, 6), _rand(1, 5, 10))
     assert layer.query_dense.in_features == 6 and layer.value_dense.in_features == 10
     with pytest.raises(ValueError, match=r"Expected `query` with last dimension 6 .*Received: query.shape=\(1, 3, 7\)"):

@@ -13,6 +13,9 @@ list of ids, ``decode`` takes one; ``vocab_size`` and the special ids (``pad_id`
   ``encode(text, pair)`` adds what the file's post-processor adds (``[CLS] A [SEP] B [SEP]`` for BERT,
   nothing for GPT-2); ``decode`` skips special tokens.
 
+Calling it, ``tok(texts, padding=True, truncation=True, return_tensors="pt")``, gives model inputs as a Hugging
+Face tokenizer does (:mod:`attnkit.data.batch_encoding`); a file's own padding is turned off when it is read.
+
 Example:
     >>> tok = Tokenizer.train(["4 de marzo de 2031", "2031-03-04"], kind="char")
     >>> ids = tok.encode("2031-03-04")
@@ -31,12 +34,14 @@ from __future__ import annotations
 import json
 import os
 from collections import Counter
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 
 from tokenizers import Tokenizer as _HFTokenizer
-from tokenizers import models, normalizers, pre_tokenizers
+from tokenizers import normalizers
 
+from attnkit.data._tokenizer_checks import Required, check_ids, check_required, kind_of
+from attnkit.data.batch_encoding import BatchEncoding, encode_inputs
 from attnkit.data.tokenizer_training import SPECIAL_TOKENS, TOKENIZER_KINDS, train_seq2seq_backend
 from attnkit.errors import InputError
 
@@ -53,41 +58,6 @@ SPECIAL_NAMES: dict[str, tuple[str, ...]] = {
     "sep": ("[SEP]",),
     "mask": ("[MASK]", "<mask>"),
 }
-Required = Sequence[str] | Mapping[str, int]
-
-
-def _kind_of(tok: _HFTokenizer) -> str:
-    """``char`` / ``word`` (WordLevel), ``bpe``, ``byte_bpe`` (byte-level), ``wordpiece`` or ``unigram``."""
-    model = tok.model
-    if isinstance(model, models.WordLevel):
-        return "char" if isinstance(tok.pre_tokenizer, pre_tokenizers.Split) else "word"
-    if isinstance(model, models.BPE):
-        return "byte_bpe" if isinstance(tok.pre_tokenizer, pre_tokenizers.ByteLevel) else "bpe"
-    return type(model).__name__.lower()
-
-
-def _check_required(backend: _HFTokenizer, required: Required, where: str = "") -> None:
-    """Raise ``InputError`` unless every required token is present (at its id, for a mapping)."""
-    if isinstance(required, Mapping):
-        for token, want in required.items():
-            got = backend.token_to_id(token)
-            if got != want:
-                expected = ", ".join(f"{s}={j}" for s, j in required.items())
-                raise InputError(f"Expected special token {token!r} at id {want}. Received: id={got}"
-                                 f"{' in ' + where if where else ''} (the vocabulary must reserve {expected})")
-        return
-    missing = [t for t in required if backend.token_to_id(t) is None]
-    if missing:
-        raise InputError(f"tokenizer{' ' + where if where else ''} lacks the special tokens {missing}. "
-                         f"Expected all of {list(required)}")
-
-
-def _check_ids(ids: Iterable[int], n: int) -> list[int]:
-    out = [int(i) for i in ids]  # accepts a 1-D tensor too
-    for i in out:
-        if not 0 <= i < n:
-            raise ValueError(f"Expected ids in [0, {n}). Received: id={i}")
-    return out
 
 
 class Tokenizer:
@@ -118,9 +88,12 @@ class Tokenizer:
     def __init__(self, backend: _HFTokenizer, *, required: Required = ()) -> None:
         if not isinstance(backend, _HFTokenizer):
             raise TypeError(f"Expected a tokenizers.Tokenizer. Received: {type(backend).__name__}")
-        _check_required(backend, required)
+        check_required(backend, required)
         self._tok = backend
-        self.kind: str = _kind_of(backend)
+        #: Longest input the model takes (``truncation=True`` cuts to it); the file's truncation length or None.
+        self.model_max_length: int | None = (backend.truncation or {}).get("max_length")
+        self.padding_side = "right"  #: where ``tok(..., padding=True)`` pads: "right" or "left" (GPT prompts)
+        self.kind: str = kind_of(backend)
         #: True for the sequence-to-sequence convention (<pad>, <sos>, <eos>, <unk> at ids 0..3).
         self.seq2seq = all(backend.token_to_id(s) == i for s, i in SEQ2SEQ_SPECIAL_IDS.items())
         self._special = {role: next((i for i in map(backend.token_to_id, names) if i is not None), None)
@@ -182,6 +155,7 @@ class Tokenizer:
         except Exception as e:  # tokenizers raises a plain Exception on bad JSON
             first = str(e).splitlines()[0] if str(e) else type(e).__name__
             raise InputError(f"Not a valid tokenizer.json document: {first}") from None
+        backend.no_padding()  # a file's padding (MiniLM's: every text to 128) only when a call asks for it
         return cls(backend, required=required)
 
     @classmethod
@@ -221,7 +195,8 @@ class Tokenizer:
         except Exception as err:  # tokenizers raises a plain Exception on malformed files
             first = str(err).splitlines()[0] if str(err) else type(err).__name__
             raise InputError(f"{str(p)!r} is not a tokenizer.json file: {first}") from None
-        _check_required(backend, required, where=repr(str(p)))
+        check_required(backend, required, where=repr(str(p)))
+        backend.no_padding()  # as from_str
         return cls(backend)
 
     load = from_file  # the name seq2seq models and KitModel directories use
@@ -283,9 +258,19 @@ class Tokenizer:
         """The token of id ``i``, or None if there is no such id."""
         return self._tok.id_to_token(i)
 
-    pad_id = property(lambda self: self._special["pad"], doc="Id of <pad> / [PAD], or None.")
+    @property
+    def pad_id(self) -> int | None:
+        """Id of <pad> / [PAD], or None; settable (``tok.pad_id = tok.eos_id``) to pad with another token."""
+        return self._special["pad"]
+
+    @pad_id.setter
+    def pad_id(self, value: int | None) -> None:
+        self._special["pad"] = None if value is None else check_ids([value], self.vocab_size)[0]
+
     sos_id = property(lambda self: self._special["sos"], doc="Id of <sos> / <s>, or None.")
     eos_id = property(lambda self: self._special["eos"], doc="Id of <eos> / </s> / <|endoftext|>, or None.")
+    has_token_types = property(lambda self: not self.seq2seq and None not in (self.cls_id, self.sep_id),
+                               doc="True when calls return token_type_ids (BERT-style [CLS] ... [SEP] tokenizers).")
     unk_id = property(lambda self: self._special["unk"], doc="Id of the unknown token, or None (byte-level BPE).")
     cls_id = property(lambda self: self._special["cls"], doc="Id of [CLS], or None.")
     sep_id = property(lambda self: self._special["sep"], doc="Id of [SEP], or None.")
@@ -297,6 +282,30 @@ class Tokenizer:
         return self._tok
 
     # ---- encoding -------------------------------------------------------------------------------
+
+    def __call__(self, text: str | Sequence[str], text_pair: str | Sequence[str] | None = None, *,
+                 padding: bool | str = False, truncation: bool | str | None = False, max_length: int | None = None,
+                 return_tensors: str | None = None, add_special_tokens: bool = True,
+                 padding_side: str | None = None) -> BatchEncoding:
+        """Model inputs, as a Hugging Face tokenizer gives them: ``input_ids``, ``attention_mask`` (1 = real
+        token) and, for BERT-style tokenizers, ``token_type_ids``; pass them on with ``model(**enc)``.
+
+        Nothing is padded or truncated unless asked: ``padding=True`` pads to the longest text (on
+        ``padding_side``, default :attr:`padding_side`), ``"max_length"`` to ``max_length``; ``truncation=True``
+        cuts to ``max_length`` (default :attr:`model_max_length`). ``return_tensors="pt"`` gives ``(B, T)``
+        tensors, None lists. See :mod:`attnkit.data.batch_encoding`.
+
+        Example:
+            >>> tok = Tokenizer.train(["abc", "a"], kind="char")
+            >>> enc = tok(["abc", "a"], padding=True, return_tensors="pt")
+            >>> enc["attention_mask"].tolist()
+            [[1, 1, 1, 1, 1], [1, 1, 1, 0, 0]]
+            >>> tok("a")["input_ids"]  # one text, not padded
+            [1, 4, 2]
+        """
+        return encode_inputs(self, text, text_pair, padding=padding, truncation=truncation, max_length=max_length,
+                             return_tensors=return_tensors, add_special_tokens=add_special_tokens,
+                             padding_side=padding_side)
 
     def encode(self, text: str, pair: str | None = None, add_special: bool = True) -> list[int]:
         """Token ids of ``text`` (and of a second segment ``pair``, for tokenizers with a pair template).
@@ -348,7 +357,7 @@ class Tokenizer:
             >>> tok.decode([1, 4, 5, 2, 4])
             'ab'
         """
-        out = _check_ids(ids, self.vocab_size)
+        out = check_ids(ids, self.vocab_size)
         if not self.seq2seq:
             return self._tok.decode(out, skip_special_tokens=True)
         if self.eos_id in out:
@@ -380,7 +389,7 @@ class Tokenizer:
         if isinstance(ids, str):
             ids = self.encode(ids)
         out = []
-        for i in _check_ids(ids, self.vocab_size):
+        for i in check_ids(ids, self.vocab_size):
             t = self._tok.id_to_token(i)
             if self.kind in ("word", "bpe") and t != "▁":
                 t = t.removeprefix("▁")

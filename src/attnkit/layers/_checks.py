@@ -35,27 +35,63 @@ def check_last_dim(x: Tensor, name: str, expected: int) -> None:
         )
 
 
-def check_mask(mask: Tensor | None, name: str, expected: Sequence[int]) -> Tensor | None:
-    """Check a boolean mask against an expected shape (size-1 dims broadcast); return it.
+def check_mask(mask: Tensor | None, name: str, expected: Sequence[int], letters: str = "") -> Tensor | None:
+    """Check a mask against an expected shape (size-1 dims broadcast); return it as a bool tensor.
 
-    ``expected`` is the full shape the mask must broadcast to without adding dimensions.
+    ``expected`` is the full shape the mask must broadcast to without adding dimensions; ``letters`` names
+    its axes for the message (e.g. ``"(B, Tv)"``). Bool masks pass as they are; integer and float masks of
+    0/1 values are cast as Keras casts them (1 = True = may attend / real token). Other values (torch's
+    additive 0 / -inf float masks) raise, since their meaning is the opposite.
+
+    Example:
+        >>> check_mask(torch.tensor([[1, 0]]), "value_mask", (1, 2)).tolist()
+        [[True, False]]
     """
     if mask is None:
         return None
     if not isinstance(mask, Tensor):
-        raise TypeError(f"Expected `{name}` to be a bool torch.Tensor. Received: {name}={type(mask).__name__}")
-    if mask.dtype != torch.bool:
-        raise TypeError(
-            f"Expected `{name}` of dtype torch.bool (True = may attend / real token). "
-            f"Received: {name}.dtype={mask.dtype}"
-        )
+        raise TypeError(f"Expected `{name}` to be a torch.Tensor (bool, or 0/1). Received: {name}={type(mask).__name__}")
     expected = tuple(int(s) for s in expected)
-    ok = mask.dim() == len(expected) and all(
-        m == e or m == 1 for m, e in zip(mask.shape, expected, strict=True)
-    )
+    ok = mask.dim() == len(expected) and all(m == e or m == 1 for m, e in zip(mask.shape, expected, strict=True))
     if not ok:
-        raise ValueError(f"Expected `{name}` of shape {expected}. Received: {name}.shape={tuple(mask.shape)}")
+        axes = f" (`{name}` is {letters}, size-1 axes broadcast)" if letters else ""
+        raise ValueError(f"Expected `{name}` of shape {expected}. Received: {name}.shape={tuple(mask.shape)}{axes}")
+    if mask.dtype != torch.bool:
+        if mask.dtype.is_complex or not bool(((mask == 0) | (mask == 1)).all()):
+            raise ValueError(
+                f"Expected `{name}` of dtype torch.bool or of 0/1 values (1 = may attend / real token). Received: "
+                f"{name}.dtype={mask.dtype} with other values (an additive 0/-inf mask? pass `{name} == 0` instead)"
+            )
+        mask = mask != 0
     return mask
+
+
+def keras_call_inputs(query: object, value: object, key: object, mask: object, query_mask: object,
+                      value_mask: object) -> tuple:
+    """Both Keras call styles of ``Attention``/``AdditiveAttention`` as ``(query, value, key, query_mask,
+    value_mask)``: ``layer([query, value(, key)], mask=[query_mask, value_mask])`` and
+    ``layer(query, value, key=None, query_mask=..., value_mask=...)``.
+
+    Example:
+        >>> q, v = torch.zeros(1, 2, 3), torch.zeros(1, 4, 3)
+        >>> keras_call_inputs([q, v], None, None, [None, torch.ones(1, 4)], None, None)[4].shape
+        torch.Size([1, 4])
+    """
+    if isinstance(query, (list, tuple)):
+        if value is not None or key is not None or len(query) not in (2, 3):
+            got = f"a list of {len(query)}" + (" and value=" if value is not None else "") + (" and key=" if key is not None else "")
+            raise ValueError(f"Expected inputs [query, value] or [query, value, key] and no separate value/key. Received: {got}")
+        query, value, key = (*query, None)[:3]
+    elif value is None:
+        raise TypeError("Expected `value` (layer(query, value)) or a list [query, value]. Received: value=None")
+    if mask is not None:
+        if query_mask is not None or value_mask is not None:
+            raise ValueError("Expected either mask=[query_mask, value_mask] or query_mask=/value_mask=. Received: both")
+        if not isinstance(mask, (list, tuple)) or len(mask) != 2:
+            got = f"a list of {len(mask)}" if isinstance(mask, (list, tuple)) else type(mask).__name__
+            raise ValueError(f"Expected mask=[query_mask, value_mask] (either may be None), as Keras. Received: {got}")
+        query_mask, value_mask = mask
+    return query, value, key, query_mask, value_mask
 
 
 def check_dropout(dropout: float) -> None:

@@ -113,11 +113,12 @@ def sequence_attention_mask(mask: object, b: int, h: int, tq: int, tk: int) -> T
     if not isinstance(mask, Tensor) or mask.dim() not in (2, 3, 4):
         got = tuple(mask.shape) if isinstance(mask, Tensor) else type(mask).__name__
         raise ValueError(
-            f"Expected `attention_mask` of shape (Tq, Tk), (B, Tq, Tk) or (B, H, Tq, Tk) = ({b}, {h}, {tq}, {tk}). "
+            f"Expected `attention_mask` of shape (Tq, Tk) = {(tq, tk)}, (B, Tq, Tk) = {(b, tq, tk)} or "
+            f"(B, H, Tq, Tk) = {(b, h, tq, tk)}. "
             f"Received: attention_mask.shape={got}"
         )
     full = {2: (tq, tk), 3: (b, tq, tk), 4: (b, h, tq, tk)}[mask.dim()]
-    check_mask(mask, "attention_mask", full)
+    mask = check_mask(mask, "attention_mask", full)  # bool (0/1 masks cast, as in Keras)
     if mask.dim() == 3:
         return mask[:, None]  # (B, 1, Tq, Tk)
     return mask  # (Tq, Tk) or (B, H, Tq, Tk)

@@ -14,7 +14,8 @@ import math
 import torch
 from torch import Tensor, nn
 
-from attnkit.layers._checks import check_dropout, check_last_dim, check_tensor
+from attnkit.layers import _lazy as lazy
+from attnkit.layers._checks import check_dropout, check_last_dim, check_tensor, keras_call_inputs
 from attnkit.layers.attention import keras_style_attend
 
 
@@ -29,12 +30,15 @@ class AdditiveAttention(nn.Module):
     Args:
         use_scale: learn ``scale`` ``(D,)`` (Glorot-uniform start, as Keras); otherwise ``scale = 1``.
         dropout: dropout on the attention weights in training mode (``.train()``).
-        dim: the width ``D``, to create ``scale`` now instead of at the first call.
+        dim: the width ``D``, to create ``scale`` now. Without it ``scale`` is a placeholder
+            (``torch.nn.parameter.UninitializedParameter``) built in place at the first call, so an optimiser
+            created before trains it, and ``load_state_dict`` builds the layer first (torch's lazy modules).
 
-    Call arguments:
+    Call arguments (both Keras styles: ``layer([query, value(, key)], mask=[query_mask, value_mask])`` or
+    ``layer(query, value, key=None, query_mask=..., value_mask=...)``):
         query: ``(B, Tq, D)``; value: ``(B, Tv, Dv)``; key: ``(B, Tv, D)``, default ``value``.
-        query_mask: ``(B, Tq)`` bool; the output is zero where False.
-        value_mask: ``(B, Tv)`` bool, True = real token.
+        query_mask: ``(B, Tq)`` bool or 0/1; the output is zero where False.
+        value_mask: ``(B, Tv)`` bool or 0/1, True = real token.
         return_attention_scores: also return the weights ``(B, Tq, Tv)``.
         use_causal_mask: query ``i`` may not attend to key ``j > i``.
 
@@ -59,6 +63,9 @@ class AdditiveAttention(nn.Module):
         self.dim: int | None = None
         if dim is not None:
             self.build(dim)
+        elif use_scale:
+            self.scale = lazy.UnbuiltAdditiveParameter()
+        self.register_load_state_dict_pre_hook(_build_from_state_dict)
 
     def build(self, dim: int, *, device: torch.device | str | None = None, dtype: torch.dtype | None = None) -> None:
         """Create ``scale`` ``(dim,)``, uniform in ``[-sqrt(3/dim), sqrt(3/dim)]`` (Glorot for a vector)."""
@@ -67,7 +74,9 @@ class AdditiveAttention(nn.Module):
         self.dim = dim
         if self.use_scale:
             limit = math.sqrt(3.0 / dim)
-            self.scale = nn.Parameter(torch.empty(dim, device=device, dtype=dtype).uniform_(-limit, limit))
+            self.scale = lazy.materialize(self, "scale", (dim,), device=device, dtype=dtype)  # the placeholder, if any
+            with torch.no_grad():
+                self.scale.uniform_(-limit, limit)
 
     def score(self, query: Tensor, key: Tensor) -> Tensor:
         """Scores ``(B, Tq, Tv)`` of ``query`` ``(B, Tq, D)`` against ``key`` ``(B, Tv, D)``."""
@@ -76,16 +85,18 @@ class AdditiveAttention(nn.Module):
 
     def forward(
         self,
-        query: Tensor,
-        value: Tensor,
+        query: Tensor | list[Tensor],
+        value: Tensor | None = None,
         key: Tensor | None = None,
         *,
+        mask: list[Tensor | None] | None = None,
         query_mask: Tensor | None = None,
         value_mask: Tensor | None = None,
         return_attention_scores: bool = False,
         use_causal_mask: bool = False,
     ) -> Tensor | tuple[Tensor, Tensor]:
         """Attend from ``query`` to ``key``/``value``; see the class docstring."""
+        query, value, key, query_mask, value_mask = keras_call_inputs(query, value, key, mask, query_mask, value_mask)
         check_tensor(query, "query", ndim=3)
         if self.dim is None:
             self.build(query.shape[-1], device=query.device, dtype=query.dtype)
@@ -112,3 +123,11 @@ class AdditiveAttention(nn.Module):
         with torch.no_grad():
             new.scale.copy_(scale)  # type: ignore[union-attr]
         return new
+
+
+def _build_from_state_dict(module: AdditiveAttention, state_dict: dict, prefix: str, *args: object) -> None:
+    """``load_state_dict`` pre-hook: build an unbuilt layer from the shape of the ``scale`` it loads."""
+    scale = state_dict.get(prefix + "scale")
+    if module.dim is None and module.use_scale and scale is not None and scale.dim() == 1:
+        device, dtype = lazy.placeholder_device_dtype(module)
+        module.build(int(scale.shape[0]), device=device, dtype=dtype)

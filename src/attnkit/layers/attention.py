@@ -16,7 +16,7 @@ import torch
 from torch import Tensor, nn
 
 from attnkit.functional import attention
-from attnkit.layers._checks import check_dropout, check_mask, check_tensor
+from attnkit.layers._checks import check_dropout, check_mask, check_tensor, keras_call_inputs
 
 ScoreFn = Callable[[Tensor, Tensor], Tensor]
 
@@ -53,10 +53,10 @@ def keras_style_attend(
             f"Expected key with the query's last dimension {d}. Received: query.shape={tuple(query.shape)}, "
             f"key.shape={tuple(key.shape)}"
         )
-    check_mask(query_mask, "query_mask", (b, tq))
+    query_mask = check_mask(query_mask, "query_mask", (b, tq), "(B, Tq)")  # bool (0/1 cast)
     mask = None
     if value_mask is not None:
-        mask = check_mask(value_mask, "value_mask", (b, tv))[:, None, :]  # (B, 1, Tv)
+        mask = check_mask(value_mask, "value_mask", (b, tv), "(B, Tv)")[:, None, :]  # (B, 1, Tv)
     causal = False
     if use_causal_mask:
         if mask is None and tq == tv:
@@ -83,10 +83,11 @@ class Attention(nn.Module):
         score_mode: ``"dot"``: ``scores = Q K^T``; ``"concat"``: ``scores = w_c sum tanh(q_i + k_j)``.
         dropout: dropout on the attention weights in training mode (``.train()``).
 
-    Call arguments:
+    Call arguments (both Keras styles: ``layer([query, value(, key)], mask=[query_mask, value_mask])`` or
+    ``layer(query, value, key=None, query_mask=..., value_mask=...)``):
         query: ``(B, Tq, D)``; value: ``(B, Tv, Dv)``; key: ``(B, Tv, D)``, default ``value``.
-        query_mask: ``(B, Tq)`` bool; the output is zero where False.
-        value_mask: ``(B, Tv)`` bool, True = real token; masked keys get zero weight.
+        query_mask: ``(B, Tq)`` bool or 0/1 (cast as Keras casts); the output is zero where False.
+        value_mask: ``(B, Tv)`` bool or 0/1, True = real token; masked keys get zero weight.
         return_attention_scores: also return the weights ``(B, Tq, Tv)``.
         use_causal_mask: query ``i`` may not attend to key ``j > i``.
 
@@ -103,6 +104,8 @@ class Attention(nn.Module):
         >>> out, w = layer(q, v, return_attention_scores=True)
         >>> tuple(out.shape), tuple(w.shape)
         ((2, 3, 4), (2, 3, 5))
+        >>> tuple(layer([q, v], mask=[None, torch.tensor([[1, 1, 0, 0, 0], [1, 1, 1, 1, 1]])]).shape)
+        (2, 3, 4)
     """
 
     def __init__(self, use_scale: bool = False, score_mode: str = "dot", dropout: float = 0.0) -> None:
@@ -128,16 +131,18 @@ class Attention(nn.Module):
 
     def forward(
         self,
-        query: Tensor,
-        value: Tensor,
+        query: Tensor | list[Tensor],
+        value: Tensor | None = None,
         key: Tensor | None = None,
         *,
+        mask: list[Tensor | None] | None = None,
         query_mask: Tensor | None = None,
         value_mask: Tensor | None = None,
         return_attention_scores: bool = False,
         use_causal_mask: bool = False,
     ) -> Tensor | tuple[Tensor, Tensor]:
         """Attend from ``query`` to ``key``/``value``; see the class docstring."""
+        query, value, key, query_mask, value_mask = keras_call_inputs(query, value, key, mask, query_mask, value_mask)
         if self.score_mode == "dot":
             # scale * (q . k) = (scale * q) . k: the dot score keeps the fused kernel.
             check_tensor(query, "query", ndim=3)

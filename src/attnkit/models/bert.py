@@ -116,6 +116,7 @@ class BertPretrainedModel(PretrainedModel):
     special_tokens = {"pad_token": "[PAD]", "unk_token": "[UNK]", "cls_token": "[CLS]", "sep_token": "[SEP]",
                       "mask_token": "[MASK]"}
     tokenizer_config = {"model_input_names": ["input_ids", "token_type_ids", "attention_mask"]}
+    is_head_tensor = staticmethod(_is_head_or_pooler)  # what from_pretrained(ignore_mismatched_sizes=True) may resize
 
     def hf_config(self) -> dict:
         return self.config.to_hf_dict(self.hf_architecture)
@@ -143,7 +144,9 @@ class BertPretrainedModel(PretrainedModel):
         ours, _ = hub.convert({k: found[k] for k in expected if k in found}, hub.BERT_NAMES, to_hf=False)
         self.load_state_dict(hub.fuse_qkv(ours), strict=False)
         if new:
-            warnings.warn(f"{where}: not in the checkpoint, newly initialised: {new}", stacklevel=3)
+            warnings.warn(f"{where}: weights of {type(self).__name__} not in the checkpoint (or resized), newly "
+                          f"initialised: {new}. Train this model on a down-stream task before using its "
+                          "predictions.", stacklevel=4)
         return new
 
     def summary(self, seq_len: int = 8, batch_size: int = 1, **kwargs) -> str:
@@ -196,7 +199,9 @@ class Bert(BertPretrainedModel):
 
     Call arguments:
         input_ids: ``(B, T)`` token ids in ``[0, V)``, T <= max_position_embeddings.
-        attention_mask: ``(B, T)`` bool or 0/1, True = real token (padding is ignored as a key).
+        attention_mask: ``(B, T)`` bool or 0/1, True = real token (padding is ignored as a key); what
+            ``model.tokenizer(texts, padding=True, return_tensors="pt")`` returns beside ``input_ids``. Without
+            it, ``input_ids`` that start or end with ``[PAD]`` give a warning (once), as in ``transformers``.
         token_type_ids: ``(B, T)`` segment ids (sentence A = 0, B = 1); default all 0.
         position_ids: ``(B, T)``; default ``0 .. T - 1``.
         output_attentions: also return per-layer weights ``(B, H, T, T)``.
@@ -247,6 +252,7 @@ class Bert(BertPretrainedModel):
             check_ids(token_type_ids, "token_type_ids", c.type_vocab_size, "type_vocab_size")
             if token_type_ids.shape != input_ids.shape:
                 raise ValueError(f"Expected `token_type_ids` of shape {(B, T)}. Received: {tuple(token_type_ids.shape)}")
+        self.warn_if_padding_and_no_attention_mask(input_ids, attention_mask)
         key_mask = None if attention_mask is None else check_padding_mask(attention_mask, B, T)  # (B, T)
         x = self.embeddings(input_ids, token_type_ids, position_ids)  # (B, T, D)
         x, hidden, weights, _ = run_blocks(self.layers, x, None, output_hidden_states, key_mask=key_mask,

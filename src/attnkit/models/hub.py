@@ -13,6 +13,7 @@ Everything is local: no network, never pickle (``pytorch_model.bin`` is refused)
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import re
@@ -252,19 +253,45 @@ def write_hf_files(model, directory: Path) -> None:
         (directory / name).write_bytes(content)
 
 
-def load_pretrained(cls, path: str | os.PathLike, config_overrides: dict | None = None):
+def load_pretrained(cls, path: str | os.PathLike, config_overrides: dict | None = None, *,
+                    ignore_mismatched_sizes: bool = False):
     """Build ``cls`` from the Hugging Face directory ``path`` (see ``PretrainedModel.from_pretrained``)."""
+    overrides = dict(config_overrides or {})
+    known = {f.name for f in dataclasses.fields(cls.config_class)}
+    if set(overrides) - known:
+        raise TypeError(f"Expected config fields of {cls.config_class.__name__} as keyword arguments. Received: "
+                        f"{sorted(set(overrides) - known)} (fields: {sorted(known)})")
     config_dict = read_config(path)
     check_model_type(config_dict, cls.hf_model_types, cls.__name__, path)
-    config = cls.config_class.from_hf_dict({**config_dict, **(config_overrides or {})})
-    model = cls(config)
-    model.load_hf_tensors(read_weights(path), where=str(path))
+    model = cls(cls.config_class.from_hf_dict({**config_dict, **overrides}))
+    tensors = read_weights(path)
+    resizable = getattr(model, "is_head_tensor", lambda name: False)
+    if not ignore_mismatched_sizes:  # only the classifier num_labels= resizes
+        resizable = (lambda name: name.startswith("classifier.")) if "num_labels" in overrides else (lambda name: False)
+    expected = {k: tuple(v.shape) for k, v in model.hf_tensors().items()}
+    for name in [k for k, t in tensors.items() if resizable(k) and k in expected and tuple(t.shape) != expected[k]]:
+        del tensors[name]  # a new head of the requested size, initialised afresh (listed by load_hf_tensors)
+    model.load_hf_tensors(tensors, where=str(path))
     model._tokenizer_files = read_tokenizer_files(path)
     if TOKENIZER_NAME in model._tokenizer_files:
         from attnkit.data.tokenize import Tokenizer  # the data layer sits below models; imported lazily
 
         model.tokenizer = Tokenizer.from_bytes(model._tokenizer_files[TOKENIZER_NAME])
+        model.tokenizer.model_max_length = _model_max_length(model._tokenizer_files, config_dict)
     return model.eval()
+
+
+def _model_max_length(files: dict[str, bytes], config: dict) -> int | None:
+    """The longest input, as ``transformers`` reads it: ``tokenizer_config.json``'s ``model_max_length``
+    (values of 1e9 or more mean "none"), else the position table of ``config.json``."""
+    try:
+        value = json.loads(files.get("tokenizer_config.json", b"{}")).get("model_max_length")
+    except (json.JSONDecodeError, AttributeError):
+        value = None
+    if isinstance(value, int) and 0 < value < 10**9:
+        return value
+    value = config.get("max_position_embeddings", config.get("n_positions"))
+    return value if isinstance(value, int) and value > 0 else None
 
 
 def hf_state(module: torch.nn.Module, table: NameTable, skip: Callable[[str], bool] = lambda k: False):

@@ -11,13 +11,60 @@ H heads, V vocabulary size, C classes, L layers.
 from __future__ import annotations
 
 import warnings
-from dataclasses import dataclass
+from collections.abc import Iterator
+from dataclasses import dataclass, fields
+from typing import Any
 
 from torch import Tensor
 
 
+class ModelOutput:
+    """Indexing of ``transformers``' ``ModelOutput`` for the output dataclasses: by name (``out["logits"]``),
+    by position over the fields that are not None, loss first (``out[0]``, ``out[:2]``), ``to_tuple()``, ``keys()``,
+    ``items()``, ``"loss" in out`` and ``**out``; attributes (``out.logits``) as before.
+
+    Example:
+        >>> import torch
+        >>> out = CausalLMOutput(logits=torch.zeros(1, 2, 3))
+        >>> out[0] is out["logits"] is out.logits, len(out.to_tuple()), "loss" in out
+        (True, 1, False)
+    """
+
+    def keys(self) -> list[str]:
+        """Names of the fields that are not None, ``loss`` first (as ``transformers`` orders them, so that
+        ``out[0]`` is the loss when labels were given), then the others in order."""
+        names = [f.name for f in fields(self) if getattr(self, f.name) is not None]  # type: ignore[arg-type]
+        return sorted(names, key=lambda name: name != "loss")  # stable: only moves "loss" to the front
+
+    def to_tuple(self) -> tuple[Any, ...]:
+        """The fields that are not None, in order."""
+        return tuple(getattr(self, k) for k in self.keys())
+
+    def values(self) -> list[Any]:
+        return list(self.to_tuple())
+
+    def items(self) -> list[tuple[str, Any]]:
+        return [(k, getattr(self, k)) for k in self.keys()]
+
+    def __getitem__(self, key: str | int | slice) -> Any:
+        if isinstance(key, str):
+            if key not in self.keys():
+                raise KeyError(f"{key!r}: expected one of {self.keys()} (fields that are not None)")
+            return getattr(self, key)
+        return self.to_tuple()[key]
+
+    def __contains__(self, key: object) -> bool:
+        return key in self.keys()
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self.keys())
+
+    def __len__(self) -> int:
+        return len(self.keys())
+
+
 @dataclass
-class EncoderOutput:
+class EncoderOutput(ModelOutput):
     """Output of an encoder such as :class:`attnkit.models.Bert`.
 
     Attributes:
@@ -35,7 +82,7 @@ class EncoderOutput:
 
 
 @dataclass
-class CausalLMOutput:
+class CausalLMOutput(ModelOutput):
     """Output of a causal language model such as :class:`attnkit.models.GPT`.
 
     Attributes:
@@ -57,7 +104,7 @@ class CausalLMOutput:
 
 
 @dataclass
-class MaskedLMOutput:
+class MaskedLMOutput(ModelOutput):
     """Output of a masked language model head.
 
     Attributes:
@@ -73,7 +120,7 @@ class MaskedLMOutput:
 
 
 @dataclass
-class PreTrainingOutput:
+class PreTrainingOutput(ModelOutput):
     """Output of the BERT pretraining heads (masked LM + next-sentence prediction).
 
     Attributes:
@@ -91,7 +138,7 @@ class PreTrainingOutput:
 
 
 @dataclass
-class SequenceClassifierOutput:
+class SequenceClassifierOutput(ModelOutput):
     """Output of a sequence-classification head.
 
     Attributes:
@@ -107,7 +154,7 @@ class SequenceClassifierOutput:
 
 
 @dataclass
-class Seq2SeqOutput:
+class Seq2SeqOutput(ModelOutput):
     """Output of :meth:`Seq2Seq.forward` (teacher forcing).
 
     Attributes:
@@ -128,7 +175,7 @@ class Seq2SeqOutput:
 
 
 @dataclass
-class TransformerOutput:
+class TransformerOutput(ModelOutput):
     """Output of :meth:`Transformer.forward` (teacher forcing).
 
     Attributes:

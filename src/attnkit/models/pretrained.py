@@ -10,6 +10,7 @@ written by attnkit or by ``transformers``. A subclass only says how its tensor n
 from __future__ import annotations
 
 import os
+import warnings
 from pathlib import Path
 from typing import Any, ClassVar, TypeVar
 
@@ -21,6 +22,12 @@ from attnkit.models.base import KitModel
 from attnkit.storage import atomic_directory, read_safetensors
 
 P = TypeVar("P", bound="PretrainedModel")
+_WARNED: set[str] = set()  # warnings given once per process, as transformers' logger.warning_once
+PADDING_WITHOUT_MASK = (
+    "input_ids hold the pad token (id {pad}) but no attention_mask was given: the padding is attended to and "
+    "changes every real token's output. Pass attention_mask, e.g. model(**tok(texts, padding=True, "
+    "return_tensors='pt')). (Shown once.)"
+)
 
 
 class PretrainedModel(KitModel):
@@ -54,6 +61,18 @@ class PretrainedModel(KitModel):
         else:
             self.tokenizers["text"] = tok
 
+    def warn_if_padding_and_no_attention_mask(self, input_ids: Tensor, attention_mask: Tensor | None) -> None:
+        """Warn once per process, as ``transformers`` does, when ``input_ids`` ``(B, T)`` start or end with
+        ``config.pad_token_id`` and no ``attention_mask`` was given (padding would be attended to)."""
+        pad = getattr(self.config, "pad_token_id", None)
+        if attention_mask is not None or pad is None or "padding" in _WARNED or input_ids.shape[-1] == 0:
+            return
+        if torch.jit.is_tracing() or torch.compiler.is_compiling():
+            return
+        if bool((input_ids[:, [-1, 0]] == pad).any()):
+            _WARNED.add("padding")
+            warnings.warn(PADDING_WITHOUT_MASK.format(pad=pad), UserWarning, stacklevel=5)  # the model call
+
     # -- what a subclass provides ------------------------------------------------------------------------
     def hf_config(self) -> dict:
         """The ``config.json`` dict ``transformers`` reads."""
@@ -86,15 +105,20 @@ class PretrainedModel(KitModel):
         return Path(path)
 
     @classmethod
-    def from_pretrained(cls: type[P], path: str | os.PathLike, **config_overrides: Any) -> P:
+    def from_pretrained(cls: type[P], path: str | os.PathLike, *, ignore_mismatched_sizes: bool = False,
+                        **config_overrides: Any) -> P:
         """Load a Hugging Face directory (``config.json``, ``model.safetensors``, ``tokenizer.json`` when
-        present) written by attnkit or ``transformers``; ``config_overrides`` replace config fields (e.g.
-        ``num_labels=3``). Returns the model in eval mode.
+        present) written by attnkit or ``transformers``. Returns the model in eval mode.
+
+        ``config_overrides`` replace config fields (unknown names raise ``TypeError``). A head the checkpoint
+        lacks, or a classifier whose size ``num_labels=`` changes, is newly initialised with a warning, as in
+        ``transformers`` (train it before use); ``ignore_mismatched_sizes=True`` does the same for any head
+        whose shape differs from the checkpoint's.
 
         Example:
             >>> model = GPT.from_pretrained("path/to/gpt2")  # doctest: +SKIP
         """
-        return hub.load_pretrained(cls, path, config_overrides)
+        return hub.load_pretrained(cls, path, config_overrides, ignore_mismatched_sizes=ignore_mismatched_sizes)
 
     @classmethod
     def load(cls: type[P], directory: str | os.PathLike[str], map_location: str | torch.device | None = None) -> P:

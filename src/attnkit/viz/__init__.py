@@ -1,11 +1,27 @@
-"""Pictures of what attention does. ``viz`` sees weight tensors ``(Tq, Tk)`` and token labels, never models.
+"""Pictures of what attention does. ``viz`` sees weight tensors and token labels, never models' internals.
 
 - ``attnkit.viz.terminal``: ``print_heatmap``, ``heatmap_table``, ``heatmap_text`` (rich, in the terminal).
-- ``attnkit.viz.plots``: ``save_alignment_png``, ``alignment_figure``, ``save_line_plot`` (matplotlib, Agg).
+- ``attnkit.viz.plots``: ``save_alignment_png``, ``alignment_figure``, ``save_line_plot``, ``save_figure``
+  (matplotlib, Agg; PNG, or SVG for a ``.svg`` path).
+- ``attnkit.viz.figures``: ``heads_grid_figure`` (layers x heads), ``heatmaps_figure`` (side by side),
+  ``token_figure`` (one token's attention as bars or highlighted text).
+- ``attnkit.viz.interpret``: ``attention_rollout``, ``attention_flow``, ``gradient_weighted_attention``.
+- ``attnkit.viz.adapters``: ``record_for(model, text, image)`` -> ``AttentionRecord``, one adapter per model kind.
+- ``attnkit.viz.explorer``: ``write_explorer`` (the self-contained HTML page); ``attnkit.viz.report``:
+  ``write_report`` (everything ``attnkit viz`` writes).
 """
 
-from attnkit.viz.plots import alignment_figure, save_alignment_png, save_line_plot
+from attnkit.viz.adapters import ADAPTERS, record_for, register_adapter
+from attnkit.viz.explorer import write_explorer
+from attnkit.viz.figures import heads_grid_figure, heatmaps_figure, token_figure
+from attnkit.viz.interpret import attention_flow, attention_rollout, gradient_weighted_attention
+from attnkit.viz.overlay import overlay_grid, upsample_map, word_overlays  # noqa: F401  (captioner overlays)
+from attnkit.viz.plots import alignment_figure, save_alignment_png, save_figure, save_line_plot
+from attnkit.viz.record import AttentionRecord
+from attnkit.viz.report import write_report
 from attnkit.viz.terminal import heatmap_table, heatmap_text, print_heatmap
 
-__all__ = ["alignment_figure", "heatmap_table", "heatmap_text", "print_heatmap", "save_alignment_png",
-           "save_line_plot"]
+__all__ = ["ADAPTERS", "AttentionRecord", "alignment_figure", "attention_flow", "attention_rollout",
+           "gradient_weighted_attention", "heads_grid_figure", "heatmap_table", "heatmap_text", "heatmaps_figure",
+           "print_heatmap", "record_for", "register_adapter", "save_alignment_png", "save_figure", "save_line_plot",
+           "token_figure", "write_explorer", "write_report"]

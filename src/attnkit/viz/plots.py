@@ -18,9 +18,7 @@ Example:
 
 from __future__ import annotations
 
-import contextlib
 import os
-import tempfile
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -32,6 +30,7 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
 
 from attnkit.viz._checks import as_matrix, labels_for, value_range  # noqa: E402
+from attnkit.viz._ticks import set_token_ticks  # noqa: E402
 
 INCH_PER_TOKEN = 0.35
 """Default heatmap size: this many inches per token, plus margins for the labels."""
@@ -70,8 +69,7 @@ def alignment_figure(weights: Any, row_labels: Sequence[Any] | None = None,
     FigureCanvasAgg(fig)
     ax = fig.add_subplot()
     image = ax.imshow(m, cmap=cmap, vmin=lo, vmax=hi, aspect="auto", interpolation="nearest")
-    ax.set_xticks(range(tk), cols, rotation=90 if any(len(c) > 2 for c in cols) else 0)
-    ax.set_yticks(range(tq), rows)
+    set_token_ticks(ax, rows, cols)
     ax.xaxis.tick_top()
     ax.xaxis.set_label_position("top")
     ax.set_xlabel(xlabel)
@@ -90,18 +88,14 @@ def alignment_figure(weights: Any, row_labels: Sequence[Any] | None = None,
 
 
 def save_figure(fig: Figure, path: str | os.PathLike[str], dpi: int = 100) -> Path:
-    """Write ``fig`` as PNG at ``figsize * dpi`` pixels, atomically (temporary file, then rename)."""
+    """Write ``fig`` atomically (temporary file, then rename): SVG when ``path`` ends in ``.svg``, else PNG at
+    ``figsize * dpi`` pixels."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.tmp-", suffix=".png", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            fig.savefig(f, format="png", dpi=dpi)
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp)
-        raise
+    fmt = "svg" if path.suffix.lower() == ".svg" else "png"
+    from attnkit.storage import atomic_file  # the one atomic writer (fsync, rename, the user's umask)
+
+    with atomic_file(path, "wb") as f:
+        fig.savefig(f, format=fmt, dpi=dpi)
     return path
 
 

@@ -1,0 +1,124 @@
+"""``attnkit viz MODEL_DIR "input" --out OUT``: pictures and one self-contained HTML explorer of a model's attention.
+
+Works for every kind ``attnkit.load`` reads (seq2seq, transformer, bert and its heads, gpt, and any kind with
+an adapter in ``attnkit.viz.adapters``, e.g. the classifier and the captioner) and for Hugging Face BERT /
+GPT-2 directories. Everything is computed before anything is written: bad input writes nothing.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from attnkit.cli._options import Threads, apply_threads
+from attnkit.cli.main import app
+from attnkit.errors import InputError
+
+Method = Annotated[str, typer.Option("--method", help="raw (the weights), rollout (Abnar and Zuidema 2020), flow "
+                                     "(max-flow; inputs up to 64 tokens) or grad (weights x gradient of the "
+                                     "output). The explorer always has raw and rollout too.")]
+
+
+def parse_indices(text: str | None, n: int, flag: str, what: str) -> list[int] | None:
+    """``"0,2-3"`` -> ``[0, 2, 3]`` checked against ``range(n)``; ``None`` -> None (all).
+
+    Example:
+        >>> parse_indices("0,2-3", 6, "--layers", "layers")
+        [0, 2, 3]
+        >>> parse_indices("7", 6, "--layers", "layers")
+        Traceback (most recent call last):
+        ...
+        attnkit.errors.InputError: --layers 7 is out of range: the model has 6 layers (0-5)
+    """
+    if text is None:
+        return None
+    out: list[int] = []
+    try:
+        for part in text.split(","):
+            lo, _, hi = part.strip().partition("-")
+            out.extend(range(int(lo), int(hi or lo) + 1))
+    except ValueError:
+        raise InputError(f"{flag} must be indices like 0,2-3. Received: {text!r}") from None
+    bad = [i for i in out if not 0 <= i < n]
+    if bad or not out:
+        raise InputError(f"{flag} {text} is out of range: the model has {n} {what} (0-{n - 1})")
+    return sorted(set(out))
+
+
+def load_model(path: Path):
+    """The model in ``path`` (a model directory, a run directory with ``model/``, or a Hugging Face directory)."""
+    import attnkit
+
+    if not path.is_dir():
+        raise InputError(f"model directory {str(path)!r} does not exist")
+    directory = path if (path / "config.json").is_file() else path / "model"
+    if not (directory / "config.json").is_file():
+        raise InputError(f"{str(path)!r} holds no model: expected config.json in it or in {str(path / 'model')!r}")
+    return attnkit.load(directory)
+
+
+def read_image(path: Path | None):
+    """``(h, w, 3)`` uint8 of an image file, or None."""
+    if path is None:
+        return None
+    import numpy as np
+    from PIL import Image, UnidentifiedImageError
+
+    try:
+        with Image.open(path) as im:
+            return np.asarray(im.convert("RGB"))
+    except (OSError, UnidentifiedImageError) as err:
+        raise InputError(f"--image {str(path)!r} is not a readable image: {err}") from None
+
+
+@app.command("viz")
+def viz_cmd(
+    model_dir: Annotated[Path, typer.Argument(help="A model directory (attnkit or Hugging Face BERT/GPT-2), or a "
+                                              "training run's directory.")],
+    text: Annotated[str, typer.Argument(help="The input text (the prompt for the captioner, usually empty).")],
+    out: Annotated[Path, typer.Option("--out", help="Directory for the pictures and explorer.html.")],
+    image: Annotated[Path | None, typer.Option("--image", help="Image file (captioner only).")] = None,
+    method: Method = "raw",
+    layers: Annotated[str | None, typer.Option("--layers", help="Layers to draw and store, e.g. 0,2-3 "
+                                               "(default all).")] = None,
+    heads: Annotated[str | None, typer.Option("--heads", help="Heads to draw and store, e.g. 0-3 "
+                                              "(default all).")] = None,
+    top_k: Annotated[int | None, typer.Option("--top-k", help="Weights kept per row in the explorer (default: all "
+                                              "that round to >= 0.01; 32 past 128 tokens).")] = None,
+    svg: Annotated[bool, typer.Option("--svg", help="Write SVG pictures instead of PNG.", metavar="")] = False,
+    threads: Threads = 1,
+) -> None:
+    """Draw the attention of a model on one input: PNG/SVG pictures and OUT/explorer.html."""
+    from attnkit.viz.adapters import record_for
+    from attnkit.viz.interpret import FLOW_MAX_TOKENS
+    from attnkit.viz.methods import METHODS
+    from attnkit.viz.report import write_report
+
+    if method not in METHODS:
+        raise InputError(f"--method must be one of {', '.join(METHODS)}. Received: {method!r}")
+    if top_k is not None and top_k < 1:
+        raise InputError(f"--top-k must be >= 1. Received: {top_k}")
+    if out.exists() and not out.is_dir():
+        raise InputError(f"--out {str(out)!r} is a file; expected a directory")
+    apply_threads(threads)
+    img = read_image(image)
+    model = load_model(model_dir)
+    rec = record_for(model, text, img, grad=method == "grad")
+    if method != "raw" and not rec.has_layers:
+        raise InputError(f"--method {method} needs per-layer self-attention, which a {rec.kind} model does not "
+                         f"have. Expected --method raw")
+    if method == "flow" and len(rec.tokens) > FLOW_MAX_TOKENS:
+        raise InputError(f"--method flow solves T^2 max-flow problems and takes at most {FLOW_MAX_TOKENS} tokens. "
+                         f"Received: {len(rec.tokens)} tokens (use --method rollout)")
+    if (layers or heads) and not rec.has_layers:
+        raise InputError(f"--layers/--heads choose self-attention layers and heads, which a {rec.kind} model does "
+                         f"not have")
+    chosen_layers = parse_indices(layers, max(rec.num_layers, 1), "--layers", "layers")
+    chosen_heads = parse_indices(heads, max(rec.num_heads, 1), "--heads", "heads")
+    paths = write_report(rec, out, method=method, layers=chosen_layers, heads=chosen_heads, svg=svg, top_k=top_k)
+    if rec.output:
+        print(f"output: {rec.output}")
+    for p in paths:
+        print(p)

@@ -1,0 +1,128 @@
+"""The HTML explorer in a real browser: Debian's headless Chromium driven by Playwright, network blocked.
+
+Skipped, with the reason, when the playwright package or /usr/bin/chromium is missing (``make browser``
+installs Chromium as root).
+"""
+
+from __future__ import annotations
+
+import io
+import os
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from attnkit.viz.explorer import write_explorer
+from attnkit.viz.record import AttentionRecord
+from tests.viz import reference as ref
+
+CHROMIUM = os.environ.get("ATTNKIT_CHROMIUM", "/usr/bin/chromium")
+FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-background-networking",
+         "--disable-component-update", "--disable-sync"]
+L, H, T = 3, 2, 7  # layers, heads, tokens: pairwise different
+TOKENS = ["[CLS]", "ana", "va", "al", "cine", "hoy", "[SEP]"]
+
+
+def _browser_or_skip():
+    try:
+        from playwright.sync_api import sync_playwright
+    except ImportError:
+        pytest.skip("the playwright Python package is not installed: the browser test cannot run")
+    if not (os.path.isfile(CHROMIUM) and os.access(CHROMIUM, os.X_OK)):
+        pytest.skip(f"Chromium is not installed at {CHROMIUM} (run `make browser` as root): the browser test cannot run")
+    return sync_playwright
+
+
+def _record() -> AttentionRecord:
+    g = torch.Generator().manual_seed(3)
+    attn = tuple(torch.softmax(2.5 * torch.randn(H, T, T, generator=g), -1) for _ in range(L))
+    grads = tuple(torch.randn(H, T, T, generator=g) for _ in range(L))
+    return AttentionRecord("bert", TOKENS, attn, grads, output="test", notes=["grad: y = test"])
+
+
+def _shown(page) -> dict[int, float]:
+    rows = page.query_selector_all("#weights tbody tr")
+    return {int(r.get_attribute("data-j")): float(r.query_selector(".w").inner_text()) for r in rows}
+
+
+def _expected(row: np.ndarray) -> dict[int, float]:
+    q = np.rint(np.asarray(row, dtype=np.float64) * 100)  # two decimals, the page's rounding
+    return {j: q[j] / 100 for j in range(len(row)) if q[j] >= 1}
+
+
+def _check_row(page, row: np.ndarray) -> None:
+    shown, want = _shown(page), _expected(row)
+    assert shown.keys() == want.keys()
+    for j, w in want.items():
+        assert abs(shown[j] - w) < 1e-9, (j, shown[j], w)
+
+
+def test_explorer_in_chromium(tmp_path):
+    sync_playwright = _browser_or_skip()
+    rec = _record()
+    path = write_explorer(rec, tmp_path / "explorer.html", methods=("raw", "rollout", "grad"))
+    with sync_playwright() as p:
+        try:
+            browser = p.chromium.launch_persistent_context(str(tmp_path / "profile"), executable_path=CHROMIUM,
+                                                           args=FLAGS, headless=True,
+                                                           viewport={"width": 1200, "height": 900})
+        except Exception as err:  # noqa: BLE001 - a browser that cannot start is reported as a skip
+            pytest.skip(f"Chromium at {CHROMIUM} could not start: {str(err).splitlines()[0]}")
+        outside, errors = [], []
+        page = browser.new_page()
+        page.route("**/*", lambda route: route.continue_() if route.request.url.startswith("file:")
+                   else (outside.append(route.request.url), route.abort()))
+        page.on("pageerror", lambda e: errors.append(str(e)))
+        page.goto(path.resolve().as_uri())
+        page.wait_for_selector("body[data-ready='1']")
+        _walk_views(page, rec)
+        assert len(page.query_selector_all("#grid canvas")) == L  # grad: one map per layer
+        page.select_option("#method", "raw")
+        assert len(page.query_selector_all("#grid canvas")) == L * (H + 1)  # model view: layers x (heads + mean)
+        page.fill("#filter-heads", "1")
+        assert len(page.query_selector_all("#grid canvas")) == L * 2
+        shot = page.screenshot(full_page=True)
+        browser.close()
+    assert outside == [] and errors == []
+    _assert_not_blank(shot)
+
+
+def _walk_views(page, rec: AttentionRecord) -> None:
+    """Click tokens in each view and compare the page's weights with Python's."""
+    attn = [a.double().numpy() for a in rec.attentions]
+    page.select_option("#layer", "1")
+    page.select_option("#head", "0")
+    page.click("#from .tok[data-i='3']")
+    _check_row(page, attn[1][0, 3])
+    page.select_option("#head", "mean")  # average of the heads
+    _check_row(page, attn[1].mean(0)[3])
+    page.click("#grid canvas[data-layer='2'][data-head='1']")  # a thumbnail selects layer 2, head 1
+    assert page.input_value("#layer") == "2" and page.input_value("#head") == "1"
+    _check_row(page, attn[2][1, 3])
+    page.select_option("#method", "rollout")
+    page.click("#from .tok[data-i='5']")
+    _check_row(page, ref.rollout(attn)[5])
+    page.select_option("#method", "grad")
+    page.select_option("#layer", "0")
+    page.hover("#from .tok[data-i='2']")  # hover previews a row as bertviz does
+    gw = [np.maximum(attn[0][h] * rec.gradients[0][h].double().numpy(), 0) for h in range(H)]
+    g = sum(gw) / H
+    _check_row(page, (g / g.max())[2])
+
+
+def _assert_not_blank(png: bytes) -> None:
+    from PIL import Image
+
+    pixels = np.asarray(Image.open(io.BytesIO(png)).convert("RGB"), dtype=np.float64)
+    assert pixels.shape[0] > 300 and pixels.shape[1] > 300
+    assert pixels.std() > 20  # text, heatmap and thumbnails, not a blank page
+    assert (pixels.sum(-1) < 600).mean() > 0.02  # a fair share of non-white pixels
+
+
+def test_page_is_self_contained(tmp_path):
+    path = write_explorer(_record(), tmp_path / "x.html", methods=("raw", "rollout"))
+    text = Path(path).read_text(encoding="utf-8")
+    assert "<script src" not in text and "<link" not in text and "http://" not in text and "https://" not in text
+    assert text.count("<script") == 2  # the data and the inlined script

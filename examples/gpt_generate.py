@@ -1,6 +1,6 @@
 """Train a tiny GPT on generated text with the Python API, then let it continue a prompt.
 
-The same as ``attnkit train gpt --text FILE --out DIR`` followed by ``attnkit generate DIR "prompt"``,
+The same as ``attnkit train gpt --data FILE --out DIR`` followed by ``attnkit generate DIR "prompt"``,
 written out step by step: text -> byte-level BPE tokenizer -> contiguous blocks -> Trainer -> generate.
 
     python examples/gpt_generate.py [--steps 300] [--out runs/gpt-example]

@@ -231,3 +231,69 @@ def test_models_base_re_exports_the_same_objects():
                  "model_class", "MODEL_REGISTRY", "CONFIG_FILE", "WEIGHTS_FILE"):
         assert getattr(base, name) is getattr(storage, name), name
     assert os.path.basename(os.path.dirname(storage.__file__)) == "storage"
+
+
+# -- files follow the user's umask; nested states without pickle (issue 11 / issue 13) -----------------------
+
+
+@pytest.mark.parametrize("umask", [0o022, 0o077, 0o002])
+def test_written_files_follow_the_umask(tmp_path, umask):
+    import os
+    import stat
+
+    import matplotlib.pyplot as plt
+
+    from attnkit.storage import atomic_directory, atomic_write_text
+    from attnkit.viz.plots import save_figure
+
+    old = os.umask(umask)
+    try:
+        atomic_write_text(tmp_path / "a.txt", "x")
+        with atomic_directory(tmp_path / "d") as tmp:
+            (tmp / "f").write_text("y")
+        fig = plt.figure(figsize=(1, 1))
+        save_figure(fig, tmp_path / "p.png")
+        plt.close(fig)
+    finally:
+        os.umask(old)
+    mode = lambda p: stat.S_IMODE(p.stat().st_mode)  # noqa: E731
+    assert mode(tmp_path / "a.txt") == 0o666 & ~umask       # as open() would create it
+    assert mode(tmp_path / "p.png") == 0o666 & ~umask
+    assert mode(tmp_path / "d") == 0o777 & ~umask           # as mkdir() would create it
+
+
+def test_optimizer_state_round_trips_through_safetensors_and_json(tmp_path):
+    from attnkit.storage.state import read_state, write_state
+
+    model = torch.nn.Linear(3, 2)
+    opt = torch.optim.AdamW(model.parameters(), lr=0.1, betas=(0.8, 0.9))
+    model(torch.randn(4, 3)).sum().backward()
+    opt.step()
+    write_state(tmp_path, "optimizer", opt.state_dict())
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["optimizer.json", "optimizer.safetensors"]
+    back = read_state(tmp_path, "optimizer")
+    fresh = torch.optim.AdamW(torch.nn.Linear(3, 2).parameters(), lr=0.5)
+    fresh.load_state_dict(back)  # accepted by torch: same structure, int keys and tuples restored
+    assert fresh.param_groups[0]["betas"] == (0.8, 0.9) and fresh.param_groups[0]["lr"] == 0.1
+    for k, v in opt.state_dict()["state"].items():
+        for name, t in v.items():
+            assert torch.equal(t, back["state"][k][name]), name
+
+
+def test_a_state_with_an_object_is_refused_at_write_time(tmp_path):
+    from attnkit.storage.state import encode_state
+
+    with pytest.raises(TypeError, match="Received: .*Path"):
+        encode_state({"where": tmp_path})
+
+
+def test_keep_last_k_checkpoints(tmp_path):
+    from attnkit.training import TrainConfig, Trainer, load_checkpoint
+    from attnkit.training.checkpoint import previous_checkpoints
+    from tests.training.tiny import TinyStream, tiny_model
+
+    cfg = TrainConfig(steps=10, eval_every=2, progress=False, device="cpu", out_dir=str(tmp_path), keep_checkpoints=3)
+    Trainer(tiny_model(), cfg, TinyStream()).fit()
+    kept = previous_checkpoints(tmp_path / "checkpoint")
+    assert [p.name for p in kept] == ["checkpoint-00000006", "checkpoint-00000008"]
+    assert [load_checkpoint(p).step for p in kept] == [6, 8] and load_checkpoint(tmp_path / "checkpoint").step == 10

@@ -30,6 +30,8 @@ KIND_MODULES: dict[str, str] = {
     "bert-pretraining": "attnkit.models.bert_heads",
     "bert-classifier": "attnkit.models.bert_heads",
     "gpt": "attnkit.models.gpt",
+    "captioner": "attnkit.models.captioner",
+    "classifier": "attnkit.models.classifier",
 }
 #: Kinds written by earlier attnkit versions -> today's kind (the same model, read the same way).
 KIND_ALIASES: dict[str, str] = {"gpt_lm": "gpt", "bert_pretraining": "bert-pretraining"}

@@ -43,7 +43,8 @@ def test_demo_rejects_bad_options_without_writing(tmp_path, capsys):
     out = tmp_path / "demo"
     assert main(["demo", "--quick", "--out", str(out), "--steps", "0"]) == 2
     assert "--steps must be >= 1. Received: 0" in capsys.readouterr().err
-    assert main(["demo", "--quick", "--out", str(out), "--threads", "0"]) == 2
+    assert main(["demo", "--quick", "--out", str(out), "--threads", "-1"]) == 2
+    assert "--threads must be >= 0" in capsys.readouterr().err
     assert not out.exists()
     blocker = tmp_path / "file"
     blocker.write_text("x")

@@ -27,7 +27,7 @@ GPT_SMALL = [
     "2",
     "--heads",
     "2",
-    "--width",
+    "--d-model",
     "64",
     "--block-size",
     "32",
@@ -44,7 +44,7 @@ BERT_SMALL = [
     "2",
     "--heads",
     "2",
-    "--width",
+    "--d-model",
     "64",
     "--max-len",
     "32",
@@ -95,7 +95,7 @@ def gpt_run(corpus, tmp_path_factory) -> Path:
         [
             "train",
             "gpt",
-            "--text",
+            "--data",
             str(corpus),
             "--out",
             str(out),
@@ -117,7 +117,7 @@ def bert_run(corpus, tmp_path_factory) -> Path:
         [
             "train",
             "bert",
-            "--text",
+            "--data",
             str(corpus),
             "--out",
             str(out),
@@ -196,7 +196,7 @@ def test_saved_gpt_matches_transformers(gpt_run):
 
 
 def test_gpt_resume_equals_one_run(corpus, tmp_path):
-    common = ["--text", str(corpus), "--schedule", "constant", "--eval-every", "10", *GPT_SMALL]
+    common = ["--data", str(corpus), "--schedule", "constant", "--eval-every", "10", *GPT_SMALL]
     one, two = tmp_path / "one", tmp_path / "two"
     assert main(["train", "gpt", "--out", str(one), "--steps", "20", *common]) == 0
     assert main(["train", "gpt", "--out", str(two), "--steps", "10", *common]) == 0
@@ -226,7 +226,7 @@ def _same(a: dict[str, torch.Tensor], b: dict[str, torch.Tensor]) -> bool:
 
 
 def test_gpt_runs_are_deterministic_by_seed(corpus, tmp_path):
-    args = ["train", "gpt", "--text", str(corpus), "--steps", "5", "--eval-every", "5", *GPT_SMALL]
+    args = ["train", "gpt", "--data", str(corpus), "--steps", "5", "--eval-every", "5", *GPT_SMALL]
     for name, seed in (("a", "3"), ("b", "3"), ("c", "4")):
         assert main([*args, "--out", str(tmp_path / name), "--seed", seed]) == 0
     assert _same(_weights(tmp_path / "a"), _weights(tmp_path / "b"))
@@ -254,7 +254,7 @@ def test_bert_summary_line_reports_mlm_accuracy(corpus, tmp_path, capsys):
             [
                 "train",
                 "bert",
-                "--text",
+                "--data",
                 str(corpus),
                 "--out",
                 str(tmp_path / "b"),
@@ -271,7 +271,7 @@ def test_bert_summary_line_reports_mlm_accuracy(corpus, tmp_path, capsys):
 
 
 def test_bert_runs_with_a_saved_tokenizer_are_deterministic_by_seed(bert_run, corpus, tmp_path):
-    args = ["train", "bert", "--text", str(corpus), "--steps", "5", "--eval-every", "5", *BERT_SMALL]
+    args = ["train", "bert", "--data", str(corpus), "--steps", "5", "--eval-every", "5", *BERT_SMALL]
     args += ["--tokenizer", str(bert_run / "model")]
     for name, seed in (("a", "3"), ("b", "3"), ("c", "4")):
         assert main([*args, "--out", str(tmp_path / name), "--seed", seed]) == 0
@@ -286,7 +286,7 @@ def test_bert_refuses_a_tokenizer_without_its_special_tokens(gpt_run, corpus, tm
     args = [
         "train",
         "bert",
-        "--text",
+        "--data",
         str(corpus),
         "--out",
         str(tmp_path / "r"),
@@ -332,7 +332,7 @@ def _bad_files(tmp_path: Path) -> dict[str, tuple[Path, str]]:
     return {
         "missing": (tmp_path / "nope.txt", "does not exist"),
         "empty": (empty, "is empty"),
-        "latin1": (latin, "is not valid UTF-8: byte 0xf1 at line 1"),
+        "latin1": (latin, "line 1: not valid UTF-8: byte 0xf1"),
         "short": (short, "text too short"),
     }
 
@@ -343,7 +343,7 @@ def test_bad_text_exits_2_with_one_line_and_writes_nothing(model, case, tmp_path
     path, message = _bad_files(tmp_path)[case]
     out = tmp_path / "run"
     capsys.readouterr()
-    assert main(["train", model, "--text", str(path), "--out", str(out), "--steps", "5", "--quiet"]) == 2
+    assert main(["train", model, "--data", str(path), "--out", str(out), "--steps", "5", "--quiet"]) == 2
     assert message in one_line_error(capsys)
     assert not out.exists()
 
@@ -352,8 +352,8 @@ def test_bad_text_exits_2_with_one_line_and_writes_nothing(model, case, tmp_path
     "args, message",
     [
         (
-            ["--width", "30", "--heads", "4"],
-            "--width must be a positive multiple of --heads. Received: --width 30",
+            ["--d-model", "30", "--heads", "4"],
+            "--d-model must be a positive multiple of --heads. Received: --d-model 30",
         ),
         (["--vocab-size", "100"], "--vocab-size must be >= 257 for byte-level BPE"),
         (["--block-size", "1"], "--block-size must be >= 2. Received: 1"),
@@ -364,7 +364,7 @@ def test_bad_text_exits_2_with_one_line_and_writes_nothing(model, case, tmp_path
 def test_bad_gpt_options(corpus, tmp_path, capsys, args, message):
     out = tmp_path / "run"
     capsys.readouterr()
-    assert main(["train", "gpt", "--text", str(corpus), "--out", str(out), "--quiet", *args]) == 2
+    assert main(["train", "gpt", "--data", str(corpus), "--out", str(out), "--quiet", *args]) == 2
     assert message in one_line_error(capsys)
     assert not out.exists()
 
@@ -373,7 +373,7 @@ def test_existing_run_needs_resume(gpt_run, corpus, capsys):
     before = (gpt_run / "train_log.jsonl").read_bytes()
     capsys.readouterr()
     assert (
-        main(["train", "gpt", "--text", str(corpus), "--out", str(gpt_run), "--steps", "5", "--quiet"]) == 2
+        main(["train", "gpt", "--data", str(corpus), "--out", str(gpt_run), "--steps", "5", "--quiet"]) == 2
     )
     assert "already holds a run; pass --resume" in one_line_error(capsys)
     assert (gpt_run / "train_log.jsonl").read_bytes() == before
@@ -443,7 +443,7 @@ def test_help_explains_every_option(path, capsys):
     capsys.readouterr()
     assert main([*path, "--help"]) == 0
     shown = capsys.readouterr().out
-    options = [p for p in command.params if p.param_type_name == "option"]
+    options = [p for p in command.params if p.param_type_name == "option" and not p.hidden]  # hidden: old spellings
     assert len(options) >= 8
     for p in options:
         assert p.opts[0] in shown
@@ -460,3 +460,51 @@ def test_example_gpt_generate_runs(tmp_path, capsys, monkeypatch):
     assert "fox jumps over the lazy dog" in out
 
 
+
+
+# ---------------------------------------------------------------------------------------------- evaluate
+
+
+def test_evaluate_gpt_reports_held_out_perplexity(gpt_run, corpus, tmp_path, capsys):
+    from attnkit.models.gpt import GPT
+
+    report = tmp_path / "gpt.json"
+    capsys.readouterr()
+    assert main(["evaluate", str(gpt_run), "--json", str(report), "--device", "cpu", "--threads", "1"]) == 0
+    assert "perplexity" in capsys.readouterr().out
+    scores = json.loads(report.read_text())
+    # independent recount: the trailing 10% of the token stream in blocks of 32, float64 cross-entropy
+    model = GPT.from_pretrained(gpt_run / "model").eval()
+    lines = corpus.read_text(encoding="utf-8").splitlines(keepends=True)  # the text is encoded line by line
+    ids = [i for line in lines for i in model.tokenizer.encode(line, add_special=False)]
+    held = ids[len(ids) - int(len(ids) * 0.1):]
+    blocks = torch.tensor(held[: len(held) // 32 * 32]).view(-1, 32)  # (N, 32)
+    with torch.no_grad():
+        logits = model(blocks).logits.double()[:, :-1]  # (N, 31, V)
+    nll = torch.nn.functional.cross_entropy(logits.reshape(-1, logits.shape[-1]), blocks[:, 1:].reshape(-1))
+    assert scores["loss"] == pytest.approx(float(nll), rel=1e-4)
+    assert scores["perplexity"] == pytest.approx(math.exp(float(nll)), rel=1e-4)
+    best = min(log_records(gpt_run, "eval"), key=lambda r: r["loss"])
+    assert scores["loss"] == pytest.approx(best["loss"], rel=1e-4)  # what training validated the best model on
+
+
+def test_evaluate_bert_reports_masked_lm_accuracy(bert_run, corpus, tmp_path, capsys):
+    report, whole = tmp_path / "bert.json", tmp_path / "whole.json"
+    capsys.readouterr()
+    assert main(["evaluate", str(bert_run / "model"), "--json", str(report)]) == 0
+    assert "mlm accuracy" in capsys.readouterr().out
+    scores = json.loads(report.read_text())
+    best = min(log_records(bert_run, "eval"), key=lambda r: r["loss"])  # the saved model, same batches and masks
+    assert scores["mlm_accuracy"] == pytest.approx(best["mlm_accuracy"], abs=1e-6)
+    assert 0.3 < scores["mlm_accuracy"] <= 1.0 and 0.0 <= scores["nsp_accuracy"] <= 1.0
+    assert main(["evaluate", str(bert_run), "--data", str(corpus), "--json", str(whole)]) == 0
+    assert json.loads(whole.read_text())["batches"] > scores["batches"]  # the whole file, not its tail
+
+
+def test_evaluate_a_run_without_held_out_text_asks_for_data(corpus, tmp_path, capsys):
+    out = tmp_path / "r"
+    assert main(["train", "gpt", "--data", str(corpus), "--out", str(out), "--steps", "2", "--valid-fraction", "0",
+                 *GPT_SMALL]) == 0
+    capsys.readouterr()
+    assert main(["evaluate", str(out)]) == 2
+    assert "no held-out text to score" in one_line_error(capsys)

@@ -13,7 +13,8 @@ def test_unknown_option_is_a_usage_error(capsys):
 def test_bad_input_is_exit_2_with_one_line(capsys):
     assert main(["bench", "nope"]) == 2
     err = capsys.readouterr().err
-    assert err.strip() == "attnkit: error: unknown benchmark suite 'nope'. Expected one of: functional, layers, models"
+    assert err.strip() == ("attnkit: error: unknown benchmark suite 'nope'. "
+                           "Expected one of: functional, layers, models, kinds, compile")
 
 
 def test_debug_shows_the_traceback(capsys):

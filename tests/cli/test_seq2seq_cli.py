@@ -15,7 +15,7 @@ from attnkit.data import load_pairs
 
 torch.set_num_threads(1)
 
-TINY = ["--steps", "4", "--batch-size", "16", "--hidden-dim", "8", "--embed-dim", "4", "--attention-dim", "8",
+TINY = ["--steps", "4", "--batch-size", "16", "--d-model", "8", "--embed-dim", "4", "--attention-dim", "8",
         "--train-size", "200", "--valid-size", "10", "--eval-every", "2", "--quiet", "--threads", "1"]
 
 
@@ -154,8 +154,9 @@ def test_missing_incomplete_and_mismatched_model_directories(tiny_run, tmp_path,
         (["train", "seq2seq"], ["--data", "--out", "--attention", "--cell", "--tokenizer", "--vocab-size",
                                 "--steps", "--batch-size", "--lr", "--schedule", "--warmup", "--resume",
                                 "--on-error", "--time-budget", "--patience", "--threads"]),
-        (["translate"], ["--beam", "--file", "--heatmap"]),
-        (["evaluate"], ["--data", "--split", "--size", "--beam", "--seed", "--bucket-width", "--json"]),
+        (["translate"], ["--beam", "--file", "--heatmap", "--png", "--device", "--threads"]),
+        (["evaluate"], ["--data", "--split", "--size", "--beam", "--seed", "--bucket-width", "--json", "--device",
+                        "--threads"]),
     ],
 )
 def test_help_lists_every_option(command, flags, capsys):
@@ -163,3 +164,36 @@ def test_help_lists_every_option(command, flags, capsys):
     text = capsys.readouterr().out
     for flag in flags:
         assert flag in text, flag
+
+
+def test_translate_file_keeps_line_alignment(tiny_run, tmp_path, capsys):
+    lines = ["4 de marzo de 2031", "", "   ", "10 octobre 1997", ""]
+    file = tmp_path / "in.txt"
+    file.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    capsys.readouterr()
+    assert run("translate", tiny_run, "--file", file, "--no-heatmap", "--device", "cpu") == 0
+    out = capsys.readouterr().out.split("\n")[:-1]  # one line per input line, each ended by a newline
+    expected = attnkit.io.load(tiny_run / "model").translate(["4 de marzo de 2031", "10 octobre 1997"])
+    assert out == [expected[0], "", "", expected[1], ""]
+
+
+def test_translate_png_draws_each_alignment(tiny_run, tmp_path, capsys):
+    from PIL import Image
+
+    assert run("translate", tiny_run, "4 de marzo de 2031", "--no-heatmap", "--png", tmp_path / "one.png") == 0
+    assert run("translate", tiny_run, "1 mai 2001", "", "3 June 1999", "--no-heatmap",
+               "--png", tmp_path / "many" / "a.png") == 0
+    assert "wrote" in capsys.readouterr().err
+    assert Image.open(tmp_path / "one.png").format == "PNG"
+    assert sorted(p.name for p in (tmp_path / "many").iterdir()) == ["a_1.png", "a_2.png"]  # blank input skipped
+
+
+def test_time_budget_stops_the_run_with_a_saved_model(tmp_path):
+    # The bound itself (the whole run, last evaluation included, within the budget) is tested with a slow
+    # evaluation in tests/training/test_progress.py; here the command's wiring: a budget stop, a saved model.
+    out, budget = tmp_path / "run", 3.0
+    assert run("train", "seq2seq", "--data", "reverse", "--min-len", "2", "--max-len", "6", "--out", out, *TINY[2:],
+               "--steps", "100000", "--eval-every", "40", "--valid-size", "50", "--time-budget", budget) == 0
+    stop = [json.loads(x) for x in (out / "train_log.jsonl").read_text().splitlines()][-1]
+    assert stop["event"] == "stop" and stop["reason"] == "time_budget"
+    assert (out / "model" / "config.json").is_file() and (out / "checkpoint").is_dir()

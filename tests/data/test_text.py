@@ -67,14 +67,14 @@ def test_read_text_directory(tmp_path):
 def test_read_text_empty(tmp_path, content):
     path = tmp_path / "e.txt"
     path.write_bytes(content)
-    with pytest.raises(InputError, match="is empty: no text to train on"):
+    with pytest.raises(InputError, match="the file is empty: no text to train on"):
         read_text(path)
 
 
 def test_read_text_not_utf8_names_line_and_byte(tmp_path):
     path = tmp_path / "latin1.txt"
     path.write_bytes("first line\ncaf\u00e9\n".encode("latin-1"))  # é = 0xe9 at offset 14, line 2
-    with pytest.raises(InputError, match=r"not valid UTF-8: byte 0xe9 at line 2 \(byte offset 14\)"):
+    with pytest.raises(InputError, match=r"line 2: not valid UTF-8: byte 0xe9 \(byte offset 14\)"):
         read_text(path)
 
 

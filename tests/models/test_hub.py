@@ -149,3 +149,17 @@ def test_qkv_split_and_fuse_are_inverse():
 def test_name_tables_are_one_to_one():
     for table in (hub.GPT_NAMES, hub.BERT_NAMES):
         assert len({row[0] for row in table}) == len({row[1] for row in table}) == len(table)
+
+
+def test_hf_config_claiming_a_huge_vocabulary_is_refused_before_allocating(tmp_path):
+    import json
+
+    from attnkit.errors import CheckpointError
+    from attnkit.models import GPT, GPTConfig
+
+    GPT(GPTConfig(vocab_size=50, n_positions=16, n_embd=8, n_layer=1, n_head=2)).save_pretrained(tmp_path)
+    config = json.loads((tmp_path / "config.json").read_text())
+    config["vocab_size"] = 10**10  # 80e9 parameters: would ask for 320 GB
+    (tmp_path / "config.json").write_text(json.dumps(config))
+    with pytest.raises(CheckpointError, match="does not match the weights"):
+        GPT.from_pretrained(tmp_path)

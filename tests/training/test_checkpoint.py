@@ -7,9 +7,9 @@ import os
 
 import pytest
 import torch
+from safetensors.torch import load_file as safetensors_load
 
 import attnkit.models.base as base
-import attnkit.training.checkpoint as checkpoint_module
 from attnkit.errors import CheckpointError
 from attnkit.models.base import atomic_directory
 from attnkit.training import TrainConfig, Trainer, load_checkpoint
@@ -34,16 +34,18 @@ def test_failure_mid_save_keeps_the_old_checkpoint(tmp_path, monkeypatch):
     before = _snapshot(ckpt_dir)
     assert load_checkpoint(ckpt_dir).step == 2
 
-    real_save = torch.save
+    import attnkit.storage.state as state_module
+
+    real_save = state_module.save_file
     calls = []
 
-    def failing_save(obj, f, *a, **k):  # the optimiser state is written, then the disk "fails"
-        calls.append(f)
+    def failing_save(tensors, path, *a, **k):  # the optimiser state is written, then the disk "fails"
+        calls.append(path)
         if len(calls) == 2:
             raise OSError("disk full (simulated)")
-        return real_save(obj, f, *a, **k)
+        return real_save(tensors, path, *a, **k)
 
-    monkeypatch.setattr(checkpoint_module.torch, "save", failing_save)
+    monkeypatch.setattr(state_module, "save_file", failing_save)
     with pytest.raises(OSError, match="simulated"):
         _train(tmp_path, 4, resume=True)
     monkeypatch.undo()
@@ -89,9 +91,11 @@ def test_checkpoint_contents_load_without_pickle(tmp_path):
     _train(tmp_path, 3)
     d = tmp_path / "checkpoint"
     names = sorted(p.name for p in d.iterdir())
-    assert names == ["config.json", "model.safetensors", "optimizer.pt", "rng_state.pt", "trainer_state.json"]
-    for name in ("optimizer.pt", "rng_state.pt"):
-        torch.load(d / name, weights_only=True)              # plain tensors and containers only
+    assert names == ["config.json", "model.safetensors", "optimizer.json", "optimizer.safetensors",
+                     "rng_state.json", "rng_state.safetensors", "trainer_state.json"]  # safetensors + JSON only
+    for name in ("optimizer", "rng_state"):
+        json.loads((d / f"{name}.json").read_text())
+        safetensors_load(str(d / f"{name}.safetensors"))
     state = json.loads((d / "trainer_state.json").read_text())
     assert state["step"] == 3 and state["data"] == {"epoch": 0, "index": 3}
 
@@ -112,22 +116,27 @@ def test_non_json_data_state_goes_to_a_tensor_file(tmp_path):
 
 def test_incomplete_checkpoint_lists_missing_files(tmp_path):
     _train(tmp_path, 2)
-    (tmp_path / "checkpoint" / "optimizer.pt").unlink()
-    (tmp_path / "checkpoint" / "rng_state.pt").unlink()
-    with pytest.raises(CheckpointError, match=r"incomplete: missing \['optimizer.pt', 'rng_state.pt'\]"):
+    (tmp_path / "checkpoint" / "optimizer.safetensors").unlink()
+    (tmp_path / "checkpoint" / "rng_state.json").unlink()
+    with pytest.raises(CheckpointError,
+                       match=r"incomplete: missing \['optimizer.safetensors', 'rng_state.json'\]"):
         load_checkpoint(tmp_path / "checkpoint")
     with pytest.raises(CheckpointError, match="does not exist"):
         load_checkpoint(tmp_path / "nowhere")
 
 
 def test_pickled_objects_are_refused(tmp_path):
+    """An earlier version's .pt file is read with weights_only=True: a pickle that builds objects is refused."""
     _train(tmp_path, 2)
 
     import argparse
 
-    torch.save({"x": argparse.Namespace(a=1)}, tmp_path / "checkpoint" / "rng_state.pt")  # any non-tensor class
+    d = tmp_path / "checkpoint"
+    (d / "rng_state.safetensors").unlink()
+    (d / "rng_state.json").unlink()
+    torch.save({"x": argparse.Namespace(a=1)}, d / "rng_state.pt")  # any non-tensor class
     with pytest.raises(CheckpointError, match="cannot read .*rng_state.pt"):
-        load_checkpoint(tmp_path / "checkpoint")
+        load_checkpoint(d)
 
 
 def test_kill_between_the_renames_is_recovered(tmp_path):

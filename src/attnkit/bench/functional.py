@@ -28,6 +28,7 @@ import torch
 import torch.nn.functional as F
 
 from attnkit.bench.machine import cpu_description  # noqa: E402
+from attnkit.bench.report import Section
 from attnkit.functional import additive, attention
 from attnkit.layers.scores import AdditiveScore
 
@@ -355,3 +356,29 @@ def main(argv: list[str] | None = None) -> int:
 
 if __name__ == "__main__":
     sys.exit(main())
+
+
+def run(quick: bool = False) -> Section:
+    """The ``functional`` suite for ``attnkit bench``: attnkit's ``attention()`` vs torch SDPA vs naive
+    (scaled dot, masks none / causal / padding, forward and forward+backward). Full: batch 4, 8 heads,
+    T = 128, 512, 2048, 3 rounds (x4 at 128); quick: batch 2, 2 heads, T = 64 and 128, 3 rounds.
+
+    Returns:
+        A :class:`attnkit.bench.report.Section` (its ``figures`` hold every measured number).
+    """
+
+    section = Section("functional", "Functional core: attention() vs torch SDPA vs naive")
+    sizes = dict(batch=2, heads=2, repeat=3) if quick else dict(batch=4, heads=8, repeat=3)
+    speed = bench_scaled_dot([64, 128] if quick else [128, 512, 2048], **sizes)
+    section.table(f"Scaled dot-product attention, batch {sizes['batch']}, {sizes['heads']} heads, width 64",
+                  ["T", "mask", "pass", "attnkit ms", "SDPA ms", "naive ms", "attnkit / SDPA", "naive / SDPA"],
+                  [[r.length, r.mask, r.mode, r.attnkit_ms, r.sdpa_ms, r.naive_ms, r.ratio, r.naive_ms / r.sdpa_ms]
+                   for r in speed], ["ms: median of interleaved calls; ratios: median of per-round ratios."])
+    for r in speed:
+        key = f"functional/T={r.length}/{r.mask}/{r.mode}"
+        section.figures.update({f"{key}/attnkit_ms": r.attnkit_ms, f"{key}/sdpa_ms": r.sdpa_ms,
+                                f"{key}/naive_ms": r.naive_ms, f"{key}/ratio": r.ratio})
+    section.notes.append("The additive-attention time and memory cases (naive tensors of 2-6 GiB) run only in "
+                         "`python -m attnkit.bench.functional --additive-only`; memory against length is in the "
+                         "kinds suite.")
+    return section

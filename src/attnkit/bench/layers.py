@@ -39,19 +39,22 @@ import torch  # noqa: E402
 from torch import nn  # noqa: E402
 
 from attnkit.bench.machine import cpu_description  # noqa: E402
+from attnkit.bench.peers import optional_import  # noqa: E402
+from attnkit.bench.report import Section  # noqa: E402
 from attnkit.layers.multi_head import MultiHeadAttention  # noqa: E402
 
 WIDTH, HEADS, BATCH = 512, 8, 8
 
 
-def _peers(keras_mod, length: int, train: bool, weights_backward: bool) -> dict[str, Callable[[], None]]:
+def _peers(keras_mod, length: int, train: bool, weights_backward: bool, width: int = WIDTH, heads: int = HEADS,
+           batch: int = BATCH) -> dict[str, Callable[[], None]]:
     """One zero-argument callable per peer, doing one forward (and backward when ``train``)."""
     torch.manual_seed(0)
-    ref = nn.MultiheadAttention(WIDTH, HEADS, batch_first=True)
+    ref = nn.MultiheadAttention(width, heads, batch_first=True)
     ours = MultiHeadAttention.from_torch(ref)
     ref.train(train)
     ours.train(train)
-    x = torch.randn(BATCH, length, WIDTH, requires_grad=train)
+    x = torch.randn(batch, length, width, requires_grad=train)
     peers: dict[str, Callable[[], None]] = {}
 
     def run(fn: Callable[[], torch.Tensor]) -> Callable[[], None]:
@@ -70,7 +73,7 @@ def _peers(keras_mod, length: int, train: bool, weights_backward: bool) -> dict[
         peers["attnkit+w"] = run(lambda: ours(x, x, return_attention_scores=True)[0])
         peers["torch+w"] = run(lambda: ref(x, x, x, need_weights=True, average_attn_weights=False)[0])
     if keras_mod is not None:
-        layer = keras_mod.layers.MultiHeadAttention(HEADS, WIDTH // HEADS)
+        layer = keras_mod.layers.MultiHeadAttention(heads, width // heads)
         layer(x[:1, :4].detach(), x[:1, :4].detach())  # build
         peers["keras"] = run(lambda: layer(x, x, training=train))
     return peers
@@ -112,7 +115,9 @@ def main(argv: list[str] | None = None) -> int:
         args.repeats = 3
     keras_mod = None
     if not args.no_keras:
-        import keras as keras_mod  # noqa: PLC0415
+        keras_mod, reason = optional_import("keras")
+        if keras_mod is None:
+            print(f"keras: skipped ({reason})")
 
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads; width {WIDTH}, {HEADS} heads, batch {BATCH}")
     print(cpu_description())
@@ -145,6 +150,36 @@ def main(argv: list[str] | None = None) -> int:
         with open(args.json, "w", encoding="utf-8") as fh:
             json.dump({"rows": rows}, fh, indent=2)
     return 0
+
+
+def run(quick: bool = False) -> Section:
+    """The ``layers`` suite for ``attnkit bench``: ``MultiHeadAttention`` vs ``torch.nn.MultiheadAttention``
+    vs Keras 3 (skipped, with a line saying so, when Keras is not installed). Full: width 512, 8 heads,
+    batch 8, T = 128 / 512 / 2048; quick: width 64, 4 heads, batch 2, T = 32 and 64, 3 rounds.
+    """
+    section = Section("layers", "Layers: MultiHeadAttention vs torch.nn.MultiheadAttention vs Keras 3")
+    keras_mod, reason = optional_import("keras")
+    if keras_mod is None:
+        section.skip("keras", reason or "")
+    size = dict(width=64, heads=4, batch=2) if quick else dict(width=WIDTH, heads=HEADS, batch=BATCH)
+    names = ["attnkit", "attnkit+w", "torch", "torch+w"] + (["keras"] if keras_mod is not None else [])
+    rows = []
+    for length in ([32, 64] if quick else [128, 512, 2048]):
+        for mode in ("inference", "fwd+bwd"):
+            peers = _peers(keras_mod, length, mode == "fwd+bwd", length < 2048, **size)
+            times = _time(peers, 3 if quick else {128: 7, 512: 5}.get(length, 2))
+            cells = [statistics.median(times[n]) * 1e3 if n in times else None for n in names]
+            ratios = [_ratio(times, "attnkit", "torch"), _ratio(times, "attnkit+w", "torch+w")]
+            ratios += [_ratio(times, "attnkit", "keras")] if keras_mod is not None else []
+            rows.append([length, mode, *cells, *ratios])
+            for n in times:
+                section.figures[f"layers/T={length}/{mode}/{n}_ms"] = statistics.median(times[n]) * 1e3
+    ratio_names = ["ak/torch", "ak+w/torch+w"] + (["ak/keras"] if keras_mod is not None else [])
+    section.table(f"Self-attention, width {size['width']}, {size['heads']} heads, batch {size['batch']}: ms per call",
+                  ["T", "mode", *names, *ratio_names], rows,
+                  ["ms: median over interleaved rounds; ratios: median of per-round ratios (< 1 = attnkit faster); "
+                   "+w = per-head weights returned; '-': not run (fwd+bwd with weights at 2048 needs 1 GiB tensors)."])
+    return section
 
 
 if __name__ == "__main__":

@@ -30,3 +30,54 @@ def cpu_description(cpuinfo: str | None = None) -> str:
     flags = set(fields.get("flags", "").split())
     vector = " ".join(f for f in VECTOR_FLAGS if f in flags) or "unknown (no /proc/cpuinfo)"
     return f"CPU {name}; {os.cpu_count()} logical cores; vector flags: {vector}"
+
+
+def matmul_gflops(size: int = 1024, min_seconds: float = 0.5, repeat: int = 3) -> float:
+    """The machine's float32 limit as attnkit sees it: GFLOP/s of a ``size x size`` matmul (torch, this
+    process's threads), the best of ``repeat`` timed runs of at least ``min_seconds`` each.
+
+    One product costs ``2 * size**3`` floating-point operations. The best run is kept because the
+    question is what the machine can do; other processes only ever slow it down.
+
+    Args:
+        size: side of the square float32 matrices.
+        min_seconds: each timed run repeats the product until this much time has passed.
+        repeat: timed runs (the best is kept).
+
+    Returns:
+        GFLOP/s (1e9 floating-point operations per second).
+
+    Example:
+        >>> matmul_gflops(64, min_seconds=0.01, repeat=1) > 0
+        True
+    """
+    import time
+
+    import torch
+
+    a, b = torch.randn(size, size), torch.randn(size, size)
+    a @ b  # warm-up
+    best = 0.0
+    for _ in range(repeat):
+        calls, start = 0, time.perf_counter()
+        while True:
+            a @ b
+            calls += 1
+            elapsed = time.perf_counter() - start
+            if elapsed >= min_seconds:
+                break
+        best = max(best, 2 * size**3 * calls / elapsed / 1e9)
+    return best
+
+
+def load_average() -> str:
+    """The 1, 5 and 15 minute load averages as text ("n/a" where the OS has none).
+
+    Example:
+        >>> isinstance(load_average(), str)
+        True
+    """
+    try:
+        return " ".join(f"{x:.2f}" for x in os.getloadavg())
+    except (OSError, AttributeError):
+        return "n/a"

@@ -44,14 +44,16 @@ import warnings
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 import torch  # noqa: E402
-import transformers  # noqa: E402
 
 from attnkit import kernels  # noqa: E402
 from attnkit.bench.machine import cpu_description  # noqa: E402
+from attnkit.bench.peers import optional_import  # noqa: E402
 from attnkit.models.bert import Bert  # noqa: E402
 from attnkit.models.gpt import GPT, GPTConfig  # noqa: E402
 
-transformers.logging.set_verbosity_error()
+transformers, TRANSFORMERS_MISSING = optional_import("transformers")  # None (and the reason) when not installed
+if transformers is not None:
+    transformers.logging.set_verbosity_error()
 warnings.filterwarnings("ignore")
 
 
@@ -187,6 +189,15 @@ def _load() -> str:
         return "n/a"
 
 
+def _without_transformers(quick: bool, threads: int) -> int:
+    """Say that the peer is skipped and measure attnkit's own rates (the unified models suite)."""
+    from attnkit.bench.model_suite import run  # noqa: PLC0415
+
+    print(f"transformers: skipped ({TRANSFORMERS_MISSING}); measuring attnkit's own rates without the peer")
+    print(run(quick=quick, threads=threads or torch.get_num_threads()).markdown())
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quick", action="store_true", help="a short run: 2 repeats")
@@ -200,6 +211,8 @@ def main(argv: list[str] | None = None) -> int:
         "for a busy core stall small operations by orders of magnitude, in both libraries",
     )
     args = parser.parse_args(argv)
+    if transformers is None:
+        return _without_transformers(args.quick, args.threads)
     if args.quick:
         args.repeats = min(args.repeats, 2)
     if args.threads:

@@ -2,28 +2,139 @@
 
 A command writes ``steps: Steps = 2000`` instead of a ``typer.Option`` call; the flag name and its help
 live here, so every command spells and documents them the same way. Options whose help differs per
-command (``--data``, model sizes) stay in the command's module.
+command (``--data``, model sizes) keep the flag of ``OPTION_TABLE`` and say what they mean there.
+
+``OPTION_TABLE`` is the one vocabulary of the command line (the README prints it and
+``tests/cli/test_options.py`` checks every command against it); ``DEPRECATED_ALIASES`` are old spellings
+still accepted, hidden from ``--help``, with a one-line note. Boolean options are plain flags (``flag``).
 """
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any, TypeVar
 
+import torch
 import typer
 
+from attnkit.errors import InputError
 from attnkit.training.schedules import SCHEDULES
+
+V = TypeVar("V")
+
+# -- the one option vocabulary: (flag, parameter name, meaning) --------------------------------------------
+OPTION_TABLE: tuple[tuple[str, str, str], ...] = (
+    ("--data", "data", "input data: a built-in task name or a file"),
+    ("--out", "out", "the run (or output) directory"),
+    ("--d-model", "d_model", "model width D (embeddings and hidden states)"),
+    ("--embed-dim", "embed_dim", "embedding width E, where it differs from D"),
+    ("--heads", "heads", "attention heads H"),
+    ("--layers", "layers", "layers (blocks) L"),
+    ("--ff-dim", "ff_dim", "inner width of the feed-forward networks"),
+    ("--dropout", "dropout", "dropout probability"),
+    ("--steps", "steps", "optimiser steps"),
+    ("--batch-size", "batch_size", "examples per batch"),
+    ("--lr", "lr", "learning rate"),
+    ("--seed", "seed", "random seed"),
+    ("--device", "device", "auto, cpu, cuda, cuda:N or mps"),
+    ("--threads", "threads", "CPU threads for torch"),
+    ("--quiet", "quiet", "no progress output"),
+    ("--time-budget", "time_budget", "seconds the whole run may take"),
+    ("--resume", "resume", "continue the run in --out"),
+    ("--overwrite", "overwrite", "replace what --out holds"),
+)
+DEPRECATED_ALIASES: dict[str, str] = {"--width": "--d-model", "--hidden-dim": "--d-model", "--text": "--data"}
+"""Old spelling -> flag of ``OPTION_TABLE``; accepted (hidden from --help) with a one-line note."""
+
+DEFAULT_THREADS = 1
+"""``--threads`` default: 1 (measured: the built-in models train 1.5-5x faster on a shared 2-core machine)."""
+
+
+def flag(*names: str, help: str) -> Any:  # noqa: A002  (typer's own keyword)
+    """A boolean option shown as a flag in --help (``--quick``, ``--heatmap/--no-heatmap``), no ``<bool>``.
+
+    Example:
+        >>> flag("--quick", help="A tiny run.").metavar
+        ''
+    """
+    return typer.Option(*names, help=help, metavar="")
+
+
+def deprecated(flag_name: str) -> Any:
+    """The hidden option of a deprecated spelling in ``DEPRECATED_ALIASES``.
+
+    Example:
+        >>> deprecated("--width").hidden
+        True
+    """
+    return typer.Option(flag_name, hidden=True, help=f"Deprecated spelling of {DEPRECATED_ALIASES[flag_name]}.")
+
+
+def take_alias(value: V, alias: V | None, old: str, default: V, note: Any = None) -> V:
+    """The value of an option or of its deprecated spelling ``old`` (which prints a one-line note).
+
+    Args:
+        value: the new option's value.
+        alias: the deprecated option's value (None: not given).
+        old: the deprecated flag, a key of ``DEPRECATED_ALIASES``.
+        default: the new option's default (both given with different values is an error).
+        note: where the note goes (default: stderr).
+
+    Example:
+        >>> take_alias(128, 64, "--width", 128, note=print)
+        note: --width is deprecated; use --d-model
+        64
+    """
+    if alias is None:
+        return value
+    new = DEPRECATED_ALIASES[old]
+    if value != default and value != alias:
+        raise InputError(f"{old} (deprecated) and {new} disagree. Expected one of them. Received: {old} {alias}, "
+                         f"{new} {value}")
+    (note or _note)(f"note: {old} is deprecated; use {new}")
+    return alias
+
+
+def _note(message: str) -> None:
+    from attnkit.cli._run import say
+
+    say(message)
+
+
+def apply_threads(threads: int) -> int:
+    """``torch.set_num_threads`` for ``--threads`` (0: torch's own choice, all cores); returns the count used.
+
+    Example:
+        >>> import torch
+        >>> before = torch.get_num_threads()
+        >>> apply_threads(1)
+        1
+        >>> torch.set_num_threads(before)
+    """
+    if threads < 0:
+        raise InputError(f"--threads must be >= 0 (0: torch's choice). Received: {threads}")
+    if threads == 0:
+        threads = int(os.environ.get("OMP_NUM_THREADS", "0") or 0) or (os.cpu_count() or 1)
+    torch.set_num_threads(threads)
+    return threads
 
 # -- the run directory and its life ------------------------------------------------------------------------
 Out = Annotated[Path, typer.Option("--out", help="Run directory: model/, checkpoint/, run.json, train_log.jsonl.")]
-Resume = Annotated[bool, typer.Option("--resume", help="Continue the run in --out from its checkpoint (same data; "
+Resume = Annotated[bool, flag("--resume", help="Continue the run in --out from its checkpoint (same data; "
                                       "model, tokenizers and data settings come from the run).")]
+Overwrite = Annotated[bool, flag("--overwrite", help="Start afresh in an --out that is not empty: replace the run "
+                                 "files there (model/, checkpoint/, run.json, train_log.jsonl); other files stay.")]
 Seed = Annotated[int, typer.Option("--seed", help="Seed of data splits and order, sampling and initialisation.")]
 Device = Annotated[str, typer.Option("--device", help="auto, cpu, cuda, cuda:N or mps.")]
-Quiet = Annotated[bool, typer.Option("--quiet", help="No progress bar.")]
-Threads = Annotated[int | None, typer.Option("--threads", help="CPU threads for torch (default: torch's choice; 1 "
-                                             "is often fastest for small models on a busy machine).")]
-TimeBudget = Annotated[float | None, typer.Option("--time-budget", help="Stop training after this many seconds.")]
+Quiet = Annotated[bool, flag("--quiet", help="No progress bar or progress records.")]
+Threads = Annotated[int, typer.Option("--threads", help="CPU threads for torch (0: torch's choice, all cores). 1 "
+                                      "is fastest for the small built-in models, more so on a busy machine.")]
+TimeBudget = Annotated[float | None, typer.Option("--time-budget", help="Seconds the run may take in all (data, "
+                                                  "evaluations and saving counted); training stops early "
+                                                  "enough to finish within it.")]
+Compile = Annotated[bool, flag("--compile", help="torch.compile the model (falls back with a warning where "
+                                                 "compilation fails; the first steps are slower while it compiles).")]
 
 # -- the optimiser and its schedule ------------------------------------------------------------------------
 Steps = Annotated[int, typer.Option("--steps", help="Optimiser steps in total (counting resumed ones).")]
@@ -54,3 +165,8 @@ OnError = Annotated[str, typer.Option("--on-error", help="Malformed lines of a d
 # -- model directories -------------------------------------------------------------------------------------
 ModelDir = Annotated[Path, typer.Argument(help="A model directory (or a training run's directory).")]
 Beam = Annotated[int, typer.Option("--beam", help="Beam size (1 = greedy).")]
+
+# -- deprecated spellings (hidden; each prints a note and gives its value to the new option) ---------------
+WidthAlias = Annotated[int | None, deprecated("--width")]
+HiddenDimAlias = Annotated[int | None, deprecated("--hidden-dim")]
+TextAlias = Annotated[Path | None, deprecated("--text")]

@@ -7,15 +7,23 @@ A training run writes into ``--out DIR``::
     DIR/checkpoint/         everything --resume needs
     DIR/train_log.jsonl     one JSON record per log / evaluation
 
-Order of a run (``run_training``): check the directory (``check_run_dir``), build the ``TrainConfig`` from
-the common options (``train_config``), take the saved spec on ``--resume`` (``resume_spec``), let the recipe
-check the inputs and build the model (nothing written yet), print its summary, write ``run.json``
-(``write_spec``), train, print the closing line (``closing_line``).
+Order of a run (``run_training``): check the directory (``check_run_dir``: not a file, writable, empty
+unless ``--overwrite``, a checkpoint to continue with ``--resume``, recovered first if a save was cut
+between its renames), build the ``TrainConfig`` from the common options (``train_config``: every value
+checked, the device too), take the saved spec on ``--resume`` (``resume_spec``) and refuse typed model
+options that differ from the run's (``check_resume_model``), let the recipe check the inputs and build the
+model (nothing written yet), print its summary, write ``run.json`` (``write_spec``), train, print the
+closing line (``closing_line``). Under ``torchrun`` every rank runs this; rank 0 alone prints and writes.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import importlib
+import math
+import os
+import shutil
+import tempfile
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -24,9 +32,11 @@ from rich.console import Console
 from rich.markup import escape
 
 from attnkit.errors import CheckpointError, InputError
-from attnkit.storage import write_json
+from attnkit.storage import read_json, recover_directory, write_json
 from attnkit.training import TrainConfig, TrainResult
+from attnkit.training.checkpoint import has_checkpoint
 from attnkit.training.recipes.common import PreparedRun
+from attnkit.training.runtime import process_rank, resolve_device
 
 RUN_FILE = "run.json"
 console = Console(stderr=True)
@@ -54,31 +64,137 @@ def set_threads(threads: int | None) -> None:
     torch.set_num_threads(threads)
 
 
-def check_run_dir(out: Path, resume: bool) -> Path:
-    """``out/checkpoint`` once ``out`` fits: with ``resume`` it must hold a run, without it it must not."""
+RUN_NAMES = (RUN_FILE, "train_log.jsonl", "model", "checkpoint")
+"""What a training run writes in ``--out`` (``--overwrite`` replaces these and nothing else)."""
+
+
+def check_run_dir(out: Path, resume: bool, overwrite: bool = False) -> Path:
+    """``out/checkpoint`` once ``out`` fits the run; ``InputError`` (exit 2, nothing written) otherwise.
+
+    - ``out`` must not be a file.
+    - ``--resume``: ``out`` must hold a checkpoint; one left between the two renames of a save killed at
+      that instant is put back first (rank 0), so it is resumed, never lost.
+    - otherwise ``out`` must be new or empty, unless ``--overwrite`` (then the run files in it, ``RUN_NAMES``,
+      are replaced when training starts; other files stay). Under ``torchrun`` only rank 0 checks this: it
+      may already be writing while another rank starts.
+    """
     ckpt = out / "checkpoint"
     if out.exists() and not out.is_dir():
-        raise InputError(f"--out {str(out)!r} is a file. Expected a directory")
-    if resume and not ckpt.is_dir():
-        raise InputError(f"--resume: {str(out)!r} has no checkpoint/ to resume from")
-    if not resume and ckpt.exists():
-        raise InputError(f"{str(out)!r} already holds a run; pass --resume to continue it or choose another --out")
+        raise InputError(f"--out {str(out)!r} is a file. Expected a directory (new, empty, or a run to --resume)")
+    if resume and overwrite:
+        raise InputError("--resume continues the run in --out and --overwrite replaces it. Expected one of them")
+    check_writable(out)
+    if resume:
+        if process_rank() == 0:
+            recover_directory(ckpt)  # a save killed between its two renames: put the previous one back
+        if not has_checkpoint(ckpt):
+            raise InputError(f"--resume: {str(out)!r} has no checkpoint/ to resume from")
+        return ckpt
+    if process_rank() != 0 or not out.is_dir():
+        return ckpt
+    held = sorted(p.name + ("/" if p.is_dir() else "") for p in out.iterdir())
+    if held and not overwrite:
+        if ckpt.exists() or any(out.glob(".checkpoint.old-*")):
+            raise InputError(f"{str(out)!r} already holds a run; pass --resume to continue it, --overwrite to "
+                             f"start it again, or choose another --out")
+        shown = ", ".join(held[:5]) + (", ..." if len(held) > 5 else "")
+        raise InputError(f"--out {str(out)!r} is not empty (it holds {shown}). Expected a new or empty directory; "
+                         f"pass --overwrite to replace attnkit's run files in it ({', '.join(RUN_NAMES)})")
     return ckpt
+
+
+def check_writable(out: Path) -> None:
+    """``InputError`` unless files can be created in ``out`` (or in its nearest existing parent): a probe
+    file is created and removed at once, so a read-only or foreign directory fails before any work."""
+    where = out
+    while not where.exists() and where != where.parent:
+        where = where.parent
+    if not where.is_dir():
+        raise InputError(f"--out {str(out)!r}: {str(where)!r} is a file, not a directory")
+    try:
+        fd, probe = tempfile.mkstemp(prefix=".attnkit-probe-", dir=where)
+        os.close(fd)
+        os.unlink(probe)
+    except OSError as err:
+        raise InputError(f"--out {str(out)!r}: cannot write in {str(where)!r} ({err.strerror or err})") from None
+
+
+def clear_run(out: Path) -> None:
+    """Remove what an earlier run wrote in ``out`` (``RUN_NAMES`` and unfinished temporary copies)."""
+    for name in RUN_NAMES:
+        path = out / name
+        if path.is_dir() and not path.is_symlink():
+            shutil.rmtree(path)
+        elif path.exists() or path.is_symlink():
+            path.unlink()
+    for stale in [*out.glob(".checkpoint.*"), *out.glob(".model.*"), *out.glob("checkpoint-*")]:
+        shutil.rmtree(stale, ignore_errors=True)
 
 
 def train_config(out: Path, *, steps: int, lr: float, schedule: str, warmup: int, eval_every: int,
                  patience: int | None, seed: int, quiet: bool, device: str, time_budget: float | None,
                  resume: bool) -> TrainConfig:
-    """The ``TrainConfig`` of the common options (``metric``/``mode`` are the recipe's to set)."""
+    """The ``TrainConfig`` of the common options (``metric``/``mode`` are the recipe's to set).
+
+    Every value is checked here, before anything is read or written: ``--device`` must exist on this
+    machine, numbers must be finite.
+    """
     if steps < 1:
         raise InputError(f"--steps must be >= 1. Received: {steps}")
-    if lr <= 0:
-        raise InputError(f"--lr must be > 0. Received: {lr}")
+    if not math.isfinite(lr) or lr <= 0:
+        raise InputError(f"--lr must be a finite number > 0. Received: {lr}")
     if warmup < 0:
         raise InputError(f"--warmup must be >= 0. Received: {warmup}")
+    if eval_every < 1:
+        raise InputError(f"--eval-every must be >= 1. Received: {eval_every}")
+    if patience is not None and patience < 1:
+        raise InputError(f"--patience must be >= 1. Received: {patience}")
+    if time_budget is not None and not (math.isfinite(time_budget) and time_budget > 0):
+        raise InputError(f"--time-budget must be a finite number of seconds > 0. Received: {time_budget}")
+    try:
+        resolve_device(device)
+    except ValueError as err:
+        raise InputError(str(err)) from None
     return TrainConfig(steps=steps, lr=lr, schedule=schedule, warmup_steps=warmup, eval_every=eval_every,
                        patience=patience, seed=seed, out_dir=str(out), progress=not quiet, device=device,
                        time_budget=time_budget, resume=resume)
+
+
+def given_options() -> set[str]:
+    """Names of the parameters the user typed on the command line (not defaults) of the running command."""
+    ctx = None
+    for module in ("typer._click.globals", "click.globals"):
+        try:
+            ctx = importlib.import_module(module).get_current_context(silent=True)
+        except ImportError:
+            continue
+        if ctx is not None:
+            break
+    if ctx is None:
+        return set()
+    return {name for name in ctx.params if getattr(ctx.get_parameter_source(name), "name", "") == "COMMANDLINE"}
+
+
+def check_resume_model(out: Path, resume: bool, model: dict[str, Any], flags: dict[str, str] | None = None) -> None:
+    """With ``--resume``, refuse model options typed on the command line that differ from the run's model.
+
+    Args:
+        out: the run directory (its ``checkpoint/config.json`` holds the model's config).
+        resume: ``--resume`` was given.
+        model: the model config fields the options describe (``{"hidden_dim": 64, ...}``).
+        flags: config field -> parameter name where they differ (``{"encoder_layers": "layers"}``).
+    """
+    if not resume:
+        return
+    meta = read_json(out / "checkpoint" / "config.json") if (out / "checkpoint" / "config.json").is_file() else {}
+    saved = meta.get("config", {}) if "kind" in meta else meta  # attnkit's layout, or a Hugging Face config
+    typed = given_options()
+    flags = flags or {}
+    differ = [f"--{flags.get(k, k).replace('_', '-')} {v!r} (the run has {saved[k]!r})" for k, v in model.items()
+              if (flags.get(k, k) in typed or k in typed) and k in saved and saved[k] != v]
+    if differ:
+        raise InputError(f"--resume: the model of the run in {str(out)!r} is fixed; it differs from "
+                         f"{'; '.join(differ)}. Drop these options, or start a new run in another --out")
 
 
 def read_spec(cls: type[S], out: Path) -> S | None:
@@ -112,7 +228,9 @@ def resume_spec(out: Path, resume: bool, fresh: S, same: str, *, refresh: tuple[
 
 
 def write_spec(out: Path, spec: Any) -> None:
-    """Create the run directory ``out`` and save ``spec`` (a dataclass) in it as ``run.json``."""
+    """Create the run directory ``out`` and save ``spec`` (a dataclass) in it as ``run.json`` (rank 0 only)."""
+    if process_rank() != 0:
+        return
     out.mkdir(parents=True, exist_ok=True)
     write_json(out / RUN_FILE, dataclasses.asdict(spec))
 
@@ -127,14 +245,33 @@ def closing_line(result: TrainResult, out: Path, best: str | None, hint: str = "
     return done + f"model in {out / 'model'}{hint}"
 
 
-def run_training(out: Path, spec: Any, run: PreparedRun, hint: str = "", notes: tuple[str, ...] = ()) -> TrainResult:
-    """Print the run's summary (and ``notes``), write ``run.json``, train, print the closing line."""
-    for line in (run.summary, *notes):
-        say(line)
+def run_training(out: Path, spec: Any, run: PreparedRun, hint: str = "", notes: tuple[str, ...] = (),
+                 overwrite: bool = False) -> TrainResult:
+    """Print the run's summary (and ``notes``), write ``run.json``, train, print the closing line.
+
+    Under ``torchrun`` every rank trains; rank 0 alone prints and writes. With ``overwrite`` the files of
+    an earlier run in ``out`` are removed first (every input has been checked by now).
+
+    Raises:
+        FloatingPointError: training stopped after too many non-finite losses or gradients (exit 1).
+    """
+    main = process_rank() == 0
+    if main:
+        for line in (run.summary, *notes):
+            say(line)
+        if overwrite and out.is_dir():
+            clear_run(out)
     write_spec(out, spec)
     result = run.fit()
-    best = run.best_line(result) if run.best_line is not None else None
-    say(closing_line(result, out, best, hint))
+    if result.stop_reason == "non_finite":
+        raise FloatingPointError(f"training stopped at step {result.steps}: {result.skipped_steps} steps had a "
+                                 f"non-finite loss or gradient (skipped); try a lower --lr. The last good "
+                                 f"weights are in {out / 'checkpoint'}")
+    if main:
+        best = run.best_line(result) if run.best_line is not None else None
+        if result.skipped_steps:
+            say(f"warning: {result.skipped_steps} step(s) skipped for a non-finite loss or gradient")
+        say(closing_line(result, out, best, hint))
     return result
 
 

@@ -1,41 +1,56 @@
-"""``attnkit bench``: the benchmark suites, measured as ratios against peers in one run."""
+"""``attnkit bench [--quick] [--out DIR] [--compile] [suite ...]``: every benchmark suite in one process."""
 
 from __future__ import annotations
 
-import importlib
 from pathlib import Path
+from typing import Annotated
 
 import typer
 
+from attnkit.cli._options import Threads, apply_threads, flag
 from attnkit.cli.main import app
 from attnkit.errors import InputError
 
-SUITES = {
-    "functional": "attnkit.bench.functional",  # attention() vs torch SDPA vs naive; chunked additive memory
-    "layers": "attnkit.bench.layers",  # MultiHeadAttention vs torch.nn.MultiheadAttention vs Keras
-    "models": "attnkit.bench.models",  # GPT / BERT vs Hugging Face transformers
-}
+_SUITES_HELP = ("Suites to run (default: functional layers models kinds): functional = attention() vs torch "
+                "SDPA vs naive; layers = MultiHeadAttention vs torch and Keras; models = GPT/BERT vs transformers "
+                "and bfloat16 autocast; kinds = the attention kinds and the 128..32,768-token scaling run; "
+                "compile = torch.compile's speed-up.")
 
 
 @app.command("bench")
 def bench(
-    suite: str = typer.Argument("functional", help=f"Which suite to run: {', '.join(SUITES)}."),
-    quick: bool = typer.Option(False, "--quick", help="A short run with fewer sizes and repeats."),
-    json_out: Path = typer.Option(None, "--json", help="Also write the results as JSON to this file."),
+    suites: Annotated[list[str] | None, typer.Argument(help=_SUITES_HELP, show_default=False)] = None,
+    quick: Annotated[bool, flag("--quick", help="A short run of every suite (seconds to a minute).")] = False,
+    out: Annotated[Path | None, typer.Option("--out", help="Directory to write bench.json, bench.md and the "
+                                             "scaling plots into (created).")] = None,
+    compile_: Annotated[bool, flag("--compile", help="Also run the compile suite: torch.compile's compile time "
+                                   "and speed-up on attnkit models (minutes: compilation is slow).")] = False,
+    threads: Threads = 0,
+    json_out: Annotated[Path | None, typer.Option("--json", help="Also write the JSON report to this file.")] = None,
 ) -> None:
-    """Run a benchmark suite and print its table of time (and memory) ratios against the peers.
+    """Measure attnkit on this machine: its matmul limit first, then each suite as ratios against peers.
 
     Timings interleave the contenders call by call and keep medians, so a busy machine slows them alike;
-    the figures are ratios, never absolute promises. Peers that are not installed (Keras, transformers)
-    are reported as missing.
+    the figures are ratios, never absolute promises. Peers that are not installed (Keras, transformers,
+    the MiniLM weights) and attention kinds that cannot run are reported as skipped, with the reason,
+    never as zero. The models suite runs on one thread; --threads sets the others (0: torch's choice).
     """
-    if suite not in SUITES:
-        raise InputError(f"unknown benchmark suite {suite!r}. Expected one of: {', '.join(SUITES)}")
-    try:
-        module = importlib.import_module(SUITES[suite])
-    except ModuleNotFoundError as exc:
-        raise InputError(f"suite {suite!r} needs a package that is not installed: {exc.name}") from None
-    argv = (["--quick"] if quick else []) + (["--json", str(json_out)] if json_out else [])
-    code = module.main(argv)
-    if code:
-        raise typer.Exit(code)
+    from attnkit.bench.run import DEFAULT_SUITES, SUITES, run_bench  # noqa: PLC0415
+
+    names = list(suites or DEFAULT_SUITES)
+    for name in names:
+        if name not in SUITES:
+            raise InputError(f"unknown benchmark suite {name!r}. Expected one of: {', '.join(SUITES)}")
+    if compile_ and "compile" not in names:
+        names.append("compile")
+    for path in (out,):
+        if path is not None and path.exists() and not path.is_dir():
+            raise InputError(f"--out must be a directory. Received: {path} (a file)")
+    apply_threads(threads)
+    report = run_bench(names, quick=quick, out=out, echo=typer.echo)
+    if json_out is not None:
+        import json  # noqa: PLC0415
+
+        json_out.write_text(json.dumps(report, indent=1, default=str), encoding="utf-8")
+    if report["failed"]:
+        raise typer.Exit(1)

@@ -13,12 +13,11 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Annotated, Any
 
-import torch
 import typer
 from rich.console import Console
 from rich.table import Table
 
-from attnkit.cli._options import Device, Seed
+from attnkit.cli._options import DEFAULT_THREADS, Device, Seed, Threads, apply_threads, flag
 from attnkit.cli._run import say
 from attnkit.cli.main import app
 from attnkit.cli.seq2seq import print_alignment
@@ -78,25 +77,21 @@ def _table(summary: dict[str, Any]) -> Table:
 def demo(
     out: Annotated[Path, typer.Option("--out", help="Where to write model/, the PNGs and the "
                                       "summary.")] = Path("attnkit-demo"),
-    quick: Annotated[bool, typer.Option("--quick", help="A tiny smoke-test run (seconds; low accuracy).")] = False,
+    quick: Annotated[bool, flag("--quick", help="A tiny smoke-test run (seconds; low accuracy).")] = False,
     steps: Annotated[int | None, typer.Option("--steps", help="Override the number of training steps.")] = None,
     time_budget: Annotated[float | None, typer.Option("--time-budget", help="Seconds of training for the "
                                                       "attention model (the contrast model gets the "
                                                       "same).")] = None,
-    contrast: Annotated[bool, typer.Option("--contrast/--no-contrast", help="Also train the no-attention model "
+    contrast: Annotated[bool, flag("--contrast/--no-contrast", help="Also train the no-attention model "
                                            "with the same number of steps, for comparison.")] = True,
     seed: Seed = 0,
     device: Device = "auto",
-    threads: Annotated[int, typer.Option("--threads", help="CPU threads for torch. 1 is fastest for this small "
-                                         "model, and far faster than more when other programs share the "
-                                         "cores.")] = 1,
+    threads: Threads = DEFAULT_THREADS,
 ) -> None:
     """Train a Bahdanau model on dates to >= 99.5% held-out exact match, show alignments, save it all."""
     start = time.perf_counter()
     s = _settings(quick, steps, time_budget, contrast)
-    if threads < 1:
-        raise InputError(f"--threads must be >= 1. Received: {threads}")
-    torch.set_num_threads(threads)
+    apply_threads(threads)
     if out.exists() and not out.is_dir():
         raise InputError(f"--out {str(out)!r} exists and is not a directory")
     console.rule("[bold]attnkit demo: dates -> ISO 8601 with Bahdanau attention")

@@ -9,6 +9,14 @@ The recipe (``attnkit.training.recipes.run_length_experiment``) trains ``attenti
     OUT/length.png    exact match against input length, one line per model
     OUT/length_token_accuracy.png   the same for token accuracy (a smoother picture of the decline)
     OUT/<attention>/model/   the trained models (``attnkit.load``)
+
+``attnkit experiment efficiency`` (``attnkit.training.recipes.run_efficiency``) trains the same small GPT
+with each attention kind on a long-range (copy) and a local task at several lengths, times the attention
+alone up to long lengths, and writes::
+
+    OUT/efficiency.json   every run (accuracy, ms/step, tokens/s, step memory), the timing, the crossovers
+    OUT/efficiency.md     the same as Markdown tables
+    OUT/efficiency.png    accuracy, training time and memory against length, attention time with crossovers
 """
 
 from __future__ import annotations
@@ -23,10 +31,16 @@ from rich.console import Console
 from rich.table import Table
 
 from attnkit.cli._options import Device, Seed
-from attnkit.cli._run import say
+from attnkit.cli._run import say, set_threads
 from attnkit.cli.main import experiment_app
 from attnkit.errors import InputError
 from attnkit.storage import atomic_write_text, write_json
+from attnkit.training.recipes.efficiency import (
+    EfficiencyResult,
+    EfficiencySettings,
+    efficiency_markdown,
+    run_efficiency,
+)
 from attnkit.training.recipes.length import (  # noqa: F401  (length_table re-exported)
     MODELS,
     LengthResult,
@@ -106,3 +120,105 @@ def length(
     console.print(_table(result))
     console.print(f"wrote {out}/length.png, length_token_accuracy.png, length.md, length.json "
                   f"({result.report['total_seconds']} s)")
+
+
+def _ints(text: str | None, flag: str) -> tuple[int, ...] | None:
+    if text is None:
+        return None
+    try:
+        return tuple(int(x) for x in text.split(",") if x.strip())
+    except ValueError:
+        raise InputError(f"{flag} must be comma-separated integers. Received: {text!r}") from None
+
+
+def _names(text: str | None) -> tuple[str, ...] | None:
+    return None if text is None else tuple(x.strip() for x in text.split(",") if x.strip())
+
+
+def _plot_efficiency(result: EfficiencyResult, path: Path) -> None:
+    """Four panels against length: accuracy (copy solid, local dashed), ms per training step, step memory,
+    and the attention's own time (log-log) with each kind's crossover marked."""
+    from matplotlib.figure import Figure
+
+    from attnkit.viz.plots import save_figure
+
+    fig = Figure(figsize=(11, 8))
+    axes = fig.subplots(2, 2)
+    kinds = list(dict.fromkeys(r["kind"] for r in result.rows))
+    colors = {k: f"C{i}" for i, k in enumerate(dict.fromkeys([*kinds, *(r["kind"] for r in result.timing)]))}
+    panels = ((axes[0, 0], "accuracy", "accuracy (predictable tokens)"),
+              (axes[0, 1], "seconds_per_step", "seconds per training step"),
+              (axes[1, 0], "step_memory_mib", "step working memory (MiB)"))
+    for ax, key, label in panels:
+        for kind in kinds:
+            for task, style in (("copy", "-"), ("local", "--")):
+                pts = [(r["length"], r[key]) for r in result.rows if r["kind"] == kind and r["task"] == task
+                       and r[key] is not None]
+                if pts:
+                    ax.plot(*zip(*pts, strict=True), style, marker="o", color=colors[kind], label=f"{kind} {task}")
+        ax.set_xscale("log", base=2)
+        ax.set_xlabel("sequence length")
+        ax.set_ylabel(label)
+    axes[0, 0].legend(fontsize=7)
+    ax = axes[1, 1]
+    for kind in dict.fromkeys(r["kind"] for r in result.timing):
+        pts = [(r["length"], r["seconds"] * 1000) for r in result.timing if r["kind"] == kind]
+        ax.plot(*zip(*pts, strict=True), marker="o", color=colors[kind], label="full (SDPA)" if kind == "full" else kind)
+    for c in result.crossovers:
+        if c["where"] == "measured":
+            ax.axvline(c["length"], color=colors[c["kind"]], linestyle=":", linewidth=1)
+    ax.set_xscale("log", base=2)
+    ax.set_yscale("log")
+    ax.set_xlabel("sequence length (1 head, width 64, causal)")
+    ax.set_ylabel("attention fwd+bwd (ms); dotted: crossover")
+    ax.legend(fontsize=7)
+    fig.suptitle("Attention kinds: quality, time and memory against length")
+    fig.tight_layout()
+    save_figure(fig, path)
+
+
+@experiment_app.command("efficiency")
+def efficiency(
+    out: Annotated[Path, typer.Option("--out", help="Where to write efficiency.json/.md/.png.")] = Path(
+        "attnkit-efficiency"),
+    quick: Annotated[bool, typer.Option("--quick", help="A small run of about a minute or two (a smoke test).")] = False,
+    kinds: Annotated[str | None, typer.Option("--kinds", help="Comma-separated kinds (default: full, "
+                                              "sliding_window, block_sparse, linear, performer).")] = None,
+    tasks: Annotated[str | None, typer.Option("--tasks", help="Comma-separated tasks: copy (long range), "
+                                              "local.")] = None,
+    lengths: Annotated[str | None, typer.Option("--lengths", help="Comma-separated training lengths "
+                                                "(default 64,128,256,512; quick 64,128).")] = None,
+    timing_lengths: Annotated[str | None, typer.Option("--timing-lengths", help="Comma-separated lengths of "
+                                                       "the attention-only timing (default 256 .. 16384).")] = None,
+    steps: Annotated[int | None, typer.Option("--steps", help="Training steps of each run.")] = None,
+    batch_size: Annotated[int | None, typer.Option("--batch-size", help="Sequences per batch.")] = None,
+    d_model: Annotated[int | None, typer.Option("--d-model", help="Model width of the GPT.")] = None,
+    heads: Annotated[int | None, typer.Option("--heads", help="Attention heads.")] = None,
+    layers: Annotated[int | None, typer.Option("--layers", help="Blocks.")] = None,
+    window: Annotated[int | None, typer.Option("--window", help="Sliding window: keys on each side.")] = None,
+    lr: Annotated[float | None, typer.Option("--lr", help="Peak learning rate.")] = None,
+    memory: Annotated[bool, typer.Option("--memory/--no-memory", help="Measure each training step's peak "
+                                         "memory in a child process.")] = True,
+    seed: Seed = 0,
+    threads: Annotated[int, typer.Option("--threads", help="CPU threads for torch.")] = 1,
+    device: Device = "cpu",
+) -> None:
+    """Train a small GPT with each attention kind at several lengths; table and plot of quality, time, memory."""
+    s = EfficiencySettings(seed=seed)
+    s = s.quick() if quick else s
+    given = {"kinds": _names(kinds), "tasks": _names(tasks), "lengths": _ints(lengths, "--lengths"),
+             "timing_lengths": _ints(timing_lengths, "--timing-lengths"), "steps": steps, "batch_size": batch_size,
+             "d_model": d_model, "heads": heads, "layers": layers, "window": window, "lr": lr, "memory": memory}
+    s = EfficiencySettings(**{**s.__dict__, **{k: v for k, v in given.items() if v is not None}})
+    s.check()
+    set_threads(threads)
+    start = time.perf_counter()
+    result = run_efficiency(s, device=device, log=lambda m: say(m, console))
+    report = {"settings": result.settings, "runs": result.rows, "timing": result.timing,
+              "crossovers": result.crossovers, "total_seconds": round(time.perf_counter() - start, 1),
+              "threads": torch.get_num_threads()}
+    write_json(out / "efficiency.json", report)
+    atomic_write_text(out / "efficiency.md", efficiency_markdown(result))
+    _plot_efficiency(result, out / "efficiency.png")
+    console.print(efficiency_markdown(result), soft_wrap=True, highlight=False, markup=False)
+    console.print(f"wrote {out}/efficiency.png, efficiency.md, efficiency.json ({report['total_seconds']} s)")

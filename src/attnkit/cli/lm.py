@@ -10,25 +10,34 @@ The recipes are ``attnkit.training.recipes.prepare_gpt`` / ``prepare_bert`` / ``
 
 from __future__ import annotations
 
+import json
+import time
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
 from attnkit.cli import _run
 from attnkit.cli._options import (
+    DEFAULT_THREADS,
     Device,
     EvalEvery,
     Out,
+    Overwrite,
     Patience,
     Quiet,
     Resume,
     Schedule,
     Steps,
+    TextAlias,
     Threads,
     TimeBudget,
+    WidthAlias,
+    apply_threads,
+    flag,
+    take_alias,
 )
-from attnkit.cli._run import say
+from attnkit.cli._run import RUN_FILE, say
 from attnkit.cli.main import app, train_app
 from attnkit.errors import InputError
 from attnkit.models.gpt import GPT
@@ -40,6 +49,7 @@ from attnkit.training.recipes.lm import (
     Sampling,
     TextRunSpec,
     continue_text,
+    evaluate_lm,
     prepare_bert,
     prepare_gpt,
     tokenizer_of,
@@ -47,9 +57,9 @@ from attnkit.training.recipes.lm import (
 
 # Options of both language models (their help names what they mean for either).
 Layers = Annotated[int, typer.Option("--layers", help="Transformer blocks L.")]
-Heads = Annotated[int, typer.Option("--heads", help="Attention heads H per block (--width must be a multiple).")]
-Width = Annotated[int, typer.Option("--width", help="Model width D (embeddings and hidden size; the "
-                                    "feed-forward width is 4 D).")]
+Heads = Annotated[int, typer.Option("--heads", help="Attention heads H per block (--d-model must be a multiple).")]
+DModel = Annotated[int, typer.Option("--d-model", help="Model width D (embeddings and hidden size; the "
+                                     "feed-forward width is 4 D).")]
 Dropout = Annotated[float, typer.Option("--dropout", help="Dropout on embeddings, attention weights and block "
                                         "outputs.")]
 Warmup = Annotated[int, typer.Option("--warmup", help="Linear warmup steps (cut to --steps/10 if longer than "
@@ -60,9 +70,18 @@ Seed = Annotated[int, typer.Option("--seed", help="Seed of data order, masks and
 Lr = Annotated[float, typer.Option("--lr", help="Peak learning rate of AdamW.")]
 
 
-def _config(out: Path, resume: bool, steps: int, warmup: int, **common: object) -> tuple[TrainConfig, tuple[str, ...]]:
+def _text(data: Path | None, text: Path | None) -> Path:
+    """The text file of ``--data`` (or of its deprecated spelling ``--text``)."""
+    path = take_alias(data, text, "--text", None)
+    if path is None:
+        raise InputError("Missing option '--data': the UTF-8 text file to learn")
+    return path
+
+
+def _config(out: Path, resume: bool, steps: int, warmup: int, overwrite: bool = False,
+            **common: object) -> tuple[TrainConfig, tuple[str, ...]]:
     """The common run checks, ``TrainConfig`` and notes; a warmup as long as the run is cut to ``steps // 10``."""
-    _run.check_run_dir(out, resume)
+    _run.check_run_dir(out, resume, overwrite)
     if warmup < 0:
         raise InputError(f"--warmup must be >= 0. Received: {warmup}")
     used = steps // 10 if warmup >= steps else warmup
@@ -77,12 +96,12 @@ def _config(out: Path, resume: bool, steps: int, warmup: int, **common: object) 
 
 @train_app.command("gpt")
 def train_gpt(
-    text: Annotated[Path, typer.Option("--text", help="UTF-8 text file to learn (any text; the whole file is one "
-                                       "token stream).")],
     out: Out,
+    data: Annotated[Path | None, typer.Option("--data", help="UTF-8 text file to learn (any text; the whole file "
+                                              "is one token stream). Required.")] = None,
     layers: Layers = 4,
     heads: Heads = 4,
-    width: Width = 128,
+    d_model: DModel = 128,
     block_size: Annotated[int, typer.Option("--block-size", help="Tokens per training block; also the longest "
                                             "context (prompt + generated tokens) the model handles.")] = 128,
     vocab_size: Annotated[int, typer.Option("--vocab-size", help="Byte-level BPE vocabulary (>= 257: 256 bytes + "
@@ -102,20 +121,28 @@ def train_gpt(
     time_budget: TimeBudget = None,
     seed: Seed = 0,
     resume: Resume = False,
+    overwrite: Overwrite = False,
     device: Device = "auto",
     quiet: Quiet = False,
-    threads: Threads = None,
+    threads: Threads = DEFAULT_THREADS,
+    text: TextAlias = None,
+    width: WidthAlias = None,
 ) -> None:
     """Train a small GPT (decoder-only causal LM, GPT-2 architecture) on a text file; save it in --out."""
-    _run.set_threads(threads)
-    config, notes = _config(out, resume, steps, warmup, lr=lr, schedule=schedule, eval_every=eval_every,
+    started = time.perf_counter()
+    apply_threads(threads)
+    data, d_model = _text(data, text), take_alias(d_model, width, "--width", 128)
+    config, notes = _config(out, resume, steps, warmup, overwrite, lr=lr, schedule=schedule, eval_every=eval_every,
                      patience=patience, seed=seed, quiet=quiet, device=device, time_budget=time_budget)
-    fresh = TextRunSpec("gpt", str(text), seed, block_size, valid_fraction)
+    fresh = TextRunSpec("gpt", str(data), seed, block_size, valid_fraction)
     spec = _run.resume_spec(out, resume, fresh, "model", refresh=("text",), required=True)
-    options = LMOptions(layers=layers, heads=heads, width=width, dropout=dropout, vocab_size=vocab_size,
+    _run.check_resume_model(out, resume, {"n_layer": layers, "n_head": heads, "n_embd": d_model},
+                            {"n_layer": "layers", "n_head": "heads", "n_embd": "d_model"})
+    options = LMOptions(layers=layers, heads=heads, width=d_model, dropout=dropout, vocab_size=vocab_size,
                         tokenizer=tokenizer, batch_size=batch_size)
     run = prepare_gpt(spec, options, config)
-    _run.run_training(out, spec, run, hint=f'; try: attnkit generate {out} "..."', notes=notes)
+    run.started = started
+    _run.run_training(out, spec, run, hint=f'; try: attnkit generate {out} "..."', notes=notes, overwrite=overwrite)
 
 
 # ----------------------------------------------------------------------------------------------------------
@@ -125,12 +152,12 @@ def train_gpt(
 
 @train_app.command("bert")
 def train_bert(
-    text: Annotated[Path, typer.Option("--text", help="UTF-8 text file: one sentence (or segment) per line, "
-                                       "blank lines between documents.")],
     out: Out,
+    data: Annotated[Path | None, typer.Option("--data", help="UTF-8 text file: one sentence (or segment) per "
+                                              "line, blank lines between documents. Required.")] = None,
     layers: Layers = 4,
     heads: Heads = 4,
-    width: Width = 128,
+    d_model: DModel = 128,
     max_len: Annotated[int, typer.Option("--max-len", help="Longest [CLS] A [SEP] B [SEP] in tokens; longer "
                                          "pairs are cut, longest sentence first.")] = 64,
     vocab_size: Annotated[int, typer.Option("--vocab-size", help="WordPiece vocabulary, 5 special tokens "
@@ -141,7 +168,7 @@ def train_bert(
                                                    "WordPiece training is not reproducible when merge counts "
                                                    "tie (a tokenizers library issue): reuse a vocabulary to "
                                                    "repeat a run exactly.")] = None,
-    lowercase: Annotated[bool, typer.Option("--lowercase/--cased", help="Lower-case the text (uncased BERT) or "
+    lowercase: Annotated[bool, flag("--lowercase/--cased", help="Lower-case the text (uncased BERT) or "
                                             "keep case.")] = True,
     mlm_probability: Annotated[float, typer.Option("--mlm-probability", help="Share of tokens the masked LM "
                                                    "predicts (of those: 80% [MASK], 10% random, 10% "
@@ -158,24 +185,33 @@ def train_bert(
     time_budget: TimeBudget = None,
     seed: Seed = 0,
     resume: Resume = False,
+    overwrite: Overwrite = False,
     device: Device = "auto",
     quiet: Quiet = False,
-    threads: Threads = None,
+    threads: Threads = DEFAULT_THREADS,
+    text: TextAlias = None,
+    width: WidthAlias = None,
 ) -> None:
     """Pretrain a small BERT on a text file with masked LM + next-sentence prediction; save it in --out.
 
     The log's "accuracy" is the masked-LM accuracy (share of chosen tokens predicted exactly);
     evaluations also report next-sentence accuracy.
     """
-    _run.set_threads(threads)
-    config, notes = _config(out, resume, steps, warmup, lr=lr, schedule=schedule, eval_every=eval_every,
+    started = time.perf_counter()
+    apply_threads(threads)
+    data, d_model = _text(data, text), take_alias(d_model, width, "--width", 128)
+    config, notes = _config(out, resume, steps, warmup, overwrite, lr=lr, schedule=schedule, eval_every=eval_every,
                      patience=patience, seed=seed, quiet=quiet, device=device, time_budget=time_budget)
-    fresh = TextRunSpec("bert", str(text), seed, max_len, valid_fraction, mlm_probability)
+    fresh = TextRunSpec("bert", str(data), seed, max_len, valid_fraction, mlm_probability)
     spec = _run.resume_spec(out, resume, fresh, "model", refresh=("text",), required=True)
-    options = LMOptions(layers=layers, heads=heads, width=width, dropout=dropout, vocab_size=vocab_size,
+    _run.check_resume_model(out, resume, {"num_hidden_layers": layers, "num_attention_heads": heads,
+                                          "hidden_size": d_model},
+                            {"num_hidden_layers": "layers", "num_attention_heads": "heads", "hidden_size": "d_model"})
+    options = LMOptions(layers=layers, heads=heads, width=d_model, dropout=dropout, vocab_size=vocab_size,
                         tokenizer=tokenizer, lowercase=lowercase, batch_size=batch_size)
     run = prepare_bert(spec, options, config)
-    _run.run_training(out, spec, run, notes=notes)
+    run.started = started
+    _run.run_training(out, spec, run, notes=notes, overwrite=overwrite)
 
 
 # ----------------------------------------------------------------------------------------------------------
@@ -210,7 +246,7 @@ def generate_cmd(
     prompt: Annotated[str, typer.Argument(help="Text to continue (empty: start from <|endoftext|>).")],
     max_new_tokens: Annotated[int, typer.Option("--max-new-tokens", help="Tokens to generate (fewer only when the "
                                                 "end-of-text token comes, with --stop-at-eos).")] = 50,
-    sample: Annotated[bool, typer.Option("--sample/--greedy", help="Sample from the softmax, or take the most "
+    sample: Annotated[bool, flag("--sample/--greedy", help="Sample from the softmax, or take the most "
                                          "likely token each step (default).")] = False,
     temperature: Annotated[float, typer.Option("--temperature", help="With --sample: divide the logits by this "
                                                "(< 1 sharper, > 1 flatter).")] = 1.0,
@@ -221,11 +257,13 @@ def generate_cmd(
                                                 "sampling).")] = None,
     seed: Annotated[int, typer.Option("--seed", help="Seed of sampling (the same seed gives the same "
                                       "text).")] = 0,
-    stop_at_eos: Annotated[bool, typer.Option("--stop-at-eos/--no-stop-at-eos", help="Stop at the model's "
+    stop_at_eos: Annotated[bool, flag("--stop-at-eos/--no-stop-at-eos", help="Stop at the model's "
                                               "end-of-text token.")] = True,
     device: Device = "auto",
+    threads: Threads = DEFAULT_THREADS,
 ) -> None:
     """Continue PROMPT with a trained GPT and print the continuation."""
+    apply_threads(threads)
     if max_new_tokens < 1:
         raise InputError(f"--max-new-tokens must be >= 1. Received: {max_new_tokens}")
     sampling = Sampling(sample, temperature, top_k, top_p, seed, stop_at_eos)
@@ -233,3 +271,68 @@ def generate_cmd(
     if not sample and (top_k is not None or top_p is not None or temperature != 1.0):
         say("note: --temperature/--top-k/--top-p apply only with --sample")
     print(continue_text(load_gpt(model_dir), prompt, max_new_tokens, sampling, device=device))
+
+
+# ----------------------------------------------------------------------------------------------------------
+# attnkit evaluate on a GPT or BERT run (the command lives in attnkit.cli.seq2seq)
+# ----------------------------------------------------------------------------------------------------------
+
+TEXT_MODEL_TYPES: tuple[str, ...] = ("gpt2", "bert")
+"""``model_type`` of the directories ``attnkit evaluate`` scores as language models."""
+
+
+def is_text_model(directory: Path) -> bool:
+    """True if ``directory`` (a resolved model directory) holds a GPT or BERT (a Hugging Face config)."""
+    try:
+        meta = json.loads((directory / "config.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return False
+    return isinstance(meta, dict) and meta.get("model_type") in TEXT_MODEL_TYPES
+
+
+def _text_spec(directory: Path, model: Any, data: str | None) -> TextRunSpec:
+    """The run's ``run.json`` (beside or inside ``directory``), or a spec for scoring ``data`` as a whole."""
+    spec = TextRunSpec.read(directory.parent / RUN_FILE) or TextRunSpec.read(directory / RUN_FILE)
+    if spec is not None:
+        return spec
+    if data is None:
+        raise InputError(f"no run.json beside {str(directory)!r}: give --data FILE (a UTF-8 text to score)")
+    c = model.config
+    kind = "gpt" if isinstance(model, GPT) else "bert"
+    return TextRunSpec(kind, data, length=c.n_positions if kind == "gpt" else c.max_position_embeddings)
+
+
+def evaluate_text_run(directory: Path, data: str | None, batch_size: int, device: str,
+                      json_out: Path | None) -> dict[str, Any]:
+    """Score a GPT (perplexity) or BERT (masked-LM accuracy) on held-out text; print a table on stdout.
+
+    The held-out text is the run's own (the trailing ``--valid-fraction`` of its text, the batches its
+    training validated on), or the whole of ``data`` when given.
+    """
+    from rich.console import Console
+    from rich.table import Table
+
+    from attnkit.io import load
+    from attnkit.models.bert_heads import BertForPreTraining
+    from attnkit.storage import write_json
+    from attnkit.training.runtime import resolve_device
+
+    model = load(directory)
+    if not isinstance(model, GPT | BertForPreTraining):
+        raise InputError(f"{str(directory)!r} holds a {type(model).__name__}; `attnkit evaluate` scores "
+                         f"sequence-to-sequence models, GPT and BERT pretraining models")
+    if batch_size < 1:
+        raise InputError(f"--batch-size must be >= 1. Received: {batch_size}")
+    spec = _text_spec(directory, model, data)
+    result = evaluate_lm(model.to(resolve_device(device)), spec, text=data, batch_size=batch_size)
+    title = f"{result['text']} ({'whole file' if data else 'held-out tail'}): {result['batches']} batches"
+    table = Table(title=title)
+    table.add_column("metric")
+    table.add_column("value", justify="right")
+    for key, value in result.items():
+        if key not in ("text", "batches"):
+            table.add_row(key.replace("_", " "), f"{value:.4f}")
+    Console().print(table)
+    if json_out is not None:
+        write_json(json_out, result)
+    return result

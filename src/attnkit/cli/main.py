@@ -38,6 +38,26 @@ experiment_app = typer.Typer(help="Experiments that measure the course's claims.
 app.add_typer(train_app, name="train")
 app.add_typer(experiment_app, name="experiment")
 
+
+def _print_version(value: bool) -> None:
+    """``attnkit --version``: the installed distribution's version (importlib.metadata)."""
+    if value:
+        from importlib.metadata import PackageNotFoundError, version
+
+        try:
+            print(f"attnkit {version('attnkit')}")
+        except PackageNotFoundError:  # run from a source tree that is not installed
+            from attnkit import __version__
+
+            print(f"attnkit {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(version: bool = typer.Option(False, "--version", callback=_print_version, is_eager=True, metavar="",
+                                       help="Print attnkit's version and exit.")) -> None:
+    """Options of ``attnkit`` itself (before the command)."""
+
 # Modules that register commands when imported (one per command group).
 COMMAND_MODULES: list[str] = [
     "attnkit.cli.demo",
@@ -46,6 +66,9 @@ COMMAND_MODULES: list[str] = [
     "attnkit.cli.experiment",
     "attnkit.cli.bench",
     "attnkit.cli.lm",
+    "attnkit.cli.caption",
+    "attnkit.cli.viz",
+    "attnkit.cli.classify",
 ]
 
 
@@ -67,8 +90,10 @@ def main(argv: list[str] | None = None) -> int:
     args = [a for a in args if a != "--debug"]
     try:
         _register()
-        app(args=args, prog_name="attnkit", standalone_mode=False)
-        return 0
+        code = app(args=args, prog_name="attnkit", standalone_mode=False)
+        if code == 130:  # typer turns Ctrl-C inside a command into this return value
+            return _fail("interrupted", 130)
+        return code if isinstance(code, int) and not isinstance(code, bool) else 0
     except _EXIT as exc:
         return int(exc.exit_code or 0)
     except _ABORT:
@@ -79,7 +104,7 @@ def main(argv: list[str] | None = None) -> int:
         if debug:
             traceback.print_exc()
         return _fail(exc.format_message(), exc.exit_code if exc.exit_code else 2)
-    except KeyboardInterrupt:
+    except KeyboardInterrupt:  # Ctrl-C while the commands load or options are parsed
         return _fail("interrupted", 130)
     except (ValueError, TypeError, FileNotFoundError, IsADirectoryError, NotADirectoryError, PermissionError) as exc:
         if debug:

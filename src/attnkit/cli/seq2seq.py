@@ -7,6 +7,7 @@ only parses options.
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -16,17 +17,20 @@ from rich.table import Table
 
 from attnkit.cli import _run
 from attnkit.cli._options import (
+    DEFAULT_THREADS,
     BatchSize,
     Beam,
     Data,
     Device,
     EvalEvery,
+    HiddenDimAlias,
     Lr,
     MaxLen,
     MinLen,
     ModelDir,
     OnError,
     Out,
+    Overwrite,
     Patience,
     Quiet,
     Resume,
@@ -41,6 +45,9 @@ from attnkit.cli._options import (
     ValidSize,
     VocabLimit,
     Warmup,
+    apply_threads,
+    flag,
+    take_alias,
 )
 from attnkit.cli._run import RUN_FILE, check_run_dir, resolve_model_dir, say
 from attnkit.cli.main import app, train_app
@@ -55,6 +62,7 @@ from attnkit.training.recipes.seq2seq import (
     score,
     translate_detailed,
 )
+from attnkit.training.runtime import resolve_device
 
 out_console = Console()
 
@@ -111,8 +119,8 @@ def train_seq2seq(
     schedule: Schedule = "cosine",
     warmup: Warmup = 100,
     embed_dim: Annotated[int, typer.Option("--embed-dim", help="Embedding size E.")] = 64,
-    hidden_dim: Annotated[int, typer.Option("--hidden-dim", help="Decoder/annotation size (half per encoder "
-                                            "direction; even).")] = 128,
+    d_model: Annotated[int, typer.Option("--d-model", help="Model width D: decoder state and annotation size "
+                                         "(half per encoder direction; even).")] = 128,
     attention_dim: Annotated[int, typer.Option("--attention-dim", help="Bahdanau alignment-model size A.")] = 128,
     layers: Annotated[int, typer.Option("--layers", help="Stacked bidirectional encoder layers.")] = 1,
     dropout: Annotated[float, typer.Option("--dropout", help="Dropout on embeddings and the readout.")] = 0.0,
@@ -129,25 +137,31 @@ def train_seq2seq(
     time_budget: TimeBudget = None,
     seed: Seed = 0,
     resume: Resume = False,
+    overwrite: Overwrite = False,
     on_error: OnError = "raise",
     device: Device = "auto",
     quiet: Quiet = False,
-    threads: Threads = None,
+    threads: Threads = DEFAULT_THREADS,
+    hidden_dim: HiddenDimAlias = None,
 ) -> None:
     """Train an RNN encoder-decoder (with or without attention) and save it in --out."""
-    _run.set_threads(threads)
-    check_run_dir(out, resume)
+    started = time.perf_counter()
+    apply_threads(threads)
+    d_model = take_alias(d_model, hidden_dim, "--hidden-dim", 128)
+    check_run_dir(out, resume, overwrite)
     config = _run.train_config(out, steps=steps, lr=lr, schedule=schedule, warmup=warmup, eval_every=eval_every,
                                patience=patience, seed=seed, quiet=quiet, device=device, time_budget=time_budget,
                                resume=resume)
     spec = _run.resume_spec(out, resume, RunSpec(data=data, seed=seed, tokenizer=tokenizer, vocab_size=vocab_size,
                                                  min_len=min_len, max_len=max_len, test_max_len=test_max_len,
                                                  on_error=on_error), "data")
-    model = {"attention": attention, "cell": cell, "embed_dim": embed_dim, "hidden_dim": hidden_dim,
+    model = {"attention": attention, "cell": cell, "embed_dim": embed_dim, "hidden_dim": d_model,
              "attention_dim": attention_dim, "encoder_layers": layers, "dropout": dropout}
+    _run.check_resume_model(out, resume, model, {"hidden_dim": "d_model", "encoder_layers": "layers"})
     run = prepare_seq2seq(spec, config, model, batch_size=batch_size, train_size=train_size,
                           valid_size=valid_size, bucket_size=bucket_size, log=say)
-    _run.run_training(out, spec, run)
+    run.started = started
+    _run.run_training(out, spec, run, overwrite=overwrite)
 
 
 # ----------------------------------------------------------------------------------------------------------
@@ -156,14 +170,56 @@ def train_seq2seq(
 
 
 def _inputs(texts: list[str] | None, file: Path | None) -> list[str]:
+    """The arguments, then every line of ``--file``; blank lines stay (as blank outputs), line for line."""
     items = list(texts or [])
     if file is not None:
         if not file.is_file():
             raise InputError(f"--file {str(file)!r} does not exist")
-        items += [line for line in file.read_text(encoding="utf-8").splitlines() if line.strip()]
-    if not items:
+        try:
+            items += file.read_text(encoding="utf-8").splitlines()
+        except UnicodeDecodeError as err:
+            raise InputError(f"--file {str(file)!r} is not UTF-8 text (byte {err.start})") from err
+    if not any(t.strip() for t in items):
         raise InputError("nothing to translate: give texts as arguments or --file")
     return items
+
+
+def _translate_lines(model: Seq2Seq, items: list[str], beam: int) -> list[dict[str, Any] | None]:
+    """``translate_detailed`` of the non-blank items, in order; None where an item is blank."""
+    keep = [i for i, t in enumerate(items) if t.strip()]
+    done = translate_detailed(model, [items[i] for i in keep], beam_size=beam)
+    results: list[dict[str, Any] | None] = [None] * len(items)
+    for i, item in zip(keep, done, strict=True):
+        results[i] = item
+    return results
+
+
+def png_paths(png: Path, count: int) -> list[Path]:
+    """Where ``--png FILE`` writes ``count`` pictures: FILE itself for one, else FILE_1.png, FILE_2.png, ...
+
+    Example:
+        >>> [p.name for p in png_paths(Path("out/align.png"), 2)]
+        ['align_1.png', 'align_2.png']
+    """
+    if count == 1:
+        return [png]
+    return [png.with_name(f"{png.stem}_{k}{png.suffix or '.png'}") for k in range(1, count + 1)]
+
+
+def _write_pngs(png: Path, results: list[dict[str, Any] | None]) -> None:
+    """One alignment picture per translated input (``attnkit.viz.plots.save_alignment_png``)."""
+    from attnkit.viz.plots import save_alignment_png
+
+    items = [r for r in results if r is not None]
+    if any(r["alignment"] is None for r in items):
+        raise InputError("--png: this model has no attention (--attention none), so no alignment to draw")
+    if png.exists() and png.is_dir():
+        raise InputError(f"--png {str(png)!r} is a directory. Expected a file name such as alignment.png")
+    png.parent.mkdir(parents=True, exist_ok=True)
+    for item, path in zip(items, png_paths(png, len(items)), strict=True):
+        save_alignment_png(item["alignment"], item["rows"], item["cols"], path,
+                           title=f"{item['input']} -> {item['output']}")
+        say(f"wrote {path}")
 
 
 def _warn_inputs(model: Seq2Seq, items: list[str]) -> None:
@@ -182,22 +238,33 @@ def _warn_inputs(model: Seq2Seq, items: list[str]) -> None:
 def translate_cmd(
     model_dir: ModelDir,
     texts: Annotated[list[str] | None, typer.Argument(help="Texts to translate.")] = None,
-    file: Annotated[Path | None, typer.Option("--file", help="Also translate every non-empty line of this "
-                                              "file.")] = None,
+    file: Annotated[Path | None, typer.Option("--file", help="Also translate every line of this file (one "
+                                              "output line per input line; a blank line stays blank).")] = None,
     beam: Beam = 1,
-    heatmap: Annotated[bool, typer.Option("--heatmap/--no-heatmap", help="Print the alignment heatmap.")] = True,
+    heatmap: Annotated[bool, flag("--heatmap/--no-heatmap", help="Print the alignment heatmap (--no-heatmap: "
+                                  "outputs only, one per line).")] = True,
+    png: Annotated[Path | None, typer.Option("--png", help="Also draw each alignment into a PNG: this file for "
+                                             "one input, FILE_1.png, FILE_2.png, ... for several.")] = None,
+    device: Device = "auto",
+    threads: Threads = DEFAULT_THREADS,
 ) -> None:
     """Translate texts with a saved seq2seq model and show where it looked (alignment heatmap)."""
+    apply_threads(threads)
     items = _inputs(texts, file)
     if beam < 1:
         raise InputError(f"--beam must be >= 1. Received: {beam}")
-    model = load_seq2seq(model_dir)
-    _warn_inputs(model, items)
-    for item in translate_detailed(model, items, beam_size=beam):
-        if heatmap:
+    model = load_seq2seq(model_dir).to(resolve_device(device))
+    _warn_inputs(model, items)  # numbers inputs as given (blank lines are never too long nor unknown)
+    results = _translate_lines(model, items, beam)
+    if png is not None:
+        _write_pngs(png, results)
+    for item in results:
+        if item is None:
+            out_console.print("", markup=False, highlight=False)
+        elif heatmap:
             print_alignment(item)
         else:
-            out_console.print(item["output"], markup=False, highlight=False)
+            out_console.print(item["output"], markup=False, highlight=False, soft_wrap=True)
 
 
 # ----------------------------------------------------------------------------------------------------------
@@ -239,9 +306,10 @@ def _print_scores(result: dict[str, Any], title: str) -> None:
 @app.command("evaluate")
 def evaluate_cmd(
     model_dir: ModelDir,
-    data: Annotated[str | None, typer.Option("--data", help="Task or TSV file (default: the run's own data, "
-                                             "from run.json).")] = None,
-    split: Annotated[str, typer.Option("--split", help="train, validation or test.")] = "test",
+    data: Annotated[str | None, typer.Option("--data", help="Task or TSV file (GPT/BERT: a text file scored "
+                                             "as a whole; default: the run's own held-out data, from "
+                                             "run.json).")] = None,
+    split: Annotated[str, typer.Option("--split", help="train, validation or test (seq2seq).")] = "test",
     size: Annotated[int | None, typer.Option("--size", help="Pairs to score (files: the whole split if "
                                              "larger).")] = 1000,
     beam: Beam = 1,
@@ -252,14 +320,29 @@ def evaluate_cmd(
     on_error: OnError = "raise",
     json_out: Annotated[Path | None, typer.Option("--json", help="Also write the scores to this JSON "
                                                   "file.")] = None,
+    batch_size: Annotated[int, typer.Option("--batch-size", help="GPT/BERT: blocks or sentence pairs per "
+                                            "batch.")] = 32,
+    device: Device = "auto",
+    threads: Threads = DEFAULT_THREADS,
 ) -> None:
-    """Score a saved seq2seq model: exact match, token accuracy, BLEU, and exact match per input length."""
+    """Score a saved model on held-out data.
+
+    Sequence-to-sequence runs: exact match, token accuracy, BLEU, and exact match per input length.
+    GPT runs: perplexity (and loss, next-token accuracy); BERT runs: masked-LM accuracy (and next-sentence
+    accuracy) — on the run's held-out text, or on the whole --data file.
+    """
+    from attnkit.cli.lm import evaluate_text_run, is_text_model
+
+    apply_threads(threads)
     if beam < 1:
         raise InputError(f"--beam must be >= 1. Received: {beam}")
     if buckets < 1:
         raise InputError(f"--bucket-width must be >= 1. Received: {buckets}")
     directory = resolve_model_dir(model_dir)
-    model = load_seq2seq(directory)
+    if is_text_model(directory):
+        evaluate_text_run(directory, data, batch_size, device, json_out)
+        return
+    model = load_seq2seq(directory).to(resolve_device(device))
     spec = _evaluation_spec(directory, data, seed, on_error)
     pairs = load_split(spec, split, size, log=say)
     unknown = model.tokenizers["source"].count_unknown([s for s, _ in pairs])

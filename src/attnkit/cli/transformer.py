@@ -15,12 +15,14 @@ Example::
 
 from __future__ import annotations
 
+import time
 from typing import Annotated
 
 import typer
 
 from attnkit.cli import _run
 from attnkit.cli._options import (
+    DEFAULT_THREADS,
     BatchSize,
     Data,
     Device,
@@ -29,17 +31,20 @@ from attnkit.cli._options import (
     MinLen,
     OnError,
     Out,
+    Overwrite,
     Patience,
     Quiet,
     Resume,
     Seed,
     Steps,
     TestMaxLen,
+    Threads,
     TimeBudget,
     TokenizerKind,
     TrainSize,
     ValidSize,
     VocabLimit,
+    apply_threads,
 )
 from attnkit.cli._run import say
 from attnkit.cli.main import train_app
@@ -88,12 +93,16 @@ def train_transformer(
     time_budget: TimeBudget = None,
     seed: Seed = 0,
     resume: Resume = False,
+    overwrite: Overwrite = False,
     on_error: OnError = "raise",
     device: Device = "auto",
     quiet: Quiet = False,
+    threads: Threads = DEFAULT_THREADS,
 ) -> None:
     """Train an encoder-decoder Transformer (Vaswani et al. 2017) and save it in --out."""
-    _run.check_run_dir(out, resume)
+    started = time.perf_counter()
+    apply_threads(threads)
+    _run.check_run_dir(out, resume, overwrite)
     config = _run.train_config(out, steps=steps, lr=lr, schedule=schedule, warmup=warmup, eval_every=eval_every,
                                patience=patience, seed=seed, quiet=quiet, device=device, time_budget=time_budget,
                                resume=resume)
@@ -104,9 +113,11 @@ def train_transformer(
              "decoder_layers": decoder_layers or layers, "ff_dim": ff_dim, "dropout": dropout,
              "attention_dropout": attention_dropout, "label_smoothing": label_smoothing, "norm": norm,
              "positional": positional}
+    _run.check_resume_model(out, resume, model, {"num_heads": "heads", "encoder_layers": "layers"})
     run = prepare_transformer(spec, config, model, share_embeddings=share_embeddings, batch_size=batch_size,
                               train_size=train_size, valid_size=valid_size, log=say)
-    _run.run_training(out, spec, run)
+    run.started = started
+    _run.run_training(out, spec, run, overwrite=overwrite)
 
 
 __all__ = ["build_transformer", "train_transformer"]

@@ -22,8 +22,13 @@ from typing import Any
 from attnkit.errors import InputError
 
 
-def read_text(path: str | Path) -> str:
+def read_text(path: str | Path, what: str = "text file", expected: str = "no text to train on") -> str:
     """The contents of a UTF-8 text file (a leading byte-order mark is dropped).
+
+    Args:
+        path: the file.
+        what: how messages name the file ("text file", "CSV file", ...).
+        expected: what an empty file lacks, said after "is empty: ".
 
     Raises:
         InputError: the file does not exist, is a directory, is not valid UTF-8 (the message gives
@@ -37,21 +42,21 @@ def read_text(path: str | Path) -> str:
     """
     p = Path(path)
     if not p.exists():
-        raise InputError(f"text file {str(p)!r} does not exist")
+        raise InputError(f"{what} {str(p)!r} does not exist")
     if p.is_dir():
-        raise InputError(f"text file {str(p)!r} is a directory. Expected a UTF-8 text file")
+        raise InputError(f"{what} {str(p)!r} is a directory. Expected a UTF-8 {what}")
     data = p.read_bytes()
     try:
         text = data.decode("utf-8-sig")
     except UnicodeDecodeError as err:
         line = data[: err.start].count(b"\n") + 1
         raise InputError(
-            f"text file {str(p)!r} is not valid UTF-8: byte 0x{data[err.start]:02x} at line {line} "
+            f"{what} {str(p)!r}: line {line}: not valid UTF-8: byte 0x{data[err.start]:02x} "
             f"(byte offset {err.start}). Expected UTF-8 text (convert it, e.g. with iconv)"
         ) from None
     if not text.strip():
         raise InputError(
-            f"text file {str(p)!r} is empty: no text to train on"
+            f"{what} {str(p)!r}: line 1: the file is empty: {expected}"
             + (f" (only {len(text)} whitespace characters)" if text else "")
         )
     return text

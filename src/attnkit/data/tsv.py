@@ -27,6 +27,9 @@ from pathlib import Path
 from attnkit.errors import InputError
 
 ON_ERROR = ("raise", "skip")
+MAX_FIELD_CHARS = 1000
+"""Longest source or target (characters) a line may hold: a longer one is malformed (a sentence-pair model
+pads every batch to its longest item, so one huge line would take all memory)."""
 
 
 @dataclass(frozen=True)
@@ -66,6 +69,9 @@ def _check_line(text: str) -> tuple[tuple[str, str] | None, str]:
         return None, "empty source"
     if not tgt:
         return None, "empty target"
+    for side, value in (("source", src), ("target", tgt)):
+        if len(value) > MAX_FIELD_CHARS:
+            return None, f"{side} of {len(value)} characters, longer than the limit of {MAX_FIELD_CHARS}"
     return (src, tgt), ""
 
 

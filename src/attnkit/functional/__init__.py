@@ -6,7 +6,8 @@ NaN-free normalisation; the score functions (``dot``, ``scaled_dot``, ``general`
 
 Files: ``attention.py`` (the contract, ``attention()`` and its reference path), ``fused.py`` (SDPA),
 ``chunked.py`` (online softmax over key chunks), ``auto_chunk.py`` (the automatic chunk size),
-``hard.py`` (hard attention), ``scores.py``, ``masks.py``.
+``hard.py`` (hard attention), ``scores.py``, ``masks.py``; ``kinds/`` the sub-quadratic kinds of
+``attention(kind=...)`` (sliding window, block sparse, linear, Performer).
 """
 
 from attnkit.functional.attention import (
@@ -15,6 +16,14 @@ from attnkit.functional.attention import (
     masked_softmax,
 )
 from attnkit.functional.hard import HardAttention, hard_attention
+from attnkit.functional.kinds import (
+    KINDS,
+    AttentionKind,
+    BlockSparseAttention,
+    LinearAttention,
+    PerformerAttention,
+    SlidingWindowAttention,
+)
 from attnkit.functional.masks import causal_mask, local_window_mask, padding_mask
 from attnkit.functional.scores import (
     PARAMETER_FREE,
@@ -31,6 +40,7 @@ from attnkit.functional.scores import (
 
 __all__ = [
     "AUTO_CHUNK_ELEMENTS", "HardAttention", "PARAMETER_FREE", "SCORES",
+    "KINDS", "AttentionKind", "BlockSparseAttention", "LinearAttention", "PerformerAttention", "SlidingWindowAttention",
     "additive", "additive_from_projected", "attention", "causal_mask", "concat", "cosine", "dot",
     "general", "hard_attention", "local_window_mask", "location", "masked_softmax", "padding_mask", "scaled_dot",
 ]

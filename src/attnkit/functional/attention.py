@@ -21,6 +21,9 @@ Three execution paths compute that same output:
    keys would pass ``4 * AUTO_CHUNK_ELEMENTS`` bytes (256 MiB): declared by the callable's optional
    ``expansion`` attribute, else measured on a probe of a few keys, so a plain closure is bounded too.
 
+``kind=`` other than ``"full"`` leaves these three paths for a sub-quadratic kind of :mod:`.kinds`
+(sliding window, block sparse, linear, Performer): see that package for each one's formula and cost.
+
 Precision: named scores of float16/bfloat16 inputs are computed in float32 (float16 overflows above
 65504) and every path takes its softmax in at least float32, casting only the output and the returned
 weights back; the answer does not depend on ``return_weights`` or ``chunk_size``.
@@ -56,6 +59,7 @@ from attnkit.functional.auto_chunk import choose_chunk
 from attnkit.functional.chunked import chunked_attention as _chunked
 from attnkit.functional.fused import fused_attention as _fused
 from attnkit.functional.hard import HardAttention, hard_attention
+from attnkit.functional.kinds import AttentionKind, resolve_kind, run_kind
 
 __all__ = ["AUTO_CHUNK_ELEMENTS", "AUTO_CHUNK_TARGET", "HardAttention", "attention", "hard_attention", "masked_softmax"]
 
@@ -148,6 +152,8 @@ def attention(
     return_weights: bool = False,
     chunk_size: int | None = None,
     bias: Tensor | None = None,
+    kind: str | AttentionKind = "full",
+    window: int | None = None,
 ) -> Tensor | tuple[Tensor, Tensor]:
     """Attention of queries over keys, returning the weighted average of the values.
 
@@ -179,6 +185,14 @@ def attention(
             at least 16 keys; see :mod:`attnkit.functional.auto_chunk` for the exact rule.
         bias: float, broadcastable to ``(..., Tq, Tk)``, added to the scores before the softmax (ALiBi,
             relative-position biases); gradients reach it. On the fused path it goes to SDPA as a float mask.
+        kind: ``"full"`` (default: every path above), or a sub-quadratic kind of
+            :mod:`attnkit.functional.kinds`: ``"sliding_window"`` (exact: equals full attention under
+            ``local_window_mask(Tq, Tk, window)``, and ``causal``), ``"block_sparse"`` (exact, BigBird
+            layout), ``"linear"`` (elu+1 features), ``"performer"`` (FAVOR+ approximation of softmax), or
+            an :class:`~attnkit.functional.kinds.AttentionKind` object carrying options. The kinds take
+            ``score`` "scaled_dot" or "dot", a key padding mask (``(..., 1, Tk)``-shaped) and ``causal``; other
+            masks, ``bias`` and callable scores raise. ``chunk_size`` is their query block / prefix-sum chunk.
+        window: keys on each side for ``kind="sliding_window"`` (required there, else None).
 
     Returns:
         ``output (..., Tq, Dv)``, or ``(output, weights)`` when ``return_weights=True``. Leading dims are
@@ -197,8 +211,15 @@ def attention(
     batch = batch_shape(query, key, value, mask, bias)
     tq, tk, dv = query.shape[-2], key.shape[-2], value.shape[-1]
     dtype = torch.promote_types(query.dtype, value.dtype)
+    custom = not (isinstance(kind, str) and kind == "full" and window is None)
+    kind = resolve_kind(kind, window) if custom else kind
     if tk == 0 or tq == 0:
         return _empty(query, value, batch, return_weights)
+    if not isinstance(kind, str):  # a sub-quadratic kind
+        scale_value = named_scale(score, query.shape[-1], scale) if isinstance(score, str) else 1.0
+        return run_kind(kind, query, key, value, score=score, mask=mask, causal=causal, scale=scale_value,
+                        dropout_p=dropout_p, return_weights=return_weights, chunk_size=chunk_size, bias=bias,
+                        batch=batch)
 
     if isinstance(score, str):
         name, scale_value = score, named_scale(score, query.shape[-1], scale)

@@ -28,7 +28,9 @@ from torch import Tensor, nn
 
 from attnkit import kernels
 from attnkit.functional import attention
+from attnkit.functional.kinds import AttentionKind, resolve_kind
 from attnkit.kernels import linear
+from attnkit.layers import _lazy as lazy
 from attnkit.layers._checks import check_last_dim, check_mask, check_tensor
 from attnkit.layers._mha_axes import forward_axes
 from attnkit.layers._mha_parts import (
@@ -67,6 +69,9 @@ class MultiHeadAttention(nn.Module):
             parameters now instead of at the first call (``key_dim_in``/``value_dim_in`` default
             to ``query_dim``; ``key_dim_in`` defaults to ``value_dim_in`` when only that is given).
         device, dtype: where to create parameters built up front.
+        kind, window: the attention kind of :func:`attnkit.functional.attention` (``"full"``, ``"sliding_window"``
+            with ``window``, ``"block_sparse"``, ``"linear"``, ``"performer"``, or an ``AttentionKind`` object
+            with its options); the kinds take ``key_mask``/``value_mask`` and ``use_causal_mask``, not a filled cache.
 
     Call arguments:
         query: ``(B, Tq, E)`` (or ``(B, *dims, E)`` with ``attention_axes``).
@@ -94,8 +99,10 @@ class MultiHeadAttention(nn.Module):
     Parameters: the query/key/value kernels live in one packed ``in_proj_weight`` (rows: query,
     key, value) when the three input widths are equal, else in ``q_proj_weight``/``k_proj_weight``/
     ``v_proj_weight``; biases in ``in_proj_bias``; ``output_dense`` is an ``nn.Linear``.
-    ``query_dense``/``key_dense``/``value_dense`` give each projection as views. The layer builds
-    them at its first call unless sizes are given: create optimizers after that.
+    ``query_dense``/``key_dense``/``value_dense`` give each projection as views. Given ``query_dim=``
+    (or after ``build``) the layer is built at once; otherwise it follows torch's lazy-module contract
+    (:mod:`attnkit.layers._lazy`): ``UninitializedParameter`` placeholders, built in place at the first
+    call, so an optimiser created earlier trains them and ``load_state_dict`` builds the layer first.
 
     Differences from Keras: a query whose keys are all masked gets zero weights (Keras gives it
     uniform weights), so padded query rows output only the output bias; ``query_mask`` is taken from
@@ -126,6 +133,8 @@ class MultiHeadAttention(nn.Module):
         value_dim_in: int | None = None,
         device: torch.device | str | None = None,
         dtype: torch.dtype | None = None,
+        kind: str | AttentionKind = "full",
+        window: int | None = None,
     ) -> None:
         super().__init__()
         self.num_key_value_heads = check_head_args(num_heads, key_dim, value_dim, num_key_value_heads, dropout)
@@ -133,6 +142,9 @@ class MultiHeadAttention(nn.Module):
         self.key_dim = key_dim
         self.value_dim = value_dim if value_dim is not None else key_dim
         self.dropout = float(dropout)
+        self.kind = resolve_kind(kind, window)  # "full" or an AttentionKind module (e.g. Performer's features)
+        if self.dropout and not isinstance(self.kind, str) and not self.kind.supports_dropout:
+            raise ValueError(f"Expected dropout=0 with kind={self.kind.name!r}. Received: dropout={dropout}")
         self.use_bias = use_bias
         self.output_shape = int_tuple(output_shape, "output_shape", positive=True)
         self.attention_axes = int_tuple(attention_axes, "attention_axes", positive=False)
@@ -148,13 +160,16 @@ class MultiHeadAttention(nn.Module):
         widths = input_widths(query_dim, key_dim_in, value_dim_in)
         if widths is not None:
             self.build(*widths, device=device, dtype=dtype)
+        else:  # lazy, torch's contract: placeholders built in place at the first call (attnkit.layers._lazy)
+            lazy.add_mha_placeholders(self, device, dtype)
+        self.register_load_state_dict_pre_hook(lazy.build_from_state_dict)  # builds an unbuilt layer first
 
     # ----------------------------------------------------------------------------------- build
 
     @property
     def built(self) -> bool:
         """True once the projections exist (given sizes up front, or after the first call)."""
-        return self.output_dense is not None
+        return self._widths is not None
 
     def build(
         self,
@@ -167,30 +182,37 @@ class MultiHeadAttention(nn.Module):
     ) -> None:
         """Create the projections for inputs of widths ``query_dim``, ``value_dim_in``, ``key_dim_in``.
 
+        Each width is an int or, as Keras' ``build(query_shape, value_shape, key_shape)`` takes it, a shape
+        whose last entry is the width (``layer.build((None, 5, 8), (None, 7, 6))``). An unbuilt layer's
+        placeholders are materialised in place, so an optimiser created before keeps training them.
         Kernels get Glorot-uniform initialisation over each ``(in, out)`` matrix, biases zeros. When
         the three widths are equal the query, key and value kernels are stored as one packed matrix
         ``in_proj_weight``, so that self-attention projects with a single matmul.
         """
-        key_dim_in = value_dim_in if key_dim_in is None else key_dim_in
+        query_dim, value_dim_in = lazy.width(query_dim), lazy.width(value_dim_in)
+        key_dim_in = value_dim_in if key_dim_in is None else lazy.width(key_dim_in)
         for name, v in (("query_dim", query_dim), ("value_dim_in", value_dim_in), ("key_dim_in", key_dim_in)):
             positive_int(v, name)
         nq, nk, nv = self._sizes()
         kw = {"device": device, "dtype": dtype}
         if query_dim == key_dim_in == value_dim_in:
-            self.in_proj_weight = nn.Parameter(torch.empty(nq + nk + nv, query_dim, **kw))
+            self.in_proj_weight = lazy.materialize(self, "in_proj_weight", (nq + nk + nv, query_dim), **kw)
         else:
-            self.q_proj_weight = nn.Parameter(torch.empty(nq, query_dim, **kw))
-            self.k_proj_weight = nn.Parameter(torch.empty(nk, key_dim_in, **kw))
-            self.v_proj_weight = nn.Parameter(torch.empty(nv, value_dim_in, **kw))
+            self.q_proj_weight = lazy.materialize(self, "q_proj_weight", (nq, query_dim), **kw)
+            self.k_proj_weight = lazy.materialize(self, "k_proj_weight", (nk, key_dim_in), **kw)
+            self.v_proj_weight = lazy.materialize(self, "v_proj_weight", (nv, value_dim_in), **kw)
         if self.use_bias:
-            self.in_proj_bias = nn.Parameter(torch.zeros(nq + nk + nv, **kw))
+            self.in_proj_bias = lazy.materialize(self, "in_proj_bias", (nq + nk + nv,), **kw)
         out_features = math.prod(self.output_shape) if self.output_shape else query_dim
-        self.output_dense = nn.Linear(self.num_heads * self.value_dim, out_features, bias=self.use_bias, **kw)
+        self.output_dense = lazy.linear(self.output_dense, self.num_heads * self.value_dim, out_features,
+                                        self.use_bias, **kw)
+        lazy.drop_placeholders(self)  # the kernels these widths do not use
         self._widths = (query_dim, value_dim_in, key_dim_in)
         with torch.no_grad():
             for proj in (self.query_dense, self.key_dense, self.value_dense, self.output_dense):
                 nn.init.xavier_uniform_(proj.weight)
             if self.use_bias:
+                nn.init.zeros_(self.in_proj_bias)
                 nn.init.zeros_(self.output_dense.bias)
 
     def _sizes(self) -> tuple[int, int, int]:
@@ -325,6 +347,9 @@ class MultiHeadAttention(nn.Module):
         p = self.dropout if self.training else 0.0
         scale = 1.0 / math.sqrt(self.key_dim)
         k, v = self._expand_kv(k), self._expand_kv(v)
+        if not isinstance(self.kind, str):  # a sub-quadratic kind of attnkit.functional.kinds
+            return attention(q, k, v, mask=mask, causal=causal, scale=scale, dropout_p=p, return_weights=weights,
+                             kind=self.kind)
         if weights:
             needs_grad = torch.is_grad_enabled() and (q.requires_grad or k.requires_grad or v.requires_grad)
             if not needs_grad and p == 0.0 and q.device.type == "cpu" and q.dtype in (torch.float32, torch.float64):
@@ -370,6 +395,8 @@ class MultiHeadAttention(nn.Module):
             past = cache.length
             k, v, kv_mask = cache.update(k, v, None if kv_mask is None else kv_mask.expand(b, tn))
         tk = k.shape[2]
+        if past and not isinstance(self.kind, str):
+            raise ValueError(f"Expected kind='full' with a filled KVCache. Received: kind={self.kind.name!r}")
         mask = None  # 3. one boolean mask, True = may attend
         if masks["query_mask"] is not None:
             mask = check_mask(masks["query_mask"], "query_mask", (b, tq))[:, None, :, None]  # (B, 1, Tq, 1)
@@ -379,7 +406,7 @@ class MultiHeadAttention(nn.Module):
             mask = both(mask, sequence_attention_mask(masks["attention_mask"], b, self.num_heads, tq, tk))
         causal = False
         if use_causal_mask:
-            if mask is None and past == 0 and tq == tk:
+            if (mask is None or not isinstance(self.kind, str)) and past == 0 and tq == tk:
                 causal = True  # the fused causal kernel, no (Tq, Tk) mask tensor
             elif not (tq == 1 and past + 1 >= tk):  # one new query sees every cached key: nothing to hide
                 mask = both(mask, causal_pairs(tq, tk, past, query.device))  # (Tq, Tk)
@@ -390,6 +417,13 @@ class MultiHeadAttention(nn.Module):
         if self.output_shape is not None:
             out = out.view(b, tq, *self.output_shape)
         return (out, w) if return_weights else out
+
+    def redraw_features(self, generator: torch.Generator | None = None) -> None:
+        """Draw new random features for ``kind="performer"`` (:meth:`PerformerAttention.redraw`)."""
+        if not hasattr(self.kind, "redraw"):
+            got = getattr(self.kind, "name", self.kind)
+            raise ValueError(f"Expected kind='performer' to redraw features. Received: kind={got!r}")
+        self.kind.redraw(generator, dim=self.key_dim)
 
     # --------------------------------------------------------------------------------- porting
 

@@ -12,6 +12,8 @@ from attnkit.models.base import KitModel, register_model
 from attnkit.models.bert import Bert, BertConfig
 from attnkit.models.bert_data import mask_tokens, next_sentence_pairs
 from attnkit.models.bert_heads import BertForMaskedLM, BertForPreTraining, BertForSequenceClassification
+from attnkit.models.captioner import Captioner, CaptionerConfig
+from attnkit.models.classifier import AttentionClassifier, ClassifierConfig
 from attnkit.models.gpt import GPT, GPTConfig
 from attnkit.models.outputs import (
     CausalLMOutput,
@@ -25,6 +27,8 @@ from attnkit.models.summary import count_parameters, summary
 from attnkit.models.transformer import Transformer, TransformerConfig, TransformerOutput
 
 __all__ = [
+    "Captioner", "CaptionerConfig",
+    "AttentionClassifier", "ClassifierConfig",
     "GPT", "Bert", "BertConfig", "BertForMaskedLM", "BertForPreTraining", "BertForSequenceClassification",
     "CausalLMOutput", "EncoderOutput", "GPTConfig", "KitModel", "MaskedLMOutput", "PreTrainingOutput",
     "Seq2Seq", "Seq2SeqConfig", "Seq2SeqOutput", "SequenceClassifierOutput", "Transformer",

@@ -62,6 +62,7 @@ from attnkit.storage import (  # noqa: F401
     _fsync_tree,
     atomic_directory,
     atomic_write_text,
+    build_checked,
     check_state_dict,
     config_from_dict,
     config_to_dict,
@@ -179,7 +180,7 @@ class KitModel(nn.Module):
         if not weights.is_file():
             raise CheckpointError(f"model directory {str(directory)!r} is incomplete: {WEIGHTS_FILE} is missing")
         config = config_from_dict(target.config_class, meta["config"])
-        model = target(config)
+        model = build_checked(target, config, weights)  # refuses a config far larger than its weights
         model.load_weights(weights, tied=meta.get("tied") or {})
         model.tokenizers = _load_tokenizers(directory, meta.get("tokenizers"))
         if map_location is not None:

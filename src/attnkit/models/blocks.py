@@ -89,8 +89,10 @@ class BlockOutput(NamedTuple):
 
 
 def _sublayers(block: nn.Module, d_model: int, num_heads: int, ff_dim: int, activation: str, dropout: float,
-               attention_dropout: float, cross_attention: bool, eps: float) -> None:
-    """Create the sub-layers both block kinds share (same names, so checkpoints map onto either)."""
+               attention_dropout: float, cross_attention: bool, eps: float, kind: str = "full",
+               window: int | None = None) -> None:
+    """Create the sub-layers both block kinds share (same names, so checkpoints map onto either); ``kind`` and
+    ``window`` pick the self-attention's kind (:mod:`attnkit.functional.kinds`)."""
     if d_model % num_heads:
         raise ValueError("Expected d_model divisible by num_heads. "
                          f"Received: d_model={d_model}, num_heads={num_heads}")
@@ -99,7 +101,8 @@ def _sublayers(block: nn.Module, d_model: int, num_heads: int, ff_dim: int, acti
     def mha() -> MultiHeadAttention:
         return MultiHeadAttention(num_heads, head_dim, dropout=attention_dropout, query_dim=d_model)
 
-    block.self_attn = mha()
+    block.self_attn = MultiHeadAttention(num_heads, head_dim, dropout=attention_dropout, query_dim=d_model,
+                                         kind=kind, window=window)
     block.self_attn_norm = nn.LayerNorm(d_model, eps=eps)
     block.cross_attn = mha() if cross_attention else None
     block.cross_attn_norm = nn.LayerNorm(d_model, eps=eps) if cross_attention else None
@@ -144,6 +147,7 @@ class PostNormBlock(nn.Module):
         dropout: dropout on each sub-layer's output; attention_dropout: on the attention weights.
         cross_attention: add a cross-attention sub-layer (an encoder-decoder's decoder block).
         eps: LayerNorm epsilon.
+        kind, window: the self-attention's kind (``"full"``, ``"sliding_window"`` with ``window``, ...).
 
     Call arguments:
         x: ``(B, T, D)``.
@@ -167,9 +171,11 @@ class PostNormBlock(nn.Module):
     """
 
     def __init__(self, d_model: int, num_heads: int, ff_dim: int, activation: str = "gelu", dropout: float = 0.0,
-                 attention_dropout: float = 0.0, cross_attention: bool = False, eps: float = 1e-5) -> None:
+                 attention_dropout: float = 0.0, cross_attention: bool = False, eps: float = 1e-5,
+                 kind: str = "full", window: int | None = None) -> None:
         super().__init__()
-        _sublayers(self, d_model, num_heads, ff_dim, activation, dropout, attention_dropout, cross_attention, eps)
+        _sublayers(self, d_model, num_heads, ff_dim, activation, dropout, attention_dropout, cross_attention, eps,
+                   kind, window)
 
     def forward(self, x: Tensor, *, key_mask: Tensor | None = None, causal: bool = False,
                 cache: KVCache | None = None, memory: Tensor | None = None, memory_mask: Tensor | None = None,
@@ -201,9 +207,11 @@ class PreNormBlock(nn.Module):
     """
 
     def __init__(self, d_model: int, num_heads: int, ff_dim: int, activation: str = "gelu", dropout: float = 0.0,
-                 attention_dropout: float = 0.0, cross_attention: bool = False, eps: float = 1e-5) -> None:
+                 attention_dropout: float = 0.0, cross_attention: bool = False, eps: float = 1e-5,
+                 kind: str = "full", window: int | None = None) -> None:
         super().__init__()
-        _sublayers(self, d_model, num_heads, ff_dim, activation, dropout, attention_dropout, cross_attention, eps)
+        _sublayers(self, d_model, num_heads, ff_dim, activation, dropout, attention_dropout, cross_attention, eps,
+                   kind, window)
 
     def forward(self, x: Tensor, *, key_mask: Tensor | None = None, causal: bool = False,
                 cache: KVCache | None = None, memory: Tensor | None = None, memory_mask: Tensor | None = None,

@@ -62,6 +62,8 @@ class GPTConfig:
     bos_token_id: int | None = None
     eos_token_id: int | None = None
     pad_token_id: int | None = None  # fills finished rows in generate (else eos_token_id)
+    attention_kind: str = "full"  # attnkit only: full, sliding_window, block_sparse, linear, performer
+    attention_window: int | None = None  # keys on each side for attention_kind="sliding_window"
 
     def __post_init__(self) -> None:
         for name in ("vocab_size", "n_positions", "n_embd", "n_layer", "n_head"):
@@ -142,7 +144,8 @@ class GPT(PretrainedModel):
         self.drop = Dropout(c.embd_pdrop)
         self.blocks = nn.ModuleList(
             PreNormBlock(c.n_embd, c.n_head, c.n_inner or 4 * c.n_embd, c.activation_function, dropout=c.resid_pdrop,
-                         attention_dropout=c.attn_pdrop, eps=c.layer_norm_epsilon)
+                         attention_dropout=c.attn_pdrop, eps=c.layer_norm_epsilon, kind=c.attention_kind,
+                         window=c.attention_window)
             for _ in range(c.n_layer)
         )
         self.ln_f = nn.LayerNorm(c.n_embd, eps=c.layer_norm_epsilon)
@@ -175,6 +178,8 @@ class GPT(PretrainedModel):
         if past + T > c.n_positions:
             raise ValueError(f"Expected at most n_positions={c.n_positions} positions. "
                              f"Received: {past} cached + {T} new = {past + T}")
+        if past == 0:
+            self.warn_if_padding_and_no_attention_mask(input_ids, attention_mask)
         key_mask = None if attention_mask is None else check_padding_mask(attention_mask, B, past + T)  # (B, S)
         if position_ids is None:
             position_ids = _positions(key_mask, past, T, input_ids.device)
@@ -234,6 +239,9 @@ class GPT(PretrainedModel):
         if T + max_new_tokens > c.n_positions:
             raise ValueError(f"Expected prompt + new tokens <= n_positions={c.n_positions}. "
                              f"Received: {T} + {max_new_tokens} = {T + max_new_tokens}")
+        if attention_mask is not None and not bool(check_padding_mask(attention_mask, B, T)[:, -1].all()):
+            raise ValueError("Expected prompts padded on the left (the last column of attention_mask all 1) for "
+                             "generation. Received: right padding; call the tokenizer with padding_side='left'")
         if max_new_tokens == 0:
             return input_ids.clone()
         was_training = self.training
@@ -247,6 +255,54 @@ class GPT(PretrainedModel):
             return torch.cat([input_ids, out.tokens], dim=1)
         finally:
             self.train(was_training)
+
+    def generate_text(self, prompt: str | list[str], max_new_tokens: int = 20, *, do_sample: bool = False,
+                      temperature: float = 1.0, top_k: int | None = None, top_p: float | None = None,
+                      stop_at_eos: bool = True, return_full_text: bool = True,
+                      generator: torch.Generator | None = None) -> str | list[str]:
+        """Text in, text out, with the model's tokenizer: what ``transformers``' ``pipeline("text-generation")``
+        gives. Prompts are encoded (a batch padded on the left), continued by :meth:`generate` (greedy, or sampled
+        with ``do_sample``), and decoded.
+
+        Args:
+            prompt: one text or a list of texts.
+            stop_at_eos: stop a text at the tokenizer's end token (``config.eos_token_id`` first), as
+                ``transformers`` does; False always produces ``max_new_tokens`` tokens.
+            return_full_text: prompt + continuation (the pipeline's default); False: the continuation only.
+
+        Returns:
+            One string for one prompt, else a list of strings.
+
+        Example:
+            >>> from attnkit.data.lm_tokenizers import train_byte_bpe
+            >>> tok = train_byte_bpe(["the cat sat on the mat"], vocab_size=300)
+            >>> model = GPT(GPTConfig(vocab_size=tok.vocab_size, n_positions=32, n_embd=16, n_layer=1, n_head=2))
+            >>> model.tokenizer = tok
+            >>> out = model.generate_text(["the cat", "a"], max_new_tokens=3)
+            >>> len(out), out[0].startswith("the cat")
+            (2, True)
+        """
+        from attnkit.data.batch_encoding import encode_inputs  # data sits below models
+
+        tok = self.tokenizer
+        if tok is None:
+            raise ValueError("Expected a model with a tokenizer (model.tokenizer) for generate_text. Received: None; "
+                             "load one with GPT.from_pretrained(dir), or use generate(input_ids, ...)")
+        texts = [prompt] if isinstance(prompt, str) else list(prompt)
+        eos = self.config.eos_token_id if self.config.eos_token_id is not None else tok.eos_id
+        fill = next(i for i in (tok.pad_id, eos, 0) if i is not None)
+        enc = encode_inputs(tok, texts, padding=True, padding_side="left", pad_id=fill, return_tensors="pt")
+        device = self.wte.weight.device
+        ids, mask = enc["input_ids"].to(device), enc["attention_mask"].to(device)  # (B, T)
+        out = self.generate(ids, max_new_tokens, do_sample=do_sample, temperature=temperature, top_k=top_k,
+                            top_p=top_p, eos_token_id=eos if stop_at_eos else None, attention_mask=mask,
+                            generator=generator)  # (B, T + N)
+        prompts = [r[m.bool()].tolist() for r, m in zip(ids, mask, strict=True)]  # without the padding
+        news = out[:, ids.shape[1]:].tolist()
+        if stop_at_eos and eos is not None:
+            news = [n[: n.index(eos)] if eos in n else n for n in news]
+        texts_out = [tok.decode(p + n if return_full_text else n) for p, n in zip(prompts, news, strict=True)]
+        return texts_out[0] if isinstance(prompt, str) else texts_out
 
     def _prefill(self, input_ids: Tensor, attention_mask: Tensor | None, capacity: int) -> dict[str, Any]:
         """Cache the keys and values of every prompt token but the last; the state of :meth:`_step`."""

@@ -34,7 +34,7 @@ from attnkit.models.hub_names import (  # noqa: F401  (the tables, re-exported)
     fuse_qkv,
     split_qkv,
 )
-from attnkit.storage import config_to_dict
+from attnkit.storage import build_checked, config_to_dict
 
 CONFIG_NAME = "config.json"
 WEIGHTS_NAME = "model.safetensors"
@@ -263,7 +263,10 @@ def load_pretrained(cls, path: str | os.PathLike, config_overrides: dict | None 
                         f"{sorted(set(overrides) - known)} (fields: {sorted(known)})")
     config_dict = read_config(path)
     check_model_type(config_dict, cls.hf_model_types, cls.__name__, path)
-    model = cls(cls.config_class.from_hf_dict({**config_dict, **overrides}))
+    config = cls.config_class.from_hf_dict({**config_dict, **overrides})
+    single = Path(path) / WEIGHTS_NAME
+    # a config.json claiming a huge vocabulary is refused before anything is allocated
+    model = build_checked(cls, config, single) if single.is_file() else cls(config)
     tensors = read_weights(path)
     resizable = getattr(model, "is_head_tensor", lambda name: False)
     if not ignore_mismatched_sizes:  # only the classifier num_labels= resizes

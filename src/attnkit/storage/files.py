@@ -23,6 +23,27 @@ from attnkit.errors import CheckpointError
 
 PathLike = str | os.PathLike[str]
 
+
+def _umask() -> int:
+    """The process's umask (read without changing it where /proc allows, else set and put back)."""
+    try:
+        with open("/proc/self/status", encoding="ascii") as f:
+            for line in f:
+                if line.startswith("Umask:"):
+                    return int(line.split()[1], 8)
+    except (OSError, ValueError):
+        pass
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
+def _as_if_created(path: str | Path, directory: bool = False) -> None:
+    """Give a ``mkstemp`` / ``mkdtemp`` result (0600 / 0700) the mode ``open`` / ``mkdir`` would give:
+    0666 / 0777 minus the umask, so written files follow the user's umask like any other program's."""
+    os.chmod(path, (0o777 if directory else 0o666) & ~_umask())
+
+
 @contextlib.contextmanager
 def atomic_file(path: PathLike, mode: str = "w") -> Iterator[IO[Any]]:
     """Yield a file open on a temporary name beside ``path``; on success it replaces ``path`` atomically.
@@ -55,6 +76,7 @@ def atomic_file(path: PathLike, mode: str = "w") -> Iterator[IO[Any]]:
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.tmp-", dir=path.parent)
     try:
+        _as_if_created(tmp)
         with os.fdopen(fd, mode, **({"encoding": "utf-8"} if mode == "w" else {})) as f:
             yield f
             f.flush()
@@ -170,6 +192,7 @@ def atomic_directory(directory: PathLike, *, keep_others: bool = False) -> Itera
     recover_directory(target)
     tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.tmp-", dir=target.parent))
     try:
+        _as_if_created(tmp, directory=True)
         yield tmp
         _fsync_tree(tmp)
         if keep_others and target.exists():

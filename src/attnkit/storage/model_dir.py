@@ -217,3 +217,44 @@ def read_safetensors(path: PathLike, tied: dict[str, str] | None = None) -> dict
         if kept in found and alias not in found:
             found[alias] = found[kept]
     return found
+
+
+def build_checked(model_class: type, config: Any, weights: PathLike, *, slack: int = 2 << 20) -> Any:
+    """``model_class(config)``, once a meta-device build shows its parameters fit the weights file.
+
+    A ``config.json`` may claim any size (a vocabulary of 1e10 would ask for hundreds of GB before any
+    check of the weights could fail). The model is first built on the ``meta`` device (no memory), its
+    parameter bytes counted and compared with the size of ``weights``, which must hold all of them.
+
+    Args:
+        model_class: the class to build.
+        config: its config instance.
+        weights: the ``model.safetensors`` that will be loaded into it.
+        slack: bytes allowed beyond the file (headers, dtype changes of small tensors).
+
+    Returns:
+        The model, built for real.
+
+    Raises:
+        CheckpointError: the config describes more parameters than the file can hold.
+
+    Example:
+        >>> import tempfile
+        >>> from safetensors.torch import save_file
+        >>> path = Path(tempfile.mkdtemp()) / WEIGHTS_FILE
+        >>> save_file({"weight": torch.zeros(4, 3)}, str(path))
+        >>> try:
+        ...     _ = build_checked(lambda n: torch.nn.Embedding(n, 3), 10**10, path)
+        ... except CheckpointError as err:
+        ...     print(str(err)[:58])
+        config.json describes 30,000,000,000 parameters (120.0 GB)
+    """
+    with torch.device("meta"):
+        probe = model_class(config)
+    need = sum(p.numel() * p.element_size() for p in {id(p): p for p in probe.parameters()}.values())
+    count = sum(p.numel() for p in {id(p): p for p in probe.parameters()}.values())
+    have = Path(weights).stat().st_size
+    if need > 2 * have + slack:
+        raise CheckpointError(f"config.json describes {count:,} parameters ({need / 1e9:.1f} GB) but {weights} holds "
+                              f"only {have:,} bytes: the config does not match the weights")
+    return model_class(config)

@@ -2,17 +2,21 @@
 
     OUT/checkpoint/
       config.json, model.safetensors, tokenizer_<name>.json    the model, as ``KitModel.save`` writes it
-      optimizer.pt          optimiser state dict (tensors, numbers, lists; read with weights_only=True)
-      rng_state.pt          torch CPU (and CUDA) RNG states as uint8 tensors (weights_only=True)
+      optimizer.safetensors + optimizer.json    optimiser state: its tensors, and the rest as JSON
+      rng_state.safetensors                     torch CPU (and CUDA) RNG states as uint8 tensors
       trainer_state.json    step, scheduler state, early-stopping state, elapsed time, eval history,
                             python and numpy RNG states, and the data stream position
 
-The data position is whatever ``train_data.state_dict()`` returns; it is stored in the JSON when it is
-JSON-serialisable, otherwise in ``data_state.pt`` (it must then hold only tensors, numbers, strings,
-lists, tuples and dicts, which ``torch.load(weights_only=True)`` accepts). Nothing is ever unpickled.
+Nothing is ever unpickled: tensors live in safetensors files and everything else in JSON (a nested
+state is stored as JSON with each tensor replaced by the name it has in the safetensors file:
+``encode_state`` / ``decode_state``). A data position that is not plain JSON goes to
+``data_state.safetensors`` the same way. Checkpoints written by earlier versions (``optimizer.pt``,
+``rng_state.pt``, ``data_state.pt``) are still read, with ``torch.load(weights_only=True)`` only, which
+refuses any pickle that would build objects or run code.
 
-The whole directory is written through ``atomic_directory``: a run killed while saving leaves the previous
-checkpoint intact.
+The whole directory is written through ``atomic_directory`` (temporary directory, fsync, rename): a run
+killed at any moment, even while saving, leaves the previous checkpoint intact. With ``keep > 1`` the
+previous checkpoints stay beside it as ``checkpoint-<step>/`` (hard links, no copy), the oldest removed.
 
 Example (the trainer does this every ``eval_every`` steps)::
 
@@ -25,6 +29,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -34,13 +39,14 @@ import torch
 from attnkit.errors import CheckpointError
 from attnkit.models.base import KitModel
 from attnkit.storage import WEIGHTS_FILE, atomic_directory, config_to_dict, read_model_config
+from attnkit.storage.state import read_state, write_state
 from attnkit.training.runtime import get_rng_state
 
 TRAINER_STATE_FILE = "trainer_state.json"
-OPTIMIZER_FILE = "optimizer.pt"
-RNG_FILE = "rng_state.pt"
-DATA_STATE_FILE = "data_state.pt"
-REQUIRED_FILES = ("config.json", WEIGHTS_FILE, TRAINER_STATE_FILE, OPTIMIZER_FILE, RNG_FILE)
+OPTIMIZER_STATE, RNG_STATE, DATA_STATE = "optimizer", "rng_state", "data_state"  # NAME.safetensors + NAME.json
+LEGACY_FILES = {OPTIMIZER_STATE: "optimizer.pt", RNG_STATE: "rng_state.pt", DATA_STATE: "data_state.pt"}
+"""Files of checkpoints from earlier versions (read with ``torch.load(weights_only=True)``)."""
+REQUIRED_FILES = ("config.json", WEIGHTS_FILE, TRAINER_STATE_FILE)
 
 
 @dataclass
@@ -81,8 +87,10 @@ class Checkpoint:
 
 def save_checkpoint(directory: str | os.PathLike[str], model: KitModel, optimizer: torch.optim.Optimizer,
                     scheduler: torch.optim.lr_scheduler.LRScheduler | None, state: dict[str, Any],
-                    data_state: Any) -> Path:
+                    data_state: Any, keep: int = 1) -> Path:
     """Write a resumable checkpoint atomically; ``state`` must be JSON-serialisable and hold ``"step"``.
+
+    With ``keep > 1`` the checkpoint being replaced stays as ``<directory>-<step>/`` (``keep - 1`` of those).
 
     The RNG states saved are the ones current at the call: call it at the point the run should resume from.
     """
@@ -95,19 +103,51 @@ def save_checkpoint(directory: str | os.PathLike[str], model: KitModel, optimize
         if "lr_lambdas" in sched:  # the schedule functions are rebuilt from TrainConfig, never stored
             sched["lr_lambdas"] = [None] * len(sched["lr_lambdas"])
     payload = dict(state, scheduler=sched, rng=rng_json)
+    directory = Path(directory)
+    if keep > 1 and has_checkpoint(directory):
+        _keep_previous(directory, keep)
     with atomic_directory(directory) as tmp:
         model.write_files(tmp)
-        torch.save(optimizer.state_dict(), tmp / OPTIMIZER_FILE)
-        torch.save(rng_tensors, tmp / RNG_FILE)
+        write_state(tmp, OPTIMIZER_STATE, optimizer.state_dict())
+        write_state(tmp, RNG_STATE, rng_tensors)
         try:
             payload["data"] = json.loads(json.dumps(data_state))
             payload["data_in_file"] = False
         except (TypeError, ValueError):
-            torch.save(data_state, tmp / DATA_STATE_FILE)
+            write_state(tmp, DATA_STATE, data_state)
             payload["data"] = None
             payload["data_in_file"] = True
         (tmp / TRAINER_STATE_FILE).write_text(json.dumps(payload, indent=1) + "\n", encoding="utf-8")
-    return Path(directory)
+    return directory
+
+
+def _keep_previous(directory: Path, keep: int) -> None:
+    """Keep the current checkpoint as ``<name>-<step>/`` (hard links: the files are never rewritten in
+    place), then delete all but the newest ``keep - 1`` of those."""
+    step = json.loads((directory / TRAINER_STATE_FILE).read_text(encoding="utf-8")).get("step", 0)
+    kept = directory.parent / f"{directory.name}-{int(step):08d}"
+    if not kept.exists():
+        with atomic_directory(kept) as tmp:
+            for f in directory.iterdir():
+                if f.is_file():
+                    os.link(f, tmp / f.name)
+    for old in previous_checkpoints(directory)[: -(keep - 1)]:
+        shutil.rmtree(old, ignore_errors=True)
+
+
+def previous_checkpoints(directory: str | os.PathLike[str]) -> list[Path]:
+    """The earlier checkpoints kept beside ``directory`` (``<name>-<step>/``), oldest first.
+
+    Example:
+        >>> previous_checkpoints("/no/such/run/checkpoint")
+        []
+    """
+    directory = Path(directory)
+    if not directory.parent.is_dir():
+        return []
+    found = [p for p in directory.parent.glob(f"{directory.name}-*")
+             if p.is_dir() and p.name[len(directory.name) + 1:].isdigit()]
+    return sorted(found, key=lambda p: int(p.name[len(directory.name) + 1:]))
 
 
 def has_checkpoint(directory: str | os.PathLike[str]) -> bool:
@@ -116,10 +156,18 @@ def has_checkpoint(directory: str | os.PathLike[str]) -> bool:
 
 
 def _torch_load(path: Path) -> Any:
+    """A file of an earlier version's checkpoint: ``torch.load`` with ``weights_only=True`` only."""
     try:
         return torch.load(path, map_location="cpu", weights_only=True)
     except Exception as err:  # corrupt file, or objects that weights_only refuses to unpickle
         raise CheckpointError(f"cannot read {path}: {err}") from err
+
+
+def _read(directory: Path, name: str) -> Any:
+    """State ``name`` (safetensors + JSON), or an earlier version's ``.pt`` file; CheckpointError if neither."""
+    if (directory / f"{name}.safetensors").is_file() or not (directory / LEGACY_FILES[name]).is_file():
+        return read_state(directory, name)
+    return _torch_load(directory / LEGACY_FILES[name])
 
 
 def load_checkpoint(directory: str | os.PathLike[str]) -> Checkpoint:
@@ -132,6 +180,8 @@ def load_checkpoint(directory: str | os.PathLike[str]) -> Checkpoint:
     if not directory.is_dir():
         raise CheckpointError(f"checkpoint directory {str(directory)!r} does not exist")
     missing = [f for f in REQUIRED_FILES if not (directory / f).is_file()]
+    missing += [f"{n}{x}" for n in (OPTIMIZER_STATE, RNG_STATE) for x in (".safetensors", ".json")
+                if not (directory / f"{n}{x}").is_file() and not (directory / LEGACY_FILES[n]).is_file()]
     if missing:
         raise CheckpointError(f"checkpoint {str(directory)!r} is incomplete: missing {missing}")
     meta = read_model_config(directory)
@@ -141,11 +191,7 @@ def load_checkpoint(directory: str | os.PathLike[str]) -> Checkpoint:
         raise CheckpointError(f"{directory / TRAINER_STATE_FILE} is not valid JSON: {err}") from err
     if not isinstance(state, dict) or not isinstance(state.get("step"), int) or "rng" not in state:
         raise CheckpointError(f"{directory / TRAINER_STATE_FILE} lacks 'step' or 'rng'")
-    data_state = state.get("data")
-    if state.get("data_in_file"):
-        if not (directory / DATA_STATE_FILE).is_file():
-            raise CheckpointError(f"checkpoint {str(directory)!r} is incomplete: missing ['{DATA_STATE_FILE}']")
-        data_state = _torch_load(directory / DATA_STATE_FILE)
+    data_state = _read(directory, DATA_STATE) if state.get("data_in_file") else state.get("data")
     return Checkpoint(directory=directory, step=state["step"], state=state,
-                      optimizer=_torch_load(directory / OPTIMIZER_FILE), rng_json=state["rng"],
-                      rng_tensors=_torch_load(directory / RNG_FILE), data_state=data_state, model_meta=meta)
+                      optimizer=_read(directory, OPTIMIZER_STATE), rng_json=state["rng"],
+                      rng_tensors=_read(directory, RNG_STATE), data_state=data_state, model_meta=meta)

@@ -12,6 +12,7 @@ Example:
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -54,6 +55,10 @@ class TrainConfig:
     time_budget: float | None = None    # wall-clock seconds, evaluations included, summed over resumed runs; None = no limit
     resume: bool = False                # continue from out_dir/checkpoint if it exists
     restore_best: bool = True           # after fit, put the best evaluated weights back into the model
+    compile: bool = False               # torch.compile the training step (falls back with a warning where it fails)
+    autocast: str | None = None         # None (float32) or "bfloat16": forward and loss under torch.autocast
+    max_skipped_steps: int = 10         # a non-finite loss/gradient skips the update; stop after this many skips
+    keep_checkpoints: int = 1           # checkpoint/ plus the K-1 previous ones as checkpoint-<step>/ (hard links)
 
     def __post_init__(self) -> None:
         def need(ok: bool, what: str, got: Any) -> None:
@@ -61,6 +66,7 @@ class TrainConfig:
                 raise ValueError(f"TrainConfig.{what}. Received: {got!r}")
 
         need(isinstance(self.steps, int) and self.steps >= 1, "steps: expected an int >= 1", self.steps)
+        need(_finite(self.lr), "lr: expected a finite number", self.lr)
         need(self.lr > 0, "lr: expected > 0", self.lr)
         need(self.weight_decay >= 0, "weight_decay: expected >= 0", self.weight_decay)
         self.betas = tuple(self.betas)  # type: ignore[assignment]
@@ -73,8 +79,20 @@ class TrainConfig:
         need(self.patience is None or self.patience >= 1, "patience: expected >= 1 or None", self.patience)
         need(self.mode in ("min", "max"), "mode: expected 'min' or 'max'", self.mode)
         need(self.log_every >= 1, "log_every: expected >= 1", self.log_every)
-        need(self.time_budget is None or self.time_budget > 0, "time_budget: expected > 0 or None",
-             self.time_budget)
+        need(self.time_budget is None or (_finite(self.time_budget) and self.time_budget > 0),
+             "time_budget: expected a finite number > 0 or None", self.time_budget)
+        need(self.clip_norm is None or _finite(self.clip_norm), "clip_norm: expected finite", self.clip_norm)
+        need(_finite(self.weight_decay) and _finite(self.eps), "weight_decay, eps: expected finite numbers",
+             (self.weight_decay, self.eps))
+        need(self.autocast in (None, "bfloat16"), "autocast: expected None or 'bfloat16'", self.autocast)
+        need(isinstance(self.max_skipped_steps, int) and self.max_skipped_steps >= 0,
+             "max_skipped_steps: expected an int >= 0", self.max_skipped_steps)
+        need(isinstance(self.keep_checkpoints, int) and self.keep_checkpoints >= 1,
+             "keep_checkpoints: expected an int >= 1", self.keep_checkpoints)
+
+
+def _finite(x: Any) -> bool:
+    return isinstance(x, (int, float)) and not isinstance(x, bool) and math.isfinite(x)
 
 
 @dataclass
@@ -87,9 +105,11 @@ class TrainResult:
         best_step: the step it was seen at.
         history: one dict per evaluation: ``{"step": ..., <metric>: ..., "train_loss": ...}``.
         elapsed: seconds of training (in total, counting resumed runs).
-        stop_reason: "steps", "early_stopping", "time_budget" or "stop_at" (``fit(stop_at=...)``).
+        stop_reason: "steps", "early_stopping", "time_budget", "stop_at" (``fit(stop_at=...)``) or
+            "non_finite" (more than ``max_skipped_steps`` non-finite steps).
         final_loss: mean training loss over the last log window.
         resumed_from: the checkpoint step this run started from, or None.
+        skipped_steps: steps whose update was skipped for a non-finite loss or gradient (in total).
 
     Example:
         >>> TrainResult(steps=10, best_metric=0.9, best_step=8).stop_reason
@@ -104,3 +124,4 @@ class TrainResult:
     stop_reason: str = "steps"
     final_loss: float | None = None
     resumed_from: int | None = None
+    skipped_steps: int = 0

@@ -12,7 +12,7 @@ Example:
     >>> run.window["loss"], run.window["steps"], run.window["correct"]
     (3.0, 2.0, 3.0)
     >>> sorted(run.trainer_state(train_config={}))
-    ['bad_evals', 'best', 'best_step', 'elapsed', 'history', 'step', 'train_config']
+    ['bad_evals', 'best', 'best_step', 'elapsed', 'history', 'skipped', 'step', 'train_config']
 """
 
 from __future__ import annotations
@@ -52,7 +52,9 @@ class RunState:
         window, window_start: sums since the last log record and when that window began.
         final_loss: mean loss of the last log window; ``grad_norm``, ``lr``: of the last step.
         last_saved: step of the last checkpoint.
-        stop_reason: None while running, then "steps", "early_stopping", "time_budget" or "stop_at".
+        skipped: steps whose update was skipped (non-finite loss or gradient), in total.
+        stop_reason: None while running, then "steps", "early_stopping", "time_budget", "stop_at" or
+            "non_finite".
         optimizer, scheduler, step_module, data, batches, progress: the objects the steps use.
     """
 
@@ -72,6 +74,7 @@ class RunState:
     grad_norm: float | None = None
     lr: float = 0.0
     last_saved: int = 0
+    skipped: int = 0
     stop_reason: str | None = None
     optimizer: Any = None
     scheduler: Any = None
@@ -107,13 +110,15 @@ class RunState:
     def trainer_state(self, train_config: dict[str, Any]) -> dict[str, Any]:
         """The JSON object a checkpoint stores (``save_checkpoint``'s ``state``)."""
         return {"step": self.step, "best": self.best, "best_step": self.best_step, "bad_evals": self.bad_evals,
-                "elapsed": self.elapsed(), "history": self.history, "train_config": train_config}
+                "elapsed": self.elapsed(), "history": self.history, "skipped": self.skipped,
+                "train_config": train_config}
 
     def restore(self, state: dict[str, Any], step: int) -> None:
         """Take step, best metric, early-stopping count, elapsed time and history from a checkpoint."""
         self.step, self.best, self.best_step = step, state.get("best"), state.get("best_step")
         self.bad_evals, self.spent = state.get("bad_evals", 0), state.get("elapsed", 0.0)
         self.history = state.get("history", [])
+        self.skipped = state.get("skipped", 0)
         self.resumed_from = self.last_saved = step
 
 

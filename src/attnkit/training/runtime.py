@@ -27,10 +27,12 @@ Example (one process; under ``torchrun`` the same code gets its rank from the en
 
 from __future__ import annotations
 
+import math
 import os
 import random
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import Any
 
 import numpy as np
@@ -90,12 +92,29 @@ def resolve_device(device: str | torch.device = "auto", local_rank: int = 0) -> 
         if mps is not None and mps.is_available():
             return torch.device("mps")
         return torch.device("cpu")
-    if device == "cuda":
-        return torch.device("cuda", local_rank)
     try:
-        return torch.device(device)
+        dev = torch.device("cuda", local_rank) if device == "cuda" else torch.device(device)
     except RuntimeError:
         raise ValueError(f"unknown device. Expected 'auto', 'cpu', 'cuda', 'cuda:N' or 'mps'. Received: {device!r}") from None
+    _check_available(dev)
+    return dev
+
+
+def _check_available(dev: torch.device) -> None:
+    """``ValueError`` naming the device when this machine's torch cannot use it (no CUDA build, no GPU N)."""
+    if dev.type == "cuda":
+        if not torch.cuda.is_available():
+            build = "has no CUDA support" if torch.version.cuda is None else "finds no CUDA GPU"
+            raise ValueError(f"--device {dev}: this torch ({torch.__version__}) {build}. Expected 'auto' or 'cpu' "
+                             f"here. Received: {str(dev)!r}")
+        if dev.index is not None and dev.index >= torch.cuda.device_count():
+            raise ValueError(f"--device {dev}: only {torch.cuda.device_count()} CUDA device(s) here. "
+                             f"Received: {str(dev)!r}")
+    elif dev.type == "mps":
+        mps = getattr(torch.backends, "mps", None)
+        if mps is None or not mps.is_available():
+            raise ValueError(f"--device mps: this machine's torch has no MPS (Apple GPU) support. Expected 'auto' "
+                             f"or 'cpu' here. Received: {str(dev)!r}")
 
 
 def setup_runtime(device: str | torch.device = "auto") -> Runtime:
@@ -116,8 +135,22 @@ def setup_runtime(device: str | torch.device = "auto") -> Runtime:
         torch.cuda.set_device(dev)
     if world_size > 1 and not dist.is_initialized():
         backend = "nccl" if dev.type == "cuda" else "gloo"
-        dist.init_process_group(backend=backend, rank=rank, world_size=world_size)
+        dist.init_process_group(backend=backend, rank=rank, world_size=world_size, timeout=dist_timeout())
     return Runtime(device=dev, rank=rank, world_size=world_size, local_rank=local_rank)
+
+
+def dist_timeout() -> timedelta:
+    """How long a collective (and the start-up rendezvous) waits for the other ranks before failing:
+    ``ATTNKIT_DIST_TIMEOUT`` seconds (default 600), so a dead or stuck rank ends the run with an error."""
+    seconds = float(os.environ.get("ATTNKIT_DIST_TIMEOUT", "600") or 600)
+    if not math.isfinite(seconds) or seconds <= 0:
+        raise ValueError(f"ATTNKIT_DIST_TIMEOUT must be a number of seconds > 0. Received: {seconds}")
+    return timedelta(seconds=seconds)
+
+
+def process_rank() -> int:
+    """This process's global rank from ``torchrun``'s environment (0 without it), before any set-up."""
+    return _env_int("RANK", 0)
 
 
 def wrap_for_training(module: nn.Module, rt: Runtime) -> nn.Module:
@@ -153,6 +186,20 @@ def broadcast_flag(flag: bool, rt: Runtime) -> bool:
     return bool(t.item())
 
 
+def broadcast_best(best: float | None, best_step: int | None, rt: Runtime) -> tuple[float | None, int | None]:
+    """Rank 0's best metric and its step, on every rank (rank 0 alone evaluates); identity in one process.
+
+    Also a barrier: every rank waits for rank 0's last writes.
+    """
+    if not rt.distributed:
+        return best, best_step
+    t = torch.tensor([math.nan if best is None else best, -1 if best_step is None else best_step],
+                     dtype=torch.float64, device=rt.device)
+    dist.broadcast(t, src=0)
+    value, step = t.tolist()
+    return (None if math.isnan(value) else value), (None if step < 0 else int(step))
+
+
 def barrier(rt: Runtime) -> None:
     """Wait for every rank (no-op in a single process)."""
     if rt.distributed:
@@ -177,8 +224,8 @@ def get_rng_state() -> tuple[dict[str, Any], dict[str, torch.Tensor]]:
     """The current RNG states as ``(json_part, tensor_part)``.
 
     ``json_part`` holds python's and numpy's states as plain lists/ints (JSON-serialisable);
-    ``tensor_part`` holds torch's CPU state and one state per CUDA device (``uint8`` tensors, for
-    ``torch.save`` / ``torch.load(weights_only=True)``).
+    ``tensor_part`` holds torch's CPU state and one state per CUDA device (``uint8`` tensors, stored in a
+    checkpoint's ``rng_state.safetensors``).
     """
     version, internal, gauss = random.getstate()
     name, keys, pos, has_gauss, cached = np.random.get_state()

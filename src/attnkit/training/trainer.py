@@ -21,7 +21,11 @@ relies on:
   ``weights_only=True``).
 
 The loop, per step: 1 batch, 2 forward/loss, 3 backward, 4 clip, 5 optimiser step, 6 schedule, 7 log,
-8 evaluate / checkpoint / stop. Files in ``out_dir``: ``train_log.jsonl`` (one JSON object per line),
+8 evaluate / checkpoint / stop. Numerical safety (``attnkit.training.numerics``): a step whose loss (on any
+rank) or gradient norm is not finite makes no update and is counted (``TrainResult.skipped_steps``, a
+``"skip"`` log record); more than ``config.max_skipped_steps`` end the run (``stop_reason="non_finite"``).
+Under ``torchrun`` each rank's loss is weighted by its share of the items (``stats["total"]``) before DDP
+averages the gradients, so N processes with batch b follow one process with batch N*b. Files in ``out_dir``: ``train_log.jsonl`` (one JSON object per line),
 ``checkpoint/`` (resumable, see ``attnkit.training.checkpoint``), ``model/`` (the best model so far, or the
 final one without ``evaluate``; ``attnkit.load`` reads it). Only rank 0 writes files.
 
@@ -41,6 +45,7 @@ The loop is ``Trainer.fit``; its steps share a ``RunState`` (``attnkit.training.
 
 from __future__ import annotations
 
+import math
 import time
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import asdict
@@ -48,7 +53,6 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from torch import nn
 from torch.optim.lr_scheduler import LambdaLR
 
 from attnkit.errors import CheckpointError
@@ -56,12 +60,15 @@ from attnkit.models.base import KitModel
 from attnkit.storage import WEIGHTS_FILE, atomic_write_text, read_model_config, recover_directory
 from attnkit.training.checkpoint import has_checkpoint, load_checkpoint, save_checkpoint
 from attnkit.training.config import TrainConfig, TrainResult
+from attnkit.training.numerics import autocast, grad_norm, rank_weight
+from attnkit.training.optim import StepModule, build_optimizer
 from attnkit.training.progress import TrainProgress
 from attnkit.training.run_state import LOG_FILE, RunState, append_log, trim_log
 from attnkit.training.runtime import (
     Runtime,
     all_reduce_sum,
     barrier,
+    broadcast_best,
     broadcast_flag,
     get_rng_state,
     move_to,
@@ -75,45 +82,6 @@ from attnkit.training.schedules import make_schedule
 
 CHECKPOINT_DIR = "checkpoint"
 MODEL_DIR = "model"
-
-
-class _StepModule(nn.Module):
-    """Routes ``training_step`` through ``__call__`` so DistributedDataParallel sees the forward pass."""
-
-    def __init__(self, model: nn.Module) -> None:
-        super().__init__()
-        self.model = model
-
-    def forward(self, batch: Any) -> tuple[torch.Tensor, dict[str, Any]]:
-        return self.model.training_step(batch)
-
-
-def build_optimizer(model: nn.Module, config: TrainConfig) -> torch.optim.AdamW:
-    """AdamW with weight decay on matrices (ndim >= 2) and none on biases, norms and scalars.
-
-    Args:
-        model: the module whose trainable parameters are optimised (shared tensors counted once).
-        config: gives ``lr``, ``weight_decay``, ``betas`` and ``eps``.
-
-    Returns:
-        ``torch.optim.AdamW`` with a decayed group (matrices) and an undecayed one (the rest).
-
-    Example:
-        >>> opt = build_optimizer(nn.Linear(4, 3), TrainConfig(weight_decay=0.1))
-        >>> [(g["weight_decay"], [tuple(p.shape) for p in g["params"]]) for g in opt.param_groups]
-        [(0.1, [(3, 4)]), (0.0, [(3,)])]
-    """
-    seen: set[int] = set()
-    decay, no_decay = [], []
-    for p in model.parameters():
-        if not p.requires_grad or id(p) in seen:
-            continue
-        seen.add(id(p))
-        (decay if p.ndim >= 2 else no_decay).append(p)
-    groups = [{"params": decay, "weight_decay": config.weight_decay},
-              {"params": no_decay, "weight_decay": 0.0}]
-    return torch.optim.AdamW([g for g in groups if g["params"]], lr=config.lr, betas=config.betas,
-                             eps=config.eps)
 
 
 def has_model(directory: Path) -> bool:
@@ -216,13 +184,18 @@ class Trainer:
         return {k: float(v) for k, v in metrics.items()}
 
     def _batches(self, data: Iterable[Any]) -> Iterator[Any]:
-        """The batches of ``data`` pass after pass (a finite source is cycled)."""
+        """The batches of ``data`` pass after pass (a finite source is cycled).
+
+        One empty pass is allowed: a source resumed at the very end of an epoch has nothing left in it.
+        """
+        empty_passes = 0
         while True:
             empty = True
             for batch in data:
                 empty = False
                 yield batch
-            if empty:
+            empty_passes = empty_passes + 1 if empty else 0
+            if empty_passes >= 2:
                 raise ValueError("train_data yielded no batches. Expected at least one batch per pass.")
 
     # -- the loop -------------------------------------------------------------------------------------
@@ -256,7 +229,10 @@ class Trainer:
         model.to(rt.device)
         model.train()
         run = RunState(end=cfg.steps if stop_at is None else stop_at)
-        run.step_module = wrap_for_training(_StepModule(model), rt)
+        run.step_module = wrap_for_training(StepModule(model), rt)
+        if cfg.compile:  # torch.compile the step; warns and runs eagerly where compilation fails
+            from attnkit.training.compile import compile_model
+            run.step_module = compile_model(run.step_module)
         run.optimizer = build_optimizer(model, cfg)
         d_model = cfg.d_model if cfg.d_model is not None else getattr(model.config, "d_model", None)
         factor = make_schedule(cfg.schedule, warmup_steps=cfg.warmup_steps, total_steps=cfg.steps,
@@ -307,33 +283,49 @@ class Trainer:
         return True
 
     def _train_step(self, run: RunState) -> tuple[torch.Tensor, dict[str, Any]]:
-        """Steps 1-6 of one optimiser step; returns the loss and the model's stats."""
+        """Steps 1-6 of one optimiser step; returns the loss and the model's stats.
+
+        A non-finite loss (on any rank) or gradient norm skips the update (counted in ``run.skipped``; the
+        batch is used up, the schedule moves on); past ``config.max_skipped_steps`` skips the run stops.
+        """
         cfg, rt = self.config, self.runtime
         assert rt is not None
         # 1. batch: next batch from the stream, on the device
         batch = move_to(next(run.batches), rt.device)
-        # 2. forward and loss
-        loss, stats = run.step_module(batch)
-        if not torch.isfinite(loss.detach()):
-            raise FloatingPointError(f"training loss is {loss.item()} at step {run.step + 1}")
-        # 3. backward
+        # 2. forward and loss (bfloat16 autocast when configured)
+        with autocast(cfg.autocast, rt.device):
+            loss, stats = run.step_module(batch)
+        # 3. backward, each rank's loss weighted by its share of the items (DDP averages the gradients)
+        finite, weight = rank_weight(loss, stats, rt)
         run.optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        # 4. clip the global gradient norm (the norm logged is the one before clipping)
-        run.grad_norm = None
-        if cfg.clip_norm is not None:
-            run.grad_norm = float(torch.nn.utils.clip_grad_norm_(self.model.parameters(), cfg.clip_norm))
-        # 5. optimiser step
-        run.optimizer.step()
+        (loss * weight if weight != 1.0 else loss).backward()
+        # 4. global gradient norm, clipped to clip_norm (the norm logged is the one before clipping)
+        run.grad_norm = grad_norm(self.model.parameters(), cfg.clip_norm)
+        # 5. optimiser step, unless the loss or the gradient is not finite
+        if finite and math.isfinite(run.grad_norm):
+            run.optimizer.step()
+        else:
+            self._skip(run, loss)
         # 6. schedule: lr for the next update
         run.lr = run.optimizer.param_groups[0]["lr"]
         run.scheduler.step()
         run.step += 1
         return loss, stats
 
+    def _skip(self, run: RunState, loss: torch.Tensor) -> None:
+        """Count a step with a non-finite loss or gradient (no update); stop after too many."""
+        run.optimizer.zero_grad(set_to_none=True)
+        run.skipped += 1
+        self._write_log({"event": "skip", "step": run.step + 1, "loss": float(loss.detach()),
+                         "grad_norm": run.grad_norm, "skipped": run.skipped})
+        if run.skipped > self.config.max_skipped_steps:
+            run.stop_reason = "non_finite"
+
     def _log_window(self, run: RunState, loss: torch.Tensor, stats: dict[str, Any]) -> None:
         """Step 7: add the step to the window; every ``log_every`` steps write its averages over ranks."""
-        run.add_to_window(float(loss.detach()), stats)
+        value = float(loss.detach())
+        if math.isfinite(value):  # a skipped step (non-finite loss) is reported by its own record
+            run.add_to_window(value, stats)
         run.progress.advance()
         if run.step % self.config.log_every != 0 and run.step != run.end:
             return
@@ -348,6 +340,8 @@ class Trainer:
             record["tokens_per_s"] = w["tokens"] / max(1e-9, now - run.window_start)
         if run.grad_norm is not None:
             record["grad_norm"] = run.grad_norm
+        if run.skipped:
+            record["skipped"] = run.skipped
         self._write_log(record)
         run.progress.show(record)
         run.reset_window(now)
@@ -373,7 +367,7 @@ class Trainer:
             if stop_early:
                 run.stop_reason = "early_stopping"
                 return
-        if over_time:
+        if over_time and run.stop_reason is None:
             run.stop_reason = "time_budget"
 
     def _evaluate_and_keep_best(self, run: RunState) -> bool:
@@ -403,7 +397,8 @@ class Trainer:
         assert self.runtime is not None
         if ckpt_dir is not None and self.runtime.is_main:
             save_checkpoint(ckpt_dir, self.model, run.optimizer, run.scheduler,
-                            run.trainer_state(asdict(self.config)), run.data.state_dict())
+                            run.trainer_state(asdict(self.config)), run.data.state_dict(),
+                            keep=self.config.keep_checkpoints)
         barrier(self.runtime)
         run.last_saved = run.step
 
@@ -425,8 +420,9 @@ class Trainer:
                 meta = read_model_config(out / MODEL_DIR)
                 self.model.load_weights(out / MODEL_DIR / WEIGHTS_FILE, tied=meta.get("tied") or {})
         self._write_log({"event": "stop", "step": run.step, "reason": run.stop_reason,
-                         "elapsed": round(elapsed, 3), "best": run.best, "best_step": run.best_step})
-        barrier(rt)
-        return TrainResult(steps=run.step, best_metric=run.best, best_step=run.best_step, history=run.history,
+                         "elapsed": round(elapsed, 3), "best": run.best, "best_step": run.best_step,
+                         "skipped": run.skipped})
+        best, best_step = broadcast_best(run.best, run.best_step, rt)  # rank 0 evaluated: every rank reports it
+        return TrainResult(steps=run.step, best_metric=best, best_step=best_step, history=run.history,
                            elapsed=elapsed, stop_reason=run.stop_reason, final_loss=run.final_loss,
-                           resumed_from=run.resumed_from)
+                           resumed_from=run.resumed_from, skipped_steps=run.skipped)

@@ -13,8 +13,16 @@ A ``prepare_*`` recipe checks every input, reads the data and builds (or resumes
 writing anything, and returns a ``PreparedRun`` whose ``fit()`` trains.
 """
 
+from attnkit.training.recipes.captioner import CaptionRunSpec, prepare_captioner  # noqa: F401
+from attnkit.training.recipes.classifier import ClassifierRunSpec, prepare_classifier
 from attnkit.training.recipes.common import Log, PreparedRun, no_log
 from attnkit.training.recipes.demo import QUICK, DemoResult, DemoSettings, demo_markdown, run_demo
+from attnkit.training.recipes.efficiency import (
+    EfficiencyResult,
+    EfficiencySettings,
+    efficiency_markdown,
+    run_efficiency,
+)
 from attnkit.training.recipes.length import (
     LengthResult,
     LengthSettings,
@@ -26,6 +34,7 @@ from attnkit.training.recipes.lm import (
     Sampling,
     TextRunSpec,
     continue_text,
+    evaluate_lm,
     prepare_bert,
     prepare_gpt,
 )
@@ -45,9 +54,11 @@ from attnkit.training.recipes.seq2seq import (
 )
 
 __all__ = [
+    "ClassifierRunSpec", "prepare_classifier",
+    "EfficiencyResult", "EfficiencySettings", "efficiency_markdown", "run_efficiency",
     "QUICK", "DemoResult", "DemoSettings", "LMOptions", "LengthResult", "LengthSettings", "Log", "PreparedRun",
     "RunSpec", "Sampling", "TextRunSpec", "build_model", "build_tokenizers", "build_transformer",
-    "continue_text", "demo_markdown", "length_limits", "length_markdown", "load_split", "no_log", "predict",
+    "continue_text", "demo_markdown", "evaluate_lm", "length_limits", "length_markdown", "load_split", "no_log", "predict",
     "prepare_bert", "prepare_gpt", "prepare_seq2seq", "prepare_transformer", "run_demo",
     "run_length_experiment", "score", "train_model", "translate_detailed",
 ]

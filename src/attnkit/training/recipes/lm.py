@@ -155,13 +155,13 @@ def check_lm(spec: TextRunSpec, options: LMOptions) -> None:
         >>> check_lm(TextRunSpec(), LMOptions(width=30, heads=4))
         Traceback (most recent call last):
         ...
-        attnkit.errors.InputError: --width must be a positive multiple of --heads. Received: --width 30, --heads 4
+        attnkit.errors.InputError: --d-model must be a positive multiple of --heads. Received: --d-model 30, --heads 4
     """
     o = options
     _need(o.layers >= 1, f"--layers must be >= 1. Received: {o.layers}")
     _need(o.heads >= 1, f"--heads must be >= 1. Received: {o.heads}")
     _need(o.width >= 1 and o.width % o.heads == 0,
-          f"--width must be a positive multiple of --heads. Received: --width {o.width}, --heads {o.heads}")
+          f"--d-model must be a positive multiple of --heads. Received: --d-model {o.width}, --heads {o.heads}")
     _need(o.batch_size >= 1, f"--batch-size must be >= 1. Received: {o.batch_size}")
     _need(0.0 <= o.dropout < 1.0, f"--dropout must be in [0, 1). Received: {o.dropout}")
     _need(0.0 <= spec.valid_fraction <= 0.5, f"--valid-fraction must be in [0, 0.5]. Received: {spec.valid_fraction}")
@@ -213,13 +213,9 @@ def prepare_gpt(spec: TextRunSpec, options: LMOptions, config: TrainConfig, log:
     check_lm(spec, options)
     raw = read_text(spec.text)
     model = _gpt_model(spec, options, config, raw)
-    ids = encode_text(tokenizer_of(model), raw)  # (tokens,)
-    n_valid = int(len(ids) * spec.valid_fraction)
-    if n_valid < spec.length or len(ids) - n_valid < spec.length:
-        n_valid = 0
-    train_ids, valid_ids = ids[: len(ids) - n_valid], ids[len(ids) - n_valid:]
+    train_ids, valid_ids = split_tokens(encode_text(tokenizer_of(model), raw), spec)  # (tokens,) each
     stream = BlockStream(train_ids, block_size=spec.length, batch_size=options.batch_size, seed=spec.seed)
-    valid = eval_blocks(valid_ids, spec.length, options.batch_size)[:MAX_EVAL_BATCHES] if n_valid else []
+    valid = eval_blocks(valid_ids, spec.length, options.batch_size)[:MAX_EVAL_BATCHES] if len(valid_ids) else []
     c = model.config
     summary = (f"training gpt ({c.n_layer} layers, {c.n_head} heads, width {c.n_embd}, "
                f"{model.num_parameters():,} parameters) on {spec.text}: {len(train_ids):,} tokens in blocks of "
@@ -227,6 +223,21 @@ def prepare_gpt(spec: TextRunSpec, options: LMOptions, config: TrainConfig, log:
                + (f"; {len(valid_ids):,} tokens for validation" if valid else "; no validation split"))
     return PreparedRun(model, dataclasses.replace(config, metric="loss", mode="min"), stream, _evaluator(valid),
                        summary, best_line=_gpt_best)
+
+
+def split_tokens(ids: Any, spec: TextRunSpec) -> tuple[Any, Any]:
+    """``(train, held_out)``: the trailing ``spec.valid_fraction`` of the token ids is held out (none when
+    either part would be shorter than one block of ``spec.length``).
+
+    Example:
+        >>> train, held = split_tokens(list(range(100)), TextRunSpec(length=8, valid_fraction=0.1))
+        >>> len(train), held
+        (90, [90, 91, 92, 93, 94, 95, 96, 97, 98, 99])
+    """
+    n_valid = int(len(ids) * spec.valid_fraction)
+    if n_valid < spec.length or len(ids) - n_valid < spec.length:
+        n_valid = 0
+    return ids[: len(ids) - n_valid], ids[len(ids) - n_valid:]
 
 
 def _evaluator(valid: list) -> Any:
@@ -270,16 +281,10 @@ def prepare_bert(spec: TextRunSpec, options: LMOptions, config: TrainConfig, log
     check_lm(spec, options)
     documents = split_sentences(read_text(spec.text))
     model = _bert_model(spec, options, config, documents)
-    tok = tokenizer_of(model)
-    mask_fn = partial(mask_tokens, mask_token_id=tok.token_to_id("[MASK]"), vocab_size=model.config.vocab_size,
-                      mlm_probability=spec.mlm_probability)
-    train_docs, valid_docs = split_documents(encode_documents(tok, documents), spec.valid_fraction)
-    ids = {name: tok.token_to_id(t) for name, t in (("cls_id", "[CLS]"), ("sep_id", "[SEP]"), ("pad_id", "[PAD]"))}
-    pairs = partial(SentencePairStream, mask_fn=mask_fn, max_len=spec.length, batch_size=options.batch_size, **ids)
+    train_docs, valid_docs = split_documents(encode_documents(tokenizer_of(model), documents), spec.valid_fraction)
+    pairs = _pair_stream(model, spec, options.batch_size)
     stream = pairs(train_docs, seed=spec.seed)
-    valid = []
-    if valid_docs and sum(len(d) > 1 for d in valid_docs):
-        valid = pairs(valid_docs, seed=spec.seed + 1).fixed_batches()[:MAX_EVAL_BATCHES]
+    valid = _fixed_pairs(pairs, valid_docs, spec)[:MAX_EVAL_BATCHES]
     c = model.config
     summary = (f"training bert ({c.num_hidden_layers} layers, {c.num_attention_heads} heads, width "
                f"{c.hidden_size}, {model.num_parameters():,} parameters) on {spec.text}: "
@@ -289,12 +294,84 @@ def prepare_bert(spec: TextRunSpec, options: LMOptions, config: TrainConfig, log
                        summary, best_line=_bert_best)
 
 
+def _pair_stream(model: Any, spec: TextRunSpec, batch_size: int) -> Any:
+    """``SentencePairStream`` with the model's special ids and the run's masking, waiting for documents."""
+    tok = tokenizer_of(model)
+    mask_fn = partial(mask_tokens, mask_token_id=tok.token_to_id("[MASK]"), vocab_size=model.config.vocab_size,
+                      mlm_probability=spec.mlm_probability)
+    ids = {name: tok.token_to_id(t) for name, t in (("cls_id", "[CLS]"), ("sep_id", "[SEP]"), ("pad_id", "[PAD]"))}
+    return partial(SentencePairStream, mask_fn=mask_fn, max_len=spec.length, batch_size=batch_size, **ids)
+
+
+def _fixed_pairs(pairs: Any, docs: list, spec: TextRunSpec) -> list:
+    """The fixed (always equally masked) validation batches of ``docs``; none without a two-sentence document."""
+    if not docs or not sum(len(d) > 1 for d in docs):
+        return []
+    return pairs(docs, seed=spec.seed + 1).fixed_batches()
+
+
 def _bert_best(result: TrainResult) -> str | None:
     if not result.history:
         return None
     h = next((h for h in result.history if h["step"] == result.best_step), result.history[-1])
     return (f"validation at step {h['step']}: MLM accuracy {h['mlm_accuracy']:.4f}, MLM loss "
             f"{h['mlm_loss']:.4f}, NSP accuracy {h['nsp_accuracy']:.4f}; ")
+
+
+# ----------------------------------------------------------------------------------------------------------
+# Evaluation on held-out text
+# ----------------------------------------------------------------------------------------------------------
+
+
+def evaluate_lm(model: Any, spec: TextRunSpec, text: str | Path | None = None, batch_size: int = 32,
+                max_batches: int | None = None) -> dict[str, Any]:
+    """Scores of a trained language model on held-out text, with the batches its training validated on.
+
+    Args:
+        model: a ``GPT`` or ``BertForPreTraining`` carrying its tokenizer (``attnkit.load`` of a run).
+        spec: the run's ``TextRunSpec`` (``run.json``): its text, held-out share, block size / longest pair,
+            masking share and seed.
+        text: another UTF-8 file to score as a whole (default: the held-out tail of ``spec.text``).
+        batch_size: blocks / sentence pairs per batch.
+        max_batches: score at most this many batches (default: all).
+
+    Returns:
+        GPT: ``loss`` (mean next-token cross-entropy), ``perplexity = exp(loss)``, ``accuracy`` (next token);
+        BERT: ``mlm_accuracy`` (share of the chosen tokens predicted exactly), ``mlm_loss``,
+        ``nsp_accuracy``, ``nsp_loss``, ``loss``. Both with ``text`` and ``batches``.
+
+    Raises:
+        InputError: no held-out text (``--valid-fraction 0`` or a short text) and no ``text`` given.
+
+    Example:
+        >>> import tempfile
+        >>> from attnkit.training import TrainConfig
+        >>> text = Path(tempfile.mkdtemp()) / "t.txt"
+        >>> _ = text.write_text("the cat sat on the mat. " * 40, encoding="utf-8")
+        >>> spec = TextRunSpec("gpt", str(text), length=8)
+        >>> run = prepare_gpt(spec, LMOptions(layers=1, heads=2, width=8, vocab_size=260, batch_size=4),
+        ...                   TrainConfig(steps=1, progress=False, device="cpu"))
+        >>> scores = evaluate_lm(run.model, spec)
+        >>> sorted(scores), scores["batches"]
+        (['accuracy', 'batches', 'loss', 'perplexity', 'text'], 1)
+    """
+    source = str(text if text is not None else spec.text)
+    raw = read_text(source)
+    if isinstance(model, GPT):
+        ids = encode_text(tokenizer_of(model), raw)  # (tokens,)
+        held = ids if text is not None else split_tokens(ids, spec)[1]
+        block = min(spec.length, model.config.n_positions)
+        batches = eval_blocks(held, block, batch_size) if len(held) >= block else []
+    else:
+        docs = encode_documents(tokenizer_of(model), split_sentences(raw))
+        held = docs if text is not None else split_documents(docs, spec.valid_fraction)[1]
+        batches = _fixed_pairs(_pair_stream(model, spec, batch_size), held, spec)
+    batches = batches[:max_batches]
+    _need(bool(batches), f"no held-out text to score in {source!r} (the run kept none: --valid-fraction 0 or a "
+          "short text). Expected --data FILE with text to score")
+    with torch.no_grad():
+        scores = model.eval().evaluate_batches(batches)
+    return {"text": source, "batches": len(batches), **scores}
 
 
 # ----------------------------------------------------------------------------------------------------------

@@ -268,6 +268,9 @@ def prepare_seq2seq(spec: RunSpec, config: TrainConfig, model: dict[str, Any], *
     """
     check_choice("--attention", model.get("attention", "bahdanau"), ATTENTIONS)
     check_choice("--cell", model.get("cell", "gru"), CELLS)
+    width = model.get("hidden_dim", 2)
+    if width < 2 or width % 2:
+        raise InputError(f"--d-model must be an even number >= 2 (half per encoder direction). Received: {width}")
     _check_tokenizer(spec)
     train, valid = load_split(spec, "train", train_size, log), load_split(spec, "validation", valid_size, log)
     if config.resume:  # the checkpoint fixes model and tokenizers

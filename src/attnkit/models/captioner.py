@@ -1,0 +1,329 @@
+"""Show, Attend and Tell (Xu et al. 2015): an image encoder, then an LSTM that looks at one place per word.
+
+Shape legend: ``B`` images, ``N`` rows of a decoding step (``B * beam_size``), ``T`` words, ``C`` encoder
+channels, ``gh x gw`` feature grid, ``L = gh * gw`` image regions, ``Da`` annotation width, ``E`` embedding
+width, ``D`` LSTM width, ``A`` additive-attention width, ``V`` vocabulary.
+
+1. Encoder (:mod:`attnkit.models.image_encoders`): the image ``(B, 3, S, S)`` -> ``(B, C, gh, gw)``; each
+   cell, projected and given a learned embedding of its place, is an annotation vector
+   ``a_i = W_a f_i + p_i`` ``(B, L, Da)`` (the place embedding lets the context say *where*, which the
+   relation words need); with ``place_in="keys"`` the place embedding only enters the attention scores and
+   the context averages ``W_a f_i`` alone.
+2. ``h_0 = tanh(W_h mean_i a_i)``, ``c_0 = tanh(W_c mean_i a_i)`` (``init_state="learned"``: a learned start
+   state, so that the objects reach the decoder only through its attention).
+3. Step ``t`` (the additive score of ``attnkit.layers.BahdanauAttention``):
+   ``e_ti = w_v^T tanh(W_q h_{t-1} + W_k a_i)``, ``alpha_t = softmax(e_t)`` over the ``L`` regions;
+   soft: ``z_t = beta_t sum_i alpha_ti a_i`` with the gate ``beta_t = sigmoid(f_beta(h_{t-1}))``;
+   hard: ``z_t = beta_t a_{s_t}``, ``s_t ~ Categorical(alpha_t)`` in training (argmax otherwise), drawn by
+   :func:`attnkit.functional.hard_attention`; a share ``expected_share`` of the captions of a training batch
+   uses the soft context instead (as the authors' code does).
+4. ``(h_t, c_t) = LSTM([E y_{t-1}; z_t], (h_{t-1}, c_{t-1}))``;
+   ``p(y_t) = softmax(L_o(E y_{t-1} + L_h h_t + L_z z_t))`` (the paper's deep output).
+
+Losses: cross-entropy plus the doubly stochastic penalty (soft), or the REINFORCE surrogate with a moving
+baseline and an entropy bonus (hard); see :mod:`attnkit.models.captioner_losses`. Decoding (greedy or
+beam, always ending by ``max_len``) goes through :func:`attnkit.decoding.decode`; every word comes with its
+``alpha_t``, an attention map ``(gh, gw)``.
+
+Example:
+    >>> import torch
+    >>> cfg = CaptionerConfig(vocab_size=9, encoder="small-cnn", image_size=32, grid=2, cnn_channels=8,
+    ...                       annotation_dim=6, embed_dim=5, hidden_dim=7, attention_dim=4)
+    >>> model = Captioner(cfg)
+    >>> feats = model.frozen_features(torch.rand(2, 3, 32, 32))   # cacheable part of the encoder
+    >>> out = model(feats, torch.tensor([[1, 4, 5], [1, 6, 0]]))
+    >>> tuple(out.logits.shape), tuple(out.alphas.shape)                # (B, T, V), (B, T, L)
+    ((2, 3, 9), (2, 3, 4))
+"""
+
+from __future__ import annotations
+
+import functools
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from attnkit.decoding import DecodeOutput, decode
+from attnkit.functional import additive_from_projected, hard_attention
+from attnkit.layers.bahdanau import BahdanauAttention
+from attnkit.models import captioner_io
+from attnkit.models.base import KitModel, register_model
+from attnkit.models.captioner_losses import attention_entropy, doubly_stochastic_penalty, reinforce_loss
+from attnkit.models.image_encoders import ENCODERS, build_encoder
+
+ATTENTION_KINDS: tuple[str, ...] = ("soft", "hard")
+
+
+@dataclass
+class CaptionerConfig:
+    """Configuration of :class:`Captioner` (saved as JSON beside the weights).
+
+    Example:
+        >>> CaptionerConfig(vocab_size=20, encoder="small-cnn").regions
+        49
+    """
+
+    vocab_size: int = 0  # V, with the special tokens
+    encoder: str = "efficientnet-lite0"  # one of ENCODERS
+    attention: str = "soft"  # "soft" (deterministic) or "hard" (stochastic)
+    image_size: int = 224  # S: images are resized to S x S (a multiple of 32 for EfficientNet)
+    grid: int = 7  # small-cnn's grid side; EfficientNet's is image_size // 32
+    cnn_channels: int = 128  # small-cnn's C
+    fine_tune_last_block: bool = False  # EfficientNet: train its last block and head (else frozen)
+    annotation_dim: int = 256  # Da, width of the annotation vectors a_i
+    embed_dim: int = 128  # E, word embeddings (and the deep output)
+    hidden_dim: int = 256  # D, LSTM state
+    attention_dim: int = 256  # A, additive attention
+    dropout: float = 0.3  # before the output layer
+    doubly_stochastic: float = 0.01  # lambda of the penalty (soft); per-word CE here, so ~ the paper's lambda / T
+    sharpness: float = 0.0  # soft: + sharpness * mean entropy of alpha_t over real words (favours one place)
+    reinforce_weight: float = 1.0  # lambda_r (hard attention)
+    entropy_weight: float = 0.01  # lambda_e (hard attention)
+    baseline_decay: float = 0.9  # b <- decay * b + (1 - decay) * mean reward
+    expected_share: float = 0.5  # hard attention: share of training captions that use the expected context
+    init_state: str = "mean"  # "mean": h_0, c_0 from the mean annotation (the paper); "learned": a learned start
+    place_in: str = "annotation"  # place embeddings in "annotation" (keys and context) or only in the "keys"
+    max_len: int = 20  # decoding stops after this many tokens (end token included)
+    pad_id: int = 0
+    sos_id: int = 1
+    eos_id: int = 2
+    unk_id: int = 3
+
+    def __post_init__(self) -> None:
+        if self.encoder not in ENCODERS:
+            raise ValueError(f"Expected encoder in {ENCODERS}. Received: encoder={self.encoder!r}")
+        if self.attention not in ATTENTION_KINDS:
+            raise ValueError(f"Expected attention in {ATTENTION_KINDS}. Received: attention={self.attention!r}")
+        for name in ("vocab_size", "image_size", "grid", "cnn_channels", "annotation_dim", "embed_dim",
+                     "hidden_dim", "attention_dim", "max_len"):
+            if int(getattr(self, name)) < 1:
+                raise ValueError(f"Expected {name} >= 1. Received: {name}={getattr(self, name)}")
+        if self.init_state not in ("mean", "learned"):
+            raise ValueError(f"Expected init_state 'mean' or 'learned'. Received: init_state={self.init_state!r}")
+        if self.place_in not in ("annotation", "keys"):
+            raise ValueError(f"Expected place_in 'annotation' or 'keys'. Received: place_in={self.place_in!r}")
+        if not 0 <= self.expected_share <= 1 or not 0 <= self.baseline_decay < 1:
+            raise ValueError(f"Expected expected_share in [0, 1] and baseline_decay in [0, 1). Received: "
+                             f"{self.expected_share}, {self.baseline_decay}")
+
+    @property
+    def grid_size(self) -> tuple[int, int]:
+        """``(gh, gw)`` of the encoder's feature map."""
+        side = self.image_size // 32 if self.encoder == "efficientnet-lite0" else self.grid
+        return side, side
+
+    @property
+    def regions(self) -> int:
+        """``L = gh * gw``."""
+        gh, gw = self.grid_size
+        return gh * gw
+
+
+@dataclass
+class CaptionerOutput:
+    """Output of :meth:`Captioner.forward` (teacher forcing).
+
+    Attributes:
+        logits: ``(B, T, V)``.
+        alphas: ``(B, T, L)`` attention over the regions at each step (rows sum to 1).
+        loss: the training loss when ``tgt_out`` is given (cross-entropy + penalty, or the REINFORCE surrogate).
+        sample_log_probs: hard attention: ``(B, T)`` ``log p(s_t)`` of the chosen regions; else None.
+    """
+
+    logits: Tensor
+    alphas: Tensor
+    loss: Tensor | None = None
+    sample_log_probs: Tensor | None = None
+
+
+@register_model
+class Captioner(KitModel):
+    """Show, Attend and Tell with soft or hard attention (see the module docstring).
+
+    Args:
+        config: a :class:`CaptionerConfig`.
+
+    Call arguments (``forward``):
+        features: ``(B, ...)`` from :meth:`frozen_features` (the cacheable part of the encoder).
+        tgt_in: ``(B, T)`` ``[sos, y_1, ..., y_{T-1}]``; tgt_out: optional ``(B, T)`` targets for the loss.
+
+    Returns:
+        :class:`CaptionerOutput`.
+    """
+
+    kind = "captioner"
+    config_class = CaptionerConfig
+
+    def __init__(self, config: CaptionerConfig) -> None:
+        super().__init__(config)
+        c = config
+        self.encoder = build_encoder(c.encoder, image_size=c.image_size, grid=c.grid, channels=c.cnn_channels,
+                                     fine_tune_last_block=c.fine_tune_last_block)
+        Da, D, E = c.annotation_dim, c.hidden_dim, c.embed_dim
+        self.project = nn.Linear(self.encoder.out_channels, Da)  # W_a
+        self.places = nn.Parameter(torch.zeros(c.regions, Da))  # p_i, one per region
+        self.init_h, self.init_c = nn.Linear(Da, D), nn.Linear(Da, D)
+        self.attn = BahdanauAttention(query_size=D, key_size=Da, hidden_dim=c.attention_dim)
+        self.f_beta = nn.Linear(D, 1)
+        self.embed = nn.Embedding(c.vocab_size, E, padding_idx=c.pad_id)
+        self.lstm = nn.LSTMCell(E + Da, D)
+        self.out_h, self.out_z = nn.Linear(D, E), nn.Linear(Da, E)  # L_h, L_z
+        self.dropout = nn.Dropout(c.dropout)
+        self.out = nn.Linear(E, c.vocab_size)  # L_o
+        self.register_buffer("baseline", torch.zeros(()))  # b, the moving average reward (hard attention)
+
+    # -- encoder ---------------------------------------------------------------------------------------
+    def frozen_features(self, images: Tensor) -> Tensor:
+        """The encoder's part without trainable parameters: ``(B, 3, S, S)`` in ``[0, 1]`` -> features.
+
+        Computed without gradients; a recipe may cache it once per image set and train on the cache.
+        """
+        with torch.no_grad():
+            return self.encoder.frozen(images)
+
+    def encode(self, features: Tensor) -> dict[str, Tensor]:
+        """Annotation vectors and the initial decoder state.
+
+        Returns:
+            ``{"a": (B, L, Da), "proj": (B, L, A) = W_k a, "h": (B, D), "c": (B, D)}``.
+        """
+        fmap = self.encoder.trainable(features)  # (B, C, gh, gw)
+        if fmap.shape[-2:] != self.config.grid_size:
+            raise ValueError(f"Expected a {self.config.grid_size} feature grid (image_size "
+                             f"{self.config.image_size}). Received: {tuple(fmap.shape[-2:])}")
+        what = self.project(fmap.flatten(2).transpose(1, 2))  # (B, L, Da): W_a f_i
+        keys = what + self.places  # (B, L, Da): where the scores look
+        a = keys if self.config.place_in == "annotation" else what  # what the context averages
+        mean = a.mean(dim=1)  # (B, Da)
+        if self.config.init_state == "learned":  # h_0 = tanh(b_h): what is where must come through attention
+            mean = torch.zeros_like(mean)
+        return {"a": a, "proj": self.attn.project_keys(keys), "h": torch.tanh(self.init_h(mean)),
+                "c": torch.tanh(self.init_c(mean))}
+
+    # -- one step ----------------------------------------------------------------------------------------
+    def advance(self, y_prev: Tensor, state: dict[str, Tensor], expected: Tensor | None = None
+                ) -> tuple[Tensor, dict[str, Tensor], Tensor, Tensor | None]:
+        """One decoder step before the softmax.
+
+        Args:
+            y_prev: ``(N,)`` previous words; state: from :meth:`encode` (rows ``N``).
+            expected: hard attention in training: ``(N,)`` bool, rows that take the expected context.
+
+        Returns:
+            ``(logits (N, V), new_state, alpha (N, L), log p(s_t) (N,) or None)``.
+        """
+        h, a, proj = state["h"], state["a"], state["proj"]
+        context, alpha = self.attn(h, a, projected_keys=proj)  # (N, Da), (N, L): sum_i alpha_i a_i
+        sample_lp = None
+        if self.config.attention == "hard":
+            score = functools.partial(additive_from_projected, w_v=self.attn.score.w_v)
+            hard = hard_attention(self.attn.score.w_q(h)[:, None], proj, a, score=score,
+                                  training=self.training)  # one region per row: context (N, 1, Da)
+            sample_lp = hard.log_prob[:, 0]  # (N,)
+            keep_soft = expected if expected is not None else torch.zeros_like(sample_lp, dtype=torch.bool)
+            context = torch.where(keep_soft[:, None], context, hard.context[:, 0])
+        z = torch.sigmoid(self.f_beta(h)) * context  # (N, Da), gated by beta_t
+        emb = self.embed(y_prev)  # (N, E)
+        h, c = self.lstm(torch.cat([emb, z], dim=-1), (h, state["c"]))
+        logits = self.out(self.dropout(emb + self.out_h(h) + self.out_z(z)))  # (N, V)
+        return logits, {**state, "h": h, "c": c}, alpha, sample_lp
+
+    def step(self, y_prev: Tensor, state: dict[str, Tensor]) -> tuple[Tensor, dict[str, Tensor], Tensor]:
+        """The ``attnkit.decoding`` step function: ``(N,) -> (log_probs (N, V), state, alpha (N, L))``."""
+        logits, state, alpha, _ = self.advance(y_prev, state)
+        return torch.log_softmax(logits, dim=-1), state, alpha
+
+    # -- teacher forcing ---------------------------------------------------------------------------------
+    def forward(self, features: Tensor, tgt_in: Tensor, tgt_out: Tensor | None = None) -> CaptionerOutput:
+        state = self.encode(features)
+        B, T = tgt_in.shape
+        expected = None
+        if self.config.attention == "hard" and self.training:
+            expected = torch.rand(B, device=tgt_in.device) < self.config.expected_share  # (B,)
+        logits, alphas, sample_lps = [], [], []
+        for t in range(T):
+            lg, state, alpha, lp = self.advance(tgt_in[:, t], state, expected)
+            logits.append(lg)
+            alphas.append(alpha)
+            if lp is not None:
+                sample_lps.append(lp)
+        out = CaptionerOutput(torch.stack(logits, 1), torch.stack(alphas, 1),  # (B, T, V), (B, T, L)
+                              sample_log_probs=torch.stack(sample_lps, 1) if sample_lps else None)
+        if tgt_out is not None:
+            out.loss = self._loss(out, tgt_out, expected)
+        return out
+
+    def _loss(self, out: CaptionerOutput, tgt_out: Tensor, expected: Tensor | None) -> Tensor:
+        """Cross-entropy + doubly stochastic penalty (soft), or the REINFORCE surrogate (hard, training)."""
+        c = self.config
+        mask = tgt_out != c.pad_id  # (B, T)
+        if c.attention == "soft" or out.sample_log_probs is None or expected is None:
+            ce = F.cross_entropy(out.logits.transpose(1, 2), tgt_out, ignore_index=c.pad_id)
+            loss = ce + doubly_stochastic_penalty(out.alphas, mask, c.doubly_stochastic)
+            if c.sharpness:  # lambda_h * mean_{b,t real} H(alpha_bt)
+                loss = loss + c.sharpness * (attention_entropy(out.alphas) * mask).sum() / mask.sum().clamp_min(1)
+            return loss
+        token_lp = torch.log_softmax(out.logits, -1).gather(-1, tgt_out[..., None])[..., 0]  # (B, T)
+        sampled = ~expected
+        loss = reinforce_loss(token_lp, out.sample_log_probs, attention_entropy(out.alphas), mask, sampled,
+                              float(self.baseline), c.reinforce_weight, c.entropy_weight)
+        with torch.no_grad():  # b <- decay * b + (1 - decay) * mean_b R_b
+            reward = (token_lp * mask).sum(1).mean()
+            self.baseline.mul_(c.baseline_decay).add_((1 - c.baseline_decay) * reward)
+        return loss
+
+    def training_step(self, batch: Any) -> tuple[Tensor, dict[str, float]]:
+        """Loss of one ``attnkit.data.captions.CaptionBatch`` and its word counts for the trainer.
+
+        Returns:
+            ``(loss, {"correct": right words, "total": words, "tokens": words})``.
+        """
+        out = self(batch.features, batch.tgt_in, batch.tgt_out)
+        real = batch.tgt_out != self.config.pad_id
+        correct = float(((out.logits.argmax(-1) == batch.tgt_out) & real).sum())
+        total = float(real.sum())
+        return out.loss, {"correct": correct, "total": total, "tokens": total}
+
+    # -- inference ---------------------------------------------------------------------------------------
+    @torch.no_grad()
+    def generate(self, features: Tensor, *, beam_size: int = 1, max_len: int | None = None,
+                 length_penalty: float = 1.0) -> DecodeOutput:
+        """Greedy (``beam_size=1``) or beam search through ``attnkit.decoding``.
+
+        Returns:
+            ``DecodeOutput``: ``tokens (B, T)`` (end token included), ``alignments (B, T, L)``.
+        """
+        c = self.config
+        state = self.encode(features)
+        return decode(self.step, state, batch_size=features.size(0), sos_id=c.sos_id, eos_id=c.eos_id,
+                      max_len=max_len or c.max_len, beam_size=beam_size, pad_id=c.pad_id,
+                      length_penalty=length_penalty, device=features.device)
+
+    def caption(self, images: Any, beam_size: int = 1, return_attention: bool = False,
+                batch_size: int = 32) -> list[str] | list[tuple[str, Tensor]]:
+        """Caption images: paths, Pillow images, arrays ``(H, W[, C])`` or a tensor ``(B, 3, H, W)`` in [0, 1].
+
+        Returns:
+            One caption per image, or ``(caption, attention)`` pairs with ``return_attention=True``, where
+            ``attention`` is ``(T, gh, gw)`` on the CPU: one map per word of the caption (end token excluded;
+            the words are :meth:`caption_words` of the caption).
+
+        Example::
+
+            model = attnkit.load("runs/captioner/model")
+            model.caption(["photo.jpg"])                       # ['the cat to the left of the rocket']
+        """
+        results = captioner_io.describe(self, images, beam_size=beam_size, batch_size=batch_size)
+        if return_attention:
+            return [(r.text, r.attention) for r in results]
+        return [r.text for r in results]
+
+    def caption_words(self, images: Any, beam_size: int = 1) -> list[captioner_io.Described]:
+        """Per image: the caption, its words and one attention map ``(gh, gw)`` per word."""
+        return captioner_io.describe(self, images, beam_size=beam_size)
+
+
+__all__ = ["ATTENTION_KINDS", "Captioner", "CaptionerConfig", "CaptionerOutput"]

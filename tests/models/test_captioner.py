@@ -1,0 +1,206 @@
+"""Captioner (Show, Attend and Tell): attention weights, the two extra losses against float64 references,
+step-by-step decoding against the teacher-forced pass, beam termination, save/load, encoders."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+import attnkit
+from attnkit.data import Tokenizer
+from attnkit.models import Captioner, CaptionerConfig
+from attnkit.models.captioner_losses import attention_entropy, doubly_stochastic_penalty, reinforce_loss
+from attnkit.models.image_encoders import EfficientNetLite0Encoder, SmallCNN
+
+CAPTIONS = ["the cat above the moon", "the moon to the left of the cat", "the coffee above the cat"]
+
+
+def tiny(attention: str = "soft", seed: int = 0) -> Captioner:
+    """Distinct sizes everywhere: S=48, grid 3x3 (L=9), C=10, Da=6, E=5, D=7, A=4, V from the captions."""
+    tok = Tokenizer.train(CAPTIONS, kind="word")
+    torch.manual_seed(seed)
+    cfg = CaptionerConfig(vocab_size=tok.vocab_size, encoder="small-cnn", attention=attention, image_size=48,
+                          grid=3, cnn_channels=10, annotation_dim=6, embed_dim=5, hidden_dim=7, attention_dim=4,
+                          dropout=0.0, max_len=6)
+    model = Captioner(cfg)
+    model.tokenizers = {"target": tok}
+    return model.eval()
+
+
+def batch(model: Captioner, B: int = 2):
+    torch.manual_seed(1)
+    feats = model.frozen_features(torch.rand(B, 3, 48, 48))
+    ids = model.tokenizers["target"].encode_batch(CAPTIONS[:B])
+    T = max(len(r) for r in ids)
+    tgt = torch.zeros(B, T, dtype=torch.long)
+    for b, r in enumerate(ids):
+        tgt[b, : len(r)] = torch.tensor(r)
+    return feats, tgt[:, :-1], tgt[:, 1:]
+
+
+@pytest.mark.parametrize("attention", ["soft", "hard"])
+def test_weights_sum_to_one_over_regions(attention):
+    model = tiny(attention)
+    feats, tgt_in, _ = batch(model)
+    out = model(feats, tgt_in)
+    assert out.alphas.shape == (2, tgt_in.size(1), 9)  # (B, T, L)
+    assert torch.allclose(out.alphas.sum(-1), torch.ones(2, tgt_in.size(1)), atol=1e-6)
+    assert bool((out.alphas >= 0).all())
+
+
+def test_doubly_stochastic_penalty_matches_float64_loops():
+    torch.manual_seed(0)
+    B, T, L, lam = 3, 4, 5, 0.7
+    alphas = torch.softmax(torch.randn(B, T, L), -1)
+    mask = torch.tensor([[1, 1, 1, 1], [1, 1, 0, 0], [1, 0, 0, 0]], dtype=torch.bool)
+    expected = 0.0
+    for b in range(B):
+        for i in range(L):
+            got = sum(float(alphas[b, t, i]) for t in range(T) if mask[b, t])
+            expected += (1.0 - got) ** 2
+    expected = lam * expected / B
+    assert float(doubly_stochastic_penalty(alphas.double(), mask, lam)) == pytest.approx(expected, rel=1e-12)
+
+
+def test_reinforce_gradient_matches_float64_reference():
+    """d loss / d attention logits and d loss / d word log-probs against the formula written out by hand."""
+    torch.manual_seed(0)
+    B, T, L = 2, 3, 4
+    lam_r, lam_e, base = 0.8, 0.05, -2.5
+    z = torch.randn(B, T, L, dtype=torch.float64, requires_grad=True)  # attention logits
+    word_lp = torch.log(torch.rand(B, T, dtype=torch.float64) * 0.9 + 0.05).requires_grad_(True)
+    s = torch.tensor([[0, 3, 1], [2, 2, 0]])  # sampled regions
+    mask = torch.tensor([[1, 1, 1], [1, 1, 0]], dtype=torch.bool)
+    sampled = torch.tensor([True, False])
+    p = torch.softmax(z, -1)
+    sample_lp = torch.log_softmax(z, -1).gather(-1, s[..., None])[..., 0]
+    loss = reinforce_loss(word_lp, sample_lp, attention_entropy(p), mask, sampled, base, lam_r, lam_e)
+    loss.backward()
+    # reference: loss = -(sum R + lam_r sum (R - b) log p(s) + lam_e sum H) / n, R - b constant
+    P, W = p.detach().numpy(), word_lp.detach().numpy()
+    n = float(mask.sum())
+    grad_z = np.zeros((B, T, L))
+    grad_w = np.zeros((B, T))
+    for b in range(B):
+        R = sum(W[b, t] for t in range(T) if mask[b, t])
+        for t in range(T):
+            if not mask[b, t]:
+                continue
+            grad_w[b, t] = -1.0 / n
+            if not sampled[b]:
+                continue
+            H = -sum(P[b, t, k] * np.log(P[b, t, k]) for k in range(L))
+            for k in range(L):
+                d_logp = (1.0 if k == s[b, t] else 0.0) - P[b, t, k]
+                d_h = -P[b, t, k] * (np.log(P[b, t, k]) + H)
+                grad_z[b, t, k] = -(lam_r * (R - base) * d_logp + lam_e * d_h) / n
+    np.testing.assert_allclose(z.grad.numpy(), grad_z, rtol=1e-10, atol=1e-12)
+    np.testing.assert_allclose(word_lp.grad.numpy(), grad_w, rtol=1e-10, atol=1e-12)
+
+
+@pytest.mark.parametrize("attention", ["soft", "hard"])
+def test_step_by_step_equals_teacher_forced_pass(attention):
+    model = tiny(attention)
+    feats, tgt_in, _ = batch(model)
+    full = model(feats, tgt_in)
+    state = model.encode(feats)
+    for t in range(tgt_in.size(1)):
+        log_probs, state, alpha = model.step(tgt_in[:, t], state)
+        torch.testing.assert_close(log_probs, torch.log_softmax(full.logits[:, t], -1), atol=1e-6, rtol=1e-5)
+        torch.testing.assert_close(alpha, full.alphas[:, t])
+
+
+def test_places_only_in_the_keys_leave_the_context_without_them():
+    torch.manual_seed(3)
+    cfg = CaptionerConfig(vocab_size=8, encoder="small-cnn", image_size=48, grid=3, cnn_channels=10,
+                          annotation_dim=6, embed_dim=5, hidden_dim=7, attention_dim=4, place_in="keys",
+                          init_state="learned")
+    model = Captioner(cfg).eval()
+    with torch.no_grad():
+        model.places.normal_()
+    feats = model.frozen_features(torch.rand(2, 3, 48, 48))
+    state = model.encode(feats)
+    fmap = model.encoder.trainable(feats).double()  # (B, C, 3, 3)
+    W, b = model.project.weight.double(), model.project.bias.double()
+    plain = torch.einsum("bcl,dc->bld", fmap.flatten(2), W) + b  # (B, L, Da), float64, no place
+    torch.testing.assert_close(state["a"].double(), plain, atol=1e-5, rtol=1e-5)
+    keys = plain + model.places.double()
+    Wk, bk = model.attn.score.w_k.weight.double(), model.attn.score.w_k.bias
+    bk = 0 if bk is None else bk.double()
+    torch.testing.assert_close(state["proj"].double(), keys @ Wk.T + bk, atol=1e-5, rtol=1e-5)  # W_k (a_i + p_i)
+    assert torch.allclose(state["h"][0], state["h"][1])  # learned start: the same for every image
+    with pytest.raises(ValueError, match="place_in"):
+        CaptionerConfig(vocab_size=8, encoder="small-cnn", place_in="context")
+
+
+def test_sharpness_adds_the_mean_attention_entropy_of_real_words():
+    model = tiny()
+    feats, tgt_in, tgt_out = batch(model)
+    base = model(feats, tgt_in, tgt_out)
+    model.config.sharpness = 0.3
+    sharp = model(feats, tgt_in, tgt_out)
+    total = words = 0.0
+    for b in range(tgt_out.size(0)):
+        for t in range(tgt_out.size(1)):
+            if int(tgt_out[b, t]) != model.config.pad_id:  # naive float64 entropy of a real word's alpha
+                total += -sum(float(p) * np.log(float(p)) for p in base.alphas[b, t].detach().double() if p > 0)
+                words += 1
+    assert abs(float((sharp.loss - base.loss).detach()) - 0.3 * total / words) < 1e-5
+
+
+def test_greedy_decode_is_the_argmax_loop_and_beam_stops_at_max_len():
+    model = tiny()
+    feats, _, _ = batch(model, B=3)
+    out = model.generate(feats)
+    state, tok, expect = model.encode(feats), torch.full((3,), model.config.sos_id), []
+    for _ in range(out.tokens.size(1)):
+        lp, state, _ = model.step(tok, state)
+        tok = lp.argmax(-1)
+        expect.append(tok)
+    expect = torch.stack(expect, 1)
+    for b in range(3):
+        n = int(out.lengths[b])
+        assert out.tokens[b, :n].tolist() == expect[b, :n].tolist()
+    beam = model.generate(feats, beam_size=3, max_len=4)
+    assert int(beam.lengths.max()) <= 4 and beam.alignments.shape[-1] == 9
+
+
+def test_hard_attention_trains_on_one_region_and_moves_the_baseline():
+    model = tiny("hard").train()
+    feats, tgt_in, tgt_out = batch(model)
+    state = model.encode(feats)
+    _, _, alpha, lp = model.advance(tgt_in[:, 0], state)
+    assert lp.shape == (2,) and bool((lp <= 0).all())
+    before = float(model.baseline)
+    out = model(feats, tgt_in, tgt_out)
+    out.loss.backward()
+    assert float(model.baseline) != before
+    assert model.attn.score.w_v.grad is not None and torch.isfinite(model.attn.score.w_v.grad).all()
+
+
+def test_save_load_round_trip(tmp_path):
+    model = tiny()
+    feats, tgt_in, _ = batch(model)
+    model.save(tmp_path / "cap")
+    again = attnkit.load(tmp_path / "cap")
+    assert isinstance(again, Captioner) and again.config == model.config
+    assert again.tokenizers["target"] == model.tokenizers["target"]
+    torch.testing.assert_close(again(feats, tgt_in).logits, model(feats, tgt_in).logits)
+    pictures = [np.zeros((20, 30), dtype=np.uint8), np.full((30, 20, 4), 200, dtype=np.uint8)]
+    assert again.caption(pictures) == model.caption(pictures)
+    (text, maps), = again.caption(pictures[:1], return_attention=True)
+    assert isinstance(text, str) and maps.shape[1:] == (3, 3) and maps.shape[0] == len(text.split())
+
+
+def test_encoders_freeze_and_fine_tune():
+    cnn = SmallCNN(channels=12, grid=3)
+    assert cnn(torch.rand(2, 3, 40, 40)).shape == (2, 12, 3, 3)
+    frozen = EfficientNetLite0Encoder(image_size=64)
+    tuned = EfficientNetLite0Encoder(image_size=64, fine_tune_last_block=True)
+    assert frozen.num_trainable() == 0 and 0 < tuned.num_trainable() < 1_500_000
+    x = torch.rand(1, 3, 64, 64)
+    with torch.no_grad():
+        torch.testing.assert_close(tuned.trainable(tuned.frozen(x)), frozen(x), atol=1e-4, rtol=1e-4)
+    tuned.train()
+    assert not tuned.net._bn1.training  # ImageNet batch-norm statistics stay

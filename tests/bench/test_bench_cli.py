@@ -43,7 +43,10 @@ def test_quick_runs_every_suite_and_writes_every_file(quick_report):
 def test_every_figure_was_measured(quick_report):
     _, report = quick_report
     figures = _figures(report)
-    bad = {k: v for k, v in figures.items() if not (isinstance(v, (int, float)) and math.isfinite(v) and v > 0)}
+    # a fitted exponent is measured when finite (on a short quick range under load it may even be negative);
+    # every other figure (times, rates, bytes, ratios) is also positive
+    bad = {k: v for k, v in figures.items() if not (isinstance(v, (int, float)) and math.isfinite(v)
+                                                    and (v > 0 or "/exponent_" in k))}
     assert not bad
     for suite in DEFAULT_SUITES:
         assert report["suites"][suite]["figures"], suite

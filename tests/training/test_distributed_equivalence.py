@@ -93,7 +93,12 @@ def _train(kind: str, dtype: torch.dtype, batch: int) -> dict[str, torch.Tensor]
     data = (BatchStream(_pairs(), batch_size=batch, seed=4) if kind == "seq2seq" else TokenBlocks(batch))
     cfg = TrainConfig(steps=STEPS, lr=2e-2, schedule="warmup", warmup_steps=2, clip_norm=0.5, eval_every=100,
                       log_every=1, progress=False, device="cpu", seed=5, eps=EPS)
-    Trainer(model, cfg, data).fit()
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # as the ranks: the same kernels, the same summation order in each matmul
+    try:
+        Trainer(model, cfg, data).fit()
+    finally:
+        torch.set_num_threads(threads)
     return {k: v.detach().clone() for k, v in split_shared(model.state_dict())[0].items()}
 
 

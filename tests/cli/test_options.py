@@ -23,7 +23,7 @@ TRAIN_COMMON = {"--data", "--out", "--steps", "--batch-size", "--lr", "--seed", 
                 "--time-budget", "--resume"}
 MINE = {"demo", "translate", "evaluate", "generate", "train seq2seq", "train transformer", "train gpt", "train bert"}
 # Options that belong to other helpers' commands and still need renaming (reported to the lead).
-PENDING: dict[str, set[str]] = {"experiment length": {"hidden_dim"}}
+PENDING: dict[str, set[str]] = {}
 
 
 def commands() -> dict[str, Any]:

@@ -30,7 +30,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from attnkit.cli._options import Device, Seed
+from attnkit.cli._options import Device, HiddenDimAlias, Seed, take_alias
 from attnkit.cli._run import say, set_threads
 from attnkit.cli.main import experiment_app
 from attnkit.errors import InputError
@@ -93,7 +93,8 @@ def length(
     max_len: Annotated[int, typer.Option("--max-len", help="Longest input (training and test).")] = 60,
     steps: Annotated[int, typer.Option("--steps", help="Training steps of each model (the equal budget).")] = 1500,
     batch_size: Annotated[int, typer.Option("--batch-size", help="Pairs per batch.")] = 128,
-    hidden_dim: Annotated[int, typer.Option("--hidden-dim", help="Decoder/annotation size of both models.")] = 128,
+    d_model: Annotated[int, typer.Option("--d-model", help="Decoder/annotation size (model width) of both "
+                                         "models.")] = 128,
     embed_dim: Annotated[int, typer.Option("--embed-dim", help="Embedding size of both models.")] = 32,
     lr: Annotated[float, typer.Option("--lr", help="Peak learning rate (warmup then cosine decay).")] = 3e-3,
     train_size: Annotated[int, typer.Option("--train-size", help="Training pairs.")] = 50_000,
@@ -103,8 +104,10 @@ def length(
     threads: Annotated[int, typer.Option("--threads", help="CPU threads for torch.")] = 1,
     quick: Annotated[bool, typer.Option("--quick", help="A tiny smoke-test run (seconds; no real gap).")] = False,
     device: Device = "auto",
+    hidden_dim: HiddenDimAlias = None,
 ) -> None:
     """Train no-attention and Bahdanau models with equal budgets; plot score against input length."""
+    hidden_dim = take_alias(d_model, hidden_dim, "--hidden-dim", 128)
     s = LengthSettings(task=task, min_len=min_len, max_len=max_len, steps=steps, batch_size=batch_size,
                        hidden_dim=hidden_dim, embed_dim=embed_dim, lr=lr, train_size=train_size,
                        test_size=test_size, bucket_width=bucket_width, seed=seed)

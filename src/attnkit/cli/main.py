@@ -116,5 +116,7 @@ def main(argv: list[str] | None = None) -> int:
         return _fail(f"{type(exc).__name__}: {exc}", 1)
 
 
-if __name__ == "__main__":
-    sys.exit(main())
+if __name__ == "__main__":  # `python -m attnkit.cli.main`: run the imported module, where commands register
+    from attnkit.cli.main import main as _main
+
+    sys.exit(_main())

@@ -41,7 +41,7 @@ from attnkit.errors import InputError
 from attnkit.models.captioner import ATTENTION_KINDS, Captioner, CaptionerConfig
 from attnkit.models.image_encoders import ENCODERS
 from attnkit.training.metrics import bleu, exact_match
-from attnkit.training.recipes.common import Log, PreparedRun, no_log
+from attnkit.training.recipes.common import Log, PreparedRun, check_choice, no_log
 from attnkit.training.trainer import TrainConfig, TrainResult
 
 
@@ -135,10 +135,8 @@ def encode_images(model: Captioner, images: np.ndarray, batch_size: int = 32, lo
 
 
 def _check(spec: CaptionRunSpec) -> None:
-    if spec.encoder not in ENCODERS:
-        raise InputError(f"--encoder must be one of {', '.join(ENCODERS)}. Received: {spec.encoder!r}")
-    if spec.attention not in ATTENTION_KINDS:
-        raise InputError(f"--attention must be one of {', '.join(ATTENTION_KINDS)}. Received: {spec.attention!r}")
+    check_choice("--encoder", spec.encoder, ENCODERS)
+    check_choice("--attention", spec.attention, ATTENTION_KINDS)
     if spec.image_size < 32 or (spec.encoder == "efficientnet-lite0" and spec.image_size % 32):
         raise InputError(f"--image-size must be >= 32 (a multiple of 32 for efficientnet-lite0). "
                          f"Received: {spec.image_size}")

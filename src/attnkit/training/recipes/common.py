@@ -19,6 +19,7 @@ from typing import Any
 
 import torch
 
+from attnkit.errors import InputError
 from attnkit.training.trainer import TrainConfig, Trainer, TrainResult
 
 Log = Callable[[str], None]
@@ -178,3 +179,16 @@ class _GuardedStream:
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self.stream, name)
+
+
+def check_choice(flag: str, value: Any, allowed: tuple[str, ...]) -> None:
+    """``InputError`` "FLAG must be one of ... Received: ..." unless ``value`` is in ``allowed``.
+
+    Example:
+        >>> check_choice("--cell", "rnn", ("gru", "lstm"))
+        Traceback (most recent call last):
+        ...
+        attnkit.errors.InputError: --cell must be one of gru, lstm. Received: 'rnn'
+    """
+    if value not in allowed:
+        raise InputError(f"{flag} must be one of {', '.join(allowed)}. Received: {value!r}")

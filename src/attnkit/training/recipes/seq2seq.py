@@ -37,7 +37,7 @@ from attnkit.errors import InputError
 from attnkit.models.seq2seq import ATTENTIONS, CELLS, Seq2Seq, Seq2SeqConfig
 from attnkit.models.transformer import NORMS, POSITIONALS, SHARINGS, Transformer, TransformerConfig
 from attnkit.training.metrics import bleu, by_length_bucket, exact_match, token_accuracy
-from attnkit.training.recipes.common import Log, PreparedRun
+from attnkit.training.recipes.common import Log, PreparedRun, check_choice
 from attnkit.training.trainer import TrainConfig, TrainResult
 
 Pairs = list[tuple[str, str]]
@@ -230,19 +230,6 @@ def train_model(model: Seq2Seq, train: Pairs, valid: Pairs, config: TrainConfig,
                 seed: int = 0, bucket_size: int | None = 8) -> TrainResult:
     """Train ``model`` with teacher forcing (see ``exact_match_run``); returns the ``TrainResult``."""
     return exact_match_run(model, train, valid, config, batch_size, seed, bucket_size).fit()
-
-
-def check_choice(flag: str, value: Any, allowed: tuple[str, ...]) -> None:
-    """``InputError`` "FLAG must be one of ... Received: ..." unless ``value`` is in ``allowed``.
-
-    Example:
-        >>> check_choice("--cell", "rnn", CELLS)
-        Traceback (most recent call last):
-        ...
-        attnkit.errors.InputError: --cell must be one of gru, lstm. Received: 'rnn'
-    """
-    if value not in allowed:
-        raise InputError(f"{flag} must be one of {', '.join(allowed)}. Received: {value!r}")
 
 
 def _check_tokenizer(spec: RunSpec) -> None:

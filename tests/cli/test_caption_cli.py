@@ -125,6 +125,8 @@ def test_bad_choices(tmp_path, capsys):
     out = tmp_path / "run"
     _fails(["train", "captioner", "--attention", "medium", "--out", str(out), *TINY], capsys, "--attention")
     _fails(["train", "captioner", "--encoder", "resnet", "--out", str(out), "--quiet"], capsys, "--encoder")
+    _fails(["train", "captioner", "--feature-stride", "8", "--out", str(out), "--quiet"], capsys, "--feature-stride",
+           "16, 32")
     assert not out.exists()
 
 

@@ -12,7 +12,7 @@ width, ``D`` LSTM width, ``A`` additive-attention width, ``V`` vocabulary.
    ``[0, 1]``) at ``PLACE_OCTAVES`` octaves, so that nearby cells get nearby places even where training never
    looked (``place_encoding="fourier"``); ``"table"`` learns one free vector per cell instead (it generalises
    worse to objects in new places: on the held-out scenes the attention peak fell inside the named object
-   for 0.85-0.87 of the object words against 0.98 with ``"fourier"``). With ``place_in="keys"`` the place
+   for 0.85-0.87 of the object words against 0.955-0.985 with ``"fourier"``). With ``place_in="keys"`` the place
    only enters the attention scores and the context averages ``W_a f_i`` alone.
 2. ``h_0 = tanh(W_h mean_i a_i)``, ``c_0 = tanh(W_c mean_i a_i)`` (``init_state="learned"``: a learned start
    state, so that the objects reach the decoder only through its attention).

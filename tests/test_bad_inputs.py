@@ -217,6 +217,27 @@ def test_ctrl_c_during_start_up_exits_130_without_traceback(ws, capsys, monkeypa
     assert err.strip() == "attnkit: error: interrupted" and not (ws / "stopped").exists()
 
 
+def test_ctrl_c_while_torch_loads_exits_130_without_traceback():
+    """The console script imports ``attnkit.cli.main`` outside main()'s handlers: that import must not load
+    torch (``attnkit`` loads its parts lazily), so Ctrl-C during the slow import lands inside main()."""
+    import subprocess
+    import sys
+
+    code = ("import builtins, sys\n"
+            "import attnkit.cli.main as m\n"
+            "assert 'torch' not in sys.modules, 'torch loaded by the import'\n"
+            "real = builtins.__import__\n"
+            "def ctrl_c_in_torch(name, *a, **k):  # Ctrl-C pressed while torch is being imported\n"
+            "    if name == 'torch' or name.startswith('torch.'):\n"
+            "        raise KeyboardInterrupt\n"
+            "    return real(name, *a, **k)\n"
+            "builtins.__import__ = ctrl_c_in_torch\n"
+            "sys.exit(m.main(['train', 'gpt', '--help']))\n")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 130, done.stderr
+    assert done.stderr.strip() == "attnkit: error: interrupted"
+
+
 # ----------------------------------------------------------------------------------------------------------
 # The Python API and files read by it
 # ----------------------------------------------------------------------------------------------------------

@@ -11,13 +11,36 @@
 - ``attnkit.load(path)``: any saved attnkit model, with its tokenizers.
 """
 
-from attnkit import decoding, functional, kernels, layers, masks, models
-from attnkit.io import load
-from attnkit.models import GPT, Bert, Seq2Seq, Transformer
+import importlib
+from typing import Any
 
 __version__ = "0.1.0"
+
+#: Public names -> the module that defines them. Nothing is imported until first use (PEP 562), so that
+#: ``import attnkit`` (and the ``attnkit`` command before it parses its options) does not load torch yet.
+_LAZY = {"GPT": "attnkit.models", "Bert": "attnkit.models", "Seq2Seq": "attnkit.models",
+         "Transformer": "attnkit.models", "load": "attnkit.io"}
 
 __all__ = [
     "GPT", "Bert", "Seq2Seq", "Transformer", "decoding", "functional", "kernels", "layers", "load", "masks", "models",
     "__version__",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    """``attnkit.load``, ``attnkit.GPT``, ... and every subpackage (``attnkit.models``), imported on first use."""
+    if name in _LAZY:
+        value = getattr(importlib.import_module(_LAZY[name]), name)
+        globals()[name] = value
+        return value
+    if not name.startswith("_"):
+        try:
+            return importlib.import_module(f"attnkit.{name}")
+        except ModuleNotFoundError as err:
+            if err.name != f"attnkit.{name}":  # the submodule exists but one of its imports is missing
+                raise
+    raise AttributeError(f"module 'attnkit' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(__all__))

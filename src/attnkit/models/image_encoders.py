@@ -134,7 +134,6 @@ class EfficientNetLite0Encoder(nn.Module):
             state = torch.load(weights, map_location="cpu", weights_only=True)
             net.load_state_dict({k: v for k, v in state.items() if not k.startswith("_fc.")})
         self.stride = stride
-        self.with_head = stride == 32
         net._blocks = net._blocks[:_blocks_within(net._blocks, stride)]  # the blocks after the map are not used
         if not self.with_head:
             del net._conv_head, net._bn1
@@ -149,6 +148,11 @@ class EfficientNetLite0Encoder(nn.Module):
         self.register_buffer("mean", torch.tensor([0.5, 0.5, 0.5]).view(1, 3, 1, 1), persistent=False)
         self.register_buffer("std", torch.tensor([0.5, 0.5, 0.5]).view(1, 3, 1, 1), persistent=False)
         self.eval()
+
+    @property
+    def with_head(self) -> bool:
+        """Whether the 1x1 head convolution is used (the last, 1280-channel map: stride 32)."""
+        return self.stride == 32
 
     def train(self, mode: bool = True) -> EfficientNetLite0Encoder:
         """Batch norms keep their ImageNet statistics: the network always runs in eval mode."""

@@ -141,9 +141,7 @@ def _check(spec: CaptionRunSpec) -> None:
     if spec.image_size < 32 or (spec.encoder == "efficientnet-lite0" and spec.image_size % 32):
         raise InputError(f"--image-size must be >= 32 (a multiple of 32 for efficientnet-lite0). "
                          f"Received: {spec.image_size}")
-    if spec.feature_stride not in FEATURE_STRIDES:
-        raise InputError(f"--feature-stride must be one of {', '.join(map(str, FEATURE_STRIDES))}. "
-                         f"Received: {spec.feature_stride}")
+    check_choice("--feature-stride", spec.feature_stride, FEATURE_STRIDES)
     if spec.encoder == "efficientnet-lite0":
         from attnkit.models.image_encoders import _efficientnet_parts
 

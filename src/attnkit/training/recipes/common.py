@@ -181,7 +181,7 @@ class _GuardedStream:
         return getattr(self.stream, name)
 
 
-def check_choice(flag: str, value: Any, allowed: tuple[str, ...]) -> None:
+def check_choice(flag: str, value: Any, allowed: tuple[Any, ...]) -> None:
     """``InputError`` "FLAG must be one of ... Received: ..." unless ``value`` is in ``allowed``.
 
     Example:
@@ -191,4 +191,4 @@ def check_choice(flag: str, value: Any, allowed: tuple[str, ...]) -> None:
         attnkit.errors.InputError: --cell must be one of gru, lstm. Received: 'rnn'
     """
     if value not in allowed:
-        raise InputError(f"{flag} must be one of {', '.join(allowed)}. Received: {value!r}")
+        raise InputError(f"{flag} must be one of {', '.join(map(str, allowed))}. Received: {value!r}")

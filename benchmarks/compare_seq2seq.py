@@ -30,7 +30,7 @@ from typing import Any
 import torch
 
 from attnkit.training import TrainConfig
-from attnkit.training.recipes.seq2seq import (
+from attnkit.recipes.seq2seq import (
     RunSpec,
     build_model,
     build_tokenizers,

@@ -67,7 +67,7 @@ def test_efficiency_experiment_rejects_an_unknown_kind(tmp_path, capsys):
 
 
 def test_efficiency_step_memory_is_measured_in_a_child_process():
-    from attnkit.training.recipes.efficiency import EfficiencySettings, step_memory
+    from attnkit.experiments.efficiency import EfficiencySettings, step_memory
 
     s = EfficiencySettings(d_model=16, heads=2, layers=1, batch_size=2, window=4)
     got = step_memory("sliding_window", "copy", (64, 32), s)

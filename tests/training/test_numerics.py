@@ -11,7 +11,7 @@ import torch.nn.functional as F
 
 from attnkit.training import TrainConfig, Trainer
 from attnkit.training.numerics import grad_norm, loss_items
-from attnkit.training.recipes.seq2seq import RunSpec, prepare_seq2seq
+from attnkit.recipes.seq2seq import RunSpec, prepare_seq2seq
 from tests.training.tiny import TinyConfig, TinyModel, TinyStream
 
 

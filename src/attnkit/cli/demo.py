@@ -1,7 +1,7 @@
 """``attnkit demo``: train a Bahdanau encoder-decoder on the dates task in about a minute and show it.
 
 ``make demo`` runs it. The recipe (data, training, scores, contrast model) is
-``attnkit.training.recipes.run_demo``; this command prints its progress, the alignment heatmaps and the
+``attnkit.recipes.run_demo``; this command prints its progress, the alignment heatmaps and the
 final table, and writes ``OUT/model/`` (``attnkit.load`` reads it), ``OUT/alignment_*.png``,
 ``OUT/summary.json`` (held-out exact match under ``exact_match``) and ``OUT/summary.md``.
 """
@@ -23,7 +23,7 @@ from attnkit.cli.main import app
 from attnkit.cli.seq2seq import print_alignment
 from attnkit.errors import InputError
 from attnkit.storage import atomic_write_text, write_json
-from attnkit.training.recipes.demo import QUICK, DemoResult, DemoSettings, demo_markdown, run_demo
+from attnkit.recipes.demo import QUICK, DemoResult, DemoSettings, demo_markdown, run_demo
 
 console = Console()
 

@@ -1,6 +1,6 @@
 """``attnkit experiment length``: score against input length, with and without attention.
 
-The recipe (``attnkit.training.recipes.run_length_experiment``) trains ``attention="none"`` and
+The recipe (``attnkit.experiments.run_length_experiment``) trains ``attention="none"`` and
 ``attention="bahdanau"`` with equal budgets on a task with a wide range of input lengths (default:
 ``reverse`` strings of 5-60 symbols) and scores both per input-length bucket. This command writes::
 
@@ -10,7 +10,7 @@ The recipe (``attnkit.training.recipes.run_length_experiment``) trains ``attenti
     OUT/length_token_accuracy.png   the same for token accuracy (a smoother picture of the decline)
     OUT/<attention>/model/   the trained models (``attnkit.load``)
 
-``attnkit experiment efficiency`` (``attnkit.training.recipes.run_efficiency``) trains the same small GPT
+``attnkit experiment efficiency`` (``attnkit.experiments.run_efficiency``) trains the same small GPT
 with each attention kind on a long-range (copy) and a local task at several lengths, times the attention
 alone up to long lengths, and writes::
 
@@ -35,13 +35,13 @@ from attnkit.cli._run import say, set_threads
 from attnkit.cli.main import experiment_app
 from attnkit.errors import InputError
 from attnkit.storage import atomic_write_text, write_json
-from attnkit.training.recipes.efficiency import (
+from attnkit.experiments.efficiency import (
     EfficiencyResult,
     EfficiencySettings,
     efficiency_markdown,
     run_efficiency,
 )
-from attnkit.training.recipes.length import (  # noqa: F401  (length_table re-exported)
+from attnkit.experiments.length import (  # noqa: F401  (length_table re-exported)
     MODELS,
     LengthResult,
     LengthSettings,

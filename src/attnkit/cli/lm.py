@@ -5,7 +5,7 @@ is a Hugging Face directory with tokenizer.json that attnkit.load, GPT.from_pret
 BertForPreTraining.from_pretrained and transformers all read. Every input problem (missing, empty or
 non-UTF-8 file, text too short, bad option value) is reported before anything is written.
 
-The recipes are ``attnkit.training.recipes.prepare_gpt`` / ``prepare_bert`` / ``continue_text``.
+The recipes are ``attnkit.recipes.prepare_gpt`` / ``prepare_bert`` / ``continue_text``.
 """
 
 from __future__ import annotations
@@ -43,7 +43,7 @@ from attnkit.errors import InputError
 from attnkit.models.gpt import GPT
 from attnkit.models.hub import read_config
 from attnkit.training import TrainConfig
-from attnkit.training.recipes.lm import (
+from attnkit.recipes.lm import (
     MAX_EVAL_BATCHES,  # noqa: F401  (re-exported)
     LMOptions,
     Sampling,

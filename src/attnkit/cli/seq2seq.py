@@ -1,7 +1,7 @@
 """``attnkit train seq2seq``, ``attnkit translate`` and ``attnkit evaluate``.
 
 The recipe (data, tokenizers, model, training, decoding, scores) is
-``attnkit.training.recipes.seq2seq``; the run directory is handled by ``attnkit.cli._run``. This module
+``attnkit.recipes.seq2seq``; the run directory is handled by ``attnkit.cli._run``. This module
 only parses options.
 """
 
@@ -54,7 +54,7 @@ from attnkit.cli.main import app, train_app
 from attnkit.errors import CheckpointError, InputError
 from attnkit.models.seq2seq import ATTENTIONS, Seq2Seq
 from attnkit.storage import read_model_config, write_json
-from attnkit.training.recipes.seq2seq import (
+from attnkit.recipes.seq2seq import (
     RunSpec,
     load_split,
     predict,

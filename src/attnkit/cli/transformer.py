@@ -4,7 +4,7 @@ Same run layout as ``attnkit train seq2seq`` (``DIR/run.json``, ``DIR/model/``, 
 ``DIR/train_log.jsonl``), same data recipe and the same validation (greedy exact match picks the best
 model), so ``attnkit translate DIR`` and ``attnkit evaluate DIR`` read a Transformer run as they read an
 RNN one. The default schedule is the paper's (``noam``: ``lr * d^-0.5 * min(t^-0.5, t W^-1.5)``) with
-Adam's ``beta_2 = 0.98``. The recipe is ``attnkit.training.recipes.prepare_transformer``.
+Adam's ``beta_2 = 0.98``. The recipe is ``attnkit.recipes.prepare_transformer``.
 
 Example::
 
@@ -49,7 +49,7 @@ from attnkit.cli._options import (
 from attnkit.cli._run import say
 from attnkit.cli.main import train_app
 from attnkit.training import SCHEDULES
-from attnkit.training.recipes.seq2seq import RunSpec, build_transformer, prepare_transformer
+from attnkit.recipes.seq2seq import RunSpec, build_transformer, prepare_transformer
 
 
 @train_app.command("transformer")

@@ -36,12 +36,19 @@ from attnkit.functional.kinds.sliding_window import SlidingWindowAttention
 KINDS: tuple[str, ...] = ("full", "sliding_window", "block_sparse", "linear", "performer")
 
 
-def resolve_kind(kind: str | AttentionKind, window: int | None = None) -> str | AttentionKind:
-    """``"full"`` or the :class:`AttentionKind` object for ``kind`` (a name or an object).
+_CLASSES = {"sliding_window": SlidingWindowAttention, "block_sparse": BlockSparseAttention,
+            "linear": LinearAttention, "performer": PerformerAttention}
+
+
+def resolve_kind(kind: str | dict | AttentionKind, window: int | None = None) -> str | AttentionKind:
+    """``"full"`` or the :class:`AttentionKind` object for ``kind``: a name, an options dict
+    ``{"name": ..., **options}`` (what a model config stores, so a saved model rebuilds its kind), or an object.
 
     Example:
         >>> resolve_kind("sliding_window", window=4)
         SlidingWindowAttention(window=4, global_tokens=(), block_size=None)
+        >>> resolve_kind({"name": "block_sparse", "block_size": 8, "seed": 3})
+        BlockSparseAttention(block_size=8, num_local=1, num_global=1, num_random=2, seed=3)
         >>> resolve_kind("full")
         'full'
     """
@@ -49,16 +56,51 @@ def resolve_kind(kind: str | AttentionKind, window: int | None = None) -> str | 
         if window is not None:
             raise ValueError(f"Expected window=None with a kind object (set it on the object). Received: window={window}")
         return kind
+    if isinstance(kind, dict):
+        return _kind_from_options(kind, window)
     if not isinstance(kind, str) or kind not in KINDS:
-        raise ValueError(f"Expected kind one of {', '.join(KINDS)} or an AttentionKind. Received: {kind!r}")
+        raise ValueError(f"Expected kind one of {', '.join(KINDS)}, an options dict or an AttentionKind. "
+                         f"Received: {kind!r}")
     if kind == "sliding_window":
         if window is None:
             raise ValueError("Expected window= (keys on each side) with kind='sliding_window'. Received: window=None")
         return SlidingWindowAttention(window)
     if window is not None:
         raise ValueError(f"Expected window=None unless kind='sliding_window'. Received: kind={kind!r}, window={window}")
-    return {"full": lambda: "full", "block_sparse": BlockSparseAttention, "linear": LinearAttention,
-            "performer": PerformerAttention}[kind]()
+    return "full" if kind == "full" else _CLASSES[kind]()
+
+
+def _kind_from_options(options: dict, window: int | None) -> str | AttentionKind:
+    """The kind an options dict ``{"name": ..., **constructor arguments}`` names."""
+    name, rest = options.get("name"), {k: v for k, v in options.items() if k != "name"}
+    if name not in KINDS:
+        raise ValueError(f"Expected an options dict whose 'name' is one of {', '.join(KINDS)}. Received: {options!r}")
+    if window is not None and name == "sliding_window" and "window" not in rest:
+        rest["window"] = window  # a config's separate attention_window
+    elif window is not None:
+        raise ValueError(f"Expected window=None with an options dict (put it in the dict). Received: window={window}")
+    if name == "full":
+        if rest:
+            raise ValueError(f"Expected no options with kind 'full'. Received: {options!r}")
+        return "full"
+    try:
+        return _CLASSES[name](**rest)
+    except TypeError as err:
+        raise ValueError(f"Expected options of {_CLASSES[name].__name__}. Received: {options!r} ({err})") from None
+
+
+def kind_options(kind: str | AttentionKind) -> str | dict:
+    """What a model config stores for ``kind``: ``"full"``, or ``{"name": ..., **options}`` that
+    :func:`resolve_kind` turns back into an equal kind.
+
+    Example:
+        >>> kind_options(BlockSparseAttention(block_size=8))
+        {'name': 'block_sparse', 'block_size': 8, 'num_local': 1, 'num_global': 1, 'num_random': 2, 'seed': 0}
+    """
+    if isinstance(kind, str):
+        return kind
+    options = {k: (list(v) if isinstance(v, tuple) else v) for k, v in kind.options().items() if k != "draws"}
+    return {"name": kind.name, **options}
 
 
 def run_kind(kind: AttentionKind, query: Tensor, key: Tensor, value: Tensor, *, score: object,
@@ -88,4 +130,4 @@ def run_kind(kind: AttentionKind, query: Tensor, key: Tensor, value: Tensor, *, 
 
 
 __all__ = ["KINDS", "AttentionKind", "BlockSparseAttention", "LinearAttention", "PerformerAttention",
-           "SlidingWindowAttention", "elu_feature", "orthogonal_features", "resolve_kind", "run_kind"]
+           "SlidingWindowAttention", "elu_feature", "kind_options", "orthogonal_features", "resolve_kind", "run_kind"]

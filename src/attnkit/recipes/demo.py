@@ -20,8 +20,8 @@ from typing import Any
 import torch
 
 from attnkit.models.seq2seq import Seq2Seq
-from attnkit.training.recipes.common import Log, no_log
-from attnkit.training.recipes.seq2seq import (
+from attnkit.recipes.common import Log, no_log
+from attnkit.recipes.seq2seq import (
     Pairs,
     RunSpec,
     build_model,

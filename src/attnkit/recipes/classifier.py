@@ -46,14 +46,14 @@ from attnkit.data.news import (
 )
 from attnkit.errors import InputError
 from attnkit.models.classifier import AttentionClassifier, ClassifierConfig
-from attnkit.training.recipes.classifier_baselines import (
+from attnkit.recipes.classifier_baselines import (
     BaselineResult,
     check_baselines,
     indicative_words,
     minilm_baseline,
     tfidf_baseline,
 )
-from attnkit.training.recipes.common import Log, PreparedRun, no_log
+from attnkit.recipes.common import Log, PreparedRun, no_log
 from attnkit.training.trainer import TrainConfig, TrainResult
 
 

@@ -28,7 +28,7 @@ from torch import Tensor
 from attnkit.data.scenes import PHOTOS, SCENE_SIZES, Scene, make_scenes
 from attnkit.models.captioner import Captioner
 from attnkit.training.metrics import bleu, exact_match
-from attnkit.training.recipes.captioner import CaptionRunSpec, encode_images, predict_captions
+from attnkit.recipes.captioner import CaptionRunSpec, encode_images, predict_captions
 
 
 def peak_hits(alphas: Tensor, targets: list[list[int]], scenes: list[Scene], object_ids: dict[int, str],

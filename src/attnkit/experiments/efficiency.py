@@ -41,7 +41,7 @@ from attnkit.functional.kinds import (
 )
 from attnkit.models.gpt import GPT, GPTConfig
 from attnkit.training.config import TrainConfig
-from attnkit.training.recipes.common import Log, no_log
+from attnkit.recipes.common import Log, no_log
 from attnkit.training.trainer import Trainer
 
 TASKS: tuple[str, ...] = ("copy", "local")
@@ -166,7 +166,7 @@ def make_kind(name: str, s: EfficiencySettings, head_dim: int):
 
 _MEMORY_CHILD = """
 import ctypes, gc, json, sys, torch
-from attnkit.training.recipes.efficiency import EfficiencySettings, build_model, task_batch
+from attnkit.experiments.efficiency import EfficiencySettings, build_model, task_batch
 try:
     trim = ctypes.CDLL("libc.so.6").malloc_trim  # hand freed heap pages back, so reusing them counts again
 except (OSError, AttributeError):

@@ -31,7 +31,7 @@ from attnkit.data.class_batches import LabelBatchStream, pad_ids
 from attnkit.data.news import LabeledTexts
 from attnkit.errors import InputError
 from attnkit.training.config import TrainConfig
-from attnkit.training.recipes.common import check_choice
+from attnkit.recipes.common import check_choice
 from attnkit.training.trainer import Trainer
 
 BASELINES: tuple[str, ...] = ("minilm",)

@@ -17,7 +17,7 @@ Example:
     ...                         {"grid": 2, "cnn_channels": 8, "hidden_dim": 16, "attention_dim": 8,
     ...                          "annotation_dim": 8, "embed_dim": 8})
     >>> result = run.fit()
-    >>> from attnkit.training.recipes.captioner_scores import scene_scores
+    >>> from attnkit.recipes.captioner_scores import scene_scores
     >>> result.steps, sorted(scene_scores(run.model, spec))
     (2, ['bleu', 'chance', 'exact_match', 'object_words', 'peak_in_box', 'scenes'])
 """
@@ -41,7 +41,7 @@ from attnkit.errors import InputError
 from attnkit.models.captioner import ATTENTION_KINDS, Captioner, CaptionerConfig
 from attnkit.models.image_encoders import ENCODERS, FEATURE_STRIDES
 from attnkit.training.metrics import bleu, exact_match
-from attnkit.training.recipes.common import Log, PreparedRun, check_choice, no_log
+from attnkit.recipes.common import Log, PreparedRun, check_choice, no_log
 from attnkit.training.trainer import TrainConfig, TrainResult
 
 

@@ -15,8 +15,8 @@ from attnkit.data import BUILTIN_TASKS
 from attnkit.errors import InputError
 from attnkit.models.seq2seq import Seq2Seq
 from attnkit.training.metrics import by_length_bucket
-from attnkit.training.recipes.common import Log, no_log
-from attnkit.training.recipes.seq2seq import (
+from attnkit.recipes.common import Log, no_log
+from attnkit.recipes.seq2seq import (
     RunSpec,
     build_model,
     build_tokenizers,

@@ -55,7 +55,7 @@ from attnkit.errors import InputError
 from attnkit.models.bert import BertConfig, mask_tokens
 from attnkit.models.bert_heads import BertForPreTraining
 from attnkit.models.gpt import GPT, GPTConfig
-from attnkit.training.recipes.common import Log, PreparedRun, no_log
+from attnkit.recipes.common import Log, PreparedRun, no_log
 from attnkit.training.runtime import resolve_device, seed_everything
 from attnkit.training.trainer import TrainConfig, TrainResult
 

@@ -13,7 +13,8 @@ from safetensors.torch import load_file, save_file
 
 import attnkit.io
 from attnkit.errors import CheckpointError
-from attnkit.models.base import KitModel, config_from_dict
+from attnkit.models.base import KitModel
+from attnkit.storage import config_from_dict
 from tests.training.tiny import TinyConfig, TinyModel, tiny_model
 
 
@@ -28,7 +29,7 @@ def test_round_trip_weights_config_and_eval_mode(tmp_path):
     model.train()
     model.save(tmp_path / "m")
     meta = json.loads((tmp_path / "m" / "config.json").read_text())
-    assert meta["kind"] == "tiny-test" and meta["config"]["width"] == 6 and "attnkit_version" in meta
+    assert meta["model_type"] == "tiny-test" and meta["config"]["width"] == 6 and "attnkit_version" in meta
     for loader in (attnkit.io.load, TinyModel.load, KitModel.load):
         loaded = loader(tmp_path / "m")
         assert type(loaded) is TinyModel and not loaded.training
@@ -96,16 +97,20 @@ def test_bad_config_files(tmp_path):
     cfg.write_text("{not json")
     with pytest.raises(CheckpointError, match="is not valid JSON"):
         attnkit.io.load(tmp_path / "m")
-    cfg.write_text(json.dumps({**meta, "kind": "hologram"}))
-    with pytest.raises(CheckpointError, match=r"unknown model kind 'hologram'. Expected one of: \[.*'seq2seq'"):
+    cfg.write_text(json.dumps({**meta, "model_type": "hologram"}))
+    with pytest.raises(CheckpointError, match=r"unknown model_type 'hologram'. Expected one of: \[.*'seq2seq'"):
+        attnkit.io.load(tmp_path / "m")
+    old = {k: v for k, v in meta.items() if k != "model_type"}
+    cfg.write_text(json.dumps({**old, "kind": "tiny-test"}))  # the layout of attnkit before model_type
+    with pytest.raises(CheckpointError, match=r"earlier attnkit, which called the model's type 'kind': rename the key"):
         attnkit.io.load(tmp_path / "m")
     cfg.write_text(json.dumps({**meta, "config": {**meta["config"], "depth": 3}}))
     with pytest.raises(CheckpointError, match=r"fields TinyConfig does not know: \['depth'\]"):
         attnkit.io.load(tmp_path / "m")
-    cfg.write_text(json.dumps({**meta, "kind": "tiny-test"}))
+    cfg.write_text(json.dumps({**meta, "model_type": "tiny-test"}))
     with pytest.raises(CheckpointError, match=r"holds a 'tiny-test' model, not 'other'"):
         class Other(KitModel):
-            kind = "other"
+            model_type = "other"
             config_class = TinyConfig
         Other.load(tmp_path / "m")
 
@@ -131,14 +136,15 @@ def test_config_that_does_not_match_the_weights_lists_tensors(tmp_path):
         attnkit.io.load(tmp_path / "m")
 
 
-def test_kind_module_is_imported_lazily(tmp_path, monkeypatch):
+def test_model_module_is_imported_lazily(tmp_path, monkeypatch):
     pkg = tmp_path / "lazy_models_pkg"
     pkg.mkdir()
     (pkg / "__init__.py").write_text("")
     (pkg / "lazy.py").write_text(textwrap.dedent('''
         from dataclasses import dataclass
         from torch import nn
-        from attnkit.models.base import KitModel, register_model
+        from attnkit.models.base import KitModel
+        from attnkit.storage import register_model
 
         @dataclass
         class LazyConfig:
@@ -146,7 +152,7 @@ def test_kind_module_is_imported_lazily(tmp_path, monkeypatch):
 
         @register_model
         class Lazy(KitModel):
-            kind = "lazy-test"
+            model_type = "lazy-test"
             config_class = LazyConfig
             def __init__(self, config):
                 super().__init__(config)
@@ -158,11 +164,11 @@ def test_kind_module_is_imported_lazily(tmp_path, monkeypatch):
     lazy.Lazy(lazy.LazyConfig(n=4)).save(tmp_path / "m")
     monkeypatch.delitem(attnkit.io.MODEL_REGISTRY, "lazy-test")
     monkeypatch.delitem(sys.modules, "lazy_models_pkg.lazy")
-    monkeypatch.setitem(attnkit.io.KIND_MODULES, "lazy-test", "lazy_models_pkg.lazy")
+    monkeypatch.setitem(attnkit.io.MODEL_MODULES, "lazy-test", "lazy_models_pkg.lazy")
     loaded = attnkit.io.load(tmp_path / "m")
-    assert "lazy_models_pkg.lazy" in sys.modules and loaded.config.n == 4 and loaded.kind == "lazy-test"
+    assert "lazy_models_pkg.lazy" in sys.modules and loaded.config.n == 4 and loaded.model_type == "lazy-test"
 
-    monkeypatch.setitem(attnkit.io.KIND_MODULES, "lazy-test", "lazy_models_pkg.absent")
+    monkeypatch.setitem(attnkit.io.MODEL_MODULES, "lazy-test", "lazy_models_pkg.absent")
     monkeypatch.delitem(attnkit.io.MODEL_REGISTRY, "lazy-test")
     with pytest.raises(CheckpointError, match="needs module lazy_models_pkg.absent, which is not available"):
         attnkit.io.load(tmp_path / "m")
@@ -178,16 +184,16 @@ def test_summary_counts_parameters_once():
 
 
 def test_register_model_checks_and_config_errors():
-    from attnkit.models.base import register_model
+    from attnkit.storage import register_model
 
-    with pytest.raises(TypeError, match="non-empty str `kind`"):
+    with pytest.raises(TypeError, match="non-empty str `model_type`"):
         @register_model
         class NoKind(KitModel):
             config_class = TinyConfig
     with pytest.raises(ValueError, match="'tiny-test' is already registered"):
         @register_model
         class Clash(KitModel):
-            kind = "tiny-test"
+            model_type = "tiny-test"
             config_class = TinyConfig
     with pytest.raises(TypeError, match="expects a @dataclass config instance. Received: dict"):
         TinyModel({"width": 3})

@@ -172,11 +172,11 @@ def test_read_model_config_checks_directory_file_and_fields(tmp_path):
         read_model_config(tmp_path / "file")
     with pytest.raises(CheckpointError, match="incomplete: config.json is missing"):
         read_model_config(tmp_path)
-    write_json(tmp_path / "config.json", {"kind": 3})
-    with pytest.raises(CheckpointError, match="string 'kind' and an object 'config'"):
+    write_json(tmp_path / "config.json", {"model_type": 3})
+    with pytest.raises(CheckpointError, match="string 'model_type' and an object 'config'"):
         read_model_config(tmp_path)
-    write_json(tmp_path / "config.json", {"kind": "k", "config": {"a": 1}})
-    assert read_model_config(tmp_path) == {"kind": "k", "config": {"a": 1}}
+    write_json(tmp_path / "config.json", {"model_type": "k", "config": {"a": 1}})
+    assert read_model_config(tmp_path) == {"model_type": "k", "config": {"a": 1}}
 
 
 # ---------------------------------------------------------------------------------------------- weights
@@ -209,28 +209,18 @@ def test_unreadable_weights_and_mismatches_are_listed(tmp_path):
 # ---------------------------------------------------------------------------------------------- registry
 
 
-def test_registry_checks_kind_config_and_duplicates():
-    with pytest.raises(TypeError, match="non-empty str `kind`"):
+def test_registry_checks_model_type_config_and_duplicates():
+    with pytest.raises(TypeError, match="non-empty str `model_type`"):
         register_model(type("NoKind", (), {}))
     with pytest.raises(TypeError, match="`config_class` to be a @dataclass"):
-        register_model(type("NoConfig", (), {"kind": "test-storage-noconfig"}))
-    first = register_model(type("First", (), {"kind": "test-storage-dup", "config_class": Inner}))
+        register_model(type("NoConfig", (), {"model_type": "test-storage-noconfig"}))
+    first = register_model(type("First", (), {"model_type": "test-storage-dup", "config_class": Inner}))
     assert storage.model_class("test-storage-dup") is first
     with pytest.raises(ValueError, match="already registered"):
-        register_model(type("Second", (), {"kind": "test-storage-dup", "config_class": Inner}))
-    with pytest.raises(CheckpointError, match="unknown model kind 'test-storage-none'"):
+        register_model(type("Second", (), {"model_type": "test-storage-dup", "config_class": Inner}))
+    with pytest.raises(CheckpointError, match="unknown model_type 'test-storage-none'"):
         storage.model_class("test-storage-none")
     del storage.MODEL_REGISTRY["test-storage-dup"]
-
-
-def test_models_base_re_exports_the_same_objects():
-    import attnkit.models.base as base
-
-    for name in ("atomic_directory", "atomic_write_text", "recover_directory", "config_to_dict",
-                 "config_from_dict", "read_model_config", "split_shared", "check_state_dict", "register_model",
-                 "model_class", "MODEL_REGISTRY", "CONFIG_FILE", "WEIGHTS_FILE"):
-        assert getattr(base, name) is getattr(storage, name), name
-    assert os.path.basename(os.path.dirname(storage.__file__)) == "storage"
 
 
 # -- files follow the user's umask; nested states without pickle (issue 11 / issue 13) -----------------------
@@ -238,7 +228,6 @@ def test_models_base_re_exports_the_same_objects():
 
 @pytest.mark.parametrize("umask", [0o022, 0o077, 0o002])
 def test_written_files_follow_the_umask(tmp_path, umask):
-    import os
     import stat
 
     import matplotlib.pyplot as plt

@@ -1,8 +1,11 @@
-"""``attnkit.load(path)``: read back any saved attnkit model, whatever its kind.
+"""``attnkit.load(path)``: read back any saved attnkit model, whatever its type.
 
-The directory's ``config.json`` names the kind; the module that defines that kind is imported only then
-(so loading a Seq2Seq never imports BERT), and the registered class rebuilds config, weights and tokenizers
-(see ``attnkit.models.base``).
+A directory's ``config.json`` names the model's type in ``model_type``, as Hugging Face spells it:
+- attnkit's own layout (``model.save``): ``{"model_type": "seq2seq", "config": {...}, ...}``; the module that
+  defines that type is imported only then (so loading a Seq2Seq never imports BERT), and the registered class
+  rebuilds config, weights and tokenizers (see ``attnkit.models.base``);
+- Hugging Face's layout (``Bert``, ``GPT`` and the BERT heads, written by attnkit or by ``transformers``):
+  ``model_type`` ``"bert"`` or ``"gpt2"`` with ``architectures``, which picks the class.
 
 Example::
 
@@ -20,22 +23,16 @@ from pathlib import Path
 import torch
 
 from attnkit.errors import CheckpointError
-from attnkit.models.base import CONFIG_FILE, MODEL_REGISTRY, KitModel, read_model_config
+from attnkit.models.base import KitModel
+from attnkit.storage import CONFIG_FILE, MODEL_REGISTRY, read_model_config
 
-KIND_MODULES: dict[str, str] = {
+#: The module that defines each model_type of attnkit's own layout; imported lazily by ``load``.
+MODEL_MODULES: dict[str, str] = {
     "seq2seq": "attnkit.models.seq2seq",
     "transformer": "attnkit.models.transformer",
-    "bert": "attnkit.models.bert",
-    "bert-mlm": "attnkit.models.bert_heads",
-    "bert-pretraining": "attnkit.models.bert_heads",
-    "bert-classifier": "attnkit.models.bert_heads",
-    "gpt": "attnkit.models.gpt",
     "captioner": "attnkit.models.captioner",
     "classifier": "attnkit.models.classifier",
 }
-#: Kinds written by earlier attnkit versions -> today's kind (the same model, read the same way).
-KIND_ALIASES: dict[str, str] = {"gpt_lm": "gpt", "bert_pretraining": "bert-pretraining"}
-"""Which module defines each model kind; imported lazily by ``load``."""
 
 
 def load(path: str | os.PathLike[str], map_location: str | torch.device | None = None) -> KitModel:
@@ -47,10 +44,10 @@ def load(path: str | os.PathLike[str], map_location: str | torch.device | None =
         map_location: device to put the model on (default: CPU).
 
     Returns:
-        The model (a ``KitModel`` subclass chosen by the config's ``kind``) with ``model.tokenizers`` set.
+        The model (a ``KitModel`` subclass chosen by the config's ``model_type``) with ``model.tokenizers`` set.
 
     Raises:
-        CheckpointError: missing or incomplete directory, unknown kind, config/weights mismatch.
+        CheckpointError: missing or incomplete directory, unknown model_type, config/weights mismatch.
 
     Example::
 
@@ -62,20 +59,19 @@ def load(path: str | os.PathLike[str], map_location: str | torch.device | None =
     if hf is not None:  # a directory written by save_pretrained (or by transformers)
         model = hf.from_pretrained(path)
         return (model.to(map_location) if map_location is not None else model).eval()
-    kind = read_model_config(path)["kind"]
-    kind = KIND_ALIASES.get(kind, kind)
-    if kind not in MODEL_REGISTRY:
-        module = KIND_MODULES.get(kind)
+    model_type = read_model_config(path)["model_type"]
+    if model_type not in MODEL_REGISTRY:
+        module = MODEL_MODULES.get(model_type)
         if module is None:
-            raise CheckpointError(f"{path}/config.json has unknown model kind {kind!r}. "
-                                  f"Expected one of: {sorted(set(KIND_MODULES) | set(MODEL_REGISTRY))}")
+            raise CheckpointError(f"{path}/config.json has unknown model_type {model_type!r}. "
+                                  f"Expected one of: {sorted(set(MODEL_MODULES) | set(MODEL_REGISTRY) | {'bert', 'gpt2'})}")
         try:
             importlib.import_module(module)
         except ModuleNotFoundError as err:
-            raise CheckpointError(f"model kind {kind!r} needs module {module}, which is not available: {err}") from err
-        if kind not in MODEL_REGISTRY:
-            raise CheckpointError(f"module {module} did not register a model of kind {kind!r}")
-    return MODEL_REGISTRY[kind].load(path, map_location=map_location)
+            raise CheckpointError(f"model_type {model_type!r} needs module {module}, which is not available: {err}") from err
+        if model_type not in MODEL_REGISTRY:
+            raise CheckpointError(f"module {module} did not register a model of model_type {model_type!r}")
+    return MODEL_REGISTRY[model_type].load(path, map_location=map_location)
 
 
 #: Hugging Face ``architectures`` / ``model_type`` names that ``load`` reads with ``from_pretrained``.
@@ -90,13 +86,16 @@ _HF_CLASSES = {
 
 
 def _hugging_face_class(path: Path):
-    """The attnkit class for a Hugging Face directory (``model_type`` and no attnkit ``kind``), else None."""
+    """The attnkit class for a Hugging Face directory (a ``model_type`` and either ``architectures`` or no
+    attnkit ``config`` object), else None (attnkit's own layout)."""
     try:
         meta = json.loads((path / CONFIG_FILE).read_text(encoding="utf-8"))
     except (OSError, ValueError):
         return None  # read_model_config reports the problem
-    if not isinstance(meta, dict) or "kind" in meta or "model_type" not in meta:
-        return None
+    if not isinstance(meta, dict) or "model_type" not in meta:
+        return None  # read_model_config reports what is wrong with it
+    if isinstance(meta.get("config"), dict) and "architectures" not in meta:
+        return None  # attnkit's own layout
     names = [*(meta.get("architectures") or []), meta["model_type"]]
     for name in names:
         if name in _HF_CLASSES:

@@ -382,7 +382,7 @@ def test_existing_run_needs_resume(gpt_run, corpus, capsys):
 def test_generate_refuses_a_bert_and_missing_dirs(bert_run, tmp_path, capsys):
     capsys.readouterr()
     assert main(["generate", str(bert_run), "hello"]) == 2
-    assert "holds a 'bert-pretraining' model, not a GPT" in one_line_error(capsys)
+    assert "holds a 'bert' model, not a GPT" in one_line_error(capsys)
     assert main(["generate", str(tmp_path / "nothing"), "hello"]) == 2
     assert "does not exist" in one_line_error(capsys)
     (tmp_path / "empty_dir").mkdir()

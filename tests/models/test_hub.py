@@ -75,7 +75,7 @@ def test_save_pretrained_new_and_existing(tmp_path):
     model = _tiny_gpt()
     out = model.save_pretrained(tmp_path / "m")
     assert sorted(os.listdir(out)) == ["config.json", "model.safetensors"]
-    assert hub.read_config(out)["model_type"] == "gpt2" and hub.read_config(out)["kind"] == "gpt"
+    assert hub.read_config(out)["model_type"] == "gpt2" and hub.read_config(out)["architectures"] == ["GPT2LMHeadModel"]
     weights = hub.read_weights(out)
     assert torch.equal(weights["transformer.h.0.attn.c_attn.weight"], model.blocks[0].self_attn.in_proj_weight.T)
     (out / "notes.txt").write_text("mine")

@@ -11,7 +11,7 @@ from safetensors.torch import load_file as safetensors_load
 
 import attnkit.models.base as base
 from attnkit.errors import CheckpointError
-from attnkit.models.base import atomic_directory
+from attnkit.storage import atomic_directory
 from attnkit.training import TrainConfig, Trainer, load_checkpoint
 from tests.training.tiny import TinyStream, tiny_model
 

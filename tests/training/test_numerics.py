@@ -9,16 +9,16 @@ import pytest
 import torch
 import torch.nn.functional as F
 
+from attnkit.recipes.seq2seq import RunSpec, prepare_seq2seq
 from attnkit.training import TrainConfig, Trainer
 from attnkit.training.numerics import grad_norm, loss_items
-from attnkit.recipes.seq2seq import RunSpec, prepare_seq2seq
 from tests.training.tiny import TinyConfig, TinyModel, TinyStream
 
 
 class Poisoned(TinyModel):
     """A TinyModel whose loss (``"loss"``) or gradient (``"grad"``) is not finite at the chosen calls."""
 
-    kind = "tiny-test"
+    model_type = "tiny-test"
 
     def __init__(self, bad_calls: set[int], how: str = "loss") -> None:
         torch.manual_seed(1)

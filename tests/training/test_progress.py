@@ -14,9 +14,9 @@ import pytest
 import torch
 from rich.console import Console
 
+from attnkit.recipes.common import BudgetGuard, PreparedRun
 from attnkit.training import TrainConfig
 from attnkit.training.progress import TrainProgress, clock
-from attnkit.recipes.common import BudgetGuard, PreparedRun
 from attnkit.training.trainer import Trainer
 
 

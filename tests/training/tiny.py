@@ -13,7 +13,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from attnkit.models.base import KitModel, register_model
+from attnkit.models.base import KitModel
+from attnkit.storage import register_model
 
 
 @dataclass
@@ -27,7 +28,7 @@ class TinyConfig:
 
 @register_model
 class TinyModel(KitModel):
-    kind = "tiny-test"
+    model_type = "tiny-test"
     config_class = TinyConfig
 
     def __init__(self, config: TinyConfig) -> None:

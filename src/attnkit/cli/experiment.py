@@ -34,7 +34,6 @@ from attnkit.cli._options import Device, HiddenDimAlias, Seed, take_alias
 from attnkit.cli._run import say, set_threads
 from attnkit.cli.main import experiment_app
 from attnkit.errors import InputError
-from attnkit.storage import atomic_write_text, write_json
 from attnkit.experiments.efficiency import (
     EfficiencyResult,
     EfficiencySettings,
@@ -49,6 +48,7 @@ from attnkit.experiments.length import (  # noqa: F401  (length_table re-exporte
     length_table,
     run_length_experiment,
 )
+from attnkit.storage import atomic_write_text, write_json
 
 console = Console()
 

@@ -42,7 +42,6 @@ from attnkit.cli.main import app, train_app
 from attnkit.errors import InputError
 from attnkit.models.gpt import GPT
 from attnkit.models.hub import read_config
-from attnkit.training import TrainConfig
 from attnkit.recipes.lm import (
     MAX_EVAL_BATCHES,  # noqa: F401  (re-exported)
     LMOptions,
@@ -54,6 +53,7 @@ from attnkit.recipes.lm import (
     prepare_gpt,
     tokenizer_of,
 )
+from attnkit.training import TrainConfig
 
 # Options of both language models (their help names what they mean for either).
 Layers = Annotated[int, typer.Option("--layers", help="Transformer blocks L.")]
@@ -230,7 +230,7 @@ def load_gpt(path: str | Path) -> GPT:
         raise InputError(f"{str(path)!r} holds no model: expected config.json in it or in {str(path / 'model')!r}")
     config = read_config(directory)
     if config.get("model_type") != "gpt2":
-        what = config.get("kind") or config.get("model_type")
+        what = config.get("model_type")
         raise InputError(f"{str(directory)!r} holds a {what!r} model, not a GPT; `attnkit generate` needs a "
                          f"directory written by `attnkit train gpt` or a Hugging Face GPT-2 directory")
     model = GPT.from_pretrained(directory)

@@ -53,7 +53,6 @@ from attnkit.cli._run import RUN_FILE, check_run_dir, resolve_model_dir, say
 from attnkit.cli.main import app, train_app
 from attnkit.errors import CheckpointError, InputError
 from attnkit.models.seq2seq import ATTENTIONS, Seq2Seq
-from attnkit.storage import read_model_config, write_json
 from attnkit.recipes.seq2seq import (
     RunSpec,
     load_split,
@@ -62,6 +61,7 @@ from attnkit.recipes.seq2seq import (
     score,
     translate_detailed,
 )
+from attnkit.storage import read_model_config, write_json
 from attnkit.training.runtime import resolve_device
 
 out_console = Console()
@@ -73,14 +73,14 @@ TRANSLATORS: tuple[str, ...] = ("seq2seq", "transformer")
 def load_seq2seq(path: str | Path) -> Seq2Seq:
     """Load a saved sequence-to-sequence model (a run directory or its ``model/``) with its tokenizers.
 
-    Any kind in ``TRANSLATORS`` is accepted (``Seq2Seq`` or ``Transformer``); others get a clear error.
+    Any model_type in ``TRANSLATORS`` is accepted (``Seq2Seq`` or ``Transformer``); others get a clear error.
     """
     from attnkit.io import load
 
     directory = resolve_model_dir(path)
-    kind = read_model_config(directory)["kind"]
-    if kind not in TRANSLATORS:
-        raise CheckpointError(f"{str(directory)!r} holds a {kind!r} model; this command needs a "
+    model_type = read_model_config(directory)["model_type"]
+    if model_type not in TRANSLATORS:
+        raise CheckpointError(f"{str(directory)!r} holds a {model_type!r} model; this command needs a "
                               f"sequence-to-sequence model ({', '.join(TRANSLATORS)})")
     model = load(directory)
     for name in ("source", "target"):

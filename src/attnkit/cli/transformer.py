@@ -48,8 +48,8 @@ from attnkit.cli._options import (
 )
 from attnkit.cli._run import say
 from attnkit.cli.main import train_app
-from attnkit.training import SCHEDULES
 from attnkit.recipes.seq2seq import RunSpec, build_transformer, prepare_transformer
+from attnkit.training import SCHEDULES
 
 
 @train_app.command("transformer")

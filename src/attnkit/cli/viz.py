@@ -107,13 +107,13 @@ def viz_cmd(
     model = load_model(model_dir)
     rec = record_for(model, text, img, grad=method == "grad")
     if method != "raw" and not rec.has_layers:
-        raise InputError(f"--method {method} needs per-layer self-attention, which a {rec.kind} model does not "
+        raise InputError(f"--method {method} needs per-layer self-attention, which a {rec.model_type} model does not "
                          f"have. Expected --method raw")
     if method == "flow" and len(rec.tokens) > FLOW_MAX_TOKENS:
         raise InputError(f"--method flow solves T^2 max-flow problems and takes at most {FLOW_MAX_TOKENS} tokens. "
                          f"Received: {len(rec.tokens)} tokens (use --method rollout)")
     if (layers or heads) and not rec.has_layers:
-        raise InputError(f"--layers/--heads choose self-attention layers and heads, which a {rec.kind} model does "
+        raise InputError(f"--layers/--heads choose self-attention layers and heads, which a {rec.model_type} model does "
                          f"not have")
     chosen_layers = parse_indices(layers, max(rec.num_layers, 1), "--layers", "layers")
     chosen_heads = parse_indices(heads, max(rec.num_heads, 1), "--heads", "heads")

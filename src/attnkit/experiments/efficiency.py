@@ -40,8 +40,8 @@ from attnkit.functional.kinds import (
     SlidingWindowAttention,
 )
 from attnkit.models.gpt import GPT, GPTConfig
-from attnkit.training.config import TrainConfig
 from attnkit.recipes.common import Log, no_log
+from attnkit.training.config import TrainConfig
 from attnkit.training.trainer import Trainer
 
 TASKS: tuple[str, ...] = ("copy", "local")

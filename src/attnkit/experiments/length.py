@@ -14,7 +14,6 @@ from typing import Any
 from attnkit.data import BUILTIN_TASKS
 from attnkit.errors import InputError
 from attnkit.models.seq2seq import Seq2Seq
-from attnkit.training.metrics import by_length_bucket
 from attnkit.recipes.common import Log, no_log
 from attnkit.recipes.seq2seq import (
     RunSpec,
@@ -24,6 +23,7 @@ from attnkit.recipes.seq2seq import (
     predict,
     train_model,
 )
+from attnkit.training.metrics import by_length_bucket
 from attnkit.training.trainer import TrainConfig
 
 MODELS: tuple[str, ...] = ("none", "bahdanau")

@@ -8,7 +8,7 @@
 ``attnkit.load(path)`` returns any saved model with its tokenizers.
 """
 
-from attnkit.models.base import KitModel, register_model
+from attnkit.models.base import KitModel
 from attnkit.models.bert import Bert, BertConfig
 from attnkit.models.bert_data import mask_tokens, next_sentence_pairs
 from attnkit.models.bert_heads import BertForMaskedLM, BertForPreTraining, BertForSequenceClassification
@@ -25,6 +25,7 @@ from attnkit.models.outputs import (
 from attnkit.models.seq2seq import Seq2Seq, Seq2SeqConfig, Seq2SeqOutput
 from attnkit.models.summary import count_parameters, summary
 from attnkit.models.transformer import Transformer, TransformerConfig, TransformerOutput
+from attnkit.storage import register_model
 
 __all__ = [
     "Captioner", "CaptionerConfig",

@@ -3,7 +3,7 @@
 A saved model is one directory::
 
     DIR/
-      config.json             {"kind": "seq2seq", "config": {...asdict(config)...}, "attnkit_version": "0.1.0",
+      config.json             {"model_type": "seq2seq", "config": {...asdict(config)...}, "attnkit_version": "0.1.0",
                                "tokenizers": ["source", "target"], "tied": {"alias": "kept_name", ...}}
       model.safetensors       the state dict; tensors that share storage are written once (see "tied")
       tokenizer_<name>.json   one per entry of ``model.tokenizers`` (``Tokenizer.save`` / ``Tokenizer.load``)
@@ -13,19 +13,20 @@ once complete; an existing ``DIR`` is replaced only after the new one is whole, 
 either the old directory or the new one, never a half-written one.
 
 Reading checks everything and raises ``attnkit.errors.CheckpointError`` naming the problem: a missing
-directory or file, an unknown kind or config field, and weights that do not match the config (missing and
+directory or file, an unknown model_type or config field, and weights that do not match the config (missing and
 unexpected tensor names, shape mismatches, all listed).
 
 A model subclass, saved and loaded back:
 
     >>> import tempfile
+    >>> from attnkit.storage import register_model
     >>> from dataclasses import dataclass
     >>> @dataclass
     ... class TinyConfig:
     ...     width: int = 8            # hidden size
     >>> @register_model
     ... class Tiny(KitModel):
-    ...     kind = "doc-tiny"
+    ...     model_type = "doc-tiny"
     ...     config_class = TinyConfig
     ...     def __init__(self, config):
     ...         super().__init__(config)
@@ -33,7 +34,7 @@ A model subclass, saved and loaded back:
     >>> model = Tiny(TinyConfig(width=4))
     >>> with tempfile.TemporaryDirectory() as out:
     ...     path = model.save(f"{out}/tiny")          # config.json + model.safetensors (+ tokenizers)
-    ...     again = Tiny.load(path)                   # or attnkit.load(path), for any kind
+    ...     again = Tiny.load(path)                   # or attnkit.load(path), for any model
     ...     print(sorted(p.name for p in path.iterdir()), again.config)
     ['config.json', 'model.safetensors'] TinyConfig(width=4)
 """
@@ -52,16 +53,11 @@ from safetensors.torch import save_file
 from torch import nn
 
 from attnkit.errors import CheckpointError
-
-# File-system helpers and the registry live in attnkit.storage; re-exported here for existing imports.
-from attnkit.storage import (  # noqa: F401
+from attnkit.storage import (
     CONFIG_FILE,
-    MODEL_REGISTRY,
     TOKENIZER_PREFIX,
     WEIGHTS_FILE,
-    _fsync_tree,
     atomic_directory,
-    atomic_write_text,
     build_checked,
     check_state_dict,
     config_from_dict,
@@ -69,8 +65,6 @@ from attnkit.storage import (  # noqa: F401
     model_class,
     read_model_config,
     read_safetensors,
-    recover_directory,
-    register_model,
     split_shared,
 )
 
@@ -85,7 +79,7 @@ M = TypeVar("M", bound="KitModel")
 class KitModel(nn.Module):
     """Base of attnkit models: holds ``config`` (a @dataclass) and ``tokenizers``; saves and loads itself.
 
-    Subclasses set the class attributes ``kind`` (the name in ``config.json``, e.g. ``"seq2seq"``) and
+    Subclasses set the class attributes ``model_type`` (the name in ``config.json``, e.g. ``"seq2seq"``) and
     ``config_class`` (their config @dataclass), take the config as the only required ``__init__`` argument,
     and decorate themselves with ``@register_model``. Models trained by ``attnkit.training.Trainer`` also
     implement ``training_step(batch) -> (loss, stats)``.
@@ -96,7 +90,7 @@ class KitModel(nn.Module):
             method ``attnkit.data.tokenize.Tokenizer.load(path)``. Saved as ``tokenizer_<name>.json``.
     """
 
-    kind: ClassVar[str] = ""
+    model_type: ClassVar[str] = ""
     config_class: ClassVar[type] = object
 
     def __init__(self, config: Any) -> None:
@@ -146,12 +140,23 @@ class KitModel(nn.Module):
         from attnkit import __version__
 
         state, tied = split_shared(self.state_dict())
-        save_file(state, str(directory / WEIGHTS_FILE), metadata={"kind": self.kind})
+        save_file(state, str(directory / WEIGHTS_FILE), metadata={"model_type": self.model_type})
         for name, tok in self.tokenizers.items():
             tok.save(str(directory / f"{TOKENIZER_PREFIX}{name}.json"))
-        meta = {"kind": self.kind, "config": config_to_dict(self.config), "attnkit_version": __version__,
+        meta = {**self.identity(), "config": config_to_dict(self.config), "attnkit_version": __version__,
                 "tokenizers": sorted(self.tokenizers), "tied": tied}
         (directory / CONFIG_FILE).write_text(json.dumps(meta, indent=2) + "\n", encoding="utf-8")
+
+    def identity(self) -> dict[str, Any]:
+        """The keys of ``config.json`` that say which model class reads it: ``{"model_type": ...}`` (Hugging
+        Face models add ``architectures``). A checkpoint is resumed only into a model of the same identity.
+
+        Example:
+            >>> from attnkit.models.seq2seq import Seq2Seq, Seq2SeqConfig
+            >>> Seq2Seq(Seq2SeqConfig(src_vocab_size=5, tgt_vocab_size=6)).identity()
+            {'model_type': 'seq2seq'}
+        """
+        return {"model_type": self.model_type}
 
     # -- load ------------------------------------------------------------------------------------------
     @classmethod
@@ -159,22 +164,22 @@ class KitModel(nn.Module):
              map_location: str | torch.device | None = None) -> M:
         """Rebuild a model saved with ``save``: config, weights (checked against the config) and tokenizers.
 
-        Called on a subclass, the directory's kind must be that subclass's; called on ``KitModel`` itself,
-        the kind picks the registered class (prefer ``attnkit.load``, which also imports the model module).
+        Called on a subclass, the directory's model_type must be that subclass's; called on ``KitModel`` itself,
+        the model_type picks the registered class (prefer ``attnkit.load``, which also imports the model module).
         The model is returned in eval mode on ``map_location`` (default: CPU).
 
         Raises:
-            CheckpointError: missing directory/files, unknown kind or config fields, weights that do not
+            CheckpointError: missing directory/files, unknown model_type or config fields, weights that do not
                 match the config (missing/unexpected tensors and shape mismatches are listed).
         """
         directory = Path(directory)
         meta = read_model_config(directory)
-        kind = meta["kind"]
+        model_type = meta["model_type"]
         if cls is KitModel:
-            target: type[KitModel] = model_class(kind)
+            target: type[KitModel] = model_class(model_type)
         else:
-            if kind != cls.kind:
-                raise CheckpointError(f"{directory} holds a {kind!r} model, not {cls.kind!r} ({cls.__name__})")
+            if model_type != cls.model_type:
+                raise CheckpointError(f"{directory} holds a {model_type!r} model, not {cls.model_type!r} ({cls.__name__})")
             target = cls
         weights = directory / WEIGHTS_FILE
         if not weights.is_file():

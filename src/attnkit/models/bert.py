@@ -22,7 +22,6 @@ from torch import Tensor, nn
 from attnkit.errors import CheckpointError
 from attnkit.models import hub
 from attnkit.models._checks import check_ids, check_padding_mask
-from attnkit.models.base import register_model
 from attnkit.models.bert_data import mask_tokens, next_sentence_pairs  # noqa: F401  (BERT's data, re-exported)
 from attnkit.models.blocks import ACTIVATIONS, PostNormBlock, init_weights, run_blocks
 from attnkit.models.outputs import EncoderOutput
@@ -189,7 +188,6 @@ class BertPooler(nn.Module):
         return torch.tanh(self.dense(x[:, 0]))
 
 
-@register_model
 class Bert(BertPretrainedModel):
     """BERT encoder.
 
@@ -218,7 +216,7 @@ class Bert(BertPretrainedModel):
         (torch.Size([1, 4, 16]), torch.Size([1, 16]))
     """
 
-    kind = "bert"
+    model_type = "bert"
 
     def __init__(self, config: BertConfig, add_pooling_layer: bool = True) -> None:
         super().__init__(config)

@@ -13,7 +13,6 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from attnkit.models.base import register_model
 from attnkit.models.bert import Bert, BertConfig, BertPretrainedModel
 from attnkit.models.blocks import get_activation, init_weights
 from attnkit.models.outputs import MaskedLMOutput, PreTrainingOutput, SequenceClassifierOutput
@@ -45,7 +44,6 @@ def _mlm_loss(logits: Tensor, labels: Tensor | None) -> Tensor | None:
     return F.cross_entropy(logits.reshape(-1, logits.shape[-1]), labels.reshape(-1), ignore_index=-100)
 
 
-@register_model
 class BertForMaskedLM(BertPretrainedModel):
     """BERT with the masked-LM head.
 
@@ -62,7 +60,6 @@ class BertForMaskedLM(BertPretrainedModel):
         torch.Size([1, 3, 30])
     """
 
-    kind = "bert-mlm"
     hf_architecture = "BertForMaskedLM"
 
     def __init__(self, config: BertConfig) -> None:
@@ -78,7 +75,6 @@ class BertForMaskedLM(BertPretrainedModel):
         return MaskedLMOutput(logits, _mlm_loss(logits, labels), out.hidden_states, out.attentions)
 
 
-@register_model
 class BertForPreTraining(BertPretrainedModel):
     """BERT with both pretraining heads: masked LM and next-sentence prediction (on the pooler).
 
@@ -101,7 +97,6 @@ class BertForPreTraining(BertPretrainedModel):
         (torch.Size([1, 3, 30]), torch.Size([1, 2]))
     """
 
-    kind = "bert-pretraining"
     hf_architecture = "BertForPreTraining"
 
     def __init__(self, config: BertConfig) -> None:
@@ -163,7 +158,6 @@ class BertForPreTraining(BertPretrainedModel):
                 "nsp_loss": nsp, "nsp_accuracy": acc["nsp_correct"] / max(acc["pairs"], 1)}
 
 
-@register_model
 class BertForSequenceClassification(BertPretrainedModel):
     """BERT with a classifier on the pooled ``[CLS]`` vector: ``logits = dropout(pooler) W_c + b_c``.
 
@@ -180,7 +174,6 @@ class BertForSequenceClassification(BertPretrainedModel):
         torch.Size([1, 3])
     """
 
-    kind = "bert-classifier"
     hf_architecture = "BertForSequenceClassification"
 
     def __init__(self, config: BertConfig) -> None:

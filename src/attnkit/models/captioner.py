@@ -56,9 +56,10 @@ from attnkit.decoding import DecodeOutput, decode
 from attnkit.functional import additive_from_projected, hard_attention
 from attnkit.layers.bahdanau import BahdanauAttention
 from attnkit.models import captioner_io
-from attnkit.models.base import KitModel, register_model
+from attnkit.models.base import KitModel
 from attnkit.models.captioner_losses import attention_entropy, doubly_stochastic_penalty, reinforce_loss
 from attnkit.models.image_encoders import ENCODERS, FEATURE_STRIDES, build_encoder
+from attnkit.storage import register_model
 
 ATTENTION_KINDS: tuple[str, ...] = ("soft", "hard")
 PLACE_ENCODINGS: tuple[str, ...] = ("fourier", "table")
@@ -188,7 +189,7 @@ class Captioner(KitModel):
         :class:`CaptionerOutput`.
     """
 
-    kind = "captioner"
+    model_type = "captioner"
     config_class = CaptionerConfig
 
     def __init__(self, config: CaptionerConfig) -> None:

@@ -31,7 +31,8 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from attnkit.layers import Attention, MultiHeadAttention
-from attnkit.models.base import KitModel, register_model
+from attnkit.models.base import KitModel
+from attnkit.storage import register_model
 
 ATTENTIONS: tuple[str, ...] = ("dot", "multi_head", "none")
 POOLINGS: tuple[str, ...] = ("attention", "max", "mean")
@@ -200,7 +201,7 @@ class AttentionClassifier(KitModel):
         ((2, 3), (2, 1, 4, 4), (2, 4))
     """
 
-    kind = "classifier"
+    model_type = "classifier"
     config_class = ClassifierConfig
 
     def __init__(self, config: ClassifierConfig, tokenizer: object | None = None) -> None:

@@ -29,7 +29,6 @@ from attnkit.kernels import Dropout, Linear, next_token_loss
 from attnkit.layers.kv_cache import KVCache
 from attnkit.models import hub
 from attnkit.models._checks import check_ids, check_padding_mask
-from attnkit.models.base import register_model
 from attnkit.models.blocks import (
     ACTIVATIONS,
     PreNormBlock,
@@ -101,7 +100,6 @@ class GPTConfig:
         return {"model_type": "gpt2", "architectures": ["GPT2LMHeadModel"], **asdict(self)}
 
 
-@register_model
 class GPT(PretrainedModel):
     """GPT-2 causal language model.
 
@@ -130,7 +128,7 @@ class GPT(PretrainedModel):
         torch.Size([1, 7])
     """
 
-    kind = "gpt"
+    model_type = "gpt2"  # as transformers spells it: the directory is a Hugging Face GPT-2 directory
     config_class = GPTConfig
     hf_model_types = ("gpt2",)
     special_tokens = {"eos_token": "<|endoftext|>", "bos_token": "<|endoftext|>", "unk_token": "<|endoftext|>",

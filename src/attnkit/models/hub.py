@@ -227,13 +227,13 @@ def match_checkpoint(
 
 def write_hf_files(model, directory: Path) -> None:
     """Write ``model`` (a :class:`attnkit.models.pretrained.PretrainedModel`) into the existing ``directory``:
-    ``config.json`` (``transformers``' keys plus attnkit's ``kind``/``config``), ``model.safetensors``
+    ``config.json`` (``transformers``' keys, ``model_type`` and ``architectures`` among them, plus attnkit's ``config``), ``model.safetensors``
     under ``transformers`` names, the tokenizer files (the current tokenizer as ``tokenizer.json``, other
     files of a loaded directory copied, ``tokenizer_config.json`` made from the special tokens when absent).
     Not atomic by itself: ``KitModel.save`` writes into a temporary directory renamed into place."""
     from attnkit import __version__
 
-    config = {**model.hf_config(), "kind": model.kind, "config": config_to_dict(model.config),
+    config = {**model.hf_config(), "config": config_to_dict(model.config),
               "attnkit_version": __version__}
     (directory / CONFIG_NAME).write_text(json.dumps(config, indent=2, sort_keys=True) + "\n", encoding="utf-8")
     # own, contiguous copies: safetensors refuses views and tensors that share memory

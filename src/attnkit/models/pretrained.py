@@ -1,7 +1,7 @@
 """The base of the models that read and write Hugging Face directories (``Bert``, ``GPT`` and their heads).
 
 One directory format serves both libraries: ``save`` (= ``save_pretrained``) writes ``config.json``
-(``transformers``' keys plus attnkit's ``kind`` and ``config``), ``model.safetensors`` under
+(``transformers``' keys, with their ``model_type`` and ``architectures``, plus attnkit's ``config``), ``model.safetensors`` under
 ``transformers``' tensor names, and the tokenizer files; ``from_pretrained`` (= ``load``) reads a directory
 written by attnkit or by ``transformers``. A subclass only says how its tensor names map (``hf_tensors`` /
 ``load_hf_tensors``), which ``model_type`` it reads and which special tokens its tokenizer has.
@@ -77,6 +77,11 @@ class PretrainedModel(KitModel):
     def hf_config(self) -> dict:
         """The ``config.json`` dict ``transformers`` reads."""
         return self.config.to_hf_dict()
+
+    def identity(self) -> dict[str, Any]:
+        """``model_type`` and ``architectures`` as ``transformers`` writes them (``{"model_type": "gpt2", ...}``)."""
+        hf = self.hf_config()
+        return {"model_type": hf["model_type"], "architectures": hf.get("architectures")}
 
     def hf_tensors(self) -> dict[str, Tensor]:
         """The weights under ``transformers`` names."""

@@ -54,8 +54,9 @@ from attnkit.layers.bahdanau import BahdanauAttention
 from attnkit.layers.factory import ATTENTION_NAMES, build_attention
 from attnkit.layers.luong import LuongAttention
 from attnkit.models import _translate
-from attnkit.models.base import KitModel, register_model
+from attnkit.models.base import KitModel
 from attnkit.models.outputs import Seq2SeqOutput  # noqa: F401  (re-exported)
+from attnkit.storage import register_model
 
 ATTENTIONS: tuple[str, ...] = ATTENTION_NAMES  # "none", "bahdanau", "luong-dot|general|concat", "luong-local-p"
 CELLS: tuple[str, ...] = ("gru", "lstm")
@@ -128,7 +129,7 @@ class Seq2Seq(KitModel):
         ((1, 3, 9), (1, 3, 4))
     """
 
-    kind = "seq2seq"
+    model_type = "seq2seq"
     config_class = Seq2SeqConfig
 
     def __init__(self, config: Seq2SeqConfig) -> None:

@@ -60,9 +60,10 @@ from attnkit.layers.kv_cache import KVCache
 from attnkit.layers.positional import LearnedPositionalEmbedding, SinusoidalPositionalEncoding
 from attnkit.models import _translate as translation
 from attnkit.models._checks import check_ids, lengths_mask
-from attnkit.models.base import KitModel, register_model
+from attnkit.models.base import KitModel
 from attnkit.models.blocks import ACTIVATIONS, block_class, new_caches, run_blocks
 from attnkit.models.outputs import TransformerOutput  # noqa: F401  (re-exported)
+from attnkit.storage import register_model
 
 NORMS: tuple[str, ...] = ("post", "pre")
 POSITIONALS: tuple[str, ...] = ("sinusoidal", "learned")
@@ -145,7 +146,7 @@ class Transformer(KitModel):
             than ``max_tgt_len`` (the position tables), mismatched shapes.
     """
 
-    kind = "transformer"
+    model_type = "transformer"
     config_class = TransformerConfig
 
     def __init__(self, config: TransformerConfig) -> None:

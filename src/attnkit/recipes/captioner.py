@@ -40,8 +40,8 @@ from attnkit.data.tokenize import Tokenizer
 from attnkit.errors import InputError
 from attnkit.models.captioner import ATTENTION_KINDS, Captioner, CaptionerConfig
 from attnkit.models.image_encoders import ENCODERS, FEATURE_STRIDES
-from attnkit.training.metrics import bleu, exact_match
 from attnkit.recipes.common import Log, PreparedRun, check_choice, no_log
+from attnkit.training.metrics import bleu, exact_match
 from attnkit.training.trainer import TrainConfig, TrainResult
 
 

@@ -27,8 +27,8 @@ from torch import Tensor
 
 from attnkit.data.scenes import PHOTOS, SCENE_SIZES, Scene, make_scenes
 from attnkit.models.captioner import Captioner
-from attnkit.training.metrics import bleu, exact_match
 from attnkit.recipes.captioner import CaptionRunSpec, encode_images, predict_captions
+from attnkit.training.metrics import bleu, exact_match
 
 
 def peak_hits(alphas: Tensor, targets: list[list[int]], scenes: list[Scene], object_ids: dict[int, str],

@@ -30,8 +30,8 @@ from torch import Tensor, nn
 from attnkit.data.class_batches import LabelBatchStream, pad_ids
 from attnkit.data.news import LabeledTexts
 from attnkit.errors import InputError
-from attnkit.training.config import TrainConfig
 from attnkit.recipes.common import check_choice
+from attnkit.training.config import TrainConfig
 from attnkit.training.trainer import Trainer
 
 BASELINES: tuple[str, ...] = ("minilm",)

@@ -36,8 +36,8 @@ from attnkit.data.batches import BatchStream
 from attnkit.errors import InputError
 from attnkit.models.seq2seq import ATTENTIONS, CELLS, Seq2Seq, Seq2SeqConfig
 from attnkit.models.transformer import NORMS, POSITIONALS, SHARINGS, Transformer, TransformerConfig
-from attnkit.training.metrics import bleu, by_length_bucket, exact_match, token_accuracy
 from attnkit.recipes.common import Log, PreparedRun, check_choice
+from attnkit.training.metrics import bleu, by_length_bucket, exact_match, token_accuracy
 from attnkit.training.trainer import TrainConfig, TrainResult
 
 Pairs = list[tuple[str, str]]

@@ -14,10 +14,10 @@ One atomic-write implementation, in two sizes:
   ``keep_others=True`` the new files are moved one by one into an existing directory instead, leaving
   the directory's other files alone (each file atomic, the set not).
 
-A saved model is one directory with ``config.json`` (``{"kind": ..., "config": {...}}``, read by
+A saved model is one directory with ``config.json`` (``{"model_type": ..., "config": {...}}``, read by
 ``read_model_config``), ``model.safetensors`` (tied weights written once: ``split_shared``; names and shapes
 checked on reading: ``check_state_dict``) and tokenizer files; ``register_model`` / ``model_class`` map a
-``kind`` to its class.
+``model_type`` to its class.
 
 Example:
     >>> import tempfile

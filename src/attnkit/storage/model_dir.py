@@ -101,7 +101,7 @@ def _wants_tuple(hint: Any, field: dataclasses.Field) -> bool:
 
 
 def read_model_config(directory: PathLike) -> dict[str, Any]:
-    """Read and check ``DIR/config.json``; returns the whole JSON object (with ``kind`` and ``config``).
+    """Read and check ``DIR/config.json``; returns the whole JSON object (with ``model_type`` and ``config``).
 
     Args:
         directory: a saved model's directory.
@@ -110,13 +110,14 @@ def read_model_config(directory: PathLike) -> dict[str, Any]:
         The JSON object of ``config.json``.
 
     Raises:
-        CheckpointError: missing directory or file, invalid JSON, or no string ``kind`` / object ``config``.
+        CheckpointError: missing directory or file, invalid JSON, no string ``model_type`` / object ``config``,
+            or the ``kind`` key of attnkit versions before the rename (one line saying what to do).
 
     Example:
         >>> import tempfile
         >>> root = Path(tempfile.mkdtemp())
-        >>> write_json(root / CONFIG_FILE, {"kind": "seq2seq", "config": {}})
-        >>> read_model_config(root)["kind"]
+        >>> write_json(root / CONFIG_FILE, {"model_type": "seq2seq", "config": {}})
+        >>> read_model_config(root)["model_type"]
         'seq2seq'
     """
     directory = Path(directory)
@@ -128,8 +129,11 @@ def read_model_config(directory: PathLike) -> dict[str, Any]:
     if not path.is_file():
         raise CheckpointError(f"model directory {str(directory)!r} is incomplete: {CONFIG_FILE} is missing")
     meta = read_json(path)
-    if not isinstance(meta, dict) or not isinstance(meta.get("kind"), str) or not isinstance(meta.get("config"), dict):
-        raise CheckpointError(f"{path} must hold an object with a string 'kind' and an object 'config'. "
+    if isinstance(meta, dict) and "kind" in meta and "model_type" not in meta:
+        raise CheckpointError(f"{path} was written by an earlier attnkit, which called the model's type 'kind': "
+                              f"rename the key 'kind' to 'model_type' in it, or train the model again")
+    if not isinstance(meta, dict) or not isinstance(meta.get("model_type"), str) or not isinstance(meta.get("config"), dict):
+        raise CheckpointError(f"{path} must hold an object with a string 'model_type' and an object 'config'. "
                               f"Received keys: {sorted(meta) if isinstance(meta, dict) else type(meta).__name__}")
     return meta
 

@@ -60,7 +60,7 @@ class Checkpoint:
         optimizer: the optimiser state dict.
         rng_json: python and numpy RNG states; ``rng_tensors``: torch RNG states.
         data_state: the training stream position (``train_data.state_dict()`` at save time).
-        model_meta: the model's ``config.json`` object (kind, config, ...).
+        model_meta: the model's ``config.json`` object (model_type, config, ...).
     """
 
     directory: Path
@@ -76,11 +76,13 @@ class Checkpoint:
         """Copy the checkpoint's weights into ``model`` after checking its config is the same."""
         saved = self.model_meta.get("config", {})
         current = json.loads(json.dumps(config_to_dict(model.config)))  # tuples -> lists, as in the file
-        if self.model_meta.get("kind") != model.kind or saved != current:
+        identity = model.identity()
+        written = {k: self.model_meta.get(k) for k in identity}
+        if written != identity or saved != current:
             diff = sorted(k for k in set(saved) | set(current) if saved.get(k) != current.get(k))
             raise CheckpointError(
-                f"checkpoint {self.directory} was written for a different model: kind "
-                f"{self.model_meta.get('kind')!r} vs {model.kind!r}, differing config fields {diff} "
+                f"checkpoint {self.directory} was written for a different model: "
+                f"{written} vs {identity}, differing config fields {diff} "
                 f"(checkpoint {[saved.get(k) for k in diff]} vs model {[current.get(k) for k in diff]})")
         model.load_weights(self.directory / WEIGHTS_FILE, tied=self.model_meta.get("tied") or {})
 

@@ -19,7 +19,7 @@ from attnkit.viz.record import AttentionRecord
 def _tokenizer(model: Any, name: str) -> Any:
     tok = getattr(model, "tokenizers", {}).get(name)
     if tok is None:
-        raise InputError(f"this {model.kind} model has no {name!r} tokenizer (tokenizer.json); attnkit viz needs it "
+        raise InputError(f"this {model.model_type} model has no {name!r} tokenizer (tokenizer.json); attnkit viz needs it "
                          f"to read text")
     return tok
 
@@ -43,7 +43,7 @@ def bert_record(model: Any, text: str, image: Any, grad: bool) -> AttentionRecor
     return AttentionRecord("bert", tokens, attn, grads, notes=[note] if grad else [])
 
 
-@register_adapter("gpt")
+@register_adapter("gpt2")
 def gpt_record(model: Any, text: str, image: Any, grad: bool) -> AttentionRecord:
     """GPT: causal weights of the prompt; y = the logit of the predicted next token."""
     ids, tokens = plain_ids(_tokenizer(model, "text"), text)
@@ -55,7 +55,7 @@ def gpt_record(model: Any, text: str, image: Any, grad: bool) -> AttentionRecord
                                           lambda out: out.logits[0, -1].max(), grad)
     nxt = int(out.logits[0, -1].argmax())
     shown = _decode_one(model, nxt)
-    return AttentionRecord("gpt", tokens, attn, grads, output=f"next token: {shown!r}",
+    return AttentionRecord("gpt2", tokens, attn, grads, output=f"next token: {shown!r}",
                            notes=[f"grad: y = logit of the next token {shown!r}"] if grad else [])
 
 
@@ -75,7 +75,7 @@ def _translation(model: Any, text: str) -> tuple[list[str], str, Tensor, list[st
     check_length(len(src_ids), model.config.max_src_len, "max_src_len")
     ((out_text, alignment),) = model.translate([text], return_alignments=True)
     if alignment is None:
-        raise InputError(f"this {model.kind} model was trained without attention (attention='none'): there is "
+        raise InputError(f"this {model.model_type} model was trained without attention (attention='none'): there is "
                          f"nothing to draw")
     rows = target.tokens(out_text)[1:]  # drop <sos>: rows are the output tokens and the end token
     if len(rows) != alignment.shape[0]:

@@ -1,13 +1,13 @@
-"""One small adapter per model kind: (model, text, image) -> :class:`AttentionRecord`, through public APIs only.
+"""One small adapter per model type: (model, text, image) -> :class:`AttentionRecord`, through public APIs only.
 
-``ADAPTERS`` maps a model's ``kind`` (``model.kind``) to an :class:`Adapter`; ``record_for`` picks it. A new
-model kind plugs in with ``@register_adapter("kind", image="required")`` on a function
+``ADAPTERS`` maps a model's ``model_type`` to an :class:`Adapter`; ``record_for`` picks it. A new
+model type plugs in with ``@register_adapter("model_type", image="required")`` on a function
 ``(model, text, image, grad) -> AttentionRecord``; the CLI, the pictures and the HTML explorer then work
 for it unchanged. Every adapter refuses an input longer than the model's positions (``InputError``).
 
-    kind           weights shown                                  grad target y
-    bert, bert-*   ``output_attentions``: L x (H, T, T)           norm of the mean last hidden state (or top logit)
-    gpt            ``output_attentions``: L x (H, T, T) causal    logit of the predicted next token
+    model_type     weights shown                                  grad target y
+    bert (+ heads) ``output_attentions``: L x (H, T, T)           norm of the mean last hidden state (or top logit)
+    gpt2           ``output_attentions``: L x (H, T, T) causal    logit of the predicted next token
     transformer    encoder self-attention + the alignment         log-probability of the translation
     seq2seq        the alignment (T_out, S) only                  (none)
     classifier     self-attention (if any) + word weights (T,)    logit of the predicted class
@@ -42,7 +42,7 @@ AdapterFn = Callable[[Any, str, Any, bool], AttentionRecord]
 
 @dataclass(frozen=True)
 class Adapter:
-    """How to get an :class:`AttentionRecord` from one model kind.
+    """How to get an :class:`AttentionRecord` from one model type.
 
     Attributes:
         run: ``(model, text, image, grad) -> AttentionRecord``; ``grad`` asks for ``record.gradients``.
@@ -58,43 +58,41 @@ class Adapter:
 ADAPTERS: dict[str, Adapter] = {}
 
 
-def register_adapter(kind: str, image: str = "never", grad: bool = True) -> Callable[[AdapterFn], AdapterFn]:
-    """Decorator: ``ADAPTERS[kind] = Adapter(fn, image, grad)``."""
+def register_adapter(model_type: str, image: str = "never", grad: bool = True) -> Callable[[AdapterFn], AdapterFn]:
+    """Decorator: ``ADAPTERS[model_type] = Adapter(fn, image, grad)``."""
     if image not in ("never", "required"):
         raise ValueError(f"Expected image 'never' or 'required'. Received: {image!r}")
 
     def add(fn: AdapterFn) -> AdapterFn:
-        ADAPTERS[kind] = Adapter(fn, image, grad)
+        ADAPTERS[model_type] = Adapter(fn, image, grad)
         return fn
 
     return add
 
 
 def adapter_for(model: Any) -> Adapter:
-    """The adapter of ``model.kind`` (``bert-mlm`` and the other BERT heads use ``bert``'s)."""
-    kind = getattr(model, "kind", None)
-    if kind not in ADAPTERS and isinstance(kind, str) and kind.startswith("bert-"):
-        kind = "bert"
-    if kind not in ADAPTERS:
-        raise InputError(f"attnkit viz does not know model kind {kind!r}. Expected one of: {sorted(ADAPTERS)}")
-    return ADAPTERS[kind]
+    """The adapter of ``model.model_type``."""
+    model_type = getattr(model, "model_type", None)
+    if model_type not in ADAPTERS:
+        raise InputError(f"attnkit viz does not know model_type {model_type!r}. Expected one of: {sorted(ADAPTERS)}")
+    return ADAPTERS[model_type]
 
 
 def record_for(model: Any, text: str, image: Any = None, grad: bool = False) -> AttentionRecord:
     """The attention of ``model`` on ``text`` (and ``image`` for the captioner), in eval mode.
 
     Raises:
-        InputError: unknown kind, an image for a text model or none for the captioner, an input longer than
-            the model's positions, ``grad`` for a kind without it.
+        InputError: unknown model_type, an image for a text model or none for the captioner, an input longer than
+            the model's positions, ``grad`` for a model without it.
     """
     adapter = adapter_for(model)
-    kind = getattr(model, "kind", "?")
+    model_type = getattr(model, "model_type", "?")
     if adapter.image == "never" and image is not None:
-        raise InputError(f"a {kind} model reads text only: expected no --image. Received: an image")
+        raise InputError(f"a {model_type} model reads text only: expected no --image. Received: an image")
     if adapter.image == "required" and image is None:
-        raise InputError(f"a {kind} model describes an image: expected --image PATH. Received: none")
+        raise InputError(f"a {model_type} model describes an image: expected --image PATH. Received: none")
     if grad and not adapter.grad:
-        raise InputError(f"--method grad needs per-layer self-attention, which a {kind} model does not have. "
+        raise InputError(f"--method grad needs per-layer self-attention, which a {model_type} model does not have. "
                          f"Expected --method raw")
     if not isinstance(text, str):
         raise InputError(f"Expected the input to be a string. Received: {type(text).__name__}")
@@ -153,7 +151,7 @@ def self_attention_run(forward: Callable[[bool], Any], target: Callable[[Any], T
     return out, attn, grads
 
 
-# Adapters for the kinds in attnkit.models are registered on import.
+# Adapters for the model types in attnkit.models are registered on import.
 from attnkit.viz import _kinds  # noqa: E402, F401
 
 __all__ = ["ADAPTERS", "Adapter", "adapter_for", "check_length", "hf_backend", "plain_ids", "record_for", "register_adapter",

@@ -149,7 +149,7 @@ def explorer_data(rec: AttentionRecord, methods: Sequence[str] = ("raw", "rollou
     if rec.image_attention is not None:
         views["regions"] = _view({"": rec.image_attention}, "out_tokens", "regions", None,
                                  grid=list(rec.region_grid), image=_png_data_url(rec.image))
-    return {"title": title or f"attnkit · {rec.kind}", "kind": rec.kind, "output": rec.output, "notes": rec.notes,
+    return {"title": title or f"attnkit · {rec.model_type}", "model_type": rec.model_type, "output": rec.output, "notes": rec.notes,
             "tokens": rec.tokens, "out_tokens": rec.out_tokens, "weights": ["weight"],
             "regions": [f"r{i}" for i in range(rec.region_grid[0] * rec.region_grid[1])] if rec.region_grid else [],
             "layers": layers, "heads": heads, "digits": DIGITS, "top_k": top_k, "page": PAGE, "views": views}

@@ -7,7 +7,7 @@ Shape legend: L layers, H heads, T input tokens, T_out output tokens, R image re
 
 Example:
     >>> import torch
-    >>> rec = AttentionRecord(kind="bert", tokens=["[CLS]", "hi", "[SEP]"],
+    >>> rec = AttentionRecord(model_type="bert", tokens=["[CLS]", "hi", "[SEP]"],
     ...                       attentions=tuple(torch.softmax(torch.randn(2, 3, 3), -1) for _ in range(4)))
     >>> rec.num_layers, rec.num_heads, rec.has_layers
     (4, 2, True)
@@ -27,7 +27,7 @@ class AttentionRecord:
     """The attention of one model on one input.
 
     Attributes:
-        kind: the model kind (``"bert"``, ``"gpt"``, ``"seq2seq"``, ``"transformer"``, ``"captioner"``, ...).
+        model_type: the model's type (``"bert"``, ``"gpt2"``, ``"seq2seq"``, ``"transformer"``, ``"captioner"``, ...).
         tokens: the ``T`` input tokens as displayed (rows and columns of the self-attention).
         attentions: per-layer ``(H, T, T)`` self-attention weights (``None`` for models without self-attention).
         gradients: per-layer ``dy/dA`` of the same shapes for the chosen output ``y`` (``--method grad``), or None.
@@ -42,7 +42,7 @@ class AttentionRecord:
         derived: rollout, flow and grad maps once computed (``attnkit.viz.methods``), so each is computed once.
     """
 
-    kind: str
+    model_type: str
     tokens: list[str]
     attentions: tuple[Tensor, ...] | None = None
     gradients: tuple[Tensor, ...] | None = None
@@ -72,7 +72,7 @@ class AttentionRecord:
     def batched(self) -> tuple[Tensor, ...]:
         """The attentions as the per-layer ``(1, H, T, T)`` tuple the interpretability functions take."""
         if not self.attentions:
-            raise ValueError(f"a {self.kind} model has no per-layer self-attention; rollout, flow and grad need it "
+            raise ValueError(f"a {self.model_type} model has no per-layer self-attention; rollout, flow and grad need it "
                              f"(use --method raw)")
         return tuple(a.unsqueeze(0) for a in self.attentions)
 

@@ -96,7 +96,7 @@ def write_report(rec: AttentionRecord, out: str | os.PathLike[str], method: str 
     if method not in METHODS:
         raise ValueError(f"Expected method in {METHODS}. Received: {method!r}")
     if method != "raw" and not rec.has_layers:
-        raise ValueError(f"--method {method} needs per-layer self-attention, which a {rec.kind} model does not "
+        raise ValueError(f"--method {method} needs per-layer self-attention, which a {rec.model_type} model does not "
                          f"have. Expected --method raw")
     figures = build_figures(rec, method, layers, heads)
     views = ("raw", "rollout") if method in ("raw", "rollout") else ("raw", "rollout", method)

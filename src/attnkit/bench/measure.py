@@ -18,6 +18,7 @@ Anything timed once (a compilation, a training run) goes through :func:`timed`.
 
 from __future__ import annotations
 
+import gc
 import importlib
 import json
 import os
@@ -134,7 +135,6 @@ def reset_peak() -> int:
         True
     """
     import ctypes
-    import gc
 
     gc.collect()
     try:
@@ -229,6 +229,7 @@ def _child() -> None:
         torch.set_num_threads(spec["threads"])
     module, _, name = spec["factory"].partition(":")
     build = getattr(importlib.import_module(module), name)
+    gc.freeze()  # what the imports made lives on: each case's gc.collect scans only what came after
     for kwargs in spec["cases"]:
         print(json.dumps(_measure_case(build, kwargs)), flush=True)
 

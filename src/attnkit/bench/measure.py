@@ -150,6 +150,10 @@ def reset_peak() -> int:
     return current if current is not None else peak_rss()
 
 
+#: the directory attnkit is imported from, first on the child's path: the child measures this very code
+_SRC = str(Path(__file__).resolve().parents[2])
+
+
 def peak_memory(factory: str, kwargs: dict | None = None, *, threads: int = 1, timeout: float = 1800) -> dict:
     """Peak working memory of one call, measured in a fresh child process.
 
@@ -214,10 +218,6 @@ def peak_memories(factory: str, cases: list[dict], *, threads: int = 1, timeout:
     failed = {"bytes": None, "peak_bytes": None, "seconds": None}
     return results + [{**failed, "error": why if not results else f"the memory child stopped before this case: {why}"}
                       for _ in cases[len(results):]]
-
-
-#: the directory attnkit is imported from, first on the child's path: the child measures this very code
-_SRC = str(Path(__file__).resolve().parents[2])
 
 
 def _child() -> None:

@@ -1,6 +1,7 @@
-"""Model benchmark: GPT training/generation and BERT forward vs Hugging Face transformers.
+"""Model benchmark: GPT training, cached generation and BERT forward vs Hugging Face transformers, and
+bfloat16 autocast; the same benchmark as `attnkit bench models` (attnkit.bench.models), sizes as options.
 
-Usage: python benchmarks/bench_models.py [--quick] [--json out.json]  (same as `attnkit bench models`)
+Usage: python benchmarks/bench_models.py [--quick] [--vocab 50257] [--repeats 5] [--threads 0] [--json out.json]
 """
 
 import sys

@@ -2,11 +2,11 @@
 
 Every model gets the same budget: the same training pairs (20 000 by default), the same batch size, the
 same number of optimiser steps (1000; the machine is shared, so steps are a fairer budget than seconds;
-the training time is reported, and a 900 s cap stops a run that would take far longer), and the
-best validation checkpoint (greedy exact match on 500 pairs) is kept. Each model uses the learning
-recipe that suits it: the RNNs the ``attnkit demo`` recipe (AdamW, warmup + cosine), the Transformer the
-paper's (Adam beta_2 0.98, the noam warmup schedule, label smoothing 0.1, dropout 0.1). The runs happen
-one after the other in one process; their training seconds are indicative only on a shared machine.
+the training time is reported, timed by ``attnkit.bench.measure.timed``, and a 900 s cap stops a run that
+would take far longer), and the best validation checkpoint (greedy exact match on 500 pairs) is kept.
+Each model uses the learning recipe that suits it: the RNNs the ``attnkit demo`` recipe (AdamW, warmup +
+cosine), the Transformer the paper's (Adam beta_2 0.98, the noam warmup schedule, label smoothing 0.1,
+dropout 0.1). The runs happen one after the other in one process; their training seconds are indicative only on a shared machine.
 Scores are on the held-out test split (whose dates never appear in training) with greedy decoding.
 
 Models:
@@ -24,12 +24,11 @@ from __future__ import annotations
 
 import argparse
 import json
-import time
 from typing import Any
 
 import torch
 
-from attnkit.training import TrainConfig
+from attnkit.bench.measure import timed
 from attnkit.recipes.seq2seq import (
     RunSpec,
     build_model,
@@ -40,6 +39,7 @@ from attnkit.recipes.seq2seq import (
     score,
     train_model,
 )
+from attnkit.training import TrainConfig
 
 MODELS = ("transformer", "bahdanau", "none")
 
@@ -64,12 +64,8 @@ def run(task: str, name: str, args: argparse.Namespace) -> dict[str, Any]:
     model, recipe = make_model(name, spec, train, args.seed)
     config = TrainConfig(steps=args.steps, eval_every=args.eval_every, metric="exact_match", mode="max",
                          seed=args.seed, progress=False, time_budget=args.budget, device="cpu", **recipe)
-    start = time.perf_counter()
-    result = train_model(model, train, valid, config, args.batch_size, args.seed)
-    train_time = time.perf_counter() - start
-    start = time.perf_counter()
-    preds = predict(model, [s for s, _ in test])
-    decode_time = time.perf_counter() - start
+    result, train_time = timed(lambda: train_model(model, train, valid, config, args.batch_size, args.seed))
+    preds, decode_time = timed(lambda: predict(model, [s for s, _ in test]))
     scores = score(model, test, preds)
     return {"task": task, "model": name, "params": model.num_parameters(), "steps": result.steps,
             "best_step": result.best_step, "train_s": round(train_time, 1), "decode_s": round(decode_time, 2),

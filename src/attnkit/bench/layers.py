@@ -3,8 +3,9 @@
 Self-attention, width 512, 8 heads, batch 8, lengths 128 / 512 / 2048; forward in inference
 (``.eval()`` + ``torch.no_grad()``) and forward+backward (training mode, dropout 0). All peers
 run in the same process and are interleaved round by round, so that a busy machine slows them
-alike; the figures are the median (and best) wall-clock time per call, and each ratio is the median
-over rounds of the ratio measured within one round (robust to the load of a shared machine).
+alike (:mod:`attnkit.bench.measure`'s timer); the figures are the median wall-clock time per call, and
+each ratio is the median over rounds of the ratio measured within one round (robust to the load of a
+shared machine).
 
 Peers:
     attnkit        MultiHeadAttention(...)(x, x)                              (fused SDPA path)
@@ -19,6 +20,7 @@ Goals (issue 3): attnkit fwd+bwd <= 1.0x torch and <= 1.0x keras at every length
 Usage:
     python benchmarks/bench_layers.py                 # all lengths (a few minutes)
     python benchmarks/bench_layers.py --lengths 128 --repeats 5 --no-keras
+    attnkit bench layers                              # the same suite, in the bench report
 Forward+backward with weights at length 2048 holds several (8, 8, 2048, 2048) float32 tensors (1 GiB
 each); it is skipped unless ``--weights-backward-2048``.
 """
@@ -30,7 +32,6 @@ import json
 import os
 import statistics
 import sys
-import time
 from collections.abc import Callable
 
 os.environ.setdefault("KERAS_BACKEND", "torch")
@@ -39,6 +40,7 @@ import torch  # noqa: E402
 from torch import nn  # noqa: E402
 
 from attnkit.bench.machine import cpu_description  # noqa: E402
+from attnkit.bench.measure import interleaved_samples, paired_ratio  # noqa: E402
 from attnkit.bench.peers import optional_import  # noqa: E402
 from attnkit.bench.report import Section  # noqa: E402
 from attnkit.layers.multi_head import MultiHeadAttention  # noqa: E402
@@ -79,77 +81,47 @@ def _peers(keras_mod, length: int, train: bool, weights_backward: bool, width: i
     return peers
 
 
-def _time(peers: dict[str, Callable[[], None]], repeats: int) -> dict[str, list[float]]:
-    """Round-robin timing: every round runs each peer once, starting from a different peer each round."""
-    for fn in peers.values():  # warm-up
-        fn()
-    names = list(peers)
-    times: dict[str, list[float]] = {name: [] for name in names}
-    for r in range(repeats):
-        for name in names[r % len(names) :] + names[: r % len(names)]:
-            start = time.perf_counter()
-            peers[name]()
-            times[name].append(time.perf_counter() - start)
-    return times
-
-
 def _ratio(times: dict[str, list[float]], a: str, b: str) -> str:
-    """Median over rounds of the per-round ratio a/b (peers timed seconds apart share the machine's load)."""
-    if a not in times or b not in times:
-        return "-"
-    return f"{statistics.median(x / y for x, y in zip(times[a], times[b], strict=True)):.2f}x"
+    """Median over rounds of the per-round ratio a/b, as ``"0.93x"`` ("-" when a peer did not run)."""
+    return f"{paired_ratio(times, a, b):.2f}x" if a in times and b in times else "-"
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--lengths", type=int, nargs="+", default=None, help="sequence lengths (default 128 512 2048)")
-    parser.add_argument("--quick", action="store_true", help="a short run: lengths 128 and 512, 3 rounds")
-    parser.add_argument("--json", help="also write the table rows as JSON to this path")
-    parser.add_argument("--repeats", type=int, default=None, help="timed rounds per case (default by length: 9/7/5)")
-    parser.add_argument("--no-keras", action="store_true", help="leave Keras out")
-    parser.add_argument("--weights-backward-2048", action="store_true", help="also time fwd+bwd with weights at 2048")
-    args = parser.parse_args(argv)
-    if args.lengths is None:
-        args.lengths = [128, 512] if args.quick else [128, 512, 2048]
-    if args.quick and args.repeats is None:
-        args.repeats = 3
-    keras_mod = None
-    if not args.no_keras:
-        keras_mod, reason = optional_import("keras")
-        if keras_mod is None:
-            print(f"keras: skipped ({reason})")
+def measure_layers(lengths: list[int], *, width: int = WIDTH, heads: int = HEADS, batch: int = BATCH,
+                   repeats: int | None = None, keras: bool = True, weights_backward_2048: bool = False) -> Section:
+    """Time every peer at every length, inference and forward+backward; Keras is skipped (with a line
+    saying so) when not installed or not wanted.
 
-    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads; width {WIDTH}, {HEADS} heads, batch {BATCH}")
-    print(cpu_description())
-    header = "| length | mode | " + " | ".join(["attnkit", "attnkit+w", "torch", "torch+w", "keras"]) + " | ak/torch | ak/keras | ak+w/torch+w | ak/ak+w |"
-    rows = [header, "|" + "---|" * (header.count("|") - 1)]
-    for length in args.lengths:
-        repeats = args.repeats or {128: 9, 512: 7}.get(length, 5)
+    Args:
+        lengths: sequence lengths.
+        width, heads, batch: the layer's width and heads, and the batch size.
+        repeats: interleaved rounds per case (default by length: 7 at 128, 5 at 512, else 2).
+        keras: include Keras 3 when it is installed.
+        weights_backward_2048: also time fwd+bwd with weights at lengths >= 2048 (1 GiB tensors each).
+
+    Returns:
+        The ``layers`` :class:`attnkit.bench.report.Section`.
+    """
+    section = Section("layers", "Layers: MultiHeadAttention vs torch.nn.MultiheadAttention vs Keras 3")
+    keras_mod, reason = optional_import("keras") if keras else (None, "left out (--no-keras)")
+    if keras_mod is None:
+        section.skip("keras", reason or "")
+    names = ["attnkit", "attnkit+w", "torch", "torch+w"] + (["keras"] if keras_mod is not None else [])
+    pairs = [("attnkit", "torch"), ("attnkit+w", "torch+w")] + ([("attnkit", "keras")] if keras_mod is not None else [])
+    rows = []
+    for length in lengths:
         for mode in ("inference", "fwd+bwd"):
-            train = mode == "fwd+bwd"
-            weights_backward = length < 2048 or args.weights_backward_2048
-            peers = _peers(keras_mod, length, train, weights_backward)
-            times = _time(peers, repeats)
-            cells = []
-            for name in ("attnkit", "attnkit+w", "torch", "torch+w", "keras"):
-                if name in times:
-                    cells.append(f"{statistics.median(times[name]) * 1e3:.1f} ({min(times[name]) * 1e3:.1f})")
-                else:
-                    cells.append("-")
-            ratios = [
-                _ratio(times, "attnkit", "torch"), _ratio(times, "attnkit", "keras"),
-                _ratio(times, "attnkit+w", "torch+w"), _ratio(times, "attnkit", "attnkit+w"),
-            ]  # fmt: skip
-            row = f"| {length} | {mode} | " + " | ".join(cells + ratios) + " |"
-            rows.append(row)
-            print(row, flush=True)
-            del peers, times
-    print("\nms per call, median (best) over the timed rounds; ratios: median of per-round ratios (< 1 = attnkit faster).\n")
-    print("\n".join(rows))
-    if args.json:
-        with open(args.json, "w", encoding="utf-8") as fh:
-            json.dump({"rows": rows}, fh, indent=2)
-    return 0
+            peers = _peers(keras_mod, length, mode == "fwd+bwd", length < 2048 or weights_backward_2048,
+                           width, heads, batch)
+            times = interleaved_samples(peers, repeats or {128: 7, 512: 5}.get(length, 2))
+            medians = {n: statistics.median(t) * 1e3 for n, t in times.items()}
+            rows.append([length, mode, *(medians.get(n) for n in names), *(_ratio(times, a, b) for a, b in pairs)])
+            section.figures.update({f"layers/T={length}/{mode}/{n}_ms": ms for n, ms in medians.items()})
+    ratio_names = ["ak/torch", "ak+w/torch+w"] + (["ak/keras"] if keras_mod is not None else [])
+    section.table(f"Self-attention, width {width}, {heads} heads, batch {batch}: ms per call",
+                  ["T", "mode", *names, *ratio_names], rows,
+                  ["ms: median over interleaved rounds; ratios: median of per-round ratios (< 1 = attnkit faster); "
+                   "+w = per-head weights returned; '-': not run (fwd+bwd with weights at 2048 needs 1 GiB tensors)."])
+    return section
 
 
 def run(quick: bool = False) -> Section:
@@ -157,29 +129,30 @@ def run(quick: bool = False) -> Section:
     vs Keras 3 (skipped, with a line saying so, when Keras is not installed). Full: width 512, 8 heads,
     batch 8, T = 128 / 512 / 2048; quick: width 64, 4 heads, batch 2, T = 32 and 64, 3 rounds.
     """
-    section = Section("layers", "Layers: MultiHeadAttention vs torch.nn.MultiheadAttention vs Keras 3")
-    keras_mod, reason = optional_import("keras")
-    if keras_mod is None:
-        section.skip("keras", reason or "")
-    size = dict(width=64, heads=4, batch=2) if quick else dict(width=WIDTH, heads=HEADS, batch=BATCH)
-    names = ["attnkit", "attnkit+w", "torch", "torch+w"] + (["keras"] if keras_mod is not None else [])
-    rows = []
-    for length in ([32, 64] if quick else [128, 512, 2048]):
-        for mode in ("inference", "fwd+bwd"):
-            peers = _peers(keras_mod, length, mode == "fwd+bwd", length < 2048, **size)
-            times = _time(peers, 3 if quick else {128: 7, 512: 5}.get(length, 2))
-            cells = [statistics.median(times[n]) * 1e3 if n in times else None for n in names]
-            ratios = [_ratio(times, "attnkit", "torch"), _ratio(times, "attnkit+w", "torch+w")]
-            ratios += [_ratio(times, "attnkit", "keras")] if keras_mod is not None else []
-            rows.append([length, mode, *cells, *ratios])
-            for n in times:
-                section.figures[f"layers/T={length}/{mode}/{n}_ms"] = statistics.median(times[n]) * 1e3
-    ratio_names = ["ak/torch", "ak+w/torch+w"] + (["ak/keras"] if keras_mod is not None else [])
-    section.table(f"Self-attention, width {size['width']}, {size['heads']} heads, batch {size['batch']}: ms per call",
-                  ["T", "mode", *names, *ratio_names], rows,
-                  ["ms: median over interleaved rounds; ratios: median of per-round ratios (< 1 = attnkit faster); "
-                   "+w = per-head weights returned; '-': not run (fwd+bwd with weights at 2048 needs 1 GiB tensors)."])
-    return section
+    if quick:
+        return measure_layers([32, 64], width=64, heads=4, batch=2, repeats=3)
+    return measure_layers([128, 512, 2048])
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--lengths", type=int, nargs="+", default=None, help="sequence lengths (default 128 512 2048)")
+    parser.add_argument("--quick", action="store_true", help="a short run: lengths 128 and 512, 3 rounds")
+    parser.add_argument("--json", help="also write the section (tables and figures) as JSON to this path")
+    parser.add_argument("--repeats", type=int, default=None, help="timed rounds per case (default by length: 7/5/2)")
+    parser.add_argument("--no-keras", action="store_true", help="leave Keras out")
+    parser.add_argument("--weights-backward-2048", action="store_true", help="also time fwd+bwd with weights at 2048")
+    args = parser.parse_args(argv)
+    lengths = args.lengths or ([128, 512] if args.quick else [128, 512, 2048])
+    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads; width {WIDTH}, {HEADS} heads, batch {BATCH}")
+    print(cpu_description(), flush=True)
+    section = measure_layers(lengths, repeats=args.repeats or (3 if args.quick else None), keras=not args.no_keras,
+                             weights_backward_2048=args.weights_backward_2048)
+    print(section.markdown())
+    if args.json:
+        with open(args.json, "w", encoding="utf-8") as fh:
+            json.dump(section.as_dict(), fh, indent=2)
+    return 0
 
 
 if __name__ == "__main__":

@@ -4,9 +4,12 @@ the ratios depend on them (an AVX-512 CPU has about twice the float32 matmul pea
 
 from __future__ import annotations
 
+import math
 import os
 import platform
 from pathlib import Path
+
+from attnkit.bench.measure import interleaved_samples, timed
 
 #: The CPU flags that decide float32/bfloat16 matmul speed, in the order they are reported.
 VECTOR_FLAGS = ("sse4_2", "avx", "avx2", "fma", "avx512f", "avx512_vnni", "avx512_bf16", "amx_bf16", "amx_tile")
@@ -34,14 +37,16 @@ def cpu_description(cpuinfo: str | None = None) -> str:
 
 def matmul_gflops(size: int = 1024, min_seconds: float = 0.5, repeat: int = 3) -> float:
     """The machine's float32 limit as attnkit sees it: GFLOP/s of a ``size x size`` matmul (torch, this
-    process's threads), the best of ``repeat`` timed runs of at least ``min_seconds`` each.
+    process's threads), the best of ``repeat`` timed runs of about ``min_seconds`` each (the number of
+    products per run is calibrated from one timed product; the runs go through the one timer of
+    :mod:`attnkit.bench.measure`).
 
     One product costs ``2 * size**3`` floating-point operations. The best run is kept because the
     question is what the machine can do; other processes only ever slow it down.
 
     Args:
         size: side of the square float32 matrices.
-        min_seconds: each timed run repeats the product until this much time has passed.
+        min_seconds: each timed run repeats the product about this long.
         repeat: timed runs (the best is kept).
 
     Returns:
@@ -51,23 +56,14 @@ def matmul_gflops(size: int = 1024, min_seconds: float = 0.5, repeat: int = 3) -
         >>> matmul_gflops(64, min_seconds=0.01, repeat=1) > 0
         True
     """
-    import time
-
     import torch
 
     a, b = torch.randn(size, size), torch.randn(size, size)
     a @ b  # warm-up
-    best = 0.0
-    for _ in range(repeat):
-        calls, start = 0, time.perf_counter()
-        while True:
-            a @ b
-            calls += 1
-            elapsed = time.perf_counter() - start
-            if elapsed >= min_seconds:
-                break
-        best = max(best, 2 * size**3 * calls / elapsed / 1e9)
-    return best
+    _, once = timed(lambda: a @ b)
+    calls = max(1, math.ceil(min_seconds / max(once, 1e-9)))
+    samples = interleaved_samples({"matmul": lambda: [a @ b for _ in range(calls)]}, repeat, warmup=0)
+    return 2 * size**3 * calls / min(samples["matmul"]) / 1e9
 
 
 def load_average() -> str:

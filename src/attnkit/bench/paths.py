@@ -105,6 +105,25 @@ def _full(q: Tensor, k: Tensor, v: Tensor, mask: Tensor | None, causal: bool) ->
     return attention(q, k, v, mask=mask, causal=causal)
 
 
+def run_path(fn: PathFn, q: Tensor, k: Tensor, v: Tensor, mask: Tensor | None, causal: bool,
+             backward: bool) -> None:
+    """One timed unit of work: ``fn``'s forward under ``no_grad``, or forward and backward of its sum (the
+    gradients are dropped afterwards, so repeated calls do not accumulate them).
+
+    Example:
+        >>> q = torch.randn(1, 1, 8, 4, requires_grad=True)
+        >>> run_path(naive, q, q, q, None, True, backward=True)
+        >>> q.grad is None
+        True
+    """
+    if backward:
+        fn(q, k, v, mask, causal).sum().backward()
+        q.grad = k.grad = v.grad = None
+    else:
+        with torch.no_grad():
+            fn(q, k, v, mask, causal)
+
+
 def inputs(length: int, *, batch: int = 1, heads: int = 1, dim: int = 64, grad: bool = False,
            mask: str = "none", seed: int = 0) -> tuple[Tensor, Tensor, Tensor, Tensor | None, bool]:
     """Random ``q, k, v`` of shape ``(B, H, T, Dh)`` and the mask for ``mask`` in none / causal / padding

@@ -25,13 +25,14 @@ from pathlib import Path
 import torch
 
 from attnkit.bench.machine import cpu_description, load_average, matmul_gflops
+from attnkit.bench.measure import one_line, timed
 from attnkit.bench.report import Section
 
 #: suite name -> (module with ``run(quick) -> Section``, what it measures)
 SUITES = {
     "functional": ("attnkit.bench.functional", "attention() vs torch SDPA vs naive, masks, fwd and fwd+bwd"),
     "layers": ("attnkit.bench.layers", "MultiHeadAttention vs torch.nn.MultiheadAttention vs Keras 3"),
-    "models": ("attnkit.bench.model_suite", "GPT / BERT vs transformers; bfloat16 autocast"),
+    "models": ("attnkit.bench.models", "GPT / BERT vs transformers; bfloat16 autocast"),
     "kinds": ("attnkit.bench.kinds", "attention kinds and the 128..32,768-token scaling run"),
     "compile": ("attnkit.bench.compiled", "torch.compile's compile time and speed-up"),
 }
@@ -90,20 +91,20 @@ def run_bench(suites: list[str], *, quick: bool = False, out: Path | None = None
     Returns:
         The report: ``{"machine": ..., "suites": {name: section dict}, "failed": {name: reason}, "seconds": ...}``.
     """
-    start = time.perf_counter()
+    start = time.time()
     machine = machine_section(quick)
     echo(machine.markdown())
     sections: dict[str, Section] = {}
     failed: dict[str, str] = {}
     for name in suites:
         echo(f"\n[attnkit bench] running {name}: {SUITES[name][1]} ...")
-        wall, cpu = time.perf_counter(), time.process_time()
+        cpu = time.process_time()
         try:
-            sections[name] = importlib.import_module(SUITES[name][0]).run(quick=quick)
-            sections[name].raw["seconds"] = time.perf_counter() - wall
+            sections[name], seconds = timed(lambda name=name: importlib.import_module(SUITES[name][0]).run(quick=quick))
+            sections[name].raw["seconds"] = seconds
             sections[name].raw["cpu_seconds_this_process"] = time.process_time() - cpu
         except Exception as exc:  # noqa: BLE001 -- one failing suite must not lose the others
-            failed[name] = f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"
+            failed[name] = one_line(exc)
             echo(f"[attnkit bench] {name} failed: {failed[name]}")
             continue
         echo(sections[name].markdown())
@@ -122,7 +123,8 @@ def _report(machine: Section, sections: dict[str, Section], failed: dict[str, st
             start: float) -> dict:
     machine.raw["load_average_end"] = load_average()
     return {"machine": machine.as_dict(), "suites": {n: s.as_dict() for n, s in sections.items()},
-            "failed": failed, "quick": quick, "seconds": time.perf_counter() - start}
+            "failed": failed, "quick": quick, "started": time.strftime("%Y-%m-%d %H:%M:%S %Z", time.localtime(start)),
+            "seconds": time.time() - start}
 
 
 def write_report(report: dict, sections: list[Section], out: Path) -> list[Path]:
@@ -131,7 +133,7 @@ def write_report(report: dict, sections: list[Section], out: Path) -> list[Path]
 
     out.mkdir(parents=True, exist_ok=True)
     (out / "bench.json").write_text(json.dumps(report, indent=1, default=_jsonable), encoding="utf-8")
-    md = ["# attnkit bench" + (" --quick" if report["quick"] else ""), ""]
+    md = ["# attnkit bench" + (" --quick" if report["quick"] else ""), "", f"Started {report['started']}.", ""]
     md += [s.markdown() + "\n" for s in sections]
     md += [f"- failed: {n} ({why})" for n, why in report["failed"].items()]
     md.append(f"\nLoad average at the end: {report['machine']['raw']['load_average_end']}; "

@@ -1,14 +1,12 @@
 """The scaling run: time and memory of every attention path from short to long sequences, with the
 fitted exponent of each (``time ~ T^a``, ``memory ~ T^b``).
 
-Time is measured in this process: the paths' calls interleave round by round (median per path), one
-head of width 64, batch 1. Memory is measured in ONE fresh child process (``python -m
-attnkit.bench.scaling --memory-child``) that runs every case once: it resets its peak resident memory
-(``VmHWM``, via ``/proc/self/clear_refs``) before each case and reports the peak minus the resident
-memory just before the inputs were made, so the figure includes the case's inputs, outputs and
-gradients. glibc's ``MALLOC_MMAP_THRESHOLD_`` is fixed at 64 KiB in the child, so every freed tensor is
-returned to the system and a later case cannot hide in memory a former one left resident. On a system
-without ``/proc`` the memory figures are skipped (said so), never zero.
+Time is measured in this process by :mod:`attnkit.bench.measure`'s timer: the paths' calls interleave
+round by round (median per path), one head of width 64, batch 1. Memory is measured by its peak-memory
+child (:func:`attnkit.bench.measure.peak_memories`): every case of a batch in one fresh child process,
+which resets its peak resident memory before each case and reports the peak minus the resident memory
+just before the inputs were made, so the figure includes the case's inputs, outputs and gradients. On a
+system without ``/proc`` the memory figures are skipped (said so), never zero.
 
 Example:
     >>> rows = time_paths(["sdpa"], [16, 32], repeat=1)
@@ -18,20 +16,13 @@ Example:
 
 from __future__ import annotations
 
-import argparse
 import functools
-import json
-import os
-import statistics
-import subprocess
-import sys
-import time
-from pathlib import Path
+from collections.abc import Callable
 
 import torch
 
-from attnkit.bench.functional import interleaved_samples
-from attnkit.bench.paths import DENSE, available_paths, inputs
+from attnkit.bench.measure import interleaved_medians, peak_memories
+from attnkit.bench.paths import DENSE, PathFn, available_paths, inputs, run_path
 
 MiB = 2**20
 #: cases whose dense score matrix would pass this many bytes are not run on the ``naive`` path
@@ -67,15 +58,6 @@ def _within_budget(rows: list[dict], path: str, length: int) -> bool:
     return r["forward_backward_s"] * (length / r["length"]) ** 2 <= TIME_BUDGET
 
 
-def _call(fn, q, k, v, mask, causal, backward: bool) -> None:
-    if backward:
-        fn(q, k, v, mask, causal).sum().backward()
-        q.grad = k.grad = v.grad = None
-    else:
-        with torch.no_grad():
-            fn(q, k, v, mask, causal)
-
-
 def time_paths(names: list[str], lengths: list[int], repeat: int = 3) -> list[dict]:
     """Median seconds of forward and of forward+backward of each path at each length.
 
@@ -95,93 +77,63 @@ def time_paths(names: list[str], lengths: list[int], repeat: int = 3) -> list[di
         rounds = repeat if length <= 4096 else (min(repeat, 2) if length <= 8192 else 1)
         med = {}
         for backward in (False, True):
-            fns = {n: (lambda fn=fn, b=backward, qkv=(q, k, v): _call(fn, *qkv, None, False, b)) for n, fn in here.items()}
-            samples = interleaved_samples(fns, rounds, warmup=1 if length <= 8192 else 0)
-            med[backward] = {n: statistics.median(s) for n, s in samples.items()}
+            args = (q, k, v, None, False, backward)
+            fns = {n: (lambda fn=fn, a=args: run_path(fn, *a)) for n, fn in here.items()}
+            med[backward] = interleaved_medians(fns, rounds, warmup=1 if length <= 8192 else 0)
         rows += [{"path": n, "length": length, "forward_s": med[False][n], "forward_backward_s": med[True][n]}
                  for n in here]
     return rows
 
 
 # ---------------------------------------------------------------------------------------------
-# memory, in a child process
-
-
-def _status_bytes(field: str) -> int | None:
-    try:
-        with open("/proc/self/status") as fh:
-            for line in fh:
-                if line.startswith(field + ":"):
-                    return int(line.split()[1]) * 1024
-    except OSError:
-        return None
-    return None
-
-
-def _reset_peak() -> bool:
-    try:
-        with open("/proc/self/clear_refs", "w") as fh:
-            fh.write("5")
-        return True
-    except OSError:
-        return False
+# memory, in the peak-memory child
 
 
 @functools.cache
-def _paths_once(path: str) -> tuple[dict, list]:
-    return available_paths([path])
-
-
-def memory_case(path: str, length: int, mask: str, backward: bool) -> dict:
-    """Run one case in this process: its working memory (peak RSS minus RSS before its inputs), the
-    process's whole peak RSS during it, and its seconds. Needs Linux's ``/proc``."""
-    paths, skipped = _paths_once(path)
+def _warm(path: str, mask: str) -> PathFn:
+    """``path``'s call after one forward and one forward+backward at T = 256 (its code's pages resident)."""
+    paths, skipped = available_paths([path])
     if not paths:
-        return {"error": skipped[0][1]}
-    fn = paths[path]
-    if not _reset_peak():
-        return {"error": "peak resident memory cannot be reset here (no /proc/self/clear_refs)"}
-    base = _status_bytes("VmRSS")
-    q, k, v, key_mask, causal = inputs(length, grad=backward, mask=mask)
-    start = time.perf_counter()
-    try:
-        _call(fn, q, k, v, key_mask, causal, backward)
-    except Exception as exc:  # noqa: BLE001 -- a mask a kind does not support, say
-        return {"error": f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"}
-    seconds = time.perf_counter() - start
-    peak = _status_bytes("VmHWM")
-    del q, k, v, key_mask
-    return {"working_bytes": peak - base, "peak_rss_bytes": peak, "seconds": seconds}
+        raise RuntimeError(skipped[0][1])
+    for backward in (False, True):
+        q, k, v, key_mask, causal = inputs(256, grad=backward, mask=mask)
+        run_path(paths[path], q, k, v, key_mask, causal, backward)
+    return paths[path]
+
+
+def memory_case(path: str, length: int, mask: str, backward: bool, dim: int = 64) -> Callable[[], None]:
+    """The factory of one memory case (``"attnkit.bench.scaling:memory_case"`` for the peak-memory child):
+    warms ``path`` up and returns the call that makes the inputs and runs the case, so inputs, outputs and
+    gradients count in its working memory.
+
+    Example:
+        >>> from attnkit.bench.measure import peak_memory
+        >>> m = peak_memory("attnkit.bench.scaling:memory_case", dict(path="naive", length=1024, mask="none",
+        ...                 backward=False))
+        >>> m["bytes"] >= 4 * 1024 * 1024   # naive builds the (T, T) float32 score matrix
+        True
+    """
+    fn = _warm(path, mask)
+
+    def run() -> None:
+        q, k, v, key_mask, causal = inputs(length, dim=dim, grad=backward, mask=mask)
+        run_path(fn, q, k, v, key_mask, causal, backward)
+
+    return run
 
 
 def measure_memory(cases: list[dict], threads: int | None = None) -> list[dict]:
-    """Run ``cases`` (dicts with ``path``, ``length``, ``mask``, ``backward``) in one fresh child process.
+    """Run ``cases`` (dicts with ``path``, ``length``, ``mask``, ``backward``) in one peak-memory child.
 
     Returns:
-        The cases with ``working_bytes``, ``peak_rss_bytes`` and ``seconds`` added, or ``error`` (a case
-        the child did not reach because it died says so).
+        The cases with ``working_bytes``, ``peak_rss_bytes`` (the child's whole peak) and ``seconds`` added,
+        or ``error`` (a case the child did not reach because it died says so).
     """
-    if not Path("/proc/self/clear_refs").exists():
-        return [{**c, "error": "no /proc: peak resident memory is not measurable here"} for c in cases]
-    env = dict(os.environ, MALLOC_MMAP_THRESHOLD_="65536")
-    cmd = [sys.executable, "-m", "attnkit.bench.scaling", "--memory-child", json.dumps(cases),
-           "--threads", str(threads or torch.get_num_threads())]
-    proc = subprocess.run(cmd, capture_output=True, text=True, env=env, check=False, timeout=MEMORY_TIMEOUT)
-    done = [json.loads(line) for line in proc.stdout.splitlines() if line.startswith("{")]
-    why = (proc.stderr.strip().splitlines() or [f"exit code {proc.returncode}"])[-1]
-    return done + [{**c, "error": f"the memory child stopped before this case: {why}"} for c in cases[len(done):]]
-
-
-def _child(cases_json: str, threads: int) -> int:
-    torch.set_num_threads(threads)
-    cases = json.loads(cases_json)
-    for path, mask in {(c["path"], c["mask"]) for c in cases}:  # warm-up: touch the code's pages once
-        memory_case(path, 256, mask, False)
-        memory_case(path, 256, mask, True)
-    for case in cases:
-        result = memory_case(case["path"], case["length"], case["mask"], case["backward"])
-        print(json.dumps({**case, **result}), flush=True)
-    return 0
+    results = peak_memories("attnkit.bench.scaling:memory_case", cases, threads=threads or torch.get_num_threads(),
+                            timeout=MEMORY_TIMEOUT)
+    return [{**case, "error": r["error"]} if "error" in r else
+            {**case, "working_bytes": r["bytes"], "peak_rss_bytes": r["peak_bytes"], "seconds": r["seconds"]}
+            for case, r in zip(cases, results, strict=True)]
 
 
 def memory_cases(names: list[str], lengths: list[int], timing: list[dict] | None = None) -> list[dict]:
@@ -192,10 +144,3 @@ def memory_cases(names: list[str], lengths: list[int], timing: list[dict] | None
             for t in lengths for n in names if runs_at(n, t) and (timed is None or (n, t) in timed)
             for b in (False, True)]
 
-
-if __name__ == "__main__":
-    parser = argparse.ArgumentParser(description="attnkit bench: the memory child of the scaling run")
-    parser.add_argument("--memory-child", required=True)
-    parser.add_argument("--threads", type=int, default=1)
-    args = parser.parse_args()
-    sys.exit(_child(args.memory_child, args.threads))

@@ -21,7 +21,7 @@ CAPTIONS = ["the cat above the moon", "the moon to the left of the cat", "the co
 
 def tiny(attention_mode: str = "soft", seed: int = 0) -> Captioner:
     """Distinct sizes everywhere: S=48, grid 3x3 (L=9), C=10, Da=6, E=5, D=7, A=4, V from the captions."""
-    tok = Tokenizer.train(CAPTIONS, kind="word")
+    tok = Tokenizer.train(CAPTIONS, scheme="word")
     torch.manual_seed(seed)
     cfg = CaptionerConfig(vocab_size=tok.vocab_size, encoder="small-cnn", attention_mode=attention_mode,
                           image_size=48,

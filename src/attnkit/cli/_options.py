@@ -104,7 +104,7 @@ Patience = Annotated[int | None, typer.Option("--patience", help="Stop after N e
 # -- sequence-to-sequence data -----------------------------------------------------------------------------
 Data = Annotated[str, typer.Option("--data", help="Built-in task (dates, numbers, copy, reverse, sort) or a "
                                    "source<TAB>target file (Tatoeba/Anki layout; extra columns ignored).")]
-TokenizerKind = Annotated[str | None, typer.Option("--tokenizer", help="char, word or bpe (default: char for "
+TokenizerScheme = Annotated[str | None, typer.Option("--tokenizer", help="char, word or bpe (default: char for "
                                                    "built-in tasks, word for files). Built-in targets stay "
                                                    "char-level.")]
 VocabLimit = Annotated[int | None, typer.Option("--vocab-size", help="Vocabulary limit (BPE default 2000).")]

@@ -39,7 +39,7 @@ from attnkit.cli._options import (
     TestMaxLen,
     Threads,
     TimeBudget,
-    TokenizerKind,
+    TokenizerScheme,
     TrainSize,
     ValidSize,
     VocabLimit,
@@ -109,7 +109,7 @@ def train_seq2seq(
     attention: Annotated[str, typer.Option("--attention", help=f"Attention: {', '.join(ATTENTIONS)}. 'none' is "
                                            "the fixed-context encoder-decoder.")] = "bahdanau",
     cell: Annotated[str, typer.Option("--cell", help="Recurrent cell of encoder and decoder: gru or lstm.")] = "gru",
-    tokenizer: TokenizerKind = None,
+    tokenizer: TokenizerScheme = None,
     vocab_size: VocabLimit = None,
     steps: Steps = 2000,
     batch_size: BatchSize = 128,

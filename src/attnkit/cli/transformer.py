@@ -40,7 +40,7 @@ from attnkit.cli._options import (
     TestMaxLen,
     Threads,
     TimeBudget,
-    TokenizerKind,
+    TokenizerScheme,
     TrainSize,
     ValidSize,
     VocabLimit,
@@ -74,7 +74,7 @@ def train_transformer(
     share_embeddings: Annotated[str, typer.Option("--share-embeddings", help="none; decoder (target embedding = "
                                                   "output matrix); all (one vocabulary for source and target, "
                                                   "one embedding matrix, also the output matrix).")] = "none",
-    tokenizer: TokenizerKind = None,
+    tokenizer: TokenizerScheme = None,
     vocab_size: VocabLimit = None,
     steps: Steps = 2000,
     batch_size: BatchSize = 128,

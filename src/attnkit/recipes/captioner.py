@@ -157,7 +157,7 @@ def build_captioner(spec: CaptionRunSpec, captions: list[str], **config: Any) ->
         >>> m.config.vocab_size, m.config.max_len
         (8, 19)
     """
-    tok = Tokenizer.train(captions, kind="word", lowercase=True)
+    tok = Tokenizer.train(captions, scheme="word", lowercase=True)
     longest = max(len(ids) for ids in tok.encode_batch(captions))
     try:
         cfg = CaptionerConfig(vocab_size=tok.vocab_size, encoder=spec.encoder, attention_mode=spec.attention_mode,

@@ -14,7 +14,6 @@ import torch
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
-from attnkit.layers.factory import build_score, build_window
 from attnkit.layers import (
     ConcatScore,
     DotScore,
@@ -23,6 +22,7 @@ from attnkit.layers import (
     MonotonicWindow,
     PredictiveWindow,
 )
+from attnkit.layers.factory import build_score, build_window
 
 B, TQ, TK, DQ, DK, A = 3, 2, 7, 5, 4, 6
 MASK = torch.tensor([[True] * 7, [True] * 4 + [False] * 3, [True] * 6 + [False]])  # (B, Tk)

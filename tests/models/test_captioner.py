@@ -10,8 +10,8 @@ import pytest
 import torch
 
 import attnkit
-from attnkit.errors import CheckpointError
 from attnkit.data import Tokenizer
+from attnkit.errors import CheckpointError
 from attnkit.models import Captioner, CaptionerConfig
 from attnkit.models.captioner_losses import attention_entropy, doubly_stochastic_penalty, reinforce_loss
 from attnkit.models.image_encoders import EfficientNetLite0Encoder, SmallCNN

@@ -21,7 +21,6 @@ import typer
 from attnkit.errors import InputError
 from attnkit.training.schedules import SCHEDULES
 
-
 # -- the one option vocabulary: (flag, parameter name, meaning) --------------------------------------------
 OPTION_TABLE: tuple[tuple[str, str, str], ...] = (
     ("--data", "data", "input data: a built-in task name or a file"),

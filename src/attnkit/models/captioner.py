@@ -67,7 +67,6 @@ from attnkit.models.outputs import CaptionerOutput
 from attnkit.storage import register_model
 
 
-
 @dataclass
 class CaptionerConfig:
     """Configuration of :class:`Captioner` (saved as JSON beside the weights).

@@ -34,8 +34,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from attnkit.layers import Attention, MultiHeadAttention
 from attnkit.data.class_batches import pad_ids
+from attnkit.layers import Attention, MultiHeadAttention
 from attnkit.models.base import KitModel
 from attnkit.models.outputs import ClassifierOutput
 from attnkit.storage import register_model

@@ -159,7 +159,7 @@ def test_captioner_regions(captioner_dir, tmp_path):
     (described,) = model.caption_words([pixels])
     rec = record_for(model, "", pixels)
     assert rec.out_tokens == described.words and rec.region_grid == (2, 2)
-    np.testing.assert_allclose(rec.image_attention.numpy(), described.attention.reshape(len(described.words), 4))
+    np.testing.assert_allclose(rec.image_attention.numpy(), described.alignments.reshape(len(described.words), 4))
 
 
 def test_captioner_needs_an_image(captioner_dir, tmp_path, capsys):

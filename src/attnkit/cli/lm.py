@@ -40,7 +40,6 @@ from attnkit.errors import InputError
 from attnkit.models.gpt import GPT
 from attnkit.models.hub import read_config
 from attnkit.recipes.lm import (
-    MAX_EVAL_BATCHES,  # noqa: F401  (re-exported)
     LMOptions,
     Sampling,
     TextRunSpec,

@@ -176,7 +176,7 @@ def test_classifier_word_weights(tmp_path):
     tok = Tokenizer.train(TEXTS, scheme="word")
     model = classifier.AttentionClassifier(classifier.ClassifierConfig(
         labels=("a", "b", "c"), vocab_size=tok.vocab_size, embed_dim=6, d_model=8, ff_dim=5, kernel_size=3,
-        attention="dot"))  # self-attention weights as well as the pooling weights
+        self_attention="dot"))  # self-attention weights as well as the pooling weights
     model.tokenizers = {"text": tok}
     rec = record_for(model.eval(), "ana va al cine")
     ids = tok.encode("ana va al cine", add_special=False)

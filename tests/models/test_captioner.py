@@ -284,3 +284,31 @@ def test_the_config_chooses_its_parts_once():
     table = Captioner(CaptionerConfig(vocab_size=8, encoder="small-cnn", image_size=48, grid=3, cnn_channels=10,
                                       place_encoding="table"))
     assert isinstance(table.places, TablePlaces) and table.places().shape == (9, table.config.annotation_dim)
+
+
+def test_parts_against_their_definitions():
+    """Place in the keys or the annotation, the start state, and the hard mode's per-row choice of context."""
+    from attnkit.models.captioner_parts import (
+        HardMode,
+        mean_annotation,
+        no_annotation,
+        place_in_annotation,
+        place_in_keys,
+    )
+
+    what, keys = torch.randn(2, 5, 3), torch.randn(2, 5, 3)  # (B, L, Da) with B=2, L=5, Da=3
+    assert place_in_annotation(what, keys) is keys and place_in_keys(what, keys) is what
+    torch.testing.assert_close(mean_annotation(what), sum(what[:, i] for i in range(5)) / 5)
+    assert torch.equal(no_annotation(what), torch.zeros(2, 3))
+    torch.manual_seed(0)
+    model = tiny("hard").train()
+    state = model.encode(batch(model, B=3)[0])
+    expected_context, _ = model.attn(state["h"], state["a"], projected_keys=state["proj"])  # (3, Da)
+    rows = torch.tensor([True, False, True])
+    z, lp = model.mode.context(model.attn, state["h"], state, expected_context, rows, training=True)
+    assert torch.equal(z[rows], expected_context[rows])  # those rows keep the expected context
+    picked = (state["a"][1] == z[1]).all(-1)  # the other row is one region's annotation a_s
+    assert int(picked.sum()) >= 1 and lp.shape == (3,) and bool((lp <= 0).all())
+    share = HardMode(0.25).rows_on_expected(4000, torch.device("cpu"), training=True).float().mean()
+    assert abs(float(share) - 0.25) < 0.03  # binomial sd ~0.007
+    assert HardMode(0.25).rows_on_expected(4, torch.device("cpu"), training=False) is None

@@ -163,6 +163,7 @@ class Captioner(KitModel):
         self.encoder = build_encoder(c.encoder, image_size=c.image_size, grid=c.grid, channels=c.cnn_channels,
                                      fine_tune_last_block=c.fine_tune_last_block, stride=c.feature_stride)
         Da, D, E = c.annotation_dim, c.hidden_dim, c.embed_dim
+        self.grid_size = c.grid_size  # (gh, gw) of the encoder's feature map
         self.project = nn.Linear(self.encoder.out_channels, Da)  # W_a
         self.places = PLACE_ENCODINGS[c.place_encoding](c.grid_size, Da)  # () -> p_i (L, Da)
         self.context_source = PLACE_IN[c.place_in]  # what the context averages: W_a f_i + p_i, or W_a f_i
@@ -194,8 +195,8 @@ class Captioner(KitModel):
             ``{"a": (B, L, Da), "proj": (B, L, A) = W_k a, "h": (B, D), "c": (B, D)}``.
         """
         fmap = self.encoder.trainable(features)  # (B, C, gh, gw)
-        if fmap.shape[-2:] != self.config.grid_size:
-            raise ValueError(f"Expected a {self.config.grid_size} feature grid (image_size "
+        if fmap.shape[-2:] != self.grid_size:
+            raise ValueError(f"Expected a {self.grid_size} feature grid (image_size "
                              f"{self.config.image_size}). Received: {tuple(fmap.shape[-2:])}")
         what = self.project(fmap.flatten(2).transpose(1, 2))  # (B, L, Da): W_a f_i
         keys = what + self.places()  # (B, L, Da): where the scores look

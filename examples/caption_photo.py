@@ -25,7 +25,7 @@ from attnkit.viz import overlay_grid
 def write_overlays(model, picture: np.ndarray, path: Path, panel_width: int = 120) -> str:
     """Caption ``picture`` ``(H, W, 3)`` uint8 and save the grid of its per-word overlays; returns the caption."""
     described = model.caption_words([picture])[0]
-    grid = overlay_grid(picture, described.attention, described.words, columns=len(described.words),
+    grid = overlay_grid(picture, described.alignments, described.words, columns=len(described.words),
                         panel_width=panel_width)
     path.parent.mkdir(parents=True, exist_ok=True)
     Image.fromarray(grid).save(path, optimize=True)

@@ -14,7 +14,8 @@ import tempfile
 
 import torch
 
-from attnkit.data.text import BlockStream, encode_text, train_byte_bpe
+from attnkit.data.lm_streams import BlockStream
+from attnkit.data.lm_tokenizers import encode_text, train_byte_bpe
 from attnkit.models.gpt import GPT, GPTConfig
 from attnkit.training import TrainConfig, Trainer
 

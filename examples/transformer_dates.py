@@ -26,8 +26,8 @@ def main(steps: int = 1200, train_size: int = 20_000, test_size: int = 500) -> f
     # 1. data: the test dates never appear in training, in any format
     train = load_pairs("dates", "train", size=train_size, seed=0)
     test = load_pairs("dates", "test", size=test_size, seed=0)
-    src_tok = Tokenizer.train([s for s, _ in train], kind="char", lowercase=True)
-    tgt_tok = Tokenizer.train([t for _, t in train], kind="char")
+    src_tok = Tokenizer.train([s for s, _ in train], scheme="char", lowercase=True)
+    tgt_tok = Tokenizer.train([t for _, t in train], scheme="char")
     # 2. model: 2 encoder + 2 decoder layers, width 64, 4 heads, post-LN and sinusoidal positions as in the paper
     config = TransformerConfig(src_vocab_size=src_tok.vocab_size, tgt_vocab_size=tgt_tok.vocab_size, d_model=64,
                                num_heads=4, encoder_layers=2, decoder_layers=2, ff_dim=256, dropout=0.1,

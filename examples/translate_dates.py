@@ -25,8 +25,8 @@ def main(steps: int = 400) -> float:
     # 1. data: the test dates never appear in training, in any format
     train = load_pairs("dates", "train", size=20_000, seed=0)
     test = load_pairs("dates", "test", size=500, seed=0)
-    src_tok = Tokenizer.train([s for s, _ in train], kind="char", lowercase=True)
-    tgt_tok = Tokenizer.train([t for _, t in train], kind="char")
+    src_tok = Tokenizer.train([s for s, _ in train], scheme="char", lowercase=True)
+    tgt_tok = Tokenizer.train([t for _, t in train], scheme="char")
     # 2. model: bidirectional GRU encoder, GRU decoder with additive (Bahdanau) attention
     config = Seq2SeqConfig(src_vocab_size=src_tok.vocab_size, tgt_vocab_size=tgt_tok.vocab_size,
                            attention="bahdanau", embed_dim=32, hidden_dim=64, attention_dim=64, max_tgt_len=16)

@@ -51,8 +51,8 @@ def test_tokenizers_saved_and_loaded(tmp_path):
     from attnkit.data.tokenize import Tokenizer
 
     model = tiny_model()
-    model.tokenizers = {"source": Tokenizer.train(["abc", "cab"], kind="char"),
-                        "target": Tokenizer.train(["12 34"], kind="word")}
+    model.tokenizers = {"source": Tokenizer.train(["abc", "cab"], scheme="char"),
+                        "target": Tokenizer.train(["12 34"], scheme="word")}
     model.save(tmp_path / "m")
     assert sorted(p.name for p in (tmp_path / "m").iterdir()) == [
         "config.json", "model.safetensors", "tokenizer_source.json", "tokenizer_target.json"]

@@ -22,7 +22,7 @@ TINY = ["--encoder", "small-cnn", "--image-size", "32", "--d-model", "16", "--em
 def run_dir(tmp_path_factory):
     out = tmp_path_factory.mktemp("cap") / "run"
     code = main(["train", "captioner", "--data", "scenes", *TINY, "--train-size", "16", "--valid-size", "4",
-                 "--test-size", "4", "--attention", "hard", "--out", str(out)])
+                 "--test-size", "4", "--attention-mode", "hard", "--out", str(out)])
     assert code == 0
     return out
 
@@ -43,7 +43,7 @@ def photos(tmp_path):
 def test_train_writes_a_loadable_captioner(run_dir, capsys):
     assert {p.name for p in run_dir.iterdir()} >= {"model", "checkpoint", "run.json", "train_log.jsonl"}
     model = attnkit.load(run_dir / "model")
-    assert isinstance(model, Captioner) and model.config.attention == "hard"
+    assert isinstance(model, Captioner) and model.config.attention_mode == "hard"
     assert model.config.encoder == "small-cnn" and model.config.image_size == 32
 
 
@@ -123,7 +123,8 @@ def test_missing_efficientnet_wheel_is_named(tmp_path, capsys, monkeypatch):
 
 def test_bad_choices(tmp_path, capsys):
     out = tmp_path / "run"
-    _fails(["train", "captioner", "--attention", "medium", "--out", str(out), *TINY], capsys, "--attention")
+    _fails(["train", "captioner", "--attention-mode", "medium", "--out", str(out), *TINY], capsys, "--attention-mode")
+    _fails(["train", "captioner", "--attention", "soft", "--out", str(out), *TINY], capsys, "No such option: --attention")
     _fails(["train", "captioner", "--encoder", "resnet", "--out", str(out), "--quiet"], capsys, "--encoder")
     _fails(["train", "captioner", "--feature-stride", "8", "--out", str(out), "--quiet"], capsys, "--feature-stride",
            "16, 32")

@@ -122,3 +122,13 @@ def test_train_unknown_baseline_and_model_option(tmp_path, capsys):
     assert main(["train", "classifier", "--data", str(data), "--out", str(out), "--kernel-size", "4", *TINY]) == 2
     assert "kernel_size: expected an odd number. Received: 4" in capsys.readouterr().err
     assert not out.exists()
+
+
+def test_self_attention_option_and_its_old_spelling(tmp_path, capsys):
+    data, out = write_csv(tmp_path / "train.csv"), tmp_path / "run"
+    assert main(["train", "classifier", "--data", str(data), "--out", str(out), "--self-attention", "luong",
+                 *TINY]) == 2
+    assert "self_attention: expected one of ('dot', 'multi_head', 'none'). Received: 'luong'" in capsys.readouterr().err
+    assert main(["train", "classifier", "--data", str(data), "--out", str(out), "--attention", "dot", *TINY]) == 2
+    assert "No such option: --attention" in capsys.readouterr().err
+    assert not out.exists()

@@ -2,7 +2,7 @@
 
 The reference is the table itself (data, also printed in the README), checked against what typer builds:
 a parameter named like a table row must use that row's flag, a table flag must mean that row's parameter,
-old spellings are hidden and only accepted with a note, boolean options are plain flags.
+old spellings are unknown options, boolean options are plain flags.
 """
 
 from __future__ import annotations
@@ -55,16 +55,12 @@ def test_every_command_follows_the_option_table():
             if opt.name in PENDING.get(path, set()):
                 continue
             names = [*opt.opts, *opt.secondary_opts]
-            if opt.hidden:  # a deprecated spelling: only the table's aliases, each for its new flag
-                assert all(n in _options.DEPRECATED_ALIASES for n in opt.opts), (path, names)
-                continue
+            assert not opt.hidden, (path, names)
             if opt.name in FLAG_OF and opt.opts[0] != FLAG_OF[opt.name]:
                 bad.append(f"{path}: {opt.name} is {opt.opts[0]}, expected {FLAG_OF[opt.name]}")
             for n in opt.opts:
                 if n in NAME_OF and NAME_OF[n] != opt.name:
                     bad.append(f"{path}: {n} names {opt.name}, expected {NAME_OF[n]}")
-                if n in _options.DEPRECATED_ALIASES:
-                    bad.append(f"{path}: {n} is shown; it is a deprecated spelling of {_options.DEPRECATED_ALIASES[n]}")
     assert not bad, "\n".join(bad)
 
 
@@ -93,35 +89,18 @@ def test_boolean_options_are_flags_in_help(capsys):
         assert not shown, (path, shown)
 
 
-@pytest.mark.parametrize("cmd", ["gpt", "bert"])
-def test_old_lm_spellings_work_with_a_note(cmd, tmp_path, capsys):
-    # the old spellings reach the recipe: a width that is no multiple of --heads is refused under its new name
+@pytest.mark.parametrize(("argv", "old"), [
+    (["train", "gpt", "--text", "x.txt", "--width", "32"], "--text"),
+    (["train", "bert", "--data", "x.txt", "--width", "32"], "--width"),
+    (["train", "seq2seq", "--data", "dates", "--hidden-dim", "8"], "--hidden-dim"),
+])
+def test_old_spellings_are_refused_in_one_line(argv, old, tmp_path, capsys):
     out = tmp_path / "run"
     capsys.readouterr()
-    code = main(["train", cmd, "--text", str(tmp_path / "none.txt"), "--out", str(out), "--width", "30",
-                 "--heads", "4", "--quiet"])
+    assert main([*argv, "--out", str(out), "--quiet"]) == 2
     err = capsys.readouterr().err
-    assert "note: --text is deprecated; use --data" in err and "note: --width is deprecated; use --d-model" in err
-    assert code == 2 and "--d-model must be a positive multiple of --heads. Received: --d-model 30" in err
+    assert old in err and "No such option" in err
     assert not out.exists()
-
-
-def test_old_seq2seq_spelling_works_with_a_note(tmp_path, capsys):
-    out = tmp_path / "run"
-    capsys.readouterr()
-    assert main(["train", "seq2seq", "--data", "dates", "--out", str(out), "--hidden-dim", "7", "--quiet"]) == 2
-    err = capsys.readouterr().err
-    assert "note: --hidden-dim is deprecated; use --d-model" in err
-    assert "--d-model must be an even number >= 2 (half per encoder direction). Received: 7" in err
-    assert not out.exists()
-
-
-def test_take_alias_refuses_two_different_values():
-    from attnkit.errors import InputError
-
-    with pytest.raises(InputError, match="--width .deprecated. and --d-model disagree"):
-        _options.take_alias(64, 32, "--width", 128, note=lambda m: None)
-    assert _options.take_alias(128, None, "--width", 128) == 128
 
 
 def test_version(capsys):

@@ -121,8 +121,8 @@ def test_one_epoch_iterator_from_a_start_position():
 
 def test_with_real_tokenizers():
     pairs = load_pairs("dates", "train", size=32, seed=0)
-    st = Tokenizer.train([s for s, _ in pairs], kind="char")
-    tt = Tokenizer.train([t for _, t in pairs], kind="char")
+    st = Tokenizer.train([s for s, _ in pairs], scheme="char")
+    tt = Tokenizer.train([t for _, t in pairs], scheme="char")
     b = next(iter(batches(encode_pairs(pairs, st, tt), 8)))
     assert b.tgt_out.shape == (8, 11)  # 10 characters of YYYY-MM-DD + <eos>
     assert tt.decode_batch(b.tgt_out) == [t for _, t in pairs[:8]]

@@ -61,4 +61,4 @@ def test_tokenizer_options_lowercase_dates_sources():
     tok = Tokenizer.train([s for s, _ in pairs], **tokenizer_options("dates"))
     assert all(s == s.lower() for s, _ in pairs)
     assert tok.encode("4. MÄRZ 2031") == tok.encode("4. märz 2031")
-    assert tokenizer_options("reverse") == {"kind": "char"} and tokenizer_options("x.tsv") == {"kind": "word"}
+    assert tokenizer_options("reverse") == {"scheme": "char"} and tokenizer_options("x.tsv") == {"scheme": "word"}

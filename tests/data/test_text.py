@@ -1,4 +1,4 @@
-"""Language-model data (attnkit.data.reading, .lm_tokenizers, .lm_streams; re-exported by .text).
+"""Language-model data (attnkit.data.reading, .lm_tokenizers, .lm_streams).
 
 References: hand-worked examples, the definition of each stream (blocks are contiguous slices, IsNext
 pairs are consecutive sentences, NotNext ones are not), and binomial bounds for the random choices.
@@ -12,7 +12,6 @@ from functools import partial
 import pytest
 import torch
 
-import attnkit.data.text
 from attnkit.data.lm_streams import IS_NEXT, NOT_NEXT, BlockStream, SentencePairStream, eval_blocks
 from attnkit.data.lm_tokenizers import (
     BERT_SPECIAL_TOKENS,
@@ -32,19 +31,11 @@ from attnkit.models.bert import mask_tokens
 CORPUS = "\n".join(f"sentence number {i} says {'abc'[i % 3]} and {i * 7 % 11}." for i in range(60)) + "\n"
 
 
-def test_text_module_re_exports_the_split_modules():
-    from attnkit.data import lm_streams, lm_tokenizers, reading
-
-    for name in attnkit.data.text.__all__:
-        home = [m for m in (lm_streams, lm_tokenizers, reading) if hasattr(m, name)]
-        assert home and getattr(attnkit.data.text, name) is getattr(home[0], name), name
-
-
 def test_lm_tokenizers_are_attnkit_tokenizers():
     bpe, wp = train_byte_bpe([CORPUS], vocab_size=300), train_wordpiece([CORPUS], vocab_size=120)
     assert isinstance(bpe, Tokenizer) and isinstance(wp, Tokenizer)
-    assert (bpe.kind, bpe.eos_id, bpe.unk_id, bpe.pad_id) == ("byte_bpe", 0, None, None)
-    assert (wp.kind, wp.pad_id, wp.unk_id, wp.cls_id, wp.sep_id, wp.mask_id) == ("wordpiece", 0, 1, 2, 3, 4)
+    assert (bpe.scheme, bpe.eos_id, bpe.unk_id, bpe.pad_id) == ("byte_bpe", 0, None, None)
+    assert (wp.scheme, wp.pad_id, wp.unk_id, wp.cls_id, wp.sep_id, wp.mask_id) == ("wordpiece", 0, 1, 2, 3, 4)
     # the helpers take a raw tokenizers.Tokenizer too (what older code and checkpoints hand over)
     assert encode_text(bpe.backend, CORPUS) == encode_text(bpe, CORPUS)
     assert unknown_pieces(wp.backend, "says ☃") == ["☃"]

@@ -11,19 +11,19 @@ from attnkit.errors import InputError
 TEXTS = ["Hello, world!", "Go.", "I like  it.", "¿Qué tal?", "hello hello world"]
 
 
-@pytest.mark.parametrize("kind", ["char", "word", "bpe"])
-def test_special_ids(kind):
-    tok = Tokenizer.train(TEXTS, kind=kind, vocab_size=60 if kind == "bpe" else None)
+@pytest.mark.parametrize("scheme", ["char", "word", "bpe"])
+def test_special_ids(scheme):
+    tok = Tokenizer.train(TEXTS, scheme=scheme, vocab_size=60 if scheme == "bpe" else None)
     assert SPECIAL_TOKENS == ("<pad>", "<sos>", "<eos>", "<unk>")
     assert (tok.pad_id, tok.sos_id, tok.eos_id, tok.unk_id) == (0, 1, 2, 3)
     vocab = tok.backend.get_vocab()
     assert [vocab[s] for s in SPECIAL_TOKENS] == [0, 1, 2, 3]
-    assert tok.vocab_size == len(vocab) and tok.kind == kind
+    assert tok.vocab_size == len(vocab) and tok.scheme == scheme
     assert tok.encode("") == [1, 2] and tok.encode("Go.", add_special=False)[0] not in (1, 2)
 
 
 def test_char_ids_against_plain_python_vocabulary():
-    tok = Tokenizer.train(TEXTS, kind="char")
+    tok = Tokenizer.train(TEXTS, scheme="char")
     vocab = tok.backend.get_vocab()
     assert set(vocab) == set(SPECIAL_TOKENS) | set("".join(TEXTS))
     text = "I like  it. ¿Qué?"
@@ -34,7 +34,7 @@ def test_char_ids_against_plain_python_vocabulary():
 @pytest.mark.parametrize("lowercase", [False, True])
 def test_char_fast_path_equals_the_tokenizers_backend(lowercase):
     texts = ["Hola, ¿Qué TAL?", "émoji 🙂 x", "İstanbul ﬁ", "e\u0301 combining", "\t new\nline", ""]
-    tok = Tokenizer.train(texts[:3], kind="char", lowercase=lowercase)
+    tok = Tokenizer.train(texts[:3], scheme="char", lowercase=lowercase)
     backend = tok.backend
     want = [[1, *backend.encode(t, add_special_tokens=False).ids, 2] for t in texts]
     assert tok.encode_batch(texts) == want
@@ -45,13 +45,13 @@ def test_char_fast_path_equals_the_tokenizers_backend(lowercase):
 
 def test_char_round_trip_keeps_spaces_exactly():
     texts = ["  two  spaces ", "tab\there", "4 de marzo de 2031", "line\nbreak"]
-    tok = Tokenizer.train(texts, kind="char")
+    tok = Tokenizer.train(texts, scheme="char")
     for t in texts:
         assert tok.decode(tok.encode(t)) == t
 
 
 def test_word_round_trip_and_tokens():
-    tok = Tokenizer.train(TEXTS, kind="word")
+    tok = Tokenizer.train(TEXTS, scheme="word")
     for t in TEXTS:
         assert tok.decode(tok.encode(t)) == t
     assert tok.tokens(tok.encode("Hello, world!")) == ["<sos>", "Hello", ",", "world", "!", "<eos>"]
@@ -60,7 +60,7 @@ def test_word_round_trip_and_tokens():
 
 def test_bpe_respects_vocab_size_and_round_trips():
     corpus = [f"the {w} sat on the mat number {i}" for i, w in enumerate(["cat", "dog", "bird"] * 20)]
-    tok = Tokenizer.train(corpus, kind="bpe", vocab_size=80)
+    tok = Tokenizer.train(corpus, scheme="bpe", vocab_size=80)
     assert tok.vocab_size <= 80
     for t in corpus[:10]:
         assert tok.decode(tok.encode(t)) == t
@@ -69,21 +69,21 @@ def test_bpe_respects_vocab_size_and_round_trips():
 
 
 def test_vocab_size_keeps_most_frequent_chars():
-    tok = Tokenizer.train(["aaaa", "bbb", "cc", "d"], kind="char", vocab_size=6)
+    tok = Tokenizer.train(["aaaa", "bbb", "cc", "d"], scheme="char", vocab_size=6)
     assert tok.vocab_size == 6
     assert tok.tokens(tok.encode("abcd", add_special=False)) == ["a", "b", "<unk>", "<unk>"]
 
 
 def test_unknown_counting():
-    tok = Tokenizer.train(["hola mundo"], kind="char")
+    tok = Tokenizer.train(["hola mundo"], scheme="char")
     assert tok.count_unknown(["año", "hola"]) == 1
     assert tok.unknown_counts(["ñandú ñu"]) == {"ñ": 2, "ú": 1}
-    wtok = Tokenizer.train(["hola mundo"], kind="word")
+    wtok = Tokenizer.train(["hola mundo"], scheme="word")
     assert wtok.count_unknown(["hola gente, mundo"]) == 2  # "gente" and ","
 
 
 def test_decode_stops_at_eos_and_skips_specials():
-    tok = Tokenizer.train(["abc"], kind="char")
+    tok = Tokenizer.train(["abc"], scheme="char")
     a, b, c = (tok.encode(x, add_special=False)[0] for x in "abc")
     assert tok.decode([1, a, 3, b, 2, c, 0]) == "ab"
     assert tok.decode(torch.tensor([1, c, a, 2, 0, 0])) == "ca"
@@ -92,26 +92,26 @@ def test_decode_stops_at_eos_and_skips_specials():
         tok.decode([1, 7])
 
 
-@pytest.mark.parametrize("kind", ["char", "word", "bpe"])
-def test_save_load_gives_same_ids(tmp_path, kind):
+@pytest.mark.parametrize("scheme", ["char", "word", "bpe"])
+def test_save_load_gives_same_ids(tmp_path, scheme):
     tok = Tokenizer.train(
-        TEXTS, kind=kind, vocab_size=70 if kind == "bpe" else None, lowercase=kind == "word"
+        TEXTS, scheme=scheme, vocab_size=70 if scheme == "bpe" else None, lowercase=scheme == "word"
     )
-    path = tok.save(tmp_path / f"{kind}.json")
+    path = tok.save(tmp_path / f"{scheme}.json")
     back = Tokenizer.load(path)
     probe = TEXTS + ["unseen ü words!", ""]
-    assert back.kind == kind and back.vocab_size == tok.vocab_size and back == tok
+    assert back.scheme == scheme and back.vocab_size == tok.vocab_size and back == tok
     assert [back.encode(t) for t in probe] == [tok.encode(t) for t in probe]
     assert [back.decode(back.encode(t)) for t in probe] == [tok.decode(tok.encode(t)) for t in probe]
-    assert json.loads(path.read_text())["model"]["type"] == ("BPE" if kind == "bpe" else "WordLevel")
+    assert json.loads(path.read_text())["model"]["type"] == ("BPE" if scheme == "bpe" else "WordLevel")
     (tmp_path / "d").mkdir()
     tok.save(tmp_path / "d")
     assert Tokenizer.load(tmp_path / "d").encode("Go.") == tok.encode("Go.")
 
 
 def test_bad_input():
-    with pytest.raises(ValueError, match="Expected kind to be one of .* Received: kind='sentencepiece'"):
-        Tokenizer.train(["a"], kind="sentencepiece")
+    with pytest.raises(ValueError, match="Expected scheme to be one of .* Received: scheme='sentencepiece'"):
+        Tokenizer.train(["a"], scheme="sentencepiece")
     with pytest.raises(
         ValueError, match="Expected vocab_size to be None or an int > 4. Received: vocab_size=3"
     ):
@@ -169,7 +169,7 @@ def test_wraps_a_hugging_face_byte_level_bpe():
     hf = _gpt2_like()
     tok = Tokenizer.wrap(hf)
     assert Tokenizer.wrap(tok) is tok and tok.backend is hf
-    assert (tok.kind, tok.seq2seq, tok.vocab_size) == ("byte_bpe", False, 258)
+    assert (tok.scheme, tok.seq2seq, tok.vocab_size) == ("byte_bpe", False, 258)
     assert (tok.eos_id, tok.unk_id, tok.pad_id, tok.sos_id, tok.cls_id) == (0, None, None, None, None)
     text = "abab ¿qué? ✓"
     assert tok.encode(text) == hf.encode(text).ids and tok.encode_batch([text]) == [hf.encode(text).ids]
@@ -232,7 +232,7 @@ def test_call_matches_transformers_on_minilm(minilm_tokenizers):
 
 
 def test_call_pads_truncates_and_refuses_like_transformers():
-    tok = Tokenizer.train(["abcd", "ab"], kind="char")  # <pad>=0 <sos>=1 <eos>=2, a..d = 4..7
+    tok = Tokenizer.train(["abcd", "ab"], scheme="char")  # <pad>=0 <sos>=1 <eos>=2, a..d = 4..7
     enc = tok(["abcd", "a"], padding=True, padding_side="left", return_tensors="pt")
     assert enc["input_ids"].tolist() == [[1, 4, 5, 6, 7, 2], [0, 0, 0, 1, 4, 2]]
     assert enc["attention_mask"].tolist() == [[1] * 6, [0, 0, 0, 1, 1, 1]] and "token_type_ids" not in enc

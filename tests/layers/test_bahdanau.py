@@ -97,14 +97,14 @@ def test_bad_input_messages():
         BahdanauAttention(3, 4, 0)
 
 
-def test_deprecated_size_keywords_give_the_same_layer():
-    torch.manual_seed(4)
-    with pytest.warns(FutureWarning) as caught:
-        old = BahdanauAttention(query_dim=5, key_dim=4, hidden_dim=6)
-    assert {str(w.message).split("`")[1] for w in caught} == {"query_dim=", "key_dim="}
-    torch.manual_seed(4)
-    new = BahdanauAttention(5, 4, 6)
-    assert (new.query_size, new.key_size, new.hidden_dim) == (5, 4, 6)
+def test_projected_parts_give_the_layer_weights():
+    # B=2, Tq=3, Tk=7, Dq=5, Dk=4, A=6: softmax of projected_score(project_query, project_keys) = the weights
+    torch.manual_seed(3)
+    attn = BahdanauAttention(5, 4, 6)
     s, h = torch.randn(2, 3, 5), torch.randn(2, 7, 4)
-    for a, b in zip(old(s, h), new(s, h), strict=True):
-        assert torch.equal(a, b)
+    _, weights = attn(s, h)
+    scores = attn.projected_score()(attn.project_query(s), attn.project_keys(h))  # (B, Tq, Tk)
+    w_q, w_k, w_v = (p.detach().double() for p in (attn.score.w_q.weight, attn.score.w_k.weight, attn.score.w_v))
+    naive = torch.tanh((s.double() @ w_q.T)[:, :, None] + (h.double() @ w_k.T)[:, None]) @ w_v  # (B, Tq, Tk)
+    torch.testing.assert_close(scores.double(), naive, atol=1e-6, rtol=1e-5)
+    torch.testing.assert_close(scores.softmax(-1), weights)

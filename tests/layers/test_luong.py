@@ -22,6 +22,7 @@ from attnkit.layers import (
     MonotonicWindow,
     PredictiveWindow,
 )
+from attnkit.layers.factory import build_score, build_window
 
 B, TQ, TK, DQ, DK, A = 3, 2, 7, 5, 4, 6
 MASK = torch.tensor([[True] * 7, [True] * 4 + [False] * 3, [True] * 6 + [False]])  # (B, Tk)
@@ -174,47 +175,35 @@ def test_sizes_come_from_the_score_and_window():
     assert c.shape == (B, TQ, DK) and w.shape == (B, TQ, TK)
 
 
-# ---- deprecated forms: the same objects, the same numbers ------------------------------------------------
+# ---- config names (layers.factory): the same objects, the same numbers ------------------------------------
 
 
-LEGACY = [  # (old keyword arguments, new keyword arguments), sizes Dq=5 and Dk=4 (Dk=5 for dot)
-    (dict(score="dot", mode="global"), dict(score=lambda: DotScore(), window=lambda: None)),
-    (dict(score="general", mode="global", window=3), dict(score=lambda: GeneralScore(DQ, DK), window=lambda: None)),
-    (dict(score="concat"), dict(score=lambda: ConcatScore(DQ, DK, DQ), window=lambda: None)),
-    (dict(score="general", mode="local-m", window=2),
-     dict(score=lambda: GeneralScore(DQ, DK), window=lambda: MonotonicWindow(2))),
-    (dict(score="general", mode="local-p", window=2),
-     dict(score=lambda: GeneralScore(DQ, DK), window=lambda: PredictiveWindow(DQ, 2))),
-    (dict(score="concat", mode="local-p"),
-     dict(score=lambda: ConcatScore(DQ, DK, DQ), window=lambda: PredictiveWindow(DQ, 10))),
+NAMED = [  # (score name, window name, half-width), (direct objects), sizes Dq=5 and Dk=4 (Dk=5 for dot)
+    (("dot", "global", 10), dict(score=lambda: DotScore(), window=lambda: None)),
+    (("general", "global", 3), dict(score=lambda: GeneralScore(DQ, DK), window=lambda: None)),
+    (("concat", "global", 10), dict(score=lambda: ConcatScore(DQ, DK, DQ), window=lambda: None)),
+    (("general", "local-m", 2), dict(score=lambda: GeneralScore(DQ, DK), window=lambda: MonotonicWindow(2))),
+    (("general", "local-p", 2), dict(score=lambda: GeneralScore(DQ, DK), window=lambda: PredictiveWindow(DQ, 2))),
+    (("concat", "local-p", 10), dict(score=lambda: ConcatScore(DQ, DK, DQ), window=lambda: PredictiveWindow(DQ, 10))),
 ]
 
 
-@pytest.mark.parametrize(("old", "new"), LEGACY)
-def test_deprecated_strings_build_the_same_objects_and_numbers(old, new):
-    dk = DQ if old["score"] == "dot" else DK
+@pytest.mark.parametrize(("names", "direct"), NAMED)
+def test_config_names_build_the_same_objects_and_numbers(names, direct):
+    score_name, window_name, half_width = names
+    dk = DQ if score_name == "dot" else DK
     torch.manual_seed(5)
-    with pytest.warns(FutureWarning, match="LuongAttention"):
-        legacy = LuongAttention(dim=DQ, key_dim=dk, **old) if dk != DQ else LuongAttention(DQ, **old)
+    named = LuongAttention(DQ, dk, score=build_score(score_name, DQ, dk),
+                           window=build_window(window_name, DQ, half_width))
     torch.manual_seed(5)
-    modern = LuongAttention(DQ, dk, score=new["score"](), window=new["window"]())
-    assert type(legacy.score) is type(modern.score) and type(legacy.window) is type(modern.window)
-    for (n1, p1), (n2, p2) in zip(legacy.state_dict().items(), modern.state_dict().items(), strict=True):
+    modern = LuongAttention(DQ, dk, score=direct["score"](), window=direct["window"]())
+    assert type(named.score) is type(modern.score) and type(named.window) is type(modern.window)
+    for (n1, p1), (n2, p2) in zip(named.state_dict().items(), modern.state_dict().items(), strict=True):
         assert n1 == n2 and torch.equal(p1, p2)
     h_t, h_s = _inputs(dk=dk, seed=7)
-    a = legacy(h_t, h_s, MASK, position=1)
+    a = named(h_t, h_s, MASK, position=1)
     b = modern(h_t, h_s, MASK, position=1)
     assert torch.equal(a[0], b[0]) and torch.equal(a[1], b[1])
-
-
-def test_old_positional_score_and_old_state_dict_names_still_load():
-    with pytest.warns(FutureWarning):
-        attn = LuongAttention(DQ, "general", mode="local-p", window=2)
-    assert isinstance(attn.score, GeneralScore) and isinstance(attn.window, PredictiveWindow)
-    old = {k.replace("window.", ""): v.clone() + 1 for k, v in attn.state_dict().items()}  # the names before
-    assert "w_p.weight" in old
-    attn.load_state_dict(old)
-    torch.testing.assert_close(attn.window.w_p.weight, old["w_p.weight"])
 
 
 def test_new_forms_do_not_warn():
@@ -231,16 +220,16 @@ def test_bad_input_messages():
         LuongAttention(5, 3, score=GeneralScore(5, 4))
     with pytest.raises(ValueError, match=r"Expected `query_size` to match the PredictiveWindow's"):
         LuongAttention(score=GeneralScore(5, 4), window=PredictiveWindow(6, 2))
-    with pytest.raises(TypeError, match=r"Expected `window` to be None or a LocalWindow.*Received: window=str"):
+    with pytest.raises(TypeError, match=r"Expected `window` to be None or a LocalWindow.*Received: window='local-m'"):
         LuongAttention(4, window="local-m")
     with pytest.raises(ValueError, match=r"Expected `half_width` to be a non-negative integer. Received: half_width=-1"):
         MonotonicWindow(-1)
-    with pytest.warns(FutureWarning), pytest.raises(ValueError, match=r"Expected `mode` in .*Received: mode='local'"):
-        LuongAttention(4, mode="local")
-    with pytest.warns(FutureWarning), pytest.raises(ValueError, match=r"Expected `score` in .*Received: score='cosine'"):
-        LuongAttention(4, score="cosine")
-    with pytest.raises(TypeError, match=r"Expected only one of `query_size` and its deprecated alias `dim`"):
-        LuongAttention(query_size=4, dim=4)
+    with pytest.raises(ValueError, match=r"Expected `mode` in .*Received: mode='local'"):
+        build_window("local", 4, 2)
+    with pytest.raises(ValueError, match=r"Expected `score` in .*Received: score='cosine'"):
+        build_score("cosine", 4)
+    with pytest.raises(TypeError, match=r"Expected `score` to be a score module .*Received: score='general'"):
+        LuongAttention(4, score="general")
     attn = LuongAttention(4, window=MonotonicWindow(2))
     with pytest.raises(ValueError, match=r"Expected `position` .*Received: position=None"):
         attn(torch.randn(2, 4), torch.randn(2, 5, 4))

@@ -81,21 +81,14 @@ def test_location_score_refuses_chunks_and_never_auto_chunks(monkeypatch):
     torch.testing.assert_close(attention(q, k, v, score=loc), expected)
 
 
-def test_size_arguments_and_their_deprecated_aliases():
+def test_size_arguments():
     import pytest
 
     for cls, extra in ((GeneralScore, {}), (AdditiveScore, {"hidden_dim": 7}), (ConcatScore, {"hidden_dim": 7})):
-        torch.manual_seed(0)
         new = cls(query_size=4, key_size=6, **extra)
-        torch.manual_seed(0)
-        with pytest.warns(FutureWarning, match=rf"{cls.__name__}: `key_dim=` is deprecated, use `key_size=`"):
-            old = cls(4, key_dim=6, **extra)
         assert (new.query_size, new.key_size) == (4, 6)
-        q, k = torch.randn(2, 3, 4), torch.randn(2, 5, 6)
-        assert torch.equal(old(q, k), new(q, k))
-    with pytest.warns(FutureWarning, match=r"LocationScore: `query_dim=` is deprecated"):
-        assert LocationScore(query_dim=4, max_length=9).query_size == 4
-    with pytest.raises(TypeError, match=r"Expected only one of `key_size` and its deprecated alias `key_dim`"):
-        GeneralScore(query_size=4, key_size=6, key_dim=6)
+        with pytest.raises(TypeError, match="key_dim"):
+            cls(4, key_dim=6, **extra)
+    assert LocationScore(query_size=4, max_length=9).query_size == 4
     with pytest.raises(ValueError, match=r"Expected `hidden_dim` to be a positive integer. Received: hidden_dim=0"):
         AdditiveScore(4, 6, 0)

@@ -1,5 +1,5 @@
 """Self- and cross-attention: the course's parameter-free formula (DotSelfAttention, DotCrossAttention) and the
-projected form (SelfAttention, CrossAttention), against float64; the deprecated forms give the same numbers."""
+projected form (SelfAttention, CrossAttention), against float64."""
 
 from __future__ import annotations
 
@@ -68,46 +68,6 @@ def test_cross_attention_both_forms():
     assert torch.all(w2[1, :, :, 2:] == 0)
 
 
-def test_deprecated_forms_give_the_same_numbers():
-    # self: B=4, T=5, D=6, H=2, head width 3; cross: B=4, Tq=5, Tc=7, D=6, context width 8, H=3, head width 2
-    x = torch.randn(4, 5, 6)
-    key_mask = torch.tensor([[True] * 5, [True] * 3 + [False] * 2, [True] * 5, [True] * 4 + [False]])
-    with pytest.warns(FutureWarning, match="DotSelfAttention"):
-        old = SelfAttention()
-    with pytest.warns(FutureWarning) as caught:
-        a = old(x, mask=key_mask, use_causal_mask=True, return_attention_scores=True)
-    assert {str(w.message).split("`")[1] for w in caught} == {"mask=", "use_causal_mask=", "return_attention_scores="}
-    b = DotSelfAttention()(x, key_mask, causal=True, return_weights=True)
-    assert torch.equal(a[0], b[0]) and torch.equal(a[1], b[1])
-
-    torch.manual_seed(1)
-    with pytest.warns(FutureWarning, match="`dim=` is deprecated"):
-        old = SelfAttention(dim=6, num_heads=2)
-    torch.manual_seed(1)
-    new = SelfAttention(6, 2)
-    with pytest.warns(FutureWarning):
-        a = old(x, key_mask, return_attention_scores=True)
-    b = new(x, key_mask, return_weights=True)
-    assert torch.equal(a[0], b[0]) and torch.equal(a[1], b[1])
-
-    q, c = torch.randn(4, 5, 6), torch.randn(4, 7, 6)  # the dot form needs equal widths
-    cm = torch.tensor([[True] * 7, [True] * 2 + [False] * 5, [True] * 7, [True] * 6 + [False]])
-    with pytest.warns(FutureWarning, match="DotCrossAttention"):
-        old = CrossAttention()
-    with pytest.warns(FutureWarning) as caught:
-        a = old(q, c, context_mask=cm, return_attention_scores=True)
-    assert {str(w.message).split("`")[1] for w in caught} == {"context_mask=", "return_attention_scores="}
-    b = DotCrossAttention()(q, c, cm, return_weights=True)
-    assert torch.equal(a[0], b[0]) and torch.equal(a[1], b[1])
-    torch.manual_seed(2)
-    with pytest.warns(FutureWarning) as caught:
-        old = CrossAttention(query_dim=6, context_dim=8, num_heads=3)
-    assert {str(w.message).split("`")[1] for w in caught} == {"query_dim=", "context_dim="}
-    c8 = torch.randn(4, 7, 8)  # a context of its own width for the projected form
-    torch.manual_seed(2)
-    assert torch.equal(old(q, c8, cm), CrossAttention(6, 8, 3)(q, c8, cm))
-
-
 def test_new_forms_do_not_warn():
     with warnings.catch_warnings():
         warnings.simplefilter("error")
@@ -126,5 +86,7 @@ def test_bad_input_messages():
         DotCrossAttention()(torch.randn(2, 3, 4), torch.randn(2, 6, 5))
     with pytest.raises(ValueError, match=r"Expected query and context with the same batch size"):
         CrossAttention(4)(torch.randn(2, 3, 4), torch.randn(3, 6, 4))
-    with pytest.raises(ValueError, match=r"Expected `query_size` when `context_size` is given"):
+    with pytest.raises(TypeError, match="query_size"):
         CrossAttention(context_size=5)
+    with pytest.raises(TypeError, match="d_model"):
+        SelfAttention()

@@ -42,7 +42,7 @@ def make_ids() -> torch.Tensor:
 
 def make_model(labels=("a", "b", "c"), **kw) -> AttentionClassifier:
     cfg = dict(labels=labels, vocab_size=V, embed_dim=E, d_model=D, ff_dim=FF, kernel_size=5, dropout=0.0,
-               num_heads=2, head_dim=3, attention="dot")
+               num_heads=2, head_dim=3, self_attention="dot")
     cfg.update(kw)
     model = AttentionClassifier(ClassifierConfig(**cfg)).eval()
     with torch.no_grad():  # move the learned scales away from their starting values
@@ -77,7 +77,7 @@ def reference(model: AttentionClassifier, ids: torch.Tensor) -> tuple[torch.Tens
                 if 0 <= s < n:
                     acc += p["conv.weight"][:, :, j] @ emb[s]
             x.append(acc.clamp(min=0))
-        if c.attention == "dot":  # s * x_i . x_j over the real words
+        if c.self_attention == "dot":  # s * x_i . x_j over the real words
             rows = [softmax_over([float(p["self_attention.scale"] * (x[i] @ x[j])) for j in range(n)]) for i in range(n)]
             x = [sum(w * x[j] for j, w in enumerate(r)) for r in rows]
             self_w.append(rows)
@@ -111,7 +111,7 @@ def test_forward_matches_float64_reference(pooling):
 
 def test_weights_sum_to_one_over_real_words_and_ignore_padding():
     for attention, pooling in [("dot", "attention"), ("multi_head", "max"), ("none", "attention")]:
-        model = make_model(attention=attention, pooling=pooling)
+        model = make_model(self_attention=attention, pooling=pooling)
         ids = make_ids()
         out = model(ids, output_attentions=True)
         mask = ids != 0
@@ -188,19 +188,19 @@ def text_model(**kw) -> AttentionClassifier:
 def test_classify_gives_a_label_a_probability_and_distinct_words():
     model = text_model()
     plain = model.classify(TEXTS)
-    detailed = model.classify(TEXTS, return_attention=True, top_k=3)
+    detailed = model.classify(TEXTS, return_weights=True, top_k=3)
     assert len(plain) == len(detailed) == 3 and all(isinstance(r, Classification) for r in detailed)
     with torch.no_grad():
         probs = model.probabilities(model(torch.tensor(model.encode(TEXTS[:1]))).logits)[0]
     assert plain[0].label == model.config.labels[int(probs.argmax())]
     assert plain[0].probability == pytest.approx(float(probs.max()), rel=1e-5)
     for r, d, text in zip(plain, detailed, TEXTS, strict=True):
-        assert r.words is None and (r.label, r.probability) == (d.label, pytest.approx(d.probability))
+        assert r.word_weights is None and (r.label, r.probability) == (d.label, pytest.approx(d.probability))
         assert r.label in model.config.labels and 1 / 3 <= r.probability <= 1
-        words = [w for w, _ in d.words]
+        words = [w for w, _ in d.word_weights]
         assert len(words) == 3 == len(set(words))
         assert all(w.isalnum() and w in text.lower() for w in words)  # no punctuation, words of the text
-        weights = [x for _, x in d.words]
+        weights = [x for _, x in d.word_weights]
         assert weights == sorted(weights, reverse=True)
 
 
@@ -214,19 +214,19 @@ def test_classify_rejects_empty_and_non_text():
 
 @pytest.mark.parametrize("attention", ["dot", "multi_head"])
 def test_save_load_round_trip(tmp_path, attention):
-    model = text_model(attention=attention, num_heads=3, head_dim=2)
+    model = text_model(self_attention=attention, num_heads=3, head_dim=2)
     path = model.save(tmp_path / "clf")
     again = attnkit.load(path)
     assert isinstance(again, AttentionClassifier) and again.config == model.config
     ids = torch.tensor(model.encode(TEXTS[:1]))
     torch.testing.assert_close(again(ids, output_attentions=True).word_weights, model(ids, output_attentions=True).word_weights)
-    assert again.classify(TEXTS, return_attention=True) == model.classify(TEXTS, return_attention=True)
+    assert again.classify(TEXTS, return_weights=True) == model.classify(TEXTS, return_weights=True)
 
 
 @pytest.mark.parametrize("field, value, message", [
     ("labels", ("a", "a"), "labels: expected at least 2 distinct class names"),
     ("kernel_size", 4, "kernel_size: expected an odd number. Received: 4"),
-    ("attention", "luong", "attention: expected one of"),
+    ("self_attention", "luong", "self_attention: expected one of"),
     ("pooling", "flatten", "pooling: expected one of"),
     ("dropout", 1.0, "dropout: expected a number in [0, 1)"),
 ])
@@ -237,4 +237,19 @@ def test_config_errors(field, value, message):
 
 def test_no_attention_at_all_is_refused():
     with pytest.raises(ValueError, match="'none' needs pooling='attention'"):
-        ClassifierConfig(attention="none", pooling="max")
+        ClassifierConfig(self_attention="none", pooling="max")
+
+
+def test_a_config_with_the_old_self_attention_field_says_what_to_rename(tmp_path):
+    import json
+
+    import attnkit
+    from attnkit.errors import CheckpointError
+
+    model = text_model(self_attention="dot")
+    model.save(tmp_path / "m")
+    meta = json.loads((tmp_path / "m" / "config.json").read_text())
+    meta["config"]["attention"] = meta["config"].pop("self_attention")  # as attnkit 0.1.0 wrote it
+    (tmp_path / "m" / "config.json").write_text(json.dumps(meta))
+    with pytest.raises(CheckpointError, match=r"config field 'attention' of ClassifierConfig is now 'self_attention'"):
+        attnkit.load(tmp_path / "m")

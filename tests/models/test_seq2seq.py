@@ -217,8 +217,8 @@ def _reverse_pairs():
 @pytest.fixture(scope="module")
 def trained():
     pairs = _reverse_pairs()
-    src_tok = Tokenizer.train([s for s, _ in pairs], kind="char")
-    tgt_tok = Tokenizer.train([t for _, t in pairs], kind="char")
+    src_tok = Tokenizer.train([s for s, _ in pairs], scheme="char")
+    tgt_tok = Tokenizer.train([t for _, t in pairs], scheme="char")
     torch.manual_seed(0)
     cfg = Seq2SeqConfig(src_vocab_size=src_tok.vocab_size, tgt_vocab_size=tgt_tok.vocab_size, embed_dim=10,
                         hidden_dim=32, attention_dim=24, max_src_len=8, max_tgt_len=10)  # B=12 pairs, E=10, 16 per direction

@@ -231,7 +231,7 @@ def test_cached_generate_equals_uncached(beam_size):
 
 def _reverse_model(share: str = "decoder") -> tuple[Transformer, list[tuple[str, str]]]:
     pairs = load_pairs("reverse", "train", size=600, seed=0, min_len=2, max_len=6)
-    tok = Tokenizer.train([s for s, _ in pairs] + [t for _, t in pairs], kind="char")
+    tok = Tokenizer.train([s for s, _ in pairs] + [t for _, t in pairs], scheme="char")
     torch.manual_seed(0)
     model = Transformer(TransformerConfig(
         src_vocab_size=tok.vocab_size, tgt_vocab_size=tok.vocab_size, d_model=32, num_heads=4, encoder_layers=1,

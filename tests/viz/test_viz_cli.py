@@ -29,7 +29,7 @@ L, H = 3, 2  # layers and heads of the tiny BERT / GPT
 def dirs(tmp_path_factory):
     torch.manual_seed(0)
     root = tmp_path_factory.mktemp("models")
-    char = Tokenizer.train(TEXTS, kind="char")
+    char = Tokenizer.train(TEXTS, scheme="char")
     s2s = Seq2Seq(Seq2SeqConfig(src_vocab_size=char.vocab_size, tgt_vocab_size=char.vocab_size, embed_dim=6,
                                 hidden_dim=8, attention_dim=5, max_src_len=30, max_tgt_len=7))
     tr = Transformer(TransformerConfig(src_vocab_size=char.vocab_size, tgt_vocab_size=char.vocab_size, d_model=12,
@@ -133,7 +133,7 @@ def test_unknown_model_type(tmp_path, capsys):
 def captioner_dir(tmp_path_factory):
     captioner = pytest.importorskip("attnkit.models.captioner", reason="the Captioner is not in this tree yet")
     torch.manual_seed(1)
-    tok = Tokenizer.train(["a red ball left of a cat"], kind="word")
+    tok = Tokenizer.train(["a red ball left of a cat"], scheme="word")
     cfg = captioner.CaptionerConfig(vocab_size=tok.vocab_size, encoder="small-cnn", image_size=32, grid=2,
                                     cnn_channels=8, annotation_dim=6, embed_dim=5, hidden_dim=7, attention_dim=4,
                                     max_len=5)
@@ -159,7 +159,7 @@ def test_captioner_regions(captioner_dir, tmp_path):
     (described,) = model.caption_words([pixels])
     rec = record_for(model, "", pixels)
     assert rec.out_tokens == described.words and rec.region_grid == (2, 2)
-    np.testing.assert_allclose(rec.image_attention.numpy(), described.attention.reshape(len(described.words), 4))
+    np.testing.assert_allclose(rec.image_attention.numpy(), described.alignments.reshape(len(described.words), 4))
 
 
 def test_captioner_needs_an_image(captioner_dir, tmp_path, capsys):
@@ -173,10 +173,10 @@ def test_classifier_word_weights(tmp_path):
     from attnkit.viz.report import write_report
 
     torch.manual_seed(2)
-    tok = Tokenizer.train(TEXTS, kind="word")
+    tok = Tokenizer.train(TEXTS, scheme="word")
     model = classifier.AttentionClassifier(classifier.ClassifierConfig(
         labels=("a", "b", "c"), vocab_size=tok.vocab_size, embed_dim=6, d_model=8, ff_dim=5, kernel_size=3,
-        attention="dot"))  # self-attention weights as well as the pooling weights
+        self_attention="dot"))  # self-attention weights as well as the pooling weights
     model.tokenizers = {"text": tok}
     rec = record_for(model.eval(), "ana va al cine")
     ids = tok.encode("ana va al cine", add_special=False)

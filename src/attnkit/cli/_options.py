@@ -5,23 +5,21 @@ live here, so every command spells and documents them the same way. Options whos
 command (``--data``, model sizes) keep the flag of ``OPTION_TABLE`` and say what they mean there.
 
 ``OPTION_TABLE`` is the one vocabulary of the command line (the README prints it and
-``tests/cli/test_options.py`` checks every command against it); ``DEPRECATED_ALIASES`` are old spellings
-still accepted, hidden from ``--help``, with a one-line note. Boolean options are plain flags (``flag``).
+``tests/cli/test_options.py`` checks every command against it); an old spelling is an unknown option
+(typer says so in one line). Boolean options are plain flags (``flag``).
 """
 
 from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Annotated, Any, TypeVar
+from typing import Annotated, Any
 
 import torch
 import typer
 
 from attnkit.errors import InputError
 from attnkit.training.schedules import SCHEDULES
-
-V = TypeVar("V")
 
 # -- the one option vocabulary: (flag, parameter name, meaning) --------------------------------------------
 OPTION_TABLE: tuple[tuple[str, str, str], ...] = (
@@ -44,8 +42,6 @@ OPTION_TABLE: tuple[tuple[str, str, str], ...] = (
     ("--resume", "resume", "continue the run in --out"),
     ("--overwrite", "overwrite", "replace what --out holds"),
 )
-DEPRECATED_ALIASES: dict[str, str] = {"--width": "--d-model", "--hidden-dim": "--d-model", "--text": "--data"}
-"""Old spelling -> flag of ``OPTION_TABLE``; accepted (hidden from --help) with a one-line note."""
 
 DEFAULT_THREADS = 1
 """``--threads`` default: 1 (measured: the built-in models train 1.5-5x faster on a shared 2-core machine)."""
@@ -59,47 +55,6 @@ def flag(*names: str, help: str) -> Any:  # noqa: A002  (typer's own keyword)
         ''
     """
     return typer.Option(*names, help=help, metavar="")
-
-
-def deprecated(flag_name: str) -> Any:
-    """The hidden option of a deprecated spelling in ``DEPRECATED_ALIASES``.
-
-    Example:
-        >>> deprecated("--width").hidden
-        True
-    """
-    return typer.Option(flag_name, hidden=True, help=f"Deprecated spelling of {DEPRECATED_ALIASES[flag_name]}.")
-
-
-def take_alias(value: V, alias: V | None, old: str, default: V, note: Any = None) -> V:
-    """The value of an option or of its deprecated spelling ``old`` (which prints a one-line note).
-
-    Args:
-        value: the new option's value.
-        alias: the deprecated option's value (None: not given).
-        old: the deprecated flag, a key of ``DEPRECATED_ALIASES``.
-        default: the new option's default (both given with different values is an error).
-        note: where the note goes (default: stderr).
-
-    Example:
-        >>> take_alias(128, 64, "--width", 128, note=print)
-        note: --width is deprecated; use --d-model
-        64
-    """
-    if alias is None:
-        return value
-    new = DEPRECATED_ALIASES[old]
-    if value != default and value != alias:
-        raise InputError(f"{old} (deprecated) and {new} disagree. Expected one of them. Received: {old} {alias}, "
-                         f"{new} {value}")
-    (note or _note)(f"note: {old} is deprecated; use {new}")
-    return alias
-
-
-def _note(message: str) -> None:
-    from attnkit.cli._run import say
-
-    say(message)
 
 
 def apply_threads(threads: int) -> int:
@@ -148,7 +103,7 @@ Patience = Annotated[int | None, typer.Option("--patience", help="Stop after N e
 # -- sequence-to-sequence data -----------------------------------------------------------------------------
 Data = Annotated[str, typer.Option("--data", help="Built-in task (dates, numbers, copy, reverse, sort) or a "
                                    "source<TAB>target file (Tatoeba/Anki layout; extra columns ignored).")]
-TokenizerKind = Annotated[str | None, typer.Option("--tokenizer", help="char, word or bpe (default: char for "
+TokenizerScheme = Annotated[str | None, typer.Option("--tokenizer", help="char, word or bpe (default: char for "
                                                    "built-in tasks, word for files). Built-in targets stay "
                                                    "char-level.")]
 VocabLimit = Annotated[int | None, typer.Option("--vocab-size", help="Vocabulary limit (BPE default 2000).")]
@@ -165,8 +120,3 @@ OnError = Annotated[str, typer.Option("--on-error", help="Malformed lines of a d
 # -- model directories -------------------------------------------------------------------------------------
 ModelDir = Annotated[Path, typer.Argument(help="A model directory (or a training run's directory).")]
 Beam = Annotated[int, typer.Option("--beam", help="Beam size (1 = greedy).")]
-
-# -- deprecated spellings (hidden; each prints a note and gives its value to the new option) ---------------
-WidthAlias = Annotated[int | None, deprecated("--width")]
-HiddenDimAlias = Annotated[int | None, deprecated("--hidden-dim")]
-TextAlias = Annotated[Path | None, deprecated("--text")]

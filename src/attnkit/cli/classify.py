@@ -42,7 +42,7 @@ from attnkit.cli._options import (
 from attnkit.cli._run import say
 from attnkit.cli.main import app, train_app
 from attnkit.errors import InputError
-from attnkit.models.classifier import ATTENTIONS, POOLINGS, AttentionClassifier
+from attnkit.models.classifier import POOLINGS, SELF_ATTENTIONS, AttentionClassifier
 from attnkit.recipes.classifier import ClassifierRunSpec, prepare_classifier
 from attnkit.storage import write_json
 
@@ -55,35 +55,52 @@ BaselineOpt = Annotated[list[str] | None, typer.Option("--baseline", help="Also 
                                                        "TF-IDF + logistic regression always runs.")]
 
 
+TestFile = Annotated[Path | None, typer.Option("--test", help="A separate text,label CSV to test on; --data then "
+                                               "gives train and validation texts only.")]
+SelfAttention = Annotated[str, typer.Option("--self-attention", help=f"Self-attention after the Conv1D: "
+                                            f"{', '.join(SELF_ATTENTIONS)} (dot: layers.Attention(use_scale=True); "
+                                            "multi_head: layers.MultiHeadAttention; the course's model: "
+                                            "--self-attention dot --pooling max).")]
+Pooling = Annotated[str, typer.Option("--pooling", help=f"Pooling over the words: {', '.join(POOLINGS)} "
+                                      "(attention: a learned query attends over the words).")]
+EmbedDim = Annotated[int, typer.Option("--embed-dim", help="Word embedding width E.")]
+DModel = Annotated[int, typer.Option("--d-model", help="Conv1D filters D: the width attention works in.")]
+KernelSize = Annotated[int, typer.Option("--kernel-size", help="Conv1D window in words (odd).")]
+Heads = Annotated[int, typer.Option("--heads", help="Heads H of --self-attention multi_head.")]
+HeadDim = Annotated[int, typer.Option("--head-dim", help="Head width Dh of --self-attention multi_head.")]
+FfDim = Annotated[int, typer.Option("--ff-dim", help="Width of the hidden Dense layer.")]
+Dropout = Annotated[float, typer.Option("--dropout", help="Dropout on the embeddings and before the last "
+                                        "Dense layer.")]
+MaxLen = Annotated[int, typer.Option("--max-len", help="Tokens read per text (the rest is cut).")]
+VocabSize = Annotated[int, typer.Option("--vocab-size", help="Word vocabulary limit.")]
+MinFrequency = Annotated[int, typer.Option("--min-frequency", help="Words seen fewer times in the training "
+                                           "texts are read as unknown.")]
+MinilmEpochs = Annotated[float, typer.Option("--minilm-epochs", help="Passes of the MiniLM baseline over "
+                                             "the training texts.")]
+MinilmMaxLen = Annotated[int, typer.Option("--minilm-max-len", help="Word pieces per text for the MiniLM "
+                                           "baseline.")]
+
+
 @train_app.command("classifier")
 def train_classifier(
     out: Out,
     data: ClassifierData = "bbc-news",
-    test: Annotated[Path | None, typer.Option("--test", help="A separate text,label CSV to test on; --data then "
-                                              "gives train and validation texts only.")] = None,
-    attention: Annotated[str, typer.Option("--attention", help=f"Self-attention after the Conv1D: "
-                                           f"{', '.join(ATTENTIONS)} (dot: layers.Attention(use_scale=True); "
-                                           "multi_head: layers.MultiHeadAttention; the course's model: "
-                                           "--attention dot --pooling max).")] = "none",
-    pooling: Annotated[str, typer.Option("--pooling", help=f"Pooling over the words: {', '.join(POOLINGS)} "
-                                         "(attention: a learned query attends over the words).")] = "attention",
-    embed_dim: Annotated[int, typer.Option("--embed-dim", help="Word embedding width E.")] = 64,
-    d_model: Annotated[int, typer.Option("--d-model", help="Conv1D filters D: the width attention works in.")] = 128,
-    kernel_size: Annotated[int, typer.Option("--kernel-size", help="Conv1D window in words (odd).")] = 3,
-    heads: Annotated[int, typer.Option("--heads", help="Heads H of --attention multi_head.")] = 4,
-    head_dim: Annotated[int, typer.Option("--head-dim", help="Head width Dh of --attention multi_head.")] = 32,
-    ff_dim: Annotated[int, typer.Option("--ff-dim", help="Width of the hidden Dense layer.")] = 64,
-    dropout: Annotated[float, typer.Option("--dropout", help="Dropout on the embeddings and before the last "
-                                           "Dense layer.")] = 0.2,
-    max_len: Annotated[int, typer.Option("--max-len", help="Tokens read per text (the rest is cut).")] = 300,
-    vocab_size: Annotated[int, typer.Option("--vocab-size", help="Word vocabulary limit.")] = 20000,
-    min_frequency: Annotated[int, typer.Option("--min-frequency", help="Words seen fewer times in the training "
-                                               "texts are read as unknown.")] = 2,
+    test: TestFile = None,
+    self_attention: SelfAttention = "none",
+    pooling: Pooling = "attention",
+    embed_dim: EmbedDim = 64,
+    d_model: DModel = 128,
+    kernel_size: KernelSize = 3,
+    heads: Heads = 4,
+    head_dim: HeadDim = 32,
+    ff_dim: FfDim = 64,
+    dropout: Dropout = 0.2,
+    max_len: MaxLen = 300,
+    vocab_size: VocabSize = 20000,
+    min_frequency: MinFrequency = 2,
     baseline: BaselineOpt = None,
-    minilm_epochs: Annotated[float, typer.Option("--minilm-epochs", help="Passes of the MiniLM baseline over "
-                                                 "the training texts.")] = 1.0,
-    minilm_max_len: Annotated[int, typer.Option("--minilm-max-len", help="Word pieces per text for the MiniLM "
-                                                "baseline.")] = 128,
+    minilm_epochs: MinilmEpochs = 1.0,
+    minilm_max_len: MinilmMaxLen = 128,
     steps: Steps = 300,
     batch_size: BatchSize = 32,
     lr: Lr = 1e-2,
@@ -110,7 +127,7 @@ def train_classifier(
     fresh = ClassifierRunSpec(data=data, seed=seed, test=None if test is None else str(test), vocab_size=vocab_size,
                               min_frequency=min_frequency)
     spec = _run.resume_spec(out, resume, fresh, "data", refresh=("test",), required=True)
-    model = {"attention": attention, "pooling": pooling, "embed_dim": embed_dim, "d_model": d_model,
+    model = {"self_attention": self_attention, "pooling": pooling, "embed_dim": embed_dim, "d_model": d_model,
              "kernel_size": kernel_size, "num_heads": heads, "head_dim": head_dim, "ff_dim": ff_dim,
              "dropout": dropout, "max_len": max_len}
     if minilm_epochs <= 0 or minilm_max_len < 8:
@@ -151,6 +168,6 @@ def classify_cmd(
         if not text.strip():
             raise InputError(f"text {i + 1} is empty. Expected a non-empty text to classify")
     model = load_classifier(model_dir)
-    for r in model.classify(texts, return_attention=top_k > 0, top_k=max(top_k, 1)):
-        words = ", ".join(w for w, _ in r.words or ())
+    for r in model.classify(texts, return_weights=top_k > 0, top_k=max(top_k, 1)):
+        words = ", ".join(w for w, _ in r.word_weights or ())
         print(f"{r.label}\t{r.probability:.4f}" + (f"\tattended: {words}" if top_k > 0 else ""))

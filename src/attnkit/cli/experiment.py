@@ -30,7 +30,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from attnkit.cli._options import Device, HiddenDimAlias, Seed, take_alias
+from attnkit.cli._options import Device, Seed
 from attnkit.cli._run import say, set_threads
 from attnkit.cli.main import experiment_app
 from attnkit.errors import InputError
@@ -104,12 +104,10 @@ def length(
     threads: Annotated[int, typer.Option("--threads", help="CPU threads for torch.")] = 1,
     quick: Annotated[bool, typer.Option("--quick", help="A tiny smoke-test run (seconds; no real gap).")] = False,
     device: Device = "auto",
-    hidden_dim: HiddenDimAlias = None,
 ) -> None:
     """Train no-attention and Bahdanau models with equal budgets; plot score against input length."""
-    hidden_dim = take_alias(d_model, hidden_dim, "--hidden-dim", 128)
     s = LengthSettings(task=task, min_len=min_len, max_len=max_len, steps=steps, batch_size=batch_size,
-                       hidden_dim=hidden_dim, embed_dim=embed_dim, lr=lr, train_size=train_size,
+                       hidden_dim=d_model, embed_dim=embed_dim, lr=lr, train_size=train_size,
                        test_size=test_size, bucket_width=bucket_width, seed=seed)
     s = s.quick() if quick else s
     s.check()

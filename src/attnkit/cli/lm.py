@@ -29,13 +29,10 @@ from attnkit.cli._options import (
     Resume,
     Schedule,
     Steps,
-    TextAlias,
     Threads,
     TimeBudget,
-    WidthAlias,
     apply_threads,
     flag,
-    take_alias,
 )
 from attnkit.cli._run import RUN_FILE, say
 from attnkit.cli.main import app, train_app
@@ -43,7 +40,6 @@ from attnkit.errors import InputError
 from attnkit.models.gpt import GPT
 from attnkit.models.hub import read_config
 from attnkit.recipes.lm import (
-    MAX_EVAL_BATCHES,  # noqa: F401  (re-exported)
     LMOptions,
     Sampling,
     TextRunSpec,
@@ -70,12 +66,11 @@ Seed = Annotated[int, typer.Option("--seed", help="Seed of data order, masks and
 Lr = Annotated[float, typer.Option("--lr", help="Peak learning rate of AdamW.")]
 
 
-def _text(data: Path | None, text: Path | None) -> Path:
-    """The text file of ``--data`` (or of its deprecated spelling ``--text``)."""
-    path = take_alias(data, text, "--text", None)
-    if path is None:
+def _text(data: Path | None) -> Path:
+    """The text file of ``--data`` (required)."""
+    if data is None:
         raise InputError("Missing option '--data': the UTF-8 text file to learn")
-    return path
+    return data
 
 
 def _config(out: Path, resume: bool, steps: int, warmup: int, overwrite: bool = False,
@@ -125,13 +120,11 @@ def train_gpt(
     device: Device = "auto",
     quiet: Quiet = False,
     threads: Threads = DEFAULT_THREADS,
-    text: TextAlias = None,
-    width: WidthAlias = None,
 ) -> None:
     """Train a small GPT (decoder-only causal LM, GPT-2 architecture) on a text file; save it in --out."""
     started = time.perf_counter()
     apply_threads(threads)
-    data, d_model = _text(data, text), take_alias(d_model, width, "--width", 128)
+    data = _text(data)
     config, notes = _config(out, resume, steps, warmup, overwrite, lr=lr, schedule=schedule, eval_every=eval_every,
                      patience=patience, seed=seed, quiet=quiet, device=device, time_budget=time_budget)
     fresh = TextRunSpec("gpt", str(data), seed, block_size, valid_fraction)
@@ -189,8 +182,6 @@ def train_bert(
     device: Device = "auto",
     quiet: Quiet = False,
     threads: Threads = DEFAULT_THREADS,
-    text: TextAlias = None,
-    width: WidthAlias = None,
 ) -> None:
     """Pretrain a small BERT on a text file with masked LM + next-sentence prediction; save it in --out.
 
@@ -199,7 +190,7 @@ def train_bert(
     """
     started = time.perf_counter()
     apply_threads(threads)
-    data, d_model = _text(data, text), take_alias(d_model, width, "--width", 128)
+    data = _text(data)
     config, notes = _config(out, resume, steps, warmup, overwrite, lr=lr, schedule=schedule, eval_every=eval_every,
                      patience=patience, seed=seed, quiet=quiet, device=device, time_budget=time_budget)
     fresh = TextRunSpec("bert", str(data), seed, max_len, valid_fraction, mlm_probability)

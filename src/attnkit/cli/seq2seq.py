@@ -23,7 +23,6 @@ from attnkit.cli._options import (
     Data,
     Device,
     EvalEvery,
-    HiddenDimAlias,
     Lr,
     MaxLen,
     MinLen,
@@ -40,14 +39,13 @@ from attnkit.cli._options import (
     TestMaxLen,
     Threads,
     TimeBudget,
-    TokenizerKind,
+    TokenizerScheme,
     TrainSize,
     ValidSize,
     VocabLimit,
     Warmup,
     apply_threads,
     flag,
-    take_alias,
 )
 from attnkit.cli._run import RUN_FILE, check_run_dir, resolve_model_dir, say
 from attnkit.cli.main import app, train_app
@@ -111,7 +109,7 @@ def train_seq2seq(
     attention: Annotated[str, typer.Option("--attention", help=f"Attention: {', '.join(ATTENTIONS)}. 'none' is "
                                            "the fixed-context encoder-decoder.")] = "bahdanau",
     cell: Annotated[str, typer.Option("--cell", help="Recurrent cell of encoder and decoder: gru or lstm.")] = "gru",
-    tokenizer: TokenizerKind = None,
+    tokenizer: TokenizerScheme = None,
     vocab_size: VocabLimit = None,
     steps: Steps = 2000,
     batch_size: BatchSize = 128,
@@ -142,12 +140,10 @@ def train_seq2seq(
     device: Device = "auto",
     quiet: Quiet = False,
     threads: Threads = DEFAULT_THREADS,
-    hidden_dim: HiddenDimAlias = None,
 ) -> None:
     """Train an RNN encoder-decoder (with or without attention) and save it in --out."""
     started = time.perf_counter()
     apply_threads(threads)
-    d_model = take_alias(d_model, hidden_dim, "--hidden-dim", 128)
     check_run_dir(out, resume, overwrite)
     config = _run.train_config(out, steps=steps, lr=lr, schedule=schedule, warmup=warmup, eval_every=eval_every,
                                patience=patience, seed=seed, quiet=quiet, device=device, time_budget=time_budget,

@@ -40,7 +40,7 @@ from attnkit.cli._options import (
     TestMaxLen,
     Threads,
     TimeBudget,
-    TokenizerKind,
+    TokenizerScheme,
     TrainSize,
     ValidSize,
     VocabLimit,
@@ -51,38 +51,49 @@ from attnkit.cli.main import train_app
 from attnkit.recipes.seq2seq import RunSpec, build_transformer, prepare_transformer
 from attnkit.training import SCHEDULES
 
+DModel = Annotated[int, typer.Option("--d-model", help="Model width D (embeddings and every layer).")]
+Heads = Annotated[int, typer.Option("--heads", help="Attention heads H (must divide --d-model).")]
+Layers = Annotated[int, typer.Option("--layers", help="Encoder layers.")]
+DecoderLayers = Annotated[int | None, typer.Option("--decoder-layers", help="Decoder layers (default: --layers).")]
+FfDim = Annotated[int, typer.Option("--ff-dim", help="Inner width of the feed-forward networks.")]
+Dropout = Annotated[float, typer.Option("--dropout", help="Dropout on embeddings and sub-layer outputs.")]
+AttentionDropout = Annotated[float, typer.Option("--attention-dropout", help="Dropout on attention weights.")]
+LabelSmoothing = Annotated[float, typer.Option("--label-smoothing", help="Label smoothing epsilon of the loss.")]
+Norm = Annotated[str, typer.Option("--norm", help="post (the paper: LN after each residual sum) or pre (LN "
+                                   "inside each branch, plus a final LN).")]
+Positional = Annotated[str, typer.Option("--positional", help="sinusoidal (fixed) or learned positions.")]
+ShareEmbeddings = Annotated[str, typer.Option("--share-embeddings", help="none; decoder (target embedding = "
+                                              "output matrix); all (one vocabulary for source and target, "
+                                              "one embedding matrix, also the output matrix).")]
+NoamLr = Annotated[float, typer.Option("--lr", help="Learning rate; with --schedule noam the paper's multiplier "
+                                       "(peak lr = lr / sqrt(d_model * warmup)).")]
+NoamSchedule = Annotated[str, typer.Option("--schedule", help=f"{', '.join(SCHEDULES)}; noam is the paper's "
+                                           "warmup then inverse square root.")]
+WarmupSteps = Annotated[int, typer.Option("--warmup", help="Warmup steps.")]
+
 
 @train_app.command("transformer")
 def train_transformer(
     data: Data,
     out: Out,
-    d_model: Annotated[int, typer.Option("--d-model", help="Model width D (embeddings and every layer).")] = 128,
-    heads: Annotated[int, typer.Option("--heads", help="Attention heads H (must divide --d-model).")] = 4,
-    layers: Annotated[int, typer.Option("--layers", help="Encoder layers.")] = 2,
-    decoder_layers: Annotated[int | None, typer.Option("--decoder-layers", help="Decoder layers (default: "
-                                                       "--layers).")] = None,
-    ff_dim: Annotated[int, typer.Option("--ff-dim", help="Inner width of the feed-forward networks.")] = 512,
-    dropout: Annotated[float, typer.Option("--dropout", help="Dropout on embeddings and sub-layer outputs.")] = 0.1,
-    attention_dropout: Annotated[float, typer.Option("--attention-dropout", help="Dropout on attention "
-                                                     "weights.")] = 0.0,
-    label_smoothing: Annotated[float, typer.Option("--label-smoothing", help="Label smoothing epsilon of the "
-                                                   "loss.")] = 0.1,
-    norm: Annotated[str, typer.Option("--norm", help="post (the paper: LN after each residual sum) or pre (LN "
-                                      "inside each branch, plus a final LN).")] = "post",
-    positional: Annotated[str, typer.Option("--positional", help="sinusoidal (fixed) or learned "
-                                            "positions.")] = "sinusoidal",
-    share_embeddings: Annotated[str, typer.Option("--share-embeddings", help="none; decoder (target embedding = "
-                                                  "output matrix); all (one vocabulary for source and target, "
-                                                  "one embedding matrix, also the output matrix).")] = "none",
-    tokenizer: TokenizerKind = None,
+    d_model: DModel = 128,
+    heads: Heads = 4,
+    layers: Layers = 2,
+    decoder_layers: DecoderLayers = None,
+    ff_dim: FfDim = 512,
+    dropout: Dropout = 0.1,
+    attention_dropout: AttentionDropout = 0.0,
+    label_smoothing: LabelSmoothing = 0.1,
+    norm: Norm = "post",
+    positional: Positional = "sinusoidal",
+    share_embeddings: ShareEmbeddings = "none",
+    tokenizer: TokenizerScheme = None,
     vocab_size: VocabLimit = None,
     steps: Steps = 2000,
     batch_size: BatchSize = 128,
-    lr: Annotated[float, typer.Option("--lr", help="Learning rate; with --schedule noam the paper's multiplier "
-                                      "(peak lr = lr / sqrt(d_model * warmup)).")] = 1.0,
-    schedule: Annotated[str, typer.Option("--schedule", help=f"{', '.join(SCHEDULES)}; noam is the paper's "
-                                          "warmup then inverse square root.")] = "noam",
-    warmup: Annotated[int, typer.Option("--warmup", help="Warmup steps.")] = 200,
+    lr: NoamLr = 1.0,
+    schedule: NoamSchedule = "noam",
+    warmup: WarmupSteps = 200,
     train_size: TrainSize = None,
     valid_size: ValidSize = 500,
     min_len: MinLen = None,

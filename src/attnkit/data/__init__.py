@@ -6,7 +6,7 @@ Data flow: generators/readers -> :class:`Tokenizer` -> :func:`encode_pairs` -> :
 * :func:`load_pairs` (``"dates"``, ``"numbers"``, ``"copy"``, ``"reverse"``, ``"sort"`` or a TSV path)
   returns ``(source, target)`` string pairs of one split, deterministic by seed.
 * :class:`Tokenizer`: attnkit's one tokenizer, a wrapper of any Hugging Face ``tokenizer.json``
-  (``Tokenizer.train`` kinds ``"char"``, ``"word"``, ``"bpe"`` use ``<pad>=0 <sos>=1 <eos>=2 <unk>=3``);
+  (``Tokenizer.train`` schemes ``"char"``, ``"word"``, ``"bpe"`` use ``<pad>=0 <sos>=1 <eos>=2 <unk>=3``);
   :func:`load_tokenizer` reads one from a file or directory.
 * :class:`Batch`, :func:`collate`, :class:`BatchStream` (resumable), :func:`batches` (one epoch).
 * Language models: ``attnkit.data.reading`` (text files), ``attnkit.data.lm_tokenizers`` (byte-level BPE,
@@ -16,8 +16,8 @@ Data flow: generators/readers -> :class:`Tokenizer` -> :func:`encode_pairs` -> :
 Example:
     >>> from attnkit.data import load_pairs, Tokenizer, encode_pairs, BatchStream
     >>> pairs = load_pairs("dates", "train", size=64, seed=0)
-    >>> src_tok = Tokenizer.train([s for s, _ in pairs], kind="char")
-    >>> tgt_tok = Tokenizer.train([t for _, t in pairs], kind="char")
+    >>> src_tok = Tokenizer.train([s for s, _ in pairs], scheme="char")
+    >>> tgt_tok = Tokenizer.train([t for _, t in pairs], scheme="char")
     >>> batch = next(BatchStream(encode_pairs(pairs, src_tok, tgt_tok), batch_size=16, seed=0))
     >>> batch.src.shape[0], batch.tgt_in[:, 0].eq(tgt_tok.sos_id).all().item()
     (16, True)
@@ -30,7 +30,7 @@ from attnkit.data.lm_tokenizers import load_tokenizer
 from attnkit.data.numbers import NUMBER_LANGUAGES, generate_numbers, number_words
 from attnkit.data.splits import SPLITS
 from attnkit.data.stream import ResumableStream
-from attnkit.data.tokenize import SEQ2SEQ_SPECIAL_IDS, SPECIAL_TOKENS, TOKENIZER_KINDS, Tokenizer
+from attnkit.data.tokenize import SEQ2SEQ_SPECIAL_IDS, SPECIAL_TOKENS, TOKENIZER_SCHEMES, Tokenizer
 from attnkit.data.toy import TOY_TASKS, generate_toy, toy_target
 from attnkit.data.tsv import TsvData, TsvProblem, read_tsv
 
@@ -42,7 +42,7 @@ __all__ = [
     "SEQ2SEQ_SPECIAL_IDS",
     "SPECIAL_TOKENS",
     "SPLITS",
-    "TOKENIZER_KINDS",
+    "TOKENIZER_SCHEMES",
     "TOY_TASKS",
     "Batch",
     "BatchStream",

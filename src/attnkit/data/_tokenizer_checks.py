@@ -1,4 +1,4 @@
-"""Checks and small helpers of :class:`attnkit.data.tokenize.Tokenizer`: its kind, its special tokens, ids."""
+"""Checks and small helpers of :class:`attnkit.data.tokenize.Tokenizer`: its scheme, its special tokens, ids."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ from attnkit.errors import InputError
 Required = Sequence[str] | Mapping[str, int]
 
 
-def kind_of(tok: _HFTokenizer) -> str:
+def scheme_of(tok: _HFTokenizer) -> str:
     """``char`` / ``word`` (WordLevel), ``bpe``, ``byte_bpe`` (byte-level), ``wordpiece`` or ``unigram``."""
     model = tok.model
     if isinstance(model, models.WordLevel):
@@ -39,7 +39,8 @@ def check_required(backend: _HFTokenizer, required: Required, where: str = "") -
                          f"Expected all of {list(required)}")
 
 
-def check_ids(ids: Iterable[int], n: int) -> list[int]:
+def check_token_ids(ids: Iterable[int], n: int) -> list[int]:
+    """``ids`` as a list of ints (a 1-D tensor too); ``ValueError`` for an id outside the vocabulary ``[0, n)``."""
     out = [int(i) for i in ids]  # accepts a 1-D tensor too
     for i in out:
         if not 0 <= i < n:

@@ -15,12 +15,23 @@ Shape legend: B texts, T tokens of the longest (or ``max_length``).
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 import torch
+from tokenizers import Tokenizer as _HFTokenizer
 
-if TYPE_CHECKING:
-    from attnkit.data.tokenize import Tokenizer
+
+class Encoder(Protocol):
+    """What encoding reads of a tokenizer (:class:`attnkit.data.tokenize.Tokenizer` has it all)."""
+
+    seq2seq: bool
+    backend: _HFTokenizer
+    model_max_length: int | None
+    padding_side: str
+    pad_id: int | None
+    has_token_types: bool
+
+    def encode_batch(self, texts: Sequence[str], add_special: bool = True) -> list[list[int]]: ...
 
 PADDING = {False: None, "do_not_pad": None, True: "longest", "longest": "longest", "max_length": "max_length"}
 TRUNCATION = {False: False, None: False, "do_not_truncate": False, True: True, "longest_first": True}
@@ -47,7 +58,7 @@ class BatchEncoding(dict):
         return BatchEncoding({k: v.to(device) if isinstance(v, torch.Tensor) else v for k, v in self.items()})
 
 
-def _rows(tok: Tokenizer, texts: list[str], pairs: list[str] | None, add_special: bool,
+def _rows(tok: Encoder, texts: list[str], pairs: list[str] | None, add_special: bool,
           limit: int | None) -> tuple[list[list[int]], list[list[int]]]:
     """Ids and token type ids of each text (pair), cut to ``limit`` tokens when given."""
     if tok.seq2seq:  # <sos> t_1 .. t_n <eos>: cut inside, keep the ends
@@ -83,7 +94,7 @@ def _pad(rows: list[list[int]], length: int, value: int, left: bool) -> list[lis
     return [([value] * (length - len(r)) + r) if left else (r + [value] * (length - len(r))) for r in rows]
 
 
-def _limits(tok: Tokenizer, padding: object, truncation: object, max_length: int | None) -> tuple[str | None, int | None]:
+def _limits(tok: Encoder, padding: object, truncation: object, max_length: int | None) -> tuple[str | None, int | None]:
     """The padding strategy and the truncation length of one call, checked."""
     if padding not in PADDING:
         raise ValueError(f"Expected padding in {list(PADDING)}. Received: padding={padding!r}")
@@ -100,7 +111,7 @@ def _limits(tok: Tokenizer, padding: object, truncation: object, max_length: int
     return strategy, limit
 
 
-def encode_inputs(tok: Tokenizer, text: str | Sequence[str], text_pair: str | Sequence[str] | None = None, *,
+def encode_inputs(tok: Encoder, text: str | Sequence[str], text_pair: str | Sequence[str] | None = None, *,
                   padding: bool | str = False, truncation: bool | str | None = False, max_length: int | None = None,
                   return_tensors: str | None = None, add_special_tokens: bool = True, padding_side: str | None = None,
                   pad_id: int | None = None) -> BatchEncoding:
@@ -108,7 +119,7 @@ def encode_inputs(tok: Tokenizer, text: str | Sequence[str], text_pair: str | Se
 
     Example:
         >>> from attnkit.data.tokenize import Tokenizer
-        >>> tok = Tokenizer.train(["abc", "a"], kind="char")
+        >>> tok = Tokenizer.train(["abc", "a"], scheme="char")
         >>> enc = encode_inputs(tok, ["abc", "a"], padding=True, return_tensors="pt")
         >>> enc["input_ids"].tolist(), enc["attention_mask"].tolist()
         ([[1, 4, 5, 6, 2], [1, 4, 2, 0, 0]], [[1, 1, 1, 1, 1], [1, 1, 1, 0, 0]])

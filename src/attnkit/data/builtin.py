@@ -135,17 +135,17 @@ def tokenizer_options(name_or_path: str | os.PathLike) -> dict[str, Any]:
 
     Built-in tasks are character-level; ``dates`` and ``numbers`` sources are lower-cased text, so their
     source tokenizer lower-cases too and "4. März 2031" typed by a user is read like "4. märz 2031".
-    Targets of built-in tasks are character-level, case kept. A file gets ``{"kind": "word"}``.
+    Targets of built-in tasks are character-level, case kept. A file gets ``{"scheme": "word"}``.
 
     Example:
         >>> tokenizer_options("dates")
-        {'kind': 'char', 'lowercase': True}
+        {'scheme': 'char', 'lowercase': True}
     """
     if _is_builtin(name_or_path):
         if name_or_path in ("dates", "numbers"):
-            return {"kind": "char", "lowercase": True}
-        return {"kind": "char"}
-    return {"kind": "word"}
+            return {"scheme": "char", "lowercase": True}
+        return {"scheme": "char"}
+    return {"scheme": "word"}
 
 
 def _is_builtin(name_or_path: str | os.PathLike) -> bool:

@@ -284,7 +284,7 @@ def train_word_tokenizer(texts: list[str], vocab_size: int | None = 20000, min_f
     """
     norm = normalizers.Sequence([normalizers.Replace(Regex(r"\s+"), " "), normalizers.Strip(),
                                  normalizers.Lowercase()])
-    backend = train_seq2seq_backend([norm.normalize_str(t) for t in texts], kind="word", vocab_size=vocab_size,
+    backend = train_seq2seq_backend([norm.normalize_str(t) for t in texts], scheme="word", vocab_size=vocab_size,
                                     min_frequency=min_frequency)
     backend.normalizer = norm
     return Tokenizer(backend)

@@ -6,7 +6,7 @@ list of ids, ``decode`` takes one; ``vocab_size`` and the special ids (``pad_id`
 ``tokenizer.json`` (``save``, ``to_str``) and read by ``from_file`` / ``from_str`` / ``from_bytes`` or
 :func:`attnkit.data.lm_tokenizers.load_tokenizer`. The vocabulary chooses one of two conventions:
 
-* **sequence-to-sequence** (``Tokenizer.train``, kinds ``"char"``, ``"word"``, ``"bpe"``): ``<pad>=0 <sos>=1
+* **sequence-to-sequence** (``Tokenizer.train``, schemes ``"char"``, ``"word"``, ``"bpe"``): ``<pad>=0 <sos>=1
   <eos>=2 <unk>=3``; ``encode`` puts ``<sos>``/``<eos>`` around the text, ``decode`` stops at the first
   ``<eos>``; word tokens carry a leading ``▁`` after a space, so "Hello, world!" round-trips.
 * **any other tokenizer.json** (GPT's byte-level BPE, BERT's WordPiece, a Hugging Face checkpoint's):
@@ -17,7 +17,7 @@ Calling it, ``tok(texts, padding=True, truncation=True, return_tensors="pt")``, 
 Face tokenizer does (:mod:`attnkit.data.batch_encoding`); a file's own padding is turned off when it is read.
 
 Example:
-    >>> tok = Tokenizer.train(["4 de marzo de 2031", "2031-03-04"], kind="char")
+    >>> tok = Tokenizer.train(["4 de marzo de 2031", "2031-03-04"], scheme="char")
     >>> ids = tok.encode("2031-03-04")
     >>> ids[0] == tok.sos_id and ids[-1] == tok.eos_id
     True
@@ -40,9 +40,9 @@ from pathlib import Path
 from tokenizers import Tokenizer as _HFTokenizer
 from tokenizers import normalizers
 
-from attnkit.data._tokenizer_checks import Required, check_ids, check_required, kind_of
+from attnkit.data._tokenizer_checks import Required, check_required, check_token_ids, scheme_of
 from attnkit.data.batch_encoding import BatchEncoding, encode_inputs
-from attnkit.data.tokenizer_training import SPECIAL_TOKENS, TOKENIZER_KINDS, train_seq2seq_backend
+from attnkit.data.tokenizer_training import SPECIAL_TOKENS, TOKENIZER_SCHEMES, train_seq2seq_backend
 from attnkit.errors import InputError
 
 TOKENIZER_FILE = "tokenizer.json"
@@ -63,7 +63,7 @@ SPECIAL_NAMES: dict[str, tuple[str, ...]] = {
 class Tokenizer:
     """Text <-> token ids for every attnkit model; wraps any Hugging Face ``tokenizers.Tokenizer``.
 
-    Build one with :meth:`train` (sequence-to-sequence kinds), :func:`~attnkit.data.lm_tokenizers.train_byte_bpe`
+    Build one with :meth:`train` (sequence-to-sequence schemes), :func:`~attnkit.data.lm_tokenizers.train_byte_bpe`
     (GPT), :func:`~attnkit.data.lm_tokenizers.train_wordpiece` (BERT), or read a ``tokenizer.json`` with
     :meth:`from_file` / :meth:`from_str` / :meth:`from_bytes`; :meth:`wrap` accepts a raw back end too.
 
@@ -76,12 +76,12 @@ class Tokenizer:
         InputError: a required token is missing or at another id.
 
     Example:
-        >>> tok = Tokenizer.train(["Go.", "Hello, world!"], kind="word")
+        >>> tok = Tokenizer.train(["Go.", "Hello, world!"], scheme="word")
         >>> tok.tokens(tok.encode("Hello, world!"))
         ['<sos>', 'Hello', ',', 'world', '!', '<eos>']
         >>> tok.decode(tok.encode("Hello, world!"))
         'Hello, world!'
-        >>> tok.kind, tok.vocab_size, tok.pad_id, tok.cls_id
+        >>> tok.scheme, tok.vocab_size, tok.pad_id, tok.cls_id
         ('word', 10, 0, None)
     """
 
@@ -93,7 +93,8 @@ class Tokenizer:
         #: Longest input the model takes (``truncation=True`` cuts to it); the file's truncation length or None.
         self.model_max_length: int | None = (backend.truncation or {}).get("max_length")
         self.padding_side = "right"  #: where ``tok(..., padding=True)`` pads: "right" or "left" (GPT prompts)
-        self.kind: str = kind_of(backend)
+        #: How text is cut into tokens: "char", "word", "bpe", "byte_bpe", "wordpiece", ... (:func:`scheme_of`).
+        self.scheme: str = scheme_of(backend)
         #: True for the sequence-to-sequence convention (<pad>, <sos>, <eos>, <unk> at ids 0..3).
         self.seq2seq = all(backend.token_to_id(s) == i for s, i in SEQ2SEQ_SPECIAL_IDS.items())
         self._special = {role: next((i for i in map(backend.token_to_id, names) if i is not None), None)
@@ -105,26 +106,26 @@ class Tokenizer:
         # at a fraction of the cost. Only for the normalisers Tokenizer.train itself sets.
         self._chars: dict[str, int] | None = None
         self._lower = isinstance(backend.normalizer, normalizers.Lowercase)
-        if self.seq2seq and self.kind == "char" and (backend.normalizer is None or self._lower):
+        if self.seq2seq and self.scheme == "char" and (backend.normalizer is None or self._lower):
             self._chars = backend.get_vocab(with_added_tokens=False)
             self._char_of = {i: c for c, i in self._chars.items() if i >= len(SPECIAL_TOKENS)}
 
     # ---- building -------------------------------------------------------------------------------
 
     @classmethod
-    def train(cls, texts: Iterable[str], *, kind: str = "char", vocab_size: int | None = None,
+    def train(cls, texts: Iterable[str], *, scheme: str = "char", vocab_size: int | None = None,
               min_frequency: int = 1, lowercase: bool = False) -> Tokenizer:
         """Learn a sequence-to-sequence vocabulary (``<pad>=0 <sos>=1 <eos>=2 <unk>=3``) from ``texts``.
 
-        Arguments as :func:`attnkit.data.tokenizer_training.train_seq2seq_backend`: ``kind`` ``"char"``,
+        Arguments as :func:`attnkit.data.tokenizer_training.train_seq2seq_backend`: ``scheme`` ``"char"``,
         ``"word"`` or ``"bpe"``; ``vocab_size`` specials included (None: every item, BPE 2000);
         ``min_frequency``; ``lowercase`` (also when encoding later).
 
         Example:
-            >>> Tokenizer.train(["aab"], kind="char").tokens("ab")
+            >>> Tokenizer.train(["aab"], scheme="char").tokens("ab")
             ['<sos>', 'a', 'b', '<eos>']
         """
-        return cls(train_seq2seq_backend(list(texts), kind=kind, vocab_size=vocab_size,
+        return cls(train_seq2seq_backend(list(texts), scheme=scheme, vocab_size=vocab_size,
                                          min_frequency=min_frequency, lowercase=lowercase))
 
     @classmethod
@@ -265,7 +266,7 @@ class Tokenizer:
 
     @pad_id.setter
     def pad_id(self, value: int | None) -> None:
-        self._special["pad"] = None if value is None else check_ids([value], self.vocab_size)[0]
+        self._special["pad"] = None if value is None else check_token_ids([value], self.vocab_size)[0]
 
     sos_id = property(lambda self: self._special["sos"], doc="Id of <sos> / <s>, or None.")
     eos_id = property(lambda self: self._special["eos"], doc="Id of <eos> / </s> / <|endoftext|>, or None.")
@@ -296,7 +297,7 @@ class Tokenizer:
         tensors, None lists. See :mod:`attnkit.data.batch_encoding`.
 
         Example:
-            >>> tok = Tokenizer.train(["abc", "a"], kind="char")
+            >>> tok = Tokenizer.train(["abc", "a"], scheme="char")
             >>> enc = tok(["abc", "a"], padding=True, return_tensors="pt")
             >>> enc["attention_mask"].tolist()
             [[1, 1, 1, 1, 1], [1, 1, 1, 0, 0]]
@@ -357,7 +358,7 @@ class Tokenizer:
             >>> tok.decode([1, 4, 5, 2, 4])
             'ab'
         """
-        out = check_ids(ids, self.vocab_size)
+        out = check_token_ids(ids, self.vocab_size)
         if not self.seq2seq:
             return self._tok.decode(out, skip_special_tokens=True)
         if self.eos_id in out:
@@ -379,19 +380,19 @@ class Tokenizer:
         """Display strings of ``ids``, one per id (specials included), e.g. axis labels of alignment plots.
 
         A string is encoded first (``encode(text)``, so specials included): ``tokens(text)`` labels the
-        columns of an alignment over ``encode(text)``. Word/BPE tokens of the sequence-to-sequence kinds
+        columns of an alignment over ``encode(text)``. Word/BPE tokens of the sequence-to-sequence schemes
         lose their ``▁`` space marker (a lone space token shows as ``▁``); a char-level space shows as ``" "``.
 
         Example:
-            >>> Tokenizer.train(["a b"], kind="word").tokens("a b")
+            >>> Tokenizer.train(["a b"], scheme="word").tokens("a b")
             ['<sos>', 'a', 'b', '<eos>']
         """
         if isinstance(ids, str):
             ids = self.encode(ids)
         out = []
-        for i in check_ids(ids, self.vocab_size):
+        for i in check_token_ids(ids, self.vocab_size):
             t = self._tok.id_to_token(i)
-            if self.kind in ("word", "bpe") and t != "▁":
+            if self.scheme in ("word", "bpe") and t != "▁":
                 t = t.removeprefix("▁")
             out.append(t)
         return out
@@ -433,7 +434,7 @@ class Tokenizer:
         return sum(self.unknown_counts(texts).values())
 
     def __repr__(self) -> str:
-        return f"Tokenizer(kind={self.kind!r}, vocab_size={self.vocab_size})"
+        return f"Tokenizer(scheme={self.scheme!r}, vocab_size={self.vocab_size})"
 
     def __eq__(self, other: object) -> bool:
         return isinstance(other, Tokenizer) and json.loads(self.to_str()) == json.loads(other.to_str())
@@ -441,5 +442,5 @@ class Tokenizer:
     __hash__ = None  # type: ignore[assignment]
 
 
-__all__ = ["SEQ2SEQ_SPECIAL_IDS", "SPECIAL_NAMES", "SPECIAL_TOKENS", "TOKENIZER_FILE", "TOKENIZER_KINDS",
+__all__ = ["SEQ2SEQ_SPECIAL_IDS", "SPECIAL_NAMES", "SPECIAL_TOKENS", "TOKENIZER_FILE", "TOKENIZER_SCHEMES",
            "Tokenizer"]

@@ -3,13 +3,13 @@
 Each function returns a plain ``tokenizers.Tokenizer``; :class:`attnkit.data.tokenize.Tokenizer` wraps it
 (``Tokenizer.train``, ``train_byte_bpe``, ``train_wordpiece`` are the entry points users call).
 
-* Sequence-to-sequence kinds (``"char"``, ``"word"``, ``"bpe"``) reserve
+* Sequence-to-sequence schemes (``"char"``, ``"word"``, ``"bpe"``) reserve
   ``<pad>=0 <sos>=1 <eos>=2 <unk>=3`` (:data:`SPECIAL_TOKENS`).
 * GPT: byte-level BPE (Radford et al. 2019), ``<|endoftext|>`` at id 0 then the 256 bytes and merges.
 * BERT: WordPiece (Wu et al. 2016; Devlin et al. 2019), ``[PAD]=0 [UNK]=1 [CLS]=2 [SEP]=3 [MASK]=4``.
 
 Example:
-    >>> backend = train_seq2seq_backend(["abca"], kind="char")
+    >>> backend = train_seq2seq_backend(["abca"], scheme="char")
     >>> [backend.token_to_id(s) for s in SPECIAL_TOKENS], backend.token_to_id("a")
     ([0, 1, 2, 3], 4)
 """
@@ -22,8 +22,9 @@ from collections.abc import Sequence
 from tokenizers import Regex, Tokenizer, decoders, models, normalizers, pre_tokenizers, processors, trainers
 
 PAD, SOS, EOS, UNK = "<pad>", "<sos>", "<eos>", "<unk>"
-SPECIAL_TOKENS: tuple[str, ...] = (PAD, SOS, EOS, UNK)  # ids 0, 1, 2, 3 in the sequence-to-sequence kinds
-TOKENIZER_KINDS: tuple[str, ...] = ("char", "word", "bpe")
+SPECIAL_TOKENS: tuple[str, ...] = (PAD, SOS, EOS, UNK)  # ids 0, 1, 2, 3 in the sequence-to-sequence schemes
+#: The tokenizer schemes ``Tokenizer.train`` learns: how a text is cut into tokens.
+TOKENIZER_SCHEMES: tuple[str, ...] = ("char", "word", "bpe")
 DEFAULT_BPE_VOCAB = 2000
 EOS_TOKEN = "<|endoftext|>"
 #: BERT's special tokens, at ids 0..4 in every WordPiece vocabulary trained here.
@@ -39,12 +40,12 @@ def _check_texts(texts: Sequence[str]) -> list[str]:
     return texts
 
 
-def _seq2seq_shell(kind: str, model: models.Model, lowercase: bool) -> Tokenizer:
-    """An untrained back end of ``kind`` with the normaliser, pre-tokeniser, decoder and specials set."""
+def _seq2seq_shell(scheme: str, model: models.Model, lowercase: bool) -> Tokenizer:
+    """An untrained back end of ``scheme`` with the normaliser, pre-tokeniser, decoder and specials set."""
     tok = Tokenizer(model)
     if lowercase:
         tok.normalizer = normalizers.Lowercase()
-    if kind == "char":
+    if scheme == "char":
         tok.pre_tokenizer = pre_tokenizers.Split(Regex(r"[\s\S]"), behavior="isolated")  # every character
         tok.decoder = decoders.Fuse()
     else:
@@ -57,7 +58,7 @@ def _seq2seq_shell(kind: str, model: models.Model, lowercase: bool) -> Tokenizer
 
 def train_seq2seq_backend(
     texts: Sequence[str],
-    kind: str = "char",
+    scheme: str = "char",
     vocab_size: int | None = None,
     min_frequency: int = 1,
     lowercase: bool = False,
@@ -66,7 +67,7 @@ def train_seq2seq_backend(
 
     Args:
         texts: training strings.
-        kind: ``"char"`` (one token per character), ``"word"`` (words and punctuation, ``▁`` marks a
+        scheme: ``"char"`` (one token per character), ``"word"`` (words and punctuation, ``▁`` marks a
             preceding space) or ``"bpe"`` (Sennrich et al. 2016, on the word pre-tokenisation).
         vocab_size: largest vocabulary, specials included (most frequent items kept); ``None`` keeps every
             item for char/word and means 2000 for BPE.
@@ -77,31 +78,31 @@ def train_seq2seq_backend(
         The trained ``tokenizers.Tokenizer``.
 
     Example:
-        >>> train_seq2seq_backend(["ab ab"], kind="word").get_vocab(with_added_tokens=False)["▁ab"] > 3
+        >>> train_seq2seq_backend(["ab ab"], scheme="word").get_vocab(with_added_tokens=False)["▁ab"] > 3
         True
     """
-    if kind not in TOKENIZER_KINDS:
-        raise ValueError(f"Expected kind to be one of {TOKENIZER_KINDS}. Received: kind={kind!r}")
+    if scheme not in TOKENIZER_SCHEMES:
+        raise ValueError(f"Expected scheme to be one of {TOKENIZER_SCHEMES}. Received: scheme={scheme!r}")
     if vocab_size is not None and (not isinstance(vocab_size, int) or vocab_size <= len(SPECIAL_TOKENS)):
         raise ValueError(
             f"Expected vocab_size to be None or an int > {len(SPECIAL_TOKENS)}. Received: vocab_size={vocab_size!r}"
         )
     texts = _check_texts(texts)
-    if kind == "char":
+    if scheme == "char":
         counts = Counter(c for t in texts for c in (t.lower() if lowercase else t))
         items = sorted((c for c, n in counts.items() if n >= min_frequency), key=lambda c: (-counts[c], c))
         if vocab_size is not None:
             items = items[: vocab_size - len(SPECIAL_TOKENS)]
         vocab = {s: i for i, s in enumerate(SPECIAL_TOKENS)}
         vocab.update({c: len(SPECIAL_TOKENS) + i for i, c in enumerate(items)})
-        return _seq2seq_shell(kind, models.WordLevel(vocab, unk_token=UNK), lowercase)
-    if kind == "word":
-        backend = _seq2seq_shell(kind, models.WordLevel(unk_token=UNK), lowercase)
+        return _seq2seq_shell(scheme, models.WordLevel(vocab, unk_token=UNK), lowercase)
+    if scheme == "word":
+        backend = _seq2seq_shell(scheme, models.WordLevel(unk_token=UNK), lowercase)
         trainer = trainers.WordLevelTrainer(
             vocab_size=vocab_size if vocab_size is not None else 10**9, min_frequency=min_frequency,
             special_tokens=list(SPECIAL_TOKENS), show_progress=False)
     else:
-        backend = _seq2seq_shell(kind, models.BPE(unk_token=UNK), lowercase)
+        backend = _seq2seq_shell(scheme, models.BPE(unk_token=UNK), lowercase)
         trainer = trainers.BpeTrainer(
             vocab_size=vocab_size if vocab_size is not None else DEFAULT_BPE_VOCAB, min_frequency=min_frequency,
             special_tokens=list(SPECIAL_TOKENS), show_progress=False)

@@ -11,12 +11,13 @@ width (``hidden_dim``).
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from torch import Tensor, nn
 
 from attnkit.functional import attention
 from attnkit.functional.scores import additive_from_projected
 from attnkit.layers._checks import check_last_dim, check_query_keys, check_tensor
-from attnkit.layers._deprecation import renamed_arguments
 from attnkit.layers.scores import AdditiveScore
 
 
@@ -42,8 +43,8 @@ class BahdanauAttention(nn.Module):
     :meth:`project_keys` and pass it as ``projected_keys``.
 
     Args:
-        query_size: ``Dq``, the decoder state width (``query_dim=`` is a deprecated alias).
-        key_size: ``Dk``, the annotation (encoder output) width (``key_dim=`` is a deprecated alias).
+        query_size: ``Dq``, the decoder state width.
+        key_size: ``Dk``, the annotation (encoder output) width.
         hidden_dim: ``A``, the width of the alignment model.
 
     Call arguments:
@@ -66,7 +67,6 @@ class BahdanauAttention(nn.Module):
         ((2, 4), (2, 7), True)
     """
 
-    @renamed_arguments(query_dim="query_size", key_dim="key_size")
     def __init__(self, query_size: int, key_size: int, hidden_dim: int) -> None:
         super().__init__()
         self.score = AdditiveScore(query_size, key_size, hidden_dim)  # owns W_q, W_k, w_v; checks the sizes
@@ -77,6 +77,19 @@ class BahdanauAttention(nn.Module):
         check_tensor(keys, "keys", ndim=3)
         check_last_dim(keys, "keys", self.key_size)
         return self.score.w_k(keys)
+
+    def project_query(self, query: Tensor) -> Tensor:
+        """``W_q s`` for decoder states: ``(..., Dq) -> (..., A)``."""
+        check_last_dim(query, "query", self.query_size)
+        return self.score.w_q(query)
+
+    def projected_score(self) -> Callable[[Tensor, Tensor], Tensor]:
+        """The score once both sides are projected: ``(W_q s (..., Tq, A), W_k h (..., Tk, A)) -> (..., Tq, Tk)``.
+
+        A score callable for :func:`attnkit.functional.attention` or :func:`attnkit.functional.hard_attention`
+        over :meth:`project_query` and :meth:`project_keys`; gradients reach ``w_v``.
+        """
+        return _ProjectedAdditive(self.score.w_v)
 
     def forward(
         self,
@@ -100,7 +113,7 @@ class BahdanauAttention(nn.Module):
         q_proj = self.score.w_q(q)  # (B, Tq, A)
         mask = None if key_mask is None else key_mask[:, None, :]  # (B, 1, Tk)
         context, weights = attention(
-            q_proj, projected_keys, keys, score=_ProjectedAdditive(self.score.w_v), mask=mask, return_weights=True
+            q_proj, projected_keys, keys, score=self.projected_score(), mask=mask, return_weights=True
         )  # (B, Tq, Dk), (B, Tq, Tk)
         if single:
             return context[:, 0], weights[:, 0]

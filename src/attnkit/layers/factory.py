@@ -2,8 +2,7 @@
 
 Code passes objects (``LuongAttention(score=GeneralScore(...), window=PredictiveWindow(...))``); a
 saved config stores a string such as ``"luong-local-p"``. :func:`build_attention` turns that string
-into the objects, and the deprecated string arguments of :class:`~attnkit.layers.luong.LuongAttention`
-(``score="general"``, ``mode="local-p"``) go through :func:`build_score` and :func:`build_window`.
+into the objects, through :func:`build_score` and :func:`build_window`.
 
 | name            | module                                                                   |
 |-----------------|--------------------------------------------------------------------------|

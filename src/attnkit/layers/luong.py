@@ -19,14 +19,11 @@ returns ``c_t`` and ``a_t`` for it to combine and feed back. Names in JSON confi
 
 from __future__ import annotations
 
-from typing import Any
-
 import torch
 from torch import Tensor, nn
 
 from attnkit.functional import attention
 from attnkit.layers._checks import check_query_keys
-from attnkit.layers._deprecation import renamed_arguments, warn_deprecated
 from attnkit.layers.scores import DotScore
 from attnkit.layers.windows import LocalWindow
 
@@ -35,18 +32,14 @@ class LuongAttention(nn.Module):
     """Luong et al. 2015 attention: ``score`` decides how ``h_t`` matches ``h_s``, ``window`` where it may look.
 
     Args:
-        query_size: ``Dq``, the decoder state width (default: the score's or window's ``query_size``;
-            ``dim=`` is a deprecated alias).
-        key_size: ``Dk``, the source state width (default: the score's ``key_size``, else ``Dq``;
-            ``key_dim=`` is a deprecated alias). Without any size (``DotScore`` alone), query and keys
-            need only agree with each other.
+        query_size: ``Dq``, the decoder state width (default: the score's or window's ``query_size``).
+        key_size: ``Dk``, the source state width (default: the score's ``key_size``, else ``Dq``). Without
+            any size (``DotScore`` alone), query and keys need only agree with each other.
         score: a score module ``(B, Tq, Dq), (B, Tk, Dk) -> (B, Tq, Tk)``: ``DotScore()`` (default),
             ``GeneralScore(Dq, Dk)``, ``ConcatScore(Dq, Dk, A)``, or any of :mod:`attnkit.layers.scores`.
         window: ``None`` (global attention), ``MonotonicWindow(W)`` (local-m) or
-            ``PredictiveWindow(Dq, W)`` (local-p), from :mod:`attnkit.layers.windows`.
-        mode: deprecated: ``"global"``, ``"local-m"`` or ``"local-p"`` with an int ``window`` (the
-            half-width, default 10) builds the window above; a string ``score`` (``"dot"``,
-            ``"general"``, ``"concat"``) is deprecated the same way. Both warn with ``FutureWarning``.
+            ``PredictiveWindow(Dq, W)`` (local-p), from :mod:`attnkit.layers.windows`. Names as written
+            in configs (``"general"``, ``"local-p"``) become these objects in :mod:`attnkit.layers.factory`.
 
     Call arguments:
         query: ``(B, Dq)`` the decoder state ``h_t``, or ``(B, Tq, Dq)`` for several steps.
@@ -73,24 +66,24 @@ class LuongAttention(nn.Module):
         ((3, 5, 4), (3, 5, 7))
     """
 
-    @renamed_arguments(dim="query_size", key_dim="key_size")
     def __init__(
         self,
         query_size: int | None = None,
         key_size: int | None = None,
         *,
-        score: nn.Module | str | None = None,
-        window: LocalWindow | int | None = None,
-        mode: str | None = None,
+        score: nn.Module | None = None,
+        window: LocalWindow | None = None,
     ) -> None:
         super().__init__()
-        if isinstance(key_size, str):  # the old positional order (dim, score, ...)
-            key_size, score = None, key_size
-        score, window = _legacy_parts(query_size, key_size, score, window, mode)
+        if score is not None and not isinstance(score, nn.Module):
+            raise TypeError(f"Expected `score` to be a score module (DotScore, GeneralScore, ConcatScore, ...). "
+                            f"Received: score={score!r}")
+        if window is not None and not isinstance(window, LocalWindow):
+            raise TypeError(f"Expected `window` to be None or a LocalWindow (MonotonicWindow, PredictiveWindow). "
+                            f"Received: window={window!r}")
         self.score = DotScore() if score is None else score
         self.window = window
         self.query_size, self.key_size = self._sizes(query_size, key_size)
-        self.register_load_state_dict_pre_hook(_rename_old_window_weights)
 
     def _sizes(self, query_size: int | None, key_size: int | None) -> tuple[int | None, int | None]:
         """``(Dq, Dk)`` from the arguments, else from the score and window; checked against them."""
@@ -153,42 +146,3 @@ class LuongAttention(nn.Module):
             return context[:, 0], weights[:, 0]
         return context, weights
 
-
-def _legacy_parts(
-    query_size: int | None, key_size: int | None, score: Any, window: Any, mode: str | None
-) -> tuple[nn.Module | None, LocalWindow | None]:
-    """``(score, window)`` objects from the deprecated strings ``score="general"``, ``mode="local-p"``, int window."""
-    from attnkit.layers.factory import build_score, build_window  # the factory imports this module
-
-    if isinstance(score, str):
-        warn_deprecated(
-            f"LuongAttention(score={score!r}) is deprecated; pass a score module, e.g. "
-            "score=DotScore() | GeneralScore(query_size, key_size) | ConcatScore(query_size, key_size, hidden_dim).",
-            stacklevel=5,
-        )
-        if query_size is None:
-            raise ValueError(f"Expected `query_size` with score={score!r}. Received: query_size=None")
-        score = build_score(score, query_size, key_size)
-    if mode is not None or isinstance(window, int):
-        half_width = 10 if window is None else window
-        if not isinstance(half_width, int):
-            raise ValueError(f"Expected an int `window` (the half-width) with `mode`. Received: window={window!r}")
-        warn_deprecated(
-            f"LuongAttention(mode={mode!r}, window={window!r}) is deprecated; pass window=None (global), "
-            "MonotonicWindow(half_width) (local-m) or PredictiveWindow(query_size, half_width) (local-p).",
-            stacklevel=5,
-        )
-        window = build_window("global" if mode is None else mode, query_size or 0, half_width)
-    if window is not None and not isinstance(window, LocalWindow):
-        raise TypeError(
-            f"Expected `window` to be None or a LocalWindow (MonotonicWindow, PredictiveWindow). "
-            f"Received: window={type(window).__name__}"
-        )
-    return score, window
-
-
-def _rename_old_window_weights(module: nn.Module, state_dict: dict[str, Tensor], prefix: str, *args: Any) -> None:
-    """Read state dicts saved before the window was a module: ``w_p.weight`` -> ``window.w_p.weight``."""
-    for name in ("w_p.weight", "v_p.weight"):
-        if prefix + name in state_dict and prefix + "window." + name not in state_dict:
-            state_dict[prefix + "window." + name] = state_dict.pop(prefix + name)

@@ -25,7 +25,6 @@ import torch
 from torch import Tensor, nn
 
 from attnkit.functional import scores as S
-from attnkit.layers._deprecation import renamed_arguments
 
 
 def _check_sizes(**sizes: int) -> None:
@@ -95,8 +94,8 @@ class GeneralScore(nn.Module):
     """General (bilinear) score ``q^T W_a k`` (Luong et al. 2015) with a learned ``W_a (Dq, Dk)``.
 
     Args:
-        query_size: ``Dq``, the query width (``query_dim=`` is a deprecated alias).
-        key_size: ``Dk``, the key width (``key_dim=`` is a deprecated alias).
+        query_size: ``Dq``, the query width.
+        key_size: ``Dk``, the key width.
 
     Call arguments:
         query: ``(..., Tq, Dq)``; key: ``(..., Tk, Dk)``.
@@ -112,7 +111,6 @@ class GeneralScore(nn.Module):
 
     expansion = 1
 
-    @renamed_arguments(query_dim="query_size", key_dim="key_size")
     def __init__(self, query_size: int, key_size: int) -> None:
         super().__init__()
         _check_sizes(query_size=query_size, key_size=key_size)
@@ -134,8 +132,8 @@ class AdditiveScore(nn.Module):
     """Additive (Bahdanau) score ``w_v^T tanh(W_q q + W_k k)`` (Bahdanau et al. 2015, their alignment model).
 
     Args:
-        query_size: ``Dq``, the query width (``query_dim=`` is a deprecated alias).
-        key_size: ``Dk``, the key width (``key_dim=`` is a deprecated alias).
+        query_size: ``Dq``, the query width.
+        key_size: ``Dk``, the key width.
         hidden_dim: ``A``, the width of the alignment model.
         bias: add a learned bias inside the tanh (the paper has none).
 
@@ -151,7 +149,6 @@ class AdditiveScore(nn.Module):
         torch.Size([2, 3, 5])
     """
 
-    @renamed_arguments(query_dim="query_size", key_dim="key_size")
     def __init__(self, query_size: int, key_size: int, hidden_dim: int, bias: bool = False) -> None:
         super().__init__()
         _check_sizes(query_size=query_size, key_size=key_size, hidden_dim=hidden_dim)
@@ -201,7 +198,7 @@ class LocationScore(nn.Module):
     """Location-based score ``W_a q`` (Luong et al. 2015): alignment from the query alone, over positions.
 
     Args:
-        query_size: ``Dq``, the query width (``query_dim=`` is a deprecated alias).
+        query_size: ``Dq``, the query width.
         max_length: ``L``, the most key positions it can score.
 
     Call arguments:
@@ -219,7 +216,6 @@ class LocationScore(nn.Module):
     chunkable = False  # scores depend on absolute key positions: a key chunk cannot be scored alone
     key_size: int | None = None  # any key width: only the positions count
 
-    @renamed_arguments(query_dim="query_size")
     def __init__(self, query_size: int, max_length: int) -> None:
         super().__init__()
         _check_sizes(query_size=query_size, max_length=max_length)

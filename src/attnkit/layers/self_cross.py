@@ -19,10 +19,7 @@ from torch import Tensor, nn
 
 from attnkit.functional import attention
 from attnkit.layers._checks import check_mask, check_tensor
-from attnkit.layers._deprecation import renamed_arguments, warn_deprecated
 from attnkit.layers.multi_head import MultiHeadAttention
-
-_CALL_RENAMES = {"return_attention_scores": "return_weights"}
 
 
 def _heads_ok(width: int, num_heads: int) -> None:
@@ -78,18 +75,17 @@ class SelfAttention(nn.Module):
     """Projected multi-head self-attention: scaled dot-product scores and an output projection back to ``D``.
 
     Args:
-        d_model: ``D``, the width of ``x`` and of the output (``dim=`` is a deprecated alias).
-            ``None`` is deprecated: it gives :class:`DotSelfAttention` (parameter-free) with a ``FutureWarning``.
+        d_model: ``D``, the width of ``x`` and of the output (:class:`DotSelfAttention` is the parameter-free
+            form).
         num_heads: ``H``, each of size ``D / H``.
         dropout: dropout on the weights in training mode.
         use_bias: biases in the projections.
 
     Call arguments:
         x: ``(B, T, D)``.
-        key_mask: ``(B, T)`` bool, True = real token (``mask=`` is a deprecated alias).
-        causal: position ``i`` attends only to ``j <= i`` (``use_causal_mask=`` is a deprecated alias).
-        return_weights: also return the weights ``(B, H, T, T)`` (``return_attention_scores=`` is a
-            deprecated alias).
+        key_mask: ``(B, T)`` bool, True = real token.
+        causal: position ``i`` attends only to ``j <= i``.
+        return_weights: also return the weights ``(B, H, T, T)``.
 
     Returns:
         ``(B, T, D)``, or ``(output, weights)``.
@@ -102,31 +98,18 @@ class SelfAttention(nn.Module):
         ((2, 4, 6), (2, 2, 4, 4))
     """
 
-    @renamed_arguments(dim="d_model")
-    def __init__(
-        self, d_model: int | None = None, num_heads: int = 1, *, dropout: float = 0.0, use_bias: bool = True
-    ) -> None:
+    def __init__(self, d_model: int, num_heads: int = 1, *, dropout: float = 0.0, use_bias: bool = True) -> None:
         super().__init__()
         self.d_model = d_model
-        self.mha: MultiHeadAttention | None = None
-        self.free: DotSelfAttention | None = None
-        if d_model is None:
-            warn_deprecated("SelfAttention() without d_model is deprecated; use DotSelfAttention() for the "
-                            "parameter-free form.", stacklevel=4)  # fmt: skip
-            self.free = DotSelfAttention()
-            return
         _heads_ok(d_model, num_heads)
         self.mha = MultiHeadAttention(
             num_heads, d_model // num_heads, dropout=dropout, use_bias=use_bias, query_dim=d_model
         )
 
-    @renamed_arguments(mask="key_mask", use_causal_mask="causal", **_CALL_RENAMES)
     def forward(
         self, x: Tensor, key_mask: Tensor | None = None, *, causal: bool = False, return_weights: bool = False
     ) -> Tensor | tuple[Tensor, Tensor]:
         """Self-attention over ``x``; see the class docstring."""
-        if self.free is not None:
-            return self.free(x, key_mask, causal=causal, return_weights=return_weights)
         check_tensor(x, "x", ndim=3)
         check_mask(key_mask, "key_mask", x.shape[:2])
         return self.mha(x, x, value_mask=key_mask, use_causal_mask=causal, return_attention_scores=return_weights)
@@ -168,16 +151,16 @@ class CrossAttention(nn.Module):
     """Projected multi-head cross-attention from a query sequence to a context sequence.
 
     Args:
-        query_size: ``D``, the query width and the output width (``query_dim=`` is a deprecated alias).
-            ``None`` is deprecated: it gives :class:`DotCrossAttention` with a ``FutureWarning``.
-        context_size: ``Dc``, the context width (default ``query_size``; ``context_dim=`` is a deprecated alias).
+        query_size: ``D``, the query width and the output width (:class:`DotCrossAttention` is the
+            parameter-free form).
+        context_size: ``Dc``, the context width (default ``query_size``).
         num_heads: ``H``, each of size ``D / H``.
         dropout, use_bias: as in :class:`SelfAttention`.
 
     Call arguments:
         query: ``(B, Tq, D)``; context: ``(B, Tc, Dc)``.
-        key_mask: ``(B, Tc)`` bool, True = real token (``context_mask=`` is a deprecated alias).
-        return_weights: also return ``(B, H, Tq, Tc)`` (``return_attention_scores=`` is a deprecated alias).
+        key_mask: ``(B, Tc)`` bool, True = real token.
+        return_weights: also return ``(B, H, Tq, Tc)``.
 
     Returns:
         ``(B, Tq, D)``, or ``(output, weights)``.
@@ -189,10 +172,9 @@ class CrossAttention(nn.Module):
         (2, 3, 8)
     """
 
-    @renamed_arguments(query_dim="query_size", context_dim="context_size")
     def __init__(
         self,
-        query_size: int | None = None,
+        query_size: int,
         context_size: int | None = None,
         num_heads: int = 1,
         *,
@@ -200,30 +182,15 @@ class CrossAttention(nn.Module):
         use_bias: bool = True,
     ) -> None:
         super().__init__()
-        self.mha: MultiHeadAttention | None = None
-        self.free: DotCrossAttention | None = None
-        if query_size is None:
-            if context_size is not None:
-                raise ValueError(
-                    f"Expected `query_size` when `context_size` is given (projected form). Received: query_size=None, "
-                    f"context_size={context_size}"
-                )
-            warn_deprecated("CrossAttention() without query_size is deprecated; use DotCrossAttention() for the "
-                            "parameter-free form.", stacklevel=4)  # fmt: skip
-            self.free = DotCrossAttention()
-            return
         _heads_ok(query_size, num_heads)
         self.mha = MultiHeadAttention(
             num_heads, query_size // num_heads, dropout=dropout, use_bias=use_bias,
             query_dim=query_size, value_dim_in=context_size or query_size,
         )  # fmt: skip
 
-    @renamed_arguments(context_mask="key_mask", **_CALL_RENAMES)
     def forward(
         self, query: Tensor, context: Tensor, key_mask: Tensor | None = None, *, return_weights: bool = False
     ) -> Tensor | tuple[Tensor, Tensor]:
         """Cross-attention from ``query`` to ``context``; see the class docstring."""
-        if self.free is not None:
-            return self.free(query, context, key_mask, return_weights=return_weights)
         _check_cross(query, context, key_mask)
         return self.mha(query, context, value_mask=key_mask, return_attention_scores=return_weights)

@@ -44,7 +44,7 @@ def tokenizer(model: nn.Module, name: str) -> Any:
         >>> from attnkit.data import Tokenizer
         >>> from attnkit.models import Seq2Seq, Seq2SeqConfig
         >>> model = Seq2Seq(Seq2SeqConfig(src_vocab_size=8, tgt_vocab_size=8, embed_dim=4, hidden_dim=4))
-        >>> model.tokenizers = {"source": Tokenizer.train(["abc"], kind="char")}
+        >>> model.tokenizers = {"source": Tokenizer.train(["abc"], scheme="char")}
         >>> tokenizer(model, "source").vocab_size
         7
         >>> tokenizer(model, "target")
@@ -71,7 +71,7 @@ def encode_texts(model: nn.Module, texts: list[str]) -> tuple[Tensor, Tensor, in
         >>> from attnkit.data import Tokenizer
         >>> from attnkit.models import Seq2Seq, Seq2SeqConfig
         >>> model = Seq2Seq(Seq2SeqConfig(src_vocab_size=8, tgt_vocab_size=8, embed_dim=4, hidden_dim=4))
-        >>> model.tokenizers = {"source": Tokenizer.train(["abc"], kind="char")}
+        >>> model.tokenizers = {"source": Tokenizer.train(["abc"], scheme="char")}
         >>> src, lengths, n_unknown, n_truncated = encode_texts(model, ["ab", "abcx"])
         >>> src.tolist(), lengths.tolist(), n_unknown, n_truncated
         ([[1, 4, 5, 2, 0, 0], [1, 4, 5, 6, 3, 2]], [4, 6], 1, 0)
@@ -110,7 +110,7 @@ def translate(model: nn.Module, texts: list[str], beam_size: int = 1, return_ali
         >>> import torch
         >>> from attnkit.data import Tokenizer
         >>> from attnkit.models import Seq2Seq, Seq2SeqConfig
-        >>> tok = Tokenizer.train(["abc"], kind="char")
+        >>> tok = Tokenizer.train(["abc"], scheme="char")
         >>> _ = torch.manual_seed(0)
         >>> model = Seq2Seq(Seq2SeqConfig(src_vocab_size=tok.vocab_size, tgt_vocab_size=tok.vocab_size,
         ...                               embed_dim=4, hidden_dim=4, max_tgt_len=5))

@@ -10,25 +10,25 @@ width, ``D`` LSTM width, ``A`` additive-attention width, ``V`` vocabulary.
    ``(B, L, Da)`` (the place lets the context say *where*, which the relation words need). The place is
    ``p_i = W_p phi(y_i, x_i)`` with ``phi`` the sines and cosines of the cell centre's coordinates (in
    ``[0, 1]``) at ``PLACE_OCTAVES`` octaves, so that nearby cells get nearby places even where training never
-   looked (``place_encoding="fourier"``); ``"table"`` learns one free vector per cell instead (it generalises
-   worse to objects in new places: on the held-out scenes the attention peak fell inside the named object
-   for 0.85-0.87 of the object words against 0.955-0.985 with ``"fourier"``). With ``place_in="keys"`` the place
-   only enters the attention scores and the context averages ``W_a f_i`` alone.
+   looked (``place_encoding="fourier"``); ``"table"`` learns one free vector per cell instead. With
+   ``place_in="keys"`` the place only enters the attention scores and the context averages ``W_a f_i`` alone.
 2. ``h_0 = tanh(W_h mean_i a_i)``, ``c_0 = tanh(W_c mean_i a_i)`` (``init_state="learned"``: a learned start
    state, so that the objects reach the decoder only through its attention).
 3. Step ``t`` (the additive score of ``attnkit.layers.BahdanauAttention``):
-   ``e_ti = w_v^T tanh(W_q h_{t-1} + W_k a_i)``, ``alpha_t = softmax(e_t)`` over the ``L`` regions;
+   ``e_ti = w_v^T tanh(W_q h_{t-1} + W_k a_i)``, ``alpha_t = softmax(e_t)`` over the ``L`` regions (row ``t``
+   of the alignments);
    soft: ``z_t = beta_t sum_i alpha_ti a_i`` with the gate ``beta_t = sigmoid(f_beta(h_{t-1}))``;
    hard: ``z_t = beta_t a_{s_t}``, ``s_t ~ Categorical(alpha_t)`` in training (argmax otherwise), drawn by
    :func:`attnkit.functional.hard_attention`; a share ``expected_share`` of the captions of a training batch
-   uses the soft context instead (as the authors' code does).
+   uses the soft context instead (as the authors' code does). ``attention_mode`` chooses.
 4. ``(h_t, c_t) = LSTM([E y_{t-1}; z_t], (h_{t-1}, c_{t-1}))``;
    ``p(y_t) = softmax(L_o(E y_{t-1} + L_h h_t + L_z z_t))`` (the paper's deep output).
 
 Losses: cross-entropy plus the doubly stochastic penalty (soft), or the REINFORCE surrogate with a moving
 baseline and an entropy bonus (hard); see :mod:`attnkit.models.captioner_losses`. Decoding (greedy or
 beam, always ending by ``max_len``) goes through :func:`attnkit.decoding.decode`; every word comes with its
-``alpha_t``, an attention map ``(gh, gw)``.
+``alpha_t``, an attention map ``(gh, gw)``. The parts the config chooses (place encoding, where the place
+enters, the start state, soft or hard) are built once in ``__init__`` from :mod:`attnkit.models.captioner_parts`.
 
 Example:
     >>> import torch
@@ -37,14 +37,12 @@ Example:
     >>> model = Captioner(cfg)
     >>> feats = model.frozen_features(torch.rand(2, 3, 32, 32))   # cacheable part of the encoder
     >>> out = model(feats, torch.tensor([[1, 4, 5], [1, 6, 0]]))
-    >>> tuple(out.logits.shape), tuple(out.alphas.shape)                # (B, T, V), (B, T, L)
+    >>> tuple(out.logits.shape), tuple(out.alignments.shape)            # (B, T, V), (B, T, L)
     ((2, 3, 9), (2, 3, 4))
 """
 
 from __future__ import annotations
 
-import functools
-import math
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
@@ -53,34 +51,20 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from attnkit.decoding import DecodeOutput, decode
-from attnkit.functional import additive_from_projected, hard_attention
 from attnkit.layers.bahdanau import BahdanauAttention
 from attnkit.models import captioner_io
 from attnkit.models.base import KitModel
 from attnkit.models.captioner_losses import attention_entropy, doubly_stochastic_penalty, reinforce_loss
+from attnkit.models.captioner_parts import (
+    ATTENTION_MODES,
+    INIT_STATES,
+    PLACE_ENCODINGS,
+    PLACE_IN,
+    attention_mode,
+)
 from attnkit.models.image_encoders import ENCODERS, FEATURE_STRIDES, build_encoder
+from attnkit.models.outputs import CaptionerOutput
 from attnkit.storage import register_model
-
-ATTENTION_KINDS: tuple[str, ...] = ("soft", "hard")
-PLACE_ENCODINGS: tuple[str, ...] = ("fourier", "table")
-#: Octaves of the Fourier place features: frequencies ``pi * 2**k``, ``k < PLACE_OCTAVES``, per coordinate.
-PLACE_OCTAVES = 4
-
-
-def place_features(grid: tuple[int, int], octaves: int = PLACE_OCTAVES) -> Tensor:
-    """Fixed Fourier features of the region centres: ``(L, 4 * octaves)``, row ``i = r * gw + c``.
-
-    For the centre ``(y, x) = ((r + 0.5) / gh, (c + 0.5) / gw)``: ``sin(pi 2^k y)`` for each ``k``, then the
-    cosines, then the same for ``x``.
-
-    Example:
-        >>> place_features((3, 5)).shape
-        torch.Size([15, 16])
-    """
-    gh, gw = grid
-    ys, xs = torch.meshgrid((torch.arange(gh) + 0.5) / gh, (torch.arange(gw) + 0.5) / gw, indexing="ij")
-    angles = torch.stack([ys.flatten(), xs.flatten()], -1)[..., None] * (math.pi * 2.0 ** torch.arange(octaves))
-    return torch.cat([angles.sin(), angles.cos()], -1).flatten(1)  # (L, 2, 2K) -> (L, 4K)
 
 
 @dataclass
@@ -94,7 +78,7 @@ class CaptionerConfig:
 
     vocab_size: int = 0  # V, with the special tokens
     encoder: str = "efficientnet-lite0"  # one of ENCODERS
-    attention: str = "soft"  # "soft" (deterministic) or "hard" (stochastic)
+    attention_mode: str = "soft"  # "soft" (deterministic, the expected context) or "hard" (one sampled region)
     image_size: int = 224  # S: images are resized to S x S (a multiple of 32 for EfficientNet)
     grid: int = 7  # small-cnn's grid side; EfficientNet's is image_size // feature_stride
     feature_stride: int = 16  # EfficientNet: 16 = the 14 x 14 x 112 map at 224 px (local), 32 = the 7 x 7 x 1280 one
@@ -119,27 +103,24 @@ class CaptionerConfig:
     sos_id: int = 1
     eos_id: int = 2
     unk_id: int = 3
-    #: What a config.json written before a field existed meant by its absence (read by ``attnkit.load``).
-    saved_defaults: ClassVar[dict[str, Any]] = {"feature_stride": 32, "place_encoding": "table"}
+    #: Fields renamed since attnkit 0.1.0 (old -> new): an old config.json gets one line naming both.
+    renamed_fields: ClassVar[dict[str, str]] = {"attention": "attention_mode"}
 
     def __post_init__(self) -> None:
         if self.encoder not in ENCODERS:
             raise ValueError(f"Expected encoder in {ENCODERS}. Received: encoder={self.encoder!r}")
-        if self.attention not in ATTENTION_KINDS:
-            raise ValueError(f"Expected attention in {ATTENTION_KINDS}. Received: attention={self.attention!r}")
+        if self.attention_mode not in ATTENTION_MODES:
+            raise ValueError(f"Expected attention_mode in {ATTENTION_MODES}. Received: "
+                             f"attention_mode={self.attention_mode!r}")
         for name in ("vocab_size", "image_size", "grid", "cnn_channels", "annotation_dim", "embed_dim",
                      "hidden_dim", "attention_dim", "max_len"):
             if int(getattr(self, name)) < 1:
                 raise ValueError(f"Expected {name} >= 1. Received: {name}={getattr(self, name)}")
         if self.feature_stride not in FEATURE_STRIDES:
             raise ValueError(f"Expected feature_stride in {FEATURE_STRIDES}. Received: {self.feature_stride}")
-        if self.place_encoding not in PLACE_ENCODINGS:
-            raise ValueError(f"Expected place_encoding in {PLACE_ENCODINGS}. Received: "
-                             f"place_encoding={self.place_encoding!r}")
-        if self.init_state not in ("mean", "learned"):
-            raise ValueError(f"Expected init_state 'mean' or 'learned'. Received: init_state={self.init_state!r}")
-        if self.place_in not in ("annotation", "keys"):
-            raise ValueError(f"Expected place_in 'annotation' or 'keys'. Received: place_in={self.place_in!r}")
+        for name, table in (("place_encoding", PLACE_ENCODINGS), ("init_state", INIT_STATES), ("place_in", PLACE_IN)):
+            if getattr(self, name) not in table:
+                raise ValueError(f"Expected {name} in {tuple(table)}. Received: {name}={getattr(self, name)!r}")
         if not 0 <= self.expected_share <= 1 or not 0 <= self.baseline_decay < 1:
             raise ValueError(f"Expected expected_share in [0, 1] and baseline_decay in [0, 1). Received: "
                              f"{self.expected_share}, {self.baseline_decay}")
@@ -156,22 +137,6 @@ class CaptionerConfig:
         gh, gw = self.grid_size
         return gh * gw
 
-
-@dataclass
-class CaptionerOutput:
-    """Output of :meth:`Captioner.forward` (teacher forcing).
-
-    Attributes:
-        logits: ``(B, T, V)``.
-        alphas: ``(B, T, L)`` attention over the regions at each step (rows sum to 1).
-        loss: the training loss when ``tgt_out`` is given (cross-entropy + penalty, or the REINFORCE surrogate).
-        sample_log_probs: hard attention: ``(B, T)`` ``log p(s_t)`` of the chosen regions; else None.
-    """
-
-    logits: Tensor
-    alphas: Tensor
-    loss: Tensor | None = None
-    sample_log_probs: Tensor | None = None
 
 
 @register_model
@@ -198,12 +163,12 @@ class Captioner(KitModel):
         self.encoder = build_encoder(c.encoder, image_size=c.image_size, grid=c.grid, channels=c.cnn_channels,
                                      fine_tune_last_block=c.fine_tune_last_block, stride=c.feature_stride)
         Da, D, E = c.annotation_dim, c.hidden_dim, c.embed_dim
+        self.grid_size = c.grid_size  # (gh, gw) of the encoder's feature map
         self.project = nn.Linear(self.encoder.out_channels, Da)  # W_a
-        if c.place_encoding == "table":
-            self.places = nn.Parameter(torch.zeros(c.regions, Da))  # p_i, one per region
-        else:
-            self.register_buffer("place_feats", place_features(c.grid_size), persistent=False)  # (L, 4K)
-            self.place_proj = nn.Linear(4 * PLACE_OCTAVES, Da)  # W_p
+        self.places = PLACE_ENCODINGS[c.place_encoding](c.grid_size, Da)  # () -> p_i (L, Da)
+        self.context_source = PLACE_IN[c.place_in]  # what the context averages: W_a f_i + p_i, or W_a f_i
+        self.state_source = INIT_STATES[c.init_state]  # (B, L, Da) -> (B, Da) that h_0, c_0 are read from
+        self.mode = attention_mode(c.attention_mode, c.expected_share)  # soft or hard context
         self.init_h, self.init_c = nn.Linear(Da, D), nn.Linear(Da, D)
         self.attn = BahdanauAttention(query_size=D, key_size=Da, hidden_dim=c.attention_dim)
         self.f_beta = nn.Linear(D, 1)
@@ -230,23 +195,15 @@ class Captioner(KitModel):
             ``{"a": (B, L, Da), "proj": (B, L, A) = W_k a, "h": (B, D), "c": (B, D)}``.
         """
         fmap = self.encoder.trainable(features)  # (B, C, gh, gw)
-        if fmap.shape[-2:] != self.config.grid_size:
-            raise ValueError(f"Expected a {self.config.grid_size} feature grid (image_size "
+        if fmap.shape[-2:] != self.grid_size:
+            raise ValueError(f"Expected a {self.grid_size} feature grid (image_size "
                              f"{self.config.image_size}). Received: {tuple(fmap.shape[-2:])}")
         what = self.project(fmap.flatten(2).transpose(1, 2))  # (B, L, Da): W_a f_i
-        keys = what + self.place_vectors()  # (B, L, Da): where the scores look
-        a = keys if self.config.place_in == "annotation" else what  # what the context averages
-        mean = a.mean(dim=1)  # (B, Da)
-        if self.config.init_state == "learned":  # h_0 = tanh(b_h): what is where must come through attention
-            mean = torch.zeros_like(mean)
-        return {"a": a, "proj": self.attn.project_keys(keys), "h": torch.tanh(self.init_h(mean)),
-                "c": torch.tanh(self.init_c(mean))}
-
-    def place_vectors(self) -> Tensor:
-        """``p_i`` of every region: ``(L, Da)``."""
-        if self.config.place_encoding == "table":
-            return self.places
-        return self.place_proj(self.place_feats)
+        keys = what + self.places()  # (B, L, Da): where the scores look
+        a = self.context_source(what, keys)  # (B, L, Da): what the context averages
+        start = self.state_source(a)  # (B, Da)
+        return {"a": a, "proj": self.attn.project_keys(keys), "h": torch.tanh(self.init_h(start)),
+                "c": torch.tanh(self.init_c(start))}
 
     # -- one step ----------------------------------------------------------------------------------------
     def advance(self, y_prev: Tensor, state: dict[str, Tensor], expected: Tensor | None = None
@@ -255,47 +212,39 @@ class Captioner(KitModel):
 
         Args:
             y_prev: ``(N,)`` previous words; state: from :meth:`encode` (rows ``N``).
-            expected: hard attention in training: ``(N,)`` bool, rows that take the expected context.
+            expected: hard attention in training: ``(N,)`` bool, rows that take the expected context
+                (from ``self.mode.rows_on_expected``).
 
         Returns:
-            ``(logits (N, V), new_state, alpha (N, L), log p(s_t) (N,) or None)``.
+            ``(logits (N, V), new_state, alignment alpha_t (N, L), log p(s_t) (N,) or None)``.
         """
         h, a, proj = state["h"], state["a"], state["proj"]
-        context, alpha = self.attn(h, a, projected_keys=proj)  # (N, Da), (N, L): sum_i alpha_i a_i
-        sample_lp = None
-        if self.config.attention == "hard":
-            score = functools.partial(additive_from_projected, w_v=self.attn.score.w_v)
-            hard = hard_attention(self.attn.score.w_q(h)[:, None], proj, a, score=score,
-                                  training=self.training)  # one region per row: context (N, 1, Da)
-            sample_lp = hard.log_prob[:, 0]  # (N,)
-            keep_soft = expected if expected is not None else torch.zeros_like(sample_lp, dtype=torch.bool)
-            context = torch.where(keep_soft[:, None], context, hard.context[:, 0])
+        expected_context, alignment = self.attn(h, a, projected_keys=proj)  # (N, Da), (N, L): sum_i alpha_i a_i
+        context, sample_lp = self.mode.context(self.attn, h, state, expected_context, expected, self.training)
         z = torch.sigmoid(self.f_beta(h)) * context  # (N, Da), gated by beta_t
         emb = self.embed(y_prev)  # (N, E)
         h, c = self.lstm(torch.cat([emb, z], dim=-1), (h, state["c"]))
         logits = self.out(self.dropout(emb + self.out_h(h) + self.out_z(z)))  # (N, V)
-        return logits, {**state, "h": h, "c": c}, alpha, sample_lp
+        return logits, {**state, "h": h, "c": c}, alignment, sample_lp
 
     def step(self, y_prev: Tensor, state: dict[str, Tensor]) -> tuple[Tensor, dict[str, Tensor], Tensor]:
-        """The ``attnkit.decoding`` step function: ``(N,) -> (log_probs (N, V), state, alpha (N, L))``."""
-        logits, state, alpha, _ = self.advance(y_prev, state)
-        return torch.log_softmax(logits, dim=-1), state, alpha
+        """The ``attnkit.decoding`` step function: ``(N,) -> (log_probs (N, V), state, alignment (N, L))``."""
+        logits, state, alignment, _ = self.advance(y_prev, state)
+        return torch.log_softmax(logits, dim=-1), state, alignment
 
     # -- teacher forcing ---------------------------------------------------------------------------------
     def forward(self, features: Tensor, tgt_in: Tensor, tgt_out: Tensor | None = None) -> CaptionerOutput:
         state = self.encode(features)
         B, T = tgt_in.shape
-        expected = None
-        if self.config.attention == "hard" and self.training:
-            expected = torch.rand(B, device=tgt_in.device) < self.config.expected_share  # (B,)
-        logits, alphas, sample_lps = [], [], []
+        expected = self.mode.rows_on_expected(B, tgt_in.device, self.training)  # (B,) or None
+        logits, alignments, sample_lps = [], [], []
         for t in range(T):
-            lg, state, alpha, lp = self.advance(tgt_in[:, t], state, expected)
+            lg, state, alignment, lp = self.advance(tgt_in[:, t], state, expected)
             logits.append(lg)
-            alphas.append(alpha)
+            alignments.append(alignment)
             if lp is not None:
                 sample_lps.append(lp)
-        out = CaptionerOutput(torch.stack(logits, 1), torch.stack(alphas, 1),  # (B, T, V), (B, T, L)
+        out = CaptionerOutput(torch.stack(logits, 1), torch.stack(alignments, 1),  # (B, T, V), (B, T, L)
                               sample_log_probs=torch.stack(sample_lps, 1) if sample_lps else None)
         if tgt_out is not None:
             out.loss = self._loss(out, tgt_out, expected)
@@ -305,15 +254,15 @@ class Captioner(KitModel):
         """Cross-entropy + doubly stochastic penalty (soft), or the REINFORCE surrogate (hard, training)."""
         c = self.config
         mask = tgt_out != c.pad_id  # (B, T)
-        if c.attention == "soft" or out.sample_log_probs is None or expected is None:
+        if out.sample_log_probs is None or expected is None:
             ce = F.cross_entropy(out.logits.transpose(1, 2), tgt_out, ignore_index=c.pad_id)
-            loss = ce + doubly_stochastic_penalty(out.alphas, mask, c.doubly_stochastic)
+            loss = ce + doubly_stochastic_penalty(out.alignments, mask, c.doubly_stochastic)
             if c.sharpness:  # lambda_h * mean_{b,t real} H(alpha_bt)
-                loss = loss + c.sharpness * (attention_entropy(out.alphas) * mask).sum() / mask.sum().clamp_min(1)
+                loss = loss + c.sharpness * (attention_entropy(out.alignments) * mask).sum() / mask.sum().clamp_min(1)
             return loss
         token_lp = torch.log_softmax(out.logits, -1).gather(-1, tgt_out[..., None])[..., 0]  # (B, T)
         sampled = ~expected
-        loss = reinforce_loss(token_lp, out.sample_log_probs, attention_entropy(out.alphas), mask, sampled,
+        loss = reinforce_loss(token_lp, out.sample_log_probs, attention_entropy(out.alignments), mask, sampled,
                               float(self.baseline), c.reinforce_weight, c.entropy_weight)
         with torch.no_grad():  # b <- decay * b + (1 - decay) * mean_b R_b
             reward = (token_lp * mask).sum(1).mean()
@@ -347,13 +296,13 @@ class Captioner(KitModel):
                       max_len=max_len or c.max_len, beam_size=beam_size, pad_id=c.pad_id,
                       length_penalty=length_penalty, device=features.device)
 
-    def caption(self, images: Any, beam_size: int = 1, return_attention: bool = False,
+    def caption(self, images: Any, beam_size: int = 1, return_alignments: bool = False,
                 batch_size: int = 32) -> list[str] | list[tuple[str, Tensor]]:
         """Caption images: paths, Pillow images, arrays ``(H, W[, C])`` or a tensor ``(B, 3, H, W)`` in [0, 1].
 
         Returns:
-            One caption per image, or ``(caption, attention)`` pairs with ``return_attention=True``, where
-            ``attention`` is ``(T, gh, gw)`` on the CPU: one map per word of the caption (end token excluded;
+            One caption per image, or ``(caption, alignments)`` pairs with ``return_alignments=True``, where
+            ``alignments`` is ``(T, gh, gw)`` on the CPU: one map per word of the caption (end token excluded;
             the words are :meth:`caption_words` of the caption).
 
         Example::
@@ -362,14 +311,13 @@ class Captioner(KitModel):
             model.caption(["photo.jpg"])                       # ['the cat to the left of the rocket']
         """
         results = captioner_io.describe(self, images, beam_size=beam_size, batch_size=batch_size)
-        if return_attention:
-            return [(r.text, r.attention) for r in results]
+        if return_alignments:
+            return [(r.text, r.alignments) for r in results]
         return [r.text for r in results]
 
     def caption_words(self, images: Any, beam_size: int = 1) -> list[captioner_io.Described]:
-        """Per image: the caption, its words and one attention map ``(gh, gw)`` per word."""
+        """Per image: the caption, its words and its alignments, one map ``(gh, gw)`` per word."""
         return captioner_io.describe(self, images, beam_size=beam_size)
 
 
-__all__ = ["ATTENTION_KINDS", "PLACE_ENCODINGS", "PLACE_OCTAVES", "Captioner", "CaptionerConfig", "CaptionerOutput",
-           "place_features"]
+__all__ = ["ATTENTION_MODES", "Captioner", "CaptionerConfig"]

@@ -26,11 +26,11 @@ from torch import Tensor
 
 @dataclass
 class Described:
-    """One captioned image: ``text``, its ``words`` and ``attention`` ``(T, gh, gw)``, one map per word."""
+    """One captioned image: ``text``, its ``words`` and ``alignments`` ``(T, gh, gw)``, one map per word."""
 
     text: str
     words: list[str]
-    attention: Tensor
+    alignments: Tensor
 
 
 def images_to_tensor(images: Any, image_size: int) -> Tensor:
@@ -58,7 +58,7 @@ def describe(model: Any, images: Any, beam_size: int = 1, batch_size: int = 32) 
     """Caption ``images`` with ``model`` (in eval mode), ``batch_size`` at a time.
 
     Returns:
-        One :class:`Described` per image; ``attention`` rows are the decoder's ``alpha_t`` for each word
+        One :class:`Described` per image; ``alignments`` rows are the decoder's ``alpha_t`` for each word
         (the end token's row dropped), reshaped to the model's grid, on the CPU.
     """
     tok = model.tokenizers.get("target")

@@ -1,6 +1,7 @@
 """The two training signals of Show, Attend and Tell beyond cross-entropy (Xu et al. 2015, sections 4.1-4.2).
 
-Shape legend: ``B`` captions, ``T`` words (steps), ``L`` image regions.
+Shape legend: ``B`` captions, ``T`` words (steps), ``L`` image regions. The alignments ``alpha_bti`` are the
+attention weights of step ``t`` over the regions.
 
 Doubly stochastic regularisation (soft attention, eq. 14): each region should receive about as much
 attention over the whole caption as any other,
@@ -22,8 +23,8 @@ only their likelihood.
 
 Example:
     >>> import torch
-    >>> alphas = torch.full((1, 2, 4), 0.25)                      # (B, T, L): uniform over 4 regions
-    >>> float(doubly_stochastic_penalty(alphas, torch.ones(1, 2, dtype=torch.bool), 1.0))   # 4 * 0.5 ** 2
+    >>> alignments = torch.full((1, 2, 4), 0.25)                  # (B, T, L): uniform over 4 regions
+    >>> float(doubly_stochastic_penalty(alignments, torch.ones(1, 2, dtype=torch.bool), 1.0))   # 4 * 0.5 ** 2
     1.0
 """
 
@@ -33,11 +34,11 @@ import torch
 from torch import Tensor
 
 
-def doubly_stochastic_penalty(alphas: Tensor, mask: Tensor, weight: float) -> Tensor:
+def doubly_stochastic_penalty(alignments: Tensor, mask: Tensor, weight: float) -> Tensor:
     """``weight * mean_b sum_i (1 - sum_t mask_bt alpha_bti)^2``.
 
     Args:
-        alphas: ``(B, T, L)`` attention weights per step (each row sums to 1 over ``L``).
+        alignments: ``(B, T, L)`` attention weights per step (each row sums to 1 over ``L``).
         mask: ``(B, T)`` bool, True for real words (padding steps do not count).
         weight: ``lambda``.
 
@@ -50,14 +51,14 @@ def doubly_stochastic_penalty(alphas: Tensor, mask: Tensor, weight: float) -> Te
         >>> float(doubly_stochastic_penalty(a, torch.ones(1, 2, dtype=torch.bool), 0.5))   # 0.5 * (1 + 1)
         1.0
     """
-    if alphas.dim() != 3 or mask.shape != alphas.shape[:2]:
-        raise ValueError(f"Expected alphas (B, T, L) and mask (B, T). Received: {tuple(alphas.shape)} and "
+    if alignments.dim() != 3 or mask.shape != alignments.shape[:2]:
+        raise ValueError(f"Expected alignments (B, T, L) and mask (B, T). Received: {tuple(alignments.shape)} and "
                          f"{tuple(mask.shape)}")
-    total = (alphas * mask[..., None].to(alphas.dtype)).sum(dim=1)  # (B, L): attention each region received
+    total = (alignments * mask[..., None].to(alignments.dtype)).sum(dim=1)  # (B, L): attention each region received
     return weight * ((1.0 - total) ** 2).sum(dim=-1).mean()
 
 
-def attention_entropy(alphas: Tensor) -> Tensor:
+def attention_entropy(alignments: Tensor) -> Tensor:
     """``H_bt = -sum_i alpha_bti log alpha_bti`` (0 log 0 = 0): ``(B, T, L) -> (B, T)``.
 
     Example:
@@ -65,7 +66,7 @@ def attention_entropy(alphas: Tensor) -> Tensor:
         >>> round(float(attention_entropy(torch.tensor([[[0.5, 0.5, 0.0]]]))), 4)   # log 2
         0.6931
     """
-    return -(alphas * torch.log(alphas.clamp_min(1e-12))).sum(dim=-1)
+    return -(alignments * torch.log(alignments.clamp_min(1e-12))).sum(dim=-1)
 
 
 def reinforce_loss(token_log_probs: Tensor, sample_log_probs: Tensor, entropy: Tensor, mask: Tensor,

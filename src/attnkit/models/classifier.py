@@ -16,7 +16,10 @@ Shape legend: B batch, T words (token positions), V vocabulary, E embedding widt
                                                               "max" / "mean" over the real words
     out = Dense_C(Dropout(ReLU(Dense_F(h))))      (B, C)      logits; sigmoid (C = 2: one unit) or softmax
 
-``model.classify(texts)`` gives the label and its probability per text; with ``return_attention=True``
+``config.self_attention`` names the self-attention (``"dot"``, ``"multi_head"`` or ``"none"``) and
+``config.pooling`` the pooling; both become modules once, in ``__init__``.
+
+``model.classify(texts)`` gives the label and its probability per text; with ``return_weights=True``
 also the words that weighed most: the pooling weights ``w`` (attention pooling) or, with max/mean
 pooling, the self-attention each word received (mean over heads and over the real query words).
 """
@@ -25,16 +28,19 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import ClassVar
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from attnkit.data.class_batches import pad_ids
 from attnkit.layers import Attention, MultiHeadAttention
 from attnkit.models.base import KitModel
+from attnkit.models.outputs import ClassifierOutput
 from attnkit.storage import register_model
 
-ATTENTIONS: tuple[str, ...] = ("dot", "multi_head", "none")
+SELF_ATTENTIONS: tuple[str, ...] = ("dot", "multi_head", "none")
 POOLINGS: tuple[str, ...] = ("attention", "max", "mean")
 
 
@@ -59,7 +65,7 @@ class ClassifierConfig:
     embed_dim: int = 64          # E: word embedding width
     d_model: int = 128           # D: Conv1D filters, the width attention works in
     kernel_size: int = 3         # Conv1D window in words (odd, so 'same' padding keeps position t on word t)
-    attention: str = "none"      # self-attention: dot (layers.Attention) | multi_head | none
+    self_attention: str = "none"  # dot (layers.Attention) | multi_head | none
     num_heads: int = 4           # H of multi_head
     head_dim: int = 32           # Dh of multi_head (Keras: key_dim)
     pooling: str = "attention"   # attention (a learned query) | max | mean
@@ -67,6 +73,8 @@ class ClassifierConfig:
     dropout: float = 0.2         # on the embeddings and before the last Dense
     max_len: int = 300           # a text is cut to its first max_len tokens
     pad_id: int = 0              # padding id of the tokenizer
+    #: Fields renamed since attnkit 0.1.0 (old -> new): an old config.json gets one line naming both.
+    renamed_fields: ClassVar[dict[str, str]] = {"attention": "self_attention"}
 
     def __post_init__(self) -> None:
         self.labels = tuple(self.labels)
@@ -82,10 +90,11 @@ class ClassifierConfig:
             need(isinstance(getattr(self, name), int) and getattr(self, name) >= 1,
                  f"{name}: expected an int >= 1", getattr(self, name))
         need(self.kernel_size % 2 == 1, "kernel_size: expected an odd number", self.kernel_size)
-        need(self.attention in ATTENTIONS, f"attention: expected one of {ATTENTIONS}", self.attention)
+        need(self.self_attention in SELF_ATTENTIONS, f"self_attention: expected one of {SELF_ATTENTIONS}",
+             self.self_attention)
         need(self.pooling in POOLINGS, f"pooling: expected one of {POOLINGS}", self.pooling)
-        need(self.attention != "none" or self.pooling == "attention",
-             "attention: 'none' needs pooling='attention' (else no attention is left)", self.attention)
+        need(self.self_attention != "none" or self.pooling == "attention",
+             "self_attention: 'none' needs pooling='attention' (else no attention is left)", self.self_attention)
         need(0.0 <= self.dropout < 1.0, "dropout: expected a number in [0, 1)", self.dropout)
         need(0 <= self.pad_id < self.vocab_size, "pad_id: expected an id in [0, vocab_size)", self.pad_id)
 
@@ -95,26 +104,6 @@ class ClassifierConfig:
         return 1 if len(self.labels) == 2 else len(self.labels)
 
 
-@dataclass
-class ClassifierOutput:
-    """What :class:`AttentionClassifier` returns.
-
-    Attributes:
-        logits: ``(B, 1)`` for two classes (the logit of ``labels[1]``), else ``(B, C)``.
-        loss: mean cross-entropy (binary: of the sigmoid) when labels were given, else None.
-        attentions: with ``output_attentions=True`` and self-attention, a 1-tuple of weights ``(B, H, T, T)``
-            (``H = 1`` for ``"dot"``).
-        word_weights: ``(B, T)`` weights over the words that sum to 1 over the real words: the pooling
-            weights (attention pooling, always), or the self-attention each word received (max/mean pooling,
-            with ``output_attentions=True``); else None.
-    """
-
-    logits: Tensor
-    loss: Tensor | None = None
-    attentions: tuple[Tensor, ...] | None = None
-    word_weights: Tensor | None = None
-
-
 @dataclass(frozen=True)
 class Classification:
     """One text's answer from :meth:`AttentionClassifier.classify`.
@@ -122,13 +111,13 @@ class Classification:
     Attributes:
         label: the predicted class name.
         probability: its probability.
-        words: with ``return_attention=True``, the ``(word, weight)`` pairs that weighed most, heaviest
+        word_weights: with ``return_weights=True``, the ``(word, weight)`` pairs that weighed most, heaviest
             first, each word once (its largest weight); else None.
     """
 
     label: str
     probability: float
-    words: tuple[tuple[str, float], ...] | None = None
+    word_weights: tuple[tuple[str, float], ...] | None = None
 
 
 class AttentionPooling(nn.Module):
@@ -163,14 +152,37 @@ class AttentionPooling(nn.Module):
         return h[:, 0], w[:, 0]
 
 
+class MeanPooling(nn.Module):
+    """The mean of the real words: ``(B, T, D), key_mask (B, T) -> (h (B, D), None)`` (no weights)."""
+
+    def forward(self, x: Tensor, key_mask: Tensor) -> tuple[Tensor, None]:
+        m = key_mask[..., None]  # (B, T, 1)
+        return (x * m).sum(1) / m.sum(1).clamp(min=1), None
+
+
+class MaxPooling(nn.Module):
+    """The maximum over the real words (zeros for a text without any): ``(B, T, D) -> (h (B, D), None)``."""
+
+    def forward(self, x: Tensor, key_mask: Tensor) -> tuple[Tensor, None]:
+        h = x.masked_fill(~key_mask[..., None], torch.finfo(x.dtype).min).amax(1)  # (B, D)
+        return torch.where(key_mask.any(1, keepdim=True), h, torch.zeros_like(h)), None
+
+
+def _pooling(c: ClassifierConfig) -> nn.Module:
+    """The pooling a config names: ``(B, T, D), key_mask -> (h (B, D), weights (B, T) or None)``."""
+    if c.pooling == "attention":
+        return AttentionPooling(c.d_model)
+    return MeanPooling() if c.pooling == "mean" else MaxPooling()
+
+
 def _self_attention(c: ClassifierConfig) -> nn.Module | None:
     """The self-attention layer a config names (the one place the string becomes a module)."""
-    if c.attention == "dot":
+    if c.self_attention == "dot":
         layer = Attention(use_scale=True)
         with torch.no_grad():  # Keras starts the learned scale at 1; 1/sqrt(D) keeps the first softmax soft
             layer.scale.fill_(c.d_model**-0.5)
         return layer
-    if c.attention == "multi_head":
+    if c.self_attention == "multi_head":
         return MultiHeadAttention(c.num_heads, c.head_dim, query_dim=c.d_model)  # built now: the optimiser sees it
     return None
 
@@ -195,7 +207,7 @@ class AttentionClassifier(KitModel):
 
     Example:
         >>> model = AttentionClassifier(ClassifierConfig(labels=("a", "b", "c"), vocab_size=30, embed_dim=6,
-        ...                                               d_model=8, ff_dim=5, attention="dot"))
+        ...                                               d_model=8, ff_dim=5, self_attention="dot"))
         >>> out = model(torch.tensor([[4, 5, 6, 0], [7, 8, 0, 0]]), output_attentions=True)
         >>> tuple(out.logits.shape), tuple(out.attentions[0].shape), tuple(out.word_weights.shape)
         ((2, 3), (2, 1, 4, 4), (2, 4))
@@ -210,7 +222,7 @@ class AttentionClassifier(KitModel):
         self.embedding = nn.Embedding(c.vocab_size, c.embed_dim, padding_idx=c.pad_id)
         self.conv = nn.Conv1d(c.embed_dim, c.d_model, c.kernel_size, padding=c.kernel_size // 2)
         self.self_attention = _self_attention(c)
-        self.pool = AttentionPooling(c.d_model) if c.pooling == "attention" else None
+        self.pool = _pooling(c)
         self.hidden = nn.Linear(c.d_model, c.ff_dim)
         self.output = nn.Linear(c.ff_dim, c.num_outputs)
         self.dropout = nn.Dropout(c.dropout)
@@ -238,16 +250,6 @@ class AttentionClassifier(KitModel):
         out, w = out
         return out, (w[:, None] if w.dim() == 3 else w)  # "dot": (B, T, T) -> (B, 1, T, T)
 
-    def _pool(self, x: Tensor, key_mask: Tensor) -> tuple[Tensor, Tensor | None]:
-        """``(B, T, D) -> (B, D)``, and the pooling weights ``(B, T)`` for attention pooling."""
-        if self.pool is not None:
-            return self.pool(x, key_mask)
-        m = key_mask[..., None]  # (B, T, 1)
-        if self.config.pooling == "mean":
-            return (x * m).sum(1) / m.sum(1).clamp(min=1), None
-        h = x.masked_fill(~m, torch.finfo(x.dtype).min).amax(1)  # (B, D)
-        return torch.where(key_mask.any(1, keepdim=True), h, torch.zeros_like(h)), None
-
     def forward(self, input_ids: Tensor, labels: Tensor | None = None,
                 output_attentions: bool = False) -> ClassifierOutput:
         key_mask = input_ids != self.config.pad_id  # (B, T) True = a real word
@@ -258,7 +260,7 @@ class AttentionClassifier(KitModel):
         # 3. self-attention
         x, attn = self._attend(x, key_mask, output_attentions)  # (B, T, D), (B, H, T, T) | None
         # 4. pooling over the words
-        h, word_weights = self._pool(x, key_mask)  # (B, D), (B, T) | None
+        h, word_weights = self.pool(x, key_mask)  # (B, D), (B, T) | None
         if word_weights is None and attn is not None:
             word_weights = received_attention(attn, key_mask)
         # 5. the two Dense layers
@@ -301,13 +303,13 @@ class AttentionClassifier(KitModel):
         return [ids[: self.config.max_len] for ids in tok.encode_batch(texts, add_special=False)]
 
     @torch.no_grad()
-    def classify(self, texts: Sequence[str], return_attention: bool = False, top_k: int = 5,
+    def classify(self, texts: Sequence[str], return_weights: bool = False, top_k: int = 5,
                  batch_size: int = 64) -> list[Classification]:
-        """Label, probability and (with ``return_attention``) the most-weighted words of each text.
+        """Label, probability and (with ``return_weights``) the most-weighted words of each text.
 
         Args:
             texts: the texts (non-empty strings).
-            return_attention: also give the ``top_k`` words the attention weighted most (punctuation and
+            return_weights: also give the ``top_k`` words the attention weighted most (punctuation and
                 unknown words are left out; a word repeated counts once, at its largest weight).
             top_k: how many words.
             batch_size: texts per forward pass.
@@ -320,30 +322,28 @@ class AttentionClassifier(KitModel):
             >>> tok = train_word_tokenizer(["good film", "bad plot"], min_frequency=1)
             >>> model = AttentionClassifier(ClassifierConfig(labels=("neg", "pos"), vocab_size=tok.vocab_size,
             ...                                               embed_dim=4, d_model=6, ff_dim=3), tok)
-            >>> r = model.classify(["good plot"], return_attention=True, top_k=2)[0]
-            >>> r.label in ("neg", "pos"), 0.5 <= r.probability <= 1, sorted(w for w, _ in r.words)
+            >>> r = model.classify(["good plot"], return_weights=True, top_k=2)[0]
+            >>> r.label in ("neg", "pos"), 0.5 <= r.probability <= 1, sorted(w for w, _ in r.word_weights)
             (True, True, ['good', 'plot'])
         """
         was_training = self.training
         self.eval()
         try:
-            return self._classify(self.encode(texts), return_attention, top_k, batch_size)
+            return self._classify(self.encode(texts), return_weights, top_k, batch_size)
         finally:
             self.train(was_training)
 
-    def _classify(self, rows: list[list[int]], return_attention: bool, top_k: int,
+    def _classify(self, rows: list[list[int]], return_weights: bool, top_k: int,
                   batch_size: int) -> list[Classification]:
-        from attnkit.data.class_batches import pad_ids  # the data layer sits below models; imported lazily
-
         device = next(self.parameters()).device
         results = []
         for start in range(0, len(rows), batch_size):
             chunk = rows[start:start + batch_size]
             ids = pad_ids(chunk, self.config.pad_id).to(device)  # (B, T)
-            out = self(ids, output_attentions=return_attention)
+            out = self(ids, output_attentions=return_weights)
             prob, pred = self.probabilities(out.logits).max(-1)  # (B,), (B,)
             for i, row in enumerate(chunk):
-                words = self._top_words(row, out.word_weights[i], top_k) if return_attention else None
+                words = self._top_words(row, out.word_weights[i], top_k) if return_weights else None
                 results.append(Classification(self.config.labels[int(pred[i])], float(prob[i]), words))
         return results
 

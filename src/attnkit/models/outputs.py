@@ -5,12 +5,11 @@ ones users of the ``transformers`` library know, so ``out.last_hidden_state`` or
 the same in both.
 
 Shape legend: B batch, T positions of this call, S key positions (cached + new), D width,
-H heads, V vocabulary size, C classes, L layers.
+H heads, V vocabulary size, C classes, L layers (for the captioner: image regions).
 """
 
 from __future__ import annotations
 
-import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass, fields
 from typing import Any
@@ -167,12 +166,6 @@ class Seq2SeqOutput(ModelOutput):
     alignments: Tensor | None = None
     loss: Tensor | None = None
 
-    @property
-    def attentions(self) -> Tensor | None:
-        """Deprecated name of :attr:`alignments` (``attentions`` is a per-layer tuple everywhere else)."""
-        warnings.warn("Seq2SeqOutput.attentions is now Seq2SeqOutput.alignments", FutureWarning, stacklevel=2)
-        return self.alignments
-
 
 @dataclass
 class TransformerOutput(ModelOutput):
@@ -195,3 +188,41 @@ class TransformerOutput(ModelOutput):
     encoder_attentions: tuple[Tensor, ...] | None = None
     decoder_attentions: tuple[Tensor, ...] | None = None
     cross_attentions: tuple[Tensor, ...] | None = None
+
+
+@dataclass
+class CaptionerOutput(ModelOutput):
+    """Output of :meth:`attnkit.models.Captioner.forward` (teacher forcing).
+
+    Attributes:
+        logits: ``(B, T, V)`` next-word scores.
+        alignments: ``(B, T, L)`` attention over the L image regions at each step (rows sum to 1).
+        loss: the training loss when ``tgt_out`` was given (cross-entropy + penalty, or the REINFORCE
+            surrogate), else None.
+        sample_log_probs: hard attention: ``(B, T)`` ``log p(s_t)`` of the chosen regions; else None.
+    """
+
+    logits: Tensor
+    alignments: Tensor
+    loss: Tensor | None = None
+    sample_log_probs: Tensor | None = None
+
+
+@dataclass
+class ClassifierOutput(ModelOutput):
+    """Output of :meth:`attnkit.models.AttentionClassifier.forward`.
+
+    Attributes:
+        logits: ``(B, 1)`` for two classes (the logit of ``labels[1]``), else ``(B, C)``.
+        loss: mean cross-entropy (binary: of the sigmoid) when labels were given, else None.
+        attentions: with ``output_attentions=True`` and self-attention, a 1-tuple of weights ``(B, H, T, T)``
+            (``H = 1`` for ``"dot"``).
+        word_weights: ``(B, T)`` weights over the words that sum to 1 over the real words: the pooling
+            weights (attention pooling, always), or the self-attention each word received (max/mean pooling,
+            with ``output_attentions=True``); else None.
+    """
+
+    logits: Tensor
+    loss: Tensor | None = None
+    attentions: tuple[Tensor, ...] | None = None
+    word_weights: Tensor | None = None

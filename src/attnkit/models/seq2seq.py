@@ -55,7 +55,7 @@ from attnkit.layers.factory import ATTENTION_NAMES, build_attention
 from attnkit.layers.luong import LuongAttention
 from attnkit.models import _translate
 from attnkit.models.base import KitModel
-from attnkit.models.outputs import Seq2SeqOutput  # noqa: F401  (re-exported)
+from attnkit.models.outputs import Seq2SeqOutput
 from attnkit.storage import register_model
 
 ATTENTIONS: tuple[str, ...] = ATTENTION_NAMES  # "none", "bahdanau", "luong-dot|general|concat", "luong-local-p"

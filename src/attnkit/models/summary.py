@@ -70,6 +70,19 @@ def summary(
         for name, m in model.named_modules()
         if name and name.count(".") < depth and not isinstance(m, (nn.ModuleList, nn.ModuleDict))
     ]
+    # 1. one forward pass records each row's output shape
+    shapes, model_shape = _output_shapes(model, rows, inputs, kwargs)
+    # 2. the table
+    text = _table(model, rows, shapes, model_shape)
+    if print_fn is not None:
+        print_fn(text)
+    return text
+
+
+def _output_shapes(model: nn.Module, rows: list[tuple[str, nn.Module]], inputs: tuple[object, ...],
+                   kwargs: dict[str, object]) -> tuple[dict[str, str], str]:
+    """``({row name: output shape}, the model's output shape)`` from one no-grad eval-mode pass (none without
+    inputs); the model's mode is restored and the hooks removed."""
     shapes: dict[str, str] = {}
     handles = []
     for name, m in rows:
@@ -78,20 +91,21 @@ def summary(
 
         handles.append(m.register_forward_hook(hook))
     model_shape = "-"
-    if inputs or kwargs:
-        was_training = model.training
-        model.eval()
-        try:
+    was_training = model.training
+    try:
+        if inputs or kwargs:
+            model.eval()
             with torch.no_grad():
                 model_shape = _shape_of(model(*inputs, **kwargs))
-        finally:
-            model.train(was_training)
-            for h in handles:
-                h.remove()
-    else:
+    finally:
+        model.train(was_training)
         for h in handles:
             h.remove()
+    return shapes, model_shape
 
+
+def _table(model: nn.Module, rows: list[tuple[str, nn.Module]], shapes: dict[str, str], model_shape: str) -> str:
+    """The Keras-style text: one line per row, then the parameter totals."""
     header = ("Layer (type)", "Output Shape", "Param #")
     table = [
         ("  " * name.count(".") + f"{name} ({type(m).__name__})", shapes.get(name, "-"), f"{count_parameters(m):,}")
@@ -105,7 +119,7 @@ def summary(
     total = count_parameters(model)
     trainable = count_parameters(model, trainable_only=True)
     size_mb = sum(p.numel() * p.element_size() for p in model.parameters()) / 2**20
-    out = [
+    return "\n".join([
         f'Model: "{type(model).__name__}"',
         "_" * width,
         line(*header),
@@ -117,8 +131,4 @@ def summary(
         f"Trainable params: {trainable:,}",
         f"Non-trainable params: {total - trainable:,}",
         "_" * width,
-    ]
-    text = "\n".join(out)
-    if print_fn is not None:
-        print_fn(text)
-    return text
+    ])

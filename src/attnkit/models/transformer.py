@@ -49,7 +49,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 
 import torch
 import torch.nn.functional as F
@@ -62,7 +62,7 @@ from attnkit.models import _translate as translation
 from attnkit.models._checks import check_ids, lengths_mask
 from attnkit.models.base import KitModel
 from attnkit.models.blocks import ACTIVATIONS, block_class, new_caches, run_blocks
-from attnkit.models.outputs import TransformerOutput  # noqa: F401  (re-exported)
+from attnkit.models.outputs import TransformerOutput
 from attnkit.storage import register_model
 
 NORMS: tuple[str, ...] = ("post", "pre")
@@ -205,7 +205,7 @@ class Transformer(KitModel):
 
     # -- decoder -----------------------------------------------------------------------------------------
     def decode_states(self, tgt_in: Tensor, memory: Tensor, src_mask: Tensor, caches: dict[str, list[KVCache]]
-                      | None = None, offset: int = 0, return_weights: bool = False, return_alignment: bool = False
+                      | None = None, offset: int = 0, return_weights: bool | Literal["alignment"] = False
                       ) -> tuple[Tensor, tuple[Tensor, ...], tuple[Tensor, ...]]:
         """Run the decoder stack on target positions ``[offset, offset + T)``.
 
@@ -214,9 +214,9 @@ class Transformer(KitModel):
             caches: ``{"self": [KVCache per layer], "cross": [static KVCache per layer]}`` for step-by-step
                 decoding, or None.
             offset: position of ``tgt_in[:, 0]`` (the number of cached positions).
-            return_weights: return every layer's self- and cross-attention weights.
-            return_alignment: return only the last layer's cross weights (one tensor in the cross tuple);
-                the other attentions keep the fused no-weights path.
+            return_weights: True returns every layer's self- and cross-attention weights; ``"alignment"`` only
+                the last layer's cross weights (one tensor in the cross tuple), the other attentions keeping
+                the fused no-weights path.
 
         Returns:
             ``(hidden (B, T, D), self weights per layer, cross weights per layer)`` (weights if asked).
@@ -228,10 +228,11 @@ class Transformer(KitModel):
                              f"Received: offset {offset} + {tgt_in.size(1)} new positions")
         y = self._embed(tgt_in, self.tgt_embed, self.tgt_pos, offset)
         w_self, w_cross = [], []
+        every = return_weights is True
         last = len(self.decoder) - 1
         for i, block in enumerate(self.decoder):
-            y, ws, wc = block(y, causal=True, memory=memory, memory_mask=src_mask, return_weights=return_weights,
-                              return_cross_weights=return_weights or (return_alignment and i == last),
+            y, ws, wc = block(y, causal=True, memory=memory, memory_mask=src_mask, return_weights=every,
+                              return_cross_weights=every or (return_weights == "alignment" and i == last),
                               cache=None if caches is None else caches["self"][i],
                               cross_cache=None if caches is None else caches["cross"][i])
             w_self += [ws] if ws is not None else []
@@ -295,13 +296,14 @@ class Transformer(KitModel):
         """
         if "prefix" in state:
             prefix = torch.cat([state["prefix"], y_prev[:, None]], dim=1)  # (N, t + 1)
-            hidden, _, w_cross = self.decode_states(prefix, state["memory"], state["src_mask"], return_alignment=True)
+            hidden, _, w_cross = self.decode_states(prefix, state["memory"], state["src_mask"],
+                                                 return_weights="alignment")
             return (torch.log_softmax(self.out(hidden[:, -1]), dim=-1), dict(state, prefix=prefix),
                     w_cross[-1][:, :, -1].mean(dim=1))  # (N, S)
         caches = state["caches"]
         offset = caches["self"][0].length
         hidden, _, w_cross = self.decode_states(y_prev[:, None], state["memory"], state["src_mask"], caches,
-                                                offset, return_alignment=True)
+                                                offset, return_weights="alignment")
         return torch.log_softmax(self.out(hidden[:, 0]), dim=-1), state, w_cross[-1][:, :, 0].mean(dim=1)
 
     @torch.no_grad()

@@ -38,7 +38,7 @@ from attnkit.data.images import read_image, resize_rgb
 from attnkit.data.scenes import SCENE_SIZES, Scene, make_scenes
 from attnkit.data.tokenize import Tokenizer
 from attnkit.errors import InputError
-from attnkit.models.captioner import ATTENTION_KINDS, Captioner, CaptionerConfig
+from attnkit.models.captioner import ATTENTION_MODES, Captioner, CaptionerConfig
 from attnkit.models.image_encoders import ENCODERS, FEATURE_STRIDES
 from attnkit.recipes.common import Log, PreparedRun, check_choice, no_log
 from attnkit.training.metrics import bleu, exact_match
@@ -58,7 +58,7 @@ class CaptionRunSpec:
     images: str | None = None  # image folder of a captions file (default: the file's folder)
     seed: int = 0  # splits, scenes, initialisation
     encoder: str = "efficientnet-lite0"  # efficientnet-lite0 | small-cnn
-    attention: str = "soft"  # soft | hard
+    attention_mode: str = "soft"  # soft | hard
     image_size: int = 224  # S
     fine_tune_last_block: bool = False  # EfficientNet: train its last block (features cached before it)
     feature_stride: int = 16  # EfficientNet: 16 = its 14 x 14 x 112 map at 224 px, 32 = the 7 x 7 x 1280 one
@@ -137,7 +137,7 @@ def encode_images(model: Captioner, images: np.ndarray, batch_size: int = 32, lo
 
 def _check(spec: CaptionRunSpec) -> None:
     check_choice("--encoder", spec.encoder, ENCODERS)
-    check_choice("--attention", spec.attention, ATTENTION_KINDS)
+    check_choice("--attention-mode", spec.attention_mode, ATTENTION_MODES)
     if spec.image_size < 32 or (spec.encoder == "efficientnet-lite0" and spec.image_size % 32):
         raise InputError(f"--image-size must be >= 32 (a multiple of 32 for efficientnet-lite0). "
                          f"Received: {spec.image_size}")
@@ -157,10 +157,10 @@ def build_captioner(spec: CaptionRunSpec, captions: list[str], **config: Any) ->
         >>> m.config.vocab_size, m.config.max_len
         (8, 19)
     """
-    tok = Tokenizer.train(captions, kind="word", lowercase=True)
+    tok = Tokenizer.train(captions, scheme="word", lowercase=True)
     longest = max(len(ids) for ids in tok.encode_batch(captions))
     try:
-        cfg = CaptionerConfig(vocab_size=tok.vocab_size, encoder=spec.encoder, attention=spec.attention,
+        cfg = CaptionerConfig(vocab_size=tok.vocab_size, encoder=spec.encoder, attention_mode=spec.attention_mode,
                               image_size=spec.image_size, fine_tune_last_block=spec.fine_tune_last_block,
                               feature_stride=spec.feature_stride,
                               max_len=2 * longest + 5, pad_id=tok.pad_id, sos_id=tok.sos_id,
@@ -211,7 +211,7 @@ def prepare_captioner(spec: CaptionRunSpec, config: TrainConfig, model: dict[str
     how = ("trained from scratch" if c.encoder == "small-cnn" else
            "fine-tuning its last block" if c.fine_tune_last_block else "frozen")
     summary = (f"training captioner ({c.encoder} {how}, "
-               f"{c.attention} attention over {c.regions} regions, {net.num_parameters(trainable_only=True):,} "
+               f"{c.attention_mode} attention over {c.regions} regions, {net.num_parameters(trainable_only=True):,} "
                f"trainable parameters) on {spec.data}: {len(train.captions)} captions of {len(train.images)} images, "
                f"{len(valid.images)} images for validation")
     config = dataclasses.replace(config, metric=metric, mode="max")

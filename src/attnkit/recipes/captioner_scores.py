@@ -80,7 +80,7 @@ def attention_in_box(model: Captioner, features: Tensor, scenes: list[Scene], ba
         for b, r in enumerate(ids):
             tgt_in[b, : len(r) - 1] = torch.tensor(r[:-1])
         out = model(features[i:i + batch_size].to(device).float(), tgt_in.to(device))
-        h, w, s = peak_hits(out.alphas.cpu(), [r[1:] for r in ids], part, object_ids, c.grid_size, c.image_size)
+        h, w, s = peak_hits(out.alignments.cpu(), [r[1:] for r in ids], part, object_ids, c.grid_size, c.image_size)
         hits, words, share = hits + h, words + w, share + s
     return {"peak_in_box": hits / max(words, 1), "chance": share / max(words, 1), "object_words": float(words)}
 

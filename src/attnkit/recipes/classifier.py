@@ -111,7 +111,7 @@ def build_classifier(train: LabeledTexts, spec: ClassifierRunSpec, **model: Any)
     Args:
         train: the training texts.
         spec: vocabulary settings and the seed of the initialisation.
-        **model: :class:`ClassifierConfig` fields (``embed_dim``, ``d_model``, ``attention``, ``pooling``, ...).
+        **model: :class:`ClassifierConfig` fields (``embed_dim``, ``d_model``, ``self_attention``, ``pooling``, ...).
     """
     tok = train_word_tokenizer(train.texts, spec.vocab_size, spec.min_frequency)
     try:
@@ -143,8 +143,8 @@ def explanation_check(model: AttentionClassifier, test: LabeledTexts, indicative
         >>> share, n
         (1.0, 1)
     """
-    results = model.classify(test.texts, return_attention=True, top_k=top_k)
-    hits = [any(w in indicative.get(y, ()) for w, _ in r.words or ())
+    results = model.classify(test.texts, return_weights=True, top_k=top_k)
+    hits = [any(w in indicative.get(y, ()) for w, _ in r.word_weights or ())
             for r, y in zip(results, test.labels, strict=True) if r.label == y]
     return (sum(hits) / len(hits) if hits else None), len(hits)
 
@@ -278,7 +278,7 @@ def prepare_classifier(spec: ClassifierRunSpec, config: TrainConfig, model: dict
                               spec.seed, net.config.pad_id)
     evaluate = (lambda m: {"accuracy": accuracy(m, valid)}) if len(valid) else None
     c = net.config
-    summary = (f"training the attention classifier ({c.attention} self-attention, {c.pooling} pooling, "
+    summary = (f"training the attention classifier ({c.self_attention} self-attention, {c.pooling} pooling, "
                f"{net.num_parameters():,} parameters) on {spec.data}: {len(train)} texts in {len(labels)} "
                f"classes, {len(valid)} for validation, {len(splits['test'])} for the test")
     if evaluate is None:

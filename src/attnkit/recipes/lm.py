@@ -35,22 +35,18 @@ from typing import Any
 
 import torch
 
-from attnkit.data.text import (
+from attnkit.data.lm_streams import BlockStream, SentencePairStream, eval_blocks
+from attnkit.data.lm_tokenizers import (
     BERT_SPECIAL_TOKENS,
     EOS_TOKEN,
-    BlockStream,
-    SentencePairStream,
     encode_documents,
     encode_text,
-    eval_blocks,
     load_tokenizer,
-    read_text,
-    split_documents,
-    split_sentences,
     train_byte_bpe,
     train_wordpiece,
     unknown_pieces,
 )
+from attnkit.data.reading import read_text, split_documents, split_sentences
 from attnkit.errors import InputError
 from attnkit.models.bert import BertConfig, mask_tokens
 from attnkit.models.bert_heads import BertForPreTraining

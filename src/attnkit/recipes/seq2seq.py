@@ -41,7 +41,7 @@ from attnkit.training.metrics import bleu, by_length_bucket, exact_match, token_
 from attnkit.training.trainer import TrainConfig, TrainResult
 
 Pairs = list[tuple[str, str]]
-TOKENIZER_KINDS: tuple[str, ...] = ("char", "word", "bpe")
+TOKENIZER_SCHEMES: tuple[str, ...] = ("char", "word", "bpe")
 
 
 @dataclass
@@ -119,15 +119,15 @@ def build_tokenizers(spec: RunSpec, pairs: Pairs) -> tuple[Tokenizer, Tokenizer]
 
     Example:
         >>> src, tgt = build_tokenizers(RunSpec(data="dates"), [("3 mars 2021", "2021-03-03")])
-        >>> tgt.kind
+        >>> tgt.scheme
         'char'
     """
     opts = tokenizer_options(spec.data)
-    kind = spec.tokenizer or opts["kind"]
-    src = Tokenizer.train([s for s, _ in pairs], kind=kind, vocab_size=spec.vocab_size,
+    scheme = spec.tokenizer or opts["scheme"]
+    src = Tokenizer.train([s for s, _ in pairs], scheme=scheme, vocab_size=spec.vocab_size,
                           lowercase=opts.get("lowercase", False))
-    tgt_kind = "char" if spec.data in BUILTIN_TASKS else kind
-    tgt = Tokenizer.train([t for _, t in pairs], kind=tgt_kind, vocab_size=spec.vocab_size)
+    tgt_scheme = "char" if spec.data in BUILTIN_TASKS else scheme
+    tgt = Tokenizer.train([t for _, t in pairs], scheme=tgt_scheme, vocab_size=spec.vocab_size)
     return src, tgt
 
 
@@ -135,7 +135,7 @@ def length_limits(src_tok: Tokenizer, tgt_tok: Tokenizer, pairs: Pairs) -> dict[
     """``max_src_len`` / ``max_tgt_len`` of a model config: room for twice the longest pair (in tokens).
 
     Example:
-        >>> tok = Tokenizer.train(["abc"], kind="char")
+        >>> tok = Tokenizer.train(["abc"], scheme="char")
         >>> length_limits(tok, tok, [("abc", "ab")])
         {'max_src_len': 256, 'max_tgt_len': 18}
     """
@@ -154,7 +154,7 @@ def build_model(src_tok: Tokenizer, tgt_tok: Tokenizer, pairs: Pairs, seed: int 
 
     Example:
         >>> pairs = [("abc", "cba")]
-        >>> tok = Tokenizer.train(["abc"], kind="char")
+        >>> tok = Tokenizer.train(["abc"], scheme="char")
         >>> build_model(tok, tok, pairs, hidden_dim=8, embed_dim=4).config.hidden_dim
         8
     """
@@ -181,7 +181,7 @@ def build_transformer(spec: RunSpec, pairs: Pairs, share_embeddings: str = "none
     """
     if share_embeddings == "all":
         opts = tokenizer_options(spec.data)
-        tok = Tokenizer.train([s for s, _ in pairs] + [t for _, t in pairs], kind=spec.tokenizer or opts["kind"],
+        tok = Tokenizer.train([s for s, _ in pairs] + [t for _, t in pairs], scheme=spec.tokenizer or opts["scheme"],
                               vocab_size=spec.vocab_size, lowercase=opts.get("lowercase", False))
         src_tok = tgt_tok = tok
     else:
@@ -233,7 +233,7 @@ def train_model(model: Seq2Seq, train: Pairs, valid: Pairs, config: TrainConfig,
 
 
 def _check_tokenizer(spec: RunSpec) -> None:
-    if spec.tokenizer is not None and spec.tokenizer not in TOKENIZER_KINDS:
+    if spec.tokenizer is not None and spec.tokenizer not in TOKENIZER_SCHEMES:
         raise InputError(f"--tokenizer must be char, word or bpe. Received: {spec.tokenizer!r}")
 
 
@@ -327,7 +327,7 @@ def score(model: Seq2Seq, pairs: Pairs, preds: list[str], buckets: int | list[in
     tgt = model.tokenizers["target"]
     pred_ids = tgt.encode_batch(preds, add_special=False)
     ref_ids = tgt.encode_batch(refs, add_special=False)
-    char_level = tgt.kind == "char"
+    char_level = tgt.scheme == "char"
     return {
         "exact_match": exact_match(preds, refs),
         "token_accuracy": token_accuracy(pred_ids, ref_ids),

@@ -35,7 +35,6 @@ Example:
 """
 
 from attnkit.storage.files import (
-    _fsync_tree,  # noqa: F401  (re-exported for attnkit.models.base)
     atomic_directory,
     atomic_file,
     atomic_write_bytes,

@@ -37,9 +37,9 @@ def config_to_dict(config: Any) -> dict[str, Any]:
 def config_from_dict(config_class: type, data: dict[str, Any]) -> Any:
     """Rebuild ``config_class`` from a JSON dict; unknown fields raise ``CheckpointError``.
 
-    Missing fields take their defaults (configs written by older versions still load), or, when the class
-    names one in a ``saved_defaults`` dict, the value older versions used before the field existed; nested
-    dataclass fields are rebuilt recursively; JSON lists go back to tuples where the field's type or default is a tuple.
+    Missing fields take their defaults; nested dataclass fields are rebuilt recursively; JSON lists go back to
+    tuples where the field's type or default is a tuple. A field the class has renamed (its ``renamed_fields``
+    dict, old name -> new name) raises ``CheckpointError`` naming both, so an old config.json says what to do.
 
     Args:
         config_class: the ``@dataclass`` to build.
@@ -56,10 +56,19 @@ def config_from_dict(config_class: type, data: dict[str, Any]) -> Any:
         ...     width: int = 8
         >>> config_from_dict(Cfg, {"sizes": [4, 5]})
         Cfg(sizes=(4, 5), width=8)
+        >>> Cfg.renamed_fields = {"height": "width"}
+        >>> config_from_dict(Cfg, {"height": 4})
+        Traceback (most recent call last):
+        ...
+        attnkit.errors.CheckpointError: config field 'height' of Cfg is now 'width': rename the key in config.json
     """
     if not isinstance(data, dict):
         raise CheckpointError(f"config of {config_class.__name__} must be a JSON object. Received: {type(data).__name__}")
     fields = {f.name: f for f in dataclasses.fields(config_class) if f.init}
+    for old, new in getattr(config_class, "renamed_fields", {}).items():
+        if old in data and new not in data:
+            raise CheckpointError(f"config field {old!r} of {config_class.__name__} is now {new!r}: "
+                                  f"rename the key in config.json")
     unknown = sorted(set(data) - set(fields))
     if unknown:
         raise CheckpointError(f"config has fields {config_class.__name__} does not know: {unknown}. "
@@ -68,7 +77,7 @@ def config_from_dict(config_class: type, data: dict[str, Any]) -> Any:
         hints = typing.get_type_hints(config_class)
     except Exception:  # unresolved forward references: fall back to defaults only
         hints = {}
-    kwargs = {k: v for k, v in getattr(config_class, "saved_defaults", {}).items() if k not in data}
+    kwargs: dict[str, Any] = {}
     for name, value in data.items():
         hint = hints.get(name)
         sub = _dataclass_in(hint)

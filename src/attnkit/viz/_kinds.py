@@ -142,7 +142,7 @@ def captioner_record(model: Any, text: str, image: Any, grad: bool) -> Attention
     from PIL import Image
 
     (described,) = model.caption_words([image])
-    maps = described.attention.float()  # (T_out, gh, gw)
+    maps = described.alignments.float()  # (T_out, gh, gw)
     gh, gw = int(maps.shape[1]), int(maps.shape[2])
     side = min(384, max(int(model.config.image_size), 128))
     seen = np.asarray(Image.fromarray(np.asarray(image, dtype=np.uint8)).resize((side, side), Image.BILINEAR))

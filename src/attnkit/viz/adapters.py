@@ -19,7 +19,7 @@ Example:
     >>> from attnkit.models.bert import Bert, BertConfig
     >>> model = Bert(BertConfig(vocab_size=20, hidden_size=8, num_hidden_layers=2, num_attention_heads=2,
     ...                         intermediate_size=16)).eval()
-    >>> model.tokenizer = Tokenizer.train(["a b c"], kind="char")
+    >>> model.tokenizer = Tokenizer.train(["a b c"], scheme="char")
     >>> rec = record_for(model, "abc")
     >>> rec.tokens, rec.num_layers, tuple(rec.attentions[0].shape)
     (['<sos>', 'a', 'b', 'c', '<eos>'], 2, (2, 5, 5))

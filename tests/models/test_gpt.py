@@ -17,6 +17,7 @@ from hypothesis import strategies as st
 from safetensors.torch import load_file, save_file
 
 from attnkit.errors import CheckpointError
+from attnkit.functional import causal_dropout
 from attnkit.kernels import dropout_mask
 from attnkit.layers import KVCache
 from attnkit.models import hub
@@ -293,7 +294,7 @@ def test_next_token_loss_errors():
 def test_training_dropout_paths(monkeypatch):
     """Training with dropout is random; with every keep mask forced to ones, the training fast paths
     (block-causal attention, fused loss) give the evaluation logits and loss, so each dropout site
-    draws its mask through ``attnkit.kernels.dropout_mask.keep_mask``."""
+    draws its mask through ``keep_mask`` (of ``attnkit.kernels.dropout_mask`` and of the causal attention kernel)."""
     torch.manual_seed(5)
     model = GPT(GPTConfig(vocab_size=V, n_positions=32, n_embd=32, n_layer=2, n_head=4))
     x = ids(2, 16)
@@ -304,7 +305,8 @@ def test_training_dropout_paths(monkeypatch):
         clean = model(x, labels=x)
         model.train()
         calls = []
-        monkeypatch.setattr(dropout_mask, "keep_mask", lambda like, p: calls.append(p) or torch.ones_like(like))
+        for module in (dropout_mask, causal_dropout):
+            monkeypatch.setattr(module, "keep_mask", lambda like, p: calls.append(p) or torch.ones_like(like))
         forced = model(x, labels=x)
     # embeddings + per block (attention weights in one block of 16 queries, two residual branches)
     assert calls == [0.1] * (1 + 2 * 3)

@@ -1,6 +1,6 @@
 """The one block family of attnkit's Transformer models: ``Transformer``, ``Bert`` and ``GPT`` (and every
-later model) stack these blocks, each built from the one attention module,
-:class:`attnkit.layers.MultiHeadAttention`, with :class:`attnkit.layers.KVCache` as its cache.
+later model) stack these blocks, each built from the attention engine,
+:class:`attnkit.layers.engine.AttentionEngine`, with :class:`attnkit.layers.KVCache` as its cache.
 
 Norm placement is a choice of block, not a flag:
 
@@ -25,9 +25,10 @@ from typing import NamedTuple
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from attnkit.functional.kinds import AttentionKind
 from attnkit.kernels import Dropout, Linear, linear
+from attnkit.layers.engine import AttentionEngine
 from attnkit.layers.kv_cache import KVCache
-from attnkit.layers.multi_head import MultiHeadAttention
 
 
 def _gelu_tanh(x: Tensor) -> Tensor:
@@ -89,22 +90,13 @@ class BlockOutput(NamedTuple):
 
 
 def _sublayers(block: nn.Module, d_model: int, num_heads: int, ff_dim: int, activation: str, dropout: float,
-               attention_dropout: float, cross_attention: bool, eps: float, kind: str = "full",
+               attention_dropout: float, cross_attention: bool, eps: float, kind: str | dict | AttentionKind = "full",
                window: int | None = None) -> None:
     """Create the sub-layers both block kinds share (same names, so checkpoints map onto either); ``kind`` and
     ``window`` pick the self-attention's kind (:mod:`attnkit.functional.kinds`)."""
-    if d_model % num_heads:
-        raise ValueError("Expected d_model divisible by num_heads. "
-                         f"Received: d_model={d_model}, num_heads={num_heads}")
-    head_dim = d_model // num_heads
-
-    def mha() -> MultiHeadAttention:
-        return MultiHeadAttention(num_heads, head_dim, dropout=attention_dropout, query_dim=d_model)
-
-    block.self_attn = MultiHeadAttention(num_heads, head_dim, dropout=attention_dropout, query_dim=d_model,
-                                         kind=kind, window=window)
+    block.self_attn = AttentionEngine(d_model, num_heads, dropout=attention_dropout, kind=kind, window=window)
     block.self_attn_norm = nn.LayerNorm(d_model, eps=eps)
-    block.cross_attn = mha() if cross_attention else None
+    block.cross_attn = AttentionEngine(d_model, num_heads, dropout=attention_dropout) if cross_attention else None
     block.cross_attn_norm = nn.LayerNorm(d_model, eps=eps) if cross_attention else None
     block.ff = FeedForward(d_model, ff_dim, activation)
     block.ff_norm = nn.LayerNorm(d_model, eps=eps)
@@ -120,22 +112,13 @@ def _dropout_of(block: nn.Module) -> Callable[[Tensor], Tensor]:
     return block.dropout if block.training and block.dropout.p > 0 else _identity
 
 
-def _self_attend(block: nn.Module, h: Tensor, key_mask: Tensor | None, causal: bool, cache: KVCache | None,
-                 weights: bool) -> tuple[Tensor, Tensor | None]:
-    out = block.self_attn(h, h, key_mask=key_mask, use_causal_mask=causal, cache=cache,
-                          return_attention_scores=weights)
-    return out if weights else (out, None)
-
-
 def _cross_attend(block: nn.Module, h: Tensor, memory: Tensor | None, memory_mask: Tensor | None,
                   cache: KVCache | None, weights: bool) -> tuple[Tensor, Tensor | None]:
     if cache is not None and cache.length > 0:
-        memory_mask = None  # a filled static cache holds the memory's keys, values and mask
-        memory = h if memory is None else memory
+        memory, memory_mask = h, None  # a filled static cache holds the memory's keys, values and mask
     if memory is None:
         raise ValueError("Expected `memory` (B, S, D) for a block with cross-attention. Received: memory=None")
-    out = block.cross_attn(h, memory, key_mask=memory_mask, cache=cache, return_attention_scores=weights)
-    return out if weights else (out, None)
+    return block.cross_attn(h, memory, key_mask=memory_mask, cache=cache, return_weights=weights)
 
 
 class PostNormBlock(nn.Module):
@@ -147,7 +130,8 @@ class PostNormBlock(nn.Module):
         dropout: dropout on each sub-layer's output; attention_dropout: on the attention weights.
         cross_attention: add a cross-attention sub-layer (an encoder-decoder's decoder block).
         eps: LayerNorm epsilon.
-        kind, window: the self-attention's kind (``"full"``, ``"sliding_window"`` with ``window``, ...).
+        kind, window: the self-attention's kind (``"full"``, ``"sliding_window"`` with ``window``, an options
+            dict ``{"name": ..., **options}``, ...).
 
     Call arguments:
         x: ``(B, T, D)``.
@@ -172,7 +156,7 @@ class PostNormBlock(nn.Module):
 
     def __init__(self, d_model: int, num_heads: int, ff_dim: int, activation: str = "gelu", dropout: float = 0.0,
                  attention_dropout: float = 0.0, cross_attention: bool = False, eps: float = 1e-5,
-                 kind: str = "full", window: int | None = None) -> None:
+                 kind: str | dict | AttentionKind = "full", window: int | None = None) -> None:
         super().__init__()
         _sublayers(self, d_model, num_heads, ff_dim, activation, dropout, attention_dropout, cross_attention, eps,
                    kind, window)
@@ -182,7 +166,7 @@ class PostNormBlock(nn.Module):
                 cross_cache: KVCache | None = None, return_weights: bool = False,
                 return_cross_weights: bool | None = None) -> BlockOutput:
         drop = _dropout_of(self)
-        a, w_self = _self_attend(self, x, key_mask, causal, cache, return_weights)
+        a, w_self = self.self_attn(x, key_mask=key_mask, causal=causal, cache=cache, return_weights=return_weights)
         x = self.self_attn_norm(x + drop(a))
         w_cross = None
         if self.cross_attn is not None:
@@ -208,7 +192,7 @@ class PreNormBlock(nn.Module):
 
     def __init__(self, d_model: int, num_heads: int, ff_dim: int, activation: str = "gelu", dropout: float = 0.0,
                  attention_dropout: float = 0.0, cross_attention: bool = False, eps: float = 1e-5,
-                 kind: str = "full", window: int | None = None) -> None:
+                 kind: str | dict | AttentionKind = "full", window: int | None = None) -> None:
         super().__init__()
         _sublayers(self, d_model, num_heads, ff_dim, activation, dropout, attention_dropout, cross_attention, eps,
                    kind, window)
@@ -218,7 +202,8 @@ class PreNormBlock(nn.Module):
                 cross_cache: KVCache | None = None, return_weights: bool = False,
                 return_cross_weights: bool | None = None) -> BlockOutput:
         drop = _dropout_of(self)
-        a, w_self = _self_attend(self, self.self_attn_norm(x), key_mask, causal, cache, return_weights)
+        a, w_self = self.self_attn(self.self_attn_norm(x), key_mask=key_mask, causal=causal, cache=cache,
+                                   return_weights=return_weights)
         x = x + drop(a)
         w_cross = None
         if self.cross_attn is not None:
@@ -246,7 +231,7 @@ def block_class(norm: str) -> type[nn.Module]:
 
 
 def init_weights(module: nn.Module, std: float) -> None:
-    """Initialise as GPT-2 and BERT do: projection weights (``nn.Linear`` and the attention modules'
+    """Initialise as GPT-2 and BERT do: projection weights (``nn.Linear`` and the attention engines'
     input projections) and embeddings ~ N(0, std), biases 0, LayerNorm weight 1 and bias 0.
 
     Example:
@@ -259,12 +244,9 @@ def init_weights(module: nn.Module, std: float) -> None:
             nn.init.normal_(m.weight, mean=0.0, std=std)
             if isinstance(m, nn.Linear) and m.bias is not None:
                 nn.init.zeros_(m.bias)
-        elif isinstance(m, MultiHeadAttention):
-            for w in (m.in_proj_weight, m.q_proj_weight, m.k_proj_weight, m.v_proj_weight):
-                if w is not None:
-                    nn.init.normal_(w, mean=0.0, std=std)
-            if m.in_proj_bias is not None:
-                nn.init.zeros_(m.in_proj_bias)
+        elif isinstance(m, AttentionEngine):  # its packed input projection
+            nn.init.normal_(m.in_proj_weight, mean=0.0, std=std)
+            nn.init.zeros_(m.in_proj_bias)
         elif isinstance(m, nn.LayerNorm):
             nn.init.ones_(m.weight)
             nn.init.zeros_(m.bias)

@@ -330,6 +330,32 @@ def test_save_pretrained_loads_in_transformers(tmp_path):
     assert back.config == model.config
 
 
+@pytest.mark.parametrize("kind", [{"name": "performer", "num_features": 32, "seed": 1},
+                                  {"name": "sliding_window", "window": 2, "global_tokens": [0]}])
+def test_a_kind_with_its_options_lives_in_the_config_and_rebuilds_from_config_json(tmp_path, kind):
+    torch.manual_seed(2)
+    config = GPTConfig(vocab_size=V, n_positions=32, n_embd=16, n_layer=2, n_head=2, attn_pdrop=0.0,
+                       attention_kind=kind)
+    model = GPT(config).eval()
+    x = ids(2, 9)
+    with torch.no_grad():
+        before = model(x).logits
+    model.save_pretrained(tmp_path)
+    assert json.loads((tmp_path / "config.json").read_text())["attention_kind"] == kind
+    back = GPT.from_pretrained(tmp_path)
+    assert back.blocks[1].self_attn.kind.options() == model.blocks[1].self_attn.kind.options()
+    with torch.no_grad():
+        torch.testing.assert_close(back(x).logits, before, atol=0, rtol=0)
+        other = GPT(GPTConfig(**{**config.__dict__, "attention_kind": "full"}))
+        other.load_state_dict(model.state_dict())
+        assert not torch.allclose(other.eval()(x).logits, before)  # the kind, not the weights, made the numbers
+
+
+def test_config_refuses_a_kind_it_cannot_build():
+    with pytest.raises(ValueError, match="Expected options of PerformerAttention"):
+        GPTConfig(attention_kind={"name": "performer", "features": 32})
+
+
 def test_gpt2model_checkpoint_without_head_prefix_loads(tmp_path, hf):
     base = transformers.GPT2Model(hf.config)
     base.load_state_dict(hf.transformer.state_dict())

@@ -74,8 +74,8 @@ def weights_path(query: Tensor, key: Tensor, value: Tensor, *, score: object, sc
         >>> tuple(w.shape)
         (2, 3, 4, 5)
     """
-    if score not in ("dot", "scaled_dot") or dropout_p or bias is not None or not query.shape[:2] == key.shape[:2] \
-            == value.shape[:2] or query.dim() != 4:
+    heads = query.dim() == 4 and query.shape[:2] == key.shape[:2] == value.shape[:2]  # (B, H, T, D) each
+    if score not in ("dot", "scaled_dot") or dropout_p or bias is not None or not heads:
         raise ValueError("Expected a dot score over (B, H, T, D) inputs, no dropout and no bias on the weights path. "
                          f"Received: score={score!r}, query {tuple(query.shape)}, key {tuple(key.shape)}, "
                          f"dropout_p={dropout_p}, bias={bias is not None}")

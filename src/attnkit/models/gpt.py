@@ -25,6 +25,7 @@ from torch import Tensor, nn
 
 from attnkit import decoding
 from attnkit.errors import CheckpointError
+from attnkit.functional.kinds import resolve_kind
 from attnkit.kernels import Dropout, Linear, next_token_loss
 from attnkit.layers.kv_cache import KVCache
 from attnkit.models import hub
@@ -62,7 +63,9 @@ class GPTConfig:
     bos_token_id: int | None = None
     eos_token_id: int | None = None
     pad_token_id: int | None = None  # fills finished rows in generate (else eos_token_id)
-    attention_kind: str = "full"  # attnkit only: full, sliding_window, block_sparse, linear, performer
+    # attnkit only: a kind's name (full, sliding_window, block_sparse, linear, performer) or its options dict,
+    # e.g. {"name": "performer", "num_features": 32, "seed": 1} (attnkit.functional.kinds.kind_options writes one)
+    attention_kind: str | dict = "full"
     attention_window: int | None = None  # keys on each side for attention_kind="sliding_window"
 
     def __post_init__(self) -> None:
@@ -78,6 +81,7 @@ class GPTConfig:
             raise ValueError(
                 f"Expected activation_function in {sorted(ACTIVATIONS)}. Received: {self.activation_function!r}"
             )
+        resolve_kind(self.attention_kind, self.attention_window)  # a clear error now, not at the first block
 
     @classmethod
     def from_hf_dict(cls, config: dict) -> GPTConfig:

@@ -182,7 +182,7 @@ def test_no_deprecation_or_alias_code():
 def test_every_model_output_lives_in_outputs_py():
     elsewhere = []
     for path in SRC.rglob("*.py"):
-        if path in (SRC / "models" / "outputs.py", SRC / "decoding.py"):  # decoding's result is not a model's
+        if path in (SRC / "models" / "outputs.py", SRC / "decoding" / "greedy.py"):  # decoding's result is not a model's
             continue
         for node in ast.walk(ast.parse(path.read_text())):
             if isinstance(node, ast.ClassDef) and node.name.endswith("Output"):

@@ -10,7 +10,12 @@ import pytest
 import torch
 
 from attnkit.functional import PATHS, causal_mask, choose, local_window_mask
-from attnkit.functional.kinds import BlockSparseAttention, LinearAttention, PerformerAttention, SlidingWindowAttention
+from attnkit.functional.kinds import (
+    BlockSparseAttention,
+    LinearAttention,
+    PerformerAttention,
+    SlidingWindowAttention,
+)
 from tests.functional.reference import naive_attention, scaled_dot_scores
 from tests.functional.test_kinds import _elu1, _naive_features
 
@@ -55,7 +60,7 @@ def test_the_table_names_every_path_and_each_takes_the_one_signature():
     assert set(PATHS) == {"reference", "fused", "chunked", "weights_inplace", "causal_dropout",
                           "sliding_window", "block_sparse", "linear", "performer"}
     q, k, v = (t.detach() for t in _qkv(TQ, TQ, DK, DK))
-    for name, path in PATHS.items():  # each alone, with the arguments of one causal call
+    for name in PATHS:  # each alone, with the arguments of one causal call
         kind = SlidingWindowAttention(2) if name == "sliding_window" else None
         out, weights = _call(name, q, k, v, causal=True, kind=kind)
         assert out.shape == (B, H, TQ, DK) and not torch.isnan(out).any(), name

@@ -38,62 +38,22 @@ H heads, T positions, D head width.
 
 from __future__ import annotations
 
-from collections.abc import Callable
-
 import torch
 from torch import Tensor
 
-from attnkit.functional._checks import ScoreFn, batch_shape
-from attnkit.functional._named import named_score
+from attnkit.functional._checks import Path, ScoreFn, batch_shape
 from attnkit.functional.auto_chunk import choose_chunk
 from attnkit.functional.causal_dropout import causal_dropout_path
-from attnkit.functional.chunked import chunked_attention
+from attnkit.functional.chunked import chunked_path
 from attnkit.functional.fused import fused_path
-from attnkit.functional.kinds import AttentionKind, resolve_kind, run_kind
+from attnkit.functional.kinds import AttentionKind, kind_path
 from attnkit.functional.reference import reference_path
 from attnkit.functional.weights_inplace import weights_path
-
-Path = Callable[..., tuple[Tensor, Tensor | None]]
 
 #: Above ``4 *`` this many bytes of score intermediates (float32 elements: 256 MiB) a callable score runs chunked.
 AUTO_CHUNK_ELEMENTS = 2**26
 #: An automatic chunk aims at ``4 *`` this many bytes of score intermediates (16 MiB).
 AUTO_CHUNK_TARGET = 2**22
-#: Keys per chunk of the chunked path when it is called alone without ``chunk_size``.
-DEFAULT_CHUNK = 512
-
-
-def chunked_path(query: Tensor, key: Tensor, value: Tensor, *, score: str | ScoreFn, scale: float,
-                 mask: Tensor | None, causal: bool, dropout_p: float, return_weights: bool, chunk_size: int | None,
-                 bias: Tensor | None, kind: object) -> tuple[Tensor, None]:
-    """:func:`~attnkit.functional.chunked.chunked_attention` with the one signature (no weights)."""
-    if return_weights or getattr(score, "chunkable", True) is False:
-        raise ValueError(f"Expected return_weights=False and a chunkable score on the chunked path. "
-                         f"Received: return_weights={return_weights}, score={type(score).__name__}")
-    fn = named_score(score, scale) if isinstance(score, str) else score
-    batch = batch_shape(query, key, value, mask, bias)
-    return chunked_attention(query, key, value, fn, mask, causal, dropout_p, chunk_size or DEFAULT_CHUNK, batch,
-                             bias), None
-
-
-def _kind_path(name: str) -> Path:
-    """The path of the sub-quadratic kind ``name``: the ``kind`` object of the call (its options), or a default one."""
-
-    def path(query: Tensor, key: Tensor, value: Tensor, *, score: str | ScoreFn, scale: float, mask: Tensor | None,
-             causal: bool, dropout_p: float, return_weights: bool, chunk_size: int | None, bias: Tensor | None,
-             kind: AttentionKind | None) -> tuple[Tensor, Tensor | None]:
-        obj = resolve_kind(name) if kind is None else kind
-        if obj.name != name:
-            raise ValueError(f"Expected kind={name!r} on the {name} path. Received: kind={obj.name!r}")
-        out = run_kind(obj, query, key, value, score=score, mask=mask, causal=causal, scale=scale, dropout_p=dropout_p,
-                       return_weights=return_weights, chunk_size=chunk_size, bias=bias,
-                       batch=batch_shape(query, key, value, mask, bias))
-        return out if return_weights else (out, None)
-
-    path.__name__ = f"{name}_path"
-    return path
-
-
 #: Every path by name, one signature (see the module docstring).
 PATHS: dict[str, Path] = {
     "reference": reference_path,
@@ -101,7 +61,7 @@ PATHS: dict[str, Path] = {
     "chunked": chunked_path,
     "weights_inplace": weights_path,
     "causal_dropout": causal_dropout_path,
-    **{name: _kind_path(name) for name in ("sliding_window", "block_sparse", "linear", "performer")},
+    **{name: kind_path(name) for name in ("sliding_window", "block_sparse", "linear", "performer")},
 }
 
 

@@ -23,7 +23,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from attnkit import decoding
+from attnkit.decoding.greedy import argmax, greedy_search, sampling
 from attnkit.errors import CheckpointError
 from attnkit.functional.kinds import resolve_kind
 from attnkit.kernels import Dropout, Linear, next_token_loss
@@ -217,10 +217,10 @@ class GPT(PretrainedModel):
         attention_mask: Tensor | None = None,
         generator: torch.Generator | None = None,
     ) -> Tensor:
-        """Continue each prompt by ``max_new_tokens`` tokens through :func:`attnkit.decoding.greedy_search`,
+        """Continue each prompt by ``max_new_tokens`` tokens through :func:`attnkit.decoding.greedy.greedy_search`,
         reusing cached keys and values.
 
-        Greedy (``argmax``) unless ``do_sample``; sampling uses :func:`attnkit.decoding.sampling`
+        Greedy (``argmax``) unless ``do_sample``; sampling uses :func:`attnkit.decoding.greedy.sampling`
         (``temperature``, ``top_k``, ``top_p``). Rows that produced ``eos_token_id`` are filled with
         ``config.pad_token_id`` (or the eos id); generation stops early only once every row has produced it.
 
@@ -235,8 +235,8 @@ class GPT(PretrainedModel):
         c = self.config
         check_ids(input_ids, "input_ids", c.vocab_size)
         _check_generate_args(max_new_tokens, eos_token_id, c.vocab_size)
-        sampler = decoding.sampling(temperature if do_sample else 1.0, top_k, top_p, generator)  # checks them
-        policy = sampler if do_sample else decoding.argmax
+        sampler = sampling(temperature if do_sample else 1.0, top_k, top_p, generator)  # checks them
+        policy = sampler if do_sample else argmax
         B, T = input_ids.shape
         if T == 0:
             raise ValueError("Expected a prompt of at least one token. Received: input_ids of shape (B, 0)")
@@ -253,7 +253,7 @@ class GPT(PretrainedModel):
         try:
             state = self._prefill(input_ids, attention_mask, capacity=T + max_new_tokens)
             pad = c.pad_token_id if c.pad_token_id is not None else (eos_token_id or 0)
-            out = decoding.greedy_search(self._step, state, batch_size=B, sos_id=input_ids[:, -1],
+            out = greedy_search(self._step, state, batch_size=B, sos_id=input_ids[:, -1],
                                          eos_id=eos_token_id, max_len=max_new_tokens, pad_id=pad,
                                          device=input_ids.device, policy=policy)
             return torch.cat([input_ids, out.tokens], dim=1)

@@ -43,15 +43,15 @@ LAYERS: dict[str, set[str]] = {
 }
 
 #: The files a reader of GPT reads: the model, its block, the attention engine, the cache, the decoding it
-#: runs and the functional path. Keep this list true when the code moves.
+#: runs and the functional path (the one dispatcher and the fused path it takes; the causal-dropout kernel
+#: of training is a leaf: it equals SDPA with dropout). Keep this list true when the code moves.
 GPT_PATH = [
     "models/gpt.py",
     "models/blocks.py",
-    "layers/multi_head.py",
-    "layers/_mha_parts.py",
+    "layers/engine.py",
     "layers/kv_cache.py",
-    "decoding.py",
-    "functional/attention.py",
+    "decoding/greedy.py",
+    "functional/dispatch.py",
     "functional/fused.py",
 ]
 

@@ -25,16 +25,8 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from attnkit.decoding.greedy import (
-    DecodeOutput,
-    Policy,
-    StepFn,
-    argmax,
-    check_search,
-    check_step,
-    first_tokens,
-    greedy_search,
-)
+from attnkit.decoding._checks import check_search, check_step
+from attnkit.decoding.greedy import DecodeOutput, Policy, StepFn, argmax, first_tokens, greedy_search
 
 
 def map_state(state: Any, fn: Callable[[Tensor], Tensor]) -> Any:

@@ -25,6 +25,8 @@ from typing import Any, Protocol
 import torch
 from torch import Tensor
 
+from attnkit.decoding._checks import check_search, check_step
+
 
 class StepFn(Protocol):
     """One decoding step: ``(tokens (N,), state) -> (log_probs (N, V), state, weights (N, Tk) | None)``."""
@@ -50,30 +52,6 @@ class DecodeOutput:
     scores: Tensor
     log_probs: Tensor
     alignments: Tensor | None
-
-
-def check_search(batch_size: int, max_len: int, beam_size: int, length_penalty: float) -> None:
-    if not isinstance(batch_size, int) or batch_size < 1:
-        raise ValueError(f"Expected batch_size to be a positive int. Received: batch_size={batch_size!r}")
-    if not isinstance(max_len, int) or max_len < 1:
-        raise ValueError(f"Expected max_len to be a positive int. Received: max_len={max_len!r}")
-    if not isinstance(beam_size, int) or beam_size < 1:
-        raise ValueError(f"Expected beam_size to be a positive int. Received: beam_size={beam_size!r}")
-    if length_penalty < 0:
-        raise ValueError(f"Expected length_penalty >= 0. Received: length_penalty={length_penalty!r}")
-
-
-def check_step(log_probs: Tensor, weights: Tensor | None, rows: int) -> None:
-    if log_probs.dim() != 2 or log_probs.size(0) != rows:
-        raise ValueError(
-            f"Expected the step function to return log_probs of shape ({rows}, V). "
-            f"Received: {tuple(log_probs.shape)}"
-        )
-    if weights is not None and (weights.dim() != 2 or weights.size(0) != rows):
-        raise ValueError(
-            f"Expected the step function to return weights of shape ({rows}, Tk) or None. "
-            f"Received: {tuple(weights.shape)}"
-        )
 
 
 #: A token policy: ``log_probs (N, V) -> chosen tokens (N,)``. Greedy search takes the argmax; sampling
@@ -125,19 +103,9 @@ def sampling(temperature: float = 1.0, top_k: int | None = None, top_p: float | 
     return choose
 
 
-def greedy_search(
-    step: StepFn,
-    state: Any,
-    *,
-    batch_size: int,
-    sos_id: int | Tensor,
-    eos_id: int | None,
-    max_len: int,
-    pad_id: int = 0,
-    length_penalty: float = 1.0,
-    device: torch.device | str | None = None,
-    policy: Policy = argmax,
-) -> DecodeOutput:
+def greedy_search(step: StepFn, state: Any, *, batch_size: int, sos_id: int | Tensor, eos_id: int | None,
+                  max_len: int, pad_id: int = 0, length_penalty: float = 1.0,
+                  device: torch.device | str | None = None, policy: Policy = argmax) -> DecodeOutput:
     """Choose one token per row at every step with ``policy`` (the argmax by default), whole batch at once.
 
     Rows that produced ``eos_id`` keep being fed to ``step`` (so shapes stay fixed) but their output

@@ -26,7 +26,6 @@ from attnkit.models.base import register_model
 from attnkit.models.bert_data import mask_tokens, next_sentence_pairs  # noqa: F401  (BERT's data, re-exported)
 from attnkit.models.blocks import ACTIVATIONS, PostNormBlock, init_weights, run_blocks
 from attnkit.models.outputs import EncoderOutput
-from attnkit.models.pretrained import PretrainedModel
 
 
 @dataclass
@@ -102,7 +101,7 @@ def _is_head_or_pooler(name: str) -> bool:
     return name.startswith(("cls.", "classifier.", "pooler.", "bert.pooler."))
 
 
-class BertPretrainedModel(PretrainedModel):
+class BertPretrainedModel(hub.PretrainedModel):
     """What every BERT model shares: its config, its Hugging Face names and checkpoint loading.
 
     A checkpoint's encoder must be complete. Heads (and the pooler) the checkpoint lacks keep their fresh

@@ -18,7 +18,6 @@ H heads, D model width (``d_model``), F feed-forward width (``ff_dim``), L layer
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable
 from typing import NamedTuple
 
@@ -250,16 +249,6 @@ def init_weights(module: nn.Module, std: float) -> None:
         elif isinstance(m, nn.LayerNorm):
             nn.init.ones_(m.weight)
             nn.init.zeros_(m.bias)
-
-
-def scaled_residual_std(std: float, n_layer: int) -> float:
-    """GPT-2's init for projections into the residual stream: ``std / sqrt(2 L)``.
-
-    Example:
-        >>> round(scaled_residual_std(0.02, 2), 4)
-        0.01
-    """
-    return std / math.sqrt(2 * n_layer)
 
 
 def new_caches(num_layers: int, capacity: int | None = None) -> list[KVCache]:

@@ -19,8 +19,7 @@ transformers = pytest.importorskip("transformers")
 
 from attnkit.data.lm_tokenizers import train_byte_bpe  # noqa: E402
 from attnkit.errors import CheckpointError  # noqa: E402
-from attnkit.models import GPT, Bert, GPTConfig  # noqa: E402
-from attnkit.models import hub  # noqa: E402
+from attnkit.models import GPT, Bert, GPTConfig, hub  # noqa: E402
 from attnkit.models.bert import BertConfig  # noqa: E402
 from attnkit.models.bert_heads import BertForSequenceClassification  # noqa: E402
 

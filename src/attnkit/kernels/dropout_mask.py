@@ -8,7 +8,6 @@ the causal attention kernel).
 
 from __future__ import annotations
 
-import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 

@@ -20,6 +20,7 @@ def dropout(x: Tensor, p: float, training: bool = True) -> Tensor:
     Shapes: any -> the same.
 
     Example:
+        >>> import torch
         >>> y = dropout(torch.ones(1000), 0.25)
         >>> sorted(set(y.tolist()))  # dropped, or kept and scaled by 1 / (1 - p)
         [0.0, 1.3333333730697632]
@@ -39,6 +40,7 @@ class Dropout(nn.Dropout):
     """``nn.Dropout`` computed by :func:`dropout` (same distribution, faster mask on CPU).
 
     Example:
+        >>> import torch
         >>> Dropout(0.1).eval()(torch.ones(3)).tolist()
         [1.0, 1.0, 1.0]
     """

@@ -69,6 +69,7 @@ class Projection:
     ``torch.no_grad()``) writes into the layer.
 
     Example:
+        >>> import torch
         >>> p = Projection(torch.eye(3), None)
         >>> p(torch.ones(2, 3)).tolist(), p.in_features
         ([[1.0, 1.0, 1.0], [1.0, 1.0, 1.0]], 3)

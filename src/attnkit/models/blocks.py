@@ -243,9 +243,9 @@ def init_weights(module: nn.Module, std: float) -> None:
             nn.init.normal_(m.weight, mean=0.0, std=std)
             if isinstance(m, nn.Linear) and m.bias is not None:
                 nn.init.zeros_(m.bias)
-        elif isinstance(m, AttentionEngine):  # its packed input projection
-            nn.init.normal_(m.in_proj_weight, mean=0.0, std=std)
-            nn.init.zeros_(m.in_proj_bias)
+        elif isinstance(m, AttentionEngine):  # its input projections (packed, or the Keras facade's three)
+            for name, p in m.named_parameters(recurse=False):
+                nn.init.zeros_(p) if name.endswith("bias") else nn.init.normal_(p, mean=0.0, std=std)
         elif isinstance(m, nn.LayerNorm):
             nn.init.ones_(m.weight)
             nn.init.zeros_(m.bias)

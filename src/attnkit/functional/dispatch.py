@@ -9,22 +9,18 @@ and returns ``(output (..., Tq, Dv), weights (..., Tq, Tk) or None)``. ``score``
 :class:`~attnkit.functional.kinds.AttentionKind` or None (full attention). A path given what it cannot
 do raises ``ValueError``, so any entry can be called alone (and timed) with the arguments of a call.
 
-=================  ============================================  ===========================================
-path               what it runs                                  taken by :func:`choose` when
-=================  ============================================  ===========================================
-reference          the formula, weights materialised              weights asked for (and no kernel applies),
-                   (:mod:`.reference`)                            or a callable score below the chunk limit
-fused              torch's SDPA (:mod:`.fused`)                   a named score, no weights, no chunk_size
-chunked            online softmax over key chunks (:mod:`.chunked`) chunk_size given, or a callable score
-                                                                  whose working memory passes the limit
-weights_inplace    softmax in place in one (B, H, Tq, Tk) buffer  weights asked for in inference, CPU float32
-                   (:mod:`.weights_inplace`)                      /64, a dot score over (B, H, T, D)
-causal_dropout     causal blocks, hidden key blocks skipped       causal self-attention with dropout on CPU,
-                   (:mod:`.causal_dropout`)                       no mask, a dot score over (B, H, T, D)
-sliding_window,    the sub-quadratic kinds (:mod:`.kinds`)        ``kind`` is that kind
-block_sparse,
-linear, performer
-=================  ============================================  ===========================================
+- ``reference``: the formula, weights materialised (:mod:`.reference`). Chosen when the weights are asked for
+  and no kernel applies, or for a callable score below the automatic chunk limit.
+- ``fused``: torch's SDPA (:mod:`.fused`). Chosen for a named score without weights or ``chunk_size``.
+- ``chunked``: online softmax over key chunks (:mod:`.chunked`). Chosen when ``chunk_size`` is given, or for a
+  callable score whose working memory for all the keys passes the limit (:mod:`.auto_chunk`).
+- ``weights_inplace``: the softmax taken in place in one ``(B, H, Tq, Tk)`` buffer (:mod:`.weights_inplace`).
+  Chosen when the weights are asked for in inference, on CPU in float32/64, for a dot score over
+  ``(B, H, T, D)`` inputs.
+- ``causal_dropout``: causal attention block by block, the hidden key blocks skipped (:mod:`.causal_dropout`).
+  Chosen for causal self-attention with dropout on CPU, without a mask, for a dot score over ``(B, H, T, D)``.
+- ``sliding_window``, ``block_sparse``, ``linear``, ``performer``: the sub-quadratic kinds (:mod:`.kinds`).
+  Chosen when ``kind`` is that kind.
 
 Layout: the two attention kernels (``weights_inplace``, ``causal_dropout``) and the fast-path switch live
 here in ``functional``, not in ``attnkit.kernels``, because ``kernels`` imports ``functional`` (its twins are

@@ -148,11 +148,6 @@ class BertPretrainedModel(hub.PretrainedModel):
                           "predictions.", stacklevel=4)
         return new
 
-    def summary(self, seq_len: int = 8, batch_size: int = 1, **kwargs) -> str:
-        """Print and return the layer table for an example input of ``(batch_size, seq_len)`` ids."""
-        device = next(self.parameters()).device
-        return super().summary(torch.zeros(batch_size, seq_len, dtype=torch.long, device=device), **kwargs)
-
 
 class BertEmbeddings(nn.Module):
     """``dropout(LN(W_word[ids] + W_pos[positions] + W_type[token_types]))``: ``(B, T) -> (B, T, D)``."""

@@ -315,11 +315,6 @@ class GPT(hub.PretrainedModel):
         """Copy tensors with ``transformers`` GPT-2 names (``GPT2LMHeadModel`` or ``GPT2Model``) into this model."""
         hub.load_gpt_hf_tensors(self, tensors, where)
 
-    def summary(self, seq_len: int = 8, batch_size: int = 1, **kwargs) -> str:
-        """Print and return the layer table for an example input of ``(batch_size, seq_len)`` ids."""
-        ids = torch.zeros(batch_size, seq_len, dtype=torch.long, device=self.wte.weight.device)
-        return super().summary(ids, **kwargs)
-
 
 def _positions(key_mask: Tensor | None, past: int, T: int, device: torch.device) -> Tensor:
     """Positions of this call's tokens: ``(1, T)`` ``P .. P + T - 1``, or counted over real tokens

@@ -414,6 +414,11 @@ class PretrainedModel(KitModel):
             _WARNED.add("padding")
             warnings.warn(PADDING_WITHOUT_MASK.format(pad=pad), UserWarning, stacklevel=5)  # the model call
 
+    def summary(self, seq_len: int = 8, batch_size: int = 1, **kwargs) -> str:
+        """Print and return the layer table for an example input of ``(batch_size, seq_len)`` token ids."""
+        device = next(self.parameters()).device
+        return super().summary(torch.zeros(batch_size, seq_len, dtype=torch.long, device=device), **kwargs)
+
     # -- what a subclass provides ------------------------------------------------------------------------
     def hf_config(self) -> dict:
         """The ``config.json`` dict ``transformers`` reads."""

@@ -182,16 +182,17 @@ def test_dropout_zero_is_identity_and_positive_dropout_changes_output():
 
 
 def test_auto_chunking_kicks_in_for_large_callable_scores(monkeypatch):
-    A = importlib.import_module("attnkit.functional.attention")  # the module, not the function of that name
+    A = importlib.import_module("attnkit.functional.dispatch")  # where the path is chosen
+    C = importlib.import_module("attnkit.functional.chunked")
 
     calls = []
-    original = A._chunked
+    original = C.chunked_attention
 
     def spy(*args, **kwargs):
         calls.append(args[7])  # the chunk size
         return original(*args, **kwargs)
 
-    monkeypatch.setattr(A, "_chunked", spy)
+    monkeypatch.setattr(C, "chunked_attention", spy)
     monkeypatch.setattr(A, "AUTO_CHUNK_ELEMENTS", 1000)
     monkeypatch.setattr(A, "AUTO_CHUNK_TARGET", 400)
     score = AdditiveScore(4, 4, 8)

@@ -11,7 +11,8 @@ from attnkit.functional.scores import additive
 
 from .reference import naive_attention
 
-A = importlib.import_module("attnkit.functional.attention")  # the module, not the function of that name
+A = importlib.import_module("attnkit.functional.dispatch")  # where the path is chosen
+C = importlib.import_module("attnkit.functional.chunked")
 AC = importlib.import_module("attnkit.functional.auto_chunk")
 
 
@@ -32,13 +33,13 @@ def additive_float64(q, k, w_q, w_k, w_v):
 def chunk_spy(monkeypatch):
     """Records the chunk size of every call of the chunked path (None: never called)."""
     calls = []
-    original = A._chunked
+    original = C.chunked_attention
 
     def spy(*args, **kwargs):
         calls.append(args[7])  # the chunk size
         return original(*args, **kwargs)
 
-    monkeypatch.setattr(A, "_chunked", spy)
+    monkeypatch.setattr(C, "chunked_attention", spy)
     return calls
 
 

@@ -12,18 +12,10 @@ import torch
 import torch.nn.functional as F
 
 from attnkit import kernels
-from attnkit.functional import attention
-from attnkit.kernels import (
-    Dropout,
-    Linear,
-    attention_with_weights,
-    causal_dropout_attention,
-    dropout,
-    dropout_mask,
-    fast_paths,
-    linear,
-    next_token_loss,
-)
+from attnkit.functional import attention, causal_dropout
+from attnkit.functional.causal_dropout import causal_dropout_attention
+from attnkit.functional.weights_inplace import attention_with_weights
+from attnkit.kernels import Dropout, Linear, dropout, dropout_mask, fast_paths, linear, next_token_loss
 from attnkit.layers import MultiHeadAttention
 
 
@@ -109,16 +101,16 @@ def qkv_of(B, T, H, D, seed):
 
 
 def record_masks(monkeypatch):
-    """Record every keep mask the blocks module draws."""
+    """Record every keep mask the causal attention kernel draws."""
     drawn = []
-    original = dropout_mask.keep_mask
+    original = causal_dropout.keep_mask
 
     def recording(like, p):
         mask = original(like, p)
         drawn.append(mask.clone())
         return mask
 
-    monkeypatch.setattr(dropout_mask, "keep_mask", recording)
+    monkeypatch.setattr(causal_dropout, "keep_mask", recording)
     return drawn
 
 
@@ -190,7 +182,7 @@ def test_attention_training_path_matches_eval_path(monkeypatch):
     x = torch.randn(3, 11, 16, dtype=torch.float64, requires_grad=True)
     attn.eval()
     expected = attn(x, x, use_causal_mask=True)
-    monkeypatch.setattr(dropout_mask, "keep_mask", lambda like, p: torch.ones_like(like))
+    monkeypatch.setattr(causal_dropout, "keep_mask", lambda like, p: torch.ones_like(like))
     attn.train()
     got = attn(x, x, use_causal_mask=True)
     torch.testing.assert_close(got, expected, rtol=1e-10, atol=1e-10)
@@ -299,7 +291,8 @@ def test_switch_turns_every_fast_path_off(monkeypatch):
     """With the fast paths off no kernel runs: the keep mask is never drawn by attnkit and the weights
     path is the functional one."""
     calls = []
-    monkeypatch.setattr(dropout_mask, "keep_mask", lambda like, p: calls.append(p) or torch.ones_like(like))
+    for module in (dropout_mask, causal_dropout):
+        monkeypatch.setattr(module, "keep_mask", lambda like, p: calls.append(p) or torch.ones_like(like))
     x = torch.randn(2, 3, 6, 4)
     with fast_paths(False):
         assert not kernels.fast_paths_enabled()

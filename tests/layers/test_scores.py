@@ -71,7 +71,7 @@ def test_location_score_refuses_chunks_and_never_auto_chunks(monkeypatch):
 
     import pytest
 
-    A = importlib.import_module("attnkit.functional.attention")
+    A = importlib.import_module("attnkit.functional.dispatch")
     monkeypatch.setattr(A, "AUTO_CHUNK_ELEMENTS", 1)
     loc = LocationScore(4, 10)
     q, k, v = torch.randn(2, 3, 4), torch.randn(2, 7, 6), torch.randn(2, 7, 5)  # B=2, Tq=3, Tk=7, Dq=4, Dk=6, Dv=5

@@ -17,6 +17,7 @@ from hypothesis import strategies as st
 from safetensors.torch import load_file, save_file
 
 from attnkit.errors import CheckpointError
+from attnkit.functional import causal_dropout
 from attnkit.kernels import dropout_mask
 from attnkit.layers import KVCache
 from attnkit.models import hub
@@ -293,7 +294,7 @@ def test_next_token_loss_errors():
 def test_training_dropout_paths(monkeypatch):
     """Training with dropout is random; with every keep mask forced to ones, the training fast paths
     (block-causal attention, fused loss) give the evaluation logits and loss, so each dropout site
-    draws its mask through ``attnkit.kernels.dropout_mask.keep_mask``."""
+    draws its mask through ``keep_mask`` (of ``attnkit.kernels.dropout_mask`` and of the causal attention kernel)."""
     torch.manual_seed(5)
     model = GPT(GPTConfig(vocab_size=V, n_positions=32, n_embd=32, n_layer=2, n_head=4))
     x = ids(2, 16)
@@ -304,7 +305,8 @@ def test_training_dropout_paths(monkeypatch):
         clean = model(x, labels=x)
         model.train()
         calls = []
-        monkeypatch.setattr(dropout_mask, "keep_mask", lambda like, p: calls.append(p) or torch.ones_like(like))
+        for module in (dropout_mask, causal_dropout):
+            monkeypatch.setattr(module, "keep_mask", lambda like, p: calls.append(p) or torch.ones_like(like))
         forced = model(x, labels=x)
     # embeddings + per block (attention weights in one block of 16 queries, two residual branches)
     assert calls == [0.1] * (1 + 2 * 3)
@@ -326,6 +328,32 @@ def test_save_pretrained_loads_in_transformers(tmp_path):
         torch.testing.assert_close(model(x).logits, hf(x).logits, atol=1e-5, rtol=1e-5)
     back = GPT.from_pretrained(tmp_path / "ours")
     assert back.config == model.config
+
+
+@pytest.mark.parametrize("kind", [{"name": "performer", "num_features": 32, "seed": 1},
+                                  {"name": "sliding_window", "window": 2, "global_tokens": [0]}])
+def test_a_kind_with_its_options_lives_in_the_config_and_rebuilds_from_config_json(tmp_path, kind):
+    torch.manual_seed(2)
+    config = GPTConfig(vocab_size=V, n_positions=32, n_embd=16, n_layer=2, n_head=2, attn_pdrop=0.0,
+                       attention_kind=kind)
+    model = GPT(config).eval()
+    x = ids(2, 9)
+    with torch.no_grad():
+        before = model(x).logits
+    model.save_pretrained(tmp_path)
+    assert json.loads((tmp_path / "config.json").read_text())["attention_kind"] == kind
+    back = GPT.from_pretrained(tmp_path)
+    assert back.blocks[1].self_attn.kind.options() == model.blocks[1].self_attn.kind.options()
+    with torch.no_grad():
+        torch.testing.assert_close(back(x).logits, before, atol=0, rtol=0)
+        other = GPT(GPTConfig(**{**config.__dict__, "attention_kind": "full"}))
+        other.load_state_dict(model.state_dict())
+        assert not torch.allclose(other.eval()(x).logits, before)  # the kind, not the weights, made the numbers
+
+
+def test_config_refuses_a_kind_it_cannot_build():
+    with pytest.raises(ValueError, match="Expected options of PerformerAttention"):
+        GPTConfig(attention_kind={"name": "performer", "features": 32})
 
 
 def test_gpt2model_checkpoint_without_head_prefix_loads(tmp_path, hf):

@@ -19,8 +19,7 @@ transformers = pytest.importorskip("transformers")
 
 from attnkit.data.lm_tokenizers import train_byte_bpe  # noqa: E402
 from attnkit.errors import CheckpointError  # noqa: E402
-from attnkit.models import GPT, Bert, GPTConfig  # noqa: E402
-from attnkit.models import pretrained as pretrained_module  # noqa: E402
+from attnkit.models import GPT, Bert, GPTConfig, hub  # noqa: E402
 from attnkit.models.bert import BertConfig  # noqa: E402
 from attnkit.models.bert_heads import BertForSequenceClassification  # noqa: E402
 
@@ -74,13 +73,13 @@ def test_readme_sentence_similarities_match_transformers(minilm):
 def test_pad_tokens_without_attention_mask_warn_once(minilm):
     bert, _ = minilm
     enc = bert.tokenizer(["a much longer first sentence", "short"], padding=True, return_tensors="pt")
-    pretrained_module._WARNED.discard("padding")
+    hub._WARNED.discard("padding")
     with pytest.warns(UserWarning, match=r"input_ids hold the pad token \(id 0\) but no attention_mask was given"):
         bert(enc["input_ids"])
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         bert(enc["input_ids"])  # once per process, as transformers' warning_once
-        pretrained_module._WARNED.discard("padding")
+        hub._WARNED.discard("padding")
         bert(**enc)  # with the mask: nothing to warn about
         bert(bert.tokenizer("no padding here", return_tensors="pt")["input_ids"])
 

@@ -49,7 +49,7 @@ def test_gpt_summary_counts_tied_weights_once():
     assert "Output: (1, 6, 50)" in text  # the first tensor field of the output object (logits)
     assert "blocks.0.self_attn" not in text  # depth 2 by default
     deep = summary(model, torch.zeros(1, 3, dtype=torch.long), depth=4, print_fn=None)
-    assert "blocks.0.self_attn (MultiHeadAttention)" in deep and "blocks.0.ff.fc_in (Linear)" in deep
+    assert "blocks.0.self_attn (AttentionEngine)" in deep and "blocks.0.ff.fc_in (Linear)" in deep
 
 
 def test_bert_summary_matches_transformers_count():

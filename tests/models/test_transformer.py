@@ -59,8 +59,8 @@ def test_shapes():
 
 
 def _copy_mha(ours, theirs: nn.MultiheadAttention) -> None:
-    theirs.in_proj_weight.copy_(torch.cat([ours.query_dense.weight, ours.key_dense.weight, ours.value_dense.weight]))
-    theirs.in_proj_bias.copy_(torch.cat([ours.query_dense.bias, ours.key_dense.bias, ours.value_dense.bias]))
+    theirs.in_proj_weight.copy_(ours.in_proj_weight)  # rows: query, key, value, as torch packs them
+    theirs.in_proj_bias.copy_(ours.in_proj_bias)
     theirs.out_proj.weight.copy_(ours.output_dense.weight)
     theirs.out_proj.bias.copy_(ours.output_dense.bias)
 

@@ -15,6 +15,9 @@ from torch import Tensor
 from attnkit.functional.scores import PARAMETER_FREE, SCORES
 
 ScoreFn = Callable[[Tensor, Tensor], Tensor]
+#: A path of :mod:`attnkit.functional.dispatch`: ``(query, key, value, *, score, scale, mask, causal, dropout_p,
+#: return_weights, chunk_size, bias, kind) -> (output, weights or None)``.
+Path = Callable[..., tuple[Tensor, Tensor | None]]
 
 
 def check_qkv(query: Tensor, key: Tensor, value: Tensor) -> None:

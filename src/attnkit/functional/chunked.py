@@ -27,7 +27,8 @@ import torch.nn.functional as F
 from torch import Tensor
 from torch.utils.checkpoint import checkpoint
 
-from attnkit.functional._checks import ScoreFn
+from attnkit.functional._checks import ScoreFn, batch_shape
+from attnkit.functional._named import named_score
 
 
 def _chunk_step(
@@ -173,3 +174,21 @@ def chunked_attention(query, key, value, score, mask, causal, dropout_p, chunk_s
     out, _ = _online_softmax(combine, q_proj, k_proj, value, bias, batch, chunks, acc_dtype, dropout_p,
                              checkpointed=torch.is_grad_enabled())
     return out.to(value.dtype)
+
+
+#: Keys per chunk of the chunked path when it is called alone without ``chunk_size``.
+DEFAULT_CHUNK = 512
+
+
+def chunked_path(query: Tensor, key: Tensor, value: Tensor, *, score: str | ScoreFn, scale: float,
+                 mask: Tensor | None, causal: bool, dropout_p: float, return_weights: bool, chunk_size: int | None,
+                 bias: Tensor | None, kind: object) -> tuple[Tensor, None]:
+    """:func:`chunked_attention` with the signature of :data:`attnkit.functional.dispatch.PATHS` (no weights);
+    ``chunk_size`` None means :data:`DEFAULT_CHUNK` keys per chunk."""
+    if return_weights or getattr(score, "chunkable", True) is False:
+        raise ValueError(f"Expected return_weights=False and a chunkable score on the chunked path. "
+                         f"Received: return_weights={return_weights}, score={type(score).__name__}")
+    fn = named_score(score, scale) if isinstance(score, str) else score
+    batch = batch_shape(query, key, value, mask, bias)
+    return chunked_attention(query, key, value, fn, mask, causal, dropout_p, chunk_size or DEFAULT_CHUNK, batch,
+                             bias), None

@@ -1,4 +1,4 @@
-"""The fused path of :func:`attnkit.functional.attention`: torch's ``scaled_dot_product_attention`` (SDPA).
+"""The fused path of :mod:`attnkit.functional.dispatch`: torch's ``scaled_dot_product_attention`` (SDPA).
 
 Taken for the named scores (dot, scaled_dot, cosine) when the weights are not asked for; SDPA's
 memory-efficient kernels never build the ``(..., Tq, Tk)`` matrix. It equals the reference path
@@ -14,7 +14,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from attnkit.functional._checks import with_causal
+from attnkit.functional._checks import batch_shape, with_causal
 from attnkit.functional._named import unit_rows
 
 
@@ -28,10 +28,39 @@ def _to_4d(t: Tensor, batch: torch.Size) -> Tensor:
     return t.reshape(-1, 1, *t.shape[-2:])
 
 
-def fused_attention(query, key, value, name, scale, mask, causal, dropout_p, batch, bias=None) -> Tensor:
-    """SDPA fast path for dot / scaled_dot / cosine (cosine = dot of unit vectors): ``(..., Tq, Dv)``."""
-    if name == "cosine":
+def fused_path(query: Tensor, key: Tensor, value: Tensor, *, score: object, scale: float, mask: Tensor | None,
+               causal: bool, dropout_p: float, return_weights: bool, chunk_size: int | None, bias: Tensor | None,
+               kind: object) -> tuple[Tensor, None]:
+    """SDPA for dot / scaled_dot / cosine (cosine = dot of unit vectors): ``(output (..., Tq, Dv), None)``.
+
+    Example:
+        >>> q = k = v = torch.randn(2, 3, 5, 4)
+        >>> out, _ = fused_path(q, k, v, score="dot", scale=0.5, mask=None, causal=True, dropout_p=0.0,
+        ...                     return_weights=False, chunk_size=None, bias=None, kind=None)
+        >>> out.shape
+        torch.Size([2, 3, 5, 4])
+    """
+    if score not in ("dot", "scaled_dot", "cosine") or return_weights:
+        raise ValueError(f"Expected a named score and return_weights=False on the fused path. Received: score={score!r}, "
+                         f"return_weights={return_weights}")
+    if score == "cosine":
         query, key = unit_rows(query), unit_rows(key)
+    same = query.dim() == 4 and bias is None and query.shape[:2] == key.shape[:2] == value.shape[:2]
+    if same and (mask is None or mask.dim() <= 2 or (mask.dim() == 4 and mask.shape[0] in (1, query.shape[0])
+                                                     and mask.shape[1] in (1, query.shape[1]))):  # SDPA's shape
+        if mask is not None and causal:
+            mask, causal = with_causal(mask, causal, query.shape[-2], key.shape[-2], query.device), False
+        out = F.scaled_dot_product_attention(query, key, value, attn_mask=mask, dropout_p=dropout_p,
+                                             is_causal=causal, scale=scale)
+        if mask is not None and query.device.type != "cpu":  # other backends may leave NaN in all-masked rows
+            out = out.masked_fill(~mask.any(dim=-1, keepdim=True), 0.0)
+        return out, None
+    return _folded(query, key, value, scale, mask, causal, dropout_p, bias), None
+
+
+def _folded(query, key, value, scale, mask, causal, dropout_p, bias) -> Tensor:
+    """Any leading dims folded to SDPA's 4-D, a bias passed as a float mask: ``(..., Tq, Dv)``."""
+    batch = batch_shape(query, key, value, mask, bias)
     out_shape = torch.Size((*batch, query.shape[-2], value.shape[-1]))
     q, k, v = _to_4d(query, batch), _to_4d(key, batch), _to_4d(value, batch)  # (N, H, T, D)
     def as_sdpa_mask(t: Tensor) -> Tensor:  # (..., Tq, Tk) -> broadcastable to (N, H, Tq, Tk)

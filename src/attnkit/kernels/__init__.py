@@ -12,14 +12,18 @@ kernel                          plain twin                                      
                                                                                   ~2x MKL on AMD CPUs
 :func:`dropout`                 ``torch.nn.functional.dropout``                   mask as ``U[0,1) >= p``,
                                                                                   ~2x ``bernoulli_``
-:func:`causal_dropout_attention`  ``F.scaled_dot_product_attention(is_causal,     skips hidden key blocks;
-                                  dropout_p)``                                    torch's CPU fused kernel
-                                                                                  takes no dropout
-:func:`attention_with_weights`  ``attnkit.functional.attention(...,               softmax in place: one
-                                return_weights=True)``                            (B, H, Tq, Tk) buffer
 :func:`next_token_loss`         ``F.cross_entropy`` on shifted copies             no logits copy, backward
                                                                                   in place
+causal_dropout_attention        ``F.scaled_dot_product_attention(is_causal,     skips hidden key blocks;
+(``attnkit.functional``)        dropout_p)``                                      torch's CPU fused kernel
+                                                                                  takes no dropout
+attention_with_weights          the reference path (``attention(...,              softmax in place: one
+(``attnkit.functional``)        return_weights=True)``)                           (B, H, Tq, Tk) buffer
 ==============================  ================================================  ======================
+
+The two attention kernels are paths of attention's one dispatcher (:mod:`attnkit.functional.dispatch`), so
+they live in ``attnkit.functional.causal_dropout`` and ``attnkit.functional.weights_inplace`` (functional
+imports nothing above it); the switch lives beside them and governs them too.
 
 The switch also reads the environment variable ``ATTNKIT_FAST_PATHS`` (``0`` turns the fast paths off)
 when attnkit is imported.
@@ -36,18 +40,14 @@ Example:
 
 from __future__ import annotations
 
-from attnkit.kernels._switch import fast_paths, fast_paths_enabled, set_fast_paths
-from attnkit.kernels.causal_dropout import causal_dropout_attention
+from attnkit.functional._switch import fast_paths, fast_paths_enabled, set_fast_paths
 from attnkit.kernels.cross_entropy import next_token_loss
 from attnkit.kernels.dropout_mask import Dropout, dropout
 from attnkit.kernels.onednn_linear import Linear, linear
-from attnkit.kernels.weights_inplace import attention_with_weights
 
 __all__ = [
     "Dropout",
     "Linear",
-    "attention_with_weights",
-    "causal_dropout_attention",
     "dropout",
     "fast_paths",
     "fast_paths_enabled",

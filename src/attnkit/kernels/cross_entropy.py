@@ -16,7 +16,7 @@ import torch.nn.functional as F
 from torch import Tensor
 from torch.autograd.function import once_differentiable
 
-from attnkit.kernels import _switch
+from attnkit.functional import _switch
 
 
 def next_token_loss(logits: Tensor, labels: Tensor) -> Tensor:

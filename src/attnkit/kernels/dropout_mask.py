@@ -2,27 +2,17 @@
 
 ``dropout(x, p) = x * m / (1 - p)`` with ``m_i ~ Bernoulli(1 - p)`` independently, in training; the
 mask is drawn as ``u >= p`` with ``u ~ U[0, 1)`` (``torch.rand``), about twice as fast on CPU as
-``bernoulli_``, with the same distribution.
+``bernoulli_``, with the same distribution (:func:`attnkit.functional.causal_dropout.keep_mask`, shared with
+the causal attention kernel).
 """
 
 from __future__ import annotations
 
-import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from attnkit.kernels import _switch
-
-
-def keep_mask(like: Tensor, p: float) -> Tensor:
-    """A mask shaped like ``like``: ``1 / (1 - p)`` with probability ``1 - p``, else 0.
-
-    Example:
-        >>> m = keep_mask(torch.empty(1000), 0.5)
-        >>> sorted(set(m.tolist()))
-        [0.0, 2.0]
-    """
-    return torch.rand_like(like).ge_(p).mul_(1.0 / (1.0 - p))
+from attnkit.functional import _switch
+from attnkit.functional.causal_dropout import keep_mask
 
 
 def dropout(x: Tensor, p: float, training: bool = True) -> Tensor:
@@ -30,6 +20,7 @@ def dropout(x: Tensor, p: float, training: bool = True) -> Tensor:
     Shapes: any -> the same.
 
     Example:
+        >>> import torch
         >>> y = dropout(torch.ones(1000), 0.25)
         >>> sorted(set(y.tolist()))  # dropped, or kept and scaled by 1 / (1 - p)
         [0.0, 1.3333333730697632]
@@ -49,6 +40,7 @@ class Dropout(nn.Dropout):
     """``nn.Dropout`` computed by :func:`dropout` (same distribution, faster mask on CPU).
 
     Example:
+        >>> import torch
         >>> Dropout(0.1).eval()(torch.ones(3)).tolist()
         [1.0, 1.0, 1.0]
     """

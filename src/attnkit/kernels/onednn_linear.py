@@ -17,7 +17,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from attnkit.kernels import _switch
+from attnkit.functional import _switch
 
 #: oneDNN's fused linear kernel (shipped inside PyTorch's CPU builds), or None where absent.
 _ONEDNN_LINEAR = getattr(torch.ops.mkldnn, "_linear_pointwise", None) if torch.backends.mkldnn.is_available() else None

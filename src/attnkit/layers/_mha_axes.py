@@ -46,8 +46,7 @@ def forward_axes(layer, query: Tensor, value: Tensor, key: Tensor, axes: tuple[i
             raise ValueError("Expected a single attention axis with `use_causal_mask=True`. "
                              f"Received: attention_axes={layer.attention_axes}")
         mask = both(mask, torch.ones(lq, lk, dtype=torch.bool, device=query.device).tril())
-    result = layer._attend(q, k, v, mask, False, return_weights)
-    out, w = result if return_weights else (result, None)
+    out, w = layer._attend(q, k, v, mask, False, return_weights)
     out = out.reshape(*nb, h, *qa, layer.value_dim).permute(inverse(perm))  # (B, *dims, H, Dv)
     out = linear(out.flatten(-2), layer.output_dense.weight, layer.output_dense.bias)
     out = out.unflatten(-1, layer._out_shape())  # (B, *dims, *output_shape)

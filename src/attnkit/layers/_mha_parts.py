@@ -9,7 +9,6 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-import torch
 from torch import Tensor
 
 from attnkit.kernels import linear
@@ -70,6 +69,7 @@ class Projection:
     ``torch.no_grad()``) writes into the layer.
 
     Example:
+        >>> import torch
         >>> p = Projection(torch.eye(3), None)
         >>> p(torch.ones(2, 3)).tolist(), p.in_features
         ([[1.0, 1.0, 1.0], [1.0, 1.0, 1.0]], 3)
@@ -122,9 +122,3 @@ def sequence_attention_mask(mask: object, b: int, h: int, tq: int, tk: int) -> T
     if mask.dim() == 3:
         return mask[:, None]  # (B, 1, Tq, Tk)
     return mask  # (Tq, Tk) or (B, H, Tq, Tk)
-
-
-def causal_pairs(tq: int, tk: int, past: int, device: torch.device) -> Tensor:
-    """``(Tq, Tk)`` bool: query ``i`` (at position ``past + i``) may attend key ``j <= past + i``."""
-    i = torch.arange(tq, device=device)[:, None] + past
-    return i >= torch.arange(tk, device=device)[None, :]

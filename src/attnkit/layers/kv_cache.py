@@ -84,26 +84,23 @@ class KVCache:
         """
         k0 = self._key
         start, end = self.length, self.length + key.shape[2]
-        if k0 is not None and (key.shape[0] != k0.shape[0] or key.shape[1] != k0.shape[1]
-                               or key.shape[3] != k0.shape[3]):
-            raise ValueError(
-                f"Expected new keys of shape (B, Hkv, Tn, Dk) = ({k0.shape[0]}, {k0.shape[1]}, Tn, "
-                f"{k0.shape[-1]}) to match the cache. Received: key.shape={tuple(key.shape)}"
-            )
+        if k0 is not None and (key.shape[:2] != k0.shape[:2] or key.shape[3] != k0.shape[3]):
+            raise ValueError(f"Expected new keys of shape (B, Hkv, Tn, Dk) = ({k0.shape[0]}, {k0.shape[1]}, Tn, "
+                             f"{k0.shape[-1]}) to match the cache. Received: key.shape={tuple(key.shape)}")
         if (key.requires_grad or value.requires_grad) and torch.is_grad_enabled():
             self._append_functional(key, value, mask)  # no in-place writes into tensors autograd saved
             self.length = end
             return self.key, self.value, self.mask  # type: ignore[return-value]
         if k0 is None or end > k0.shape[2]:
             self._reserve(key, value, end)
-        k_all, v_all = self._key, self._value
-        k_all[:, :, start:end] = key  # type: ignore[index]
-        v_all[:, :, start:end] = value  # type: ignore[index]
-        if mask is not None or self._mask is not None:
-            self._write_mask(mask, key, start, end)
+        self._key[:, :, start:end] = key  # type: ignore[index]
+        self._value[:, :, start:end] = value  # type: ignore[index]
+        if mask is not None and self._mask is None:
+            self._mask = torch.ones(key.shape[0], self._key.shape[2], dtype=torch.bool, device=key.device)  # type: ignore[union-attr]
+        if mask is not None:
+            self._mask[:, start:end] = mask  # type: ignore[index]
         self.length = end
-        m = self._mask
-        return k_all[:, :, :end], v_all[:, :, :end], None if m is None else m[:, :end]  # type: ignore[index]
+        return self.key, self.value, self.mask  # type: ignore[return-value]
 
     def _reserve(self, key: Tensor, value: Tensor, end: int) -> None:
         """Make room for ``end`` positions (first allocation, or doubling)."""
@@ -122,14 +119,6 @@ class KVCache:
             m = torch.ones(b, new, dtype=torch.bool, device=key.device)  # (B, C)
             m[:, : self.length] = self.mask
             self._mask = m
-
-    def _write_mask(self, mask: Tensor | None, key: Tensor, start: int, end: int) -> None:
-        if mask is None and self._mask is None:
-            return
-        if self._mask is None:
-            self._mask = torch.ones(key.shape[0], self._key.shape[2], dtype=torch.bool, device=key.device)  # type: ignore[union-attr]
-        if mask is not None:
-            self._mask[:, start:end] = mask
 
     def _append_functional(self, key: Tensor, value: Tensor, mask: Tensor | None) -> None:
         """The same append with ``torch.cat`` (used under autograd)."""

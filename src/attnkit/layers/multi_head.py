@@ -1,6 +1,8 @@
-"""Multi-head attention with the arguments and numbers of ``keras.layers.MultiHeadAttention``: the one
-attention module of attnkit. ``Transformer``, ``Bert`` and ``GPT`` build their blocks from it, with
-:class:`attnkit.layers.KVCache` as their cache.
+"""Multi-head attention with the arguments and numbers of ``keras.layers.MultiHeadAttention``: the
+Keras-compatible facade of the attention engine (:class:`attnkit.layers.engine.AttentionEngine`, what the
+models run). It adds what Keras users expect and no model needs: lazy build from the first call's widths,
+separate query/key/value widths, ``attention_axes``, ``output_shape``, Keras masks, porting from Keras and
+``torch.nn`` layers. Projection, cache and the call of the one dispatcher are the engine's.
 
 Shape legend: ``B`` batch, ``Tq``/``Tk`` query/key length, ``E`` input width, ``H`` query heads,
 ``Hkv`` key/value heads, ``Dk``/``Dv`` head widths.
@@ -11,10 +13,8 @@ Shape legend: ``B`` batch, ``Tq``/``Tk`` query/key length, ``E`` input width, ``
 with ``g(h) = h // (H / Hkv)`` the key/value head that query head ``h`` shares (grouped-query
 attention; ``Hkv = 1`` is multi-query attention, ``Hkv = H`` the usual multi-head attention).
 
-Paths: without ``return_attention_scores`` the fused SDPA kernel runs (no ``Tq x Tk`` matrix); with it,
-``attnkit.functional.attention(..., return_weights=True)`` under autograd, or in inference
-:func:`attnkit.kernels.attention_with_weights`; causal self-attention with dropout in CPU training runs
-:func:`attnkit.kernels.causal_dropout_attention`. Tests check that all give the same numbers.
+Which computation runs (fused SDPA, the reference path that returns weights, the kernels, a kind) is chosen
+by :func:`attnkit.functional.dispatch.choose`, the one dispatcher. Tests check that all give the same numbers.
 """
 
 from __future__ import annotations
@@ -23,12 +23,9 @@ import math
 from collections.abc import Sequence
 
 import torch
-import torch.nn.functional as F
 from torch import Tensor, nn
 
-from attnkit import kernels
-from attnkit.functional import attention
-from attnkit.functional.kinds import AttentionKind, resolve_kind
+from attnkit.functional.kinds import AttentionKind
 from attnkit.kernels import linear
 from attnkit.layers import _lazy as lazy
 from attnkit.layers._checks import check_last_dim, check_mask, check_tensor
@@ -36,19 +33,19 @@ from attnkit.layers._mha_axes import forward_axes
 from attnkit.layers._mha_parts import (
     Projection,
     both,
-    causal_pairs,
     check_head_args,
     input_widths,
     int_tuple,
     positive_int,
     sequence_attention_mask,
 )
+from attnkit.layers.engine import AttentionEngine
 from attnkit.layers.kv_cache import KVCache
 
 __all__ = ["MultiHeadAttention", "Projection"]
 
 
-class MultiHeadAttention(nn.Module):
+class MultiHeadAttention(AttentionEngine):
     """Multi-head scaled dot-product attention (Vaswani et al. 2017), Keras 3 semantics, batch-first.
 
     Args:
@@ -91,10 +88,10 @@ class MultiHeadAttention(nn.Module):
     Returns:
         ``output`` ``(B, Tq, *output_shape)``, or ``(output, weights)``.
 
-    Paths: without ``return_attention_scores`` the fused SDPA kernel runs (no ``Tq x Tk`` matrix);
-    with it, ``attnkit.functional.attention(..., return_weights=True)`` under autograd, or in
-    inference (no gradient, CPU) the same computation with the softmax taken in place. Tests check
-    that all give the same numbers.
+    Paths: chosen by the one dispatcher (:func:`attnkit.functional.dispatch.choose`): without
+    ``return_attention_scores`` the fused SDPA kernel (no ``Tq x Tk`` matrix); with it the reference path, or
+    in inference (no gradient, CPU) the same computation with the softmax taken in place. Tests check that
+    all give the same numbers.
 
     Parameters: the query/key/value kernels live in one packed ``in_proj_weight`` (rows: query,
     key, value) when the three input widths are equal, else in ``q_proj_weight``/``k_proj_weight``/
@@ -136,15 +133,12 @@ class MultiHeadAttention(nn.Module):
         kind: str | AttentionKind = "full",
         window: int | None = None,
     ) -> None:
-        super().__init__()
+        nn.Module.__init__(self)  # the engine's packed parameters are built here, lazily or from the widths
         self.num_key_value_heads = check_head_args(num_heads, key_dim, value_dim, num_key_value_heads, dropout)
         self.num_heads = num_heads
         self.key_dim = key_dim
         self.value_dim = value_dim if value_dim is not None else key_dim
-        self.dropout = float(dropout)
-        self.kind = resolve_kind(kind, window)  # "full" or an AttentionKind module (e.g. Performer's features)
-        if self.dropout and not isinstance(self.kind, str) and not self.kind.supports_dropout:
-            raise ValueError(f"Expected dropout=0 with kind={self.kind.name!r}. Received: dropout={dropout}")
+        self._set_dropout_and_kind(dropout, kind, window)
         self.use_bias = use_bias
         self.output_shape = int_tuple(output_shape, "output_shape", positive=True)
         self.attention_axes = int_tuple(attention_axes, "attention_axes", positive=False)
@@ -334,45 +328,15 @@ class MultiHeadAttention(nn.Module):
             return q, k, v
         return self.query_dense(query), self.key_dense(key), self.value_dense(value)
 
-    def _expand_kv(self, x: Tensor) -> Tensor:
-        """(B, Hkv, T, D) -> (B, H, T, D): each key/value head serves H / Hkv query heads."""
-        groups = self.num_heads // self.num_key_value_heads
-        if groups == 1:
-            return x
-        b, hkv, t, d = x.shape
-        return x[:, :, None].expand(b, hkv, groups, t, d).reshape(b, hkv * groups, t, d)  # (B, H, T, D)
-
-    def _attend(self, q: Tensor, k: Tensor, v: Tensor, mask: Tensor | None, causal: bool, weights: bool):
-        """``(B, H, Tq, Dk)``, ``(B, Hkv, Tk, Dk)``, ``(B, Hkv, Tk, Dv)`` -> ``(B, H, Tq, Dv)`` (and weights)."""
-        p = self.dropout if self.training else 0.0
-        scale = 1.0 / math.sqrt(self.key_dim)
-        k, v = self._expand_kv(k), self._expand_kv(v)
-        if not isinstance(self.kind, str):  # a sub-quadratic kind of attnkit.functional.kinds
-            return attention(q, k, v, mask=mask, causal=causal, scale=scale, dropout_p=p, return_weights=weights,
-                             kind=self.kind)
-        if weights:
-            needs_grad = torch.is_grad_enabled() and (q.requires_grad or k.requires_grad or v.requires_grad)
-            if not needs_grad and p == 0.0 and q.device.type == "cpu" and q.dtype in (torch.float32, torch.float64):
-                return kernels.attention_with_weights(q, k, v, scale, mask, causal)
-            # (q / sqrt(Dk)) . k: scaling the (B, H, Tq, Dk) queries is cheaper than the (B, H, Tq, Tk) scores
-            return attention(q * scale, k, v, score="dot", mask=mask, causal=causal, dropout_p=p, return_weights=True)
-        if mask is None and not causal and p == 0.0:  # nothing to mask: SDPA itself (e.g. a decoding step)
-            return F.scaled_dot_product_attention(q, k, v, scale=scale)
-        if causal and p > 0.0 and mask is None and q.device.type == "cpu" and q.shape == k.shape == v.shape:
-            return kernels.causal_dropout_attention(q, k, v, p, scale)
-        return attention(q, k, v, score="scaled_dot", mask=mask, causal=causal, scale=scale, dropout_p=p)
-
     def _heads(self, query: Tensor, value: Tensor, key: Tensor, self_attention: bool, cache: KVCache | None):
         """Project and split into heads: ``q (B, H, Tq, Dk)``, ``k (B, Hkv, Tk, Dk)``, ``v (B, Hkv, Tk, Dv)``;
         ``k, v`` are None when a filled static cache supplies them."""
-        b, tq, _ = query.shape
         h, hkv, dk = self.num_heads, self.num_key_value_heads, self.key_dim
+        if self.in_proj_weight is not None and h == hkv and dk == self.value_dim and (self_attention or key is value):
+            return super()._heads(query, value, key, self_attention, cache)  # the engine's packed projection
+        b, tq, _ = query.shape
         if cache is not None and cache.static and cache.length > 0:
             return self.query_dense(query).view(b, tq, h, dk).transpose(1, 2), None, None  # (B, H, Tq, Dk)
-        if self_attention and self.in_proj_weight is not None and h == hkv and dk == self.value_dim:
-            qkv = linear(query, self.in_proj_weight, self.in_proj_bias)  # (B, T, 3*H*Dk)
-            q, k, v = qkv.view(b, tq, 3, h, dk).permute(2, 0, 3, 1, 4).unbind(0)  # 3 x (B, H, T, Dk)
-            return q, k, v
         q, k, v = self._project(query, value, key, self_attention)
         tk = value.shape[1]
         q = q.view(b, tq, h, dk).transpose(1, 2)  # (B, H, Tq, Dk)
@@ -382,38 +346,21 @@ class MultiHeadAttention(nn.Module):
 
     def _forward_sequence(self, query: Tensor, value: Tensor, key: Tensor, self_attention: bool, masks: dict,
                           use_causal_mask: bool, return_weights: bool, cache: KVCache | None):
-        """The common case: ``(B, T, E)`` inputs, attention over axis 1."""
+        """The common case: ``(B, T, E)`` inputs, attention over axis 1, through the engine's steps."""
         b, tq, _ = query.shape
         tn = value.shape[1]
         q, k, v = self._heads(query, value, key, self_attention, cache)  # 1. project
         kv_mask = both(check_mask(masks["value_mask"], "value_mask", (b, tn)),
                        check_mask(masks["key_mask"], "key_mask", (b, tn)))
-        past = 0
-        if k is None:  # 2. the cache: reuse a filled static one, or append
-            k, v, kv_mask = cache.key, cache.value, cache.mask  # type: ignore[union-attr]
-        elif cache is not None:
-            past = cache.length
-            k, v, kv_mask = cache.update(k, v, None if kv_mask is None else kv_mask.expand(b, tn))
-        tk = k.shape[2]
-        if past and not isinstance(self.kind, str):
-            raise ValueError(f"Expected kind='full' with a filled KVCache. Received: kind={self.kind.name!r}")
+        k, v, kv_mask, past = self._cached(k, v, kv_mask, cache)  # 2. the cache
         mask = None  # 3. one boolean mask, True = may attend
         if masks["query_mask"] is not None:
             mask = check_mask(masks["query_mask"], "query_mask", (b, tq))[:, None, :, None]  # (B, 1, Tq, 1)
-        if kv_mask is not None:
-            mask = both(mask, kv_mask[:, None, None, :])  # (B, 1, 1, Tk)
         if masks["attention_mask"] is not None:
-            mask = both(mask, sequence_attention_mask(masks["attention_mask"], b, self.num_heads, tq, tk))
-        causal = False
-        if use_causal_mask:
-            if (mask is None or not isinstance(self.kind, str)) and past == 0 and tq == tk:
-                causal = True  # the fused causal kernel, no (Tq, Tk) mask tensor
-            elif not (tq == 1 and past + 1 >= tk):  # one new query sees every cached key: nothing to hide
-                mask = both(mask, causal_pairs(tq, tk, past, query.device))  # (Tq, Tk)
-        result = self._attend(q, k, v, mask, causal, return_weights)  # 4. attend
-        out, w = result if return_weights else (result, None)
-        out = out.transpose(1, 2).reshape(b, tq, self.num_heads * self.value_dim)  # (B, Tq, H*Dv)
-        out = linear(out, self.output_dense.weight, self.output_dense.bias)  # 5. output projection
+            mask = both(mask, sequence_attention_mask(masks["attention_mask"], b, self.num_heads, tq, k.shape[2]))
+        mask, causal = self._mask(kv_mask, use_causal_mask, tq, k.shape[2], past, query.device, mask)
+        out, w = self._attend(q, k, v, mask, causal, return_weights)  # 4. attend
+        out = self._output(out)  # 5. output projection
         if self.output_shape is not None:
             out = out.view(b, tq, *self.output_shape)
         return (out, w) if return_weights else out

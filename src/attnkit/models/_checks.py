@@ -66,3 +66,30 @@ def lengths_mask(lengths: object, batch: int, length: int, device: torch.device,
         got = tuple(lengths.shape) if isinstance(lengths, Tensor) else type(lengths).__name__
         raise ValueError(f"Expected {name} of shape ({batch},). Received: {got}")
     return torch.arange(length, device=device)[None, :] < lengths.to(device)[:, None]  # (B, T)
+
+
+def check_generate_args(input_ids: object, attention_mask: object, max_new_tokens: object, eos_token_id: object,
+                        vocab_size: int, n_positions: int) -> None:
+    """The arguments of a causal language model's ``generate``: ``(B, T)`` prompts of at least one token, padded
+    on the left, ``T + max_new_tokens <= n_positions``, an eos id in the vocabulary.
+
+    Example:
+        >>> check_generate_args(torch.tensor([[1, 2]]), None, 3, None, vocab_size=5, n_positions=4)
+        Traceback (most recent call last):
+        ...
+        ValueError: Expected prompt + new tokens <= n_positions=4. Received: 2 + 3 = 5
+    """
+    check_ids(input_ids, "input_ids", vocab_size)
+    if not isinstance(max_new_tokens, int) or isinstance(max_new_tokens, bool) or max_new_tokens < 0:
+        raise ValueError(f"Expected max_new_tokens an int >= 0. Received: {max_new_tokens!r}")
+    if eos_token_id is not None and not (isinstance(eos_token_id, int) and 0 <= eos_token_id < vocab_size):
+        raise ValueError(f"Expected eos_token_id in [0, {vocab_size}). Received: {eos_token_id!r}")
+    B, T = input_ids.shape  # type: ignore[union-attr]
+    if T == 0:
+        raise ValueError("Expected a prompt of at least one token. Received: input_ids of shape (B, 0)")
+    if T + max_new_tokens > n_positions:
+        raise ValueError(f"Expected prompt + new tokens <= n_positions={n_positions}. "
+                         f"Received: {T} + {max_new_tokens} = {T + max_new_tokens}")
+    if attention_mask is not None and not bool(check_padding_mask(attention_mask, B, T)[:, -1].all()):
+        raise ValueError("Expected prompts padded on the left (the last column of attention_mask all 1) for "
+                         "generation. Received: right padding; call the tokenizer with padding_side='left'")

@@ -25,7 +25,6 @@ from attnkit.models._checks import check_ids, check_padding_mask
 from attnkit.models.bert_data import mask_tokens, next_sentence_pairs  # noqa: F401  (BERT's data, re-exported)
 from attnkit.models.blocks import ACTIVATIONS, PostNormBlock, init_weights, run_blocks
 from attnkit.models.outputs import EncoderOutput
-from attnkit.models.pretrained import PretrainedModel
 
 
 @dataclass
@@ -101,7 +100,7 @@ def _is_head_or_pooler(name: str) -> bool:
     return name.startswith(("cls.", "classifier.", "pooler.", "bert.pooler."))
 
 
-class BertPretrainedModel(PretrainedModel):
+class BertPretrainedModel(hub.PretrainedModel):
     """What every BERT model shares: its config, its Hugging Face names and checkpoint loading.
 
     A checkpoint's encoder must be complete. Heads (and the pooler) the checkpoint lacks keep their fresh
@@ -147,11 +146,6 @@ class BertPretrainedModel(PretrainedModel):
                           f"initialised: {new}. Train this model on a down-stream task before using its "
                           "predictions.", stacklevel=4)
         return new
-
-    def summary(self, seq_len: int = 8, batch_size: int = 1, **kwargs) -> str:
-        """Print and return the layer table for an example input of ``(batch_size, seq_len)`` ids."""
-        device = next(self.parameters()).device
-        return super().summary(torch.zeros(batch_size, seq_len, dtype=torch.long, device=device), **kwargs)
 
 
 class BertEmbeddings(nn.Module):

@@ -1,6 +1,6 @@
 """The one block family of attnkit's Transformer models: ``Transformer``, ``Bert`` and ``GPT`` (and every
-later model) stack these blocks, each built from the one attention module,
-:class:`attnkit.layers.MultiHeadAttention`, with :class:`attnkit.layers.KVCache` as its cache.
+later model) stack these blocks, each built from the attention engine,
+:class:`attnkit.layers.engine.AttentionEngine`, with :class:`attnkit.layers.KVCache` as its cache.
 
 Norm placement is a choice of block, not a flag:
 
@@ -18,16 +18,16 @@ H heads, D model width (``d_model``), F feed-forward width (``ff_dim``), L layer
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable
-from typing import NamedTuple
 
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from attnkit.functional.kinds import AttentionKind
 from attnkit.kernels import Dropout, Linear, linear
+from attnkit.layers.engine import AttentionEngine
 from attnkit.layers.kv_cache import KVCache
-from attnkit.layers.multi_head import MultiHeadAttention
+from attnkit.models.outputs import BlockOutput
 
 
 def _gelu_tanh(x: Tensor) -> Tensor:
@@ -79,32 +79,14 @@ class FeedForward(nn.Module):
         return linear(self.act(linear(x, fc_in.weight, fc_in.bias)), fc_out.weight, fc_out.bias)
 
 
-class BlockOutput(NamedTuple):
-    """What a block returns: ``hidden (B, T, D)``; ``self_weights (B, H, T, S)`` and ``cross_weights
-    (B, H, T, S_src)`` when asked for, else None."""
-
-    hidden: Tensor
-    self_weights: Tensor | None = None
-    cross_weights: Tensor | None = None
-
-
 def _sublayers(block: nn.Module, d_model: int, num_heads: int, ff_dim: int, activation: str, dropout: float,
-               attention_dropout: float, cross_attention: bool, eps: float, kind: str = "full",
+               attention_dropout: float, cross_attention: bool, eps: float, kind: str | dict | AttentionKind = "full",
                window: int | None = None) -> None:
-    """Create the sub-layers both block kinds share (same names, so checkpoints map onto either); ``kind`` and
+    """Create the sub-layers both block classes share (same names, so checkpoints map onto either); ``kind`` and
     ``window`` pick the self-attention's kind (:mod:`attnkit.functional.kinds`)."""
-    if d_model % num_heads:
-        raise ValueError("Expected d_model divisible by num_heads. "
-                         f"Received: d_model={d_model}, num_heads={num_heads}")
-    head_dim = d_model // num_heads
-
-    def mha() -> MultiHeadAttention:
-        return MultiHeadAttention(num_heads, head_dim, dropout=attention_dropout, query_dim=d_model)
-
-    block.self_attn = MultiHeadAttention(num_heads, head_dim, dropout=attention_dropout, query_dim=d_model,
-                                         kind=kind, window=window)
+    block.self_attn = AttentionEngine(d_model, num_heads, dropout=attention_dropout, kind=kind, window=window)
     block.self_attn_norm = nn.LayerNorm(d_model, eps=eps)
-    block.cross_attn = mha() if cross_attention else None
+    block.cross_attn = AttentionEngine(d_model, num_heads, dropout=attention_dropout) if cross_attention else None
     block.cross_attn_norm = nn.LayerNorm(d_model, eps=eps) if cross_attention else None
     block.ff = FeedForward(d_model, ff_dim, activation)
     block.ff_norm = nn.LayerNorm(d_model, eps=eps)
@@ -120,22 +102,13 @@ def _dropout_of(block: nn.Module) -> Callable[[Tensor], Tensor]:
     return block.dropout if block.training and block.dropout.p > 0 else _identity
 
 
-def _self_attend(block: nn.Module, h: Tensor, key_mask: Tensor | None, causal: bool, cache: KVCache | None,
-                 weights: bool) -> tuple[Tensor, Tensor | None]:
-    out = block.self_attn(h, h, key_mask=key_mask, use_causal_mask=causal, cache=cache,
-                          return_attention_scores=weights)
-    return out if weights else (out, None)
-
-
 def _cross_attend(block: nn.Module, h: Tensor, memory: Tensor | None, memory_mask: Tensor | None,
                   cache: KVCache | None, weights: bool) -> tuple[Tensor, Tensor | None]:
     if cache is not None and cache.length > 0:
-        memory_mask = None  # a filled static cache holds the memory's keys, values and mask
-        memory = h if memory is None else memory
+        memory, memory_mask = h, None  # a filled static cache holds the memory's keys, values and mask
     if memory is None:
         raise ValueError("Expected `memory` (B, S, D) for a block with cross-attention. Received: memory=None")
-    out = block.cross_attn(h, memory, key_mask=memory_mask, cache=cache, return_attention_scores=weights)
-    return out if weights else (out, None)
+    return block.cross_attn(h, memory, key_mask=memory_mask, cache=cache, return_weights=weights)
 
 
 class PostNormBlock(nn.Module):
@@ -147,7 +120,8 @@ class PostNormBlock(nn.Module):
         dropout: dropout on each sub-layer's output; attention_dropout: on the attention weights.
         cross_attention: add a cross-attention sub-layer (an encoder-decoder's decoder block).
         eps: LayerNorm epsilon.
-        kind, window: the self-attention's kind (``"full"``, ``"sliding_window"`` with ``window``, ...).
+        kind, window: the self-attention's kind (``"full"``, ``"sliding_window"`` with ``window``, an options
+            dict ``{"name": ..., **options}``, ...).
 
     Call arguments:
         x: ``(B, T, D)``.
@@ -156,8 +130,7 @@ class PostNormBlock(nn.Module):
         cache: a :class:`KVCache` for the self-attention (step-by-step decoding), or None.
         memory, memory_mask: the encoder output ``(B, S, D)`` and its ``(B, S)`` padding mask.
         cross_cache: a static :class:`KVCache` for the cross-attention, or None.
-        return_weights: also return the self-attention weights; return_cross_weights: the
-            cross-attention weights (default: ``return_weights``).
+        return_weights: also return the self-attention weights and, with a memory, the cross-attention weights.
 
     Returns:
         :class:`BlockOutput` ``(hidden (B, T, D), self_weights, cross_weights)``.
@@ -172,22 +145,20 @@ class PostNormBlock(nn.Module):
 
     def __init__(self, d_model: int, num_heads: int, ff_dim: int, activation: str = "gelu", dropout: float = 0.0,
                  attention_dropout: float = 0.0, cross_attention: bool = False, eps: float = 1e-5,
-                 kind: str = "full", window: int | None = None) -> None:
+                 kind: str | dict | AttentionKind = "full", window: int | None = None) -> None:
         super().__init__()
         _sublayers(self, d_model, num_heads, ff_dim, activation, dropout, attention_dropout, cross_attention, eps,
                    kind, window)
 
     def forward(self, x: Tensor, *, key_mask: Tensor | None = None, causal: bool = False,
                 cache: KVCache | None = None, memory: Tensor | None = None, memory_mask: Tensor | None = None,
-                cross_cache: KVCache | None = None, return_weights: bool = False,
-                return_cross_weights: bool | None = None) -> BlockOutput:
+                cross_cache: KVCache | None = None, return_weights: bool = False) -> BlockOutput:
         drop = _dropout_of(self)
-        a, w_self = _self_attend(self, x, key_mask, causal, cache, return_weights)
+        a, w_self = self.self_attn(x, key_mask=key_mask, causal=causal, cache=cache, return_weights=return_weights)
         x = self.self_attn_norm(x + drop(a))
         w_cross = None
         if self.cross_attn is not None:
-            want = return_weights if return_cross_weights is None else return_cross_weights
-            a, w_cross = _cross_attend(self, x, memory, memory_mask, cross_cache, want)
+            a, w_cross = _cross_attend(self, x, memory, memory_mask, cross_cache, return_weights)
             x = self.cross_attn_norm(x + drop(a))
         x = self.ff_norm(x + drop(self.ff(x)))
         return BlockOutput(x, w_self, w_cross)
@@ -208,22 +179,21 @@ class PreNormBlock(nn.Module):
 
     def __init__(self, d_model: int, num_heads: int, ff_dim: int, activation: str = "gelu", dropout: float = 0.0,
                  attention_dropout: float = 0.0, cross_attention: bool = False, eps: float = 1e-5,
-                 kind: str = "full", window: int | None = None) -> None:
+                 kind: str | dict | AttentionKind = "full", window: int | None = None) -> None:
         super().__init__()
         _sublayers(self, d_model, num_heads, ff_dim, activation, dropout, attention_dropout, cross_attention, eps,
                    kind, window)
 
     def forward(self, x: Tensor, *, key_mask: Tensor | None = None, causal: bool = False,
                 cache: KVCache | None = None, memory: Tensor | None = None, memory_mask: Tensor | None = None,
-                cross_cache: KVCache | None = None, return_weights: bool = False,
-                return_cross_weights: bool | None = None) -> BlockOutput:
+                cross_cache: KVCache | None = None, return_weights: bool = False) -> BlockOutput:
         drop = _dropout_of(self)
-        a, w_self = _self_attend(self, self.self_attn_norm(x), key_mask, causal, cache, return_weights)
+        a, w_self = self.self_attn(self.self_attn_norm(x), key_mask=key_mask, causal=causal, cache=cache,
+                                   return_weights=return_weights)
         x = x + drop(a)
         w_cross = None
         if self.cross_attn is not None:
-            want = return_weights if return_cross_weights is None else return_cross_weights
-            a, w_cross = _cross_attend(self, self.cross_attn_norm(x), memory, memory_mask, cross_cache, want)
+            a, w_cross = _cross_attend(self, self.cross_attn_norm(x), memory, memory_mask, cross_cache, return_weights)
             x = x + drop(a)
         x = x + drop(self.ff(self.ff_norm(x)))
         return BlockOutput(x, w_self, w_cross)
@@ -246,7 +216,7 @@ def block_class(norm: str) -> type[nn.Module]:
 
 
 def init_weights(module: nn.Module, std: float) -> None:
-    """Initialise as GPT-2 and BERT do: projection weights (``nn.Linear`` and the attention modules'
+    """Initialise as GPT-2 and BERT do: projection weights (``nn.Linear`` and the attention engines'
     input projections) and embeddings ~ N(0, std), biases 0, LayerNorm weight 1 and bias 0.
 
     Example:
@@ -259,25 +229,12 @@ def init_weights(module: nn.Module, std: float) -> None:
             nn.init.normal_(m.weight, mean=0.0, std=std)
             if isinstance(m, nn.Linear) and m.bias is not None:
                 nn.init.zeros_(m.bias)
-        elif isinstance(m, MultiHeadAttention):
-            for w in (m.in_proj_weight, m.q_proj_weight, m.k_proj_weight, m.v_proj_weight):
-                if w is not None:
-                    nn.init.normal_(w, mean=0.0, std=std)
-            if m.in_proj_bias is not None:
-                nn.init.zeros_(m.in_proj_bias)
+        elif isinstance(m, AttentionEngine):  # its input projections (packed, or the Keras facade's three)
+            for name, p in m.named_parameters(recurse=False):
+                nn.init.zeros_(p) if name.endswith("bias") else nn.init.normal_(p, mean=0.0, std=std)
         elif isinstance(m, nn.LayerNorm):
             nn.init.ones_(m.weight)
             nn.init.zeros_(m.bias)
-
-
-def scaled_residual_std(std: float, n_layer: int) -> float:
-    """GPT-2's init for projections into the residual stream: ``std / sqrt(2 L)``.
-
-    Example:
-        >>> round(scaled_residual_std(0.02, 2), 4)
-        0.01
-    """
-    return std / math.sqrt(2 * n_layer)
 
 
 def new_caches(num_layers: int, capacity: int | None = None) -> list[KVCache]:

@@ -6,7 +6,7 @@
 
 Generation runs through ``attnkit.decoding`` (greedy or a sampling policy), with one
 :class:`attnkit.layers.KVCache` per block; batched prompts of different lengths are padded on the left.
-Reads and writes Hugging Face GPT-2 directories (:class:`attnkit.models.pretrained.PretrainedModel`).
+Reads and writes Hugging Face GPT-2 directories (:class:`attnkit.models.hub.PretrainedModel`).
 
 Shape legend: B batch, T positions of this call, P cached positions, S = P + T key positions,
 V vocabulary, D width (``n_embd``), H heads, Dh head width, L layers; N = B (or B*K) rows of a decoding state.
@@ -16,29 +16,21 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterable
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass
 from typing import Any
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from attnkit import decoding
-from attnkit.errors import CheckpointError
+from attnkit.decoding.greedy import argmax, greedy_search, sampling
+from attnkit.functional.kinds import resolve_kind
 from attnkit.kernels import Dropout, Linear, next_token_loss
 from attnkit.layers.kv_cache import KVCache
 from attnkit.models import hub
-from attnkit.models._checks import check_ids, check_padding_mask
-from attnkit.models.blocks import (
-    ACTIVATIONS,
-    PreNormBlock,
-    init_weights,
-    new_caches,
-    run_blocks,
-    scaled_residual_std,
-)
+from attnkit.models._checks import check_generate_args, check_ids, check_padding_mask
+from attnkit.models.blocks import ACTIVATIONS, PreNormBlock, init_weights, new_caches, run_blocks
 from attnkit.models.outputs import CausalLMOutput
-from attnkit.models.pretrained import PretrainedModel
 
 
 @dataclass
@@ -61,7 +53,9 @@ class GPTConfig:
     bos_token_id: int | None = None
     eos_token_id: int | None = None
     pad_token_id: int | None = None  # fills finished rows in generate (else eos_token_id)
-    attention_kind: str = "full"  # attnkit only: full, sliding_window, block_sparse, linear, performer
+    # attnkit only: a kind's name (full, sliding_window, block_sparse, linear, performer) or its options dict,
+    # e.g. {"name": "performer", "num_features": 32, "seed": 1} (attnkit.functional.kinds.kind_options writes one)
+    attention_kind: str | dict = "full"
     attention_window: int | None = None  # keys on each side for attention_kind="sliding_window"
 
     def __post_init__(self) -> None:
@@ -77,30 +71,20 @@ class GPTConfig:
             raise ValueError(
                 f"Expected activation_function in {sorted(ACTIVATIONS)}. Received: {self.activation_function!r}"
             )
+        resolve_kind(self.attention_kind, self.attention_window)  # a clear error now, not at the first block
 
     @classmethod
     def from_hf_dict(cls, config: dict) -> GPTConfig:
-        """Build from a ``transformers`` GPT-2 ``config.json`` dict (unknown keys are ignored;
-        settings attnkit does not implement raise ``CheckpointError``)."""
-        for key, unsupported in (
-            ("add_cross_attention", True),
-            ("scale_attn_by_inverse_layer_idx", True),
-            ("scale_attn_weights", False),
-        ):
-            if config.get(key) == unsupported:
-                raise CheckpointError(f"config.json: unsupported GPT-2 option {key}={unsupported}")
-        names = {f.name for f in fields(cls)}
-        try:
-            return cls(**{k: v for k, v in config.items() if k in names})
-        except ValueError as e:
-            raise CheckpointError(f"config.json: {e}") from e
+        """Build from a ``transformers`` GPT-2 ``config.json`` dict (unknown keys are ignored; settings attnkit
+        does not implement raise ``CheckpointError``): :func:`attnkit.models.hub.gpt_config_from_hf`."""
+        return hub.gpt_config_from_hf(cls, config)
 
     def to_hf_dict(self) -> dict:
         """The ``config.json`` dict ``transformers`` reads as a ``GPT2LMHeadModel``."""
         return {"model_type": "gpt2", "architectures": ["GPT2LMHeadModel"], **asdict(self)}
 
 
-class GPT(PretrainedModel):
+class GPT(hub.PretrainedModel):
     """GPT-2 causal language model.
 
     Args:
@@ -150,7 +134,7 @@ class GPT(PretrainedModel):
         self.lm_head = Linear(c.n_embd, c.vocab_size, bias=False)
         init_weights(self, c.initializer_range)
         for block in self.blocks:  # projections into the residual stream: std / sqrt(2 L)
-            std = scaled_residual_std(c.initializer_range, c.n_layer)
+            std = c.initializer_range / math.sqrt(2 * c.n_layer)
             nn.init.normal_(block.self_attn.output_dense.weight, std=std)
             nn.init.normal_(block.ff.fc_out.weight, std=std)
         if c.tie_word_embeddings:
@@ -158,17 +142,9 @@ class GPT(PretrainedModel):
 
     # ------------------------------------------------------------------ forward
 
-    def forward(
-        self,
-        input_ids: Tensor,
-        attention_mask: Tensor | None = None,
-        position_ids: Tensor | None = None,
-        labels: Tensor | None = None,
-        past_key_values: list[KVCache] | None = None,
-        use_cache: bool = False,
-        output_attentions: bool = False,
-        output_hidden_states: bool = False,
-    ) -> CausalLMOutput:
+    def forward(self, input_ids: Tensor, attention_mask: Tensor | None = None, position_ids: Tensor | None = None,
+                labels: Tensor | None = None, past_key_values: list[KVCache] | None = None, use_cache: bool = False,
+                output_attentions: bool = False, output_hidden_states: bool = False) -> CausalLMOutput:
         c = self.config
         check_ids(input_ids, "input_ids", c.vocab_size)
         B, T = input_ids.shape
@@ -188,33 +164,21 @@ class GPT(PretrainedModel):
             key_mask=None if key_mask is None else key_mask[:, past:], return_weights=output_attentions)
         x = self.ln_f(x)
         logits = self.lm_head(x)  # (B, T, V)
-        return CausalLMOutput(
-            logits=logits,
-            loss=None if labels is None else next_token_loss(logits, labels),
-            past_key_values=caches if use_cache else None,
-            hidden_states=(*hidden, x) if output_hidden_states else None,
-            attentions=weights if output_attentions else None,
-        )
+        return CausalLMOutput(logits=logits, loss=None if labels is None else next_token_loss(logits, labels),
+                              past_key_values=caches if use_cache else None,
+                              hidden_states=(*hidden, x) if output_hidden_states else None,
+                              attentions=weights if output_attentions else None)
 
     # ------------------------------------------------------------------ generation
 
     @torch.inference_mode()
-    def generate(
-        self,
-        input_ids: Tensor,
-        max_new_tokens: int,
-        do_sample: bool = False,
-        temperature: float = 1.0,
-        top_k: int | None = None,
-        top_p: float | None = None,
-        eos_token_id: int | None = None,
-        attention_mask: Tensor | None = None,
-        generator: torch.Generator | None = None,
-    ) -> Tensor:
-        """Continue each prompt by ``max_new_tokens`` tokens through :func:`attnkit.decoding.greedy_search`,
+    def generate(self, input_ids: Tensor, max_new_tokens: int, do_sample: bool = False, temperature: float = 1.0,
+                 top_k: int | None = None, top_p: float | None = None, eos_token_id: int | None = None,
+                 attention_mask: Tensor | None = None, generator: torch.Generator | None = None) -> Tensor:
+        """Continue each prompt by ``max_new_tokens`` tokens through :func:`attnkit.decoding.greedy.greedy_search`,
         reusing cached keys and values.
 
-        Greedy (``argmax``) unless ``do_sample``; sampling uses :func:`attnkit.decoding.sampling`
+        Greedy (``argmax``) unless ``do_sample``; sampling uses :func:`attnkit.decoding.greedy.sampling`
         (``temperature``, ``top_k``, ``top_p``). Rows that produced ``eos_token_id`` are filled with
         ``config.pad_token_id`` (or the eos id); generation stops early only once every row has produced it.
 
@@ -227,19 +191,10 @@ class GPT(PretrainedModel):
             ``(B, T + N)`` ids, prompt first, with ``N = max_new_tokens`` (fewer only at eos).
         """
         c = self.config
-        check_ids(input_ids, "input_ids", c.vocab_size)
-        _check_generate_args(max_new_tokens, eos_token_id, c.vocab_size)
-        sampler = decoding.sampling(temperature if do_sample else 1.0, top_k, top_p, generator)  # checks them
-        policy = sampler if do_sample else decoding.argmax
+        check_generate_args(input_ids, attention_mask, max_new_tokens, eos_token_id, c.vocab_size, c.n_positions)
+        sampler = sampling(temperature if do_sample else 1.0, top_k, top_p, generator)  # checks them
+        policy = sampler if do_sample else argmax
         B, T = input_ids.shape
-        if T == 0:
-            raise ValueError("Expected a prompt of at least one token. Received: input_ids of shape (B, 0)")
-        if T + max_new_tokens > c.n_positions:
-            raise ValueError(f"Expected prompt + new tokens <= n_positions={c.n_positions}. "
-                             f"Received: {T} + {max_new_tokens} = {T + max_new_tokens}")
-        if attention_mask is not None and not bool(check_padding_mask(attention_mask, B, T)[:, -1].all()):
-            raise ValueError("Expected prompts padded on the left (the last column of attention_mask all 1) for "
-                             "generation. Received: right padding; call the tokenizer with padding_side='left'")
         if max_new_tokens == 0:
             return input_ids.clone()
         was_training = self.training
@@ -247,9 +202,8 @@ class GPT(PretrainedModel):
         try:
             state = self._prefill(input_ids, attention_mask, capacity=T + max_new_tokens)
             pad = c.pad_token_id if c.pad_token_id is not None else (eos_token_id or 0)
-            out = decoding.greedy_search(self._step, state, batch_size=B, sos_id=input_ids[:, -1],
-                                         eos_id=eos_token_id, max_len=max_new_tokens, pad_id=pad,
-                                         device=input_ids.device, policy=policy)
+            out = greedy_search(self._step, state, batch_size=B, sos_id=input_ids[:, -1], eos_id=eos_token_id,
+                                max_len=max_new_tokens, pad_id=pad, device=input_ids.device, policy=policy)
             return torch.cat([input_ids, out.tokens], dim=1)
         finally:
             self.train(was_training)
@@ -353,29 +307,11 @@ class GPT(PretrainedModel):
 
     def hf_tensors(self) -> dict[str, Tensor]:
         """The weights under ``transformers`` GPT-2 names (the tied output matrix left out)."""
-        tied = self.config.tie_word_embeddings
-        return hub.hf_state(self, hub.GPT_NAMES, skip=lambda k: tied and k == "lm_head.weight")
+        return hub.gpt_hf_tensors(self)
 
     def load_hf_tensors(self, tensors: dict[str, Tensor], where: str = "checkpoint") -> None:
         """Copy tensors with ``transformers`` GPT-2 names (``GPT2LMHeadModel`` or ``GPT2Model``) into this model."""
-        expected = {k: tuple(v.shape) for k, v in self.hf_tensors().items()}
-        found = hub.adapt_prefix(tensors, expected, "transformer.")
-        tied = self.config.tie_word_embeddings
-        hub.match_checkpoint(
-            expected, found, optional=lambda k: False,
-            ignorable=lambda k: k.endswith((".attn.bias", ".attn.masked_bias")) or (tied and k == "lm_head.weight"),
-            where=where,
-            hint=f" (config: n_layer={self.config.n_layer}, n_embd={self.config.n_embd}, "
-            f"vocab_size={self.config.vocab_size}, n_positions={self.config.n_positions})",
-        )
-        ours, _ = hub.convert({k: found[k] for k in expected}, hub.GPT_NAMES, to_hf=False)
-        missing, _ = self.load_state_dict(ours, strict=False)
-        assert set(missing) <= {"lm_head.weight"}, missing
-
-    def summary(self, seq_len: int = 8, batch_size: int = 1, **kwargs) -> str:
-        """Print and return the layer table for an example input of ``(batch_size, seq_len)`` ids."""
-        ids = torch.zeros(batch_size, seq_len, dtype=torch.long, device=self.wte.weight.device)
-        return super().summary(ids, **kwargs)
+        hub.load_gpt_hf_tensors(self, tensors, where)
 
 
 def _positions(key_mask: Tensor | None, past: int, T: int, device: torch.device) -> Tensor:
@@ -384,10 +320,3 @@ def _positions(key_mask: Tensor | None, past: int, T: int, device: torch.device)
     if key_mask is None:
         return torch.arange(past, past + T, device=device)[None]  # (1, T)
     return (key_mask.long().cumsum(-1) - 1).clamp(min=0)[:, past:]  # (B, T)
-
-
-def _check_generate_args(max_new_tokens: object, eos_token_id: object, vocab_size: int) -> None:
-    if not isinstance(max_new_tokens, int) or isinstance(max_new_tokens, bool) or max_new_tokens < 0:
-        raise ValueError(f"Expected max_new_tokens an int >= 0. Received: {max_new_tokens!r}")
-    if eos_token_id is not None and not (isinstance(eos_token_id, int) and 0 <= eos_token_id < vocab_size):
-        raise ValueError(f"Expected eos_token_id in [0, {vocab_size}). Received: {eos_token_id!r}")

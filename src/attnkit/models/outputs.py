@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass, fields
-from typing import Any
+from typing import Any, NamedTuple
 
 from torch import Tensor
 
@@ -226,3 +226,18 @@ class ClassifierOutput(ModelOutput):
     loss: Tensor | None = None
     attentions: tuple[Tensor, ...] | None = None
     word_weights: Tensor | None = None
+
+
+class BlockOutput(NamedTuple):
+    """What a Transformer block returns (:mod:`attnkit.models.blocks`): ``hidden (B, T, D)``; ``self_weights
+    (B, H, T, S)`` and ``cross_weights (B, H, T, S_src)`` when asked for, else None.
+
+    Example:
+        >>> import torch
+        >>> BlockOutput(torch.zeros(2, 3, 4)).cross_weights is None
+        True
+    """
+
+    hidden: Tensor
+    self_weights: Tensor | None = None
+    cross_weights: Tensor | None = None

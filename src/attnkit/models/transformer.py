@@ -231,11 +231,11 @@ class Transformer(KitModel):
         every = return_weights is True
         last = len(self.decoder) - 1
         for i, block in enumerate(self.decoder):
-            y, ws, wc = block(y, causal=True, memory=memory, memory_mask=src_mask, return_weights=every,
-                              return_cross_weights=every or (return_weights == "alignment" and i == last),
+            y, ws, wc = block(y, causal=True, memory=memory, memory_mask=src_mask,
+                              return_weights=every or (return_weights == "alignment" and i == last),
                               cache=None if caches is None else caches["self"][i],
                               cross_cache=None if caches is None else caches["cross"][i])
-            w_self += [ws] if ws is not None else []
+            w_self += [ws] if every else []
             w_cross += [wc] if wc is not None else []
         return self.decoder_norm(y), tuple(w_self), tuple(w_cross)
 

@@ -22,9 +22,12 @@ row (block sparse) or random features (performer).
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import torch
 from torch import Tensor
 
+from attnkit.functional._checks import batch_shape
 from attnkit.functional.kinds._common import compute_dtype, expand_leading, key_padding
 from attnkit.functional.kinds.base import AttentionKind
 from attnkit.functional.kinds.block_sparse import BlockSparseAttention
@@ -103,6 +106,25 @@ def kind_options(kind: str | AttentionKind) -> str | dict:
     return {"name": kind.name, **options}
 
 
+def kind_path(name: str) -> Callable[..., tuple[Tensor, Tensor | None]]:
+    """The path of :mod:`attnkit.functional.dispatch` for the kind ``name`` (its one signature): runs the call's
+    ``kind`` object (with its options), or a default one of that name."""
+
+    def path(query: Tensor, key: Tensor, value: Tensor, *, score: object, scale: float, mask: Tensor | None,
+             causal: bool, dropout_p: float, return_weights: bool, chunk_size: int | None, bias: Tensor | None,
+             kind: AttentionKind | None) -> tuple[Tensor, Tensor | None]:
+        obj = resolve_kind(name) if kind is None else kind
+        if obj.name != name:
+            raise ValueError(f"Expected kind={name!r} on the {name} path. Received: kind={obj.name!r}")
+        out = run_kind(obj, query, key, value, score=score, mask=mask, causal=causal, scale=scale, dropout_p=dropout_p,
+                       return_weights=return_weights, chunk_size=chunk_size, bias=bias,
+                       batch=batch_shape(query, key, value, mask, bias))
+        return out if return_weights else (out, None)
+
+    path.__name__ = f"{name}_path"
+    return path
+
+
 def run_kind(kind: AttentionKind, query: Tensor, key: Tensor, value: Tensor, *, score: object,
              mask: Tensor | None, causal: bool, scale: float, dropout_p: float, return_weights: bool,
              chunk_size: int | None, bias: Tensor | None, batch: torch.Size) -> Tensor | tuple[Tensor, Tensor]:
@@ -130,4 +152,4 @@ def run_kind(kind: AttentionKind, query: Tensor, key: Tensor, value: Tensor, *, 
 
 
 __all__ = ["KINDS", "AttentionKind", "BlockSparseAttention", "LinearAttention", "PerformerAttention",
-           "SlidingWindowAttention", "elu_feature", "kind_options", "orthogonal_features", "resolve_kind", "run_kind"]
+           "SlidingWindowAttention", "elu_feature", "kind_options", "kind_path", "orthogonal_features", "resolve_kind", "run_kind"]

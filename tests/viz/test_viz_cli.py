@@ -18,7 +18,7 @@ from attnkit.models.bert import BertConfig
 from attnkit.models.gpt import GPTConfig
 from attnkit.models.seq2seq import Seq2SeqConfig
 from attnkit.models.transformer import TransformerConfig
-from attnkit.viz.adapters import record_for
+from attnkit.recipes.records import record_for
 from attnkit.viz.report import build_figures
 
 TEXTS = ["ana va al cine", "a ver una nueva pelicula", "el cine y la pelicula", "una nueva casa"]

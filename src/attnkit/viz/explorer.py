@@ -132,7 +132,7 @@ def explorer_data(rec: AttentionRecord, methods: Sequence[str] = ("raw", "rollou
     """The JSON the page reads: tokens, the views of ``methods`` and what the model produced.
 
     Args:
-        rec: the record (``attnkit.viz.adapters.record_for``).
+        rec: the record (``attnkit.recipes.records.record_for``).
         methods: among ``raw``, ``rollout``, ``flow``, ``grad`` (those needing layers are skipped without them).
         layers, heads: indices stored for the raw and grad views (default all).
         top_k: weights kept per row (default: all that round to >= 0.01 up to ``PAGE`` tokens, else ``AUTO_TOP_K``).

@@ -1,6 +1,6 @@
 """``AttentionRecord``: everything the pictures and the HTML explorer show about one input, as plain tensors.
 
-An adapter (``attnkit.viz.adapters``) fills one from a model through its public API; the pictures and the
+An adapter of the application floor (``attnkit.recipes.records``) fills one from a model through its public API; the pictures and the
 explorer read only this record, never a model.
 
 Shape legend: L layers, H heads, T input tokens, T_out output tokens, R image regions (a gh x gw grid).

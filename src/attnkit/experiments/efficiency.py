@@ -236,6 +236,11 @@ def step_seconds(models: dict[str, GPT], task: str, length: int, s: EfficiencySe
     return interleaved_medians({kind: step(model) for kind, model in models.items()}, repeat=repeat)
 
 
+def _attention_step(qkv: tuple[torch.Tensor, ...], kind: Any) -> Callable[[], None]:
+    """Forward and backward of causal self-attention of ``kind`` on ``qkv``."""
+    return lambda: attention(*qkv, causal=True, kind=kind).sum().backward()
+
+
 def time_attention(kinds: tuple[str, ...], lengths: tuple[int, ...], s: EfficiencySettings, seed: int,
                    repeat: int = 3) -> Rows:
     """Median forward+backward milliseconds of causal self-attention ``(1, 1, T, 64)`` per kind and length
@@ -243,13 +248,9 @@ def time_attention(kinds: tuple[str, ...], lengths: tuple[int, ...], s: Efficien
     rows = []
     for length in lengths:
         gen = torch.Generator().manual_seed(seed)
-        q, k, v = (torch.randn(1, 1, length, 64, generator=gen).requires_grad_() for _ in range(3))  # (B, H, T, Dh)
-
-        def call(kind: Any) -> Callable[[], None]:
-            return lambda: attention(q, k, v, causal=True, kind=kind).sum().backward()
-
-        medians = interleaved_medians({name: call(resolve_kind(kind_config(name, s, seed))) for name in kinds},
-                                      repeat=repeat)
+        qkv = tuple(torch.randn(1, 1, length, 64, generator=gen).requires_grad_() for _ in range(3))  # (B, H, T, Dh)
+        medians = interleaved_medians({name: _attention_step(qkv, resolve_kind(kind_config(name, s, seed)))
+                                       for name in kinds}, repeat=repeat)
         rows += [{"kind": name, "length": length, "ms": 1000 * t} for name, t in medians.items()]
     return rows
 

@@ -70,6 +70,7 @@ class Panel:
     ylabel: str = ""
     log_x: bool = False
     log_y: bool = False
+    ylim: tuple[float, float] | None = None
 
 
 @dataclass
@@ -258,8 +259,13 @@ def figure(exp: Experiment, report: dict[str, Any]) -> Any:
             ax.errorbar(xs, ys, yerr=sds, marker="o", capsize=3, label=name)
         ax.set_xlabel(panel.xlabel or panel.x)
         ax.set_ylabel(panel.ylabel or panel.y)
-        ax.set_xscale("log", base=2) if panel.log_x else None
-        ax.set_yscale("log") if panel.log_y else None
+        if panel.log_x:
+            ax.set_xscale("log", base=2)
+        if panel.log_y:
+            ax.set_yscale("log")
+        if panel.ylim is not None:
+            ax.set_ylim(*panel.ylim)
+        ax.grid(alpha=0.3)
         if series:
             ax.legend(fontsize=7)
     for ax in axes[len(exp.panels):]:

@@ -12,12 +12,11 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
-from typing import Any
 
 from attnkit.data import BUILTIN_TASKS
 from attnkit.errors import InputError
-from attnkit.models.seq2seq import Seq2Seq
 from attnkit.experiments.harness import Experiment, Panel, Rows, Table
+from attnkit.models.seq2seq import Seq2Seq
 from attnkit.recipes.common import Log, no_log
 from attnkit.recipes.seq2seq import (
     RunSpec,
@@ -140,9 +139,9 @@ TABLES = (
 )
 PANELS = (
     Panel("buckets", "centre", "exact_match", ("model",), "input length (characters, bucket centre)",
-          "exact match"),
+          "exact match", ylim=(0.0, 1.02)),
     Panel("buckets", "centre", "token_accuracy", ("model",), "input length (characters, bucket centre)",
-          "token accuracy"),
+          "token accuracy", ylim=(0.0, 1.02)),
 )
 
 

@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import io
 import time
+
 import torch
 
 FIRST_RESERVE = 0.25

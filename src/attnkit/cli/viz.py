@@ -1,7 +1,7 @@
 """``attnkit viz MODEL_DIR "input" --out OUT``: pictures and one self-contained HTML explorer of a model's attention.
 
-Works for every kind ``attnkit.load`` reads (seq2seq, transformer, bert and its heads, gpt, and any kind with
-an adapter in ``attnkit.recipes.records``, e.g. the classifier and the captioner) and for Hugging Face BERT /
+Works for every model ``attnkit.load`` reads (seq2seq, transformer, bert and its heads, gpt, the classifier
+and the captioner: every ``model_type`` with a record in ``attnkit.recipes.records``) and for Hugging Face BERT /
 GPT-2 directories. Everything is computed before anything is written: bad input writes nothing.
 """
 

@@ -36,3 +36,22 @@ def test_an_unknown_model_and_a_bad_adapter_are_refused():
         record_for(Other(), "text")
     with pytest.raises(ValueError, match="Expected image 'never' or 'required'. Received: 'maybe'"):
         Adapter(lambda *a: None, image="maybe")
+
+
+def test_classifier_gradients_are_those_of_its_top_logit():
+    import torch
+
+    from attnkit.data import Tokenizer
+    from attnkit.models.classifier import AttentionClassifier, ClassifierConfig
+
+    torch.manual_seed(4)
+    tok = Tokenizer.train(["ana va al cine", "una nueva casa"], kind="word")
+    model = AttentionClassifier(ClassifierConfig(labels=("a", "b", "c"), vocab_size=tok.vocab_size, embed_dim=6,
+                                                 d_model=8, ff_dim=5, kernel_size=3, attention="dot")).eval()
+    model.tokenizers = {"text": tok}
+    rec = record_for(model, "ana va al cine", grad=True)
+    out = model(torch.tensor([tok.encode("ana va al cine", add_special=False)]), output_attentions=True)
+    (expected,) = torch.autograd.grad(out.logits[0].max(), out.attentions, allow_unused=True)  # the reference
+    expected = torch.zeros_like(out.attentions[0]) if expected is None else expected  # weights off the graph: 0
+    assert len(rec.gradients) == 1
+    torch.testing.assert_close(rec.gradients[0], expected[0])

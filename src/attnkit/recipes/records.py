@@ -138,17 +138,17 @@ def self_attention_run(forward: Callable[[bool], Any], target: Callable[[Any], T
                        pick: Callable[[Any], tuple[Tensor, ...]] = lambda out: out.attentions
                        ) -> tuple[Any, tuple[Tensor, ...], tuple[Tensor, ...] | None]:
     """Run ``forward(output_attentions)`` once; with ``grad`` keep the graph and differentiate ``target(out)``
-    with respect to every layer's weights. Returns ``(output, per-layer (H, T, T), per-layer grads or None)``."""
+    with respect to every layer's weights (none: no gradients). Returns ``(output, per-layer (H, T, T),
+    per-layer grads or None)``."""
     with torch.set_grad_enabled(grad):
         out = forward(True)
         weights = pick(out)  # L x (1, H, T, T)
-        grads = torch.autograd.grad(target(out), weights, allow_unused=True) if grad else None
+        grads = torch.autograd.grad(target(out), weights, allow_unused=True) if grad and weights else None
     attn = tuple(w[0].detach().float().cpu() for w in weights)
     if grads is not None:
         grads = tuple((torch.zeros_like(w) if g is None else g)[0].detach().float().cpu()
                       for g, w in zip(grads, weights, strict=True))
     return out, attn, grads
-
 
 
 # -- one adapter per model type ---------------------------------------------------------------------------
@@ -252,18 +252,12 @@ def classifier_record(model: Any, text: str, image: Any, grad: bool) -> Attentio
     def target(out: Any) -> Tensor:
         return out.logits[0].abs().max() if out.logits.shape[-1] == 1 else out.logits[0].max()
 
-    with torch.set_grad_enabled(grad):
-        out = model(x, output_attentions=True)
-        weights = out.attentions or ()
-        grads = torch.autograd.grad(target(out), weights, allow_unused=True) if grad and weights else None
+    out, attn, grads = self_attention_run(lambda oa: model(x, output_attentions=True), target, grad,
+                                          pick=lambda out: out.attentions or ())  # no self-attention: ()
     prob, pred = model.probabilities(out.logits.detach()).max(-1)
     label = f"{model.config.labels[int(pred[0])]} (p={float(prob[0]):.2f})"
-    attn = tuple(w[0].detach().float().cpu() for w in weights) or None
-    if grads is not None:
-        grads = tuple((torch.zeros_like(w) if g is None else g)[0].detach().float().cpu()
-                      for g, w in zip(grads, weights, strict=True))
     word = None if out.word_weights is None else out.word_weights[0].detach().float().cpu()
-    return AttentionRecord("classifier", tok.tokens(ids), attn, grads, token_weights=word, output=label)
+    return AttentionRecord("classifier", tok.tokens(ids), attn or None, grads, token_weights=word, output=label)
 
 
 def captioner_record(model: Any, text: str, image: Any, grad: bool) -> AttentionRecord:

@@ -291,33 +291,35 @@ def efficiency_seed(s: EfficiencySettings, seed: int, device: str = "cpu", log: 
         device: where to train; log: one line per finished run.
 
     Returns:
-        ``{"runs": rows, "timing": rows, "crossovers": rows}``.
+        ``{"runs": rows, "memory": rows, "timing": rows, "crossovers": rows}``.
     """
     runs, repeat = [], 3 if s.is_quick else 7
     # the task does not change a step's shapes: memory once per kind and length, each in a fresh child
-    memory = {(kind, n): step_memory(kind, s.tasks[0], n, s, seed) if s.memory else None
-              for kind in s.kinds for n in s.lengths}
+    memory = [{"kind": kind, "length": n, "step_memory_mib": step_memory(kind, s.tasks[0], n, s, seed)}
+              for kind in s.kinds for n in s.lengths] if s.memory else []
     for task in s.tasks:
         for length in s.lengths:
             trained = {kind: train_run(kind, task, length, s, seed, device) for kind in s.kinds}
             seconds = step_seconds({kind: model for kind, (model, _) in trained.items()}, task, length, s, repeat)
             for kind, (_, row) in trained.items():
-                row.update(ms_per_step=1000 * seconds[kind], tokens_per_second=s.batch_size * length / seconds[kind],
-                           step_memory_mib=memory[kind, length])
+                row.update(ms_per_step=1000 * seconds[kind], tokens_per_second=s.batch_size * length / seconds[kind])
                 runs.append(row)
                 log(f"seed {seed} {task:5s} T={length:5d} {kind:14s} accuracy {row['accuracy']:.3f}  "
-                    f"{row['ms_per_step']:.0f} ms/step  {row['step_memory_mib']} MiB")
+                    f"{row['ms_per_step']:.0f} ms/step")
     log(f"timing causal attention (1 head, width 64, fwd+bwd) at {', '.join(map(str, s.timing_lengths))}")
     timing = time_attention(tuple(dict.fromkeys(("full", *s.kinds))), s.timing_lengths, s, seed, repeat)
     cross = [crossover(timing, k) for k in s.kinds if k != "full"]
-    return {"runs": runs, "timing": timing,
+    return {"runs": runs, "memory": memory, "timing": timing,
             "crossovers": [{"kind": c["kind"], "length": c["length"] if c["where"] == "measured" else None,
                             "where": c["where"]} for c in cross]}
 
 
 TABLES = (
-    Table("runs", "Training runs: accuracy on the predictable next tokens, time and memory of a training step",
-          ("task", "length", "kind"), ("accuracy", "ms_per_step", "tokens_per_second", "step_memory_mib")),
+    Table("runs", "Training runs: accuracy on the predictable next tokens, time of a training step's forward and "
+          "backward (median of interleaved rounds)", ("task", "length", "kind"),
+          ("accuracy", "ms_per_step", "tokens_per_second")),
+    Table("memory", "Peak working memory of one training step (MiB, a fresh child process each)", ("kind", "length"),
+          ("step_memory_mib",)),
     Table("timing", "Causal self-attention alone, one head of width 64, forward+backward (ms, median of "
           "interleaved rounds)", ("kind", "length"), ("ms",)),
     Table("crossovers", "Crossover: the length from which each kind is faster than SDPA (full) here", ("kind",),
@@ -329,7 +331,7 @@ PANELS = (
           log_x=True),
     Panel("runs", "length", "ms_per_step", ("kind", "task"), "sequence length", "ms per training step (fwd+bwd)",
           log_x=True),
-    Panel("runs", "length", "step_memory_mib", ("kind",), "sequence length", "step working memory (MiB)",
+    Panel("memory", "length", "step_memory_mib", ("kind",), "sequence length", "step working memory (MiB)",
           log_x=True),
     Panel("timing", "length", "ms", ("kind",), "sequence length (1 head, width 64, causal)",
           "attention fwd+bwd (ms)", log_x=True, log_y=True),

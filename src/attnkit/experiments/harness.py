@@ -228,6 +228,9 @@ def markdown(exp: Experiment, report: dict[str, Any]) -> str:
              f"deviation over the seeds" + (" (one seed: no standard deviation, marked n=1)" if len(seeds) == 1
                                             else "") + f". Total time {report['total_seconds']} s.", ""]
     for t in exp.tables:
+        if not report["tables"][t.name]:
+            lines += [f"## {t.title}", "", "Not measured in this run.", ""]
+            continue
         lines += [f"## {t.title}", "", "| " + " | ".join((*t.keys, *t.figures)) + " |",
                   "|" + "---|" * len(t.keys) + "---:|" * len(t.figures)]
         for row in report["tables"][t.name]:

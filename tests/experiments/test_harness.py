@@ -38,6 +38,9 @@ def test_aggregate_by_hand():
     assert (b["score"]["n"], b["score"]["values"]) == (2, [0.2, 0.4, None])  # the missing seed counts as no value
     assert b["score"]["mean"] == pytest.approx(0.3) and b["score"]["sd"] == pytest.approx(0.1414213562)
     assert (b["memory"]["n"], b["memory"]["mean"], b["memory"]["sd"]) == (1, 5.0, None)  # one value: no sd
+    # a seed in the middle without the row: its place in "values" stays empty
+    (c,) = aggregate([PER_SEED[1], PER_SEED[2][:0], PER_SEED[0]], ("model",), ("score",))[1:]
+    assert c["score"]["values"] == [0.4, None, 0.2]
 
 
 def test_format_figure():

@@ -130,14 +130,15 @@ def summarize(values: Sequence[float | None]) -> dict[str, Any]:
 
 def aggregate(per_seed: Sequence[Rows], keys: Sequence[str], figures: Sequence[str]) -> Rows:
     """One row per key (in the order first seen): the key columns, and :func:`summarize` of each figure over
-    the seeds' rows with that key (a seed without the row or the figure counts as no value)."""
-    groups: dict[tuple[Any, ...], list[dict[str, Any]]] = {}
-    for rows in per_seed:
+    the seeds' rows with that key (a seed without the row or the figure counts as no value; ``values`` are in
+    the order of ``per_seed``)."""
+    groups: dict[tuple[Any, ...], dict[int, dict[str, Any]]] = {}  # key -> seed index -> row
+    for i, rows in enumerate(per_seed):
         for row in rows:
-            groups.setdefault(tuple(row[k] for k in keys), []).append(row)
+            groups.setdefault(tuple(row[k] for k in keys), {})[i] = row
     out = []
-    for key, rows in groups.items():
-        values = {f: [r.get(f) for r in rows] + [None] * (len(per_seed) - len(rows)) for f in figures}
+    for key, by_seed in groups.items():
+        values = {f: [by_seed.get(i, {}).get(f) for i in range(len(per_seed))] for f in figures}
         out.append({**dict(zip(keys, key, strict=True)), **{f: summarize(values[f]) for f in figures}})
     return out
 

@@ -144,15 +144,16 @@ def aggregate(per_seed: Sequence[Rows], keys: Sequence[str], figures: Sequence[s
 
 
 def number(x: float) -> str:
-    """A figure as text: integers with thousands separators from 1000 on, else 3-4 significant digits.
+    """A figure as text: whole numbers with thousands separators from 1000 on (and whole values from 10 on),
+    else 3-4 significant digits.
 
     Example:
-        >>> number(8068.4), number(127.34), number(0.51234), number(0.0)
-        ('8,068', '127.3', '0.512', '0')
+        >>> number(8068.4), number(127.34), number(426.0), number(0.51234), number(0.0)
+        ('8,068', '127.3', '426', '0.512', '0')
     """
     if x == 0:
         return "0"
-    if abs(x) >= 1000:
+    if abs(x) >= 1000 or (abs(x) >= 10 and float(x).is_integer()):
         return f"{x:,.0f}"
     return f"{x:.1f}" if abs(x) >= 10 else f"{x:.3g}"
 

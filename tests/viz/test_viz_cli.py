@@ -18,7 +18,7 @@ from attnkit.models.bert import BertConfig
 from attnkit.models.gpt import GPTConfig
 from attnkit.models.seq2seq import Seq2SeqConfig
 from attnkit.models.transformer import TransformerConfig
-from attnkit.viz.adapters import record_for
+from attnkit.recipes.records import record_for
 from attnkit.viz.report import build_figures
 
 TEXTS = ["ana va al cine", "a ver una nueva pelicula", "el cine y la pelicula", "una nueva casa"]
@@ -182,7 +182,7 @@ def test_classifier_word_weights(tmp_path):
     ids = tok.encode("ana va al cine", add_special=False)
     with torch.no_grad():
         out = model(torch.tensor([ids]), output_attentions=True)
-    np.testing.assert_allclose(rec.token_weights.numpy(), out.word_weights[0].numpy(), atol=1e-6)
+    np.testing.assert_allclose(rec.word_weights.numpy(), out.word_weights[0].numpy(), atol=1e-6)
     np.testing.assert_allclose(rec.attentions[0].numpy(), out.attentions[0][0].numpy(), atol=1e-6)
     names = sorted(p.name for p in write_report(rec, tmp_path / "k", method="rollout", dpi=40))
     assert names == ["attention.png", "explorer.html", "heads.png", "token.png", "words.png"]

@@ -27,7 +27,6 @@ import tempfile
 from pathlib import Path
 from typing import Any, TypeVar
 
-import torch
 from rich.console import Console
 from rich.markup import escape
 
@@ -53,15 +52,6 @@ def say(message: str, target: Console | None = None) -> None:
         c.print(f"[yellow]{head}:[/]{escape(rest)}", soft_wrap=True, highlight=False)
     else:
         c.print(escape(message), soft_wrap=True)
-
-
-def set_threads(threads: int | None) -> None:
-    """``torch.set_num_threads`` for ``--threads`` (None: torch's choice)."""
-    if threads is None:
-        return
-    if threads < 1:
-        raise InputError(f"--threads must be >= 1. Received: {threads}")
-    torch.set_num_threads(threads)
 
 
 RUN_NAMES = (RUN_FILE, "train_log.jsonl", "model", "checkpoint")

@@ -90,7 +90,8 @@ def main(argv: list[str] | None = None) -> int:
     args = [a for a in args if a != "--debug"]
     try:
         _register()
-        code = app(args=args, prog_name="attnkit", standalone_mode=False)
+        # the context carries the arguments, so a report can write the exact command line
+        code = app(args=args, prog_name="attnkit", standalone_mode=False, obj={"argv": args})
         if code == 130:  # typer turns Ctrl-C inside a command into this return value
             return _fail("interrupted", 130)
         return code if isinstance(code, int) and not isinstance(code, bool) else 0

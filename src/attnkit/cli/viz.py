@@ -1,7 +1,7 @@
 """``attnkit viz MODEL_DIR "input" --out OUT``: pictures and one self-contained HTML explorer of a model's attention.
 
-Works for every kind ``attnkit.load`` reads (seq2seq, transformer, bert and its heads, gpt, and any kind with
-an adapter in ``attnkit.viz.adapters``, e.g. the classifier and the captioner) and for Hugging Face BERT /
+Works for every model ``attnkit.load`` reads (seq2seq, transformer, bert and its heads, gpt, the classifier
+and the captioner: every ``model_type`` with a record in ``attnkit.recipes.records``) and for Hugging Face BERT /
 GPT-2 directories. Everything is computed before anything is written: bad input writes nothing.
 """
 
@@ -91,7 +91,7 @@ def viz_cmd(
     threads: Threads = 1,
 ) -> None:
     """Draw the attention of a model on one input: PNG/SVG pictures and OUT/explorer.html."""
-    from attnkit.viz.adapters import record_for
+    from attnkit.recipes.records import record_for
     from attnkit.viz.interpret import FLOW_MAX_TOKENS
     from attnkit.viz.methods import METHODS
     from attnkit.viz.report import write_report

@@ -1,24 +1,16 @@
-"""Experiments on the application floor: each trains and scores models through :mod:`attnkit.recipes`.
+"""Experiments on the application floor, each a small function of one seed run by the one harness.
 
-- ``run_length_experiment`` (``attnkit experiment length``): exact match against source length, with and
-  without attention.
-- ``run_efficiency`` (``attnkit experiment efficiency``): the attention kinds' cost and quality.
+- :mod:`attnkit.experiments.harness`: seeds (``--seeds 0,1,2``), every figure as mean ± sd over them, one
+  JSON + Markdown + PNG report per run with the command line and the machine.
+- ``length`` (``attnkit experiment length``): exact match against source length, with and without attention.
+- ``efficiency`` (``attnkit experiment efficiency``): the attention kinds' cost and quality against length.
 """
 
-from attnkit.experiments.efficiency import (
-    EfficiencyResult,
-    EfficiencySettings,
-    efficiency_markdown,
-    run_efficiency,
-)
-from attnkit.experiments.length import (
-    LengthResult,
-    LengthSettings,
-    length_markdown,
-    run_length_experiment,
-)
+from attnkit.experiments.efficiency import EfficiencySettings, efficiency_experiment, efficiency_seed
+from attnkit.experiments.harness import Experiment, Panel, Table, aggregate, parse_seeds, run_experiment
+from attnkit.experiments.length import LengthSettings, length_experiment, length_seed
 
 __all__ = [
-    "EfficiencyResult", "EfficiencySettings", "LengthResult", "LengthSettings", "efficiency_markdown",
-    "length_markdown", "run_efficiency", "run_length_experiment",
+    "EfficiencySettings", "Experiment", "LengthSettings", "Panel", "Table", "aggregate", "efficiency_experiment",
+    "efficiency_seed", "length_experiment", "length_seed", "parse_seeds", "run_experiment",
 ]

@@ -1,7 +1,8 @@
-"""The ``attnkit experiment efficiency`` recipe: quality, time and memory of each attention kind against length.
+"""The ``attnkit experiment efficiency`` experiment: quality, time and memory of each attention kind against length.
 
-The same small GPT (:class:`attnkit.models.GPT`, one attention kind per run through
-``MultiHeadAttention.kind``) is trained with equal budgets on two built-in tasks at several lengths:
+The same small GPT (:class:`attnkit.models.GPT`, its config naming the attention kind and the kind's options,
+``GPTConfig(attention_kind={"name": ..., **options})``, so a saved run rebuilds from its config) is trained
+with equal budgets on two built-in tasks at several lengths:
 
 - ``copy`` (long range): ``x_1 .. x_n SEP x_1 .. x_n`` of random symbols; the second half is predictable
   only by looking ``n + 1`` positions back, across the whole sequence;
@@ -9,36 +10,31 @@ The same small GPT (:class:`attnkit.models.GPT`, one attention kind per run thro
   previous token only.
 
 Scored on held-out sequences: next-token accuracy on the predictable positions only (chance ``1 / K``).
-Per run it records seconds per training step, tokens/s and the peak working memory of one training step
-(resident-set high-water mark, reset before the step; Linux). Apart from the models, it times the
-attention alone (one head, width 64, causal, forward+backward) from short to long lengths and finds the
-**crossover length** where each kind becomes faster than SDPA (full attention) on this CPU.
+Per run it records the time of a training step's forward and backward (the kinds' models timed in
+interleaved rounds, ``attnkit.bench.measure.interleaved_medians``), tokens/s and the peak working memory of
+one training step (``attnkit.bench.measure.peak_memory``: a fresh child process per kind and length, the
+factory :func:`training_step`). Apart from the models, it times the attention alone (one head, width 64,
+causal, forward+backward) from short to long lengths and finds the **crossover length** where each kind
+becomes faster than SDPA (full attention) on this CPU. ``efficiency_seed`` does all that for one seed;
+``efficiency_experiment`` hands it to the experiment harness (mean ± sd over the seeds).
 
 Shape legend: B batch, T length, K symbols, V = K + 1 vocabulary (SEP), H heads, Dh head width.
 """
 
 from __future__ import annotations
 
-import json
 import math
-import statistics
-import subprocess
-import sys
-import time
-from dataclasses import asdict, dataclass, field
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
 from typing import Any
 
 import torch
 
+from attnkit.bench.measure import interleaved_medians, peak_memory
 from attnkit.errors import InputError
+from attnkit.experiments.harness import Experiment, Panel, Rows, Table
 from attnkit.functional import attention
-from attnkit.functional.kinds import (
-    KINDS,
-    BlockSparseAttention,
-    LinearAttention,
-    PerformerAttention,
-    SlidingWindowAttention,
-)
+from attnkit.functional.kinds import KINDS, kind_options, resolve_kind
 from attnkit.models.gpt import GPT, GPTConfig
 from attnkit.recipes.common import Log, no_log
 from attnkit.training.config import TrainConfig
@@ -60,7 +56,7 @@ class EfficiencySettings:
     tasks: tuple[str, ...] = TASKS
     lengths: tuple[int, ...] = (64, 128, 256, 512)  # training sequence lengths
     timing_lengths: tuple[int, ...] = (256, 512, 1024, 2048, 4096, 8192, 16384)  # attention-only timing
-    steps: int = 1000  # training steps per run (copy: full attention at 64 tokens is at chance after 300, 0.97 after 800)
+    steps: int = 1000  # training steps per run (copy needs several hundred; see README)
     batch_size: int = 16
     d_model: int = 64
     heads: int = 2
@@ -72,7 +68,6 @@ class EfficiencySettings:
     lr: float = 3e-3
     eval_batches: int = 4
     memory: bool = True  # measure each step's peak memory in a child process (a few seconds per kind and length)
-    seed: int = 0
     is_quick: bool = False
 
     def quick(self) -> EfficiencySettings:
@@ -153,62 +148,59 @@ class TaskStream:
         self.position = int(state["position"])
 
 
-# ------------------------------------------------------------------------------------------ measuring
+# ------------------------------------------------------------------------------------------ the models
 
 
-def make_kind(name: str, s: EfficiencySettings, head_dim: int):
-    """The attention kind object of a run (``"full"`` stays a name)."""
-    return {"full": lambda: "full", "sliding_window": lambda: SlidingWindowAttention(s.window),
-            "block_sparse": lambda: BlockSparseAttention(block_size=s.block, seed=s.seed),
-            "linear": LinearAttention,
-            "performer": lambda: PerformerAttention(num_features=s.features, dim=head_dim, seed=s.seed)}[name]()
+def kind_config(name: str, s: EfficiencySettings, seed: int) -> str | dict[str, Any]:
+    """What ``GPTConfig.attention_kind`` stores for kind ``name`` with the run's options (checked by
+    ``resolve_kind``, written out in full by ``kind_options``).
+
+    Example:
+        >>> kind_config("sliding_window", EfficiencySettings(window=8), seed=0)
+        {'name': 'sliding_window', 'window': 8, 'global_tokens': [], 'block_size': None}
+        >>> kind_config("full", EfficiencySettings(), seed=0)
+        'full'
+    """
+    options = {"sliding_window": {"window": s.window}, "block_sparse": {"block_size": s.block, "seed": seed},
+               "performer": {"num_features": s.features, "seed": seed}}.get(name, {})
+    return kind_options(resolve_kind({"name": name, **options}))
 
 
-_MEMORY_CHILD = """
-import ctypes, gc, json, sys, torch
-from attnkit.experiments.efficiency import EfficiencySettings, build_model, task_batch
-try:
-    trim = ctypes.CDLL("libc.so.6").malloc_trim  # hand freed heap pages back, so reusing them counts again
-except (OSError, AttributeError):
-    trim = lambda _: None
-torch.set_num_threads(1)
-args = json.loads(sys.argv[1])
-s = EfficiencySettings(**args["settings"])
-def status(name):
-    with open("/proc/self/status") as f:
-        return int(next(x for x in f if x.startswith(name)).split()[1]) * 1024
-for length in args["lengths"]:  # ascending: memory a shorter step freed is reused, never over-counted
-    model = build_model(args["kind"], length, s)
-    ids = task_batch(args["task"], 2, 16, s.symbols, torch.Generator().manual_seed(0))
-    model(ids, labels=ids).loss.backward()  # warm up: kernels, lazy imports
-    ids = task_batch(args["task"], s.batch_size, length, s.symbols, torch.Generator().manual_seed(1))
-    gc.collect()
-    trim(0)
-    with open("/proc/self/clear_refs", "w") as f:
-        f.write("5")  # VmHWM := VmRSS
-    base = status("VmRSS")
-    model(ids, labels=ids).loss.backward()
-    print(length, status("VmHWM") - base, flush=True)
-"""
+def build_model(kind: str, length: int, s: EfficiencySettings, seed: int) -> GPT:
+    """The run's GPT, initialised from ``seed``; its config carries the kind and its options."""
+    torch.manual_seed(seed)
+    return GPT(GPTConfig(vocab_size=s.symbols + 1, n_positions=length, n_embd=s.d_model, n_layer=s.layers,
+                         n_head=s.heads, resid_pdrop=0.0, embd_pdrop=0.0, attn_pdrop=0.0,
+                         attention_kind=kind_config(kind, s, seed)))
 
 
-def step_memory(kind: str, task: str, lengths: tuple[int, ...], s: EfficiencySettings) -> dict[int, int]:
-    """Peak working memory (bytes) of one training step (forward + backward, batch ``s.batch_size``) at each
-    length, measured in a fresh child process per kind: resident high-water mark during the step minus the
-    resident memory before it (Linux ``/proc``); lengths that cannot be measured are left out."""
-    args = json.dumps({"kind": kind, "task": task, "lengths": sorted(lengths), "settings": asdict(s)})
-    try:
-        done = subprocess.run([sys.executable, "-c", _MEMORY_CHILD, args], capture_output=True, text=True,
-                              timeout=1800, check=False)
-    except (OSError, subprocess.TimeoutExpired):
-        return {}
-    return {int(n): int(b) for n, b in (line.split() for line in done.stdout.splitlines() if line.strip())}
+def training_step(kind: str, task: str, length: int, settings: dict[str, Any], seed: int) -> Callable[[], None]:
+    """The factory :func:`attnkit.bench.measure.peak_memory` runs in its child: builds the run's GPT and a
+    batch, warms up on a short batch, and returns one training step's forward and backward."""
+    s = EfficiencySettings(**settings)
+    model = build_model(kind, length, s, seed)
+    warm = task_batch(task, 2, min(16, length), s.symbols, torch.Generator().manual_seed(0))
+    model(warm, labels=warm).loss.backward()  # kernels chosen, lazy imports done
+    ids = task_batch(task, s.batch_size, length, s.symbols, torch.Generator().manual_seed(1))  # (B, T)
+
+    def step() -> None:
+        model(ids, labels=ids).loss.backward()
+
+    return step
 
 
-def accuracy(model: GPT, task: str, s: EfficiencySettings, length: int) -> float:
+def step_memory(kind: str, task: str, length: int, s: EfficiencySettings, seed: int) -> float | None:
+    """Peak working memory (MiB) of one training step (forward + backward, batch ``s.batch_size``) at
+    ``length``, measured in a fresh child process; None when it cannot be measured."""
+    got = peak_memory("attnkit.experiments.efficiency:training_step",
+                      {"kind": kind, "task": task, "length": length, "settings": asdict(s), "seed": seed}, threads=1)
+    return None if got["bytes"] is None else round(got["bytes"] / 2**20, 1)
+
+
+def accuracy(model: GPT, task: str, s: EfficiencySettings, length: int, seed: int) -> float:
     """Next-token accuracy on the predictable targets of ``eval_batches`` held-out batches."""
     keep = scored_targets(task, length)
-    gen = torch.Generator().manual_seed(10_000_019 + s.seed)
+    gen = torch.Generator().manual_seed(10_000_019 + seed)
     correct = total = 0
     with torch.no_grad():
         for _ in range(s.eval_batches):
@@ -219,65 +211,62 @@ def accuracy(model: GPT, task: str, s: EfficiencySettings, length: int) -> float
     return correct / max(total, 1)
 
 
-def build_model(kind: str, length: int, s: EfficiencySettings) -> GPT:
-    """The run's GPT: the config names the kind, each block gets the run's options (block size, features)."""
-    torch.manual_seed(s.seed)
-    config = GPTConfig(vocab_size=s.symbols + 1, n_positions=length, n_embd=s.d_model, n_layer=s.layers,
-                       n_head=s.heads, resid_pdrop=0.0, embd_pdrop=0.0, attn_pdrop=0.0, attention_kind=kind,
-                       attention_window=s.window if kind == "sliding_window" else None)
-    model = GPT(config)
-    for block in model.blocks:
-        block.self_attn.kind = make_kind(kind, s, s.d_model // s.heads)
-    return model
-
-
-def train_run(kind: str, task: str, length: int, s: EfficiencySettings, device: str = "cpu") -> dict[str, Any]:
-    """Train one GPT with ``kind`` on ``task`` at ``length``; its row of the table."""
-    model = build_model(kind, length, s)
+def train_run(kind: str, task: str, length: int, s: EfficiencySettings, seed: int,
+              device: str = "cpu") -> tuple[GPT, dict[str, Any]]:
+    """Train one GPT with ``kind`` on ``task`` at ``length``; the model and its row (accuracy, final loss)."""
+    model = build_model(kind, length, s, seed)
     tc = TrainConfig(steps=s.steps, lr=s.lr, schedule="cosine", warmup_steps=max(1, s.steps // 10), min_lr_ratio=0.1,
-                     weight_decay=0.0, eval_every=s.steps, seed=s.seed, progress=False, device=device,
+                     weight_decay=0.0, eval_every=s.steps, seed=seed, progress=False, device=device,
                      log_every=max(1, s.steps // 5), restore_best=False)
-    result = Trainer(model, tc, TaskStream(task, s.batch_size, length, s.symbols, s.seed)).fit()
+    result = Trainer(model, tc, TaskStream(task, s.batch_size, length, s.symbols, seed)).fit()
     model.eval()
-    score = accuracy(model, task, s, length)
-    step = result.elapsed / max(result.steps, 1)
-    return {"kind": kind, "task": task, "length": length, "accuracy": round(score, 4),
-            "chance": round(1 / s.symbols, 4), "seconds_per_step": round(step, 4),
-            "tokens_per_second": round(s.batch_size * length / step) if step else None,
-            "step_memory_mib": None, "final_loss": result.final_loss}
+    return model, {"kind": kind, "task": task, "length": length,
+                   "accuracy": accuracy(model, task, s, length, seed), "final_loss": result.final_loss}
 
 
-def time_attention(kinds: tuple[str, ...], lengths: tuple[int, ...], s: EfficiencySettings,
-                   repeat: int = 3) -> list[dict[str, Any]]:
-    """Median forward+backward seconds of causal self-attention ``(1, 1, T, 64)`` per kind and length;
-    the rounds interleave the kinds so that load from elsewhere hits them alike."""
+def step_seconds(models: dict[str, GPT], task: str, length: int, s: EfficiencySettings, repeat: int) -> dict[str, float]:
+    """Median seconds of a training step's forward and backward for each kind's model, in interleaved rounds."""
+    ids = task_batch(task, s.batch_size, length, s.symbols, torch.Generator().manual_seed(1))  # (B, T)
+    for model in models.values():
+        model.train()
+
+    def step(model: GPT) -> Callable[[], None]:
+        return lambda: model(ids, labels=ids).loss.backward()
+
+    return interleaved_medians({kind: step(model) for kind, model in models.items()}, repeat=repeat)
+
+
+def _attention_step(qkv: tuple[torch.Tensor, ...], kind: Any) -> Callable[[], None]:
+    """Forward and backward of causal self-attention of ``kind`` on ``qkv``."""
+    return lambda: attention(*qkv, causal=True, kind=kind).sum().backward()
+
+
+def time_attention(kinds: tuple[str, ...], lengths: tuple[int, ...], s: EfficiencySettings, seed: int,
+                   repeat: int = 3) -> Rows:
+    """Median forward+backward milliseconds of causal self-attention ``(1, 1, T, 64)`` per kind and length
+    (interleaved rounds, so that load from elsewhere hits the kinds alike)."""
     rows = []
     for length in lengths:
-        gen = torch.Generator().manual_seed(s.seed)
-        q, k, v = (torch.randn(1, 1, length, 64, generator=gen).requires_grad_() for _ in range(3))
-        objects = {name: make_kind(name, s, 64) for name in kinds}
-        times: dict[str, list[float]] = {name: [] for name in kinds}
-        for _ in range(repeat + 1):  # the first round warms up
-            for name, kind in objects.items():
-                start = time.perf_counter()
-                attention(q, k, v, causal=True, kind=kind).sum().backward()
-                times[name].append(time.perf_counter() - start)
-        rows += [{"kind": n, "length": length, "seconds": statistics.median(t[1:])} for n, t in times.items()]
+        gen = torch.Generator().manual_seed(seed)
+        qkv = tuple(torch.randn(1, 1, length, 64, generator=gen).requires_grad_() for _ in range(3))  # (B, H, T, Dh)
+        medians = interleaved_medians({name: _attention_step(qkv, resolve_kind(kind_config(name, s, seed)))
+                                       for name in kinds}, repeat=repeat)
+        rows += [{"kind": name, "length": length, "ms": 1000 * t} for name, t in medians.items()]
     return rows
 
 
-def crossover(timing: list[dict[str, Any]], kind: str) -> dict[str, Any]:
+def crossover(timing: Rows, kind: str) -> dict[str, Any]:
     """The length where ``kind`` becomes faster than full attention (log-log interpolation between the
     two measured lengths around it), with ``"below"``/``"above"`` when it is outside the measured range.
 
     Example:
-        >>> rows = [{"kind": k, "length": n, "seconds": t} for k, n, t in
+        >>> rows = [{"kind": k, "length": n, "ms": t} for k, n, t in
         ...         [("full", 100, 1.0), ("x", 100, 2.0), ("full", 400, 4.0), ("x", 400, 2.0)]]
         >>> crossover(rows, "x")
         {'kind': 'x', 'length': 200, 'where': 'measured'}
     """
     def at(name: str) -> dict[int, float]:
-        return {r["length"]: r["seconds"] for r in timing if r["kind"] == name}
+        return {r["length"]: r["ms"] for r in timing if r["kind"] == name}
     full, mine = at("full"), at(kind)
     lengths = sorted(set(full) & set(mine))
     ratio = [mine[n] / full[n] for n in lengths]
@@ -291,67 +280,71 @@ def crossover(timing: list[dict[str, Any]], kind: str) -> dict[str, Any]:
     return {"kind": kind, "length": round(math.exp(la + (lb - la) * a / (a - b))), "where": "measured"}
 
 
-@dataclass
-class EfficiencyResult:
-    """The training rows, the attention timing rows, the crossovers and the settings."""
-
-    rows: list[dict[str, Any]]
-    timing: list[dict[str, Any]]
-    crossovers: list[dict[str, Any]]
-    settings: dict[str, Any] = field(default_factory=dict)
+# ------------------------------------------------------------------------------------------ one seed
 
 
-def run_efficiency(s: EfficiencySettings, device: str = "cpu", log: Log = no_log) -> EfficiencyResult:
-    """Train every kind on every task and length, then time the attention alone; see the module docstring.
+def efficiency_seed(s: EfficiencySettings, seed: int, device: str = "cpu", log: Log = no_log) -> dict[str, Rows]:
+    """Every kind on every task and length, then the attention alone, from ``seed``; the harness's tables.
 
     Args:
-        s: the settings (checked here); device: where to train; log: one line per finished run.
+        s: the settings (checked by the caller: ``s.check()``); seed: initialisation, data and kinds' draws;
+        device: where to train; log: one line per finished run.
 
     Returns:
-        An :class:`EfficiencyResult`.
+        ``{"runs": rows, "memory": rows, "timing": rows, "crossovers": rows}``.
     """
-    s.check()
-    rows = []
-    # the task does not change a step's shapes: memory once per kind, every length in one child process
-    memory = {kind: step_memory(kind, s.tasks[0], s.lengths, s) if s.memory else {} for kind in s.kinds}
+    runs, repeat = [], 3 if s.is_quick else 7
+    # the task does not change a step's shapes: memory once per kind and length, each in a fresh child
+    memory = [{"kind": kind, "length": n, "step_memory_mib": step_memory(kind, s.tasks[0], n, s, seed)}
+              for kind in s.kinds for n in s.lengths] if s.memory else []
     for task in s.tasks:
         for length in s.lengths:
-            for kind in s.kinds:
-                row = train_run(kind, task, length, s, device)
-                got = memory[kind].get(length)
-                row["step_memory_mib"] = None if got is None else round(got / 2**20, 1)
-                rows.append(row)
-                log(f"{task:5s} T={length:5d} {kind:14s} accuracy {row['accuracy']:.3f}  "
-                    f"{row['seconds_per_step'] * 1000:.0f} ms/step  {row['step_memory_mib']} MiB")
+            trained = {kind: train_run(kind, task, length, s, seed, device) for kind in s.kinds}
+            seconds = step_seconds({kind: model for kind, (model, _) in trained.items()}, task, length, s, repeat)
+            for kind, (_, row) in trained.items():
+                row.update(ms_per_step=1000 * seconds[kind], tokens_per_second=s.batch_size * length / seconds[kind])
+                runs.append(row)
+                log(f"seed {seed} {task:5s} T={length:5d} {kind:14s} accuracy {row['accuracy']:.3f}  "
+                    f"{row['ms_per_step']:.0f} ms/step")
     log(f"timing causal attention (1 head, width 64, fwd+bwd) at {', '.join(map(str, s.timing_lengths))}")
-    timing = time_attention(tuple(dict.fromkeys(("full", *s.kinds))), s.timing_lengths, s, 2 if s.is_quick else 3)
+    timing = time_attention(tuple(dict.fromkeys(("full", *s.kinds))), s.timing_lengths, s, seed, repeat)
     cross = [crossover(timing, k) for k in s.kinds if k != "full"]
+    return {"runs": runs, "memory": memory, "timing": timing,
+            "crossovers": [{"kind": c["kind"], "length": c["length"] if c["where"] == "measured" else None,
+                            "where": c["where"]} for c in cross]}
+
+
+TABLES = (
+    Table("runs", "Training runs: accuracy on the predictable next tokens, time of a training step's forward and "
+          "backward (median of interleaved rounds)", ("task", "length", "kind"),
+          ("accuracy", "ms_per_step", "tokens_per_second")),
+    Table("memory", "Peak working memory of one training step (MiB, a fresh child process each)", ("kind", "length"),
+          ("step_memory_mib",)),
+    Table("timing", "Causal self-attention alone, one head of width 64, forward+backward (ms, median of "
+          "interleaved rounds)", ("kind", "length"), ("ms",)),
+    Table("crossovers", "Crossover: the length from which each kind is faster than SDPA (full) here", ("kind",),
+          ("length",), note="A seed without a value: the crossover was outside the measured lengths (its "
+          "`where` in the JSON report says on which side)."),
+)
+PANELS = (
+    Panel("runs", "length", "accuracy", ("kind", "task"), "sequence length", "accuracy (predictable tokens)",
+          log_x=True),
+    Panel("runs", "length", "ms_per_step", ("kind", "task"), "sequence length", "ms per training step (fwd+bwd)",
+          log_x=True),
+    Panel("memory", "length", "step_memory_mib", ("kind",), "sequence length", "step working memory (MiB)",
+          log_x=True),
+    Panel("timing", "length", "ms", ("kind",), "sequence length (1 head, width 64, causal)",
+          "attention fwd+bwd (ms)", log_x=True, log_y=True),
+)
+
+
+def efficiency_experiment(s: EfficiencySettings, run: Callable[[int], dict[str, Rows]]) -> Experiment:
+    """The harness's view of the experiment: its tables, panels and settings, and ``run`` (one seed)."""
     settings = {k: list(v) if isinstance(v, tuple) else v for k, v in asdict(s).items()}
-    return EfficiencyResult(rows, timing, cross, settings)
+    title = f"Attention kinds: quality, time and memory against length ({'quick' if s.is_quick else 'full'} run)"
+    return Experiment("efficiency", title, TABLES, PANELS, run, settings=settings)
 
 
-def efficiency_markdown(result: EfficiencyResult) -> str:
-    """``efficiency.md``: the training table, the attention timing and the crossover lengths."""
-    s = result.settings
-    lines = [f"# Attention kinds: quality, time and memory against length ({'quick' if s['is_quick'] else 'full'} run)",
-             "", f"GPT {s['layers']} layers, width {s['d_model']}, {s['heads']} heads; {s['steps']} steps of batch "
-             f"{s['batch_size']} per run; window {s['window']}, block {s['block']}, performer features {s['features']}. "
-             f"Accuracy on the predictable next tokens (chance {1 / s['symbols']:.3f}); memory: peak working "
-             "memory of one training step.", "",
-             "| task | length | kind | accuracy | ms/step | tokens/s | step memory (MiB) |", "|---|---:|---|---:|---:|---:|---:|"]
-    for r in result.rows:
-        lines.append(f"| {r['task']} | {r['length']} | {r['kind']} | {r['accuracy']:.3f} | "
-                     f"{r['seconds_per_step'] * 1000:.0f} | {r['tokens_per_second']} | {r['step_memory_mib']} |")
-    kinds = list(dict.fromkeys(r["kind"] for r in result.timing))
-    lines += ["", "Causal self-attention alone, one head of width 64, forward+backward (ms, median):", "",
-              "| length | " + " | ".join(kinds) + " |", "|---:|" + "---:|" * len(kinds)]
-    for n in sorted({r["length"] for r in result.timing}):
-        cells = {r["kind"]: r["seconds"] for r in result.timing if r["length"] == n}
-        lines.append(f"| {n} | " + " | ".join(f"{cells[k] * 1000:.1f}" for k in kinds) + " |")
-    lines += ["", "Crossover: the length from which each kind is faster than SDPA (full) here:", ""]
-    lines += [f"- {c['kind']}: {c['length'] if c['where'] == 'measured' else c['where']}" for c in result.crossovers]
-    return "\n".join(lines) + "\n"
-
-
-__all__ = ["TASKS", "EfficiencyResult", "EfficiencySettings", "TaskStream", "build_model", "crossover", "efficiency_markdown",
-           "run_efficiency", "scored_targets", "step_memory", "task_batch", "train_run"]
+__all__ = ["PANELS", "TABLES", "TASKS", "EfficiencySettings", "TaskStream", "accuracy", "build_model", "crossover",
+           "efficiency_experiment", "efficiency_seed", "kind_config", "scored_targets", "step_memory", "step_seconds",
+           "task_batch", "time_attention", "train_run", "training_step"]

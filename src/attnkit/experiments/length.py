@@ -1,18 +1,21 @@
-"""The ``attnkit experiment length`` recipe: score against input length, with and without attention.
+"""The ``attnkit experiment length`` experiment: score against input length, with and without attention.
 
 Bahdanau et al. 2015 (Fig. 2) show that an encoder-decoder that squeezes the source into one fixed
-vector degrades as sentences grow, while the attention model holds its score. ``run_length_experiment``
-trains ``attention="none"`` and ``attention="bahdanau"`` with the same sizes, data, steps and schedule and
-scores both on the same held-out split per input-length bucket; the caller writes files and plots.
+vector degrades as sentences grow, while the attention model holds its score. For one seed,
+``length_seed`` trains ``attention="none"`` and ``attention="bahdanau"`` with the same sizes, data, steps
+and schedule and scores both on the same held-out split, overall and per input-length bucket;
+``length_experiment`` hands it to the experiment harness (``attnkit.experiments.harness``), which runs the
+seeds and writes ``length.json``, ``length.md`` and ``length.png`` (mean ± sd over the seeds).
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
-from typing import Any
 
 from attnkit.data import BUILTIN_TASKS
 from attnkit.errors import InputError
+from attnkit.experiments.harness import Experiment, Panel, Rows, Table
 from attnkit.models.seq2seq import Seq2Seq
 from attnkit.recipes.common import Log, no_log
 from attnkit.recipes.seq2seq import (
@@ -23,7 +26,7 @@ from attnkit.recipes.seq2seq import (
     predict,
     train_model,
 )
-from attnkit.training.metrics import by_length_bucket
+from attnkit.training.metrics import by_length_bucket, exact_match, token_accuracy
 from attnkit.training.trainer import TrainConfig
 
 MODELS: tuple[str, ...] = ("none", "bahdanau")
@@ -50,7 +53,6 @@ class LengthSettings:
     test_size: int = 1_000
     valid_size: int = 200
     bucket_width: int = 10  # width of the input-length buckets
-    seed: int = 0
     is_quick: bool = False
 
     def quick(self) -> LengthSettings:
@@ -72,85 +74,81 @@ class LengthSettings:
                              f"--max-len {self.max_len}")
 
 
-@dataclass
-class LengthResult:
-    """The trained models, the per-bucket rows and the JSON document of the experiment."""
-
-    models: dict[str, Seq2Seq]  # by attention kind
-    rows: list[dict[str, Any]]  # length_table rows
-    report: dict[str, Any]  # settings, overall exact match, buckets (length.json without total_seconds)
-
-
-def length_table(sources: list[str], refs: list[str], preds: dict[str, list[str]], width: int) -> list[dict[str, Any]]:
-    """Rows ``{"bucket", "low", "count", "<model>_exact_match", "<model>_token_accuracy"}`` per length bucket.
+def bucket_rows(sources: list[str], refs: list[str], preds: dict[str, list[str]], width: int,
+                max_len: int) -> Rows:
+    """Rows ``{"model", "bucket", "centre", "pairs", "exact_match", "token_accuracy"}`` per model and
+    input-length bucket (buckets of ``width`` characters up to ``max_len``, the same for every seed).
 
     Example:
-        >>> rows = length_table(["ab", "abcd"], ["ba", "dcba"], {"none": ["ba", "xxxx"]}, width=2)
-        >>> [(r["bucket"], r["none_exact_match"]) for r in rows]
-        [('0-2', 1.0), ('3-4', 0.0)]
+        >>> rows = bucket_rows(["ab", "abcd"], ["ba", "dcba"], {"none": ["ba", "xxxx"]}, width=2, max_len=4)
+        >>> [(r["bucket"], r["centre"], r["exact_match"]) for r in rows]
+        [('0-2', 1.0, 1.0), ('3-4', 3.5, 0.0)]
     """
-    rows: dict[str, dict[str, Any]] = {}
+    edges = list(range(width, max_len + width, width))
+    rows = []
     for name, p in preds.items():
-        for metric in ("exact_match", "token_accuracy"):
-            for b in by_length_bucket(sources, p, refs, width, metric=metric, length="chars"):
-                row = rows.setdefault(b.label, {"bucket": b.label, "low": b.low, "count": b.count})
-                row[f"{name}_{metric}"] = b.score
-    return sorted(rows.values(), key=lambda r: r["low"])
+        scores = {m: by_length_bucket(sources, p, refs, edges, metric=m, length="chars")
+                  for m in ("exact_match", "token_accuracy")}
+        for em, acc in zip(scores["exact_match"], scores["token_accuracy"], strict=True):
+            rows.append({"model": name, "bucket": em.label, "centre": (em.low + (em.high or em.low + width)) / 2,
+                         "pairs": em.count, "exact_match": em.score, "token_accuracy": acc.score})
+    return rows
 
 
-def run_length_experiment(s: LengthSettings, device: str = "auto", log: Log = no_log,
-                          section: Log = no_log) -> LengthResult:
-    """Train both models with equal budgets and score them per input-length bucket.
+def length_seed(s: LengthSettings, seed: int, device: str = "auto", log: Log = no_log,
+                section: Log = no_log) -> tuple[dict[str, Seq2Seq], dict[str, Rows]]:
+    """Train both models with equal budgets from ``seed`` and score them overall and per length bucket.
 
     Args:
-        s: the settings (checked here).
+        s: the settings (checked by the caller: ``s.check()``).
+        seed: data, initialisation and batches.
         device: ``auto``, ``cpu``, ``cuda``, ``cuda:N`` or ``mps``.
         log: progress lines; section: one title per model.
 
     Returns:
-        A ``LengthResult``.
+        ``(models by attention, {"overall": rows, "buckets": rows})``.
     """
-    s.check()
-    spec = RunSpec(data=s.task, seed=s.seed, min_len=s.min_len, max_len=s.max_len)
+    spec = RunSpec(data=s.task, seed=seed, min_len=s.min_len, max_len=s.max_len)
     train, valid = load_split(spec, "train", s.train_size), load_split(spec, "validation", s.valid_size)
     test = load_split(spec, "test", s.test_size)
     sources, refs = [p[0] for p in test], [p[1] for p in test]
     log(f"{s.task}: inputs of {s.min_len}-{s.max_len}, {len(train)} training pairs, {len(test)} test pairs; "
         f"{s.steps} steps per model")
-    models, preds, seconds = {}, {}, {}
+    models, preds, overall = {}, {}, []
     for attention in MODELS:
         src_tok, tgt_tok = build_tokenizers(spec, train)
         model = build_model(src_tok, tgt_tok, train, attention=attention, embed_dim=s.embed_dim,
-                            hidden_dim=s.hidden_dim, attention_dim=s.hidden_dim, seed=s.seed)
-        section(f"attention={attention}: {model.num_parameters():,} parameters")
+                            hidden_dim=s.hidden_dim, attention_dim=s.hidden_dim, seed=seed)
+        section(f"seed {seed}, attention={attention}: {model.num_parameters():,} parameters")
         config = TrainConfig(steps=s.steps, lr=s.lr, schedule="cosine", warmup_steps=min(100, s.steps // 10),
-                             min_lr_ratio=0.05, weight_decay=0.0, eval_every=max(1, s.steps // 5), seed=s.seed,
+                             min_lr_ratio=0.05, weight_decay=0.0, eval_every=max(1, s.steps // 5), seed=seed,
                              metric="exact_match", mode="max", out_dir=None, device=device, log_every=10)
-        result = train_model(model, train, valid, config, s.batch_size, s.seed, bucket_size=8)  # lengths vary
-        models[attention], seconds[attention] = model, round(result.elapsed, 1)
-        preds[attention] = predict(model, sources)
-    rows = length_table(sources, refs, preds, s.bucket_width)
-    settings = {"task": s.task, "min_len": s.min_len, "max_len": s.max_len, "steps": s.steps,
-                "batch_size": s.batch_size, "hidden_dim": s.hidden_dim, "embed_dim": s.embed_dim, "lr": s.lr,
-                "train_size": len(train), "test_size": len(test), "seed": s.seed, "train_seconds": seconds,
-                "quick": s.is_quick}
-    overall = {m: sum(p == r for p, r in zip(preds[m], refs, strict=True)) / len(refs) for m in MODELS}
-    return LengthResult(models, rows, {"settings": settings, "exact_match": overall, "buckets": rows})
+        result = train_model(model, train, valid, config, s.batch_size, seed, bucket_size=8)  # lengths vary
+        models[attention], preds[attention] = model, predict(model, sources)
+        overall.append({"model": attention, "exact_match": exact_match(preds[attention], refs),
+                        "token_accuracy": token_accuracy(preds[attention], refs),
+                        "train_seconds": round(result.elapsed, 1)})
+    return models, {"overall": overall, "buckets": bucket_rows(sources, refs, preds, s.bucket_width, s.max_len)}
 
 
-def length_markdown(rows: list[dict[str, Any]], settings: dict[str, Any]) -> str:
-    """``length.md``: exact match and token accuracy of both models per input-length bucket."""
-    head = " | ".join(f"{m} exact match | {m} token accuracy" for m in MODELS)
-    lines = [f"# Score against input length: {settings['task']}, equal budgets", "",
-             f"{settings['steps']} steps of batch {settings['batch_size']} each, hidden size "
-             f"{settings['hidden_dim']}; test inputs of {settings['min_len']}-{settings['max_len']} characters.", "",
-             f"| input length | pairs | {head} |", "|---|---:|" + "---:|" * (2 * len(MODELS))]
-    for r in rows:
-        cells = " | ".join(f"{r.get(f'{m}_exact_match', 0):.3f} | {r.get(f'{m}_token_accuracy', 0):.3f}"
-                           for m in MODELS)
-        lines.append(f"| {r['bucket']} | {r['count']} | {cells} |")
-    return "\n".join(lines) + "\n"
+TABLES = (
+    Table("overall", "Held-out exact match and token accuracy", ("model",),
+          ("exact_match", "token_accuracy", "train_seconds")),
+    Table("buckets", "By input length (characters)", ("model", "bucket", "centre"),
+          ("pairs", "exact_match", "token_accuracy")),
+)
+PANELS = (
+    Panel("buckets", "centre", "exact_match", ("model",), "input length (characters, bucket centre)",
+          "exact match", ylim=(0.0, 1.02)),
+    Panel("buckets", "centre", "token_accuracy", ("model",), "input length (characters, bucket centre)",
+          "token accuracy", ylim=(0.0, 1.02)),
+)
 
 
-__all__ = ["MODELS", "LengthResult", "LengthSettings", "length_markdown", "length_table", "run_length_experiment"]
+def length_experiment(s: LengthSettings, run: Callable[[int], dict[str, Rows]]) -> Experiment:
+    """The harness's view of the experiment: its tables, panels and settings, and ``run`` (one seed)."""
+    return Experiment("length", f"Score against input length: {s.task}, equal budgets, with and without "
+                      "attention", TABLES, PANELS, run, settings=asdict(s))
 
+
+__all__ = ["MODELS", "PANELS", "TABLES", "LengthSettings", "bucket_rows", "length_experiment", "length_seed"]

@@ -121,9 +121,9 @@ def new_bert_pretraining(config: BertConfig, tokenizer: Any) -> BertForPreTraini
     return model
 
 
-def resume_lm(kind: str, directory: Path) -> Any:
-    """The ``"gpt"`` or ``"bert"`` model (with its tokenizer) saved in a checkpoint ``directory``."""
-    model = (GPT if kind == "gpt" else BertForPreTraining).load(directory)
+def resume_lm(model_class: type[GPT] | type[BertForPreTraining], directory: Path) -> Any:
+    """The ``GPT`` or ``BertForPreTraining`` (with its tokenizer) saved in a checkpoint ``directory``."""
+    model = model_class.load(directory)
     if tokenizer_of(model) is None:
         raise InputError(f"--resume: {str(directory)!r} has no tokenizer.json")
     return model
@@ -184,7 +184,7 @@ def _checkpoint(config: TrainConfig) -> Path:
 def _gpt_model(spec: TextRunSpec, o: LMOptions, config: TrainConfig, raw: str) -> Any:
     """Resumed from the checkpoint, or fresh: tokenizer read or trained, weights from ``spec.seed``."""
     if config.resume:
-        return resume_lm("gpt", _checkpoint(config))
+        return resume_lm(GPT, _checkpoint(config))
     tok = load_tokenizer(o.tokenizer) if o.tokenizer else train_byte_bpe([raw], vocab_size=o.vocab_size)
     seed_everything(spec.seed)  # the initial weights depend on --seed only
     eos = tok.token_to_id(EOS_TOKEN)
@@ -255,7 +255,7 @@ def _gpt_best(result: TrainResult) -> str | None:
 def _bert_model(spec: TextRunSpec, o: LMOptions, config: TrainConfig, documents: list[list[str]]) -> Any:
     """Resumed from the checkpoint, or fresh: WordPiece read or trained, weights from ``spec.seed``."""
     if config.resume:
-        return resume_lm("bert", _checkpoint(config))
+        return resume_lm(BertForPreTraining, _checkpoint(config))
     if o.tokenizer:
         tok = load_tokenizer(o.tokenizer, required=BERT_SPECIAL_TOKENS)
     else:

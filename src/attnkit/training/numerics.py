@@ -11,7 +11,7 @@ Three things the trainer's step needs, kept apart from its loop:
   the gradient of the global per-item mean: exactly what one process computes on the joined batch. The
   same all-reduce tells every rank whether any rank's loss is non-finite.
 - ``grad_norm(params, clip_norm)``: the global gradient L2 norm, clipping when ``clip_norm`` is set.
-- ``autocast(kind, device)``: ``torch.autocast`` for ``TrainConfig.autocast = "bfloat16"``, else nothing.
+- ``autocast(precision, device)``: ``torch.autocast`` for ``TrainConfig.autocast = "bfloat16"``, else nothing.
 
 Example:
     >>> import torch
@@ -35,7 +35,7 @@ import torch.distributed as dist
 
 from attnkit.training.runtime import Runtime
 
-AUTOCAST_KINDS: tuple[str, ...] = ("bfloat16",)
+AUTOCAST_PRECISIONS: tuple[str, ...] = ("bfloat16",)
 """Values of ``TrainConfig.autocast`` besides None (float32 everywhere)."""
 
 
@@ -94,18 +94,18 @@ def grad_norm(params: Iterable[torch.nn.Parameter], clip_norm: float | None) -> 
 
 
 @contextlib.contextmanager
-def autocast(kind: str | None, device: torch.device) -> Iterator[None]:
-    """``torch.autocast(device.type, dtype=torch.bfloat16)`` for ``kind="bfloat16"``; nothing for None.
+def autocast(precision: str | None, device: torch.device) -> Iterator[None]:
+    """``torch.autocast(device.type, dtype=torch.bfloat16)`` for ``precision="bfloat16"``; nothing for None.
 
     Example:
         >>> with autocast("bfloat16", torch.device("cpu")):
         ...     (torch.ones(2, 3) @ torch.ones(3, 4)).dtype
         torch.bfloat16
     """
-    if kind is None:
+    if precision is None:
         yield
         return
-    if kind not in AUTOCAST_KINDS:
-        raise ValueError(f"autocast must be None or one of {AUTOCAST_KINDS}. Received: {kind!r}")
+    if precision not in AUTOCAST_PRECISIONS:
+        raise ValueError(f"autocast must be None or one of {AUTOCAST_PRECISIONS}. Received: {precision!r}")
     with torch.autocast(device.type, dtype=torch.bfloat16):
         yield

@@ -56,6 +56,7 @@ class RunState:
         stop_reason: None while running, then "steps", "early_stopping", "time_budget", "stop_at" or
             "non_finite".
         optimizer, scheduler, step_module, data, batches, progress: the objects the steps use.
+        budget: the ``TimeBudget`` of ``config.time_budget``, or None.
     """
 
     step: int = 0
@@ -82,6 +83,7 @@ class RunState:
     data: Any = None
     batches: Any = None
     progress: Any = None
+    budget: Any = None
 
     def elapsed(self, now: float | None = None) -> float:
         """Seconds of training in total: earlier runs plus this one up to ``now`` (default: now)."""

@@ -29,6 +29,11 @@ averages the gradients, so N processes with batch b follow one process with batc
 ``checkpoint/`` (resumable, see ``attnkit.training.checkpoint``), ``model/`` (the best model so far, or the
 final one without ``evaluate``; ``attnkit.load`` reads it). Only rank 0 writes files.
 
+Time budget: ``config.time_budget`` holds for the whole run, its last evaluation and checkpoint included,
+counted from ``Trainer(..., started=)`` (default: the start of ``fit``) and summed over resumed runs; the
+trainer measures a step, an evaluation and the saving after it, and stops when one more step would leave
+too little time for them (``attnkit.training.budget``; rank 0 decides, every rank follows).
+
 Determinism: a fresh run seeds python, numpy and torch with ``config.seed``; evaluation runs on a saved
 copy of the RNG state which is put back afterwards, so how often one evaluates never changes the training
 trajectory; ``resume=True`` restores weights, optimiser, scheduler, RNG states and the data position, so
@@ -58,6 +63,7 @@ from torch.optim.lr_scheduler import LambdaLR
 from attnkit.errors import CheckpointError
 from attnkit.models.base import KitModel
 from attnkit.storage import WEIGHTS_FILE, atomic_write_text, read_model_config, recover_directory
+from attnkit.training.budget import TimeBudget
 from attnkit.training.checkpoint import has_checkpoint, load_checkpoint, save_checkpoint
 from attnkit.training.config import TrainConfig, TrainResult
 from attnkit.training.numerics import autocast, grad_norm, rank_weight
@@ -108,6 +114,9 @@ class Trainer:
         train_data: iterable of batches with ``state_dict()`` / ``load_state_dict()``.
         evaluate: ``evaluate(model) -> {"name": value, ...}``, called in eval mode under ``torch.no_grad``
             every ``config.eval_every`` steps and at the end; must contain ``config.metric``.
+        started: ``time.perf_counter()`` when ``config.time_budget`` began (the CLI: when the command started,
+            so reading the data counts); None: when ``fit`` starts. The trainer ends the run early enough that
+            its last evaluation and checkpoint fit in the budget too (``attnkit.training.budget``).
 
     Example (any module with ``training_step`` trains; ``out_dir=None`` writes nothing):
         >>> import torch
@@ -131,7 +140,8 @@ class Trainer:
     """
 
     def __init__(self, model: KitModel, config: TrainConfig, train_data: Iterable[Any],
-                 evaluate: Callable[[KitModel], dict[str, float]] | None = None) -> None:
+                 evaluate: Callable[[KitModel], dict[str, float]] | None = None,
+                 started: float | None = None) -> None:
         if not isinstance(config, TrainConfig):
             raise TypeError(f"config must be a TrainConfig. Received: {type(config).__name__}")
         if not callable(getattr(model, "training_step", None)):
@@ -145,6 +155,7 @@ class Trainer:
         self.config = config
         self.train_data = train_data
         self.evaluate = evaluate
+        self.started = started
         self.runtime: Runtime | None = None
 
     # -- paths and files ------------------------------------------------------------------------------
@@ -242,6 +253,10 @@ class Trainer:
         if not (resume and self._resume(run)):
             seed_everything(cfg.seed)
         run.start = run.window_start = time.perf_counter()
+        if cfg.time_budget is not None:
+            run.budget = TimeBudget(cfg.time_budget, run.start if self.started is None else self.started, run.spent)
+            if self._writes:
+                run.budget.estimate_saving(model)
         run.batches = self._batches(run.data)
         run.progress = TrainProgress(cfg.steps, enabled=cfg.progress and rt.is_main, completed=run.step)
         if run.resumed_from is None:
@@ -290,6 +305,7 @@ class Trainer:
         """
         cfg, rt = self.config, self.runtime
         assert rt is not None
+        began = time.perf_counter()
         # 1. batch: next batch from the stream, on the device
         batch = move_to(next(run.batches), rt.device)
         # 2. forward and loss (bfloat16 autocast when configured)
@@ -310,6 +326,8 @@ class Trainer:
         run.lr = run.optimizer.param_groups[0]["lr"]
         run.scheduler.step()
         run.step += 1
+        if run.budget is not None:
+            run.budget.step_took(time.perf_counter() - began)
         return loss, stats
 
     def _skip(self, run: RunState, loss: torch.Tensor) -> None:
@@ -349,21 +367,25 @@ class Trainer:
     def _maybe_evaluate(self, run: RunState) -> None:
         """Step 8: on eval steps and the last one evaluate, keep the best and checkpoint; set a stop reason.
 
-        Every rank takes the same decisions: the time budget and early stopping are rank 0's, broadcast.
+        Every rank takes the same decisions: the time budget and early stopping are rank 0's, broadcast. The
+        budget stops the run when one more step would leave too little time for this last evaluation and
+        checkpoint (their cost is measured each time they run).
         """
         cfg, rt = self.config, self.runtime
         assert rt is not None
-        over_time = False
-        if cfg.time_budget is not None:
-            over_time = broadcast_flag(run.elapsed() >= cfg.time_budget, rt)
+        over_time = run.budget is not None and broadcast_flag(run.budget.out_of_time(), rt)
         if run.step % cfg.eval_every == 0 or run.step >= run.end or over_time:
             paused = time.perf_counter()
             stop_early = False
             if self.evaluate is not None and rt.is_main:
                 stop_early = self._evaluate_and_keep_best(run)
             stop_early = broadcast_flag(stop_early, rt)
+            evaluated = time.perf_counter()
             self._checkpoint(run)
-            run.window_start += time.perf_counter() - paused  # tokens/s counts training time only
+            now = time.perf_counter()
+            if run.budget is not None:
+                run.budget.ended(evaluation=evaluated - paused, saving=now - evaluated)
+            run.window_start += now - paused  # tokens/s counts training time only
             if stop_early:
                 run.stop_reason = "early_stopping"
                 return

@@ -6,12 +6,12 @@
 - ``attnkit.viz.figures``: ``heads_grid_figure`` (layers x heads), ``heatmaps_figure`` (side by side),
   ``token_figure`` (one token's attention as bars or highlighted text).
 - ``attnkit.viz.interpret``: ``attention_rollout``, ``attention_flow``, ``gradient_weighted_attention``.
-- ``attnkit.viz.adapters``: ``record_for(model, text, image)`` -> ``AttentionRecord``, one adapter per model kind.
+- ``attnkit.viz.record``: ``AttentionRecord``, what the pictures and the explorer read (plain tensors and
+  labels); the application floor fills one from a model (``attnkit.recipes.records.record_for``).
 - ``attnkit.viz.explorer``: ``write_explorer`` (the self-contained HTML page); ``attnkit.viz.report``:
   ``write_report`` (everything ``attnkit viz`` writes).
 """
 
-from attnkit.viz.adapters import ADAPTERS, record_for, register_adapter
 from attnkit.viz.explorer import write_explorer
 from attnkit.viz.figures import heads_grid_figure, heatmaps_figure, token_figure
 from attnkit.viz.interpret import attention_flow, attention_rollout, gradient_weighted_attention
@@ -21,7 +21,7 @@ from attnkit.viz.record import AttentionRecord
 from attnkit.viz.report import write_report
 from attnkit.viz.terminal import heatmap_table, heatmap_text, print_heatmap
 
-__all__ = ["ADAPTERS", "AttentionRecord", "alignment_figure", "attention_flow", "attention_rollout",
+__all__ = ["AttentionRecord", "alignment_figure", "attention_flow", "attention_rollout",
            "gradient_weighted_attention", "heads_grid_figure", "heatmap_table", "heatmap_text", "heatmaps_figure",
-           "print_heatmap", "record_for", "register_adapter", "save_alignment_png", "save_figure", "save_line_plot",
+           "print_heatmap", "save_alignment_png", "save_figure", "save_line_plot",
            "token_figure", "write_explorer", "write_report"]

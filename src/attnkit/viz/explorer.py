@@ -132,7 +132,7 @@ def explorer_data(rec: AttentionRecord, methods: Sequence[str] = ("raw", "rollou
     """The JSON the page reads: tokens, the views of ``methods`` and what the model produced.
 
     Args:
-        rec: the record (``attnkit.viz.adapters.record_for``).
+        rec: the record (``attnkit.recipes.records.record_for``).
         methods: among ``raw``, ``rollout``, ``flow``, ``grad`` (those needing layers are skipped without them).
         layers, heads: indices stored for the raw and grad views (default all).
         top_k: weights kept per row (default: all that round to >= 0.01 up to ``PAGE`` tokens, else ``AUTO_TOP_K``).
@@ -144,8 +144,8 @@ def explorer_data(rec: AttentionRecord, methods: Sequence[str] = ("raw", "rollou
     views = _layer_views(rec, methods, layers, heads, top_k) if rec.has_layers else {}
     if rec.alignment is not None:
         views["alignment"] = _view({"": rec.alignment}, "out_tokens", "tokens", top_k)
-    if rec.token_weights is not None:
-        views["words"] = _view({"": rec.token_weights.reshape(1, -1)}, "weights", "tokens", top_k)
+    if rec.word_weights is not None:
+        views["words"] = _view({"": rec.word_weights.reshape(1, -1)}, "weights", "tokens", top_k)
     if rec.image_attention is not None:
         views["regions"] = _view({"": rec.image_attention}, "out_tokens", "regions", None,
                                  grid=list(rec.region_grid), image=_png_data_url(rec.image))

@@ -1,6 +1,6 @@
 """``AttentionRecord``: everything the pictures and the HTML explorer show about one input, as plain tensors.
 
-An adapter (``attnkit.viz.adapters``) fills one from a model through its public API; the pictures and the
+An adapter of the application floor (``attnkit.recipes.records``) fills one from a model through its public API; the pictures and the
 explorer read only this record, never a model.
 
 Shape legend: L layers, H heads, T input tokens, T_out output tokens, R image regions (a gh x gw grid).
@@ -36,7 +36,7 @@ class AttentionRecord:
         image: ``(h, w, 3)`` uint8 image (captioner), or None.
         image_attention: ``(T_out, R)`` weights over the image regions, R = gh * gw, or None.
         region_grid: ``(gh, gw)`` of the image regions, or None.
-        token_weights: ``(T,)`` weights of a single attention over the input (classifier), or None.
+        word_weights: ``(T,)`` weights of a single attention over the input (classifier), or None.
         output: what the model produced (translation, caption, ``label (p=0.93)``, next token), for titles.
         notes: extra lines shown by the explorer (e.g. the output ``y`` the gradients are of).
         derived: rollout, flow and grad maps once computed (``attnkit.viz.methods``), so each is computed once.
@@ -51,7 +51,7 @@ class AttentionRecord:
     image: np.ndarray | None = None
     image_attention: Tensor | None = None
     region_grid: tuple[int, int] | None = None
-    token_weights: Tensor | None = None
+    word_weights: Tensor | None = None
     output: str = ""
     notes: list[str] = field(default_factory=list)
     derived: dict[str, Any] = field(default_factory=dict, repr=False, compare=False)

@@ -58,8 +58,8 @@ def build_figures(rec: AttentionRecord, method: str = "raw", layers: Sequence[in
                                       list(heads or range(rec.num_heads))))
     if rec.alignment is not None:
         figures["alignment"] = alignment_figure(rec.alignment, rec.out_tokens, rec.tokens, title=rec.output or None)
-    if rec.token_weights is not None:
-        figures["words"] = token_figure(rec.token_weights, rec.tokens, style="text", query=None)
+    if rec.word_weights is not None:
+        figures["words"] = token_figure(rec.word_weights, rec.tokens, style="text", query=None)
         figures["words"].suptitle(rec.output or "word weights")
     if rec.image_attention is not None:
         figures["regions"] = regions_figure(rec)

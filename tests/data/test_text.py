@@ -26,7 +26,7 @@ from attnkit.data.lm_tokenizers import (
 from attnkit.data.reading import read_text, split_documents, split_sentences
 from attnkit.data.tokenize import Tokenizer
 from attnkit.errors import InputError
-from attnkit.models.bert import mask_tokens
+from attnkit.models.bert_data import mask_tokens
 
 CORPUS = "\n".join(f"sentence number {i} says {'abc'[i % 3]} and {i * 7 % 11}." for i in range(60)) + "\n"
 

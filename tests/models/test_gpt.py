@@ -20,7 +20,7 @@ from attnkit.errors import CheckpointError
 from attnkit.functional import causal_dropout
 from attnkit.kernels import dropout_mask
 from attnkit.layers import KVCache
-from attnkit.models import hub
+from attnkit.models import hub, hub_names
 from attnkit.models.gpt import GPT, GPTConfig, next_token_loss
 
 transformers.logging.set_verbosity_error()
@@ -260,7 +260,7 @@ def test_training_gradients_match_transformers_without_dropout():
     torch.testing.assert_close(a.loss, b.loss, atol=1e-5, rtol=1e-5)
     a.loss.backward()
     b.loss.backward()
-    ours_grads, unmatched = hub.convert({k: p.grad for k, p in ours.named_parameters()}, hub.GPT_NAMES, to_hf=True)
+    ours_grads, unmatched = hub.convert({k: p.grad for k, p in ours.named_parameters()}, hub_names.GPT_NAMES, to_hf=True)
     assert not unmatched
     hf_grads = dict(hf.named_parameters())
     for name, grad in ours_grads.items():

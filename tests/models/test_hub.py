@@ -10,7 +10,7 @@ import torch
 from safetensors.torch import save_file
 
 from attnkit.errors import CheckpointError, InputError
-from attnkit.models import hub
+from attnkit.models import hub, hub_names
 
 TABLE: hub.NameTable = [
     ("blocks.{i}.attn.qkv.weight", "h.{i}.attn.c_attn.weight", True),
@@ -136,18 +136,18 @@ def test_tokenizer_files(tmp_path):
 def test_qkv_split_and_fuse_are_inverse():
     w, b = torch.arange(12.0).view(6, 2), torch.arange(6.0)  # (3D, D) with D=2: rows [W_q; W_k; W_v], 2 each
     state = {"layers.0.self_attn.in_proj_weight": w, "layers.0.self_attn.in_proj_bias": b, "other": b}
-    split = hub.split_qkv(state)
+    split = hub_names.split_qkv(state)
     assert torch.equal(split["layers.0.self_attn.k.weight"], w[2:4])
     assert torch.equal(split["layers.0.self_attn.v.bias"], b[4:])
-    hf, unmatched = hub.convert(split, hub.BERT_NAMES, to_hf=True)
+    hf, unmatched = hub.convert(split, hub_names.BERT_NAMES, to_hf=True)
     assert unmatched == ["other"] and torch.equal(hf["encoder.layer.0.attention.self.value.weight"], w[4:])
-    fused = hub.fuse_qkv(split)
+    fused = hub_names.fuse_qkv(split)
     assert torch.equal(fused["layers.0.self_attn.in_proj_weight"], w)
     assert torch.equal(fused["layers.0.self_attn.in_proj_bias"], b)
 
 
 def test_name_tables_are_one_to_one():
-    for table in (hub.GPT_NAMES, hub.BERT_NAMES):
+    for table in (hub_names.GPT_NAMES, hub_names.BERT_NAMES):
         assert len({row[0] for row in table}) == len({row[1] for row in table}) == len(table)
 
 

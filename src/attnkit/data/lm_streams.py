@@ -7,7 +7,7 @@ Shape legend: ``B`` batch size, ``T`` block size (GPT) or longest pair in the ba
 * :class:`SentencePairStream` builds next-sentence pairs ``[CLS] A [SEP] B [SEP]``: for each sentence
   with a successor in its document, B is that successor (``IsNext``, label 0) or, with probability 1/2,
   a random other sentence (``NotNext``, label 1); then masks tokens for the masked LM with the
-  ``mask_fn`` it is given (the 80/10/10 rule of ``attnkit.models.bert.mask_tokens``; passed in so that
+  ``mask_fn`` it is given (the 80/10/10 rule of ``attnkit.models.bert_data.mask_tokens``; passed in so that
   data never imports models).
 
 Both are :class:`~attnkit.data.stream.ResumableStream`: the batches of an epoch are a pure function of
@@ -186,7 +186,7 @@ class SentencePairStream(ResumableStream):
         InputError: fewer than 3 sentences, or no sentence with a successor in its document.
 
     Example:
-        >>> from attnkit.models.bert import mask_tokens
+        >>> from attnkit.models.bert_data import mask_tokens
         >>> from functools import partial
         >>> docs = [[[5, 6], [7, 8, 9], [10], [11, 12]]]
         >>> s = SentencePairStream(docs, partial(mask_tokens, mask_token_id=4, vocab_size=13),

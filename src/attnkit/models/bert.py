@@ -22,8 +22,8 @@ from torch import Tensor, nn
 from attnkit.errors import CheckpointError
 from attnkit.models import hub
 from attnkit.models._checks import check_ids, check_padding_mask
-from attnkit.models.bert_data import mask_tokens, next_sentence_pairs  # noqa: F401  (BERT's data, re-exported)
 from attnkit.models.blocks import ACTIVATIONS, PostNormBlock, init_weights, run_blocks
+from attnkit.models.hub_names import BERT_NAMES, fuse_qkv, split_qkv
 from attnkit.models.outputs import EncoderOutput
 
 
@@ -121,7 +121,7 @@ class BertPretrainedModel(hub.PretrainedModel):
 
     def hf_tensors(self) -> dict[str, Tensor]:
         state = {k: v for k, v in self.state_dict().items() if not k.endswith("mlm.decoder.weight")}  # tied
-        out, unmatched = hub.convert(hub.split_qkv(state), hub.BERT_NAMES, to_hf=True)
+        out, unmatched = hub.convert(split_qkv(state), BERT_NAMES, to_hf=True)
         if unmatched:  # a programming error: every attnkit tensor needs a row
             raise RuntimeError(f"no transformers name for {unmatched}")
         return out
@@ -139,8 +139,8 @@ class BertPretrainedModel(hub.PretrainedModel):
             hint=f" (config: num_hidden_layers={c.num_hidden_layers}, hidden_size={c.hidden_size}, "
             f"vocab_size={c.vocab_size}, max_position_embeddings={c.max_position_embeddings})",
         )
-        ours, _ = hub.convert({k: found[k] for k in expected if k in found}, hub.BERT_NAMES, to_hf=False)
-        self.load_state_dict(hub.fuse_qkv(ours), strict=False)
+        ours, _ = hub.convert({k: found[k] for k in expected if k in found}, BERT_NAMES, to_hf=False)
+        self.load_state_dict(fuse_qkv(ours), strict=False)
         if new:
             warnings.warn(f"{where}: weights of {type(self).__name__} not in the checkpoint (or resized), newly "
                           f"initialised: {new}. Train this model on a down-stream task before using its "

@@ -35,15 +35,7 @@ from torch import Tensor
 
 from attnkit.errors import CheckpointError
 from attnkit.models.base import KitModel
-from attnkit.models.hub_names import (  # noqa: F401  (the tables, re-exported)
-    BERT_ENCODER_NAMES,
-    BERT_HEAD_NAMES,
-    BERT_NAMES,
-    GPT_NAMES,
-    NameTable,
-    fuse_qkv,
-    split_qkv,
-)
+from attnkit.models.hub_names import GPT_NAMES, NameTable
 from attnkit.storage import atomic_directory, build_checked, config_to_dict, read_safetensors
 
 CONFIG_NAME = "config.json"

@@ -48,7 +48,8 @@ from attnkit.data.lm_tokenizers import (
 )
 from attnkit.data.reading import read_text, split_documents, split_sentences
 from attnkit.errors import InputError
-from attnkit.models.bert import BertConfig, mask_tokens
+from attnkit.models.bert import BertConfig
+from attnkit.models.bert_data import mask_tokens
 from attnkit.models.bert_heads import BertForPreTraining
 from attnkit.models.gpt import GPT, GPTConfig
 from attnkit.recipes.common import Log, PreparedRun, no_log

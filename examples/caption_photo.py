@@ -4,7 +4,7 @@ Writes ``OUT/caption_scene.png`` (a held-out test scene: two scikit-image photog
 training) and ``OUT/caption_china.png`` (scikit-learn's ``china.jpg``, never seen at all; the vocabulary is
 the scenes', so only where it looks is of interest there). Train the model first::
 
-    attnkit train captioner --data scenes --encoder efficientnet-lite0 --attention soft --out runs/cap-soft
+    attnkit train captioner --data scenes --encoder efficientnet-lite0 --attention-mode soft --out runs/cap-soft
     python examples/caption_photo.py runs/cap-soft --out docs/images
 """
 

@@ -221,7 +221,7 @@ def init_weights(module: nn.Module, std: float) -> None:
 
     Example:
         >>> block = PreNormBlock(8, 2, 16); init_weights(block, 0.02)
-        >>> float(block.self_attn.in_proj_bias.abs().sum())
+        >>> float(block.self_attn.in_proj_bias.detach().abs().sum())
         0.0
     """
     for m in module.modules():

@@ -16,6 +16,7 @@ from dataclasses import asdict, dataclass
 from attnkit.data import BUILTIN_TASKS
 from attnkit.errors import InputError
 from attnkit.experiments.harness import Experiment, Panel, Rows, Table
+from attnkit.metrics import by_length_bucket, exact_match, token_accuracy
 from attnkit.models.seq2seq import Seq2Seq
 from attnkit.recipes.common import Log, no_log
 from attnkit.recipes.seq2seq import (
@@ -26,7 +27,6 @@ from attnkit.recipes.seq2seq import (
     predict,
     train_model,
 )
-from attnkit.training.metrics import by_length_bucket, exact_match, token_accuracy
 from attnkit.training.trainer import TrainConfig
 
 MODELS: tuple[str, ...] = ("none", "bahdanau")

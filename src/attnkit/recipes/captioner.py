@@ -38,10 +38,10 @@ from attnkit.data.images import read_image, resize_rgb
 from attnkit.data.scenes import SCENE_SIZES, Scene, make_scenes
 from attnkit.data.tokenize import Tokenizer
 from attnkit.errors import InputError
+from attnkit.metrics import bleu, exact_match
 from attnkit.models.captioner import ATTENTION_MODES, Captioner, CaptionerConfig
 from attnkit.models.image_encoders import ENCODERS, FEATURE_STRIDES
 from attnkit.recipes.common import Log, PreparedRun, check_choice, no_log
-from attnkit.training.metrics import bleu, exact_match
 from attnkit.training.trainer import TrainConfig, TrainResult
 
 

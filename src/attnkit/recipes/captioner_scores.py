@@ -26,9 +26,9 @@ import torch
 from torch import Tensor
 
 from attnkit.data.scenes import PHOTOS, SCENE_SIZES, Scene, make_scenes
+from attnkit.metrics import bleu, exact_match
 from attnkit.models.captioner import Captioner
 from attnkit.recipes.captioner import CaptionRunSpec, encode_images, predict_captions
-from attnkit.training.metrics import bleu, exact_match
 
 
 def peak_hits(alphas: Tensor, targets: list[list[int]], scenes: list[Scene], object_ids: dict[int, str],

@@ -34,10 +34,10 @@ import torch
 from attnkit.data import BUILTIN_TASKS, Tokenizer, encode_pairs, load_pairs, tokenizer_options
 from attnkit.data.batches import BatchStream
 from attnkit.errors import InputError
+from attnkit.metrics import bleu, by_length_bucket, exact_match, token_accuracy
 from attnkit.models.seq2seq import ATTENTIONS, CELLS, Seq2Seq, Seq2SeqConfig
 from attnkit.models.transformer import NORMS, POSITIONALS, SHARINGS, Transformer, TransformerConfig
 from attnkit.recipes.common import Log, PreparedRun, check_choice
-from attnkit.training.metrics import bleu, by_length_bucket, exact_match, token_accuracy
 from attnkit.training.trainer import TrainConfig, TrainResult
 
 Pairs = list[tuple[str, str]]

@@ -1,4 +1,4 @@
-"""Training shared by every attnkit model: the trainer loop, checkpoints, schedules, runtime, metrics.
+"""Training shared by every attnkit model: the trainer loop, checkpoints, schedules, runtime.
 
 - ``Trainer(model, config, train_data, evaluate=None, started=None).fit() -> TrainResult`` with ``TrainConfig``.
 - ``TimeBudget``: the whole run's time budget, which the trainer keeps (its last evaluation and checkpoint fit).

@@ -6,7 +6,14 @@ import pytest
 import sacrebleu
 import torch
 
-from attnkit.training.metrics import LengthBucket, bleu, by_length_bucket, exact_match, token_accuracy
+from attnkit.metrics import (
+    LengthBucket,
+    alignment_error_rate,
+    bleu,
+    by_length_bucket,
+    exact_match,
+    token_accuracy,
+)
 
 
 def test_exact_match():
@@ -80,3 +87,48 @@ def test_by_length_bucket_with_other_metrics():
         ValueError, match=r"Expected strictly increasing bucket edges. Received: buckets=\(5, 5\)"
     ):
         by_length_bucket(["s"], ["a"], ["a"], (5, 5))
+
+
+# -- alignment error rate (Och and Ney 2003) --------------------------------------------------------------
+
+
+def _aer_by_sets(pred, sure, poss):
+    """The definition on Python sets of (sentence, t, j) links, the possible links widened by the sure ones."""
+    links = lambda m: {tuple(i) for i in m.nonzero().tolist()}  # noqa: E731
+    a, s = links(pred), links(sure)
+    p = links(poss) | s
+    return 0.0 if not a and not s else 1 - (len(a & s) + len(a & p)) / (len(a) + len(s))
+
+
+def test_alignment_error_rate_by_hand():
+    sure = torch.tensor([[1, 0, 0], [0, 0, 1]], dtype=torch.bool)  # (T_out=2, T_in=3)
+    possible = torch.tensor([[1, 1, 0], [0, 0, 0]], dtype=torch.bool)  # sure (1, 2) counts as possible too
+    predicted = torch.tensor([[0, 1, 0], [0, 0, 1]], dtype=torch.bool)
+    # |A| = 2, |S| = 2, |A & S| = 1 ((1, 2)), |A & P| = 2 ((0, 1) possible, (1, 2) sure): 1 - 3/4
+    assert alignment_error_rate(predicted, sure, possible) == pytest.approx(0.25)
+    assert alignment_error_rate(sure, sure, possible) == 0.0  # exactly the sure links
+    assert alignment_error_rate(~sure, sure) == 1.0  # nothing right
+    empty = torch.zeros(2, 3, dtype=torch.bool)
+    assert alignment_error_rate(empty, empty) == 0.0
+
+
+def test_alignment_error_rate_is_corpus_level_and_matches_the_set_definition():
+    gen = torch.Generator().manual_seed(7)
+    for shape in [(3, 5, 4), (2, 3, 6, 7), (9, 2)]:  # leading dims of sentences (and batch), T_out != T_in
+        pred, sure, extra = (torch.rand(shape, generator=gen) < q for q in (0.3, 0.2, 0.2))
+        poss = sure | extra
+        got = alignment_error_rate(pred, sure, poss)
+        assert abs(got - _aer_by_sets(pred, sure, poss)) < 1e-12
+        if len(shape) == 3:  # corpus level: counts summed before the ratio, not a mean of per-sentence rates
+            per_sentence = sum(_aer_by_sets(pred[i], sure[i], poss[i]) for i in range(shape[0])) / shape[0]
+            assert abs(got - per_sentence) > 1e-6
+
+
+def test_alignment_error_rate_refuses_bad_inputs():
+    ok = torch.zeros(2, 3, dtype=torch.bool)
+    with pytest.raises(ValueError, match="Expected predicted a bool tensor"):
+        alignment_error_rate(ok.float(), ok)
+    with pytest.raises(ValueError, match="Expected possible a bool tensor"):
+        alignment_error_rate(ok, ok, [[True]])
+    with pytest.raises(ValueError, match=r"of one shape .*'sure': \(3, 2\)"):
+        alignment_error_rate(ok, torch.zeros(3, 2, dtype=torch.bool))

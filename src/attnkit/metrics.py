@@ -1,4 +1,4 @@
-"""Scores for sequence outputs: exact match, token accuracy, BLEU, and scores per input-length bucket.
+"""Pure metrics: exact match, token accuracy, BLEU, scores per input-length bucket, alignment error rate.
 
 * ``exact_match``: share of outputs equal to their reference string.
 * ``token_accuracy``: share of target positions predicted right, on tensors (teacher-forced logits'
@@ -6,6 +6,7 @@
 * ``bleu``: corpus BLEU (Papineni et al. 2002) computed by sacrebleu, 0..100.
 * ``by_length_bucket``: any of these per bucket of source length, the "score against sentence length"
   curve of Bahdanau et al. 2015, Fig. 2.
+* ``alignment_error_rate``: how far predicted word links are from gold sure/possible links (Och and Ney 2003).
 
 Example:
     >>> exact_match(["2031-03-04", "1999-01-01"], ["2031-03-04", "1999-01-02"])
@@ -181,3 +182,55 @@ def by_length_bucket(
             )
         )
     return out
+
+
+def alignment_error_rate(predicted: torch.Tensor, sure: torch.Tensor, possible: torch.Tensor | None = None) -> float:
+    """Corpus-level alignment error rate of Och and Ney (2003), "A Systematic Comparison of Various
+    Statistical Alignment Models", Computational Linguistics 29(1), eq. (2)::
+
+        AER(A; S, P) = 1 - (|A & S| + |A & P|) / (|A| + |S|)
+
+    with ``A`` the predicted links, ``S`` the sure links and ``P`` the possible links (sure links count as
+    possible: ``P := P | S``). The counts are summed over every leading index (sentences, batch) before the
+    ratio is taken, as the paper's corpus-level figure is. 0 is perfect; a prediction of exactly the sure
+    links scores 0 whatever the possible links; with neither predicted nor sure links there is nothing to
+    get wrong and the rate is 0.
+
+    Args:
+        predicted: bool ``(..., T_out, T_in)``: True where output position ``t`` is linked to input ``j``
+            (e.g. each row's attention argmax, see the example).
+        sure: bool, the same shape: the gold links every annotator agrees on.
+        possible: bool, the same shape, or None (= ``sure``): the gold links that are acceptable.
+
+    Returns:
+        The AER as a float in ``[0, 1]``.
+
+    Raises:
+        ValueError: a tensor that is not boolean, or shapes that differ (the message names both).
+
+    Example:
+        >>> import torch
+        >>> weights = torch.tensor([[0.7, 0.2, 0.1], [0.1, 0.3, 0.6]])       # (T_out, T_in) attention
+        >>> predicted = torch.zeros(2, 3, dtype=torch.bool)
+        >>> predicted[torch.arange(2), weights.argmax(-1)] = True              # each output's peak
+        >>> sure = torch.tensor([[True, False, False], [False, True, False]])
+        >>> possible = sure | torch.tensor([[False, False, False], [False, False, True]])
+        >>> alignment_error_rate(predicted, sure, possible)                    # 1 - (1 + 2) / (2 + 2)
+        0.25
+        >>> alignment_error_rate(predicted, sure)                              # 1 - (1 + 1) / (2 + 2)
+        0.5
+    """
+    possible = sure if possible is None else possible
+    for name, t in (("predicted", predicted), ("sure", sure), ("possible", possible)):
+        if not isinstance(t, torch.Tensor) or t.dtype != torch.bool:
+            got = t.dtype if isinstance(t, torch.Tensor) else type(t).__name__
+            raise ValueError(f"Expected {name} a bool tensor (..., T_out, T_in). Received: {got}")
+    shapes = {name: tuple(t.shape) for name, t in (("predicted", predicted), ("sure", sure), ("possible", possible))}
+    if len(set(shapes.values())) != 1:
+        raise ValueError(f"Expected predicted, sure and possible of one shape (..., T_out, T_in). Received: {shapes}")
+    possible = possible | sure
+    a, s = int(predicted.sum()), int(sure.sum())
+    if a + s == 0:
+        return 0.0
+    a_and_s, a_and_p = int((predicted & sure).sum()), int((predicted & possible).sum())
+    return 1.0 - (a_and_s + a_and_p) / (a + s)

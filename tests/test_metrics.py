@@ -96,13 +96,14 @@ def _aer_by_sets(pred, sure, poss):
     """The definition on Python sets of (sentence, t, j) links, the possible links widened by the sure ones."""
     links = lambda m: {tuple(i) for i in m.nonzero().tolist()}  # noqa: E731
     a, s = links(pred), links(sure)
-    p = links(poss) | s
+    p = links(poss)
+    assert s <= p
     return 0.0 if not a and not s else 1 - (len(a & s) + len(a & p)) / (len(a) + len(s))
 
 
 def test_alignment_error_rate_by_hand():
     sure = torch.tensor([[1, 0, 0], [0, 0, 1]], dtype=torch.bool)  # (T_out=2, T_in=3)
-    possible = torch.tensor([[1, 1, 0], [0, 0, 0]], dtype=torch.bool)  # sure (1, 2) counts as possible too
+    possible = torch.tensor([[1, 1, 0], [0, 0, 1]], dtype=torch.bool)  # sure links are possible links
     predicted = torch.tensor([[0, 1, 0], [0, 0, 1]], dtype=torch.bool)
     # |A| = 2, |S| = 2, |A & S| = 1 ((1, 2)), |A & P| = 2 ((0, 1) possible, (1, 2) sure): 1 - 3/4
     assert alignment_error_rate(predicted, sure, possible) == pytest.approx(0.25)
@@ -130,5 +131,7 @@ def test_alignment_error_rate_refuses_bad_inputs():
         alignment_error_rate(ok.float(), ok)
     with pytest.raises(ValueError, match="Expected possible a bool tensor"):
         alignment_error_rate(ok, ok, [[True]])
+    with pytest.raises(ValueError, match=r"Expected every sure link among the possible links"):
+        alignment_error_rate(ok, ~ok, ok)
     with pytest.raises(ValueError, match=r"of one shape .*'sure': \(3, 2\)"):
         alignment_error_rate(ok, torch.zeros(3, 2, dtype=torch.bool))

@@ -190,8 +190,8 @@ def alignment_error_rate(predicted: torch.Tensor, sure: torch.Tensor, possible: 
 
         AER(A; S, P) = 1 - (|A & S| + |A & P|) / (|A| + |S|)
 
-    with ``A`` the predicted links, ``S`` the sure links and ``P`` the possible links (sure links count as
-    possible: ``P := P | S``). The counts are summed over every leading index (sentences, batch) before the
+    with ``A`` the predicted links, ``S`` the sure links and ``P`` the possible links; sure links count as
+    possible (``S`` is a subset of ``P``: a sure link missing from a given ``possible`` is refused). The counts are summed over every leading index (sentences, batch) before the
     ratio is taken, as the paper's corpus-level figure is. 0 is perfect; a prediction of exactly the sure
     links scores 0 whatever the possible links; with neither predicted nor sure links there is nothing to
     get wrong and the rate is 0.
@@ -206,7 +206,8 @@ def alignment_error_rate(predicted: torch.Tensor, sure: torch.Tensor, possible: 
         The AER as a float in ``[0, 1]``.
 
     Raises:
-        ValueError: a tensor that is not boolean, or shapes that differ (the message names both).
+        ValueError: a tensor that is not boolean, shapes that differ (the message names them), or a sure link
+            outside the possible links.
 
     Example:
         >>> import torch
@@ -228,7 +229,10 @@ def alignment_error_rate(predicted: torch.Tensor, sure: torch.Tensor, possible: 
     shapes = {name: tuple(t.shape) for name, t in (("predicted", predicted), ("sure", sure), ("possible", possible))}
     if len(set(shapes.values())) != 1:
         raise ValueError(f"Expected predicted, sure and possible of one shape (..., T_out, T_in). Received: {shapes}")
-    possible = possible | sure
+    outside = int((sure & ~possible).sum())
+    if outside:
+        raise ValueError(f"Expected every sure link among the possible links (S within P). Received: {outside} sure "
+                         f"link(s) outside possible; pass possible | sure")
     a, s = int(predicted.sum()), int(sure.sum())
     if a + s == 0:
         return 0.0

@@ -7,7 +7,7 @@ from attnkit.errors import InputError
 
 
 def test_builtin_names():
-    assert BUILTIN_TASKS == ("dates", "numbers", "copy", "reverse", "sort")
+    assert BUILTIN_TASKS == ("dates", "numbers", "phrases", "copy", "reverse", "sort")
 
 
 @pytest.mark.parametrize("name", BUILTIN_TASKS)
@@ -62,3 +62,17 @@ def test_tokenizer_options_lowercase_dates_sources():
     assert all(s == s.lower() for s, _ in pairs)
     assert tok.encode("4. MÄRZ 2031") == tok.encode("4. märz 2031")
     assert tokenizer_options("reverse") == {"scheme": "char"} and tokenizer_options("x.tsv") == {"scheme": "word"}
+
+
+def test_phrases_sizes_and_word_level_tokenizers_on_both_sides():
+    from attnkit.data import Tokenizer, tokenizer_options
+
+    assert len(load_pairs("phrases", "validation")) == DEFAULT_SIZES["validation"]
+    assert len(load_pairs("phrases", "test", size=37, seed=4, max_len=3)) == 37  # lengths do not apply
+    assert tokenizer_options("phrases") == tokenizer_options("phrases", side="target") == {"scheme": "word"}
+    assert tokenizer_options("numbers", side="target") == {"scheme": "char"}
+    pairs = load_pairs("phrases", "train", size=50)
+    tok = Tokenizer.train([t for _, t in pairs], **tokenizer_options("phrases", side="target"))
+    assert all(tok.tokens(tok.encode(t))[1:-1] == t.split() for _, t in pairs)
+    with pytest.raises(ValueError, match="Received: side='both'"):
+        tokenizer_options("phrases", side="both")

@@ -3,7 +3,7 @@
 Data flow: generators/readers -> :class:`Tokenizer` -> :func:`encode_pairs` -> :class:`BatchStream`
 -> trainer.
 
-* :func:`load_pairs` (``"dates"``, ``"numbers"``, ``"copy"``, ``"reverse"``, ``"sort"`` or a TSV path)
+* :func:`load_pairs` (``"dates"``, ``"numbers"``, ``"phrases"``, ``"copy"``, ``"reverse"``, ``"sort"`` or a TSV path)
   returns ``(source, target)`` string pairs of one split, deterministic by seed.
 * :class:`Tokenizer`: attnkit's one tokenizer, a wrapper of any Hugging Face ``tokenizer.json``
   (``Tokenizer.train`` schemes ``"char"``, ``"word"``, ``"bpe"`` use ``<pad>=0 <sos>=1 <eos>=2 <unk>=3``);
@@ -28,6 +28,7 @@ from attnkit.data.builtin import BUILTIN_TASKS, DEFAULT_SIZES, load_pairs, token
 from attnkit.data.dates import DATE_FORMATS, DateFormat, find_clashes, generate_dates
 from attnkit.data.lm_tokenizers import load_tokenizer
 from attnkit.data.numbers import NUMBER_LANGUAGES, generate_numbers, number_words
+from attnkit.data.phrases import generate_phrases, phrase_alignment
 from attnkit.data.splits import SPLITS
 from attnkit.data.stream import ResumableStream
 from attnkit.data.tokenize import SEQ2SEQ_SPECIAL_IDS, SPECIAL_TOKENS, TOKENIZER_SCHEMES, Tokenizer
@@ -59,10 +60,12 @@ __all__ = [
     "find_clashes",
     "generate_dates",
     "generate_numbers",
+    "generate_phrases",
     "generate_toy",
     "load_pairs",
     "load_tokenizer",
     "number_words",
+    "phrase_alignment",
     "read_tsv",
     "tokenizer_options",
     "toy_target",

@@ -2,7 +2,7 @@
 
 Built-in tasks (:data:`BUILTIN_TASKS`) are generated offline, deterministically by ``seed``; a path is
 read with :func:`attnkit.data.tsv.read_tsv` and split by a seeded shuffle. Every split of a built-in
-task is drawn from disjoint underlying items (dates, numbers, strings), so the test split measures
+task is drawn from disjoint underlying items (dates, numbers, sentences, strings), so the test split measures
 generalisation, never memory.
 
 Example:
@@ -24,12 +24,13 @@ from typing import Any
 
 from attnkit.data.dates import generate_dates
 from attnkit.data.numbers import generate_numbers
+from attnkit.data.phrases import generate_phrases
 from attnkit.data.splits import SPLITS, check_split
 from attnkit.data.toy import TOY_TASKS, generate_toy
 from attnkit.data.tsv import read_tsv
 from attnkit.errors import InputError
 
-BUILTIN_TASKS: tuple[str, ...] = ("dates", "numbers", "copy", "reverse", "sort")
+BUILTIN_TASKS: tuple[str, ...] = ("dates", "numbers", "phrases", "copy", "reverse", "sort")
 # Pairs per split when ``size`` is not given.
 DEFAULT_SIZES: dict[str, int] = {"train": 20_000, "validation": 1_000, "test": 1_000}
 # Share of a user TSV file given to validation and test.
@@ -78,7 +79,7 @@ def load_pairs(
             file (a smaller ``size`` takes the first ``size`` pairs of the split).
         seed: split and sampling seed (same seed, same data, in every process).
         max_len, min_len: length bounds: digits for ``numbers``, characters for toy tasks (ignored by
-            ``dates`` and files).
+            ``dates``, ``phrases`` and files).
         test_max_len: a larger upper bound for the test split only (numbers and toy tasks).
         on_error: for files: ``"raise"`` on the first malformed line, or ``"skip"`` them with a warning
             naming their line numbers.
@@ -111,6 +112,8 @@ def load_pairs(
             return generate_dates(split, n, seed, **options)
         if name == "numbers":
             return generate_numbers(split, n, seed, **lengths, **options)
+        if name == "phrases":
+            return generate_phrases(split, n, seed, **options)
         return generate_toy(name, split, n, seed, **lengths, **options)
     path = Path(name_or_path)
     if not path.exists():
@@ -130,19 +133,26 @@ def load_pairs(
     return pairs if size is None else pairs[:size]
 
 
-def tokenizer_options(name_or_path: str | os.PathLike) -> dict[str, Any]:
-    """Suggested :meth:`Tokenizer.train` keyword arguments for the *sources* of a data set.
+def tokenizer_options(name_or_path: str | os.PathLike, side: str = "source") -> dict[str, Any]:
+    """Suggested :meth:`Tokenizer.train` keyword arguments for the sources (or targets) of a data set.
 
-    Built-in tasks are character-level; ``dates`` and ``numbers`` sources are lower-cased text, so their
-    source tokenizer lower-cases too and "4. März 2031" typed by a user is read like "4. märz 2031".
-    Targets of built-in tasks are character-level, case kept. A file gets ``{"scheme": "word"}``.
+    Built-in tasks are character-level, except ``phrases``, word-level on both sides (its gold alignments
+    are over words); ``dates`` and ``numbers`` sources are lower-cased text, so their source tokenizer
+    lower-cases too and "4. März 2031" typed by a user is read like "4. märz 2031". Targets of the other
+    built-in tasks are character-level, case kept. A file gets ``{"scheme": "word"}``.
 
     Example:
-        >>> tokenizer_options("dates")
-        {'scheme': 'char', 'lowercase': True}
+        >>> tokenizer_options("dates"), tokenizer_options("dates", side="target")
+        ({'scheme': 'char', 'lowercase': True}, {'scheme': 'char'})
+        >>> tokenizer_options("phrases", side="target")
+        {'scheme': 'word'}
     """
+    if side not in ("source", "target"):
+        raise ValueError(f"Expected side to be 'source' or 'target'. Received: side={side!r}")
+    if name_or_path == "phrases":
+        return {"scheme": "word"}
     if _is_builtin(name_or_path):
-        if name_or_path in ("dates", "numbers"):
+        if name_or_path in ("dates", "numbers") and side == "source":
             return {"scheme": "char", "lowercase": True}
         return {"scheme": "char"}
     return {"scheme": "word"}

@@ -115,7 +115,7 @@ def load_split(spec: RunSpec, split: str, size: int | None, log: Log | None = No
 
 
 def build_tokenizers(spec: RunSpec, pairs: Pairs) -> tuple[Tokenizer, Tokenizer]:
-    """Source and target tokenizers trained on the training pairs (built-in targets stay character-level).
+    """Source and target tokenizers trained on the training pairs (built-in targets keep the task's scheme).
 
     Example:
         >>> src, tgt = build_tokenizers(RunSpec(data="dates"), [("3 mars 2021", "2021-03-03")])
@@ -126,7 +126,7 @@ def build_tokenizers(spec: RunSpec, pairs: Pairs) -> tuple[Tokenizer, Tokenizer]
     scheme = spec.tokenizer or opts["scheme"]
     src = Tokenizer.train([s for s, _ in pairs], scheme=scheme, vocab_size=spec.vocab_size,
                           lowercase=opts.get("lowercase", False))
-    tgt_scheme = "char" if spec.data in BUILTIN_TASKS else scheme
+    tgt_scheme = tokenizer_options(spec.data, "target")["scheme"] if spec.data in BUILTIN_TASKS else scheme
     tgt = Tokenizer.train([t for _, t in pairs], scheme=tgt_scheme, vocab_size=spec.vocab_size)
     return src, tgt
 
@@ -172,7 +172,7 @@ def build_transformer(spec: RunSpec, pairs: Pairs, share_embeddings: str = "none
 
     With ``share_embeddings="all"`` one tokenizer is trained on sources and targets together and serves
     both sides (one vocabulary, one embedding matrix); otherwise each side has its own (built-in targets
-    stay character-level, as for the RNN models).
+    keep their task's scheme, as for the RNN models).
 
     Example:
         >>> pairs = load_split(RunSpec(data="reverse", max_len=5), "train", 20)

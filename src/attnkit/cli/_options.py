@@ -101,11 +101,11 @@ EvalEvery = Annotated[int, typer.Option("--eval-every", help="Evaluate on held-o
 Patience = Annotated[int | None, typer.Option("--patience", help="Stop after N evaluations without improvement.")]
 
 # -- sequence-to-sequence data -----------------------------------------------------------------------------
-Data = Annotated[str, typer.Option("--data", help="Built-in task (dates, numbers, copy, reverse, sort) or a "
+Data = Annotated[str, typer.Option("--data", help="Built-in task (dates, numbers, phrases, copy, reverse, sort) or a "
                                    "source<TAB>target file (Tatoeba/Anki layout; extra columns ignored).")]
 TokenizerScheme = Annotated[str | None, typer.Option("--tokenizer", help="char, word or bpe (default: char for "
-                                                   "built-in tasks, word for files). Built-in targets stay "
-                                                   "char-level.")]
+                                                   "built-in tasks, word for phrases and files). Built-in "
+                                                   "targets keep the task's scheme.")]
 VocabLimit = Annotated[int | None, typer.Option("--vocab-size", help="Vocabulary limit (BPE default 2000).")]
 TrainSize = Annotated[int | None, typer.Option("--train-size", help="Training pairs (built-in default 20000; "
                                                "files: the whole train split).")]

@@ -71,10 +71,20 @@ def test_an_before_a_vowel_and_some_for_plurals():
 @pytest.mark.parametrize("bad", ["Ana va a la cine", "Ana va a el cine", "Ana ve un película",
                                  "Ana van al cine",
                                  "Ana lee una revista franceses", "Ana ve una francesa película",
-                                 "Ana come un libro", "Ana va al cine a", "Ana"])
+                                 "Ana come un libro", "Ana va al cine a", "Ana", "mi niño va al cine",
+                                 "Ana lee mi libro"])
 def test_sentences_outside_the_grammar_are_refused(bad):
     with pytest.raises(ValueError, match="Expected a Spanish sentence of the phrases grammar. Received: "):
         phrase_alignment(bad, "x")
+
+
+def test_derivation_without_the_parts_of_its_verb_is_refused():
+    from attnkit.data.phrases import GO, VERBS, Sentence
+
+    with pytest.raises(ValueError, match="Expected GO with a place .* Received: Sentence"):
+        render(Sentence("Ana", GO))
+    with pytest.raises(ValueError, match="another verb with an object"):
+        render(Sentence("Ana", VERBS[0], purpose=VERBS[1]))
 
 
 def test_wrong_target_is_refused():

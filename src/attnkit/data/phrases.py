@@ -124,6 +124,10 @@ PERSONS: tuple[Noun, ...] = (
     _noun("niño", "niños", "m", "boy"), _noun("niña", "niñas", "f", "girl"),
     _noun("hermano", "hermanos", "m", "brother"), _noun("hermana", "hermanas", "f", "sister"),
 )
+# Person -> its determiners: "my" for kin only ("mi hermana" -> "my sister"; "el niño" -> "the boy").
+_PERSON_DETERMINERS: dict[str, tuple[str, ...]] = {
+    "niño": ("the",), "niña": ("the",), "hermano": ("the", "my"), "hermana": ("the", "my"),
+}
 OBJECTS: dict[str, Noun] = {n.es: n for n in (
     _noun("película", "películas", "f", "film"), _noun("obra", "obras", "f", "play"),
     _noun("partido", "partidos", "m", "match", "matches"), _noun("libro", "libros", "m", "book"),
@@ -256,6 +260,9 @@ def _place(preposition: str, place: Noun, english: str) -> Piece:
 def render(sentence: Sentence) -> Piece:
     """The Spanish words, English words, sure links and possible links (sure ones included) of a derivation.
 
+    Raises:
+        ValueError: a derivation without the parts its verb takes (see :class:`Sentence`).
+
     Example:
         >>> es, en, sure, possible = render(Sentence("Ana", BACK, place=PLACES["mercado"][0]))
         >>> " ".join(es), " ".join(en)
@@ -267,19 +274,22 @@ def render(sentence: Sentence) -> Piece:
     plural = isinstance(subj, NounPhrase) and subj.plural
     pieces = [_word(subj, subj) if isinstance(subj, str) else _noun_phrase(subj),
               _word(verb.es_plural if plural else verb.es, verb.en_plain if plural else verb.en)]
-    if verb is GO and sentence.place is not None:
-        pieces.append(_place("a", sentence.place, "to"))
-        if sentence.purpose is not None and sentence.object is not None:
+    place, obj, purpose = sentence.place, sentence.object, sentence.purpose
+    if verb is GO and place is not None and (purpose is None) == (obj is None):
+        pieces.append(_place("a", place, "to"))
+        if purpose is not None and obj is not None:
             # "a ver" -> "to see": "ver" -> "see" is sure; "to" is only possibly "a" or "ver"
-            pieces.append((["a", sentence.purpose.es_infinitive], ["to", sentence.purpose.en_plain], [(1, 1)],
-                           [(0, 0), (0, 1)]))
-            pieces.append(_noun_phrase(sentence.object))
-    elif verb is BACK and sentence.place is not None:
-        pieces.append(_place("de", sentence.place, "from"))
-    elif sentence.object is not None:
-        pieces.append(_noun_phrase(sentence.object))
-        if sentence.place is not None:
-            pieces.append(_place("en", sentence.place, PLACES[sentence.place.es][1]))
+            pieces.append((["a", purpose.es_infinitive], ["to", purpose.en_plain], [(1, 1)], [(0, 0), (0, 1)]))
+            pieces.append(_noun_phrase(obj))
+    elif verb is BACK and place is not None and obj is None and purpose is None:
+        pieces.append(_place("de", place, "from"))
+    elif verb not in (GO, BACK) and obj is not None and purpose is None:
+        pieces.append(_noun_phrase(obj))
+        if place is not None:
+            pieces.append(_place("en", place, PLACES[place.es][1]))
+    else:
+        raise ValueError("Expected GO with a place (and a purpose with its object, or neither), BACK with a "
+                         f"place only, or another verb with an object. Received: {sentence!r}")
     es, en, sure, possible = _join(*pieces)
     return es, en, sure, sorted(set(possible) | set(sure))
 
@@ -304,7 +314,8 @@ def random_sentence(rng: random.Random) -> Sentence:
     if rng.random() < 0.5:
         subject: str | NounPhrase = rng.choice(NAMES)
     else:
-        subject = NounPhrase(rng.choice(PERSONS), rng.choice(("the", "my")), rng.random() < 0.4)
+        person = rng.choice(PERSONS)
+        subject = NounPhrase(person, rng.choice(_PERSON_DETERMINERS[person.es]), rng.random() < 0.4)
     place = PLACES[rng.choice(tuple(PLACES))][0]
     kind = rng.random()
     if kind < 0.4:
@@ -408,10 +419,13 @@ def _allowed(sentence: Sentence) -> bool:
     """The grammar's word choices: persons as subjects, each verb's objects, each noun's adjectives."""
     subj, obj = sentence.subject, sentence.object
     if isinstance(subj, NounPhrase):
-        if subj.noun not in PERSONS or subj.determiner == "a" or subj.adjective is not None:
+        determiners = _PERSON_DETERMINERS.get(subj.noun.es, ())
+        if subj.noun not in PERSONS or subj.determiner not in determiners or subj.adjective is not None:
             return False
     if obj is None:
         return True
+    if obj.determiner not in ("the", "a"):
+        return False
     verb = sentence.purpose or sentence.verb
     adjectives = NOUN_ADJECTIVES.get(obj.noun.es, ())
     return obj.noun.es in verb.objects and (obj.adjective is None or obj.adjective.forms[0] in adjectives)

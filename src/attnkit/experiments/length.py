@@ -63,7 +63,7 @@ class LengthSettings:
 
     def check(self) -> None:
         """``InputError`` naming the flag for a value out of range."""
-        if self.task not in BUILTIN_TASKS or self.task == "dates":
+        if self.task not in BUILTIN_TASKS or self.task in ("dates", "phrases"):
             raise InputError(f"--task must be one of reverse, copy, sort, numbers. Received: {self.task!r}")
         for name, value in (("--steps", self.steps), ("--batch-size", self.batch_size),
                             ("--bucket-width", self.bucket_width), ("--min-len", self.min_len)):

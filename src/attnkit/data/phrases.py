@@ -72,7 +72,7 @@ COURSE_PAIR: tuple[str, str] = (
 # ---- the lexicon -------------------------------------------------------------------------------------------
 
 NAMES: tuple[str, ...] = ("Ana", "Pedro", "María", "Carlos", "Lucía", "Juan")
-# Determiners by (definite, gender, plural); English by (definite, plural).
+# Spanish articles by (definite, gender, plural).
 ES_ARTICLES: dict[tuple[bool, str, bool], str] = {
     (True, "m", False): "el", (True, "f", False): "la", (True, "m", True): "los", (True, "f", True): "las",
     (False, "m", False): "un", (False, "f", False): "una",

@@ -1,0 +1,218 @@
+"""Gold alignments of the built-in tasks: which source characters each target character comes from.
+
+The built-in tasks are character-level on both sides, so a gold alignment of a ``(source, target)`` pair
+is two boolean tensors ``(T_out, T_in) = (len(target), len(source))``: ``sure[t, j]`` is True when target
+character ``t`` certainly comes from source character ``j``, ``possible[t, j]`` when it may (every sure
+link is possible, as in Och and Ney 2003). Special tokens (``<sos>``, ``<eos>``, padding) are not
+characters of the strings, so they have no links; a model's alignment rows and columns for them are
+dropped before the comparison (``attnkit.recipes.seq2seq.alignment_scores``).
+
+==========  =====================================================================================
+task        rule (example)
+==========  =====================================================================================
+copy        target ``t`` -> source ``t``, sure ("abc" -> "abc": 0-0, 1-1, 2-2)
+reverse     target ``t`` -> source ``n-1-t``, sure ("abc" -> "cba": 0-2, 1-1, 2-0)
+sort        target ``t`` -> every source position holding that character: sure when there is one,
+            possible for each when the character repeats ("bab" -> "abb": "a" 0-1 sure; each "b"
+            1-0 and 1-2, 2-0 and 2-2 possible)
+dates       year digits -> the year's digits (a two-digit year "31": "3" and "1" sure, the century
+            "20" possible on "31"); day and month digits -> the day's / month's number (a one-digit
+            "4" -> "04": "4" sure, the "0" possible); both month digits -> every character of the
+            month's name, sure ("marzo" -> "03"); weekday names and the ISO '-' have no links
+numbers     each digit -> the characters that say it: the characters that change when that digit
+            alone is set to 0 (German "einundzwanzig" -> "21": "2" -> "zwanzig", "1" -> "ein"
+            sure, "und" possible for both); a digit 0 says nothing and has no links
+==========  =====================================================================================
+
+Letters (and digits) can be sure; spaces and punctuation inside a span are possible only, and a letter
+claimed by more than one digit (the "und" above, Spanish "once" for 11) is possible for each.
+
+Example:
+    >>> sure, possible = gold_alignment("reverse", "abc", "cba")
+    >>> sure.int().tolist()
+    [[0, 0, 1], [0, 1, 0], [1, 0, 0]]
+    >>> sure, possible = gold_alignment("numbers", "einundzwanzig", "21")
+    >>> "".join(c for c, s in zip("einundzwanzig", sure[0]) if s)    # the "2"
+    'zwanzig'
+"""
+
+from __future__ import annotations
+
+import datetime
+import re
+from collections.abc import Callable
+from difflib import SequenceMatcher
+
+import torch
+
+from attnkit.data.dates import DATE_FORMATS, _compiled, _Fields, _normalise
+from attnkit.data.numbers import NUMBER_LANGUAGES, number_words
+from attnkit.data.toy import TOY_TASKS, toy_target
+
+Links = tuple[torch.Tensor, torch.Tensor]  # (sure, possible), bool (T_out, T_in) each
+
+
+def _links(t_out: int, t_in: int, sure: list[tuple[int, int]], possible: list[tuple[int, int]]) -> Links:
+    s = torch.zeros(t_out, t_in, dtype=torch.bool)
+    p = torch.zeros(t_out, t_in, dtype=torch.bool)
+    for t, j in sure:
+        s[t, j] = True
+    for t, j in possible:
+        p[t, j] = True
+    return s, p | s
+
+
+def toy_alignment(task: str, source: str, target: str) -> Links:
+    """Gold links of ``copy``, ``reverse`` and ``sort`` (rules in the module docstring).
+
+    Example:
+        >>> sure, possible = toy_alignment("sort", "bab", "abb")
+        >>> sure.int().tolist(), possible.int().tolist()
+        ([[0, 1, 0], [0, 0, 0], [0, 0, 0]], [[0, 1, 0], [1, 0, 1], [1, 0, 1]])
+    """
+    if target != toy_target(task, source):
+        raise ValueError(f"Expected the {task} target of {source!r}. Received: {target!r}")
+    n = len(source)
+    if task != "sort":
+        return _links(n, n, [(t, t if task == "copy" else n - 1 - t) for t in range(n)], [])
+    sure, possible = [], []
+    for t, c in enumerate(target):
+        where = [j for j, s in enumerate(source) if s == c]
+        (sure if len(where) == 1 else possible).extend((t, j) for j in where)
+    return _links(n, n, sure, possible)
+
+
+# -- dates ---------------------------------------------------------------------------------------------
+
+_FIELD = re.compile(r"%\((\w+)\)s")
+
+
+def _date_fields(d: datetime.date, pattern: str, locale: str, lowercase: bool) -> tuple[str, list[tuple[str, int, int]]]:
+    """The rendered text and ``(field, start, end)`` spans of its fields (``render``'s text exactly)."""
+    fields, text, pieces = _Fields(d, locale), "", []
+    for k, part in enumerate(_FIELD.split(_compiled(pattern))):
+        if k % 2:  # a field name
+            value = _normalise(fields[part], lowercase=False)
+            pieces.append((part, len(text), len(text) + len(value)))
+            text += value
+        else:
+            text += part.replace("%%", "%")
+    raw = text.replace("\u202f", " ").replace("\xa0", " ")
+    shift = len(raw) - len(raw.lstrip())
+    return _normalise(text, lowercase), [(f, a - shift, b - shift) for f, a, b in pieces]
+
+
+def _find_date_format(source: str, target: str) -> list[tuple[str, int, int]]:
+    try:
+        d = datetime.date.fromisoformat(target)
+    except ValueError:
+        raise ValueError(f"Expected an ISO date target YYYY-MM-DD. Received: {target!r}") from None
+    for fmt in DATE_FORMATS:
+        for lowercase in (True, False):
+            text, spans = _date_fields(d, fmt.pattern, fmt.locale, lowercase)
+            if text == source:
+                return spans
+    raise ValueError(f"Expected a source written in one of the dates task's formats for {target}. "
+                     f"Received: {source!r}")
+
+
+def dates_alignment(source: str, target: str) -> Links:
+    """Gold links of ``dates``: ISO digits -> the year, month and day fields (rules in the module docstring).
+
+    Example:
+        >>> sure, possible = dates_alignment("4 de marzo de 2031", "2031-03-04")
+        >>> ["".join(c for c, s in zip("4 de marzo de 2031", row) if s) for row in sure]
+        ['2', '0', '3', '1', '', 'marzo', 'marzo', '', '', '4']
+        >>> possible[8].nonzero().flatten().tolist()   # the day's "0": possible on the "4"
+        [0]
+    """
+    sure, possible = [], []
+    targets = {"y": range(0, 4), "M": range(5, 7), "L": range(5, 7), "d": range(8, 10)}
+    for field, a, b in _find_date_format(source, target):
+        rows = targets.get(field[0])
+        if rows is None:
+            continue  # weekdays (E, c) say nothing the digits do not
+        if source[a:b].isdigit():  # right-aligned digits; missing leading digits are possible on all
+            for k, t in enumerate(reversed(rows)):
+                if k < b - a:
+                    sure.append((t, b - 1 - k))
+                else:
+                    possible += [(t, j) for j in range(a, b)]
+        else:  # a month name: both digits on every letter
+            for t in rows:
+                for j in range(a, b):
+                    (sure if source[j].isalnum() else possible).append((t, j))
+    return _links(len(target), len(source), sure, possible)
+
+
+# -- numbers -------------------------------------------------------------------------------------------
+
+MIN_MATCH = 3  # common runs shorter than this count as changed (single letters match by chance)
+
+
+def _changed(words: str, other: str) -> set[int]:
+    """Positions of ``words`` outside the runs of >= MIN_MATCH characters it shares with ``other``."""
+    kept = set()
+    for block in SequenceMatcher(None, words, other, autojunk=False).get_matching_blocks():
+        if block.size >= MIN_MATCH:
+            kept.update(range(block.a, block.a + block.size))
+    return set(range(len(words))) - kept
+
+
+def numbers_alignment(source: str, target: str) -> Links:
+    """Gold links of ``numbers``: each digit -> the characters that change when it alone is set to 0.
+
+    Example:
+        >>> sure, possible = numbers_alignment("dos mil treinta y uno", "2031")
+        >>> ["".join(c for c, s in zip("dos mil treinta y uno", row) if s) for row in sure]
+        ['dosmil', '', 'treinta', 'uno']
+    """
+    if not target.isdigit():
+        raise ValueError(f"Expected a target of digits. Received: {target!r}")
+    lang = next((g for g in NUMBER_LANGUAGES if number_words(int(target), g) == source), None)
+    if lang is None:
+        raise ValueError(f"Expected {source!r} to be {target} in words in one of {NUMBER_LANGUAGES}")
+    spans: list[set[int]] = []
+    for t, digit in enumerate(target):
+        if digit == "0":
+            spans.append(set())
+            continue
+        zeroed = int(target[:t] + "0" + target[t + 1:])
+        spans.append({j for j in _changed(source, number_words(zeroed, lang)) if not source[j].isspace()})
+    sure, possible = [], []
+    for t, span in enumerate(spans):
+        for j in span:
+            shared = any(j in other for k, other in enumerate(spans) if k != t)
+            (possible if shared or not source[j].isalnum() else sure).append((t, j))
+    return _links(len(target), len(source), sure, possible)
+
+
+GOLD_ALIGNMENTS: dict[str, Callable[[str, str], Links]] = {
+    "dates": dates_alignment,
+    "numbers": numbers_alignment,
+    **{task: (lambda s, t, task=task: toy_alignment(task, s, t)) for task in TOY_TASKS},
+}
+"""Task name -> ``(source, target) -> (sure, possible)``; the tasks whose gold alignments are known."""
+
+
+def gold_alignment(task: str, source: str, target: str) -> Links:
+    """Sure and possible links of one pair of a built-in task, bool ``(len(target), len(source))`` each.
+
+    Rules per task, with examples, in the module docstring. ``possible`` includes ``sure``.
+
+    Raises:
+        ValueError: a task without gold alignments (a user's TSV file), or a pair the task cannot produce.
+
+    Example:
+        >>> sure, possible = gold_alignment("copy", "ab", "ab")
+        >>> sure.int().tolist(), bool((possible == sure).all())
+        ([[1, 0], [0, 1]], True)
+    """
+    rule = GOLD_ALIGNMENTS.get(str(task))
+    if rule is None:
+        raise ValueError(f"Expected a task with gold alignments, one of {sorted(GOLD_ALIGNMENTS)}. "
+                         f"Received: {str(task)!r}")
+    return rule(source, target)
+
+
+__all__ = ["GOLD_ALIGNMENTS", "dates_alignment", "gold_alignment", "numbers_alignment", "toy_alignment"]

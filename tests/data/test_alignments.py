@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import datetime
+
 import pytest
 import torch
 
@@ -48,6 +50,13 @@ def test_numbers_zero_digits_have_no_links_and_scale_words_go_with_their_digit()
     assert [linked(source, r) for r in possible] == ["dosmil", "", "treintay", "yuno"]  # "y" joins both
     sure, _ = gold_alignment("numbers", "zweitausenddreihundert", "2300")
     assert [linked("zweitausenddreihundert", r) for r in sure] == ["zweitausend", "dreihundert", "", ""]
+    sure, _ = gold_alignment("numbers", "cero", "0")  # the one zero that is said
+    assert linked("cero", sure[0]) == "cero"
+
+
+def test_spanish_eleven_is_one_word_for_both_digits_so_both_links_are_possible():
+    sure, possible = gold_alignment("numbers", "once", "11")
+    assert not sure.any() and [linked("once", r) for r in possible] == ["once", "once"]
 
 
 def test_spanish_date_with_a_month_name():
@@ -67,6 +76,19 @@ def test_french_abbreviated_month_and_numeric_formats():
     sure, possible = gold_alignment("dates", source, "2031-03-04")
     assert [linked(source, r) for r in sure] == ["", "", "3", "1", "", "0", "3", "", "0", "4"]
     assert linked(source, possible[0]) == "31" and linked(source, possible[1]) == "31"
+
+
+def test_every_date_format_links_each_iso_digit():
+    from attnkit.data.dates import DATE_FORMATS, render
+
+    for d in (datetime.date(1950, 1, 1), datetime.date(2031, 3, 4), datetime.date(2049, 12, 31)):
+        for fmt in DATE_FORMATS:
+            for lowercase in (True, False):
+                source = render(d, fmt, lowercase)
+                sure, possible = gold_alignment("dates", source, d.isoformat())
+                assert all(possible[t].any() for t in (0, 1, 2, 3, 5, 6, 8, 9)), source
+                assert sure[3].any() and sure[6].any() and sure[9].any(), source  # last digit of each field
+                assert not possible[4].any() and not possible[7].any()
 
 
 def test_every_generated_pair_has_gold_links_with_sure_within_possible():

@@ -21,7 +21,7 @@ dates       year digits -> the year's digits (a two-digit year "31": "3" and "1"
             month's name, sure ("marzo" -> "03"); weekday names and the ISO '-' have no links
 numbers     each digit -> the characters that say it: the characters that change when that digit
             alone is set to 0 (German "einundzwanzig" -> "21": "2" -> "zwanzig", "1" -> "ein"
-            sure, "und" possible for both); a digit 0 says nothing and has no links
+            sure, "und" possible for both); a digit 0 says nothing and has no links (but "null" -> "0")
 ==========  =====================================================================================
 
 Letters (and digits) can be sure; spaces and punctuation inside a span are possible only, and a letter
@@ -174,8 +174,8 @@ def numbers_alignment(source: str, target: str) -> Links:
         raise ValueError(f"Expected {source!r} to be {target} in words in one of {NUMBER_LANGUAGES}")
     spans: list[set[int]] = []
     for t, digit in enumerate(target):
-        if digit == "0":
-            spans.append(set())
+        if digit == "0":  # says nothing, unless it is the whole number ("null" -> "0")
+            spans.append({j for j, c in enumerate(source) if not c.isspace()} if target == "0" else set())
             continue
         zeroed = int(target[:t] + "0" + target[t + 1:])
         spans.append({j for j in _changed(source, number_words(zeroed, lang)) if not source[j].isspace()})

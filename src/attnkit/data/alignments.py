@@ -39,13 +39,12 @@ Example:
 from __future__ import annotations
 
 import datetime
-import re
 from collections.abc import Callable
 from difflib import SequenceMatcher
 
 import torch
 
-from attnkit.data.dates import DATE_FORMATS, _compiled, _Fields, _normalise
+from attnkit.data.dates import DATE_FORMATS, render_with_spans
 from attnkit.data.numbers import NUMBER_LANGUAGES, number_words
 from attnkit.data.toy import TOY_TASKS, toy_target
 
@@ -84,24 +83,6 @@ def toy_alignment(task: str, source: str, target: str) -> Links:
 
 # -- dates ---------------------------------------------------------------------------------------------
 
-_FIELD = re.compile(r"%\((\w+)\)s")
-
-
-def _date_fields(d: datetime.date, pattern: str, locale: str, lowercase: bool) -> tuple[str, list[tuple[str, int, int]]]:
-    """The rendered text and ``(field, start, end)`` spans of its fields (``render``'s text exactly)."""
-    fields, text, pieces = _Fields(d, locale), "", []
-    for k, part in enumerate(_FIELD.split(_compiled(pattern))):
-        if k % 2:  # a field name
-            value = _normalise(fields[part], lowercase=False)
-            pieces.append((part, len(text), len(text) + len(value)))
-            text += value
-        else:
-            text += part.replace("%%", "%")
-    raw = text.replace("\u202f", " ").replace("\xa0", " ")
-    shift = len(raw) - len(raw.lstrip())
-    return _normalise(text, lowercase), [(f, a - shift, b - shift) for f, a, b in pieces]
-
-
 def _find_date_format(source: str, target: str) -> list[tuple[str, int, int]]:
     try:
         d = datetime.date.fromisoformat(target)
@@ -109,7 +90,7 @@ def _find_date_format(source: str, target: str) -> list[tuple[str, int, int]]:
         raise ValueError(f"Expected an ISO date target YYYY-MM-DD. Received: {target!r}") from None
     for fmt in DATE_FORMATS:
         for lowercase in (True, False):
-            text, spans = _date_fields(d, fmt.pattern, fmt.locale, lowercase)
+            text, spans = render_with_spans(d, fmt, lowercase)
             if text == source:
                 return spans
     raise ValueError(f"Expected a source written in one of the dates task's formats for {target}. "

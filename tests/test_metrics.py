@@ -7,11 +7,15 @@ import sacrebleu
 import torch
 
 from attnkit.metrics import (
+    LINK_RULES,
     LengthBucket,
     alignment_error_rate,
+    argmax_links,
     bleu,
     by_length_bucket,
     exact_match,
+    shift_rows,
+    threshold_links,
     token_accuracy,
 )
 
@@ -135,3 +139,51 @@ def test_alignment_error_rate_refuses_bad_inputs():
         alignment_error_rate(ok, ~ok, ok)
     with pytest.raises(ValueError, match=r"of one shape .*'sure': \(3, 2\)"):
         alignment_error_rate(ok, torch.zeros(3, 2, dtype=torch.bool))
+
+
+# -- links from attention weights: small hand-made matrices ----------------------------------------------
+
+WEIGHTS = torch.tensor([[0.6, 0.3, 0.1, 0.0],
+                        [0.1, 0.2, 0.7, 0.0],
+                        [0.0, 0.45, 0.1, 0.45],
+                        [0.0, 0.0, 0.0, 0.0]])  # (T_out=4, T_in=4); the last row attends nowhere
+
+
+def as_links(rows: list[list[int]], t_in: int) -> torch.Tensor:
+    out = torch.zeros(len(rows), t_in, dtype=torch.bool)
+    for t, cols in enumerate(rows):
+        out[t, cols] = True
+    return out
+
+
+def test_argmax_links_one_per_attending_row_first_of_ties():
+    assert torch.equal(argmax_links(WEIGHTS), as_links([[0], [2], [1], []], 4))
+    batched = torch.stack([WEIGHTS, WEIGHTS.flip(-1)])  # (B=2, 4, 4)
+    assert torch.equal(argmax_links(batched)[1], as_links([[3], [1], [0], []], 4))  # ties: the first
+
+
+def test_threshold_links_keep_every_weight_at_or_over_the_threshold():
+    assert torch.equal(threshold_links(WEIGHTS, 0.3), as_links([[0, 1], [2], [1, 3], []], 4))
+    assert not threshold_links(WEIGHTS, 1.0).any()
+    with pytest.raises(ValueError, match=r"threshold in \(0, 1\]. Received: threshold=0"):
+        threshold_links(WEIGHTS, 0)
+
+
+def test_shift_rows_moves_each_row_up_by_one_output_step():
+    w = torch.arange(12, dtype=torch.float64).reshape(1, 4, 3)  # (B, T_out, T_in)
+    shifted = shift_rows(w, 1)
+    assert shifted[0, :3].tolist() == w[0, 1:].tolist() and shifted[0, 3].tolist() == [0, 0, 0]
+    assert shift_rows(w, -1)[0, 1:].tolist() == w[0, :3].tolist() and shift_rows(w, -1)[0, 0].sum() == 0
+    assert shift_rows(w, 4).sum() == 0 and torch.equal(shift_rows(w, 0), w)
+    # A decoder one step late: its row t + 1 holds output t's true source, which the shift recovers.
+    late = torch.tensor([[0.0, 0.0, 0.0], [1.0, 0.0, 0.0], [0.0, 1.0, 0.0], [0.0, 0.0, 1.0]])  # (4, 3)
+    gold = as_links([[0], [1], [2], []], 3)
+    assert alignment_error_rate(argmax_links(shift_rows(late, 1)), gold) == 0.0
+    assert alignment_error_rate(argmax_links(late), gold) == 1.0
+
+
+def test_link_rules_are_named_and_reject_non_float_weights():
+    assert set(LINK_RULES) == {"argmax", "argmax, shifted one step", "weights >= 0.3"}
+    assert torch.equal(LINK_RULES["argmax, shifted one step"](WEIGHTS), as_links([[2], [1], [], []], 4))
+    with pytest.raises(ValueError, match="Expected float attention weights"):
+        argmax_links(torch.ones(2, 2, dtype=torch.bool))

@@ -7,6 +7,8 @@
 * ``by_length_bucket``: any of these per bucket of source length, the "score against sentence length"
   curve of Bahdanau et al. 2015, Fig. 2.
 * ``alignment_error_rate``: how far predicted word links are from gold sure/possible links (Och and Ney 2003).
+* ``argmax_links``, ``threshold_links``, ``shift_rows`` and the named rules of ``LINK_RULES``: links taken
+  from attention weights, the predictions ``alignment_error_rate`` scores.
 
 Example:
     >>> exact_match(["2031-03-04", "1999-01-01"], ["2031-03-04", "1999-01-02"])
@@ -238,3 +240,84 @@ def alignment_error_rate(predicted: torch.Tensor, sure: torch.Tensor, possible: 
         return 0.0
     a_and_s, a_and_p = int((predicted & sure).sum()), int((predicted & possible).sum())
     return 1.0 - (a_and_s + a_and_p) / (a + s)
+
+
+def _check_weights(weights: torch.Tensor) -> None:
+    if not isinstance(weights, torch.Tensor) or not weights.is_floating_point() or weights.dim() < 2:
+        got = f"{weights.dtype} {tuple(weights.shape)}" if isinstance(weights, torch.Tensor) else type(weights).__name__
+        raise ValueError(f"Expected float attention weights (..., T_out, T_in). Received: {got}")
+
+
+def argmax_links(weights: torch.Tensor) -> torch.Tensor:
+    """One link per output position, to the input it attends to most; a row of zeros links to nothing.
+
+    Args:
+        weights: float ``(..., T_out, T_in)`` attention weights (rows sum to 1, or 0 where nothing is attended).
+
+    Returns:
+        bool ``(..., T_out, T_in)``: ``links[..., t, j] = (j == argmax_j weights[..., t, j]) and weights[..., t, j] > 0``.
+
+    Example:
+        >>> import torch
+        >>> argmax_links(torch.tensor([[0.2, 0.8], [0.0, 0.0]])).tolist()
+        [[False, True], [False, False]]
+    """
+    _check_weights(weights)
+    links = torch.zeros_like(weights, dtype=torch.bool)
+    links.scatter_(-1, weights.argmax(dim=-1, keepdim=True), True)  # (..., T_out, T_in)
+    return links & (weights > 0)
+
+
+def threshold_links(weights: torch.Tensor, threshold: float) -> torch.Tensor:
+    """Every link whose weight reaches ``threshold``: ``links = weights >= threshold`` (0 or more per row).
+
+    Args:
+        weights: float ``(..., T_out, T_in)``.
+        threshold: in ``(0, 1]``.
+
+    Example:
+        >>> import torch
+        >>> threshold_links(torch.tensor([[0.5, 0.3, 0.2]]), 0.3).tolist()
+        [[True, True, False]]
+    """
+    _check_weights(weights)
+    if not 0 < threshold <= 1:
+        raise ValueError(f"Expected threshold in (0, 1]. Received: threshold={threshold}")
+    return weights >= threshold
+
+
+def shift_rows(weights: torch.Tensor, steps: int = 1) -> torch.Tensor:
+    """The attention rows moved up by ``steps`` output positions: row ``t`` gets row ``t + steps``.
+
+    Bahdanau-style and input-feeding decoders are known to attend to the source of the *next* output
+    token, one step late or early; ``shift_rows(weights, 1)`` reads row ``t + 1`` as the alignment of
+    output ``t``. The last ``steps`` rows become zeros (no links); a negative ``steps`` moves rows down.
+
+    Args:
+        weights: float ``(..., T_out, T_in)``.
+        steps: output positions to move by.
+
+    Example:
+        >>> import torch
+        >>> shift_rows(torch.tensor([[1.0, 0.0], [0.0, 1.0]]), 1).tolist()
+        [[0.0, 1.0], [0.0, 0.0]]
+    """
+    _check_weights(weights)
+    out = torch.zeros_like(weights)
+    t_out = weights.size(-2)
+    if abs(steps) >= t_out:
+        return out
+    if steps >= 0:
+        out[..., : t_out - steps, :] = weights[..., steps:, :]
+    else:
+        out[..., -steps:, :] = weights[..., : t_out + steps, :]
+    return out
+
+
+LINK_THRESHOLD = 0.3  # fixed in advance, never tuned on the data scored
+LINK_RULES: dict[str, Callable[[torch.Tensor], torch.Tensor]] = {
+    "argmax": argmax_links,
+    "argmax, shifted one step": lambda w: argmax_links(shift_rows(w, 1)),
+    f"weights >= {LINK_THRESHOLD}": lambda w: threshold_links(w, LINK_THRESHOLD),
+}
+"""Named rules from attention weights ``(..., T_out, T_in)`` to links, as ``attnkit evaluate --alignment`` reports."""

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import json
 
+import pytest
 import torch
 from PIL import Image
 
 import attnkit.io
 from attnkit.cli.main import main
 from attnkit.data import load_pairs
+from tests.cli.alignment_reference import reference_aer
 
 torch.set_num_threads(1)
 
@@ -29,6 +31,8 @@ def test_quick_demo_writes_model_pngs_and_a_truthful_summary(tmp_path, capsys):
     model = attnkit.io.load(out / "model")
     preds = model.translate([s for s, _ in test])
     assert summary["exact_match"] == sum(p == t for p, (_, t) in zip(preds, test, strict=True)) / len(test)
+    assert summary["alignment_error_rate"] == pytest.approx(reference_aer(model, test, "dates"), abs=1e-12)
+    assert "AER (argmax)" in printed and f"{summary['alignment_error_rate']['argmax']:.4f}" in printed
     assert summary["contrast"]["attention"] == "none"
     assert summary["contrast"]["steps"] == summary["steps"]  # equal budgets
 
@@ -36,7 +40,8 @@ def test_quick_demo_writes_model_pngs_and_a_truthful_summary(tmp_path, capsys):
     for name in summary["alignment_pngs"]:
         with Image.open(out / name) as img:
             assert img.format == "PNG" and img.size[0] > 100
-    assert "exact match" in (out / "summary.md").read_text()
+    markdown = (out / "summary.md").read_text()
+    assert "exact match" in markdown and "Alignment error rate" in markdown
 
 
 def test_demo_rejects_bad_options_without_writing(tmp_path, capsys):

@@ -12,6 +12,7 @@ from safetensors.torch import load_file
 import attnkit.io
 from attnkit.cli.main import main
 from attnkit.data import load_pairs
+from tests.cli.alignment_reference import reference_aer
 
 torch.set_num_threads(1)
 
@@ -155,7 +156,7 @@ def test_missing_incomplete_and_mismatched_model_directories(tiny_run, tmp_path,
                                 "--steps", "--batch-size", "--lr", "--schedule", "--warmup", "--resume",
                                 "--on-error", "--time-budget", "--patience", "--threads"]),
         (["translate"], ["--beam", "--file", "--heatmap", "--png", "--device", "--threads"]),
-        (["evaluate"], ["--data", "--split", "--size", "--beam", "--seed", "--bucket-width", "--json", "--device",
+        (["evaluate"], ["--data", "--split", "--size", "--beam", "--seed", "--bucket-width", "--json", "--alignment", "--device",
                         "--threads"]),
     ],
 )
@@ -197,3 +198,47 @@ def test_time_budget_stops_the_run_with_a_saved_model(tmp_path):
     stop = [json.loads(x) for x in (out / "train_log.jsonl").read_text().splitlines()][-1]
     assert stop["event"] == "stop" and stop["reason"] == "time_budget"
     assert (out / "model" / "config.json").is_file() and (out / "checkpoint").is_dir()
+
+
+# -- evaluate --alignment ---------------------------------------------------------------------------------
+
+
+def test_evaluate_alignment_prints_the_aer_of_each_rule_beside_exact_match(tiny_run, tmp_path, capsys):
+    report = tmp_path / "scores.json"
+    assert run("evaluate", tiny_run, "--size", "25", "--alignment", "--json", report) == 0
+    printed = capsys.readouterr().out
+    scores = json.loads(report.read_text())
+    expected = reference_aer(attnkit.io.load(tiny_run / "model"), load_pairs("dates", "test", size=25, seed=0),
+                             "dates")
+    assert scores["alignment_error_rate"] == pytest.approx(expected, abs=1e-12)
+    assert "alignment error rate" in printed
+    for rule, value in expected.items():
+        assert rule in printed and f"{value:.4f}" in printed
+
+
+def test_evaluate_alignment_of_a_transformer_uses_its_cross_attention(tmp_path, capsys):
+    out = tmp_path / "tr"
+    assert run("train", "transformer", "--data", "sort", "--min-len", "2", "--max-len", "5", "--train-size", "100",
+               "--valid-size", "8", "--d-model", "16", "--heads", "2", "--layers", "1", "--ff-dim", "16",
+               "--batch-size", "16", "--steps", "3", "--eval-every", "3", "--warmup", "1", "--quiet",
+               "--out", out) == 0
+    report = tmp_path / "scores.json"
+    assert run("evaluate", out, "--size", "12", "--alignment", "--json", report) == 0
+    expected = reference_aer(attnkit.io.load(out / "model"), load_pairs("sort", "test", size=12, seed=0,
+                                                                        min_len=2, max_len=5), "sort")
+    assert json.loads(report.read_text())["alignment_error_rate"] == pytest.approx(expected, abs=1e-12)
+
+
+def test_evaluate_alignment_refuses_user_data_and_models_without_attention(tiny_run, tmp_path, capsys):
+    data = tmp_path / "pairs.tsv"
+    data.write_text("".join(f"w{i}\tv{i}\n" for i in range(30)), encoding="utf-8")
+    report = tmp_path / "scores.json"
+    assert run("evaluate", tiny_run, "--data", data, "--alignment", "--json", report) == 2
+    err = capsys.readouterr().err
+    assert "--alignment needs a built-in task with gold alignments" in err and len(err.strip().splitlines()) == 1
+    plain = tmp_path / "plain"
+    assert run("train", "seq2seq", "--data", "copy", "--max-len", "4", "--attention", "none", "--out", plain,
+               *TINY) == 0
+    assert run("evaluate", plain, "--alignment", "--json", report) == 2
+    assert "this model has no attention" in capsys.readouterr().err
+    assert not report.exists()

@@ -16,6 +16,7 @@ from attnkit.data.dates import (
     find_clashes,
     generate_dates,
     render,
+    render_with_spans,
 )
 from attnkit.data.splits import split_of
 
@@ -98,3 +99,13 @@ def test_bad_arguments():
         generate_dates("train", 10, start=datetime.date(1900, 1, 1), end=datetime.date(2049, 12, 31))
     with pytest.raises(ValueError, match="Expected start <= end"):
         all_dates(END, START)
+
+
+def test_render_with_spans_places_each_field_where_babel_writes_it():
+    for d in (datetime.date(1950, 1, 1), datetime.date(2031, 3, 4)):
+        for fmt in DATE_FORMATS:
+            text, spans = render_with_spans(d, fmt, lowercase=False)
+            assert text == render(d, fmt, lowercase=False)
+            for field, a, b in spans:
+                alone = babel.dates.format_date(d, field, locale=fmt.locale).replace("\u202f", " ").replace("\xa0", " ")
+                assert text[a:b] == alone, (fmt, field)

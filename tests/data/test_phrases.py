@@ -1,5 +1,6 @@
 """The ``phrases`` task: grammar, agreement, splits and gold word alignments, on hand-written examples."""
 
+import json
 import random
 
 import pytest
@@ -155,3 +156,10 @@ def test_train_seq2seq_on_phrases_end_to_end(tmp_path):
     (text, alignment), = model.translate([COURSE_PAIR[0]], return_alignments=True)
     assert alignment.shape[1] == len(COURSE_PAIR[0].split()) + 2  # <sos>, the 9 words, <eos>
     assert run("evaluate", out, "--data", "phrases", "--size", "5") == 0
+    report = tmp_path / "report.json"
+    assert run("evaluate", out, "--size", "6", "--alignment", "--json", report) == 0  # word-level gold links
+    from tests.cli.alignment_reference import reference_aer
+
+    pairs = load_pairs("phrases", "test", size=6, seed=0)
+    expected = reference_aer(model, pairs, "phrases")
+    assert json.loads(report.read_text())["alignment_error_rate"] == pytest.approx(expected, abs=1e-12)

@@ -3,7 +3,8 @@
 ``make demo`` runs it. The recipe (data, training, scores, contrast model) is
 ``attnkit.recipes.run_demo``; this command prints its progress, the alignment heatmaps and the
 final table, and writes ``OUT/model/`` (``attnkit.load`` reads it), ``OUT/alignment_*.png``,
-``OUT/summary.json`` (held-out exact match under ``exact_match``) and ``OUT/summary.md``.
+``OUT/summary.json`` (held-out exact match under ``exact_match``, the attention's alignment error rate
+per link rule under ``alignment_error_rate``) and ``OUT/summary.md``.
 """
 
 from __future__ import annotations
@@ -63,13 +64,13 @@ def _write(out: Path, demo: DemoResult) -> list[str]:
 
 def _table(summary: dict[str, Any]) -> Table:
     table = Table(title="held-out dates (never seen in training)")
-    for col in ("model", "steps", "train s", "exact match"):
+    for col in ("model", "steps", "train s", "exact match", "AER (argmax)"):
         table.add_column(col, justify="right")
     table.add_row("Bahdanau", str(summary["steps"]), f"{summary['train_seconds']:.1f}",
-                  f"{summary['exact_match']:.4f}")
+                  f"{summary['exact_match']:.4f}", f"{summary['alignment_error_rate']['argmax']:.4f}")
     if summary["contrast"]:
         c = summary["contrast"]
-        table.add_row("no attention", str(c["steps"]), f"{c['train_seconds']:.1f}", f"{c['exact_match']:.4f}")
+        table.add_row("no attention", str(c["steps"]), f"{c['train_seconds']:.1f}", f"{c['exact_match']:.4f}", "-")
     return table
 
 

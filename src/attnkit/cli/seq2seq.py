@@ -53,6 +53,8 @@ from attnkit.errors import CheckpointError, InputError
 from attnkit.models.seq2seq import ATTENTIONS, Seq2Seq
 from attnkit.recipes.seq2seq import (
     RunSpec,
+    alignment_scores,
+    check_alignable,
     load_split,
     predict,
     prepare_seq2seq,
@@ -297,6 +299,14 @@ def _print_scores(result: dict[str, Any], title: str) -> None:
     for row in result["by_length"]:
         lengths.add_row(row["bucket"], str(row["count"]), f"{row['exact_match']:.4f}")
     out_console.print(lengths)
+    if "alignment_error_rate" in result:
+        aer = Table(title="alignment error rate against the gold links (teacher-forced; lower is better)")
+        aer.add_column("links from attention")
+        aer.add_column("AER", justify="right")
+        aer.add_column("exact match", justify="right")
+        for rule, value in result["alignment_error_rate"].items():
+            aer.add_row(rule, f"{value:.4f}", f"{result['exact_match']:.4f}")
+        out_console.print(aer)
 
 
 @app.command("evaluate")
@@ -318,12 +328,17 @@ def evaluate_cmd(
                                                   "file.")] = None,
     batch_size: Annotated[int, typer.Option("--batch-size", help="GPT/BERT: blocks or sentence pairs per "
                                             "batch.")] = 32,
+    alignment: Annotated[bool, flag("--alignment", help="Also the alignment error rate of the model's attention "
+                                    "against the task's gold links, per link rule (built-in tasks; Seq2Seq "
+                                    "with attention or Transformer).")] = False,
     device: Device = "auto",
     threads: Threads = DEFAULT_THREADS,
 ) -> None:
     """Score a saved model on held-out data.
 
-    Sequence-to-sequence runs: exact match, token accuracy, BLEU, and exact match per input length.
+    Sequence-to-sequence runs: exact match, token accuracy, BLEU, and exact match per input length; with
+    --alignment, the AER of its attention against the gold links, per rule (argmax, argmax shifted one
+    step, threshold), from one teacher-forced pass over the references.
     GPT runs: perplexity (and loss, next-token accuracy); BERT runs: masked-LM accuracy (and next-sentence
     accuracy) — on the run's held-out text, or on the whole --data file.
     """
@@ -336,16 +351,22 @@ def evaluate_cmd(
         raise InputError(f"--bucket-width must be >= 1. Received: {buckets}")
     directory = resolve_model_dir(model_dir)
     if is_text_model(directory):
+        if alignment:
+            raise InputError("--alignment applies to sequence-to-sequence runs, not to GPT/BERT runs")
         evaluate_text_run(directory, data, batch_size, device, json_out)
         return
     model = load_seq2seq(directory).to(resolve_device(device))
     spec = _evaluation_spec(directory, data, seed, on_error)
+    if alignment:
+        check_alignable(model, spec.data)
     pairs = load_split(spec, split, size, log=say)
     unknown = model.tokenizers["source"].count_unknown([s for s, _ in pairs])
     if unknown:
         say(f"note: {unknown} source token(s) outside the vocabulary read as <unk>")
     result = score(model, pairs, predict(model, [s for s, _ in pairs], beam_size=beam), buckets=buckets)
     result.update(data=spec.data, split=split, beam=beam, unknown_tokens=unknown)
+    if alignment:
+        result["alignment_error_rate"] = alignment_scores(model, pairs, spec.data)
     _print_scores(result, f"{spec.data} / {split}: {len(pairs)} pairs, beam {beam}")
     if json_out is not None:
         write_json(json_out, result)

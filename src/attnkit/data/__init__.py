@@ -8,6 +8,8 @@ Data flow: generators/readers -> :class:`Tokenizer` -> :func:`encode_pairs` -> :
 * :class:`Tokenizer`: attnkit's one tokenizer, a wrapper of any Hugging Face ``tokenizer.json``
   (``Tokenizer.train`` schemes ``"char"``, ``"word"``, ``"bpe"`` use ``<pad>=0 <sos>=1 <eos>=2 <unk>=3``);
   :func:`load_tokenizer` reads one from a file or directory.
+* :func:`gold_alignment` (``attnkit.data.alignments``): sure and possible links of a built-in task's pair,
+  the truth attention is measured against.
 * :class:`Batch`, :func:`collate`, :class:`BatchStream` (resumable), :func:`batches` (one epoch).
 * Language models: ``attnkit.data.reading`` (text files), ``attnkit.data.lm_tokenizers`` (byte-level BPE,
   WordPiece), ``attnkit.data.lm_streams`` (GPT blocks, BERT sentence pairs).
@@ -23,6 +25,7 @@ Example:
     (16, True)
 """
 
+from attnkit.data.alignments import GOLD_ALIGNMENTS, gold_alignment
 from attnkit.data.batches import Batch, BatchStream, EncodedPairs, batches, collate, encode_pairs, epoch_order
 from attnkit.data.builtin import BUILTIN_TASKS, DEFAULT_SIZES, load_pairs, tokenizer_options
 from attnkit.data.dates import DATE_FORMATS, DateFormat, find_clashes, generate_dates
@@ -39,6 +42,7 @@ __all__ = [
     "BUILTIN_TASKS",
     "DATE_FORMATS",
     "DEFAULT_SIZES",
+    "GOLD_ALIGNMENTS",
     "NUMBER_LANGUAGES",
     "SEQ2SEQ_SPECIAL_IDS",
     "SPECIAL_TOKENS",
@@ -62,6 +66,7 @@ __all__ = [
     "generate_numbers",
     "generate_phrases",
     "generate_toy",
+    "gold_alignment",
     "load_pairs",
     "load_tokenizer",
     "number_words",

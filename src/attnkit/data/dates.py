@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import datetime
 import random
+import re
 from dataclasses import dataclass
 from functools import cache
 
@@ -155,6 +156,30 @@ def render(d: datetime.date, fmt: DateFormat, lowercase: bool = True) -> str:
     ``lowercase``. Field values are cached, which makes rendering a whole century in every format fast.
     """
     return _normalise(_compiled(fmt.pattern) % _Fields(d, fmt.locale), lowercase)
+
+
+_FIELD = re.compile(r"%\((\w+)\)s")  # a field of a compiled pattern: '%(MMMM)s'
+
+
+def render_with_spans(d: datetime.date, fmt: DateFormat, lowercase: bool = True) -> tuple[str, list[tuple[str, int, int]]]:
+    """:func:`render`'s text and where each field landed in it: ``(field, start, end)`` per field.
+
+    Example:
+        >>> text, spans = render_with_spans(datetime.date(2031, 3, 4), DateFormat("es", "long", "d 'de' MMMM 'de' y"))
+        >>> [(field, text[a:b]) for field, a, b in spans]
+        [('d', '4'), ('MMMM', 'marzo'), ('y', '2031')]
+    """
+    fields, text, spans = _Fields(d, fmt.locale), "", []
+    for k, part in enumerate(_FIELD.split(_compiled(fmt.pattern))):
+        if k % 2:  # a field name
+            value = _normalise(fields[part], lowercase=False)
+            spans.append((part, len(text), len(text) + len(value)))
+            text += value
+        else:
+            text += part.replace("%%", "%")
+    raw = text.replace("\u202f", " ").replace("\xa0", " ")
+    shift = len(raw) - len(raw.lstrip())  # render strips leading spaces
+    return _normalise(text, lowercase), [(f, a - shift, b - shift) for f, a, b in spans]
 
 
 def all_dates(start: datetime.date = START, end: datetime.date = END) -> list[datetime.date]:

@@ -4,7 +4,9 @@
    appear in training, in any format;
 2. a small character-level Bahdanau model (bidirectional GRU encoder, GRU decoder) trained with AdamW,
    warmup and cosine decay, validation exact match as it goes;
-3. greedy and beam-search exact match on the test split, a few translations with their alignments, and
+3. greedy and beam-search exact match on the test split, the alignment error rate of its attention
+   against the gold links of the held-out dates (``attnkit.data.gold_alignment``; one teacher-forced
+   pass, each rule of ``attnkit.metrics.LINK_RULES``), a few translations with their alignments, and
    the fixed-context model (``attention="none"``) trained for the same number of steps, for contrast.
 
 ``run_demo`` computes all that and returns it; the caller writes files and prints tables.
@@ -24,6 +26,7 @@ from attnkit.recipes.common import Log, no_log
 from attnkit.recipes.seq2seq import (
     Pairs,
     RunSpec,
+    alignment_scores,
     build_model,
     build_tokenizers,
     load_split,
@@ -147,6 +150,8 @@ def run_demo(s: DemoSettings, seed: int = 0, device: str = "auto", log: Log = no
     beam_em = score(model, test, predict(model, test_src, beam_size=3))["exact_match"]
     log(f"held-out exact match: {scores['exact_match']:.4f} greedy, {beam_em:.4f} beam 3 ({result.steps} steps, "
         f"{result.elapsed:.1f} s of training)")
+    aer = alignment_scores(model, test, "dates")
+    log("held-out alignment error rate: " + ", ".join(f"{v:.4f} ({rule})" for rule, v in aer.items()))
     examples = pick_examples(test, s.examples, max_chars=s.example_chars)
     detailed = translate_detailed(model, [src for src, _ in examples])
     for item in detailed:
@@ -155,7 +160,7 @@ def run_demo(s: DemoSettings, seed: int = 0, device: str = "auto", log: Log = no
     summary: dict[str, Any] = {
         "task": "dates", "attention": "bahdanau", "exact_match": scores["exact_match"],
         "exact_match_beam": beam_em, "beam_size": 3, "token_accuracy": scores["token_accuracy"],
-        "bleu": scores["bleu"], "by_length": scores["by_length"], "test_size": len(test),
+        "alignment_error_rate": aer, "bleu": scores["bleu"], "by_length": scores["by_length"], "test_size": len(test),
         "train_size": len(train), "steps": result.steps, "train_seconds": round(result.elapsed, 2),
         "stop_reason": result.stop_reason, "parameters": model.num_parameters(),
         "model_config": asdict(model.config), "validation_history": result.history, "seed": seed,
@@ -174,14 +179,18 @@ def demo_markdown(summary: dict[str, Any]) -> str:
     """``summary.md``: the scores table, the examples and how to load the model."""
     lines = ["# attnkit demo: dates -> ISO 8601 with Bahdanau attention", "",
              f"Held-out test split: {summary['test_size']} dates never seen in training (in any format).", "",
-             "| model | steps | training time (s) | exact match (greedy) | exact match (beam 3) |",
-             "|---|---:|---:|---:|---:|"]
+             "| model | steps | training time (s) | exact match (greedy) | exact match (beam 3) | AER (argmax) |",
+             "|---|---:|---:|---:|---:|---:|"]
     rows = [summary] + ([summary["contrast"]] if summary.get("contrast") else [])
     for r in rows:
         beam = f"{r['exact_match_beam']:.4f}" if r.get("exact_match_beam") is not None else "-"
+        aer = f"{r['alignment_error_rate']['argmax']:.4f}" if r.get("alignment_error_rate") else "-"
         lines.append(f"| {r['attention']} | {r['steps']} | {r['train_seconds']:.1f} | {r['exact_match']:.4f} "
-                     f"| {beam} |")
-    lines += ["", f"Token accuracy {summary['token_accuracy']:.4f}, BLEU {summary['bleu']:.2f} "
+                     f"| {beam} | {aer} |")
+    lines += ["", "Alignment error rate (Och and Ney 2003; 0 = the gold links) of the Bahdanau attention on the "
+              "held-out dates, by the rule that turns weights into links: "
+              + ", ".join(f"{rule} {v:.4f}" for rule, v in summary["alignment_error_rate"].items()) + ".",
+              "", f"Token accuracy {summary['token_accuracy']:.4f}, BLEU {summary['bleu']:.2f} "
               f"(character-level). Whole command: {summary['total_seconds']:.1f} s.", "",
               "## Examples", "", "| input | output | reference |", "|---|---|---|"]
     lines += [f"| {e['input']} | {e['output']} | {e['reference']} |" for e in summary["examples"]]

@@ -39,6 +39,7 @@ from attnkit.functional._checks import (
     batch_shape,
     check_bias,
     check_mask,
+    check_mask_axes,
     check_qkv,
     named_scale,
     resolve_score,
@@ -82,7 +83,11 @@ def attention(
             spares it the memory probe of the automatic choice.
             The chunked path assumes the scores of a slice of keys are the slice of the scores; a callable
             for which that is false (one that depends on absolute key positions) sets ``chunkable = False``.
-        mask: bool, broadcastable to ``(..., Tq, Tk)``; **True = may attend**.
+        mask: bool, broadcastable to ``(..., Tq, Tk)``; **True = may attend**. Leading dims align from the
+            right, so a mask with fewer dims than the call whose first axis has the batch size ``B > 1`` is
+            refused: a ``(B, Tk)`` padding mask would be read as ``(Tq, Tk)`` (silently, when ``B == Tq``).
+            Write a padding mask as ``pad[:, None, :]`` (``pad[:, None, None, :]`` over heads) and a pair
+            mask shared by the batch as ``(Tq, Tk)`` when ``B != Tq``, or as ``m[None]`` always.
         causal: also forbid query ``i`` from attending keys ``j > i`` (top-left aligned, as SDPA's ``is_causal``).
         scale: multiplies the named scores (default ``1/sqrt(Dk)`` for scaled_dot, 1 for dot and cosine);
             a callable's scores are used as returned.
@@ -134,6 +139,7 @@ def _check_call(query, key, value, score, mask, bias, chunk_size, dropout_p) -> 
     """Every argument check of :func:`attention`; returns the resolved score."""
     check_qkv(query, key, value)
     check_mask(mask)
+    check_mask_axes(mask, query, key, value)
     check_bias(bias)
     score = resolve_score(score, query, key)
     if chunk_size is not None and (not isinstance(chunk_size, int) or chunk_size < 1):

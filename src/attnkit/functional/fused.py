@@ -28,6 +28,16 @@ def _to_4d(t: Tensor, batch: torch.Size) -> Tensor:
     return t.reshape(-1, 1, *t.shape[-2:])
 
 
+def keep_nan_rows(out: Tensor, query: Tensor) -> Tensor:
+    """``out (..., Tq, Dv)`` with NaN in the rows whose query has a NaN (or inf), as every other path gives.
+
+    SDPA's flash kernel (taken without a mask) answers such a row with zeros; with a mask its math kernel
+    gives NaN. ``0 * sum(q_i)`` is 0 for a finite row and NaN otherwise: one reduction over the queries,
+    no host sync. Only for calls without a mask, where every row has an allowed key.
+    """
+    return out.add(query.sum(dim=-1, keepdim=True).to(out.dtype), alpha=0)  # (..., Tq, 1) broadcast over Dv
+
+
 def fused_path(query: Tensor, key: Tensor, value: Tensor, *, score: object, scale: float, mask: Tensor | None,
                causal: bool, dropout_p: float, return_weights: bool, chunk_size: int | None, bias: Tensor | None,
                kind: object) -> tuple[Tensor, None]:
@@ -52,7 +62,9 @@ def fused_path(query: Tensor, key: Tensor, value: Tensor, *, score: object, scal
             mask, causal = with_causal(mask, causal, query.shape[-2], key.shape[-2], query.device), False
         out = F.scaled_dot_product_attention(query, key, value, attn_mask=mask, dropout_p=dropout_p,
                                              is_causal=causal, scale=scale)
-        if mask is not None and query.device.type != "cpu":  # other backends may leave NaN in all-masked rows
+        if mask is None:
+            return keep_nan_rows(out, query), None
+        if query.device.type != "cpu":  # other backends may leave NaN in all-masked rows
             out = out.masked_fill(~mask.any(dim=-1, keepdim=True), 0.0)
         return out, None
     return _folded(query, key, value, scale, mask, causal, dropout_p, bias), None
@@ -75,7 +87,9 @@ def _folded(query, key, value, scale, mask, causal, dropout_p, bias) -> Tensor:
         attn_mask = bias.to(q.dtype) if allowed is None else torch.where(allowed, bias.to(q.dtype), float("-inf"))
     out = F.scaled_dot_product_attention(q, k, v, attn_mask=None if attn_mask is None else as_sdpa_mask(attn_mask),
                                          dropout_p=dropout_p, is_causal=causal, scale=scale)
-    if allowed is not None and q.device.type != "cpu":
+    if attn_mask is None:
+        out = keep_nan_rows(out, q)
+    elif allowed is not None and q.device.type != "cpu":
         # Other backends may leave NaN in rows with no allowed key; the CPU kernels return zeros.
         out = out.masked_fill(~as_sdpa_mask(allowed.any(dim=-1, keepdim=True)), 0.0)
     return out if out.shape == out_shape else out.reshape(out_shape)

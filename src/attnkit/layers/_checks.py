@@ -6,6 +6,8 @@ Every check raises a ``ValueError``/``TypeError`` whose message names the argume
 
 from __future__ import annotations
 
+import sys
+import warnings
 from collections.abc import Sequence
 
 import torch
@@ -120,3 +122,44 @@ def check_query_keys(
         )
     check_mask(key_mask, "key_mask", (b, tk))
     return b, tk
+
+
+#: Modules whose frames are not the user's call: a warning is attributed to the first frame outside them.
+_LIBRARY_PREFIXES = ("attnkit.", "torch.")
+
+
+def warn_at_caller(message: str, category: type[Warning] = UserWarning) -> None:
+    """``warnings.warn`` attributed to the user's line (the first frame outside attnkit and torch).
+
+    Python's default filter then shows it once per call site of the user's code, whatever path inside
+    attnkit led to it; a warning attributed to attnkit's own line would be shown once per process.
+    """
+    frame, level = sys._getframe(1), 2  # level 1 is this function, 2 its caller
+    while frame is not None and frame.f_globals.get("__name__", "").startswith(_LIBRARY_PREFIXES):
+        frame, level = frame.f_back, level + 1
+    warnings.warn(message, category, stacklevel=level)
+
+
+def warn_if_a_row_sees_nothing(mask: Tensor, name: str) -> None:
+    """Warn when a ``(B, Tk)`` key mask leaves a batch row with no key at all (one ``any()`` reduction).
+
+    attnkit's masks are True = may attend / real token; ``torch.nn.MultiheadAttention``'s
+    ``key_padding_mask`` is True = padding. Passed as is it inverts every row, and a row with only padding
+    (or no padding) turns into a row with no key: such a row is almost always that mistake.
+
+    Example:
+        >>> import warnings
+        >>> with warnings.catch_warnings(record=True) as seen:
+        ...     warnings.simplefilter("always")
+        ...     warn_if_a_row_sees_nothing(torch.tensor([[True, False], [False, False]]), "value_mask")
+        >>> "~key_padding_mask" in str(seen[0].message)
+        True
+    """
+    allowed = mask.any(dim=-1)  # (B,)
+    if bool(allowed.all()):
+        return
+    rows = (~allowed).nonzero().flatten().tolist()
+    warn_at_caller(
+        f"{name} leaves batch row(s) {rows[:8]} with no key to attend (True = real token in attnkit). If it is "
+        f"torch's key_padding_mask (True = padding), pass {name}=~key_padding_mask; rows with no key give zeros."
+    )

@@ -24,8 +24,10 @@ Masks are boolean, **True = may attend** (the convention of Keras and of SDPA's 
 ``~key_padding_mask[:, None, :]``). A query whose keys are all masked gets zero weights and a zero
 output on every path, never NaN; an empty key sequence (Tk = 0) gives a zero output too.
 
-NaN and inf: attnkit does not sanitise inputs. A NaN in an allowed key or value reaches the output of
-the rows that attend to it; masked scores are replaced before the softmax, but a NaN/inf *value* row
+NaN and inf: attnkit does not sanitise inputs. A NaN in a query row gives NaN in that row's output, and
+only there, on every path of :data:`~attnkit.functional.dispatch.PATHS` (as in torch; SDPA's flash kernel
+alone would answer zeros); a row with no allowed key stays zero. A NaN in an allowed key or value reaches
+the output of the rows that attend to it; masked scores are replaced before the softmax, but a NaN/inf *value* row
 under a zero weight still poisons the product (0 * NaN = NaN), so fill padding with finite numbers.
 """
 
@@ -108,7 +110,8 @@ def attention(
             an :class:`~attnkit.functional.kinds.AttentionKind` object carrying options. The kinds take
             ``score`` "scaled_dot" or "dot", a key padding mask (``(..., 1, Tk)``-shaped) and ``causal``; other
             masks, ``bias`` and callable scores raise. ``chunk_size`` is their query block / prefix-sum chunk.
-        window: keys on each side for ``kind="sliding_window"`` (required there, else None).
+        window: keys on each side for ``kind="sliding_window"`` (required there, else None). A window, block or
+            ``chunk_size`` larger than the sequence is clamped to it (same result), so memory follows the input.
 
     Returns:
         ``output (..., Tq, Dv)``, or ``(output, weights)`` when ``return_weights=True``. Leading dims are

@@ -17,7 +17,7 @@ import math
 import pytest
 import torch
 
-from attnkit.functional import PATHS, attention, causal_mask, local_window_mask
+from attnkit.functional import PATHS, attention, causal_mask, hard_attention, local_window_mask
 from attnkit.functional.kinds import (
     BlockSparseAttention,
     LinearAttention,
@@ -71,6 +71,14 @@ def test_a_mask_is_refused_exactly_when_its_batch_axis_would_be_read_as_another(
     fixed = mask.reshape(shape[0], *(1,) * (len(lead) + 2 - len(shape)), *shape[1:])  # what the spelling builds
     ref, _ = naive_attention(q, k, v, scaled_dot_scores(q, k), fixed)  # the batch axis where it belongs
     torch.testing.assert_close(attention(q, k, v, mask=fixed), ref.to(q.dtype))
+
+
+def test_hard_attention_refuses_the_same_masks():
+    q, k, v = _tensors((B,), B)
+    with pytest.raises(ValueError, match=r"mask=pad\[:, None, :\]"):
+        hard_attention(q, k, v, mask=_mask((B, TK)))
+    ctx, idx, _ = hard_attention(q, k, v, mask=_mask((B, TK))[:, None, :])
+    assert bool(_mask((B, TK)).gather(1, idx).all())  # every chosen key is a real one
 
 
 TQ_NAN = 7  # a query length of its own, so a swapped axis shows

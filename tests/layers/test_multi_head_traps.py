@@ -16,7 +16,7 @@ import warnings
 import pytest
 import torch
 
-from attnkit.layers import MultiHeadAttention, SelfAttention
+from attnkit.layers import Attention, MultiHeadAttention, SelfAttention
 
 B, TK, E = 4, 7, 8
 
@@ -115,3 +115,12 @@ def test_the_warning_reaches_the_user_through_a_module_that_wraps_the_layer():
         block(x, key_mask=_torch_key_padding_mask())
     mine = [w for w in seen if "no key to attend" in str(w.message)]
     assert len(mine) == 1 and mine[0].filename == __file__
+
+
+def test_the_attention_layers_own_causal_mask_is_not_taken_for_padding():
+    """``Attention(use_causal_mask=True)`` with ``Tq != Tv`` builds a ``(Tq, Tv)`` mask itself; with ``B == Tq``
+    it must still pass the rule (it is written ``(1, Tq, Tv)``) and equal the float64 definition."""
+    q, v = torch.randn(3, 3, 4, dtype=torch.float64), torch.randn(3, 5, 4, dtype=torch.float64)  # B = Tq = 3
+    out = Attention()(q, v, use_causal_mask=True)
+    s = (q @ v.transpose(1, 2)).masked_fill(~torch.ones(3, 5, dtype=torch.bool).tril(), float("-inf"))
+    torch.testing.assert_close(out, torch.softmax(s, -1) @ v)

@@ -62,7 +62,7 @@ def keras_style_attend(
         if mask is None and tq == tv:
             causal = True
         else:
-            tril = torch.ones(tq, tv, dtype=torch.bool, device=query.device).tril()  # (Tq, Tv)
+            tril = torch.ones(tq, tv, dtype=torch.bool, device=query.device).tril()[None]  # (1, Tq, Tv), any B
             mask = tril if mask is None else mask & tril
     p = dropout if layer.training else 0.0
     result = attention(

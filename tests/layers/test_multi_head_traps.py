@@ -4,7 +4,8 @@
    padding mask and is refused with the spelling to use (``value_mask=pad``); other shapes keep their
    meaning (the same rule as ``attention(mask=)``: :func:`attnkit.functional.masks.misaligned_batch_mask`).
 2. A ``value_mask``/``key_mask`` that leaves a batch row with no key warns, once per call site of the
-   user's code, naming torch's ``key_padding_mask`` and the fix ``~key_padding_mask``.
+   user's code, naming torch's ``key_padding_mask`` and the fix ``~key_padding_mask`` (on ``Attention`` and
+   ``AdditiveAttention`` too).
 
 Sizes: B=4, Tq=5 (or 4 where B == Tq is the point), Tk=7, E=8, H=2, Dk=3.
 """
@@ -16,7 +17,7 @@ import warnings
 import pytest
 import torch
 
-from attnkit.layers import Attention, MultiHeadAttention, SelfAttention
+from attnkit.layers import AdditiveAttention, Attention, MultiHeadAttention, SelfAttention
 
 B, TK, E = 4, 7, 8
 
@@ -124,3 +125,29 @@ def test_the_attention_layers_own_causal_mask_is_not_taken_for_padding():
     out = Attention()(q, v, use_causal_mask=True)
     s = (q @ v.transpose(1, 2)).masked_fill(~torch.ones(3, 5, dtype=torch.bool).tril(), float("-inf"))
     torch.testing.assert_close(out, torch.softmax(s, -1) @ v)
+
+
+@pytest.mark.parametrize("layer", [Attention(), AdditiveAttention()], ids=["Attention", "AdditiveAttention"])
+def test_the_keras_attention_layers_warn_the_same_way(layer):
+    q, v = torch.randn(B, 5, E), torch.randn(B, TK, E)
+    with warnings.catch_warnings(record=True) as seen:
+        warnings.simplefilter("always")
+        layer(q, v, value_mask=_torch_key_padding_mask())
+        layer(q, v, value_mask=_pad())
+    mine = [w for w in seen if "value_mask=~key_padding_mask" in str(w.message)]
+    assert len(mine) == 1 and mine[0].filename == __file__
+
+
+def test_no_warning_for_a_mask_a_model_built_itself():
+    """An empty text is padding only: the model's own mask has a row with no key, which is not the user's
+    mistake (the classifier calls the layers with the mask it built from the ids)."""
+    from attnkit.models import AttentionClassifier, ClassifierConfig  # a test may look upwards; layers may not
+
+    ids = torch.tensor([[5, 6, 7], [0, 0, 0]])  # the second text is empty: pad only
+    for self_attention in ("multi_head", "dot"):
+        config = ClassifierConfig(vocab_size=20, embed_dim=8, d_model=8, num_heads=2, head_dim=4, ff_dim=8,
+                                  self_attention=self_attention)
+        with warnings.catch_warnings(record=True) as seen:
+            warnings.simplefilter("always")
+            AttentionClassifier(config).eval()(ids)
+        assert not [w for w in seen if "no key to attend" in str(w.message)], self_attention

@@ -128,14 +128,22 @@ def check_query_keys(
 _LIBRARY_PREFIXES = ("attnkit.", "torch.")
 
 
-def warn_at_caller(message: str, category: type[Warning] = UserWarning) -> None:
+def warn_at_caller(message: str, category: type[Warning] = UserWarning, *, through: str | None = None) -> None:
     """``warnings.warn`` attributed to the user's line (the first frame outside attnkit and torch).
 
     Python's default filter then shows it once per call site of the user's code, whatever path inside
     attnkit led to it; a warning attributed to attnkit's own line would be shown once per process.
+    ``through``: the attnkit modules (a prefix) that may stand between the user and the warning; when
+    another part of attnkit made the call (a model passing a mask it built itself), nothing is shown:
+    warnings belong to the user's calls, not to attnkit's own.
     """
     frame, level = sys._getframe(1), 2  # level 1 is this function, 2 its caller
-    while frame is not None and frame.f_globals.get("__name__", "").startswith(_LIBRARY_PREFIXES):
+    while frame is not None:
+        name = frame.f_globals.get("__name__", "")
+        if not name.startswith(_LIBRARY_PREFIXES):
+            break
+        if through is not None and name.startswith("attnkit.") and not name.startswith(through):
+            return
         frame, level = frame.f_back, level + 1
     warnings.warn(message, category, stacklevel=level)
 
@@ -145,7 +153,8 @@ def warn_if_a_row_sees_nothing(mask: Tensor, name: str) -> None:
 
     attnkit's masks are True = may attend / real token; ``torch.nn.MultiheadAttention``'s
     ``key_padding_mask`` is True = padding. Passed as is it inverts every row, and a row with only padding
-    (or no padding) turns into a row with no key: such a row is almost always that mistake.
+    (or no padding) turns into a row with no key: such a row is almost always that mistake. Shown only for
+    a mask the user gave a layer (directly or through another layer), not for one a model built.
 
     Example:
         >>> import warnings
@@ -161,5 +170,6 @@ def warn_if_a_row_sees_nothing(mask: Tensor, name: str) -> None:
     rows = (~allowed).nonzero().flatten().tolist()
     warn_at_caller(
         f"{name} leaves batch row(s) {rows[:8]} with no key to attend (True = real token in attnkit). If it is "
-        f"torch's key_padding_mask (True = padding), pass {name}=~key_padding_mask; rows with no key give zeros."
+        f"torch's key_padding_mask (True = padding), pass {name}=~key_padding_mask; rows with no key give zeros.",
+        through="attnkit.layers.",  # the user's mask, given to a layer; not one a model built
     )

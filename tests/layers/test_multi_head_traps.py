@@ -18,6 +18,7 @@ import pytest
 import torch
 
 from attnkit.layers import AdditiveAttention, Attention, MultiHeadAttention, SelfAttention
+from attnkit.models import AttentionClassifier, ClassifierConfig
 
 B, TK, E = 4, 7, 8
 
@@ -141,8 +142,6 @@ def test_the_keras_attention_layers_warn_the_same_way(layer):
 def test_no_warning_for_a_mask_a_model_built_itself():
     """An empty text is padding only: the model's own mask has a row with no key, which is not the user's
     mistake (the classifier calls the layers with the mask it built from the ids)."""
-    from attnkit.models import AttentionClassifier, ClassifierConfig  # a test may look upwards; layers may not
-
     ids = torch.tensor([[5, 6, 7], [0, 0, 0]])  # the second text is empty: pad only
     for self_attention in ("multi_head", "dot"):
         config = ClassifierConfig(vocab_size=20, embed_dim=8, d_model=8, num_heads=2, head_dim=4, ff_dim=8,

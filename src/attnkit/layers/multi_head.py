@@ -79,7 +79,9 @@ class MultiHeadAttention(AttentionEngine):
             per call site): it is almost always torch's ``key_padding_mask`` (True = padding) passed as is;
             pass ``value_mask=~key_padding_mask``.
         attention_mask: bool, True = may attend: ``(Tq, Tk)``, ``(B, Tq, Tk)`` or
-            ``(B, H, Tq, Tk)`` (size-1 dims broadcast). With ``attention_axes`` it is
+            ``(B, H, Tq, Tk)`` (size-1 dims broadcast). A rank-2 mask whose first axis is the batch size
+            ``B > 1`` reads as a ``(B, Tk)`` padding mask and is refused (pass it as ``value_mask``; write a
+            pair mask shared by the batch as ``m[None]``). With ``attention_axes`` it is
             ``(B, *other_axes, *query_attention_dims, *key_attention_dims)``.
         use_causal_mask: query ``i`` may not attend to key ``j > i`` (shifted by the cache length
             when a cache is given).

@@ -128,24 +128,26 @@ def check_query_keys(
 _LIBRARY_PREFIXES = ("attnkit.", "torch.")
 
 
-def warn_at_caller(message: str, category: type[Warning] = UserWarning, *, through: str | None = None) -> None:
-    """``warnings.warn`` attributed to the user's line (the first frame outside attnkit and torch).
+def caller_level(through: str | None = None) -> int | None:
+    """The ``stacklevel`` that attributes a warning of the calling function to the user's line (the first
+    frame outside attnkit and torch), or None when the call is attnkit's own.
 
-    Python's default filter then shows it once per call site of the user's code, whatever path inside
-    attnkit led to it; a warning attributed to attnkit's own line would be shown once per process.
+    Python's default filter then shows the warning once per call site of the user's code, whatever path
+    inside attnkit led to it (attributed to attnkit's own line, it would be shown once per process).
     ``through``: the attnkit modules (a prefix) that may stand between the user and the warning; when
-    another part of attnkit made the call (a model passing a mask it built itself), nothing is shown:
-    warnings belong to the user's calls, not to attnkit's own.
+    another part of attnkit made the call (a model passing a mask it built itself), the answer is None:
+    warnings belong to the user's calls, not to attnkit's own. Frame inspection only, no tensor work, so
+    a check can ask first and skip its reduction for attnkit's own calls.
     """
-    frame, level = sys._getframe(1), 2  # level 1 is this function, 2 its caller
+    frame, level = sys._getframe(2), 2  # level 1 is the function asking, 2 its caller
     while frame is not None:
         name = frame.f_globals.get("__name__", "")
         if not name.startswith(_LIBRARY_PREFIXES):
-            break
+            return level
         if through is not None and name.startswith("attnkit.") and not name.startswith(through):
-            return
+            return None
         frame, level = frame.f_back, level + 1
-    warnings.warn(message, category, stacklevel=level)
+    return level
 
 
 def warn_if_a_row_sees_nothing(mask: Tensor, name: str) -> None:
@@ -164,12 +166,17 @@ def warn_if_a_row_sees_nothing(mask: Tensor, name: str) -> None:
         >>> "~key_padding_mask" in str(seen[0].message)
         True
     """
+    if torch.compiler.is_compiling():
+        return  # a traced graph keeps no data-dependent branch (and the eager calls have warned already)
+    level = caller_level(through="attnkit.layers.")  # the user's mask, given to a layer; not one a model built
+    if level is None:
+        return  # no reduction (and no device sync) for attnkit's own calls
     allowed = mask.any(dim=-1)  # (B,)
     if bool(allowed.all()):
         return
     rows = (~allowed).nonzero().flatten().tolist()
-    warn_at_caller(
+    warnings.warn(
         f"{name} leaves batch row(s) {rows[:8]} with no key to attend (True = real token in attnkit). If it is "
         f"torch's key_padding_mask (True = padding), pass {name}=~key_padding_mask; rows with no key give zeros.",
-        through="attnkit.layers.",  # the user's mask, given to a layer; not one a model built
+        UserWarning, stacklevel=level,
     )

@@ -279,7 +279,32 @@ API_CASES = [
     ("checkpoint-pickle-with-code", lambda ws: load_checkpoint(_pickle_with_code_payload(ws)), CheckpointError,
      "cannot read"),
     ("translate-empty-text", lambda ws: load(ws / "run" / "model").translate([""]), None, None),
+    # silent traps of the attention API (issue 23): refused with the right spelling, warned, or bounded
+    ("attention-padding-mask-as-pair-mask", lambda ws: AF.attention(
+        torch.randn(4, 4, 8), torch.randn(4, 7, 8), torch.randn(4, 7, 8), mask=torch.ones(4, 7, dtype=torch.bool)),
+     ValueError, "mask=pad[:, None, :]"),
+    ("attention-padding-mask-over-heads", lambda ws: AF.attention(
+        torch.randn(4, 2, 5, 8), torch.randn(4, 2, 7, 8), torch.randn(4, 2, 7, 8),
+        mask=torch.ones(4, 7, dtype=torch.bool)), ValueError, "mask=pad[:, None, None, :]"),
+    ("multi-head-padding-mask-as-attention-mask", lambda ws: MultiHeadAttention(num_heads=2, key_dim=4)(
+        torch.randn(4, 4, 8), torch.randn(4, 7, 8), attention_mask=torch.ones(4, 7, dtype=torch.bool)),
+     ValueError, "value_mask=pad"),
+    ("multi-head-torch-key-padding-mask", lambda ws: MultiHeadAttention(num_heads=2, key_dim=4)(
+        torch.randn(2, 3, 8), torch.randn(2, 5, 8), value_mask=torch.tensor([[False] * 5, [False] * 3 + [True] * 2])),
+     UserWarning, "value_mask=~key_padding_mask"),
+    ("attention-nan-query-row", lambda ws: _nan_only_in_row(AF.attention(
+        torch.randn(2, 3, 4).index_fill(1, torch.tensor([1]), float("nan")), Q, Q), 1), None, None),
+    ("attention-window-past-the-input", lambda ws: AF.attention(
+        Q, Q, Q, kind="sliding_window", window=10 ** 8), None, None),
+    ("attention-block-past-the-input", lambda ws: AF.attention(
+        Q, Q, Q, kind=AF.BlockSparseAttention(block_size=10 ** 8)), None, None),
 ]
+
+
+def _nan_only_in_row(out: torch.Tensor, row: int) -> None:
+    """The answer to a NaN query row: NaN in that row, and only there (as on every path)."""
+    nan = torch.isnan(out).any(-1)  # (B, Tq)
+    assert nan[:, row].all() and int(nan.sum()) == out.shape[0]
 
 
 @pytest.mark.parametrize(("case", "call", "error", "message"), API_CASES, ids=[c[0] for c in API_CASES])
@@ -287,6 +312,10 @@ def test_api_bad_input(ws, case, call, error, message):
     before = {k: v for k, v in _snapshot(ws).items() if not k.startswith("evil/")}
     if error is None:  # answered, not refused
         call(ws)
+    elif issubclass(error, Warning):  # answered, with a warning that names the likely mistake and the fix
+        with pytest.warns(error, match=None) as seen:
+            call(ws)
+        assert any(message in str(w.message) for w in seen)
     else:
         with pytest.raises(error) as info:
             call(ws)

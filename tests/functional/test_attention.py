@@ -30,8 +30,8 @@ def make_mask(kind, b, tq, tk, gen):
         return None
     if kind == "random":
         return torch.rand(b, tq, tk, generator=gen) > 0.4
-    if kind == "causal":
-        return causal_mask(tq, tk)
+    if kind == "causal":  # (Tq, Tk) shared by the batch; written (1, Tq, Tk) when B == Tq, where (Tq, Tk)
+        return causal_mask(tq, tk)[None] if b == tq > 1 else causal_mask(tq, tk)  # reads as (B, Tk) and is refused
     if kind == "padding":
         lengths = torch.randint(0, tk + 1, (b,), generator=gen)
         return (torch.arange(tk)[None, :] < lengths[:, None])[:, None, :]  # (B, 1, Tk)

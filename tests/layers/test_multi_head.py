@@ -192,6 +192,7 @@ def test_against_naive_float64_gqa():
     torch.testing.assert_close(layer(x, x), out)
 
 
+@pytest.mark.filterwarnings("ignore:value_mask leaves batch row")  # the row with no key is the point here
 def test_fully_masked_rows_no_nan_in_outputs_or_gradients():
     layer = MultiHeadAttention(2, 4, value_dim=6, query_dim=8)  # B=3, T=5, H=2, Dk=4, Dv=6, E=8
     x = _rand(3, 5, 8).requires_grad_(True)
@@ -261,6 +262,7 @@ def test_dropout_only_in_training_mode():
 
 
 @pytest.mark.parametrize("causal", [False, True])
+@pytest.mark.filterwarnings("ignore:value_mask leaves batch row")  # the fully masked sequence is on purpose
 def test_inference_weights_path_agrees_with_autograd_path(causal):
     # Under no_grad the weights come from an in-place softmax; with autograd from attnkit.functional.
     layer = MultiHeadAttention(2, 4, value_dim=6, query_dim=8)  # B=3, T=5, H=2, Dk=4, Dv=6, E=8

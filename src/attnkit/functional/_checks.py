@@ -12,6 +12,7 @@ from collections.abc import Callable
 import torch
 from torch import Tensor
 
+from attnkit.functional.masks import misaligned_batch_mask
 from attnkit.functional.scores import PARAMETER_FREE, SCORES
 
 ScoreFn = Callable[[Tensor, Tensor], Tensor]
@@ -87,6 +88,24 @@ def check_mask(mask: Tensor | None) -> None:
             f"mask must be boolean (True = may attend). Received: dtype {mask.dtype}; "
             "for an additive float mask add it to the scores in a score callable instead"
         )
+
+
+def check_mask_axes(mask: Tensor | None, query: Tensor, key: Tensor, value: Tensor) -> None:
+    """Refuse a mask of :func:`misaligned_batch_mask` with the spelling that says what it means."""
+    if mask is None or mask.dim() < 2:
+        return
+    batch = _broadcast(query.shape[:-2], key.shape[:-2], value.shape[:-2])
+    if batch is None or not misaligned_batch_mask(tuple(mask.shape), batch):
+        return
+    shape, missing = tuple(mask.shape), len(batch) + 2 - mask.dim()
+    what, name = ("a (B, Tk) key padding mask", "pad") if mask.dim() == 2 else ("a mask per batch row", "m")
+    raise ValueError(
+        f"Expected a mask whose first axis sits on the batch axis. Received: mask of shape {shape} for "
+        f"(..., Tq, Tk) = {(*batch, query.shape[-2], key.shape[-2])}; leading dims align from the right, so its "
+        f"first axis (size {shape[0]} = B) would be read as another axis. For {what} pass "
+        f"mask={name}[:{', None' * missing}, :] (shape {(shape[0], *(1,) * missing, *shape[1:])}); for a mask "
+        f"shared by the batch pass mask={name}[None]"
+    )
 
 
 def resolve_score(score: str | ScoreFn, query: Tensor, key: Tensor) -> str | ScoreFn:

@@ -24,8 +24,10 @@ Masks are boolean, **True = may attend** (the convention of Keras and of SDPA's 
 ``~key_padding_mask[:, None, :]``). A query whose keys are all masked gets zero weights and a zero
 output on every path, never NaN; an empty key sequence (Tk = 0) gives a zero output too.
 
-NaN and inf: attnkit does not sanitise inputs. A NaN in an allowed key or value reaches the output of
-the rows that attend to it; masked scores are replaced before the softmax, but a NaN/inf *value* row
+NaN and inf: attnkit does not sanitise inputs. A NaN in a query row gives NaN in that row's output, and
+only there, on every path of :data:`~attnkit.functional.dispatch.PATHS` (as in torch; SDPA's flash kernel
+alone would answer zeros); a row with no allowed key stays zero. A NaN in an allowed key or value reaches
+the output of the rows that attend to it; masked scores are replaced before the softmax, but a NaN/inf *value* row
 under a zero weight still poisons the product (0 * NaN = NaN), so fill padding with finite numbers.
 """
 
@@ -39,6 +41,7 @@ from attnkit.functional._checks import (
     batch_shape,
     check_bias,
     check_mask,
+    check_mask_axes,
     check_qkv,
     named_scale,
     resolve_score,
@@ -82,7 +85,11 @@ def attention(
             spares it the memory probe of the automatic choice.
             The chunked path assumes the scores of a slice of keys are the slice of the scores; a callable
             for which that is false (one that depends on absolute key positions) sets ``chunkable = False``.
-        mask: bool, broadcastable to ``(..., Tq, Tk)``; **True = may attend**.
+        mask: bool, broadcastable to ``(..., Tq, Tk)``; **True = may attend**. Leading dims align from the
+            right, so a mask with fewer dims than the call whose first axis has the batch size ``B > 1`` is
+            refused: a ``(B, Tk)`` padding mask would be read as ``(Tq, Tk)`` (silently, when ``B == Tq``).
+            Write a padding mask as ``pad[:, None, :]`` (``pad[:, None, None, :]`` over heads) and a pair
+            mask shared by the batch as ``(Tq, Tk)`` when ``B != Tq``, or as ``m[None]`` always.
         causal: also forbid query ``i`` from attending keys ``j > i`` (top-left aligned, as SDPA's ``is_causal``).
         scale: multiplies the named scores (default ``1/sqrt(Dk)`` for scaled_dot, 1 for dot and cosine);
             a callable's scores are used as returned.
@@ -103,7 +110,8 @@ def attention(
             an :class:`~attnkit.functional.kinds.AttentionKind` object carrying options. The kinds take
             ``score`` "scaled_dot" or "dot", a key padding mask (``(..., 1, Tk)``-shaped) and ``causal``; other
             masks, ``bias`` and callable scores raise. ``chunk_size`` is their query block / prefix-sum chunk.
-        window: keys on each side for ``kind="sliding_window"`` (required there, else None).
+        window: keys on each side for ``kind="sliding_window"`` (required there, else None). A window, block or
+            ``chunk_size`` larger than the sequence is clamped to it (same result), so memory follows the input.
 
     Returns:
         ``output (..., Tq, Dv)``, or ``(output, weights)`` when ``return_weights=True``. Leading dims are
@@ -134,6 +142,7 @@ def _check_call(query, key, value, score, mask, bias, chunk_size, dropout_p) -> 
     """Every argument check of :func:`attention`; returns the resolved score."""
     check_qkv(query, key, value)
     check_mask(mask)
+    check_mask_axes(mask, query, key, value)
     check_bias(bias)
     score = resolve_score(score, query, key)
     if chunk_size is not None and (not isinstance(chunk_size, int) or chunk_size < 1):

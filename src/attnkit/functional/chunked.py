@@ -87,7 +87,7 @@ def _online_softmax(combine, q_proj, k_proj, value, bias, batch, chunks, acc_dty
         else:
             run_max, run_sum, acc = _chunk_step(*args)
     tiny = torch.finfo(acc_dtype).tiny
-    found = run_sum > 0
+    found = run_sum != 0  # 0 only with no allowed key; a NaN query row stays NaN, as on every path
     out = torch.where(found, acc / run_sum.clamp_min(tiny), torch.zeros_like(acc))
     lse = torch.where(found, run_max + torch.log(run_sum.clamp_min(tiny)), torch.full_like(run_sum, float("inf")))
     return out, lse

@@ -15,6 +15,7 @@ from attnkit.functional._checks import (
     batch_shape,
     check_bias,
     check_mask,
+    check_mask_axes,
     check_qkv,
     named_scale,
     resolve_score,
@@ -80,6 +81,7 @@ def hard_attention(
     """
     check_qkv(query, key, value)
     check_mask(mask)
+    check_mask_axes(mask, query, key, value)  # the rule of attention(mask=): no (B, Tk) read as (Tq, Tk)
     check_bias(bias)
     score = resolve_score(score, query, key)
     batch = batch_shape(query, key, value, mask, bias)

@@ -87,3 +87,23 @@ def local_window_mask(tq: int, tk: int, window: int, *, device: torch.device | s
     i = torch.arange(tq, device=device)[:, None]  # (Tq, 1)
     j = torch.arange(tk, device=device)[None, :]  # (1, Tk)
     return (i - j).abs() <= window
+
+
+def misaligned_batch_mask(mask_shape: tuple[int, ...], batch: tuple[int, ...]) -> bool:
+    """True when a mask's first axis has the batch size ``B > 1`` but does not sit on the batch axis.
+
+    Leading dims broadcast from the right, so a mask with fewer dims than the call ``(*batch, Tq, Tk)``
+    lines its first axis up with a later one: a ``(B, Tk)`` key padding mask is read as ``(Tq, Tk)``, and
+    ``B == Tq`` makes that silently wrong (weight on padding); a ``(B, Tq, Tk)`` mask is read per head when
+    ``batch = (B, H)``. Such a mask is refused whatever the sizes, so the rule does not depend on luck:
+    a mask whose first axis is the batch writes the batch axis out (``pad[:, None, :]``), and a mask shared
+    by the batch starts with size 1 (``m[None]``) or has none of it. Shape arithmetic only.
+
+    Example:
+        >>> misaligned_batch_mask((4, 7), (4,)), misaligned_batch_mask((4, 1, 7), (4,))
+        (True, False)
+        >>> misaligned_batch_mask((5, 7), (4,)), misaligned_batch_mask((1, 5, 7), (4, 3))
+        (False, False)
+    """
+    return (1 < len(mask_shape) < len(batch) + 2 and len(batch) > 0 and batch[0] > 1
+            and mask_shape[0] == batch[0])

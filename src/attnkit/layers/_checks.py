@@ -6,6 +6,8 @@ Every check raises a ``ValueError``/``TypeError`` whose message names the argume
 
 from __future__ import annotations
 
+import sys
+import warnings
 from collections.abc import Sequence
 
 import torch
@@ -120,3 +122,61 @@ def check_query_keys(
         )
     check_mask(key_mask, "key_mask", (b, tk))
     return b, tk
+
+
+#: Modules whose frames are not the user's call: a warning is attributed to the first frame outside them.
+_LIBRARY_PREFIXES = ("attnkit.", "torch.")
+
+
+def caller_level(through: str | None = None) -> int | None:
+    """The ``stacklevel`` that attributes a warning of the calling function to the user's line (the first
+    frame outside attnkit and torch), or None when the call is attnkit's own.
+
+    Python's default filter then shows the warning once per call site of the user's code, whatever path
+    inside attnkit led to it (attributed to attnkit's own line, it would be shown once per process).
+    ``through``: the attnkit modules (a prefix) that may stand between the user and the warning; when
+    another part of attnkit made the call (a model passing a mask it built itself), the answer is None:
+    warnings belong to the user's calls, not to attnkit's own. Frame inspection only, no tensor work, so
+    a check can ask first and skip its reduction for attnkit's own calls.
+    """
+    frame, level = sys._getframe(2), 2  # level 1 is the function asking, 2 its caller
+    while frame is not None:
+        name = frame.f_globals.get("__name__", "")
+        if not name.startswith(_LIBRARY_PREFIXES):
+            return level
+        if through is not None and name.startswith("attnkit.") and not name.startswith(through):
+            return None
+        frame, level = frame.f_back, level + 1
+    return level
+
+
+def warn_if_a_row_sees_nothing(mask: Tensor, name: str) -> None:
+    """Warn when a ``(B, Tk)`` key mask leaves a batch row with no key at all (one ``any()`` reduction).
+
+    attnkit's masks are True = may attend / real token; ``torch.nn.MultiheadAttention``'s
+    ``key_padding_mask`` is True = padding. Passed as is it inverts every row, and a row with only padding
+    (or no padding) turns into a row with no key: such a row is almost always that mistake. Shown only for
+    a mask the user gave a layer (directly or through another layer), not for one a model built.
+
+    Example:
+        >>> import warnings
+        >>> with warnings.catch_warnings(record=True) as seen:
+        ...     warnings.simplefilter("always")
+        ...     warn_if_a_row_sees_nothing(torch.tensor([[True, False], [False, False]]), "value_mask")
+        >>> "~key_padding_mask" in str(seen[0].message)
+        True
+    """
+    if torch.compiler.is_compiling():
+        return  # a traced graph keeps no data-dependent branch (and the eager calls have warned already)
+    level = caller_level(through="attnkit.layers.")  # the user's mask, given to a layer; not one a model built
+    if level is None:
+        return  # no reduction (and no device sync) for attnkit's own calls
+    allowed = mask.any(dim=-1)  # (B,)
+    if bool(allowed.all()):
+        return
+    rows = (~allowed).nonzero().flatten().tolist()
+    warnings.warn(
+        f"{name} leaves batch row(s) {rows[:8]} with no key to attend (True = real token in attnkit). If it is "
+        f"torch's key_padding_mask (True = padding), pass {name}=~key_padding_mask; rows with no key give zeros.",
+        UserWarning, stacklevel=level,
+    )

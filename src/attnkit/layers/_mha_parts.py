@@ -11,6 +11,7 @@ from dataclasses import dataclass
 
 from torch import Tensor
 
+from attnkit.functional.masks import misaligned_batch_mask
 from attnkit.kernels import linear
 from attnkit.layers._checks import check_dropout, check_mask
 
@@ -109,13 +110,25 @@ def inverse(perm: list[int]) -> list[int]:
 
 def sequence_attention_mask(mask: object, b: int, h: int, tq: int, tk: int) -> Tensor:
     """Bring an ``attention_mask`` of shape ``(Tq, Tk)``, ``(B, Tq, Tk)`` or ``(B, H, Tq, Tk)`` to a
-    rank-4 (or rank-2) mask broadcastable to ``(B, H, Tq, Tk)``. A rank-3 mask is Keras's ``(B, Tq, Tk)``."""
+    rank-4 (or rank-2) mask broadcastable to ``(B, H, Tq, Tk)``. A rank-3 mask is Keras's ``(B, Tq, Tk)``.
+
+    A rank-2 mask whose first axis has the batch size ``B > 1`` is refused (Keras refuses every rank-2
+    ``attention_mask``): it is most likely a ``(B, Tk)`` padding mask, which ``value_mask`` takes, and read as
+    ``(Tq, Tk)`` it would put weight on padding whenever ``B == Tq``
+    (:func:`attnkit.functional.masks.misaligned_batch_mask`, the rule of ``attention(mask=)`` too)."""
     if not isinstance(mask, Tensor) or mask.dim() not in (2, 3, 4):
         got = tuple(mask.shape) if isinstance(mask, Tensor) else type(mask).__name__
         raise ValueError(
             f"Expected `attention_mask` of shape (Tq, Tk) = {(tq, tk)}, (B, Tq, Tk) = {(b, tq, tk)} or "
             f"(B, H, Tq, Tk) = {(b, h, tq, tk)}. "
             f"Received: attention_mask.shape={got}"
+        )
+    if misaligned_batch_mask(tuple(mask.shape), (b,)):  # (B, Tk) would be read as (Tq, Tk): refused, not guessed
+        raise ValueError(
+            f"Expected `attention_mask` as a pair mask (B, Tq, Tk) = {(b, tq, tk)}, or (Tq, Tk) shared by a batch of "
+            f"another size. Received: attention_mask.shape={tuple(mask.shape)} with batch size B = {b}, which reads as "
+            "a (B, Tk) padding mask: pass it as value_mask=pad (True = real token), or a pair mask shared by the "
+            "batch as attention_mask=m[None]"
         )
     full = {2: (tq, tk), 3: (b, tq, tk), 4: (b, h, tq, tk)}[mask.dim()]
     mask = check_mask(mask, "attention_mask", full)  # bool (0/1 masks cast, as in Keras)

@@ -16,7 +16,13 @@ import torch
 from torch import Tensor, nn
 
 from attnkit.functional import attention
-from attnkit.layers._checks import check_dropout, check_mask, check_tensor, keras_call_inputs
+from attnkit.layers._checks import (
+    check_dropout,
+    check_mask,
+    check_tensor,
+    keras_call_inputs,
+    warn_if_a_row_sees_nothing,
+)
 
 ScoreFn = Callable[[Tensor, Tensor], Tensor]
 
@@ -56,13 +62,16 @@ def keras_style_attend(
     query_mask = check_mask(query_mask, "query_mask", (b, tq), "(B, Tq)")  # bool (0/1 cast)
     mask = None
     if value_mask is not None:
-        mask = check_mask(value_mask, "value_mask", (b, tv), "(B, Tv)")[:, None, :]  # (B, 1, Tv)
+        value_mask = check_mask(value_mask, "value_mask", (b, tv), "(B, Tv)")
+        if tv > 0:
+            warn_if_a_row_sees_nothing(value_mask, "value_mask")  # torch's key_padding_mask passed as is?
+        mask = value_mask[:, None, :]  # (B, 1, Tv)
     causal = False
     if use_causal_mask:
         if mask is None and tq == tv:
             causal = True
         else:
-            tril = torch.ones(tq, tv, dtype=torch.bool, device=query.device).tril()  # (Tq, Tv)
+            tril = torch.ones(tq, tv, dtype=torch.bool, device=query.device).tril()[None]  # (1, Tq, Tv), any B
             mask = tril if mask is None else mask & tril
     p = dropout if layer.training else 0.0
     result = attention(

@@ -28,7 +28,7 @@ from torch import Tensor, nn
 from attnkit.functional.kinds import AttentionKind
 from attnkit.kernels import linear
 from attnkit.layers import _lazy as lazy
-from attnkit.layers._checks import check_last_dim, check_mask, check_tensor
+from attnkit.layers._checks import check_last_dim, check_mask, check_tensor, warn_if_a_row_sees_nothing
 from attnkit.layers._mha_axes import forward_axes
 from attnkit.layers._mha_parts import (
     Projection,
@@ -75,9 +75,13 @@ class MultiHeadAttention(AttentionEngine):
         value: ``(B, Tk, Ev)``.
         key: ``(B, Tk, Ek)``, default ``value``.
         query_mask: ``(B, Tq)`` bool, True = real token; padded queries get zero weights.
-        value_mask, key_mask: ``(B, Tk)`` bool, True = real token.
+        value_mask, key_mask: ``(B, Tk)`` bool, True = real token. A batch row with no real token warns (once
+            per call site): it is almost always torch's ``key_padding_mask`` (True = padding) passed as is;
+            pass ``value_mask=~key_padding_mask``.
         attention_mask: bool, True = may attend: ``(Tq, Tk)``, ``(B, Tq, Tk)`` or
-            ``(B, H, Tq, Tk)`` (size-1 dims broadcast). With ``attention_axes`` it is
+            ``(B, H, Tq, Tk)`` (size-1 dims broadcast). A rank-2 mask whose first axis is the batch size
+            ``B > 1`` reads as a ``(B, Tk)`` padding mask and is refused (pass it as ``value_mask``; write a
+            pair mask shared by the batch as ``m[None]``). With ``attention_axes`` it is
             ``(B, *other_axes, *query_attention_dims, *key_attention_dims)``.
         use_causal_mask: query ``i`` may not attend to key ``j > i`` (shifted by the cache length
             when a cache is given).
@@ -352,6 +356,8 @@ class MultiHeadAttention(AttentionEngine):
         q, k, v = self._heads(query, value, key, self_attention, cache)  # 1. project
         kv_mask = both(check_mask(masks["value_mask"], "value_mask", (b, tn)),
                        check_mask(masks["key_mask"], "key_mask", (b, tn)))
+        if kv_mask is not None and tn > 0:  # a torch key_padding_mask passed as is: warn at the user's line
+            warn_if_a_row_sees_nothing(kv_mask, "value_mask" if masks["key_mask"] is None else "key_mask")
         k, v, kv_mask, past = self._cached(k, v, kv_mask, cache)  # 2. the cache
         mask = None  # 3. one boolean mask, True = may attend
         if masks["query_mask"] is not None:

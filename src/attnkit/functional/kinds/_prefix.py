@@ -43,9 +43,10 @@ def default_chunk(features: int, dv: int) -> int:
 
 
 def _ratio(num: Tensor, den: Tensor) -> Tensor:
-    """``num / den`` per row, zeros where ``den == 0`` (no allowed key): never NaN, nor in the gradient."""
+    """``num / den`` per row, zeros where ``den == 0`` (no allowed key): never NaN, nor in the gradient (a NaN
+    query row gives a NaN ``den`` and stays NaN, as on every path)."""
     tiny = torch.finfo(den.dtype).tiny
-    return torch.where(den[..., None] > 0, num / den.clamp_min(tiny)[..., None], torch.zeros_like(num))
+    return torch.where(den[..., None] != 0, num / den.clamp_min(tiny)[..., None], torch.zeros_like(num))
 
 
 def dense_weights(phi_q: Tensor, phi_k: Tensor, causal: bool) -> Tensor:

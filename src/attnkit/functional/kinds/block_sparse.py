@@ -44,7 +44,8 @@ class BlockSparseAttention(AttentionKind):
     """BigBird-style block-sparse attention with a seeded random layout.
 
     Args:
-        block_size: positions per block ``b``.
+        block_size: positions per block ``b`` (clamped to the longer sequence: a block past the input changes
+            nothing but the memory).
         num_local: neighbouring blocks on each side (1: the block itself and one either side).
         num_global: leading blocks that attend and are attended by every block.
         num_random: random key blocks per query block.
@@ -97,16 +98,20 @@ class BlockSparseAttention(AttentionKind):
 
     def dense_mask(self, tq: int, tk: int, device: torch.device | str | None = None) -> Tensor:
         """The layout expanded to positions: the ``(Tq, Tk)`` mask full attention would need (without causal)."""
-        b = self.block_size
+        b = self._block(tq, tk)
         layout = self.layout(-(-tq // b), -(-tk // b), device)
         return layout.repeat_interleave(b, 0)[:tq].repeat_interleave(b, 1)[:, :tk]
 
-    def _gather_plan(self, nbq: int, nbk: int, tk: int, device) -> tuple[Tensor, Tensor, Tensor]:
+    def _block(self, tq: int, tk: int) -> int:
+        """``block_size`` clamped to the longer sequence: one block either way (the same layout, ``[[True]]``),
+        so a block larger than the input allocates for the input, not for the block."""
+        return max(min(self.block_size, max(tq, tk)), 1)
+
+    def _gather_plan(self, nbq: int, nbk: int, tk: int, b: int, device) -> tuple[Tensor, Tensor, Tensor]:
         """Key blocks per query block ``order (nbq, m)``, which gathered keys count ``ok (nbq, m*b)``, and their
         positions ``kpos (nbq, m*b)``; cached per size (the layout is fixed by the sizes and the seed)."""
-        cache_key = (nbq, nbk, tk, str(device))
+        cache_key = (nbq, nbk, tk, b, str(device))
         if cache_key not in self._plans:
-            b = self.block_size
             layout = self.layout(nbq, nbk, device)  # (nbq, nbk)
             layout[: self.num_global] = False  # global query blocks attend everything: dense rows instead
             m = max(int(layout.sum(-1).max()), 1)
@@ -123,9 +128,10 @@ class BlockSparseAttention(AttentionKind):
         if chunk_size is not None:
             raise ValueError("Expected chunk_size=None for kind='block_sparse' (its block_size is part of the "
                              f"layout, set it on BlockSparseAttention). Received: chunk_size={chunk_size}")
-        tq, tk, b, dev = query.shape[-2], key.shape[-2], self.block_size, query.device
+        tq, tk, dev = query.shape[-2], key.shape[-2], query.device
+        b = self._block(tq, tk)
         nbq, nbk = -(-tq // b), -(-tk // b)
-        order, ok, kpos = self._gather_plan(nbq, nbk, tk, dev)  # (nbq, m), (nbq, m*b), (nbq, m*b)
+        order, ok, kpos = self._gather_plan(nbq, nbk, tk, b, dev)  # (nbq, m), (nbq, m*b), (nbq, m*b)
         key_pos = kpos.clamp(max=tk - 1)
         qpos = (torch.arange(nbq, device=dev)[:, None] * b + torch.arange(b, device=dev))[:, :, None]  # (nbq, b, 1)
         allowed = and_all(ok[:, None, :], causal_allowed(qpos, kpos[:, None, :], causal),

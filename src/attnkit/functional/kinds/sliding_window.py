@@ -44,11 +44,12 @@ class SlidingWindowAttention(AttentionKind):
     """Local attention over ``window`` positions on each side, plus optional global tokens.
 
     Args:
-        window: ``w >= 0``, keys ``|i - j| <= w`` are attended (only ``i - w <= j <= i`` when causal).
+        window: ``w >= 0``, keys ``|i - j| <= w`` are attended (only ``i - w <= j <= i`` when causal). A window
+            wider than the sequence is clamped to it (same result), so the memory stays bounded by the length.
         global_tokens: positions that attend every key and that every query attends (Longformer's
             global attention, e.g. ``(0,)`` for a [CLS] token); positions past the end are ignored.
         block_size: queries per block ``b`` (default ``clamp(window, 16, 256)``); any value gives the
-            same result, it only trades Python overhead against wasted band entries.
+            same result, it only trades Python overhead against wasted band entries; clamped to ``Tq``.
 
     Example:
         >>> import torch
@@ -80,8 +81,9 @@ class SlidingWindowAttention(AttentionKind):
     def forward(self, query: Tensor, key: Tensor, value: Tensor, *, key_mask: Tensor | None, causal: bool,
                 scale: float, dropout_p: float, return_weights: bool,
                 chunk_size: int | None) -> tuple[Tensor, Tensor | None]:
-        tq, tk, w, dev = query.shape[-2], key.shape[-2], self.window, query.device
-        b = chunk_size or self.block_size or min(max(w, 16), 256)
+        tq, tk, dev = query.shape[-2], key.shape[-2], query.device
+        w = min(self.window, max(tq, tk))  # a wider window sees the same keys: bounded before allocation
+        b = min(chunk_size or self.block_size or min(max(w, 16), 256), max(tq, 1))  # no block past the queries
         nb = -(-tq // b)
         span = b + w if causal else b + 2 * w  # keys a block's band can reach
         starts = torch.arange(nb, device=dev)[:, None] * b  # (nb, 1)

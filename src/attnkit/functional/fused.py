@@ -33,17 +33,6 @@ def _at_least_2d(t: Tensor | None) -> Tensor | None:
     return t if t is None or t.dim() >= 2 else t.reshape(*(1,) * (2 - t.dim()), *t.shape)
 
 
-def keep_nan_rows(out: Tensor, query: Tensor) -> Tensor:
-    """``out (..., Tq, Dv)`` with NaN in the rows whose query has a NaN (or inf), as every other path gives.
-
-    SDPA's CPU flash kernel (taken without a mask) answers such a row with zeros, its math kernel with NaN,
-    and other backends may differ: ``0 * sum(q_i)`` is 0 for a finite row and NaN otherwise, one reduction
-    over the queries and no host sync, so the answer does not depend on the kernel. Rows with no allowed
-    key are zeroed after it (they are zero on every path, whatever the query).
-    """
-    return out.add(query.sum(dim=-1, keepdim=True).to(out.dtype), alpha=0)  # (..., Tq, 1) broadcast over Dv
-
-
 def fused_path(query: Tensor, key: Tensor, value: Tensor, *, score: object, scale: float, mask: Tensor | None,
                causal: bool, dropout_p: float, return_weights: bool, chunk_size: int | None, bias: Tensor | None,
                kind: object) -> tuple[Tensor, None]:
@@ -69,10 +58,9 @@ def fused_path(query: Tensor, key: Tensor, value: Tensor, *, score: object, scal
             mask, causal = with_causal(mask, causal, query.shape[-2], key.shape[-2], query.device), False
         out = F.scaled_dot_product_attention(query, key, value, attn_mask=mask, dropout_p=dropout_p,
                                              is_causal=causal, scale=scale)
-        out = keep_nan_rows(out, query)
-        if mask is None:
-            return out, None
-        return out.masked_fill(~mask.any(dim=-1, keepdim=True), 0.0), None  # rows with no key: 0, even for a NaN query
+        if mask is not None and query.device.type != "cpu":  # other backends may leave NaN in all-masked rows
+            out = out.masked_fill(~mask.any(dim=-1, keepdim=True), 0.0)
+        return out, None
     return _folded(query, key, value, scale, mask, causal, dropout_p, bias), None
 
 
@@ -93,7 +81,7 @@ def _folded(query, key, value, scale, mask, causal, dropout_p, bias) -> Tensor:
         attn_mask = bias.to(q.dtype) if allowed is None else torch.where(allowed, bias.to(q.dtype), float("-inf"))
     out = F.scaled_dot_product_attention(q, k, v, attn_mask=None if attn_mask is None else as_sdpa_mask(attn_mask),
                                          dropout_p=dropout_p, is_causal=causal, scale=scale)
-    out = keep_nan_rows(out, q)
-    if allowed is not None:  # rows with no allowed key: zeros (SDPA may give NaN, e.g. for a NaN query)
+    if allowed is not None and q.device.type != "cpu":
+        # Other backends may leave NaN in rows with no allowed key; the CPU kernels return zeros.
         out = out.masked_fill(~as_sdpa_mask(allowed.any(dim=-1, keepdim=True)), 0.0)
     return out if out.shape == out_shape else out.reshape(out_shape)

@@ -55,3 +55,18 @@ def test_plot_errors_are_named(tmp_path):
     with pytest.raises(ValueError, match=r"Received shape: \(4,\)"):
         save_alignment_png(torch.zeros(4), None, None, tmp_path / "x.png")
     assert not (tmp_path / "x.png").exists()
+
+
+def test_gold_links_are_marked_on_their_cells_with_a_legend():
+    sure = torch.zeros(3, 5, dtype=torch.bool)  # (Tq, Tk), Tq != Tk so a swapped axis cannot pass
+    sure[0, 4], sure[2, 1] = True, True
+    possible = sure.clone()
+    possible[1, 0] = possible[1, 2] = possible[2, 1] = True  # (2, 1) is sure: no dot on it
+    fig = alignment_figure(torch.rand(3, 5), list("abc"), list("vwxyz"), gold=(sure, possible))
+    ax = fig.axes[0]
+    squares, dots = ax.collections
+    assert sorted(map(tuple, squares.get_offsets().tolist())) == [(1.0, 2.0), (4.0, 0.0)]  # (column, row)
+    assert sorted(map(tuple, dots.get_offsets().tolist())) == [(0.0, 1.0), (2.0, 1.0)]
+    assert [t.get_text() for t in ax.get_legend().get_texts()] == ["gold link (sure)", "gold link (possible)"]
+    with pytest.raises(ValueError, match=r"Expected gold links of the weights' shape \(3, 5\). Received: sure \(5, 3\)"):
+        alignment_figure(torch.rand(3, 5), gold=(sure.T, possible.T))

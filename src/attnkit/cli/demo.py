@@ -53,7 +53,7 @@ def _write(out: Path, demo: DemoResult) -> list[str]:
     for k, item in enumerate(demo.examples, start=1):
         path = out / f"alignment_{k}.png"
         save_alignment_png(item["alignment"], item["rows"], item["cols"], path,
-                           title=f"{item['input']} -> {item['output']}")
+                           title=f"{item['input']} -> {item['output']}", gold=item.get("gold"))
         pngs.append(path.name)
     demo.model.save(out / "model")
     demo.summary["alignment_pngs"] = pngs

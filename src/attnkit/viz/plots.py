@@ -26,6 +26,7 @@ from typing import Any
 import matplotlib
 
 matplotlib.use("Agg", force=False)  # no display; a no-op if the application chose a backend already
+import numpy as np  # noqa: E402
 from matplotlib.backends.backend_agg import FigureCanvasAgg  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
 
@@ -48,7 +49,7 @@ def alignment_figure(weights: Any, row_labels: Sequence[Any] | None = None,
                      col_labels: Sequence[Any] | None = None, *, title: str | None = None,
                      cmap: str = "viridis", figsize: tuple[float, float] | None = None, annotate: bool = False,
                      vmin: float | None = None, vmax: float | None = None, xlabel: str = "input",
-                     ylabel: str = "output") -> Figure:
+                     ylabel: str = "output", gold: tuple[Any, Any] | None = None) -> Figure:
     """A heatmap ``Figure`` of ``weights`` ``(Tq, Tk)``: rows = outputs (``row_labels``), columns = inputs.
 
     Args:
@@ -59,6 +60,16 @@ def alignment_figure(weights: Any, row_labels: Sequence[Any] | None = None,
         figsize: inches; default ``default_figsize(Tq, Tk)``.
         annotate: write each value in its cell.
         vmin, vmax: colour range (default ``[0, 1]`` for weights there, else the data's range).
+        gold: ``(sure, possible)`` bool ``(Tq, Tk)`` each, the true links when they are known (e.g.
+            :func:`attnkit.data.gold_alignment` placed on the model's token grid): sure links are drawn as
+            squares around their cells, possible-only links as dots, and the legend says so.
+
+    Example:
+        >>> import torch
+        >>> sure = torch.eye(3, dtype=torch.bool)
+        >>> fig = alignment_figure(torch.eye(3), list("abc"), list("xyz"), gold=(sure, sure | sure.roll(1, 1)))
+        >>> [len(c.get_offsets()) for c in fig.axes[0].collections]   # 3 sure squares, 3 possible dots
+        [3, 3]
     """
     m = as_matrix(weights)
     tq, tk = m.shape
@@ -81,10 +92,31 @@ def alignment_figure(weights: Any, row_labels: Sequence[Any] | None = None,
                 x = (m[i, j] - lo) / (hi - lo)
                 ax.text(j, i, f"{m[i, j]:.2f}", ha="center", va="center", fontsize=6,
                         color="black" if x > 0.6 else "white")
+    if gold is not None:
+        _draw_gold(ax, gold, m.shape)
     fig.colorbar(image, ax=ax, fraction=0.046, pad=0.02)
     if title:
         fig.suptitle(title)
     return fig
+
+
+def _draw_gold(ax: Any, gold: tuple[Any, Any], shape: tuple[int, int]) -> None:
+    """Mark the true links on a heatmap: squares on sure cells, dots on possible-only ones, and a legend."""
+    sure, possible = (as_matrix(g).astype(bool) for g in gold)
+    if sure.shape != shape or possible.shape != shape:
+        raise ValueError(f"Expected gold links of the weights' shape {shape}. Received: sure {sure.shape}, "
+                         f"possible {possible.shape}")
+    only = possible & ~sure
+    for cells, style in ((sure, dict(marker="s", s=120, facecolors="none", edgecolors="white", linewidths=1.5,
+                                     label="gold link (sure)")),
+                         (only, dict(marker="o", s=12, c="white", label="gold link (possible)"))):
+        rows, cols = np.nonzero(cells)
+        ax.scatter(cols, rows, **style)
+    legend = ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.02), ncol=2, fontsize=7, frameon=False)
+    for handle in legend.legend_handles:  # white on the heatmap, black on the page
+        handle.set_edgecolor("black")
+        if handle.get_label() != "gold link (sure)":
+            handle.set_facecolor("black")
 
 
 def save_figure(fig: Figure, path: str | os.PathLike[str], dpi: int = 100) -> Path:
@@ -102,15 +134,16 @@ def save_figure(fig: Figure, path: str | os.PathLike[str], dpi: int = 100) -> Pa
 def save_alignment_png(weights: Any, row_labels: Sequence[Any] | None, col_labels: Sequence[Any] | None,
                        path: str | os.PathLike[str], *, title: str | None = None, dpi: int = 100,
                        figsize: tuple[float, float] | None = None, cmap: str = "viridis",
-                       annotate: bool = False) -> Path:
+                       annotate: bool = False, gold: tuple[Any, Any] | None = None) -> Path:
     """Save an alignment heatmap PNG of ``round(figsize * dpi)`` pixels; returns the path.
 
     Example::
 
-        save_alignment_png(alignment, out_tokens, in_tokens, "demo/alignment_0.png", title="dates")
+        save_alignment_png(alignment, out_tokens, in_tokens, "demo/alignment_0.png", title="dates",
+                           gold=(sure, possible))   # the true links drawn over the weights, when known
     """
     fig = alignment_figure(weights, row_labels, col_labels, title=title, cmap=cmap, figsize=figsize,
-                           annotate=annotate)
+                           annotate=annotate, gold=gold)
     return save_figure(fig, path, dpi=dpi)
 
 

@@ -17,14 +17,14 @@ $(STAMP): pyproject.toml constraints.txt
 	touch $(STAMP)
 
 # Headless Chromium for the HTML explorer's browser test (Debian's package; Playwright drives it).
-# Needs root (or sudo) and Debian's registry; without it the browser tests say so and are skipped.
+# Needs root (or sudo) and Debian's registry; without it the browser tests say so and are skipped (they fail under CI=true).
 browser:
 	@if command -v chromium >/dev/null 2>&1; then echo "chromium: $$(command -v chromium)"; \
 	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
 	  echo "installing Debian's chromium for the browser tests (apt-get update && apt-get install chromium)"; \
 	  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null) \
-	  || echo "chromium could not be installed: the browser tests will be skipped"; \
-	else echo "chromium is not installed and this user cannot install it: the browser tests will be skipped"; fi
+	  || echo "chromium could not be installed: the browser tests will be skipped (under CI=true they fail)"; \
+	else echo "chromium is not installed and this user cannot install it: the browser tests will be skipped (under CI=true they fail)"; fi
 
 demo: $(STAMP)
 	$(VENV)/bin/attnkit demo

@@ -13,7 +13,7 @@ Measures:
    package), a right-padded batch, against ``transformers.BertModel``.
 5. bfloat16 autocast for attnkit's own inference against float32 (:mod:`attnkit.bench.autocast`).
 
-Every figure goes through the one timer of :mod:`attnkit.bench.measure`: the contenders' calls interleave
+Every figure goes through the one timer of :mod:`attnkit.timing`: the contenders' calls interleave
 round by round after a warm-up, rates are units over the median seconds, and each ratio is the median of
 the per-round ratios, so a busy machine slows the contenders alike. attnkit also runs with its fast paths
 switched off (``attnkit.kernels.fast_paths(False)``: plain torch, as transformers uses), an information
@@ -44,12 +44,12 @@ from collections.abc import Callable
 import torch
 
 from attnkit import kernels
-from attnkit.bench.machine import cpu_description, load_average
-from attnkit.bench.measure import interleaved_samples, paired_ratio
 from attnkit.bench.peers import optional_import
 from attnkit.bench.report import Section
+from attnkit.machine import cpu_description, load_average
 from attnkit.models.bert import Bert
 from attnkit.models.gpt import GPT, GPTConfig
+from attnkit.timing import interleaved_samples, paired_ratio
 
 FULL = dict(vocab=8192, width=256, layers=4, heads=4, batch=8, length=256, new=200, cached=64, decode=192, repeats=3, steps=2,
             bert_batch=16, bert_length=128)

@@ -25,7 +25,7 @@ LEAVES = {"errors", "attnkit", "timing", "machine"}
 LAYERS: dict[str, set[str]] = {
     "timing": set(),
     "machine": {"timing"},
-    "functional": set(),
+    "functional": {"storage"},  # the tuning cache file goes through the one writer
     "masks": {"functional"},
     "kernels": {"functional"},
     "layers": {"functional", "kernels"},

@@ -438,6 +438,45 @@ def minilm_tokenizer() -> Any:
     return tok
 
 
+def view_for(model: Any, max_len: int | None = None) -> View:
+    """The view of a loaded model: an attention classifier, or a ``BertForSequenceClassification`` with its
+    tokenizer (``model.tokenizers["text"]``); ``InputError`` for anything else.
+
+    Example:
+        >>> type(view_for(_tiny_view().model)).__name__
+        'ClassifierView'
+    """
+    if isinstance(model, AttentionClassifier):
+        return ClassifierView(model)
+    tok = getattr(model, "tokenizers", {}).get("text")
+    if type(model).__name__ == "BertForSequenceClassification" and tok is not None:
+        return BertView(model, tok, max_len or model.config.max_position_embeddings)
+    raise InputError(f"--explain explains a text classifier (attnkit train classifier, or a BERT sequence classifier "
+                     f"with its tokenizer). Received: a {getattr(model, 'model_type', type(model).__name__)!r} model")
+
+
+def explain_text(model: Any, text: str, method: str, seed: int = 0) -> tuple[list[str], Tensor, str]:
+    """One method's scores of one text: ``(tokens, scores (T,) float64, "label (p=0.97)")``.
+
+    Example:
+        >>> from attnkit.data.news import train_word_tokenizer
+        >>> from attnkit.models.classifier import ClassifierConfig
+        >>> tok = train_word_tokenizer(["good film", "bad plot"], min_frequency=1)
+        >>> model = AttentionClassifier(ClassifierConfig(labels=("neg", "pos"), vocab_size=tok.vocab_size), tok)
+        >>> tokens, scores, label = explain_text(model, "good plot", "leave_one_out")
+        >>> tokens, tuple(scores.shape), label.split()[0] in ("neg", "pos")
+        (['good', 'plot'], (2,), True)
+    """
+    if not isinstance(text, str) or not text.strip():
+        raise InputError("Expected a non-empty text to explain. Received: an empty text")
+    view = view_for(model)
+    ids = view.encode(text)
+    scores = explain(view, ids, method, torch.Generator().manual_seed(seed))
+    cls, p = predicted(view, ids)
+    labels = getattr(model.config, "labels", None) or [f"LABEL_{i}" for i in range(int(model.config.num_labels))]
+    return view.tokens(ids), scores, f"{labels[cls]} (p={p:.2f})"
+
+
 def _tiny_view() -> ClassifierView:
     """A small untrained classifier view for the examples (ids 4-9 are words)."""
     from attnkit.models.classifier import ClassifierConfig
@@ -451,4 +490,4 @@ def _tiny_view() -> ClassifierView:
 
 __all__ = ["METHODS", "BertView", "ClassifierView", "Forward", "class_probability", "explain", "gradient_attention",
            "gradient_x_input", "leave_one_out", "minilm_tokenizer", "permutation_deltas", "permute_keys",
-           "predicted", "random_scores", "raw_attention", "rollout"]
+           "predicted", "random_scores", "raw_attention", "rollout", "explain_text", "view_for"]

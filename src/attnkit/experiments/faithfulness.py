@@ -227,8 +227,8 @@ def tables_and_panels(within: float) -> tuple[tuple[Table, ...], tuple[Panel, ..
 def faithfulness_experiment(s: FaithfulnessSettings, run: Callable[[int], dict[str, Rows]]) -> Experiment:
     """The harness's view of the experiment: its tables, panels and settings, and ``run`` (one seed)."""
     tables, panels = tables_and_panels(s.within)
-    title = "Faithfulness of attention explanations: attention classifier and MiniLM on BBC News"
-    return Experiment("faithfulness", title + (" (quick smoke test: no real figures)" if s.is_quick else ""),
+    title = "Faithfulness of explanations, BBC News" + (" (--quick: a smoke test, no real figures)" if s.is_quick else "")
+    return Experiment("faithfulness", title,
                       tables, panels, run, settings=asdict(s))
 
 

@@ -160,3 +160,28 @@ def test_faithfulness_experiment_refuses_bad_input_with_one_line_and_writes_noth
     err = capsys.readouterr().err
     assert message in err and len(err.strip().splitlines()) == 1
     assert not (tmp_path / "x").exists()
+
+
+def test_quick_faithfulness_experiment_writes_every_table_and_says_it_is_a_smoke_test(tmp_path, capsys):
+    import json
+
+    out = tmp_path / "faith"
+    assert main(["experiment", "faithfulness", "--quick", "--out", str(out), "--seeds", "0"]) == 0
+    report = json.loads((out / "faithfulness.json").read_text())
+    assert (out / "faithfulness.png").stat().st_size > 0 and "smoke test" in report["title"]
+    assert report["settings"]["is_quick"] and report["settings"]["texts"] == 4
+    methods = report["tables"]["methods"]
+    assert {(r["classifier"], r["method"]) for r in methods} == {
+        (c, m) for c in ("attention classifier", "MiniLM")
+        for m in ("attention", "rollout", "gradient_attention", "gradient_x_input", "leave_one_out", "random")}
+    for r in methods:
+        tau = r["tau_vs_loo"]["mean"]
+        assert (tau is None) == (r["method"] == "leave_one_out") and (tau is None or -1 <= tau <= 1)
+        assert -1 <= r["comprehensiveness"]["mean"] <= 1 and -1 <= r["sufficiency"]["mean"] <= 1
+    by = {(r["classifier"], r["method"]): r for r in methods}
+    for m in ("comprehensiveness", "sufficiency"):  # no self-attention: rollout is the pooling weights
+        assert by[("attention classifier", "rollout")][m]["mean"] == by[("attention classifier", "attention")][m]["mean"]
+    for r in report["tables"]["permutation"]:
+        assert 0 <= r["within"]["mean"] <= 1 and 0 <= r["median"]["mean"] <= r["max"]["mean"]
+    assert len(report["tables"]["curves MiniLM"]) == 6 * 5
+    assert "smoke test" in (out / "faithfulness.md").read_text()

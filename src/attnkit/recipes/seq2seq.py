@@ -272,6 +272,11 @@ def prepare_seq2seq(spec: RunSpec, config: TrainConfig, model: dict[str, Any], *
     """
     check_choice("--attention", model.get("attention", "bahdanau"), ATTENTIONS)
     check_choice("--cell", model.get("cell", "gru"), CELLS)
+    if not model.get("input_feeding", True) and not model.get("attention", "bahdanau").startswith("luong-"):
+        raise InputError(f"--no-input-feeding needs a Luong attention (luong-*). Received: --attention "
+                         f"{model.get('attention', 'bahdanau')}")
+    if model.get("local_window", 1) < 1:
+        raise InputError(f"--local-window must be >= 1. Received: {model['local_window']}")
     width = model.get("hidden_dim", 2)
     if width < 2 or width % 2:
         raise InputError(f"--d-model must be an even number >= 2 (half per encoder direction). Received: {width}")

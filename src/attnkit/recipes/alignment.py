@@ -172,16 +172,24 @@ def head_alignment_scores(model: Transformer, pairs: Pairs, task: str,
 
 def best_head(scores: dict[str, dict[str, dict[str, float]]], rule: str) -> tuple[int, int]:
     """The ``(layer, head)`` (1-based) of the lowest AER under ``rule`` in :func:`head_alignment_scores`'
-    result; ties go to the lowest layer, then head.
+    result; ties go to the lowest layer, then head. A head whose rule predicts no link at all is chosen only
+    when every head does (no links score AER 0 where the gold has no sure links, as in ``numbers``).
 
     Example:
-        >>> s = {"layer 1 head 1": {"argmax": {"aer": 0.4}}, "layer 1 head 2": {"argmax": {"aer": 0.2}},
-        ...      "layer 1 mean": {"argmax": {"aer": 0.1}}}
+        >>> s = {"layer 1 head 1": {"argmax": {"aer": 0.4, "links": 1.0}},
+        ...      "layer 1 head 2": {"argmax": {"aer": 0.2, "links": 1.0}},
+        ...      "layer 2 head 1": {"argmax": {"aer": 0.0, "links": 0.0}},
+        ...      "layer 1 mean": {"argmax": {"aer": 0.1, "links": 1.0}}}
         >>> best_head(s, "argmax")
         (1, 2)
     """
     heads = [(int(n.split()[1]), int(n.split()[3])) for n in scores if "head" in n]
-    return min(heads, key=lambda lh: (scores[f"layer {lh[0]} head {lh[1]}"][rule]["aer"], lh))
+
+    def key(lh: tuple[int, int]) -> tuple[bool, float, tuple[int, int]]:
+        s = scores[f"layer {lh[0]} head {lh[1]}"][rule]
+        return s.get("links", 1.0) == 0, s["aer"], lh
+
+    return min(heads, key=key)
 
 
 def choose_head(model: Transformer, validation: Pairs, task: str, rule: str = "argmax") -> tuple[int, int]:

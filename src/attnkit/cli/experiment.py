@@ -13,6 +13,7 @@ standard deviation over the seeds, the exact command line and the machine (CPU m
 
 from __future__ import annotations
 
+import dataclasses
 import shlex
 import sys
 from pathlib import Path
@@ -173,15 +174,11 @@ def alignment(
     device: Device = "auto",
 ) -> None:
     """Train every attention model on dates, German numbers and phrases per seed; AER against the gold links."""
-    s = AlignmentSettings().quick() if quick else AlignmentSettings()
     given = {"tasks": _names(tasks), "models": _names(models), "steps": steps, "batch_size": batch_size,
              "test_size": test_size}
-    s = AlignmentSettings(**{**s.__dict__, **{k: v for k, v in given.items() if v is not None}})
+    s = dataclasses.replace(AlignmentSettings().quick() if quick else AlignmentSettings(),
+                            **{k: v for k, v in given.items() if v is not None})
     s.check()
-    chosen = parse_seeds(seeds)
-    apply_threads(threads)
-
-    def one_seed(seed: int) -> dict:
-        return alignment_seed(s, seed, device=device, log=lambda m: say(m, console))
-
-    _run(ctx, alignment_experiment(s, one_seed), chosen, out)
+    chosen, _ = parse_seeds(seeds), apply_threads(threads)
+    _run(ctx, alignment_experiment(s, lambda seed: alignment_seed(s, seed, device, lambda m: say(m, console))),
+         chosen, out)

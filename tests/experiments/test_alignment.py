@@ -144,3 +144,16 @@ def test_alignment_experiment_refuses_bad_input_in_one_line_and_writes_nothing(t
     err = capsys.readouterr().err
     assert message in err and err.count("\n") == 1
     assert not (tmp_path / "x").exists()
+
+
+def test_per_head_scores_refuse_a_model_without_heads_and_empty_pairs(transformer):
+    from attnkit.data import Tokenizer
+    from attnkit.errors import InputError
+    from attnkit.recipes.seq2seq import build_model
+
+    tok = Tokenizer.train(["abc"], scheme="char")
+    rnn = build_model(tok, tok, [("abc", "cba")], hidden_dim=8, embed_dim=4)
+    with pytest.raises(InputError, match="per-head alignments need a Transformer .*Received: Seq2Seq"):
+        choose_head(rnn, [("abc", "cba")], "reverse")
+    with pytest.raises(InputError, match="no pairs to score"):
+        choose_head(transformer, [], "reverse")

@@ -98,7 +98,8 @@ class AlignmentSettings:
     ff_dim: int = 128
     transformer_lr: float = 1e-3  # Transformer peak learning rate (warmup then cosine decay, Adam beta_2 0.98)
     numbers_max_len: int = 4  # German numbers of 1 to this many digits
-    train_size: int = 20_000
+    train_size: int = 20_000  # training pairs of dates and phrases
+    numbers_train_size: int = 6_000  # training pairs of numbers (1-4 digits: about 8,000 in its train split)
     valid_size: int = 200  # validation: picks the best checkpoint and the Transformer's best head
     test_size: int = 300
     evals: int = 5  # validation checks per training run (the best one is kept)
@@ -107,7 +108,8 @@ class AlignmentSettings:
     def quick(self) -> AlignmentSettings:
         """The same settings shrunk to a smoke test (under a minute per seed; the models learn nothing)."""
         return AlignmentSettings(**{**asdict(self), "steps": 6, "batch_size": 16, "hidden_dim": 16, "embed_dim": 8,
-                                    "d_model": 16, "heads": 2, "ff_dim": 32, "train_size": 300, "valid_size": 12,
+                                    "d_model": 16, "heads": 2, "ff_dim": 32, "train_size": 300, "numbers_train_size": 300,
+                                    "valid_size": 12,
                                     "test_size": 12, "evals": 1, "is_quick": True})
 
     def check(self) -> None:
@@ -118,7 +120,8 @@ class AlignmentSettings:
                                  f"Received: {','.join(given)!r}")
         for flag, value in (("--steps", self.steps), ("--batch-size", self.batch_size),
                             ("--test-size", self.test_size), ("--valid-size", self.valid_size),
-                            ("--train-size", self.train_size), ("--local-window", self.local_window)):
+                            ("--train-size", self.train_size), ("--local-window", self.local_window),
+                            ("numbers_train_size", self.numbers_train_size)):
             if value < 1:
                 raise InputError(f"{flag} must be >= 1. Received: {value}")
         if self.hidden_dim < 2 or self.hidden_dim % 2:
@@ -174,7 +177,8 @@ def baseline_scores(pairs: list[tuple[str, str]], task: str) -> dict[str, dict[s
 def task_splits(s: AlignmentSettings, task: str, seed: int) -> dict[str, list[tuple[str, str]]]:
     """Train, validation and test pairs of ``task`` (``numbers``: German, 1 to ``numbers_max_len`` digits)."""
     options: dict[str, Any] = {"languages": ("de",), "max_len": s.numbers_max_len} if task == "numbers" else {}
-    sizes = {"train": s.train_size, "validation": s.valid_size, "test": s.test_size}
+    sizes = {"train": s.numbers_train_size if task == "numbers" else s.train_size, "validation": s.valid_size,
+             "test": s.test_size}
     return {split: load_pairs(task, split, size=n, seed=seed, **options) for split, n in sizes.items()}
 
 

@@ -90,13 +90,13 @@ class AlignmentSettings:
     batch_size: int = 64
     hidden_dim: int = 64  # RNN decoder state / annotation width (32 per encoder direction)
     embed_dim: int = 32
-    local_window: int = 4  # W of local-m and local-p
+    local_window: int = 10  # W of local-m and local-p (Luong et al. 2015 chose D = 10)
     lr: float = 3e-3  # RNN peak learning rate (warmup then cosine decay)
     d_model: int = 64  # Transformer width
     heads: int = 4
     layers: int = 2  # Transformer encoder and decoder layers
     ff_dim: int = 128
-    transformer_lr: float = 1e-3  # Transformer peak learning rate (warmup then cosine decay, Adam beta_2 0.98)
+    transformer_lr: float = 3e-3  # Transformer peak learning rate (warmup then cosine decay, Adam beta_2 0.98)
     numbers_max_len: int = 4  # German numbers of 1 to this many digits
     train_size: int = 20_000  # training pairs of dates and phrases
     numbers_train_size: int = 6_000  # training pairs of numbers (1-4 digits: about 8,000 in its train split)

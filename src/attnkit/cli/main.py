@@ -9,12 +9,19 @@ and no traceback unless ``--debug`` is given.
 
 from __future__ import annotations
 
-import importlib
+import os
 import sys
-import traceback
 
-import click
-import typer
+from attnkit.errors import exit_on_interrupt
+
+if __name__ == "__main__" or os.path.basename(sys.argv[0]) == "attnkit":  # the console script: before any import
+    exit_on_interrupt(True)
+
+import importlib  # noqa: E402  (Ctrl-C is handled from here on)
+import traceback  # noqa: E402
+
+import click  # noqa: E402
+import typer  # noqa: E402
 
 try:  # typer >= 0.25 ships its own copy of click: catch that copy's exceptions too
     from typer._click import exceptions as _typer_click
@@ -89,7 +96,9 @@ def main(argv: list[str] | None = None) -> int:
     debug = "--debug" in args
     args = [a for a in args if a != "--debug"]
     try:
+        exit_on_interrupt(True)  # Ctrl-C while the commands load (torch among them): one line, exit 130
         _register()
+        exit_on_interrupt(False)  # from here Ctrl-C stops a command through KeyboardInterrupt and its clean-up
         # the context carries the arguments, so a report can write the exact command line
         code = app(args=args, prog_name="attnkit", standalone_mode=False, obj={"argv": args})
         if code == 130:  # typer turns Ctrl-C inside a command into this return value
@@ -105,7 +114,7 @@ def main(argv: list[str] | None = None) -> int:
         if debug:
             traceback.print_exc()
         return _fail(exc.format_message(), exc.exit_code if exc.exit_code else 2)
-    except KeyboardInterrupt:  # Ctrl-C while the commands load or options are parsed
+    except KeyboardInterrupt:  # Ctrl-C while options are parsed
         return _fail("interrupted", 130)
     except (ValueError, TypeError, FileNotFoundError, IsADirectoryError, NotADirectoryError, PermissionError) as exc:
         if debug:

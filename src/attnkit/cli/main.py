@@ -98,9 +98,12 @@ def main(argv: list[str] | None = None) -> int:
     try:
         exit_on_interrupt(True)  # Ctrl-C while the commands load (torch among them): one line, exit 130
         _register()
+        from attnkit.cli._options import bound_options  # loaded with the commands, after the Ctrl-C handler
+
         exit_on_interrupt(False)  # from here Ctrl-C stops a command through KeyboardInterrupt and its clean-up
         # the context carries the arguments, so a report can write the exact command line
-        code = app(args=args, prog_name="attnkit", standalone_mode=False, obj={"argv": args})
+        command = bound_options(typer.main.get_command(app))  # every numeric option checked against its bounds
+        code = command(args=args, prog_name="attnkit", standalone_mode=False, obj={"argv": args})
         if code == 130:  # typer turns Ctrl-C inside a command into this return value
             return _fail("interrupted", 130)
         return code if isinstance(code, int) and not isinstance(code, bool) else 0

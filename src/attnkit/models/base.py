@@ -53,6 +53,7 @@ from safetensors.torch import save_file
 from torch import nn
 
 from attnkit.errors import CheckpointError
+from attnkit.models._checks import check_config_sizes
 from attnkit.storage import (
     CONFIG_FILE,
     TOKENIZER_PREFIX,
@@ -185,6 +186,7 @@ class KitModel(nn.Module):
         if not weights.is_file():
             raise CheckpointError(f"model directory {str(directory)!r} is incomplete: {WEIGHTS_FILE} is missing")
         config = config_from_dict(target.config_class, meta["config"])
+        check_config_sizes(config, str(directory / CONFIG_FILE))  # before anything is built from it
         model = build_checked(target, config, weights)  # refuses a config far larger than its weights
         model.load_weights(weights, tied=meta.get("tied") or {})
         model.tokenizers = _load_tokenizers(directory, meta.get("tokenizers"))

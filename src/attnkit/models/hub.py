@@ -34,6 +34,7 @@ from safetensors.torch import load_file, save_file
 from torch import Tensor
 
 from attnkit.errors import CheckpointError
+from attnkit.models._checks import check_config_sizes
 from attnkit.models.base import KitModel
 from attnkit.models.hub_names import GPT_NAMES, NameTable
 from attnkit.storage import atomic_directory, build_checked, config_to_dict, read_safetensors
@@ -267,6 +268,7 @@ def load_pretrained(cls, path: str | os.PathLike, config_overrides: dict | None 
     config_dict = read_config(path)
     check_model_type(config_dict, cls.hf_model_types, cls.__name__, path)
     config = cls.config_class.from_hf_dict({**config_dict, **overrides})
+    check_config_sizes(config, str(Path(path) / CONFIG_NAME))  # before anything is built from it
     single = Path(path) / WEIGHTS_NAME
     # a config.json claiming a huge vocabulary is refused before anything is allocated
     model = build_checked(cls, config, single) if single.is_file() else cls(config)

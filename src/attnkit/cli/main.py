@@ -12,7 +12,7 @@ from __future__ import annotations
 import os
 import sys
 
-from attnkit.errors import exit_on_interrupt
+from attnkit.errors import InputError, exit_on_interrupt
 
 if __name__ == "__main__" or os.path.basename(sys.argv[0]) == "attnkit":  # the console script: before any import
     exit_on_interrupt(True)
@@ -84,6 +84,27 @@ def _register() -> None:
         importlib.import_module(name)
 
 
+def check_utf8(args: list[str]) -> None:
+    """Refuse a command-line argument that is not UTF-8 (Python keeps its bad bytes as surrogates, which a
+    tokenizer or a file name would choke on much later) with one line naming it.
+
+    Example:
+        >>> check_utf8(["translate", "caf" + chr(0xDCE9)])  # what Python makes of the Latin-1 byte 0xe9
+        Traceback (most recent call last):
+        ...
+        attnkit.errors.InputError: argument 2 ('caf\\xe9') is not valid UTF-8 (byte 0xe9). Expected UTF-8 text: convert it (e.g. with iconv) or use a UTF-8 terminal (LANG=C.UTF-8)
+    """
+    for i, arg in enumerate(args):
+        try:
+            arg.encode("utf-8")
+        except UnicodeEncodeError as err:
+            raw = arg.encode("utf-8", "surrogateescape")
+            shown = str(raw)[2:-1]
+            raise InputError(f"argument {i + 1} ('{shown}') is not valid UTF-8 (byte 0x{ord(arg[err.start]) & 0xFF:02x}). "
+                             f"Expected UTF-8 text: convert it (e.g. with iconv) or use a UTF-8 terminal "
+                             f"(LANG=C.UTF-8)") from None
+
+
 def _fail(message: str, code: int) -> int:
     first = " ".join(str(message).strip().splitlines()) or "unknown error"
     print(f"attnkit: error: {first}", file=sys.stderr)
@@ -96,6 +117,7 @@ def main(argv: list[str] | None = None) -> int:
     debug = "--debug" in args
     args = [a for a in args if a != "--debug"]
     try:
+        check_utf8(args)
         exit_on_interrupt(True)  # Ctrl-C while the commands load (torch among them): one line, exit 130
         _register()
         from attnkit.cli._options import bound_options  # loaded with the commands, after the Ctrl-C handler

@@ -183,7 +183,7 @@ class KitModel(nn.Module):
                 raise CheckpointError(f"{directory} holds a {model_type!r} model, not {cls.model_type!r} ({cls.__name__})")
             target = cls
         weights = directory / WEIGHTS_FILE
-        if not weights.is_file():
+        if not weights.exists():  # a directory in its place is reported by read_safetensors
             raise CheckpointError(f"model directory {str(directory)!r} is incomplete: {WEIGHTS_FILE} is missing")
         config = config_from_dict(target.config_class, meta["config"])
         check_config_sizes(config, str(directory / CONFIG_FILE))  # before anything is built from it

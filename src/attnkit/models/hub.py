@@ -30,14 +30,14 @@ from pathlib import Path
 from typing import Any, ClassVar, TypeVar
 
 import torch
-from safetensors.torch import load_file, save_file
+from safetensors.torch import save_file
 from torch import Tensor
 
 from attnkit.errors import CheckpointError
 from attnkit.models._checks import check_config_sizes
 from attnkit.models.base import KitModel
 from attnkit.models.hub_names import GPT_NAMES, NameTable
-from attnkit.storage import atomic_directory, build_checked, config_to_dict, read_safetensors
+from attnkit.storage import atomic_directory, build_checked, config_to_dict, read_json, read_safetensors
 
 CONFIG_NAME = "config.json"
 WEIGHTS_NAME = "model.safetensors"
@@ -73,13 +73,7 @@ def read_config(path: str | os.PathLike) -> dict:
     file = path / CONFIG_NAME
     if not file.is_file():
         raise CheckpointError(f"{path}: no {CONFIG_NAME} (expected a Hugging Face model directory)")
-    try:
-        config = json.loads(file.read_text(encoding="utf-8"))
-    except json.JSONDecodeError as e:
-        raise CheckpointError(f"{file}: not valid JSON ({e})") from e
-    if not isinstance(config, dict):
-        raise CheckpointError(f"{file}: expected a JSON object. Received: {type(config).__name__}")
-    return config
+    return read_json(file, dict)
 
 
 def read_weights(path: str | os.PathLike) -> dict[str, Tensor]:
@@ -87,12 +81,12 @@ def read_weights(path: str | os.PathLike) -> dict[str, Tensor]:
     ``model.safetensors.index.json``) in the directory ``path``."""
     path = _check_dir(path)
     if (path / WEIGHTS_NAME).is_file():
-        return load_file(path / WEIGHTS_NAME)
+        return read_safetensors(path / WEIGHTS_NAME)
     if (path / WEIGHTS_INDEX_NAME).is_file():
-        index = json.loads((path / WEIGHTS_INDEX_NAME).read_text(encoding="utf-8"))
+        index = read_json(path / WEIGHTS_INDEX_NAME, dict)
         tensors: dict[str, Tensor] = {}
         for shard in sorted(set(index["weight_map"].values())):
-            tensors.update(load_file(path / shard))
+            tensors.update(read_safetensors(path / shard))
         return tensors
     if (path / "pytorch_model.bin").exists():
         raise CheckpointError(

@@ -6,6 +6,7 @@ Shape legend: B batch, T positions.
 from __future__ import annotations
 
 import dataclasses
+import warnings
 
 import torch
 from torch import Tensor
@@ -143,3 +144,47 @@ def check_config_sizes(config: object, where: str) -> None:
         if limit is not None and isinstance(value, int) and value > limit:
             raise CheckpointError(f"{where}: key {field.name!r} is {value}, above attnkit's limit of {limit}: "
                                   f"the file is damaged or not attnkit's; fix the key or save the model again")
+
+
+def warn_right_padding(input_ids: Tensor, attention_mask: object, pad_id: int | None, stacklevel: int = 3) -> None:
+    """Warn when ``generate`` gets ``(B, T)`` prompts of which some, not all, end with ``pad_id`` and no mask:
+    a right-padded batch, which generation would continue after its padding.
+
+    Example:
+        >>> import warnings
+        >>> with warnings.catch_warnings(record=True) as seen:
+        ...     warnings.simplefilter("always")
+        ...     warn_right_padding(torch.tensor([[5, 6, 7], [5, 0, 0]]), None, pad_id=0, stacklevel=2)
+        >>> print(seen[0].message)
+        generate: prompt(s) [1] of input_ids end with the pad token 0 and no attention_mask was given, so generation would continue after the padding: pad on the left and pass attention_mask (a tokenizer's padding_side='left')
+    """
+    if attention_mask is not None or pad_id is None or input_ids.shape[0] < 2 or input_ids.shape[1] == 0:
+        return
+    ends = (input_ids[:, -1] == pad_id).tolist()  # (B,)
+    if any(ends) and not all(ends):
+        rows = [b for b, padded in enumerate(ends) if padded]
+        warnings.warn(f"generate: prompt(s) {rows} of input_ids end with the pad token {pad_id} and no "
+                      f"attention_mask was given, so generation would continue after the padding: pad on the "
+                      f"left and pass attention_mask (a tokenizer's padding_side='left')", UserWarning,
+                      stacklevel=stacklevel)
+
+
+def warn_unknown_texts(rows: list[list[int]], unk_id: int | None, stacklevel: int = 3) -> None:
+    """Warn when texts (their token ids ``rows``) hold no known word at all: the answer for such a text is the
+    model's prior, not a reading of it (as ``translate`` notes tokens outside the vocabulary).
+
+    Example:
+        >>> import warnings
+        >>> with warnings.catch_warnings(record=True) as seen:
+        ...     warnings.simplefilter("always")
+        ...     warn_unknown_texts([[4, 5], [1, 1, 1]], unk_id=1, stacklevel=2)
+        >>> print(seen[0].message)
+        classify: text(s) [1] hold no word the model knows (every word read as <unk>): their labels come from the model's prior, not from the text
+    """
+    if unk_id is None:
+        return
+    unknown = [i for i, row in enumerate(rows) if all(t == unk_id for t in row)]
+    if unknown:
+        warnings.warn(f"classify: text(s) {unknown} hold no word the model knows (every word read as <unk>): "
+                      f"their labels come from the model's prior, not from the text", UserWarning,
+                      stacklevel=stacklevel)

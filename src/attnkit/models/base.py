@@ -63,6 +63,7 @@ from attnkit.storage import (
     check_state_dict,
     config_from_dict,
     config_to_dict,
+    follow_umask,
     model_class,
     read_model_config,
     read_safetensors,
@@ -142,6 +143,7 @@ class KitModel(nn.Module):
 
         state, tied = split_shared(self.state_dict())
         save_file(state, str(directory / WEIGHTS_FILE), metadata={"model_type": self.model_type})
+        follow_umask(directory / WEIGHTS_FILE)  # safetensors creates it 0600
         for name, tok in self.tokenizers.items():
             tok.save(str(directory / f"{TOKENIZER_PREFIX}{name}.json"))
         meta = {**self.identity(), "config": config_to_dict(self.config), "attnkit_version": __version__,

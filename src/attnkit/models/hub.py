@@ -37,7 +37,14 @@ from attnkit.errors import CheckpointError
 from attnkit.models._checks import check_config_sizes
 from attnkit.models.base import KitModel
 from attnkit.models.hub_names import GPT_NAMES, NameTable
-from attnkit.storage import atomic_directory, build_checked, config_to_dict, read_json, read_safetensors
+from attnkit.storage import (
+    atomic_directory,
+    build_checked,
+    config_to_dict,
+    follow_umask,
+    read_json,
+    read_safetensors,
+)
 
 CONFIG_NAME = "config.json"
 WEIGHTS_NAME = "model.safetensors"
@@ -237,6 +244,7 @@ def write_hf_files(model, directory: Path) -> None:
     # own, contiguous copies: safetensors refuses views and tensors that share memory
     data = {k: v.detach().to("cpu").contiguous().clone() for k, v in model.hf_tensors().items()}
     save_file(data, str(directory / WEIGHTS_NAME), metadata={"format": "pt"})
+    follow_umask(directory / WEIGHTS_NAME)  # safetensors creates it 0600
     files = dict(model._tokenizer_files)
     tok = model.tokenizer
     if tok is not None:
@@ -406,7 +414,10 @@ class PretrainedModel(KitModel):
     def summary(self, seq_len: int = 8, batch_size: int = 1, **kwargs) -> str:
         """Print and return the layer table for an example input of ``(batch_size, seq_len)`` token ids."""
         device = next(self.parameters()).device
-        return super().summary(torch.zeros(batch_size, seq_len, dtype=torch.long, device=device), **kwargs)
+        ids = torch.zeros(batch_size, seq_len, dtype=torch.long, device=device)  # (B, T)
+        # attnkit's own example input comes with its mask: the once-per-process padding warning stays the user's
+        kwargs.setdefault("attention_mask", torch.ones_like(ids))
+        return super().summary(ids, **kwargs)
 
     # -- what a subclass provides ------------------------------------------------------------------------
     def hf_config(self) -> dict:

@@ -44,6 +44,23 @@ def _as_if_created(path: str | Path, directory: bool = False) -> None:
     os.chmod(path, (0o777 if directory else 0o666) & ~_umask())
 
 
+def follow_umask(path: PathLike) -> None:
+    """Give a file written by a library that creates it 0600 (safetensors' ``save_file``) the mode the user's
+    umask gives any new file (0666 minus the umask), as SECURITY.md promises for every file attnkit writes.
+
+    Example:
+        >>> import tempfile
+        >>> from safetensors.torch import save_file
+        >>> import torch
+        >>> path = Path(tempfile.mkdtemp()) / "w.safetensors"
+        >>> save_file({"w": torch.zeros(1)}, str(path))
+        >>> follow_umask(path)
+        >>> oct(path.stat().st_mode & 0o777) == oct(0o666 & ~_umask())
+        True
+    """
+    _as_if_created(path)
+
+
 @contextlib.contextmanager
 def atomic_file(path: PathLike, mode: str = "w") -> Iterator[IO[Any]]:
     """Yield a file open on a temporary name beside ``path``; on success it replaces ``path`` atomically.

@@ -328,7 +328,7 @@ class AttentionClassifier(KitModel):
             (True, True, ['good', 'plot'])
         """
         rows = self.encode(texts)
-        warn_unknown_texts(rows, self.tokenizers["text"].unk_id)  # at the caller's line
+        warn_unknown_texts(rows, self.tokenizers["text"].unk_id, stacklevel=4)  # the caller's line (past no_grad)
         was_training = self.training
         self.eval()
         try:

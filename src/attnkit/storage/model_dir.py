@@ -143,7 +143,8 @@ def read_model_config(directory: PathLike) -> dict[str, Any]:
                               f"rename the key 'kind' to 'model_type' in it, or train the model again")
     if not isinstance(meta, dict) or not isinstance(meta.get("model_type"), str) or not isinstance(meta.get("config"), dict):
         raise CheckpointError(f"{path} must hold an object with a string 'model_type' and an object 'config'. "
-                              f"Received keys: {sorted(meta) if isinstance(meta, dict) else type(meta).__name__}")
+                              f"Received keys: {sorted(meta) if isinstance(meta, dict) else type(meta).__name__}: the file is damaged "
+                              f"or not an attnkit model's; restore it or save the model again")
     return meta
 
 

@@ -233,6 +233,16 @@ def test_translate_file_is_streamed_in_bounded_batches(ws, capsys, monkeypatch):
     assert max(seen) <= 4 and sum(seen) == 15
 
 
+def test_translate_file_may_be_a_pipe(ws):
+    """--file is read once, as a stream: a pipe (``--file <(cmd)``, /dev/stdin) works, blank lines kept."""
+    env = {**os.environ, "PYTHONPATH": SRC + os.pathsep + os.environ.get("PYTHONPATH", "")}
+    done = subprocess.run([sys.executable, "-m", "attnkit", "translate", str(ws / "run"), "--file", "/dev/stdin",
+                           "--no-heatmap"], input="\nabc\n\nab\n", capture_output=True, text=True, env=env,
+                          timeout=300)
+    assert done.returncode == 0, done.stderr
+    assert len(done.stdout.splitlines()) == 4
+
+
 # ----------------------------------------------------------------------------------------------------------
 # Errors from reading files: name the file, say what to do
 # ----------------------------------------------------------------------------------------------------------
@@ -244,6 +254,8 @@ def ws(tmp_path_factory) -> Path:
     assert main(["train", "seq2seq", "--data", "reverse", "--max-len", "5", *TINY, "--out", str(root / "run")]) == 0
     (root / "adir").mkdir()
     (root / "latin1.txt").write_bytes("caf\xe9\n".encode("latin-1"))
+    (root / "fake.png").write_text("not a picture\n")
+    (root / "blank.txt").write_text("\n  \n\n")
 
     def model_copy(name: str, damage: Callable[[Path], object]) -> None:
         shutil.copytree(root / "run" / "model", root / name)
@@ -320,6 +332,8 @@ FILE_ERRORS = [
     ("argument-not-utf8", ["translate", "{ws}/run", "caf" + chr(0xDCE9)],
      ["argument 3 ('caf\\xe9') is not valid UTF-8", "iconv"]),
     ("caption-image-is-a-directory", ["caption", "{ws}/run", "{ws}/adir"], ["adir"]),
+    ("caption-image-not-an-image", ["caption", "{ws}/run", "{ws}/fake.png"], ["fake.png", "give a JPEG, PNG"]),
+    ("translate-nothing-in-file", ["translate", "{ws}/run", "--file", "{ws}/blank.txt"], ["nothing to translate"]),
 ]
 
 

@@ -186,7 +186,8 @@ def check_bounds(flag: str, value: object) -> object:
     if value < low:
         raise InputError(f"{flag} must be >= {low}. Received: {value}")
     if value > high:
-        raise InputError(f"{flag} must be <= {_number(high)} (attnkit's limit). Received: {value}")
+        why = "" if wants_float else " (attnkit's limit)"
+        raise InputError(f"{flag} must be <= {_number(high)}{why}. Received: {value}")
     return value
 
 

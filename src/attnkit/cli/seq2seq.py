@@ -7,6 +7,7 @@ only parses options.
 
 from __future__ import annotations
 
+import itertools
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -174,17 +175,17 @@ TRANSLATE_BATCH = 64
 
 
 def _inputs(texts: list[str] | None, file: Path | None) -> Iterator[str]:
-    """The arguments, then every line of ``--file`` as it is read; blank lines stay (as blank outputs)."""
-    def stream() -> Iterator[str]:
-        yield from texts or []
-        if file is not None:
-            yield from iter_lines(file, "--file")
-
+    """The arguments, then every line of ``--file`` as it is read (one pass: ``--file`` may be a pipe); blank
+    lines stay (as blank outputs). ``InputError`` before anything is yielded when there is no text at all."""
+    stream: Iterator[str] = iter(texts or [])
     if file is not None:
-        check_input_file(file, "--file")
-    if not any(t.strip() for t in stream()):  # reads only up to the first text
-        raise InputError("nothing to translate: give texts as arguments or --file")
-    return stream()
+        stream = itertools.chain(stream, iter_lines(check_input_file(file, "--file"), "--file"))
+    blanks = 0
+    for first in stream:
+        if first.strip():
+            return itertools.chain([""] * blanks, [first], stream)
+        blanks += 1
+    raise InputError("nothing to translate: give texts as arguments or --file")
 
 
 def _translate_lines(model: Seq2Seq, items: list[str], beam: int) -> list[dict[str, Any] | None]:
@@ -261,7 +262,8 @@ def translate_cmd(
     if beam < 1:
         raise InputError(f"--beam must be >= 1. Received: {beam}")
     model = load_seq2seq(model_dir).to(resolve_device(device))
-    total = None if png is None else sum(1 for t in _inputs(texts, file) if t.strip())  # names of the pictures
+    regular = file is None or file.is_file()  # a pipe is read once: its pictures are numbered
+    total = None if png is None else sum(1 for t in _inputs(texts, file) if t.strip()) if regular else 0
     done = pictures = 0
     for batch in batched(items, TRANSLATE_BATCH):  # translated and printed as they are read
         _warn_inputs(model, batch, first=done)  # numbers inputs as given (blank lines: never too long nor unknown)

@@ -129,9 +129,7 @@ def check_input_file(path: str | Path, what: str = "file") -> Path:
         raise InputError(f"{what} {str(p)!r} is a directory. Expected a file: give the path of a file in it")
     if not p.exists():
         raise InputError(f"{what} {str(p)!r} does not exist: check the path")
-    if not p.is_file():
-        raise InputError(f"{what} {str(p)!r} is not a regular file (a device or a pipe). Expected a file")
-    try:
+    try:  # a pipe (`--file <(cmd)`) or a device is read as a stream
         with open(p, "rb"):
             pass
     except PermissionError:

@@ -192,8 +192,8 @@ class GPT(hub.PretrainedModel):
         """
         c = self.config
         check_generate_args(input_ids, attention_mask, max_new_tokens, eos_token_id, c.vocab_size, c.n_positions)
-        pad = next((i for i in (c.pad_token_id, eos_token_id, c.eos_token_id) if i is not None), None)  # GPT-2: eos
-        warn_right_padding(input_ids, attention_mask, pad, stacklevel=4)  # past torch.no_grad to the caller
+        # only a pad id the config names: a prompt may well end with eos (GPT-2's stand-in for padding)
+        warn_right_padding(input_ids, attention_mask, c.pad_token_id, stacklevel=4)  # past torch.no_grad
         sampler = sampling(temperature if do_sample else 1.0, top_k, top_p, generator)  # checks them
         policy = sampler if do_sample else argmax
         B, T = input_ids.shape

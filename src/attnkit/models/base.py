@@ -53,6 +53,7 @@ from safetensors.torch import save_file
 from torch import nn
 
 from attnkit.errors import CheckpointError
+from attnkit.models._checks import check_config_sizes
 from attnkit.storage import (
     CONFIG_FILE,
     TOKENIZER_PREFIX,
@@ -62,6 +63,7 @@ from attnkit.storage import (
     check_state_dict,
     config_from_dict,
     config_to_dict,
+    follow_umask,
     model_class,
     read_model_config,
     read_safetensors,
@@ -141,6 +143,7 @@ class KitModel(nn.Module):
 
         state, tied = split_shared(self.state_dict())
         save_file(state, str(directory / WEIGHTS_FILE), metadata={"model_type": self.model_type})
+        follow_umask(directory / WEIGHTS_FILE)  # safetensors creates it 0600
         for name, tok in self.tokenizers.items():
             tok.save(str(directory / f"{TOKENIZER_PREFIX}{name}.json"))
         meta = {**self.identity(), "config": config_to_dict(self.config), "attnkit_version": __version__,
@@ -182,9 +185,13 @@ class KitModel(nn.Module):
                 raise CheckpointError(f"{directory} holds a {model_type!r} model, not {cls.model_type!r} ({cls.__name__})")
             target = cls
         weights = directory / WEIGHTS_FILE
-        if not weights.is_file():
+        if not weights.exists():  # a directory in its place is reported by read_safetensors
             raise CheckpointError(f"model directory {str(directory)!r} is incomplete: {WEIGHTS_FILE} is missing")
-        config = config_from_dict(target.config_class, meta["config"])
+        try:
+            config = config_from_dict(target.config_class, meta["config"])
+        except CheckpointError as err:  # name the whole path: the user may hold many config.json files
+            raise CheckpointError(f"{directory / CONFIG_FILE}: {err}") from None
+        check_config_sizes(config, str(directory / CONFIG_FILE))  # before anything is built from it
         model = build_checked(target, config, weights)  # refuses a config far larger than its weights
         model.load_weights(weights, tied=meta.get("tied") or {})
         model.tokenizers = _load_tokenizers(directory, meta.get("tokenizers"))

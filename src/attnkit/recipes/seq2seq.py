@@ -26,7 +26,6 @@ Example:
 from __future__ import annotations
 
 import dataclasses
-import json
 import warnings
 from dataclasses import dataclass, fields
 from pathlib import Path
@@ -41,6 +40,7 @@ from attnkit.metrics import bleu, by_length_bucket, exact_match, token_accuracy
 from attnkit.models.seq2seq import ATTENTIONS, CELLS, Seq2Seq, Seq2SeqConfig
 from attnkit.models.transformer import NORMS, POSITIONALS, SHARINGS, Transformer, TransformerConfig
 from attnkit.recipes.common import Log, PreparedRun, check_choice
+from attnkit.storage import read_json
 from attnkit.training.trainer import TrainConfig, TrainResult
 
 Pairs = list[tuple[str, str]]
@@ -70,7 +70,7 @@ class RunSpec:
         """``run.json`` of a run directory, or None when there is none (unknown keys are ignored)."""
         if not path.is_file():
             return None
-        data = json.loads(path.read_text(encoding="utf-8"))
+        data = read_json(path, dict)  # names the file when damaged
         known = {f.name for f in fields(cls)}
         return cls(**{k: v for k, v in data.items() if k in known})
 

@@ -39,6 +39,7 @@ from attnkit.storage.files import (
     atomic_file,
     atomic_write_bytes,
     atomic_write_text,
+    follow_umask,
     read_json,
     recover_directory,
     write_json,
@@ -60,6 +61,6 @@ from attnkit.storage.registry import MODEL_REGISTRY, model_class, register_model
 __all__ = [
     "CONFIG_FILE", "MODEL_REGISTRY", "TOKENIZER_PREFIX", "WEIGHTS_FILE", "atomic_directory", "atomic_file",
     "atomic_write_bytes", "atomic_write_text", "build_checked", "check_state_dict", "config_from_dict", "config_to_dict",
-    "model_class", "read_json", "read_model_config", "read_safetensors", "recover_directory",
+    "follow_umask", "model_class", "read_json", "read_model_config", "read_safetensors", "recover_directory",
     "register_model", "split_shared", "write_json",
 ]

@@ -61,8 +61,8 @@ def test_bert_pictures_hold_the_models_weights(dirs, tmp_path):
     with torch.no_grad():
         want = model(torch.tensor([ids]), output_attentions=True).attentions  # L x (1, H, T, T)
     figs = build_figures(record_for(model, "ana va al cine"), "rollout", layers=[1, 2], heads=[1])
-    grid = figs["heads"].axes
-    assert len(grid) == 2
+    grid = figs["heads"].axes[:-1]  # the last axes is the colour bar
+    assert len(grid) == 2 and figs["heads"].axes[-1].get_label() == "<colorbar>"
     for ax, layer in zip(grid, [1, 2], strict=True):
         np.testing.assert_allclose(ax.images[0].get_array(), want[layer][0, 1].numpy(), atol=1e-6)
     np.testing.assert_allclose(figs["attention"].axes[0].images[0].get_array(), want[2][0].mean(0).numpy(), atol=1e-6)

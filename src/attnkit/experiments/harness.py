@@ -71,6 +71,7 @@ class Panel:
     log_x: bool = False
     log_y: bool = False
     ylim: tuple[float, float] | None = None
+    names: tuple[tuple[str, str], ...] = ()  # series value -> the name the legend shows, e.g. ("none", "no attention")
 
 
 @dataclass
@@ -257,7 +258,8 @@ def figure(exp: Experiment, report: dict[str, Any]) -> Any:
         for row in report["tables"][panel.table]:
             stat = row[panel.y]
             if stat["mean"] is not None:
-                name = " ".join(str(row[k]) for k in panel.series)
+                name = dict(panel.names).get(" ".join(str(row[k]) for k in panel.series),
+                                             " ".join(str(row[k]) for k in panel.series))
                 series.setdefault(name, []).append((row[panel.x], stat["mean"], stat["sd"] or 0.0))
         for name, points in series.items():
             xs, ys, sds = zip(*sorted(points), strict=True)
@@ -275,7 +277,10 @@ def figure(exp: Experiment, report: dict[str, Any]) -> Any:
             ax.legend(fontsize=7)
     for ax in axes[len(exp.panels):]:
         ax.set_visible(False)
-    fig.suptitle(f"{exp.title} (mean ± sd over seeds {', '.join(map(str, report['seeds']))})")
+    from attnkit.viz._ticks import wrap_title
+
+    title = f"{exp.title} (mean ± sd over seeds {', '.join(map(str, report['seeds']))})"
+    fig.suptitle(wrap_title(title, fig.get_figwidth() * 0.95))
     fig.tight_layout()
     return fig
 

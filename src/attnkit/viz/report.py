@@ -59,29 +59,37 @@ def build_figures(rec: AttentionRecord, method: str = "raw", layers: Sequence[in
     if rec.alignment is not None:
         figures["alignment"] = alignment_figure(rec.alignment, rec.out_tokens, rec.tokens, title=rec.output or None)
     if rec.word_weights is not None:
-        figures["words"] = token_figure(rec.word_weights, rec.tokens, style="text", query=None)
-        figures["words"].suptitle(rec.output or "word weights")
+        figures["words"] = token_figure(rec.word_weights, rec.tokens, style="text",
+                                        title=rec.output or "word weights")
     if rec.image_attention is not None:
         figures["regions"] = regions_figure(rec)
     return figures
 
 
 def regions_figure(rec: AttentionRecord) -> Any:
-    """The captioner's per-word overlays (``attnkit.viz.overlay.overlay_grid``) as one figure."""
+    """The captioner's per-word overlays (``attnkit.viz.overlay.overlay_grid``) as one figure, with the colour
+    scale of the overlays (each word's map relative to its own largest weight)."""
+    import numpy as np
     from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.cm import ScalarMappable
+    from matplotlib.colors import ListedColormap, Normalize
     from matplotlib.figure import Figure
 
-    from attnkit.viz.overlay import overlay_grid
+    from attnkit.viz._ticks import suptitle
+    from attnkit.viz.overlay import hot_colours, overlay_grid
 
     gh, gw = rec.region_grid
     maps = rec.image_attention.reshape(-1, gh, gw)  # (T_out, gh, gw)
-    sheet = overlay_grid(rec.image, maps, rec.out_tokens)
-    fig = Figure(figsize=(sheet.shape[1] / 100, sheet.shape[0] / 100 + 0.4), layout="constrained")
+    sheet = overlay_grid(rec.image, maps, rec.out_tokens, scale=False)
+    fig = Figure(figsize=(sheet.shape[1] / 100 + 0.2, sheet.shape[0] / 100 + 1.2), layout="constrained")
     FigureCanvasAgg(fig)
     ax = fig.add_subplot()
     ax.imshow(sheet)
     ax.set_axis_off()
-    fig.suptitle(rec.output, fontsize=9)
+    hot = ScalarMappable(Normalize(0.0, 1.0), ListedColormap(hot_colours(np.linspace(0.0, 1.0, 256))))
+    fig.colorbar(hot, ax=ax, orientation="horizontal", fraction=0.08, aspect=40,
+                 label="attention over the image, relative to the word's largest weight")
+    suptitle(fig, rec.output, fontsize=9)
     return fig
 
 

@@ -215,3 +215,14 @@ def test_minilm_hugging_face_directory(tmp_path):
     spec.loader.exec_module(example)
     picture = example.picture(model, tmp_path / "pic.png")
     assert picture.stat().st_size > 10_000
+
+
+def test_bert_word_level_pictures_and_token(dirs, tmp_path, capsys):
+    out = tmp_path / "w"
+    assert main(["viz", str(dirs["bert"]), "ana va al cine", "--out", str(out), "--words", "--hide-special",
+                 "--token", "1", "--method", "rollout"]) == 0
+    html = (out / "explorer.html").read_text()
+    assert '"initial":"rollout"' in html and "renormalised" in html and '"input":"ana va al cine"' in html
+    assert "[CLS]" not in html.split('"tokens":')[1].split("]")[0]  # hidden from the explorer too
+    assert main(["viz", str(dirs["bert"]), "ana", "--out", str(tmp_path / "x"), "--token", "zebra"]) == 2
+    assert "--token" in capsys.readouterr().err and not (tmp_path / "x").exists()

@@ -89,6 +89,14 @@ def viz_cmd(
                                               "that round to >= 0.01; 32 past 128 tokens).")] = None,
     svg: Annotated[bool, typer.Option("--svg", help="Write SVG pictures instead of PNG.", metavar="")] = False,
     threads: Threads = 1,
+    words: Annotated[bool, typer.Option("--words", metavar="", help="Merge word pieces (##ic) into words: a word "
+                                        "receives the sum of its pieces' weights and gives their average "
+                                        "(Clark et al. 2019, bertviz).")] = False,
+    hide_special: Annotated[bool, typer.Option("--hide-special", metavar="", help="Hide the special tokens ([CLS], "
+                                               "[SEP]); each row is renormalised over the tokens shown, as the "
+                                               "pictures say.")] = False,
+    token: Annotated[str | None, typer.Option("--token", help="The token token.png shows: its position (0 = first) "
+                                              "or its text (default: the first token shown).")] = None,
 ) -> None:
     """Draw the attention of a model on one input: PNG/SVG pictures and OUT/explorer.html."""
     from attnkit.recipes.records import record_for
@@ -117,8 +125,47 @@ def viz_cmd(
                          f"not have")
     chosen_layers = parse_indices(layers, max(rec.num_layers, 1), "--layers", "layers")
     chosen_heads = parse_indices(heads, max(rec.num_heads, 1), "--heads", "heads")
-    paths = write_report(rec, out, method=method, layers=chosen_layers, heads=chosen_heads, svg=svg, top_k=top_k)
+    rec = shown_record(rec, text, model_dir, img, words=words, hide_special=hide_special, method=method)
+    if token is not None:
+        from attnkit.viz.report import token_index
+
+        try:
+            token_index(rec.tokens, token)
+        except ValueError as err:
+            raise InputError(str(err)) from None
+    paths = write_report(rec, out, method=method, layers=chosen_layers, heads=chosen_heads, svg=svg, top_k=top_k,
+                         token=token)
     if rec.output:
         print(f"output: {rec.output}")
     for p in paths:
         print(p)
+
+
+def shown_record(rec, text: str, model_dir: Path, image, *, words: bool, hide_special: bool, method: str):
+    """The record as the pictures show it: the input and the model's name for the explorer's header, the
+    captioner's image in its own proportions (the model saw it squared), word pieces merged and special tokens
+    hidden when asked."""
+    from dataclasses import replace
+
+    from attnkit.viz.words import word_level
+
+    rec = replace(rec, text=text, model_name=model_dir.resolve().name)
+    if image is not None and rec.image is not None:
+        rec = replace(rec, image=fit_image(image))
+    if (words or hide_special) and not rec.has_layers:
+        raise InputError(f"--words/--hide-special change self-attention pictures, which a {rec.model_type} model does "
+                         f"not have")
+    if words or hide_special:
+        methods = ("rollout", method) if method != "flow" else ("rollout", "flow")
+        rec = word_level(rec, merge=words, hide_special=hide_special, methods=methods)
+    return rec
+
+
+def fit_image(image, side: int = 384):
+    """``(h, w, 3)`` uint8 scaled so that its longer side is at most ``side`` pixels, proportions kept."""
+    import numpy as np
+    from PIL import Image
+
+    h, w = image.shape[:2]
+    k = min(1.0, side / max(h, w))
+    return np.asarray(Image.fromarray(image).resize((max(1, round(w * k)), max(1, round(h * k))), Image.BILINEAR))

@@ -4,7 +4,7 @@ All figures and the page are built first and written only at the end, so a failu
 
     attention.<ext>   raw (mean of heads, last chosen layer) beside rollout / flow / grad   models with layers
     heads.<ext>       the chosen layers x heads grid                                        models with layers
-    token.<ext>       the first row's attention as bars (of the chosen method)              models with layers
+    token.<ext>       one token's attention as bars (the first, or --token)                 models with layers
     alignment.<ext>   output x input tokens                                                 seq2seq, transformer
     words.<ext>       the classifier's word weights as highlighted text                     classifier
     regions.<ext>     one image overlay per output word                                     captioner
@@ -34,28 +34,51 @@ from attnkit.viz.plots import alignment_figure, save_figure
 from attnkit.viz.record import AttentionRecord
 
 
-def _layer_figures(rec: AttentionRecord, method: str, layers: list[int], heads: list[int]) -> dict[str, Any]:
+def _layer_figures(rec: AttentionRecord, method: str, layers: list[int], heads: list[int],
+                   token: int) -> dict[str, Any]:
     last = layers[-1]
-    raw = method_matrix(rec, "raw", last)
-    mats = {f"raw, layer {last}, mean of heads": raw}
-    chosen = raw
+    names = {"raw": f"raw, layer {last}, mean of heads", "rollout": "rollout", "flow": "flow",
+             "grad": f"gradient-weighted, layer {last}"}
+    mats = {names["raw"]: method_matrix(rec, "raw", last)}
+    chosen = mats[names["raw"]]
     if method != "raw":
-        chosen = method_matrix(rec, method, last)
-        mats[{"rollout": "rollout", "flow": "flow", "grad": f"gradient-weighted, layer {last}"}[method]] = chosen
+        chosen = mats[names[method]] = method_matrix(rec, method, last)
+    caption = "\n".join(filter(None, [rec.output, *rec.notes])) or None  # what was merged or hidden, on the picture
+    about = f"attention of {rec.tokens[token]!r} (token {token}), {names[method]}"
     return {
-        "attention": heatmaps_figure(mats, rec.tokens, title=rec.output or None),
-        "heads": heads_grid_figure(rec.attentions, rec.tokens, layers=layers, heads=heads),
-        "token": token_figure(chosen[0], rec.tokens, query=rec.tokens[0]),
+        "attention": heatmaps_figure(mats, rec.tokens, title=caption),
+        "heads": heads_grid_figure(rec.attentions, rec.tokens, layers=layers, heads=heads, title=caption),
+        "token": token_figure(chosen[token], rec.tokens, title="\n".join([about, *rec.notes])),
     }
 
 
+def token_index(tokens: list[str], token: int | str | None) -> int:
+    """The row ``--token`` names: a position (0 = first) or a token's text (its first occurrence); None -> 0.
+
+    Example:
+        >>> token_index(["[CLS]", "cine", "ver"], "ver"), token_index(["a", "b"], "1"), token_index(["a"], None)
+        (2, 1, 0)
+    """
+    if token is None:
+        return 0
+    if isinstance(token, int) or str(token).lstrip("-").isdigit():
+        i = int(token)
+        if not 0 <= i < len(tokens):
+            raise ValueError(f"Expected --token between 0 and {len(tokens) - 1} (or a token). Received: {i}")
+        return i
+    for i, t in enumerate(tokens):
+        if t == token or t.lower() == str(token).lower():
+            return i
+    raise ValueError(f"Expected --token to be a position or one of the tokens {tokens}. Received: {token!r}")
+
+
 def build_figures(rec: AttentionRecord, method: str = "raw", layers: Sequence[int] | None = None,
-                  heads: Sequence[int] | None = None) -> dict[str, Any]:
-    """name -> matplotlib ``Figure`` for ``rec`` (see the table above)."""
+                  heads: Sequence[int] | None = None, token: int | str | None = None) -> dict[str, Any]:
+    """name -> matplotlib ``Figure`` for ``rec`` (see the table above); ``token`` picks token.png's row."""
     figures: dict[str, Any] = {}
     if rec.has_layers:
         figures.update(_layer_figures(rec, method, list(layers or range(rec.num_layers)),
-                                      list(heads or range(rec.num_heads))))
+                                      list(heads or range(rec.num_heads)), token_index(rec.tokens, token)))
     if rec.alignment is not None:
         figures["alignment"] = alignment_figure(rec.alignment, rec.out_tokens, rec.tokens, title=rec.output or None)
     if rec.word_weights is not None:
@@ -95,8 +118,10 @@ def regions_figure(rec: AttentionRecord) -> Any:
 
 def write_report(rec: AttentionRecord, out: str | os.PathLike[str], method: str = "raw",
                  layers: Sequence[int] | None = None, heads: Sequence[int] | None = None, svg: bool = False,
-                 dpi: int = 100, top_k: int | None = None) -> list[Path]:
+                 dpi: int = 100, top_k: int | None = None, token: int | str | None = None) -> list[Path]:
     """Build every picture and the explorer of ``rec``, then write them into directory ``out``.
+
+    ``token`` picks the row token.png shows (a position or a token's text; default the first).
 
     Returns:
         The paths written.
@@ -106,9 +131,9 @@ def write_report(rec: AttentionRecord, out: str | os.PathLike[str], method: str 
     if method != "raw" and not rec.has_layers:
         raise ValueError(f"--method {method} needs per-layer self-attention, which a {rec.model_type} model does not "
                          f"have. Expected --method raw")
-    figures = build_figures(rec, method, layers, heads)
+    figures = build_figures(rec, method, layers, heads, token)
     views = ("raw", "rollout") if method in ("raw", "rollout") else ("raw", "rollout", method)
-    page = explorer_html(explorer_data(rec, methods=views, layers=layers, heads=heads, top_k=top_k))
+    page = explorer_html(explorer_data(rec, methods=views, layers=layers, heads=heads, top_k=top_k, initial=method))
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     written = [save_figure(fig, out / f"{name}.{'svg' if svg else 'png'}", dpi=dpi) for name, fig in figures.items()]
@@ -118,4 +143,4 @@ def write_report(rec: AttentionRecord, out: str | os.PathLike[str], method: str 
     return [*written, out / "explorer.html"]
 
 
-__all__ = ["METHODS", "build_figures", "method_matrix", "write_report"]
+__all__ = ["METHODS", "build_figures", "method_matrix", "token_index", "write_report"]

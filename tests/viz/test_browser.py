@@ -64,19 +64,7 @@ def test_explorer_in_chromium(tmp_path):
     rec = _record()
     path = write_explorer(rec, tmp_path / "explorer.html", methods=("raw", "rollout", "grad"))
     with sync_playwright() as p:
-        try:
-            browser = p.chromium.launch_persistent_context(str(tmp_path / "profile"), executable_path=CHROMIUM,
-                                                           args=FLAGS, headless=True,
-                                                           viewport={"width": 1200, "height": 900})
-        except Exception as err:  # noqa: BLE001 - a browser that cannot start is reported as a skip
-            pytest.skip(f"Chromium at {CHROMIUM} could not start: {str(err).splitlines()[0]}")
-        outside, errors = [], []
-        page = browser.new_page()
-        page.route("**/*", lambda route: route.continue_() if route.request.url.startswith("file:")
-                   else (outside.append(route.request.url), route.abort()))
-        page.on("pageerror", lambda e: errors.append(str(e)))
-        page.goto(path.resolve().as_uri())
-        page.wait_for_selector("body[data-ready='1']")
+        browser, page, outside, errors = _open(p, tmp_path, path)
         _walk_views(page, rec)
         assert len(page.query_selector_all("#grid canvas")) == L  # grad: one map per layer
         page.select_option("#method", "raw")

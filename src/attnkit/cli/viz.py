@@ -125,14 +125,7 @@ def viz_cmd(
                          f"not have")
     chosen_layers = parse_indices(layers, max(rec.num_layers, 1), "--layers", "layers")
     chosen_heads = parse_indices(heads, max(rec.num_heads, 1), "--heads", "heads")
-    rec = shown_record(rec, text, model_dir, img, words=words, hide_special=hide_special, method=method)
-    if token is not None:
-        from attnkit.viz.report import token_index
-
-        try:
-            token_index(rec.tokens, token)
-        except ValueError as err:
-            raise InputError(str(err)) from None
+    rec = shown_record(rec, text, model_dir, img, words=words, hide_special=hide_special, method=method, token=token)
     paths = write_report(rec, out, method=method, layers=chosen_layers, heads=chosen_heads, svg=svg, top_k=top_k,
                          token=token)
     if rec.output:
@@ -141,12 +134,14 @@ def viz_cmd(
         print(p)
 
 
-def shown_record(rec, text: str, model_dir: Path, image, *, words: bool, hide_special: bool, method: str):
+def shown_record(rec, text: str, model_dir: Path, image, *, words: bool, hide_special: bool, method: str,
+                 token: str | None = None):
     """The record as the pictures show it: the input and the model's name for the explorer's header, the
     captioner's image in its own proportions (the model saw it squared), word pieces merged and special tokens
-    hidden when asked."""
+    hidden when asked; ``--token`` checked against the tokens shown."""
     from dataclasses import replace
 
+    from attnkit.viz.report import token_index
     from attnkit.viz.words import word_level
 
     rec = replace(rec, text=text, model_name=model_dir.resolve().name)
@@ -158,6 +153,11 @@ def shown_record(rec, text: str, model_dir: Path, image, *, words: bool, hide_sp
     if words or hide_special:
         methods = ("rollout", method) if method != "flow" else ("rollout", "flow")
         rec = word_level(rec, merge=words, hide_special=hide_special, methods=methods)
+    if token is not None:
+        try:
+            token_index(rec.tokens, token)
+        except ValueError as err:
+            raise InputError(str(err)) from None
     return rec
 
 

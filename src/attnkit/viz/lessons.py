@@ -25,7 +25,7 @@ import numpy as np  # noqa: E402
 from matplotlib.backends.backend_agg import FigureCanvasAgg  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
 
-from attnkit.viz._ticks import suptitle  # noqa: E402
+from attnkit.viz._ticks import suptitle, wrap_title  # noqa: E402
 
 COURSE_T = 40
 """The course's example: a 40-token sentence, a 40 x 40 matrix of scores."""
@@ -66,12 +66,18 @@ def cost_figure(rows: Sequence[Mapping[str, Any]], *, note: str = "", title: str
     measured = np.array([_mib(r.get("measured_bytes")) for r in rows])
     if np.isfinite(measured).any():
         mem.plot(t, measured, marker="s", ls=":", label="peak memory measured (scores, softmax, output)")
-    _reference(mem, t, t[0], computed[0])
+        last = np.flatnonzero(np.isfinite(measured))[-1]
+        _reference(mem, t, t[last], measured[last])  # does the measured memory grow as T²?
+    else:
+        _reference(mem, t, t[0], computed[0])
     mem.set_ylabel("memory (MiB)")
     mem.set_title("memory of the attention scores")
     seconds = np.array([np.nan if r.get("seconds") is None else r["seconds"] * 1e3 for r in rows])
     timed = np.isfinite(seconds)
     time.plot(t[timed], seconds[timed], marker="o", label="one attention call (median, measured)")
+    guess = np.array([np.nan if r.get("predicted_seconds") is None else r["predicted_seconds"] * 1e3 for r in rows])
+    if np.isfinite(guess).any():
+        time.plot(t, guess, marker="o", ls="none", mfc="none", color="C0", label="not timed: T² from the last timed")
     if timed.any():
         _reference(time, t, t[timed][-1], seconds[timed][-1])
     time.set_ylabel("time (ms)")
@@ -85,13 +91,13 @@ def cost_figure(rows: Sequence[Mapping[str, Any]], *, note: str = "", title: str
     if course:
         scores = COURSE_T * COURSE_T
         _mark_course(mem, COURSE_T, _mib(course[0]["computed_bytes"]),
-                     f"the course's 40 × 40: {scores:,} scores")
+                     f"the course's 40 × 40: {scores:,} scores, {scores * 4 / 1000:.1f} kB")
         if course[0].get("seconds") is not None:
             _mark_course(time, COURSE_T, course[0]["seconds"] * 1e3, "40 × 40")
     mem.legend(fontsize=7, loc="upper left")
     time.legend(fontsize=7, loc="upper left")
     if note:
-        fig.supxlabel(note, fontsize=8, color="#444")
+        fig.supxlabel(wrap_title(note, fig.get_figwidth() * 0.95, 8), fontsize=8, color="#444")
     suptitle(fig, title or "Attention compares every token with every other: T² scores")
     return fig
 
@@ -125,19 +131,28 @@ def positions_figure(encodings: Mapping[str, Any], *, notes: Mapping[str, str] |
     fig = Figure(figsize=(4.2 * len(names), 8.0), layout="constrained")
     FigureCanvasAgg(fig)
     axes = fig.subplot_mosaic([names, ["similarity"] * len(names)], height_ratios=[1.3, 1.0])
-    for name in names:
+    curves = {}
+    for k, name in enumerate(names):
         e = np.asarray(encodings[name], dtype=np.float64)
         ax = axes[name]
-        lim = max(float(np.abs(e).max()), 1e-12)
+        top, q99 = float(np.abs(e).max()), float(np.quantile(np.abs(e), 0.99))
+        lim = max(q99 if top > 1.5 * q99 else top, 1e-12)  # a few outliers do not wash the picture out
         image = ax.imshow(e, aspect="auto", cmap="RdBu_r", vmin=-lim, vmax=lim, interpolation="nearest")
         ax.set_title(name, fontsize=10)
         ax.set_xlabel(f"dimension (of {e.shape[1]})" + (f"\n{notes[name]}" if notes and name in notes else ""),
                       fontsize=8)
         ax.set_ylabel("position")
-        fig.colorbar(image, ax=ax, fraction=0.05, pad=0.02, label="value")
-        sim = similarity_by_distance(e, max_distance)
-        axes["similarity"].plot(range(len(sim)), sim, marker=".", label=name)
+        clipped = " (clipped at the 99th percentile)" if lim < np.abs(e).max() - 1e-12 else ""
+        fig.colorbar(image, ax=ax, fraction=0.05, pad=0.02, label="value" + clipped)
+        curves[name] = similarity_by_distance(e, max_distance)
+        axes["similarity"].plot(range(len(curves[name])), curves[name], marker=".", ls=("-", "--", ":")[k % 3],
+                                lw=2.5 - 0.6 * (k % 3), label=name)
     sim_ax = axes["similarity"]
+    same = [f"{a} and {b}" for i, a in enumerate(names) for b in names[i + 1:]
+            if len(curves[a]) == len(curves[b]) and np.allclose(curves[a], curves[b], atol=1e-6)]
+    if same:
+        sim_ax.text(0.01, 0.03, f"{'; '.join(same)}: the same curve, the mean of cos(k θ_i)", ha="left",
+                    transform=sim_ax.transAxes, fontsize=8, color="#444")
     sim_ax.axhline(0.0, color="grey", lw=0.8)
     sim_ax.set_xlabel("distance between the two positions |m − n|")
     sim_ax.set_ylabel("cosine similarity (dot product of unit vectors)")

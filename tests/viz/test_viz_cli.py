@@ -226,3 +226,13 @@ def test_bert_word_level_pictures_and_token(dirs, tmp_path, capsys):
     assert "[CLS]" not in html.split('"tokens":')[1].split("]")[0]  # hidden from the explorer too
     assert main(["viz", str(dirs["bert"]), "ana", "--out", str(tmp_path / "x"), "--token", "zebra"]) == 2
     assert "--token" in capsys.readouterr().err and not (tmp_path / "x").exists()
+
+
+def test_gpt_words_merge_byte_level_pieces(dirs, tmp_path):
+    import attnkit
+
+    rec = record_for(attnkit.load(dirs["gpt"]), "ana va al cine")
+    assert main(["viz", str(dirs["gpt"]), "ana va al cine", "--out", str(tmp_path / "g"), "--words"]) == 0
+    html = (tmp_path / "g" / "explorer.html").read_text()
+    words = html.split('"tokens":')[1].split("]")[0]
+    assert words == '["ana","va","al","cine"' and len(rec.tokens) >= 4  # pieces joined into the four words

@@ -9,7 +9,7 @@ import torch
 from attnkit.viz.interpret import attention_rollout
 from attnkit.viz.record import AttentionRecord
 from attnkit.viz.report import build_figures, token_index
-from attnkit.viz.words import hide, is_special, merge_pieces, word_groups, word_level
+from attnkit.viz.words import hide, is_special, merge_pieces, word_groups, word_level, word_text
 
 TOKENS = ["[CLS]", "ana", "ve", "pel", "##ic", "##ula", "en", "ci", "##ne", "[SEP]"]  # T = 10, W = 7 words
 WORDS = ["[CLS]", "ana", "ve", "pelicula", "en", "cine", "[SEP]"]
@@ -43,6 +43,13 @@ def test_groups_follow_the_continuation_marks():
     assert word_groups(TOKENS) == [[0], [1], [2], [3, 4, 5], [6], [7, 8], [9]]
     assert word_groups(["##x", "a"]) == [[0], [1]]  # a leading piece starts a word
     assert [is_special(t) for t in ("[CLS]", "[SEP]", "[PAD]", "<s>", "cine", "##ne")] == [True] * 4 + [False] * 2
+
+
+def test_byte_level_words_start_with_a_space():
+    tokens = ["Ana", " va", " al", " ci", "ne", " pel", "ic", "ula", "<|endoftext|>"]
+    assert word_groups(tokens) == [[0], [1], [2], [3, 4], [5, 6, 7], [8]]
+    assert [word_text(tokens, g) for g in word_groups(tokens)] == ["Ana", "va", "al", "cine", "pelicula",
+                                                                  "<|endoftext|>"]
 
 
 def test_merge_matches_naive_float64_on_a_hand_made_matrix():

@@ -89,7 +89,8 @@ def viz_cmd(
                                               "that round to >= 0.01; 32 past 128 tokens).")] = None,
     svg: Annotated[bool, typer.Option("--svg", help="Write SVG pictures instead of PNG.", metavar="")] = False,
     threads: Threads = 1,
-    words: Annotated[bool, typer.Option("--words", metavar="", help="Merge word pieces (##ic) into words: a word "
+    words: Annotated[bool, typer.Option("--words", metavar="", help="Merge word pieces (BERT's ##ic, GPT-2's pieces "
+                                        "without a leading space) into words: a word "
                                         "receives the sum of its pieces' weights and gives their average "
                                         "(Clark et al. 2019, bertviz).")] = False,
     hide_special: Annotated[bool, typer.Option("--hide-special", metavar="", help="Hide the special tokens ([CLS], "

@@ -1,4 +1,5 @@
-"""Word-level attention for word-piece models (BERT): merge the pieces of a word, hide the special tokens.
+"""Word-level attention for word-piece models (BERT's ``##`` pieces, GPT-2's byte-level pieces): merge the
+pieces of a word, hide the special tokens.
 
 A WordPiece tokenizer cuts ``película`` into ``pel ##ic ##ula``; a picture of ``(T, T)`` weights then shows
 pieces, not words. Following Clark et al. 2019 ("What does BERT look at?", section 4.1) and bertviz, a word
@@ -49,18 +50,37 @@ def is_special(token: str) -> bool:
     return bool(_SPECIAL.match(token))
 
 
+def _spaced(tokens: Sequence[str]) -> bool:
+    """True for byte-level BPE tokens (GPT-2): words start with a space and no piece carries ``##``."""
+    return any(t.startswith(" ") for t in tokens) and not any(t.startswith(CONTINUATION) for t in tokens)
+
+
 def word_groups(tokens: Sequence[str]) -> list[list[int]]:
-    """The positions of each word's pieces: a token starting with ``##`` joins the word before it.
+    """The positions of each word's pieces: a token starting with ``##`` joins the word before it (WordPiece);
+    with byte-level BPE tokens (GPT-2, words start with a space), a token without a leading space does.
 
     A special token is always a word of its own.
+
+    Example:
+        >>> word_groups(["Ana", " va", " al", " ci", "ne", "."])
+        [[0], [1], [2], [3, 4, 5]]
     """
+    spaced = _spaced(tokens)
     groups: list[list[int]] = []
     for i, tok in enumerate(tokens):
-        if groups and tok.startswith(CONTINUATION) and len(tok) > len(CONTINUATION) and not is_special(tokens[i - 1]):
+        joins = (not tok.startswith(" ")) if spaced else tok.startswith(CONTINUATION) and len(tok) > len(CONTINUATION)
+        if groups and joins and not is_special(tok) and not is_special(tokens[i - 1]):
             groups[-1].append(i)
         else:
             groups.append([i])
     return groups
+
+
+def word_text(tokens: Sequence[str], group: Sequence[int]) -> str:
+    """The word a group of pieces spells: ``pel ##ic ##ula`` -> ``pelicula``, `` ci ne`` -> ``cine``."""
+    if _spaced(tokens):
+        return "".join(tokens[i] for i in group).strip() or tokens[group[0]]
+    return tokens[group[0]] + "".join(tokens[i][len(CONTINUATION):] for i in group[1:])
 
 
 def merge_pieces(weights: Tensor, groups: Sequence[Sequence[int]]) -> Tensor:
@@ -98,7 +118,7 @@ def word_level(rec: AttentionRecord, merge: bool = True, hide_special: bool = Fa
         methods: the derived maps to carry over (``raw`` needs none).
     """
     groups = word_groups(rec.tokens) if merge else [[i] for i in range(len(rec.tokens))]
-    words = [rec.tokens[g[0]] + "".join(rec.tokens[i][len(CONTINUATION):] for i in g[1:]) for g in groups]
+    words = [word_text(rec.tokens, g) for g in groups]
     keep = [a for a, w in enumerate(words) if not (hide_special and is_special(w))]
     if not keep:
         raise ValueError(f"Expected at least one word that is not a special token. Received: {rec.tokens}")
@@ -109,7 +129,9 @@ def word_level(rec: AttentionRecord, merge: bool = True, hide_special: bool = Fa
 
     derived = {m: to_words(grad_maps(rec) if m == "grad" else method_matrix(rec, m)) for m in methods if m != "raw"}
     notes = list(rec.notes)
-    if merge and len(groups) < len(rec.tokens):
+    if merge and len(groups) == len(rec.tokens):
+        notes.append("no word pieces to merge: every token is a word")
+    elif merge:
         notes.append("word pieces merged into words: a word receives the sum of its pieces' weights and gives their "
                      "average (Clark et al. 2019)")
     if hide_special:
@@ -122,4 +144,4 @@ def word_level(rec: AttentionRecord, merge: bool = True, hide_special: bool = Fa
                    gradients=None, derived=derived, notes=notes)
 
 
-__all__ = ["CONTINUATION", "hide", "is_special", "merge_pieces", "word_groups", "word_level"]
+__all__ = ["CONTINUATION", "hide", "is_special", "merge_pieces", "word_groups", "word_level", "word_text"]

@@ -150,3 +150,13 @@ def test_a_panel_without_names_shows_the_raw_values():
     exp = Experiment("x", "x", (Table("t", "t", ("m", "n"), ("y",)),), (Panel("t", "n", "y", ("m",)),), lambda s: {})
     report = {"seeds": [0], "tables": {"t": aggregate([[{"m": "a", "n": 1, "y": 0.5}]], ("m", "n"), ("y",))}}
     assert [t.get_text() for t in figure(exp, report).axes[0].get_legend().get_texts()] == ["a"]
+
+
+def test_each_word_overlay_can_carry_the_scale():
+    from attnkit.viz.overlay import SCALE_HEIGHT, word_overlays
+
+    image = np.full((20, 200, 3), 128, dtype=np.uint8)
+    plain, scaled = word_overlays(image, np.ones((1, 2, 2))), word_overlays(image, np.ones((1, 2, 2)), scale=True)
+    assert scaled[0].shape == (20 + SCALE_HEIGHT, 200, 3)
+    np.testing.assert_array_equal(scaled[0][:20], plain[0])  # the picture itself unchanged, the scale under it
+    assert (scaled[0][20:] != 255).any()

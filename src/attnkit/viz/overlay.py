@@ -60,16 +60,17 @@ def hot_colours(heat: np.ndarray) -> np.ndarray:
     return np.clip(3.0 * h - np.array([0.0, 1.0, 2.0]), 0.0, 1.0)
 
 
-def word_overlays(image: np.ndarray, maps: Any, alpha: float = 0.6) -> list[np.ndarray]:
+def word_overlays(image: np.ndarray, maps: Any, alpha: float = 0.6, scale: bool = False) -> list[np.ndarray]:
     """One picture per map: ``image`` ``(H, W, 3)`` uint8 with map ``t`` ``(gh, gw)`` drawn over it.
 
     Args:
         image: ``(H, W, 3)`` uint8.
         maps: ``(T, gh, gw)`` attention maps (tensor or array).
         alpha: opacity of the heat colour where the map is at its maximum.
+        scale: add the colour scale under each picture (``SCALE_HEIGHT`` more rows, at least 160 wide).
 
     Returns:
-        ``T`` arrays ``(H, W, 3)`` uint8.
+        ``T`` arrays ``(H, W, 3)`` uint8 (``(H + SCALE_HEIGHT, max(W, 160), 3)`` with ``scale``).
     """
     if image.ndim != 3 or image.shape[-1] != 3:
         raise ValueError(f"Expected an image (H, W, 3). Received: {tuple(image.shape)}")
@@ -81,7 +82,16 @@ def word_overlays(image: np.ndarray, maps: Any, alpha: float = 0.6) -> list[np.n
         rgb = hot_colours(heat) * 255.0  # (H, W, 3)
         weight = alpha * (0.35 + 0.65 * heat)[..., None]
         out.append(np.clip(np.round(base * (1 - weight) + rgb * weight), 0, 255).astype(np.uint8))
-    return out
+    return [with_scale(o) for o in out] if scale else out
+
+
+def with_scale(picture: np.ndarray) -> np.ndarray:
+    """``picture`` ``(H, W, 3)`` with the overlays' colour scale under it: ``(H + SCALE_HEIGHT, max(W, 160), 3)``."""
+    h, w = picture.shape[:2]
+    sheet = Image.new("RGB", (max(w, 160), h + SCALE_HEIGHT), "white")
+    sheet.paste(Image.fromarray(picture), ((sheet.width - w) // 2, 0))
+    _draw_scale(ImageDraw.Draw(sheet), sheet.width, h)
+    return np.asarray(sheet)
 
 
 def overlay_grid(image: np.ndarray, maps: Any, words: Sequence[str], columns: int = 5,
@@ -129,4 +139,4 @@ def _draw_scale(draw: Any, width: int, top: int) -> None:
     draw.text((x0 + bar - 40, top + 15), "max of word", fill="black")
 
 
-__all__ = ["hot_colours", "overlay_grid", "upsample_map", "word_overlays"]
+__all__ = ["SCALE_HEIGHT", "hot_colours", "overlay_grid", "upsample_map", "with_scale", "word_overlays"]

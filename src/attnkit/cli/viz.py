@@ -143,7 +143,7 @@ def shown_record(rec, text: str, model_dir: Path, image, *, words: bool, hide_sp
     from dataclasses import replace
 
     from attnkit.viz.report import token_index
-    from attnkit.viz.words import word_level
+    from attnkit.viz.wordpieces import word_level
 
     rec = replace(rec, text=text, model_name=model_name(model_dir))
     if image is not None and rec.image is not None:

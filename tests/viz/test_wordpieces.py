@@ -9,7 +9,7 @@ import torch
 from attnkit.viz.interpret import attention_rollout
 from attnkit.viz.record import AttentionRecord
 from attnkit.viz.report import build_figures, token_index
-from attnkit.viz.words import hide, is_special, merge_pieces, word_groups, word_level, word_text
+from attnkit.viz.wordpieces import hide, is_special, merge_pieces, word_groups, word_level, word_text
 
 TOKENS = ["[CLS]", "ana", "ve", "pel", "##ic", "##ula", "en", "ci", "##ne", "[SEP]"]  # T = 10, W = 7 words
 WORDS = ["[CLS]", "ana", "ve", "pelicula", "en", "cine", "[SEP]"]

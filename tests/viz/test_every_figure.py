@@ -21,6 +21,7 @@ from attnkit.viz.figures import heads_grid_figure, heatmaps_figure, token_figure
 from attnkit.viz.plots import alignment_figure, line_figure
 from attnkit.viz.record import AttentionRecord
 from attnkit.viz.report import regions_figure
+from attnkit.viz.words import words_figure
 
 SRC = Path(__file__).resolve().parents[2] / "src" / "attnkit"
 LONG = "a rather long translation that would run off the picture if nobody wrapped it " * 3
@@ -67,7 +68,10 @@ FIGURES = {
     "figure (experiment harness)": (_harness, False),
     "cost_figure": (lambda: lessons.cost_figure(lessons.example_cost_rows()), False),
     "positions_figure": (lambda: lessons.positions_figure(lessons.example_encodings()), True),
+    "words_figure": (lambda: words_figure([0.5, -0.2, 0.1], ["stocks", "fell", "sharply"], title=LONG), True),
 }
+RASTERS = {"examples_figure": "pastes alignment_figure pictures (checked above) as images, one per model and task"}
+"""Figures made of other figures' pictures: what they paste is checked in its own row."""
 
 
 def _data_axes(fig) -> list:
@@ -142,7 +146,7 @@ def test_the_table_covers_every_figure_function():
                 if isinstance(node, ast.FunctionDef) and not node.name.startswith(("_", "save_", "format_")) and (
                         node.name == "figure" or node.name.endswith("_figure")):
                     found.add(node.name)
-    covered = {name.split(" ")[0] for name in FIGURES}
+    covered = {name.split(" ")[0] for name in FIGURES} | set(RASTERS)
     assert found - covered == set()
 
 

@@ -51,10 +51,9 @@ from attnkit.cli._run import RUN_FILE, check_run_dir, resolve_model_dir, say
 from attnkit.cli.main import app, train_app
 from attnkit.errors import CheckpointError, InputError
 from attnkit.models.seq2seq import ATTENTIONS, Seq2Seq
+from attnkit.recipes.alignment import alignment_scores, check_alignable
 from attnkit.recipes.seq2seq import (
     RunSpec,
-    alignment_scores,
-    check_alignable,
     load_split,
     predict,
     prepare_seq2seq,
@@ -103,6 +102,14 @@ def print_alignment(item: dict[str, Any], target: Console | None = None) -> None
 # attnkit train seq2seq
 # ----------------------------------------------------------------------------------------------------------
 
+LocalWindowSize = Annotated[int, typer.Option("--local-window", help="Half-width W of the luong-local-m and "
+                                              "luong-local-p windows [p - W, p + W] (local-m: p = the decoder "
+                                              "step).")]
+InputFeeding = Annotated[bool, flag("--input-feeding/--no-input-feeding", help="Luong attention only: feed the "
+                                    "previous attentional state o_{i-1} to the decoder cell beside the previous "
+                                    "word (Luong et al. 2015); --no-input-feeding reads the word only.")]
+
+
 
 @train_app.command("seq2seq")
 def train_seq2seq(
@@ -122,6 +129,8 @@ def train_seq2seq(
     d_model: Annotated[int, typer.Option("--d-model", help="Model width D: decoder state and annotation size "
                                          "(half per encoder direction; even).")] = 128,
     attention_dim: Annotated[int, typer.Option("--attention-dim", help="Bahdanau alignment-model size A.")] = 128,
+    local_window: LocalWindowSize = 10,
+    input_feeding: InputFeeding = True,
     layers: Annotated[int, typer.Option("--layers", help="Stacked bidirectional encoder layers.")] = 1,
     dropout: Annotated[float, typer.Option("--dropout", help="Dropout on embeddings and the readout.")] = 0.0,
     train_size: TrainSize = None,
@@ -154,7 +163,8 @@ def train_seq2seq(
                                                  min_len=min_len, max_len=max_len, test_max_len=test_max_len,
                                                  on_error=on_error), "data")
     model = {"attention": attention, "cell": cell, "embed_dim": embed_dim, "hidden_dim": d_model,
-             "attention_dim": attention_dim, "encoder_layers": layers, "dropout": dropout}
+             "attention_dim": attention_dim, "encoder_layers": layers, "dropout": dropout,
+             "local_window": local_window, "input_feeding": input_feeding}
     _run.check_resume_model(out, resume, model, {"hidden_dim": "d_model", "encoder_layers": "layers"})
     run = prepare_seq2seq(spec, config, model, batch_size=batch_size, train_size=train_size,
                           valid_size=valid_size, bucket_size=bucket_size, log=say)

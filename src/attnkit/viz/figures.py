@@ -30,6 +30,7 @@ from matplotlib.ticker import MaxNLocator  # noqa: E402
 
 from attnkit.viz._checks import as_matrix, labels_for  # noqa: E402
 from attnkit.viz._ticks import set_token_ticks, suptitle  # noqa: E402
+from attnkit.viz.words import words_figure  # noqa: E402
 
 
 def _stack(weights: Any) -> np.ndarray:
@@ -160,14 +161,17 @@ def token_figure(weights: Any, labels: Sequence[Any] | None = None, *, query: st
         query: the attending token, for the title.
         style: ``"bars"`` (one labelled bar per token with its value written at its end; ``axes[0].patches``
             hold the heights) or ``"text"`` (tokens written in reading order on a box shaded by weight, with a
-            colour scale from 0 to the largest weight).
+            colour scale from 0 to the largest weight: ``attnkit.viz.words.words_figure``).
         title: the title (default ``attention of 'query'``).
     """
     w = as_matrix(np.asarray(weights.detach().cpu() if hasattr(weights, "detach") else weights).reshape(1, -1))[0]
     toks = labels_for(labels, len(w), "column")
     if style not in ("bars", "text"):
         raise ValueError(f"Expected style 'bars' or 'text'. Received: {style!r}")
-    fig = _bars_figure(w, toks, color) if style == "bars" else _text_figure(w, toks, color)
+    if style == "text":  # the words on a colour scale from 0 to the largest weight, as explanations are drawn
+        return words_figure(w, toks, per_line=12, label="word weight",
+                            title=title or (f"attention of {query!r}" if query is not None else None))
+    fig = _bars_figure(w, toks, color)
     suptitle(fig, title or (f"attention of {query!r}" if query is not None else None))
     return fig
 
@@ -187,28 +191,6 @@ def _bars_figure(w: np.ndarray, toks: list[str], color: str) -> Figure:
     ax.set_xlim(0, max(float(w.max()), 1e-12) * 1.18)
     ax.set_xlabel("attention weight")
     ax.set_ylabel("attended token")
-    return fig
-
-
-def _text_figure(w: np.ndarray, toks: list[str], color: str, per_line: int = 12) -> Figure:
-    """Tokens laid out ``per_line`` to a line, each on a box whose opacity is its weight / the largest weight,
-    and a colour bar of that scale (white = 0, ``color`` = the largest weight)."""
-    from matplotlib.cm import ScalarMappable
-    from matplotlib.colors import LinearSegmentedColormap, Normalize
-
-    n_lines = -(-len(toks) // per_line)
-    fig = Figure(figsize=(8.0, 1.3 + 0.35 * n_lines), layout="constrained")
-    FigureCanvasAgg(fig)
-    ax = fig.add_subplot()
-    ax.set_axis_off()
-    ax.set_xlim(0, per_line)
-    ax.set_ylim(n_lines, 0)
-    top = max(float(w.max()), 1e-12)
-    for k, (tok, v) in enumerate(zip(toks, w, strict=True)):
-        ax.text(k % per_line + 0.05, k // per_line + 0.5, tok, va="center", fontsize=8,
-                bbox={"facecolor": color, "alpha": float(v) / top, "edgecolor": "none", "pad": 1.5})
-    scale = ScalarMappable(Normalize(0.0, top), LinearSegmentedColormap.from_list("shade", ["#ffffff", color]))
-    fig.colorbar(scale, ax=ax, orientation="horizontal", fraction=0.12, aspect=40, label="word weight")
     return fig
 
 

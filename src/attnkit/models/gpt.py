@@ -15,7 +15,6 @@ V vocabulary, D width (``n_embd``), H heads, Dh head width, L layers; N = B (or 
 from __future__ import annotations
 
 import math
-import warnings
 from collections.abc import Iterable
 from dataclasses import asdict, dataclass
 from typing import Any
@@ -30,7 +29,13 @@ from attnkit.functional.kinds import resolve_kind
 from attnkit.kernels import Dropout, Linear, next_token_loss
 from attnkit.layers.kv_cache import KVCache
 from attnkit.models import hub
-from attnkit.models._checks import check_generate_args, check_ids, check_padding_mask
+from attnkit.models._checks import (
+    check_beams,
+    check_generate_args,
+    check_ids,
+    check_padding_mask,
+    new_token_count,
+)
 from attnkit.models.blocks import ACTIVATIONS, PreNormBlock, init_weights, new_caches, run_blocks
 from attnkit.models.outputs import CausalLMOutput
 
@@ -209,9 +214,9 @@ class GPT(hub.PretrainedModel):
             (1, 7)
         """
         c = self.config
-        max_new_tokens = _new_token_count(max_new_tokens, max_length, input_ids)
+        max_new_tokens = new_token_count(max_new_tokens, max_length, input_ids)
         check_generate_args(input_ids, attention_mask, max_new_tokens, eos_token_id, c.vocab_size, c.n_positions)
-        _check_beams(num_beams, do_sample)
+        check_beams(num_beams, do_sample)
         sampler = sampling(temperature if do_sample else 1.0, top_k, top_p, generator)  # checks them
         B, T = input_ids.shape
         if max_new_tokens == 0:
@@ -340,29 +345,3 @@ def _positions(key_mask: Tensor | None, past: int, T: int, device: torch.device)
         return torch.arange(past, past + T, device=device)[None]  # (1, T)
     return (key_mask.long().cumsum(-1) - 1).clamp(min=0)[:, past:]  # (B, T)
 
-
-def _new_token_count(max_new_tokens: int | None, max_length: int | None, input_ids: Tensor) -> int:
-    """Tokens to generate, from ``max_new_tokens`` or ``max_length`` (prompt included) as ``transformers``
-    reads them: ``max_new_tokens`` takes precedence when both are given (with a warning)."""
-    if max_new_tokens is not None:
-        if max_length is not None:
-            warnings.warn(f"Both max_new_tokens (={max_new_tokens}) and max_length (={max_length}) were set; "
-                          f"max_new_tokens takes precedence, as in transformers", UserWarning, stacklevel=3)
-        return max_new_tokens
-    if max_length is None:
-        raise ValueError("Expected max_new_tokens (tokens after the prompt) or max_length (prompt included). "
-                         "Received: neither")
-    T = input_ids.shape[-1] if isinstance(input_ids, Tensor) else 0
-    if not isinstance(max_length, int) or isinstance(max_length, bool) or max_length < T:
-        raise ValueError(f"Expected max_length an int >= the prompt length {T} (it counts the prompt; "
-                         f"max_new_tokens does not). Received: max_length={max_length!r}")
-    return max_length - T
-
-
-def _check_beams(num_beams: object, do_sample: bool) -> None:
-    """``num_beams``: an int >= 1, and 1 when sampling."""
-    if not isinstance(num_beams, int) or isinstance(num_beams, bool) or num_beams < 1:
-        raise ValueError(f"Expected num_beams an int >= 1. Received: {num_beams!r}")
-    if num_beams > 1 and do_sample:
-        raise ValueError(f"Expected num_beams=1 with do_sample=True (beam sampling is not supported). "
-                         f"Received: num_beams={num_beams}")

@@ -73,6 +73,8 @@ class ClassifierRunSpec:
     test_fraction: float = 0.2  # share of each class held out for the test (without `test`)
     vocab_size: int = 20000  # word vocabulary limit, special tokens included
     min_frequency: int = 2  # words seen fewer times in training become <unk>
+    text_column: str = "text"  # CSV column holding the texts (--data and --test files)
+    label_column: str = "label"  # CSV column holding the labels
 
     @classmethod
     def read(cls, path: Path) -> ClassifierRunSpec | None:
@@ -92,7 +94,7 @@ def load_classifier_splits(spec: ClassifierRunSpec) -> dict[str, LabeledTexts]:
         InputError: unreadable data (see :func:`attnkit.data.news.read_labeled_csv`), fewer than two classes,
             a test label never seen in training.
     """
-    data = load_labeled_texts(spec.data)
+    data = load_labeled_texts(spec.data, spec.text_column, spec.label_column)
     if len(data.classes) < 2:
         raise InputError(f"{data.source}: every text has the label {data.classes[0]!r}. Expected at least 2 classes")
     try:
@@ -100,7 +102,7 @@ def load_classifier_splits(spec: ClassifierRunSpec) -> dict[str, LabeledTexts]:
     except ValueError as err:
         raise InputError(str(err)) from err
     if spec.test:
-        splits["test"] = read_labeled_csv(spec.test)
+        splits["test"] = read_labeled_csv(spec.test, spec.text_column, spec.label_column)
         splits["test"].check_known(splits["train"].classes)
     return splits
 

@@ -9,8 +9,9 @@ A model trained here implements::
         ...
 
 ``train_data`` is any iterable of batches (each with a ``.to(device)`` method, or a tensor / dict / list /
-tuple of tensors) that also has ``state_dict()`` and ``load_state_dict(state)``. Semantics the trainer
-relies on:
+tuple of tensors) that also has ``state_dict()`` and ``load_state_dict(state)``; a plain
+``torch.utils.data.DataLoader`` or list of batches trains too, with resume off and no checkpoint
+(``attnkit.training.plain_data``). Semantics the trainer relies on:
 
 - ``iter(train_data)`` continues from the current position; when an iterator is exhausted the trainer
   calls ``iter`` again for the next pass (epoch), so a finite source is cycled.
@@ -52,6 +53,7 @@ from __future__ import annotations
 
 import math
 import time
+import warnings
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import asdict
 from pathlib import Path
@@ -68,6 +70,7 @@ from attnkit.training.checkpoint import has_checkpoint, load_checkpoint, save_ch
 from attnkit.training.config import TrainConfig, TrainResult
 from attnkit.training.numerics import autocast, grad_norm, rank_weight
 from attnkit.training.optim import StepModule, build_optimizer
+from attnkit.training.plain_data import RESUME_OFF_NOTE, PlainBatches, is_resumable
 from attnkit.training.progress import TrainProgress
 from attnkit.training.run_state import LOG_FILE, RunState, append_log, trim_log
 from attnkit.training.runtime import (
@@ -111,7 +114,9 @@ class Trainer:
     Args:
         model: a ``KitModel`` with ``training_step(batch) -> (loss, stats)``.
         config: a ``TrainConfig``.
-        train_data: iterable of batches with ``state_dict()`` / ``load_state_dict()``.
+        train_data: iterable of batches with ``state_dict()`` / ``load_state_dict()`` (resumable), or a plain
+            ``torch.utils.data.DataLoader`` / list of batches: it trains the same, but resume is off and no
+            checkpoint is written (a one-line warning says so; ``attnkit.training.plain_data``).
         evaluate: ``evaluate(model) -> {"name": value, ...}``, called in eval mode under ``torch.no_grad``
             every ``config.eval_every`` steps and at the end; must contain ``config.metric``.
         started: ``time.perf_counter()`` when ``config.time_budget`` began (the CLI: when the command started,
@@ -147,10 +152,11 @@ class Trainer:
         if not callable(getattr(model, "training_step", None)):
             raise TypeError(f"model must implement training_step(batch) -> (loss, stats). "
                             f"Received: {type(model).__name__} without it")
-        for name in ("state_dict", "load_state_dict", "__iter__"):
-            if not callable(getattr(train_data, name, None)):
-                raise TypeError(f"train_data must be iterable and have state_dict() / load_state_dict(). "
-                                f"Received: {type(train_data).__name__} without {name}")
+        if not is_resumable(train_data):  # a DataLoader, a list of batches: trains, without resume
+            if not isinstance(train_data, PlainBatches):
+                name = type(train_data).__name__
+                train_data = PlainBatches(train_data)
+                warnings.warn(RESUME_OFF_NOTE.format(name=name), UserWarning, stacklevel=2)
         self.model = model
         self.config = config
         self.train_data = train_data
@@ -171,7 +177,10 @@ class Trainer:
 
     @property
     def _checkpoint_dir(self) -> Path | None:
-        return self.out_dir / CHECKPOINT_DIR if self.out_dir is not None else None
+        """``out_dir/checkpoint``, or None: nothing to write, or a source that cannot resume (no checkpoint)."""
+        if self.out_dir is None or not is_resumable(self.train_data):
+            return None
+        return self.out_dir / CHECKPOINT_DIR
 
     def _write_log(self, record: dict[str, Any]) -> None:
         if self._writes:

@@ -24,7 +24,7 @@ def test_positions_writes_its_picture(tmp_path):
 
 @pytest.mark.parametrize("args, message", [
     (["cost", "--max-length", "99999"], "--max-length must be between 16 and 16384"),
-    (["cost", "--time-budget", "0"], "--time-budget must be between 1 and 600"),
+    (["cost", "--time-budget", "0.5"], "--time-budget must be between 1 and 600"),
     (["positions", "--dim", "7"], "--dim must be even"),
     (["positions", "--model", "nowhere"], "does not exist"),
 ])

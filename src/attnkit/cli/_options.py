@@ -161,6 +161,9 @@ OPTION_BOUNDS: dict[str, tuple[float, float, bool]] = {
     **dict.fromkeys(("--texts", "--classifier-steps"), (1, _COUNT, False)),
     "--permutations": (1, 100_000, False),
     "--batch": (1, _WIDTH, False),
+    **dict.fromkeys(("--max-length", "--length"), (1, _LENGTH, False)),  # attnkit lesson: narrower checks there
+    "--memory-max": (0, _LENGTH, False),
+    "--dim": (1, _WIDTH, False),
 }
 
 

@@ -201,7 +201,7 @@ def new_token_count(max_new_tokens: int | None, max_length: int | None, input_id
     if max_new_tokens is not None:
         if max_length is not None:
             warnings.warn(f"Both max_new_tokens (={max_new_tokens}) and max_length (={max_length}) were set; "
-                          f"max_new_tokens takes precedence, as in transformers", UserWarning, stacklevel=3)
+                          f"max_new_tokens takes precedence, as in transformers", UserWarning, stacklevel=5)
         return max_new_tokens
     if max_length is None:
         raise ValueError("Expected max_new_tokens (tokens after the prompt) or max_length (prompt included). "
@@ -227,3 +227,21 @@ def check_beams(num_beams: object, do_sample: bool) -> None:
     if num_beams > 1 and do_sample:
         raise ValueError(f"Expected num_beams=1 with do_sample=True (beam sampling is not supported). "
                          f"Received: num_beams={num_beams}")
+
+
+def checked_new_tokens(input_ids: Tensor, attention_mask: object, max_new_tokens: int | None, max_length: int | None,
+                       eos_token_id: object, num_beams: object, do_sample: bool, vocab_size: int, n_positions: int,
+                       pad_id: int | None) -> int:
+    """Every check of a causal language model's ``generate`` in one call (:func:`new_token_count`,
+    :func:`check_generate_args`, :func:`check_beams`, and :func:`warn_right_padding` for a pad id the config
+    names: a prompt may well end with eos, GPT-2's stand-in for padding); returns the tokens to generate.
+
+    Example:
+        >>> checked_new_tokens(torch.tensor([[1, 2]]), None, None, 4, None, 1, False, 5, 8, None)
+        2
+    """
+    new = new_token_count(max_new_tokens, max_length, input_ids)
+    check_generate_args(input_ids, attention_mask, new, eos_token_id, vocab_size, n_positions)
+    warn_right_padding(input_ids, attention_mask, pad_id, stacklevel=5)  # the caller of generate, past no_grad
+    check_beams(num_beams, do_sample)
+    return new

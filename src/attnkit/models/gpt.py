@@ -29,14 +29,7 @@ from attnkit.functional.kinds import resolve_kind
 from attnkit.kernels import Dropout, Linear, next_token_loss
 from attnkit.layers.kv_cache import KVCache
 from attnkit.models import hub
-from attnkit.models._checks import (
-    check_beams,
-    check_generate_args,
-    check_ids,
-    check_padding_mask,
-    new_token_count,
-    warn_right_padding,
-)
+from attnkit.models._checks import check_ids, check_padding_mask, checked_new_tokens
 from attnkit.models.blocks import ACTIVATIONS, PreNormBlock, init_weights, new_caches, run_blocks
 from attnkit.models.outputs import CausalLMOutput
 
@@ -215,11 +208,8 @@ class GPT(hub.PretrainedModel):
             (1, 7)
         """
         c = self.config
-        max_new_tokens = new_token_count(max_new_tokens, max_length, input_ids)
-        check_generate_args(input_ids, attention_mask, max_new_tokens, eos_token_id, c.vocab_size, c.n_positions)
-        # only a pad id the config names: a prompt may well end with eos (GPT-2's stand-in for padding)
-        warn_right_padding(input_ids, attention_mask, c.pad_token_id, stacklevel=4)  # past torch.no_grad
-        check_beams(num_beams, do_sample)
+        max_new_tokens = checked_new_tokens(input_ids, attention_mask, max_new_tokens, max_length, eos_token_id,
+                                            num_beams, do_sample, c.vocab_size, c.n_positions, c.pad_token_id)
         sampler = sampling(temperature if do_sample else 1.0, top_k, top_p, generator)  # checks them
         B, T = input_ids.shape
         if max_new_tokens == 0:

@@ -293,7 +293,12 @@ class Trainer:
                 run.scheduler.load_state_dict(ckpt.state["scheduler"])
         except (ValueError, KeyError, RuntimeError) as err:
             raise CheckpointError(f"optimiser/scheduler state in {ckpt_dir} does not fit this model: {err}") from err
-        run.data.load_state_dict(ckpt.data_state)
+        try:
+            run.data.load_state_dict(ckpt.data_state)
+        except ValueError as err:
+            raise CheckpointError(f"the data position in {ckpt_dir} does not fit this run's data: {err}. The batch "
+                                  f"size of a run is --batch-size times the number of processes: resume with the "
+                                  f"same product (e.g. 1 x 32 for a run of 2 x 16)") from err
         set_rng_state(ckpt.rng_json, ckpt.rng_tensors)
         run.restore(ckpt.state, ckpt.step)
         if rt.is_main:

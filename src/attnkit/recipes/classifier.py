@@ -54,6 +54,7 @@ from attnkit.recipes.classifier_baselines import (
 )
 from attnkit.recipes.common import Log, PreparedRun, no_log
 from attnkit.storage import read_json
+from attnkit.training.runtime import global_batch_size
 from attnkit.training.trainer import TrainConfig, TrainResult
 
 
@@ -276,8 +277,8 @@ def prepare_classifier(spec: ClassifierRunSpec, config: TrainConfig, model: dict
         net = build_classifier(train, spec, **model)
     labels = list(net.config.labels)
     train.check_known(labels)
-    stream = LabelBatchStream(net.encode(train.texts), [labels.index(y) for y in train.labels], batch_size,
-                              spec.seed, net.config.pad_id)
+    stream = LabelBatchStream(net.encode(train.texts), [labels.index(y) for y in train.labels],
+                              global_batch_size(batch_size), spec.seed, net.config.pad_id)
     evaluate = (lambda m: {"accuracy": accuracy(m, valid)}) if len(valid) else None
     c = net.config
     summary = (f"training the attention classifier ({c.self_attention} self-attention, {c.pooling} pooling, "

@@ -53,6 +53,7 @@ from attnkit.models.bert_heads import BertForPreTraining
 from attnkit.models.gpt import GPT, GPTConfig
 from attnkit.recipes.common import Log, PreparedRun, no_log
 from attnkit.storage import read_json
+from attnkit.training.runtime import global_batch_size, resolve_device, seed_everything
 from attnkit.training.trainer import TrainConfig, TrainResult
 
 MAX_EVAL_BATCHES = 50

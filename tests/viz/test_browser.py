@@ -35,6 +35,23 @@ def _browser_or_skip():
     return sync_playwright
 
 
+def offline_page(p, tmp_path):
+    """Chromium with one page that may load ``file:`` URLs only: ``(browser, page, outside, errors)``, where
+    ``outside`` collects every other URL the page asked for (blocked) and ``errors`` its script errors."""
+    try:
+        browser = p.chromium.launch_persistent_context(str(tmp_path / "profile"), executable_path=CHROMIUM,
+                                                       args=FLAGS, headless=True,
+                                                       viewport={"width": 1200, "height": 900})
+    except Exception as err:  # noqa: BLE001 - a browser that cannot start is reported as a skip
+        pytest.skip(f"Chromium at {CHROMIUM} could not start: {str(err).splitlines()[0]}")
+    outside, errors = [], []
+    page = browser.new_page()
+    page.route("**/*", lambda route: route.continue_() if route.request.url.startswith("file:")
+               else (outside.append(route.request.url), route.abort()))
+    page.on("pageerror", lambda e: errors.append(str(e)))
+    return browser, page, outside, errors
+
+
 def _record() -> AttentionRecord:
     g = torch.Generator().manual_seed(3)
     attn = tuple(torch.softmax(2.5 * torch.randn(H, T, T, generator=g), -1) for _ in range(L))
@@ -64,17 +81,7 @@ def test_explorer_in_chromium(tmp_path):
     rec = _record()
     path = write_explorer(rec, tmp_path / "explorer.html", methods=("raw", "rollout", "grad"))
     with sync_playwright() as p:
-        try:
-            browser = p.chromium.launch_persistent_context(str(tmp_path / "profile"), executable_path=CHROMIUM,
-                                                           args=FLAGS, headless=True,
-                                                           viewport={"width": 1200, "height": 900})
-        except Exception as err:  # noqa: BLE001 - a browser that cannot start is reported as a skip
-            pytest.skip(f"Chromium at {CHROMIUM} could not start: {str(err).splitlines()[0]}")
-        outside, errors = [], []
-        page = browser.new_page()
-        page.route("**/*", lambda route: route.continue_() if route.request.url.startswith("file:")
-                   else (outside.append(route.request.url), route.abort()))
-        page.on("pageerror", lambda e: errors.append(str(e)))
+        browser, page, outside, errors = offline_page(p, tmp_path)
         page.goto(path.resolve().as_uri())
         page.wait_for_selector("body[data-ready='1']")
         _walk_views(page, rec)

@@ -34,7 +34,7 @@ def _walk(command, path: list[str]):
 
 
 def _cell(text: object) -> str:
-    return " ".join(str(text).split()).replace("|", "\\|").replace("[", "\\[")
+    return " ".join(str(text).split()).replace("|", "\\|").replace("[", "\\[").replace("<", "&lt;")
 
 
 def _default(param) -> str:
@@ -74,7 +74,7 @@ def _command_markdown(path: list[str], command, root) -> list[str]:
         return [*lines, ""]
     params = [p for p in command.params if not getattr(p, "hidden", False)]
     if params:
-        lines += ["| argument / option | meaning | | default |", "|---|---|---|---|"]
+        lines += ["| argument / option | meaning | kind | default |", "|---|---|---|---|"]
         lines += [_param_row(p) for p in params]
     return [*lines, "", "`-h`, `--help` prints this.", ""]
 

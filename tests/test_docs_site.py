@@ -71,6 +71,7 @@ def test_cli_reference_lists_every_command(site):
                     assert opt in html, (group, name, opt)
     for name in root.commands:
         assert f"attnkit {name}" in html
+    assert "source&lt;TAB&gt;target" in html or "source&lt;TAB>target" in html  # help text is not read as HTML
 
 
 def test_api_reference_renders_docstrings(site):

@@ -35,6 +35,23 @@ def _browser_or_skip():
     return sync_playwright
 
 
+def offline_page(p, tmp_path):
+    """Chromium with one page that may load ``file:`` URLs only: ``(browser, page, outside, errors)``, where
+    ``outside`` collects every other URL the page asked for (blocked) and ``errors`` its script errors."""
+    try:
+        browser = p.chromium.launch_persistent_context(str(tmp_path / "profile"), executable_path=CHROMIUM,
+                                                       args=FLAGS, headless=True,
+                                                       viewport={"width": 1200, "height": 900})
+    except Exception as err:  # noqa: BLE001 - a browser that cannot start is reported as a skip
+        pytest.skip(f"Chromium at {CHROMIUM} could not start: {str(err).splitlines()[0]}")
+    outside, errors = [], []
+    page = browser.new_page()
+    page.route("**/*", lambda route: route.continue_() if route.request.url.startswith("file:")
+               else (outside.append(route.request.url), route.abort()))
+    page.on("pageerror", lambda e: errors.append(str(e)))
+    return browser, page, outside, errors
+
+
 def _record() -> AttentionRecord:
     g = torch.Generator().manual_seed(3)
     attn = tuple(torch.softmax(2.5 * torch.randn(H, T, T, generator=g), -1) for _ in range(L))
@@ -118,17 +135,7 @@ def test_page_is_self_contained(tmp_path):
 
 def _open(p, tmp_path, path):
     """A page of ``path`` in Chromium with the network blocked; returns (browser, page, outside urls, errors)."""
-    try:
-        browser = p.chromium.launch_persistent_context(str(tmp_path / "profile"), executable_path=CHROMIUM,
-                                                       args=FLAGS, headless=True,
-                                                       viewport={"width": 1200, "height": 900})
-    except Exception as err:  # noqa: BLE001 - a browser that cannot start is reported as a skip
-        pytest.skip(f"Chromium at {CHROMIUM} could not start: {str(err).splitlines()[0]}")
-    outside, errors = [], []
-    page = browser.new_page()
-    page.route("**/*", lambda route: route.continue_() if route.request.url.startswith("file:")
-               else (outside.append(route.request.url), route.abort()))
-    page.on("pageerror", lambda e: errors.append(str(e)))
+    browser, page, outside, errors = offline_page(p, tmp_path)
     page.goto(Path(path).resolve().as_uri())
     page.wait_for_selector("body[data-ready='1']", timeout=15_000)
     return browser, page, outside, errors

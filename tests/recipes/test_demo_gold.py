@@ -5,7 +5,7 @@ from __future__ import annotations
 import torch
 
 from attnkit.data import gold_alignment
-from attnkit.recipes.demo import gold_on_grid
+from attnkit.recipes.alignment import gold_on_grid
 
 
 def test_gold_links_sit_on_the_character_cells_of_the_grid():

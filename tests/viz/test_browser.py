@@ -209,3 +209,28 @@ def test_anything_embedded_is_escaped_for_its_context(tmp_path, hostile):
         assert page.evaluate("document.querySelectorAll('script').length") == 2  # nothing injected
         browser.close()
     assert outside == [] and errors == []
+
+
+def test_a_translation_shows_its_gold_links_over_the_alignment(tmp_path):
+    sync_playwright = _browser_or_skip()
+    from attnkit.data import gold_alignment
+
+    source, target = "abcd", "abcd"
+    sure = torch.zeros(5, 6, dtype=torch.bool)  # (T_out + 1, S + 2): <eos> row, <sos>/<eos> columns
+    s, _ = gold_alignment("copy", source, target)
+    sure[:4, 1:5] = s
+    possible = sure.clone()
+    possible[0, 2] = True  # one possible-only link, to see both marks
+    g = torch.Generator().manual_seed(5)
+    rec = AttentionRecord("seq2seq", ["<sos>", *source, "<eos>"], out_tokens=[*target, "<eos>"],
+                          alignment=torch.softmax(torch.randn(5, 6, generator=g), -1), output=target,
+                          gold=(sure, possible))
+    path = write_explorer(rec, tmp_path / "g.html", methods=("raw",))
+    with sync_playwright() as p:
+        browser, page, outside, errors = _open(p, tmp_path, path)
+        assert page.query_selector("#heat").get_attribute("data-gold") == "4,1"  # four sure links, one possible
+        marked = [t.inner_text() for t in page.query_selector_all("#to .tok.gold")]
+        assert marked == ["a", "b"]  # row 0 ("a"): its sure link to "a" and its possible link to "b"
+        assert "gold links" in page.inner_text("#heat-caption")
+        browser.close()
+    assert outside == [] and errors == []

@@ -154,10 +154,13 @@ def shown_record(rec, text: str, model_dir: Path, image, *, words: bool, hide_sp
     hidden when asked; ``--token`` checked against the tokens shown."""
     from dataclasses import replace
 
+    from attnkit.recipes.records import run_gold
     from attnkit.viz.report import token_index
     from attnkit.viz.wordpieces import word_level
 
-    rec = replace(rec, text=text, model_name=model_name(model_dir))
+    gold = run_gold(rec, text, model_dir)
+    notes = [*rec.notes, "gold links (the task's true alignment): squares sure, dots possible"] if gold else rec.notes
+    rec = replace(rec, text=text, model_name=model_name(model_dir), gold=gold, notes=notes)
     if image is not None and rec.image is not None:
         rec = replace(rec, image=fit_image(image))
     if (words or hide_special) and not rec.has_layers:

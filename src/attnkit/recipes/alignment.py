@@ -223,3 +223,28 @@ def transformer_alignment_scores(model: Transformer, validation: Pairs, test: Pa
 
 __all__ = ["alignment_scores", "best_head", "check_alignable", "choose_head", "head_alignment_scores", "head_maps",
            "own_alignments", "score_maps", "teacher_forced", "transformer_alignment_scores"]
+
+
+def gold_on_grid(task: str, source: str, reference: str, item: dict[str, Any]) -> tuple[torch.Tensor, torch.Tensor] | None:
+    """The task's gold links ``(sure, possible)`` placed on a translation's token grid ``(T_out + 1, S + 2)``
+    (``<eos>`` row; ``<sos>``, ``<eos>`` columns: no links; T and S counted in the task's alignment units,
+    characters or words), or None when the output is not the reference (its rows are other units), the grid is
+    not one token per unit, or the task cannot produce the pair.
+
+    Example:
+        >>> item = {"output": "ab", "alignment": torch.zeros(3, 4)}
+        >>> sure, possible = gold_on_grid("copy", "ab", "ab", item)
+        >>> sure.int().tolist()
+        [[0, 1, 0, 0], [0, 0, 1, 0], [0, 0, 0, 0]]
+    """
+    grid = item.get("alignment")
+    n_out, n_in = len(alignment_units(task, reference)), len(alignment_units(task, source))
+    if grid is None or item["output"] != reference or tuple(grid.shape) != (n_out + 1, n_in + 2):
+        return None
+    try:
+        s, p = gold_alignment(task, source, reference)  # (T_out, T_in) units
+    except ValueError:
+        return None
+    sure, possible = (torch.zeros(tuple(grid.shape), dtype=torch.bool) for _ in range(2))
+    sure[:n_out, 1: n_in + 1], possible[:n_out, 1: n_in + 1] = s, p
+    return sure, possible

@@ -20,11 +20,9 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 import torch
-from torch import Tensor
 
-from attnkit.data import gold_alignment
 from attnkit.models.seq2seq import Seq2Seq
-from attnkit.recipes.alignment import alignment_scores
+from attnkit.recipes.alignment import alignment_scores, gold_on_grid
 from attnkit.recipes.common import Log, no_log
 from attnkit.recipes.seq2seq import (
     Pairs,
@@ -82,26 +80,6 @@ class DemoResult:
     model: Seq2Seq
     examples: list[dict[str, Any]]  # translate_detailed items (input, output, alignment (T_out, S), rows, cols) + gold
     summary: dict[str, Any] = field(default_factory=dict)  # everything summary.json holds
-
-
-def gold_on_grid(task: str, source: str, reference: str, item: dict[str, Any]) -> tuple[Tensor, Tensor] | None:
-    """The task's gold links ``(sure, possible)`` placed on a translation's token grid ``(T_out + 1, S + 2)``
-    (``<eos>`` row; ``<sos>``, ``<eos>`` columns: no links), or None when the output is not the reference (its
-    rows are other characters) or the grid is not one token per character.
-
-    Example:
-        >>> item = {"output": "ab", "alignment": torch.zeros(3, 4)}
-        >>> sure, possible = gold_on_grid("copy", "ab", "ab", item)
-        >>> sure.int().tolist()
-        [[0, 1, 0, 0], [0, 0, 1, 0], [0, 0, 0, 0]]
-    """
-    grid = item.get("alignment")
-    if grid is None or item["output"] != reference or tuple(grid.shape) != (len(reference) + 1, len(source) + 2):
-        return None
-    sure, possible = (torch.zeros(tuple(grid.shape), dtype=torch.bool) for _ in range(2))
-    s, p = gold_alignment(task, source, reference)  # (T_out, T_in) characters
-    sure[: len(reference), 1: len(source) + 1], possible[: len(reference), 1: len(source) + 1] = s, p
-    return sure, possible
 
 
 def pick_examples(pairs: Pairs, n: int, max_chars: int) -> Pairs:

@@ -32,6 +32,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -288,3 +289,25 @@ RECORDS: dict[str, Adapter] = {
 
 __all__ = ["RECORDS", "Adapter", "adapter_for", "check_length", "hf_backend", "plain_ids", "record_for",
            "self_attention_run"]
+
+
+def run_gold(rec: AttentionRecord, text: str, model_dir: Path) -> tuple[Tensor, Tensor] | None:
+    """The true links of a translation record, ``(sure, possible)`` on its alignment's grid, when the model's run
+    was trained on a built-in task with gold alignments (``run.json`` in ``model_dir`` or its parent, as
+    ``attnkit train`` writes it) and the grid is one token per unit of the task; else None.
+
+    Example:
+        >>> rec = AttentionRecord("seq2seq", list("<ab>"), alignment=torch.zeros(3, 4), output="ab")
+        >>> run_gold(rec, "ab", Path("/nonexistent")) is None   # no run.json: gold links unknown
+        True
+    """
+    from attnkit.recipes.alignment import gold_on_grid
+    from attnkit.recipes.seq2seq import RunSpec
+
+    if rec.alignment is None:
+        return None
+    for folder in (model_dir, model_dir.parent):
+        spec = RunSpec.read(folder / "run.json")
+        if spec is not None:
+            return gold_on_grid(spec.data, text, rec.output, {"output": rec.output, "alignment": rec.alignment})
+    return None

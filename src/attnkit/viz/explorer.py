@@ -37,6 +37,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import torch
 
 from attnkit.storage.files import atomic_write_text
 from attnkit.viz.methods import grad_maps, method_matrix
@@ -146,7 +147,7 @@ def explorer_data(rec: AttentionRecord, methods: Sequence[str] = ("raw", "rollou
         top_k = AUTO_TOP_K
     views = _layer_views(rec, methods, layers, heads, top_k) if rec.has_layers else {}
     if rec.alignment is not None:
-        views["alignment"] = _view({"": rec.alignment}, "out_tokens", "tokens", top_k)
+        views["alignment"] = _view({"": rec.alignment}, "out_tokens", "tokens", top_k, **_gold(rec))
     if rec.word_weights is not None:
         views["words"] = _view({"": rec.word_weights.reshape(1, -1)}, "weights", "tokens", top_k)
     if rec.image_attention is not None:
@@ -160,6 +161,18 @@ def explorer_data(rec: AttentionRecord, methods: Sequence[str] = ("raw", "rollou
             "initial": initial if initial in views else next(iter(views), None),
             "regions": [f"row {i // gw}, col {i % gw}" for i in range(len(rec.tokens))] if rec.region_grid else [],
             "layers": layers, "heads": heads, "digits": DIGITS, "top_k": top_k, "page": PAGE, "views": views}
+
+
+def _gold(rec: AttentionRecord) -> dict[str, Any]:
+    """``{"gold": {"sure": [[i, j], ...], "possible": [[i, j], ...]}}`` (possible: the links that are not sure)
+    for an alignment whose true links are known, else ``{}``."""
+    if rec.gold is None:
+        return {}
+    sure, possible = (torch.as_tensor(g, dtype=torch.bool) for g in rec.gold)
+    if tuple(sure.shape) != tuple(rec.alignment.shape) or tuple(possible.shape) != tuple(sure.shape):
+        raise ValueError(f"Expected gold links of the alignment's shape {tuple(rec.alignment.shape)}. Received: "
+                         f"sure {tuple(sure.shape)}, possible {tuple(possible.shape)}")
+    return {"gold": {"sure": sure.nonzero().tolist(), "possible": (possible & ~sure).nonzero().tolist()}}
 
 
 def _png_data_url(image: Any) -> str | None:

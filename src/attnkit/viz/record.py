@@ -42,6 +42,9 @@ class AttentionRecord:
         derived: rollout, flow and grad maps once computed (``attnkit.viz.methods``), so each is computed once.
         text: the input as the user wrote it (the explorer's header), or "".
         model_name: the model as the user named it (a directory's name), for the explorer's header, or "".
+        gold: ``(sure, possible)`` bool ``(T_out, T)`` each, the true links on the alignment's grid when they are
+            known (a model trained on a built-in task: :func:`attnkit.recipes.alignment.gold_on_grid`), or None;
+            the explorer draws them over the alignment.
     """
 
     model_type: str
@@ -59,6 +62,7 @@ class AttentionRecord:
     derived: dict[str, Any] = field(default_factory=dict, repr=False, compare=False)
     text: str = ""
     model_name: str = ""
+    gold: tuple[Tensor, Tensor] | None = None
 
     @property
     def has_layers(self) -> bool:

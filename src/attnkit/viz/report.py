@@ -80,7 +80,8 @@ def build_figures(rec: AttentionRecord, method: str = "raw", layers: Sequence[in
         figures.update(_layer_figures(rec, method, list(layers or range(rec.num_layers)),
                                       list(heads or range(rec.num_heads)), token_index(rec.tokens, token)))
     if rec.alignment is not None:
-        figures["alignment"] = alignment_figure(rec.alignment, rec.out_tokens, rec.tokens, title=rec.output or None)
+        figures["alignment"] = alignment_figure(rec.alignment, rec.out_tokens, rec.tokens, title=rec.output or None,
+                                                gold=rec.gold)
     if rec.word_weights is not None:
         figures["words"] = token_figure(rec.word_weights, rec.tokens, style="text",
                                         title=rec.output or "word weights")

@@ -116,7 +116,8 @@
         var s = document.createElement("span"), x = (w[j] || 0) / max;
         s.className = "tok"; s.dataset.j = j; s.textContent = cols[j];
         s.style.background = "rgba(30, 90, 200, " + (0.85 * x).toFixed(3) + ")"; s.style.color = x > 0.5 ? "#fff" : "#222";
-        s.title = cols[j] + ": " + fmt(w[j] || 0);
+        s.title = cols[j] + ": " + fmt(w[j] || 0) + (goldOf(v, S.query, j) ? " (" + goldOf(v, S.query, j) + " gold link)" : "");
+        if (goldOf(v, S.query, j)) s.classList.add("gold");
         to.appendChild(s);
       }
       if (hidden) gap(to, hidden);
@@ -136,6 +137,11 @@
       (v.relative ? " · relative to the layer's largest" : "");
     renderRegions(w, max);
     drawHeat();
+  }
+  function goldOf(v, i, j) {  // "sure", "possible" or "" for cell (i, j) of the view
+    if (!v.gold) return "";
+    var has = function (list) { return list.some(function (ij) { return ij[0] === i && ij[1] === j; }); };
+    return has(v.gold.sure) ? "sure" : has(v.gold.possible) ? "possible" : "";
   }
   function gap(to, n) { var g = document.createElement("span"); g.className = "gap"; g.textContent = "…" + n + "…"; to.appendChild(g); }
 
@@ -205,12 +211,24 @@
     canvas.dataset.rows = JSON.stringify(shownRows.map(function (k) { return rows[k]; }));
     canvas.dataset.cols = JSON.stringify(shownCols.map(function (k) { return cols[k]; }));
     canvas.dataset.cell = cw + "x" + ch;
+    drawGold(g, v.gold, left, top, cw, ch);
     g.strokeStyle = "#ff3030"; g.lineWidth = 2;
     g.strokeRect(left + 1, top + S.query * ch, m.tk * cw - 2, Math.max(ch, 2));
     $("heat-caption").textContent = (v.rows === "out_tokens" ? "rows: output tokens" : "rows: attending tokens") +
       " \u00b7 columns: " + (v.cols === "regions" ? "image regions (row, col)" : "attended tokens") +
       " \u00b7 colour: weight from 0 (dark) to " + fmt(Math.round(HEAT[id].top * SCALE)) + " (bright), this matrix's largest" +
-      (v.relative ? "; weights relative to the layer's largest" : "");
+      (v.relative ? "; weights relative to the layer's largest" : "") +
+      (v.gold ? " \u00b7 gold links: squares sure, dots possible" : "");
+  }
+  function drawGold(g, gold, left, top, cw, ch) {  // the true links over the weights: squares sure, dots possible
+    var canvas = g.canvas;
+    canvas.dataset.gold = gold ? gold.sure.length + "," + gold.possible.length : "";
+    if (!gold) return;
+    g.strokeStyle = "#fff"; g.fillStyle = "#fff"; g.lineWidth = 1;
+    gold.sure.forEach(function (ij) { g.strokeRect(left + ij[1] * cw + 0.5, top + ij[0] * ch + 0.5, cw - 1, ch - 1); });
+    gold.possible.forEach(function (ij) {
+      g.beginPath(); g.arc(left + ij[1] * cw + cw / 2, top + ij[0] * ch + ch / 2, Math.max(1, Math.min(cw, ch) / 5), 0, 2 * Math.PI); g.fill();
+    });
   }
 
   function renderGrid() {

@@ -30,6 +30,7 @@ from attnkit.bench.paths import PathFn, available_paths, inputs, run_path
 from attnkit.bench.report import Section
 from attnkit.functional import additive, attention
 from attnkit.layers.scores import AdditiveScore
+from attnkit.storage import atomic_write_text
 
 GiB = 2**30
 MiB = 2**20
@@ -276,8 +277,8 @@ def main(argv: list[str] | None = None) -> int:
     report = format_report(speed, memory, additive)
     print(report)
     if args.json:
-        with open(args.json, "w") as fh:
-            json.dump({"speed": [asdict(r) for r in speed], "additive": additive, "memory": memory}, fh, indent=2)
+        atomic_write_text(args.json, json.dumps({"speed": [asdict(r) for r in speed], "additive": additive,
+                                                 "memory": memory}, indent=2))
     return 0
 
 

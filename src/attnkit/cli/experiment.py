@@ -21,7 +21,7 @@ import typer
 from rich.console import Console
 
 from attnkit.cli._options import Device, Threads, apply_threads, flag
-from attnkit.cli._run import say
+from attnkit.cli._run import OverwriteOut, check_out_dir, say, start_writing
 from attnkit.cli.main import experiment_app
 from attnkit.errors import InputError
 from attnkit.experiments.efficiency import EfficiencySettings, efficiency_experiment, efficiency_seed
@@ -40,10 +40,11 @@ def command_line(ctx: typer.Context) -> str:
     return shlex.join(["attnkit", *argv])
 
 
-def _run(ctx: typer.Context, exp: Experiment, seeds: tuple[int, ...], out: Path) -> None:
+def _run(ctx: typer.Context, exp: Experiment, seeds: tuple[int, ...], out: Path, overwrite: bool = False) -> None:
     """Run ``exp`` over ``seeds`` through the harness, print the Markdown report and the files written."""
-    if out.exists() and not out.is_dir():
-        raise InputError(f"--out {str(out)!r} is a file; expected a directory")
+    own = (f"{exp.name}.json", f"{exp.name}.md", f"{exp.name}.png", "seed-*")  # what an experiment writes in --out
+    check_out_dir(out, own, overwrite)
+    start_writing(out, own, overwrite)
     report = run_experiment(exp, seeds, out, command_line(ctx), log=lambda m: say(m, console))
     console.print((out / f"{exp.name}.md").read_text(), soft_wrap=True, highlight=False, markup=False)
     console.print(f"wrote {out}/{exp.name}.json, {exp.name}.md, {exp.name}.png ({report['total_seconds']} s)",
@@ -73,6 +74,7 @@ def length(
     threads: Threads = 1,
     quick: Annotated[bool, flag("--quick", help="A tiny smoke-test run (seconds per seed; no real gap).")] = False,
     device: Device = "auto",
+    overwrite: OverwriteOut = False,
 ) -> None:
     """Train no-attention and Bahdanau models with equal budgets per seed; score against input length."""
     s = LengthSettings(task=task, min_len=min_len, max_len=max_len, steps=steps, batch_size=batch_size,
@@ -89,7 +91,7 @@ def length(
             model.save(out / f"seed-{seed}" / attention / "model")
         return tables
 
-    _run(ctx, length_experiment(s, one_seed), chosen, out)
+    _run(ctx, length_experiment(s, one_seed), chosen, out, overwrite)
 
 
 def _ints(text: str | None, flag_name: str) -> tuple[int, ...] | None:
@@ -131,6 +133,7 @@ def efficiency(
                                  "child process.")] = True,
     threads: Threads = 1,
     device: Device = "cpu",
+    overwrite: OverwriteOut = False,
 ) -> None:
     """Train a small GPT with each attention kind at several lengths per seed; quality, time and memory."""
     s = EfficiencySettings().quick() if quick else EfficiencySettings()
@@ -145,4 +148,4 @@ def efficiency(
     def one_seed(seed: int) -> dict:
         return efficiency_seed(s, seed, device=device, log=lambda m: say(m, console))
 
-    _run(ctx, efficiency_experiment(s, one_seed), chosen, out)
+    _run(ctx, efficiency_experiment(s, one_seed), chosen, out, overwrite)

@@ -9,6 +9,7 @@ and no traceback unless ``--debug`` is given.
 
 from __future__ import annotations
 
+import contextlib
 import importlib
 import sys
 import traceback
@@ -83,6 +84,22 @@ def _fail(message: str, code: int) -> int:
     return code
 
 
+def _writes_once():
+    from attnkit.storage import written_once
+
+    return written_once()
+
+
+@contextlib.contextmanager
+def _release_out_dirs():
+    from attnkit.storage import release_directories
+
+    try:
+        yield
+    finally:
+        release_directories()
+
+
 def main(argv: list[str] | None = None) -> int:
     """Run the CLI; returns the exit code (also the console-script entry point)."""
     args = list(sys.argv[1:] if argv is None else argv)
@@ -90,8 +107,10 @@ def main(argv: list[str] | None = None) -> int:
     args = [a for a in args if a != "--debug"]
     try:
         _register()
-        # the context carries the arguments, so a report can write the exact command line
-        code = app(args=args, prog_name="attnkit", standalone_mode=False, obj={"argv": args})
+        # the context carries the arguments, so a report can write the exact command line; every command
+        # writes each name at most once (outputs kept current on purpose: storage.updating); --out locks end here
+        with _writes_once(), _release_out_dirs():
+            code = app(args=args, prog_name="attnkit", standalone_mode=False, obj={"argv": args})
         if code == 130:  # typer turns Ctrl-C inside a command into this return value
             return _fail("interrupted", 130)
         return code if isinstance(code, int) and not isinstance(code, bool) else 0

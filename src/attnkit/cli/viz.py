@@ -13,6 +13,7 @@ from typing import Annotated
 import typer
 
 from attnkit.cli._options import Threads, apply_threads
+from attnkit.cli._run import OverwriteOut, check_out_dir, start_writing
 from attnkit.cli.main import app
 from attnkit.errors import InputError
 
@@ -73,6 +74,10 @@ def read_image(path: Path | None):
         raise InputError(f"--image {str(path)!r} is not a readable image: {err}") from None
 
 
+VIZ_NAMES = ("attention.*", "heads.*", "token.*", "alignment.*", "words.*", "regions.*", "explorer.html")
+"""What ``attnkit viz`` writes in ``--out`` (``--overwrite`` replaces these and nothing else)."""
+
+
 @app.command("viz")
 def viz_cmd(
     model_dir: Annotated[Path, typer.Argument(help="A model directory (attnkit or Hugging Face BERT/GPT-2), or a "
@@ -89,6 +94,7 @@ def viz_cmd(
                                               "that round to >= 0.01; 32 past 128 tokens).")] = None,
     svg: Annotated[bool, typer.Option("--svg", help="Write SVG pictures instead of PNG.", metavar="")] = False,
     threads: Threads = 1,
+    overwrite: OverwriteOut = False,
 ) -> None:
     """Draw the attention of a model on one input: PNG/SVG pictures and OUT/explorer.html."""
     from attnkit.recipes.records import record_for
@@ -100,8 +106,7 @@ def viz_cmd(
         raise InputError(f"--method must be one of {', '.join(METHODS)}. Received: {method!r}")
     if top_k is not None and top_k < 1:
         raise InputError(f"--top-k must be >= 1. Received: {top_k}")
-    if out.exists() and not out.is_dir():
-        raise InputError(f"--out {str(out)!r} is a file; expected a directory")
+    check_out_dir(out, VIZ_NAMES, overwrite)
     apply_threads(threads)
     img = read_image(image)
     model = load_model(model_dir)
@@ -117,6 +122,7 @@ def viz_cmd(
                          f"not have")
     chosen_layers = parse_indices(layers, max(rec.num_layers, 1), "--layers", "layers")
     chosen_heads = parse_indices(heads, max(rec.num_heads, 1), "--heads", "heads")
+    start_writing(out, VIZ_NAMES, overwrite)
     paths = write_report(rec, out, method=method, layers=chosen_layers, heads=chosen_heads, svg=svg, top_k=top_k)
     if rec.output:
         print(f"output: {rec.output}")

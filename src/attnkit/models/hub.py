@@ -30,13 +30,22 @@ from pathlib import Path
 from typing import Any, ClassVar, TypeVar
 
 import torch
-from safetensors.torch import load_file, save_file
+from safetensors.torch import load_file
 from torch import Tensor
 
 from attnkit.errors import CheckpointError
 from attnkit.models.base import KitModel
 from attnkit.models.hub_names import GPT_NAMES, NameTable
-from attnkit.storage import atomic_directory, build_checked, config_to_dict, read_safetensors
+from attnkit.storage import (
+    atomic_directory,
+    atomic_write_bytes,
+    atomic_write_text,
+    build_checked,
+    config_to_dict,
+    confined_file,
+    read_safetensors,
+    write_safetensors,
+)
 
 CONFIG_NAME = "config.json"
 WEIGHTS_NAME = "model.safetensors"
@@ -89,9 +98,11 @@ def read_weights(path: str | os.PathLike) -> dict[str, Tensor]:
         return load_file(path / WEIGHTS_NAME)
     if (path / WEIGHTS_INDEX_NAME).is_file():
         index = json.loads((path / WEIGHTS_INDEX_NAME).read_text(encoding="utf-8"))
+        if not isinstance(index, dict) or not isinstance(index.get("weight_map"), dict):
+            raise CheckpointError(f"{path / WEIGHTS_INDEX_NAME}: expected an object with a 'weight_map' object")
         tensors: dict[str, Tensor] = {}
-        for shard in sorted(set(index["weight_map"].values())):
-            tensors.update(load_file(path / shard))
+        for shard in sorted(set(map(str, index["weight_map"].values()))):  # names read from the index: confined
+            tensors.update(load_file(confined_file(path, shard, path / WEIGHTS_INDEX_NAME)))
         return tensors
     if (path / "pytorch_model.bin").exists():
         raise CheckpointError(
@@ -238,10 +249,10 @@ def write_hf_files(model, directory: Path) -> None:
 
     config = {**model.hf_config(), "config": config_to_dict(model.config),
               "attnkit_version": __version__}
-    (directory / CONFIG_NAME).write_text(json.dumps(config, indent=2, sort_keys=True) + "\n", encoding="utf-8")
+    atomic_write_text(directory / CONFIG_NAME, json.dumps(config, indent=2, sort_keys=True) + "\n")
     # own, contiguous copies: safetensors refuses views and tensors that share memory
     data = {k: v.detach().to("cpu").contiguous().clone() for k, v in model.hf_tensors().items()}
-    save_file(data, str(directory / WEIGHTS_NAME), metadata={"format": "pt"})
+    write_safetensors(data, directory / WEIGHTS_NAME, metadata={"format": "pt"})
     files = dict(model._tokenizer_files)
     tok = model.tokenizer
     if tok is not None:
@@ -253,7 +264,7 @@ def write_hf_files(model, directory: Path) -> None:
             tok_config = {"tokenizer_class": "PreTrainedTokenizerFast", **present, **model.tokenizer_config}
             files["tokenizer_config.json"] = (json.dumps(tok_config, indent=2) + "\n").encode("utf-8")
     for name, content in files.items():
-        (directory / name).write_bytes(content)
+        atomic_write_bytes(directory / name, content)
 
 
 def load_pretrained(cls, path: str | os.PathLike, config_overrides: dict | None = None, *,

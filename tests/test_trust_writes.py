@@ -123,6 +123,8 @@ LINK_CASES = [
     ("train-run-json-and-log", [*TRAIN, "--out", "{out}", "--overwrite"], ["run.json", "train_log.jsonl"]),
     ("train-model-directory", [*TRAIN, "--out", "{out}", "--overwrite"], ["model", "checkpoint"]),
     ("train-lock-file", [*TRAIN, "--out", "{out}", "--overwrite"], [LOCK_FILE]),
+    ("demo-model-pictures-and-summaries", ["demo", "--quick", "--steps", "2", "--no-contrast", "--out", "{out}",
+                                           "--overwrite"], ["model", "alignment_1.png", "summary.json", "summary.md"]),
     ("classifier-report", ["train", "classifier", "--data", "{ws}/news.csv", "--steps", "2", "--batch-size", "4",
                            "--eval-every", "2", "--quiet", "--device", "cpu", "--out", "{out}",
                            "--overwrite"], ["report.json"]),
@@ -181,6 +183,7 @@ API_LINK_CASES = [
     ("save-figure", lambda ws, p: __import__("attnkit.viz.plots", fromlist=["save_figure"]).save_figure(
         _fig(), p / "f.svg"), "f.svg"),
     ("save-pretrained-file-in-directory", lambda ws, p: _gpt().save_pretrained(p), "config.json"),
+    ("save-pretrained-directory", lambda ws, p: _gpt().save_pretrained(p / "m"), "m"),
 ]
 
 

@@ -10,7 +10,8 @@ One table per mechanism, each row a command (or a library call) it applies to:
   of a weights index, images of a captions file) that leave their directory are refused with one line
   naming the file and the entry, through the library and through the CLI.
 - ``OUT_CASES``: every command with ``--out`` refuses a directory that holds the user's files, and with
-  ``--overwrite`` refuses to replace a file in one of its own directories that attnkit did not write.
+  ``--overwrite`` refuses to replace a file in one of its own directories that attnkit did not write;
+  ``RERUN_CASES``: a re-run into the command's own earlier output replaces it.
 - ``LOCK_CASES``: while another process holds a directory's lock, every command with ``--out`` on it
   exits 2 with one line naming it; a killed holder leaves nothing stuck; two real runs started together
   end with one run in the directory.
@@ -447,6 +448,25 @@ def test_demo_overwrite_replaces_its_own_files_and_keeps_the_users(ws, tmp_path,
     assert (out / "alignment_1.png").read_bytes()[:4] == b"\x89PNG" and (out / "notes.txt").is_file()
 
 
+# A re-run into the command's own earlier output replaces it without --overwrite (``make demo`` twice).
+RERUN_CASES = [
+    ("viz", ["viz", "{ws}/run", "abc"], "alignment.png"),
+    ("demo", ["demo", "--quick", "--steps", "2", "--no-contrast"], "summary.md"),
+]
+
+
+@pytest.mark.parametrize(("case", "args", "output"), RERUN_CASES, ids=[c[0] for c in RERUN_CASES])
+def test_a_rerun_replaces_the_commands_own_output(ws, tmp_path, capsys, case, args, output):
+    out = tmp_path / "out"
+    assert _cli(args, ws, out) == 0
+    first = (out / output).stat().st_mtime_ns
+    assert _cli(args, ws, out) == 0, capsys.readouterr().err
+    assert (out / output).stat().st_mtime_ns != first
+    (out / "notes.txt").write_text("mine\n")  # no longer only its own output: refused without --overwrite
+    capsys.readouterr()
+    _one_line_exit_2(_cli(args, ws, out), capsys.readouterr().err, "is not empty", "notes.txt")
+
+
 # ------------------------------------------------------------------------------------------------------------
 # 5. One run per directory: a lock held for the run's life
 # ------------------------------------------------------------------------------------------------------------
@@ -526,7 +546,7 @@ def test_lock_is_released_when_the_command_ends(tmp_path):
 def test_battery_size():
     """Issue 23 wants >= 120 table-driven cases in the bad-input batteries; this file's tables add these."""
     mine = (len(LINK_CASES) + len(API_LINK_CASES) + len(COLLISION_CASES) + len(CLI_COLLISION_CASES) + len(NAME_CASES)
-            + len(OUT_CASES) + len(LOCK_CASES))
+            + len(OUT_CASES) + len(RERUN_CASES) + len(LOCK_CASES))
     from tests.test_bad_inputs import API_CASES, CLI_CASES
 
     assert mine >= 60 and mine + len(CLI_CASES) + len(API_CASES) >= 120

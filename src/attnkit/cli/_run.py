@@ -72,19 +72,24 @@ RUN_NAMES = (RUN_FILE, "train_log.jsonl", "model", "checkpoint", "report.json")
 """What a training run writes in ``--out`` (``--overwrite`` replaces these and nothing else)."""
 
 
-def check_out_dir(out: Path, own: tuple[str, ...], overwrite: bool, option: str = "--out") -> None:
+def check_out_dir(out: Path, own: tuple[str, ...], overwrite: bool, option: str = "--out") -> bool:
     """The one ``--out`` guard of every command: ``InputError`` (exit 2, nothing written) unless ``out`` fits.
 
     - ``out`` must not be a file, and must be writable (or creatable);
-    - it must be empty, unless ``overwrite``; then only the entries named by ``own`` (the command's own
-      file names, shell patterns such as ``alignment_*.png``) are replaced, and an ``own`` directory that
-      holds a file attnkit did not write there (its record, ``own_files``) is refused rather than lost.
+    - it must be new or empty, or hold only this command's own output: entries named by ``own`` (the
+      command's file names, shell patterns such as ``alignment_*.png``) whose every file attnkit recorded
+      as written there (``own_files``); a re-run then replaces that output;
+    - anything else is refused unless ``overwrite``; then only the entries named by ``own`` are replaced,
+      and an ``own`` directory that holds a file attnkit did not write there is refused rather than lost.
 
     ``out`` is locked here for the rest of the command (``lock_directory``), so a second run on it stops at
     once; a command that ends having written nothing leaves ``out`` as it found it (the lock file, and the
     directory if it was created for it, are removed). ``start_writing`` clears the command's own files
     just before its first write. Under ``torchrun`` only rank 0 checks and locks: it may already be
     writing while another rank starts.
+
+    Returns:
+        True when the command's earlier files in ``out`` are to be replaced.
 
     Example:
         >>> import tempfile
@@ -99,22 +104,33 @@ def check_out_dir(out: Path, own: tuple[str, ...], overwrite: bool, option: str 
         raise InputError(f"{option} {str(out)!r} is a file. Expected a directory")
     check_writable(out, option)
     if process_rank() != 0:
-        return
+        return False
     lock_directory(out)
     held = sorted(p.name + ("/" if p.is_dir() and not p.is_symlink() else "") for p in out.iterdir()
                   if p.name not in BOOKKEEPING)
-    if held and not overwrite:
+    mine, theirs = _own_files_in(out, own)
+    foreign = [h for h in held if not any(fnmatch.fnmatchcase(h.rstrip("/"), pat) for pat in own)]
+    if held and not overwrite and (foreign or theirs):
         shown = ", ".join(held[:5]) + (", ..." if len(held) > 5 else "")
         raise InputError(f"{option} {str(out)!r} is not empty (it holds {shown}). Expected a new or empty directory; "
                          f"pass --overwrite to replace this command's files in it ({', '.join(own)})")
+    inside = [f for f in theirs if f.parent != out]
+    if inside:
+        raise InputError(f"--overwrite would replace {str(inside[0])!r}, which attnkit did not write (or a run "
+                         f"killed with SIGKILL wrote without recording it); move it away or choose another {option}")
+    return bool(mine or theirs)
+
+
+def _own_files_in(out: Path, own: tuple[str, ...]) -> tuple[list[Path], list[Path]]:
+    """The files under ``out``'s entries named by ``own``: those attnkit recorded writing, and the others."""
     recorded = own_files(out)
+    mine, theirs = [], []
     for entry in out_entries(out, own):
-        if entry.is_dir() and not entry.is_symlink():
-            for f in sorted(entry.rglob("*")):
-                name = f.relative_to(out).as_posix()
-                if (f.is_file() or f.is_symlink()) and name not in recorded:
-                    raise InputError(f"--overwrite would replace {str(f)!r}, which attnkit did not write; move it "
-                                     f"away or choose another {option}")
+        files = sorted(entry.rglob("*")) if entry.is_dir() and not entry.is_symlink() else [entry]
+        for f in files:
+            if f.is_file() or f.is_symlink():
+                (mine if f.relative_to(out).as_posix() in recorded and not f.is_symlink() else theirs).append(f)
+    return mine, theirs
 
 
 def out_entries(out: Path, own: tuple[str, ...]) -> list[Path]:
@@ -186,12 +202,11 @@ def check_writable(out: Path, option: str = "--out") -> None:
 
 def start_writing(out: Path, own: tuple[str, ...], overwrite: bool) -> None:
     """Just before a command's first write in ``out``: check it again under its lock (taken by the first
-    check) and, with ``overwrite``, remove the command's own earlier files. Rank 0 only."""
+    check) and remove the command's own earlier files (its earlier output, or its names with
+    ``overwrite``). Rank 0 only."""
     if process_rank() != 0:
         return
-    lock_directory(out)
-    check_out_dir(out, own, overwrite)
-    if overwrite:
+    if check_out_dir(out, own, overwrite):
         clear_out(out, own)
 
 

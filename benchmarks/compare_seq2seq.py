@@ -2,7 +2,7 @@
 
 Every model gets the same budget: the same training pairs (20 000 by default), the same batch size, the
 same number of optimiser steps (1000; the machine is shared, so steps are a fairer budget than seconds;
-the training time is reported, timed by ``attnkit.bench.measure.timed``, and a 900 s cap stops a run that
+the training time is reported, timed by ``attnkit.timing.timed``, and a 900 s cap stops a run that
 would take far longer), and the best validation checkpoint (greedy exact match on 500 pairs) is kept.
 Each model uses the learning recipe that suits it: the RNNs the ``attnkit demo`` recipe (AdamW, warmup +
 cosine), the Transformer the paper's (Adam beta_2 0.98, the noam warmup schedule, label smoothing 0.1,
@@ -28,7 +28,6 @@ from typing import Any
 
 import torch
 
-from attnkit.bench.measure import timed
 from attnkit.recipes.seq2seq import (
     RunSpec,
     build_model,
@@ -39,6 +38,7 @@ from attnkit.recipes.seq2seq import (
     score,
     train_model,
 )
+from attnkit.timing import timed
 from attnkit.training import TrainConfig
 
 MODELS = ("transformer", "bahdanau", "none")

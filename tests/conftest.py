@@ -4,6 +4,8 @@ os.environ.setdefault("KERAS_BACKEND", "torch")
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 os.environ.setdefault("MPLBACKEND", "Agg")
+# attention paths follow the rules in tests: measured choices would make a test depend on the machine
+os.environ["ATTNKIT_TUNE"] = "0"
 
 import torch  # noqa: E402
 

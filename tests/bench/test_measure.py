@@ -1,4 +1,4 @@
-"""``attnkit.bench.measure``: the one timer and the one peak-memory child, against known properties.
+"""``attnkit.timing`` and ``attnkit.bench.measure``: the one timer and the one peak-memory child, against known properties.
 
 No timed assertion (the machine is shared): the timer is checked on its order and its arithmetic, the
 memory probe against what a call is known to allocate (``n`` float32 numbers are ``4 n`` bytes).
@@ -10,14 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from attnkit.bench.measure import (
-    interleaved_medians,
-    interleaved_samples,
-    paired_ratio,
-    peak_memories,
-    peak_memory,
-    timed,
-)
+from attnkit.bench.measure import peak_memories, peak_memory
+from attnkit.timing import interleaved_medians, interleaved_samples, paired_ratio, timed
 
 ROOT = Path(__file__).resolve().parents[2]
 MiB = 2**20
@@ -40,7 +34,7 @@ def test_paired_ratio_is_the_median_of_per_round_ratios_not_the_ratio_of_medians
 
 def test_medians_and_timed_measure_a_sleep(monkeypatch):
     clock = iter([0.0, 0.25, 1.0, 1.75])
-    monkeypatch.setattr("attnkit.bench.measure.time.perf_counter", lambda: next(clock))
+    monkeypatch.setattr("attnkit.timing.time.perf_counter", lambda: next(clock))
     assert timed(lambda: "done") == ("done", 0.25)
     assert interleaved_medians({"a": lambda: None}, repeat=1, warmup=0) == {"a": 0.75}
 

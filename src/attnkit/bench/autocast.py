@@ -20,8 +20,8 @@ from collections.abc import Callable
 
 import torch
 
-from attnkit.bench.measure import interleaved_medians
 from attnkit.bench.report import Section
+from attnkit.timing import interleaved_medians
 
 
 def compare(forward: Callable[[], torch.Tensor], tokens: int, repeats: int = 3) -> tuple[float, float, float]:

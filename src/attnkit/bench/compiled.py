@@ -17,10 +17,10 @@ from collections.abc import Callable
 
 import torch
 
-from attnkit.bench.measure import interleaved_samples, paired_ratio, timed
 from attnkit.bench.report import Section
 from attnkit.layers import MultiHeadAttention
 from attnkit.models.gpt import GPT, GPTConfig
+from attnkit.timing import interleaved_samples, paired_ratio, timed
 from attnkit.training.compile import CompileUnavailable, compile_model, compile_unavailable_reason
 
 

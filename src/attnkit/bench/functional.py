@@ -3,7 +3,7 @@ working memory of the chunked additive path against the naive one, for attnkit's
 and for a plain closure ``lambda a, b: additive(a, b, w_q, w_k, w_v)`` (no attribute: probed, then chunked).
 
 Everything is measured in one run, as ratios, so a busy machine slows every contender alike: timings go
-through :mod:`attnkit.bench.measure`'s timer (the contenders interleaved call by call, medians of the
+through :mod:`attnkit.timing`'s timer (the contenders interleaved call by call, medians of the
 rounds, ratios as medians of per-round ratios). Each memory case runs in a fresh peak-memory child
 (:func:`attnkit.bench.measure.peak_memory`: peak resident memory minus the resident memory once the
 inputs exist); a case whose estimate exceeds ``MEMORY_LIMIT`` is reported as its estimate instead of
@@ -24,13 +24,14 @@ from dataclasses import asdict, dataclass
 
 import torch
 
-from attnkit.bench.machine import cpu_description
-from attnkit.bench.measure import interleaved_samples, paired_ratio, peak_memory
+from attnkit.bench.measure import peak_memory
 from attnkit.bench.paths import PathFn, available_paths, inputs, run_path
 from attnkit.bench.report import Section
 from attnkit.functional import additive, attention
 from attnkit.layers.scores import AdditiveScore
+from attnkit.machine import cpu_description
 from attnkit.storage import atomic_write_text
+from attnkit.timing import interleaved_samples, paired_ratio
 
 GiB = 2**30
 MiB = 2**20

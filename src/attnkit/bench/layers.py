@@ -3,7 +3,7 @@
 Self-attention, width 512, 8 heads, batch 8, lengths 128 / 512 / 2048; forward in inference
 (``.eval()`` + ``torch.no_grad()``) and forward+backward (training mode, dropout 0). All peers
 run in the same process and are interleaved round by round, so that a busy machine slows them
-alike (:mod:`attnkit.bench.measure`'s timer); the figures are the median wall-clock time per call, and
+alike (:mod:`attnkit.timing`'s timer); the figures are the median wall-clock time per call, and
 each ratio is the median over rounds of the ratio measured within one round (robust to the load of a
 shared machine).
 
@@ -39,12 +39,12 @@ os.environ.setdefault("KERAS_BACKEND", "torch")
 import torch  # noqa: E402
 from torch import nn  # noqa: E402
 
-from attnkit.bench.machine import cpu_description  # noqa: E402
-from attnkit.bench.measure import interleaved_samples, paired_ratio  # noqa: E402
 from attnkit.bench.peers import optional_import  # noqa: E402
 from attnkit.bench.report import Section  # noqa: E402
 from attnkit.layers.multi_head import MultiHeadAttention  # noqa: E402
+from attnkit.machine import cpu_description  # noqa: E402
 from attnkit.storage import atomic_write_text  # noqa: E402
+from attnkit.timing import interleaved_samples, paired_ratio  # noqa: E402
 
 WIDTH, HEADS, BATCH = 512, 8, 8
 

@@ -13,7 +13,7 @@ Measures:
    package), a right-padded batch, against ``transformers.BertModel``.
 5. bfloat16 autocast for attnkit's own inference against float32 (:mod:`attnkit.bench.autocast`).
 
-Every figure goes through the one timer of :mod:`attnkit.bench.measure`: the contenders' calls interleave
+Every figure goes through the one timer of :mod:`attnkit.timing`: the contenders' calls interleave
 round by round after a warm-up, rates are units over the median seconds, and each ratio is the median of
 the per-round ratios, so a busy machine slows the contenders alike. attnkit also runs with its fast paths
 switched off (``attnkit.kernels.fast_paths(False)``: plain torch, as transformers uses), an information
@@ -44,13 +44,13 @@ from collections.abc import Callable
 import torch
 
 from attnkit import kernels
-from attnkit.bench.machine import cpu_description, load_average
-from attnkit.bench.measure import interleaved_samples, paired_ratio
 from attnkit.bench.peers import optional_import
 from attnkit.bench.report import Section
+from attnkit.machine import cpu_description, load_average, matmul_gflops
 from attnkit.models.bert import Bert
 from attnkit.models.gpt import GPT, GPTConfig
 from attnkit.storage import atomic_write_text
+from attnkit.timing import interleaved_samples, paired_ratio
 
 FULL = dict(vocab=8192, width=256, layers=4, heads=4, batch=8, length=256, new=200, cached=64, decode=192, repeats=3, steps=2,
             bert_batch=16, bert_length=128)
@@ -160,17 +160,39 @@ def bert(tf, path: str, s: dict) -> tuple[int, dict[str, list[float]], Bert, tup
     return ids.numel(), times, models["attnkit"], (ids, mask)
 
 
-def _row(section: Section, measure: str, units: int, times: dict[str, list[float]], goal: str, key: str) -> list:
-    """One table row (rates = units / median seconds) and its figures; the peer's cells are None when absent."""
+def flops_per_token(layers: int, width: int, length: int, vocab: int = 0, training: bool = False) -> float:
+    """Model FLOPs per token of a Transformer of ``layers`` blocks of ``width`` (MLP 4x wide) on ``length``
+    tokens: ``2 N + 4 L T d`` for a forward pass, three times that for a training step (forward and backward),
+    with ``N = 12 L d^2 + V d`` the matmul parameters (the output layer over ``vocab`` words, 0 for an encoder
+    without one); the attention term counts ``Q K^T`` and ``A V`` over the full ``T x T`` grid (PaLM,
+    Chowdhery et al. 2022, appendix B). Embedding look-ups, softmax and norms are not counted.
+
+    Example:
+        >>> flops_per_token(layers=1, width=2, length=3, vocab=5)  # N = 48 + 10: 2 N + 4 * 1 * 3 * 2
+        140.0
+        >>> flops_per_token(1, 2, 3, 5, training=True)
+        420.0
+    """
+    n = 12 * layers * width**2 + vocab * width
+    return float(3 if training else 1) * (2 * n + 4 * layers * length * width)
+
+
+def _row(section: Section, measure: str, units: int, times: dict[str, list[float]], goal: str, key: str,
+         flops: tuple[float, float]) -> list:
+    """One table row (rates = units / median seconds, attnkit's model FLOPs utilisation = its rate times
+    ``flops[0]`` per unit over the matmul peak ``flops[1]`` GFLOP/s) and its figures; the peer's cells are None
+    when absent."""
     rate = {name: units / statistics.median(t) for name, t in times.items()}
+    mfu = rate["attnkit"] * flops[0] / (flops[1] * 1e9)
     section.figures[f"models/{key}/attnkit_per_s"] = rate["attnkit"]
+    section.figures[f"models/{key}/attnkit_mfu"] = mfu
     section.figures[f"models/{key}/attnkit_fast_paths_off_per_s"] = rate[FAST_OFF]
     if "transformers" not in times:
-        return [measure, rate["attnkit"], None, None, rate[FAST_OFF], goal]
+        return [measure, rate["attnkit"], None, None, rate[FAST_OFF], mfu, goal]
     ratio = paired_ratio(times, "transformers", "attnkit")  # a time ratio theirs / ours = a rate ratio ours / theirs
     section.figures[f"models/{key}/transformers_per_s"] = rate["transformers"]
     section.figures[f"models/{key}/ratio"] = ratio
-    return [measure, rate["attnkit"], rate["transformers"], ratio, rate[FAST_OFF], goal]
+    return [measure, rate["attnkit"], rate["transformers"], ratio, rate[FAST_OFF], mfu, goal]
 
 
 def _growth_table(section: Section, growth: dict[str, dict[int, float | None]], s: dict) -> None:
@@ -208,21 +230,30 @@ def measure_models(s: dict, threads: int = 1) -> Section:
     before = torch.get_num_threads()
     torch.set_num_threads(threads)
     try:
+        peak = matmul_gflops(512, min_seconds=0.2, repeat=3)  # the limit at this suite's thread count
+        section.figures["models/matmul_gflops"] = peak
         models = _gpt_models(tf, s)
+        gpt = (s["layers"], s["width"])
         rows = [_row(section, f"GPT training tokens/s ({s['batch']} x {s['length']})", *training(models, s),
-                     ">= 1.5x", "gpt_training")]
+                     ">= 1.5x", "gpt_training", (flops_per_token(*gpt, s["length"], s["vocab"], training=True), peak))]
         units, times, same = generation(models, s)
         rows.append(_row(section, f"GPT greedy new tokens/s ({s['new']}, cache)", units, times, ">= 2x",
-                         "gpt_generation"))
+                         "gpt_generation", (flops_per_token(*gpt, PROMPT + s["new"] // 2, s["vocab"]), peak)))
         bert_model = bert_inputs = None
         if minilm is not None:
             units, times, bert_model, bert_inputs = bert(tf, str(minilm.get_model_path()), s)
+            c = bert_model.config
             rows.append(_row(section, f"BERT forward tokens/s (MiniLM, {s['bert_batch']} x {s['bert_length']})",
-                             units, times, ">= 1.25x", "bert_forward"))
+                             units, times, ">= 1.25x", "bert_forward",
+                             (flops_per_token(c.num_hidden_layers, c.hidden_size, s["bert_length"]), peak)))
         section.table(f"Rates, medians over {s['repeats']} interleaved rounds ({threads} thread(s))",
-                      ["measure", "attnkit", "transformers", "attnkit / transformers", FAST_OFF, "goal"], rows,
+                      ["measure", "attnkit", "transformers", "attnkit / transformers", FAST_OFF,
+                       "attnkit MFU", "goal"], rows,
                       ["Ratios: medians of per-round ratios (> 1 = attnkit faster). The fast-paths-off column "
-                       "runs attnkit on plain torch, as transformers does (information)."])
+                       "runs attnkit on plain torch, as transformers does (information).",
+                       f"MFU: model FLOPs per second (bench.models.flops_per_token) over this thread count's float32 "
+                       f"matmul peak, {peak:.1f} GFLOP/s (512 x 512, best run); a cached generation step is one "
+                       "token against its average context (prompt + half the new tokens)."])
         _growth_table(section, per_token_growth(models, s), s)
         if same is not None:
             section.notes.append(f"Greedy tokens identical to transformers: {same}.")

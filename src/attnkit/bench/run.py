@@ -24,10 +24,11 @@ from pathlib import Path
 
 import torch
 
-from attnkit.bench.machine import cpu_description, load_average, matmul_gflops
-from attnkit.bench.measure import one_line, timed
+from attnkit.bench.measure import one_line
 from attnkit.bench.report import Section
+from attnkit.machine import cpu_description, load_average, matmul_gflops
 from attnkit.storage import atomic_write_text, updating
+from attnkit.timing import timed
 
 #: suite name -> (module with ``run(quick) -> Section``, what it measures)
 SUITES = {

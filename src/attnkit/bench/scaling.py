@@ -1,7 +1,7 @@
 """The scaling run: time and memory of every attention path from short to long sequences, with the
 fitted exponent of each (``time ~ T^a``, ``memory ~ T^b``).
 
-Time is measured in this process by :mod:`attnkit.bench.measure`'s timer: the paths' calls interleave
+Time is measured in this process by :mod:`attnkit.timing`'s timer: the paths' calls interleave
 round by round (median per path), one head of width 64, batch 1. Memory is measured by its peak-memory
 child (:func:`attnkit.bench.measure.peak_memories`): every case of a batch in one fresh child process,
 which resets its peak resident memory before each case and reports the peak minus the resident memory
@@ -21,8 +21,9 @@ from collections.abc import Callable
 
 import torch
 
-from attnkit.bench.measure import interleaved_medians, peak_memories
+from attnkit.bench.measure import peak_memories
 from attnkit.bench.paths import DENSE, PathFn, available_paths, inputs, run_path
+from attnkit.timing import interleaved_medians
 
 MiB = 2**20
 #: cases whose dense score matrix would pass this many bytes are not run on the ``naive`` path

@@ -149,3 +149,48 @@ def efficiency(
         return efficiency_seed(s, seed, device=device, log=lambda m: say(m, console))
 
     _run(ctx, efficiency_experiment(s, one_seed), chosen, out, overwrite)
+
+
+@experiment_app.command("faithfulness")
+def faithfulness(
+    ctx: typer.Context,
+    out: Annotated[Path, typer.Option("--out", help="Where to write faithfulness.json/.md/.png.")] = Path(
+        "attnkit-faithfulness"),
+    seeds: Seeds = "0",
+    texts: Annotated[int, typer.Option("--texts", help="Test texts explained per classifier and seed.")] = 100,
+    permutations: Annotated[int, typer.Option("--permutations", help="Shuffles of the attention per text "
+                                              "(permutation test).")] = 30,
+    classifier_steps: Annotated[int, typer.Option("--classifier-steps", help="Training steps of the attention "
+                                                  "classifier.")] = 300,
+    self_attention: Annotated[str, typer.Option("--self-attention", help="The attention classifier's "
+                                                "self-attention: none, dot or multi_head.")] = "none",
+    minilm_epochs: Annotated[float, typer.Option("--minilm-epochs", help="Fine-tuning passes of MiniLM over the "
+                                                 "training split.")] = 1.0,
+    minilm_max_len: Annotated[int, typer.Option("--minilm-max-len", help="Word pieces per text for MiniLM "
+                                                "([CLS] and [SEP] included).")] = 64,
+    threads: Threads = 1,
+    quick: Annotated[bool, flag("--quick", help="A smoke test of a minute or two per seed (no real "
+                                "figures).")] = False,
+    device: Device = "cpu",
+    overwrite: OverwriteOut = False,
+) -> None:
+    """Explain BBC News test texts with attention, rollout, gradients, leave-one-out and a random floor, for
+    the attention classifier and fine-tuned MiniLM; AOPC comprehensiveness/sufficiency, tau against
+    leave-one-out and the permutation test."""
+    from attnkit.experiments.faithfulness import (
+        FaithfulnessSettings,
+        faithfulness_experiment,
+        faithfulness_seed,
+    )
+
+    s = FaithfulnessSettings(texts=texts, permutations=permutations, classifier_steps=classifier_steps,
+                             self_attention=self_attention, minilm_epochs=minilm_epochs, minilm_max_len=minilm_max_len)
+    s = s.quick() if quick else s
+    s.check()
+    chosen = parse_seeds(seeds)
+    apply_threads(threads)
+
+    def one_seed(seed: int) -> dict:
+        return faithfulness_seed(s, seed, device=device, log=lambda m: say(m, console))
+
+    _run(ctx, faithfulness_experiment(s, one_seed), chosen, out, overwrite)

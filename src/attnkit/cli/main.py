@@ -66,6 +66,7 @@ COMMAND_MODULES: list[str] = [
     "attnkit.cli.transformer",
     "attnkit.cli.experiment",
     "attnkit.cli.bench",
+    "attnkit.cli.tune",
     "attnkit.cli.lm",
     "attnkit.cli.caption",
     "attnkit.cli.viz",

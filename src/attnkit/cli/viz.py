@@ -74,7 +74,7 @@ def read_image(path: Path | None):
         raise InputError(f"--image {str(path)!r} is not a readable image: {err}") from None
 
 
-VIZ_NAMES = ("attention.*", "heads.*", "token.*", "alignment.*", "words.*", "regions.*", "explorer.html")
+VIZ_NAMES = ("attention.*", "heads.*", "token.*", "alignment.*", "words.*", "regions.*", "explain-*", "explorer.html")
 """What ``attnkit viz`` writes in ``--out`` (``--overwrite`` replaces these and nothing else)."""
 
 
@@ -94,9 +94,15 @@ def viz_cmd(
                                               "that round to >= 0.01; 32 past 128 tokens).")] = None,
     svg: Annotated[bool, typer.Option("--svg", help="Write SVG pictures instead of PNG.", metavar="")] = False,
     threads: Threads = 1,
+    explain: Annotated[str | None, typer.Option("--explain", help="A text classifier only: draw one explanation "
+                                                "of its prediction as OUT/explain-METHOD.png (attention, rollout, "
+                                                "gradient_attention, gradient_x_input, leave_one_out or "
+                                                "random) instead of the attention pictures.")] = None,
     overwrite: OverwriteOut = False,
 ) -> None:
     """Draw the attention of a model on one input: PNG/SVG pictures and OUT/explorer.html."""
+    if explain is not None:
+        return explain_picture(model_dir, text, out, explain, svg, threads, overwrite)
     from attnkit.recipes.records import record_for
     from attnkit.viz.interpret import FLOW_MAX_TOKENS
     from attnkit.viz.methods import METHODS
@@ -128,3 +134,22 @@ def viz_cmd(
         print(f"output: {rec.output}")
     for p in paths:
         print(p)
+
+
+def explain_picture(model_dir: Path, text: str, out: Path, method: str, svg: bool, threads: int,
+                    overwrite: bool = False) -> None:
+    """``--explain``: one method's importance of each token, as words on a colour scale (nothing written on error)."""
+    from attnkit.recipes.explanations import METHODS, explain_text
+    from attnkit.viz.plots import save_figure
+    from attnkit.viz.words import words_figure
+
+    if method not in METHODS:
+        raise InputError(f"--explain must be one of {', '.join(METHODS)}. Received: {method!r}")
+    check_out_dir(out, VIZ_NAMES, overwrite)
+    apply_threads(threads)
+    tokens, scores, label = explain_text(load_model(model_dir), text, method)
+    start_writing(out, VIZ_NAMES, overwrite)
+    fig = words_figure(scores, tokens, title=f"{method}: prediction {label}", label=f"{method} score")
+    path = save_figure(fig, out / f"explain-{method}.{'svg' if svg else 'png'}")
+    print(f"output: {label}")
+    print(path)

@@ -11,7 +11,7 @@ with equal budgets on two built-in tasks at several lengths:
 
 Scored on held-out sequences: next-token accuracy on the predictable positions only (chance ``1 / K``).
 Per run it records the time of a training step's forward and backward (the kinds' models timed in
-interleaved rounds, ``attnkit.bench.measure.interleaved_medians``), tokens/s and the peak working memory of
+interleaved rounds, ``attnkit.timing.interleaved_medians``), tokens/s and the peak working memory of
 one training step (``attnkit.bench.measure.peak_memory``: a fresh child process per kind and length, the
 factory :func:`training_step`). Apart from the models, it times the attention alone (one head, width 64,
 causal, forward+backward) from short to long lengths and finds the **crossover length** where each kind
@@ -30,13 +30,14 @@ from typing import Any
 
 import torch
 
-from attnkit.bench.measure import interleaved_medians, peak_memory
+from attnkit.bench.measure import peak_memory
 from attnkit.errors import InputError
 from attnkit.experiments.harness import Experiment, Panel, Rows, Table
 from attnkit.functional import attention
 from attnkit.functional.kinds import KINDS, kind_options, resolve_kind
 from attnkit.models.gpt import GPT, GPTConfig
 from attnkit.recipes.common import Log, no_log
+from attnkit.timing import interleaved_medians
 from attnkit.training.config import TrainConfig
 from attnkit.training.trainer import Trainer
 

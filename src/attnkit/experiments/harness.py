@@ -174,7 +174,7 @@ def machine() -> str:
     """The machine of the report: CPU model, cores and vector flags, torch's version and threads."""
     import torch
 
-    from attnkit.bench.machine import cpu_description
+    from attnkit.machine import cpu_description
 
     return f"{cpu_description()}; torch {torch.__version__}, {torch.get_num_threads()} threads"
 

@@ -37,6 +37,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
+from attnkit.functional import tuning
 from attnkit.functional._checks import Path, ScoreFn, batch_shape
 from attnkit.functional.auto_chunk import choose_chunk
 from attnkit.functional.causal_dropout import causal_dropout_path
@@ -73,8 +74,11 @@ def _dot_heads(query: Tensor, key: Tensor, value: Tensor, score: object, mask: T
 
 def choose(query: Tensor, key: Tensor, value: Tensor, *, score: str | ScoreFn, mask: Tensor | None, causal: bool,
            dropout_p: float, return_weights: bool, chunk_size: int | None, bias: Tensor | None,
-           kind: AttentionKind | None) -> tuple[str, int | None]:
+           kind: AttentionKind | None, scale: float = 1.0) -> tuple[str, int | None]:
     """The path for a call, and the chunk size it runs with (``chunk_size``, or the automatic choice).
+
+    A call the rules send to ``fused`` may instead take the path measured fastest for its shape class on this
+    machine (:mod:`.tuning`; off with ``ATTNKIT_TUNE=0``, as in the test suite and the examples below).
 
     Example:
         >>> q = k = v = torch.randn(2, 3, 5, 4)
@@ -97,6 +101,9 @@ def choose(query: Tensor, key: Tensor, value: Tensor, *, score: str | ScoreFn, m
         if causal and dropout_p > 0 and mask is None and query.shape == key.shape == value.shape and _dot_heads(
                 query, key, value, score, mask, bias):
             return "causal_dropout", None
+        if tuning.wanted(query, key, score=score, dropout_p=dropout_p, bias=bias):
+            return tuning.tuned_path(query, key, value, PATHS, score=score, scale=scale, mask=mask,
+                                     causal=causal), None
         return "fused", None
     chunkable = getattr(score, "chunkable", True)
     if chunk_size is not None and not chunkable:
@@ -121,7 +128,7 @@ def run(query: Tensor, key: Tensor, value: Tensor, *, score: str | ScoreFn = "sc
         >>> tuple(out.shape), tuple(w.shape)
         ((2, 3, 5, 6), (2, 3, 5, 7))
     """
-    name, chunk = choose(query, key, value, score=score, mask=mask, causal=causal, dropout_p=dropout_p,
+    name, chunk = choose(query, key, value, score=score, scale=scale, mask=mask, causal=causal, dropout_p=dropout_p,
                          return_weights=return_weights, chunk_size=chunk_size, bias=bias, kind=kind)
     return PATHS[name](query, key, value, score=score, scale=scale, mask=mask, causal=causal, dropout_p=dropout_p,
                        return_weights=return_weights, chunk_size=chunk, bias=bias, kind=kind)

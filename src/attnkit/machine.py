@@ -9,7 +9,7 @@ import os
 import platform
 from pathlib import Path
 
-from attnkit.bench.measure import interleaved_samples, timed
+from attnkit.timing import interleaved_samples, timed
 
 #: The CPU flags that decide float32/bfloat16 matmul speed, in the order they are reported.
 VECTOR_FLAGS = ("sse4_2", "avx", "avx2", "fma", "avx512f", "avx512_vnni", "avx512_bf16", "amx_bf16", "amx_tile")
@@ -39,7 +39,7 @@ def matmul_gflops(size: int = 1024, min_seconds: float = 0.5, repeat: int = 3) -
     """The machine's float32 limit as attnkit sees it: GFLOP/s of a ``size x size`` matmul (torch, this
     process's threads), the best of ``repeat`` timed runs of about ``min_seconds`` each (the number of
     products per run is calibrated from one timed product; the runs go through the one timer of
-    :mod:`attnkit.bench.measure`).
+    :mod:`attnkit.timing`).
 
     One product costs ``2 * size**3`` floating-point operations. The best run is kept because the
     question is what the machine can do; other processes only ever slow it down.

@@ -386,6 +386,8 @@ OUT_COMMANDS = [
     ("viz", ["viz", "{ws}/run", "abc"]),
     ("experiment-length", ["experiment", "length", "--quick"]),
     ("experiment-efficiency", ["experiment", "efficiency", "--quick"]),
+    ("experiment-faithfulness", ["experiment", "faithfulness", "--quick"]),
+    ("viz-explain", ["viz", "{ws}/run", "abc", "--explain", "attention"]),
     ("bench", ["bench", "functional", "--quick"]),
 ]
 

@@ -240,6 +240,16 @@ def test_the_writer_refuses_a_name_written_twice_by_one_command(tmp_path, case, 
         call(tmp_path)
 
 
+def test_outputs_kept_current_on_purpose_may_be_written_again(tmp_path):
+    """A cache or a progress report updated as a command goes (``updating``) is not a collision."""
+    from attnkit.functional.tuning import save_winner
+
+    with written_once():
+        save_winner(tmp_path / "tuning.json", "a", {"fused": 1.0, "reference": 2.0})
+        save_winner(tmp_path / "tuning.json", "b", {"fused": 3.0, "reference": 2.0})
+    assert set(json.loads((tmp_path / "tuning.json").read_text())["machines"].popitem()[1]) == {"a", "b"}
+
+
 # (id, images, how many overlay pictures must exist afterwards: words + 1 per image)
 CLI_COLLISION_CASES = [
     ("caption-same-file-name-in-two-folders", ["{ws}/a/x.png", "{ws}/b/x.png"], 2),

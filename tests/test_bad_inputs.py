@@ -62,7 +62,7 @@ def ws(tmp_path_factory) -> Path:
                          ("truncated", lambda d: _truncate(d / "model.safetensors")),
                          ("notype", lambda d: _edit_config(d, lambda m: m.pop("model_type"))),
                          ("wrongtype", lambda d: _edit_config(d, lambda m: m.update(model_type="gpt2"))),
-                         ("hugevocab", lambda d: _edit_config(d, lambda m: m["config"].update(src_vocab_size=10**10))),
+                         ("hugevocab", lambda d: _edit_config(d, lambda m: m["config"].update(src_vocab_size=10**6))),
                          ("notokenizer", lambda d: (d / "tokenizer_source.json").unlink()),
                          ("noweights", lambda d: (d / "model.safetensors").unlink())]:
         shutil.copytree(root / "run" / "model", root / "models" / name)

@@ -11,8 +11,7 @@
 - ``attnkit.load(path)``: any saved attnkit model, with its tokenizers.
 """
 
-import importlib
-from typing import Any
+# No imports here: the `attnkit` command handles Ctrl-C from its first line, which runs after this file.
 
 __version__ = "0.1.0"
 
@@ -27,8 +26,10 @@ __all__ = [
 ]
 
 
-def __getattr__(name: str) -> Any:
+def __getattr__(name: str) -> object:
     """``attnkit.load``, ``attnkit.GPT``, ... and every subpackage (``attnkit.models``), imported on first use."""
+    import importlib
+
     if name in _LAZY:
         value = getattr(importlib.import_module(_LAZY[name]), name)
         globals()[name] = value

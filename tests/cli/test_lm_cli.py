@@ -398,8 +398,8 @@ def test_generate_refuses_a_bert_and_missing_dirs(bert_run, tmp_path, capsys):
             "prompt (3 tokens) + --max-new-tokens 40 = 43 is more than the model's context of 32",
         ),
         (["--max-new-tokens", "0"], "--max-new-tokens must be >= 1. Received: 0"),
-        (["--sample", "--temperature", "0"], "--temperature must be > 0. Received: 0.0"),
-        (["--sample", "--top-p", "1.5"], "--top-p must be in (0, 1]. Received: 1.5"),
+        (["--sample", "--temperature", "0"], "--temperature must be a finite number > 0. Received: 0.0"),
+        (["--sample", "--top-p", "1.5"], "--top-p must be <= 1. Received: 1.5"),
     ],
 )
 def test_generate_bad_options(gpt_run, capsys, args, message):

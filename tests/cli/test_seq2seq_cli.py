@@ -242,3 +242,31 @@ def test_evaluate_alignment_refuses_user_data_and_models_without_attention(tiny_
     assert run("evaluate", plain, "--alignment", "--json", report) == 2
     assert "this model has no attention" in capsys.readouterr().err
     assert not report.exists()
+
+
+def test_train_local_m_without_input_feeding_saves_both_choices(tmp_path, capsys):
+    out = tmp_path / "localm"
+    assert run("train", "seq2seq", "--data", "copy", "--out", out, "--attention", "luong-local-m",
+               "--local-window", "3", "--no-input-feeding", *TINY) == 0
+    model = attnkit.io.load(out / "model")
+    assert model.config.attention == "luong-local-m" and model.config.local_window == 3
+    assert model.config.input_feeding is False and model.decoder.weight_ih.shape[1] == 4  # E only, no o_{i-1}
+    assert isinstance(model.translate(["abc"])[0], str)
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--attention", "bahdanau", "--no-input-feeding"],
+     "--no-input-feeding needs a Luong attention (luong-*). Received: --attention bahdanau"),
+    (["--attention", "luong-local-m", "--local-window", "0"], "--local-window must be >= 1. Received: 0"),
+])
+def test_train_refuses_input_feeding_and_window_misuse(tmp_path, capsys, args, message):
+    assert run("train", "seq2seq", "--data", "copy", "--out", tmp_path / "x", *args, *TINY) == 2
+    err = capsys.readouterr().err
+    assert message in err and err.count("\n") == 1
+    assert not (tmp_path / "x").exists()
+
+
+def test_train_help_explains_local_m_and_input_feeding(capsys):
+    assert run("train", "seq2seq", "--help") == 0
+    text = " ".join(capsys.readouterr().out.split())
+    assert "luong-local-m" in text and "--no-input-feeding" in text and "--local-window" in text

@@ -65,7 +65,7 @@ def test_evaluate_command(run_dir, tmp_path, capsys):
     (["--norm", "mid"], "--norm must be one of post, pre. Received: 'mid'"),
     (["--share-embeddings", "both"], "--share-embeddings must be one of none, decoder, all. Received: 'both'"),
     (["--d-model", "30", "--heads", "4"], "--d-model must be a positive multiple of --heads. Received: --d-model 30"),
-    (["--dropout", "1.5"], "Expected dropout in [0, 1). Received: dropout=1.5"),
+    (["--dropout", "1.5"], "--dropout must be <= 1. Received: 1.5"),
     (["--data", "no/such/file.tsv"], "Unknown data 'no/such/file.tsv'"),
 ])
 def test_bad_flags_exit_2_and_write_nothing(tmp_path, capsys, flags, message):

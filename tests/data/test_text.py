@@ -50,7 +50,7 @@ def test_read_text_missing(tmp_path):
 
 
 def test_read_text_directory(tmp_path):
-    with pytest.raises(InputError, match="is a directory. Expected a UTF-8 text file"):
+    with pytest.raises(InputError, match="is a directory. Expected a file"):
         read_text(tmp_path)
 
 

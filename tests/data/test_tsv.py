@@ -57,7 +57,7 @@ def test_invalid_utf8_reports_line(tmp_path):
 
 
 def test_missing_empty_and_bad_flag(tmp_path):
-    with pytest.raises(InputError, match="TSV file not found: '.*nope.tsv'"):
+    with pytest.raises(InputError, match="TSV file '.*nope.tsv' does not exist"):
         read_tsv(tmp_path / "nope.tsv")
     with pytest.raises(
         InputError, match=r"no 'source<TAB>target' pairs found \(skipped 1 malformed line: 3 \(no tab\)\)"

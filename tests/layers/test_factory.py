@@ -25,6 +25,7 @@ DQ, DK, A, W = 6, 4, 5, 3  # pairwise different
     [
         ("luong-general", GeneralScore, type(None)),
         ("luong-concat", ConcatScore, type(None)),
+        ("luong-local-m", GeneralScore, MonotonicWindow),
         ("luong-local-p", GeneralScore, PredictiveWindow),
     ],
 )
@@ -35,6 +36,8 @@ def test_luong_names_give_luong_attention_with_their_parts(name, score, window):
     assert (attn.query_size, attn.key_size) == (DQ, DK)
     if window is PredictiveWindow:
         assert attn.window.half_width == W and attn.window.query_size == DQ
+    if window is MonotonicWindow:
+        assert attn.window.half_width == W
 
 
 def test_other_names():
@@ -44,7 +47,8 @@ def test_other_names():
     assert (bahdanau.query_size, bahdanau.key_size, bahdanau.hidden_dim) == (DQ, DK, A)
     dot = build_attention("luong-dot", DQ)
     assert type(dot.score) is DotScore and dot.window is None and dot.key_size == DQ
-    assert set(ATTENTION_NAMES) == {"none", "bahdanau", "luong-dot", "luong-general", "luong-concat", "luong-local-p"}
+    assert set(ATTENTION_NAMES) == {"none", "bahdanau", "luong-dot", "luong-general", "luong-concat", "luong-local-m",
+                                    "luong-local-p"}
 
 
 def test_the_factory_builds_what_a_user_would_build_with_the_same_numbers():

@@ -270,7 +270,7 @@ def test_a_config_with_the_old_soft_hard_field_says_what_to_rename(tmp_path):
     meta = json.loads((tmp_path / "m" / "config.json").read_text())
     meta["config"]["attention"] = meta["config"].pop("attention_mode")  # as attnkit 0.1.0 wrote it
     (tmp_path / "m" / "config.json").write_text(json.dumps(meta))
-    with pytest.raises(CheckpointError, match=r"^config field 'attention' of CaptionerConfig is now 'attention_mode'"):
+    with pytest.raises(CheckpointError, match=r"config.json: config field 'attention' of CaptionerConfig is now 'attention_mode'"):
         attnkit.load(tmp_path / "m")
 
 

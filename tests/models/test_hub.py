@@ -99,10 +99,10 @@ def test_read_errors(tmp_path):
     with pytest.raises(CheckpointError, match="no config.json"):
         hub.read_config(tmp_path)
     (tmp_path / "config.json").write_text("{not json")
-    with pytest.raises(CheckpointError, match="config.json: not valid JSON"):
+    with pytest.raises(CheckpointError, match="config.json is not valid JSON"):
         hub.read_config(tmp_path)
     (tmp_path / "config.json").write_text("[1]")
-    with pytest.raises(CheckpointError, match="expected a JSON object. Received: list"):
+    with pytest.raises(CheckpointError, match="must hold a JSON object. Received: a JSON list"):
         hub.read_config(tmp_path)
     with pytest.raises(CheckpointError, match="no model.safetensors"):
         hub.read_weights(tmp_path)
@@ -159,7 +159,7 @@ def test_hf_config_claiming_a_huge_vocabulary_is_refused_before_allocating(tmp_p
 
     GPT(GPTConfig(vocab_size=50, n_positions=16, n_embd=8, n_layer=1, n_head=2)).save_pretrained(tmp_path)
     config = json.loads((tmp_path / "config.json").read_text())
-    config["vocab_size"] = 10**10  # 80e9 parameters: would ask for 320 GB
+    config["vocab_size"] = 10**6  # 8e6 parameters for a file of a few KB (10**10, over the size limit, is refused earlier)
     (tmp_path / "config.json").write_text(json.dumps(config))
     with pytest.raises(CheckpointError, match="does not match the weights"):
         GPT.from_pretrained(tmp_path)

@@ -63,7 +63,7 @@ def decoder_ref(model: Seq2Seq, src: list[int], tgt_in: list[int]):
     d = model.decoder
     feed = torch.zeros_like(s)
     logps, aligns = [], []
-    for y in tgt_in:
+    for step, y in enumerate(tgt_in):
         emb = model.tgt_embed.weight[y]
         if a in ("none", "bahdanau"):
             if a == "none":
@@ -78,13 +78,14 @@ def decoder_ref(model: Seq2Seq, src: list[int], tgt_in: list[int]):
             s = gru_ref(torch.cat([emb, c]), s, d.weight_ih, d.weight_hh, d.bias_ih, d.bias_hh)
             o = torch.tanh(model.readout.weight @ torch.cat([s, c, emb]) + model.readout.bias)
         else:
-            s = gru_ref(torch.cat([emb, feed]), s, d.weight_ih, d.weight_hh, d.bias_ih, d.bias_hh)
+            x = torch.cat([emb, feed]) if model.config.input_feeding else emb  # input feeding or E y_{i-1} only
+            s = gru_ref(x, s, d.weight_ih, d.weight_hh, d.bias_ih, d.bias_hh)
             sc = model.attn.score
             if a == "luong-dot":
                 e = ann @ s
             elif a == "luong-concat":  # v_a^T tanh(W_a [h_t; h_s])
                 e = torch.stack([sc.v_a @ torch.tanh(sc.w_a @ torch.cat([s, h])) for h in ann])
-            else:  # luong-general and luong-local-p: h_t^T W_a h_s
+            else:  # luong-general, luong-local-m and luong-local-p: h_t^T W_a h_s
                 e = ann @ (sc.w_a.T @ s)
             if a == "luong-local-p":  # p_t = S sigmoid(v_p^T tanh(W_p h_t)); softmax over |j - p_t| <= W, Gaussian
                 win = model.attn.window
@@ -93,6 +94,14 @@ def decoder_ref(model: Seq2Seq, src: list[int], tgt_in: list[int]):
                 W = model.config.local_window
                 w = torch.softmax(e.masked_fill((j - p_t).abs() > W, -torch.inf), 0)
                 w = w * torch.exp(-((j - p_t) ** 2) / (2 * (W / 2) ** 2))
+            elif a == "luong-local-m":  # p_t = t (0-based step): softmax over |j - t| <= W, exactly 0 elsewhere
+                W = model.config.local_window
+                inside = [j for j in range(len(src)) if abs(j - step) <= W]
+                w = torch.zeros(len(src), dtype=torch.float64)
+                if inside:
+                    top = max(float(e[k].detach()) for k in inside)
+                    ex = [math.exp(float(e[j].detach()) - top) for j in inside]
+                    w[inside] = torch.tensor(ex, dtype=torch.float64) / sum(ex)
             else:
                 w = torch.softmax(e, 0)
             aligns.append(w)
@@ -112,9 +121,10 @@ def padded(rows):
     return torch.tensor([r + [0] * (L - len(r)) for r in rows]), torch.tensor([len(r) for r in rows])
 
 
-@pytest.mark.parametrize("attention", ATTENTIONS)
-def test_teacher_forced_forward_matches_the_float64_equations(attention):
-    model = small(attention)
+@pytest.mark.parametrize(("attention", "feeding"), [(a, True) for a in ATTENTIONS] + [
+    (a, False) for a in ("luong-general", "luong-local-m", "luong-concat")])  # no feeding: s_i = f(s_{i-1}, E y_{i-1})
+def test_teacher_forced_forward_matches_the_float64_equations(attention, feeding):
+    model = small(attention, input_feeding=feeding)
     src, lengths = padded(BATCH_SRC)
     out = model(src, lengths, torch.tensor(BATCH_TGT))
     logp = torch.log_softmax(out.logits, -1)
@@ -306,3 +316,71 @@ def test_the_config_string_becomes_the_factorys_objects():
         attn = build_attention(name, 12, 12, hidden_dim=7, half_width=2)
         got = {k: v.shape for k, v in small(name).attn.state_dict().items()} if attn is not None else {}
         assert got == ({k: v.shape for k, v in attn.state_dict().items()} if attn is not None else {})
+
+
+# ---- local-m and input feeding --------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("attention", ["luong-general", "luong-local-m", "luong-concat"])
+def test_luong_without_input_feeding_reads_only_the_word(attention):
+    model = small(attention, input_feeding=False)
+    assert model.decoder.weight_ih.shape == (3 * 12, 5)  # GRU gates x E: the cell reads E y_{i-1} only
+    assert small(attention).decoder.weight_ih.shape == (3 * 12, 5 + 12)  # with feeding: [E y_{i-1}; o_{i-1}]
+    assert "feed" not in model.encode(*padded(BATCH_SRC))
+
+
+def test_local_m_weights_are_zero_outside_the_window_around_the_step():
+    model = small("luong-local-m")  # W = 2
+    src, lengths = padded(BATCH_SRC)
+    w = model(src, lengths, torch.tensor(BATCH_TGT)).alignments.detach()  # (B=3, T=4, S=8)
+    for b, s in enumerate(BATCH_SRC):
+        for t in range(w.size(1)):
+            inside = [j for j in range(len(s)) if abs(j - t) <= 2]
+            outside = [j for j in range(w.size(2)) if j not in inside]
+            assert w[b, t, outside].abs().max() == 0
+            assert math.isclose(float(w[b, t].sum()), 1.0, abs_tol=1e-12) and (w[b, t, inside] > 0).all()
+
+
+def test_local_m_greedy_and_beam_decoding_follow_the_step():
+    model = small("luong-local-m", max_tgt_len=6)
+    src, lengths = padded(BATCH_SRC)
+    greedy = model.generate(src, lengths)
+    for b in range(len(BATCH_SRC)):  # greedy output = argmax path of teacher forcing on that same output
+        n = int(greedy.lengths[b])
+        ids = greedy.tokens[b, :n]
+        tf = model(src[b: b + 1], lengths[b: b + 1], torch.cat([torch.tensor([1]), ids[:-1]])[None])
+        assert tf.logits[0].argmax(-1).tolist() == ids.tolist()
+        torch.testing.assert_close(greedy.alignments[b, :n], tf.alignments[0].float(), atol=1e-6, rtol=0)
+    beam = model.generate(src, lengths, beam_size=3)  # beams reorder the state rows, `step` among them
+    for b in range(len(BATCH_SRC)):
+        n = int(beam.lengths[b])
+        ids = beam.tokens[b, :n]
+        tf = model(src[b: b + 1], lengths[b: b + 1], torch.cat([torch.tensor([1]), ids[:-1]])[None])
+        torch.testing.assert_close(beam.alignments[b, :n], tf.alignments[0].float(), atol=1e-6, rtol=0)
+        total = torch.log_softmax(tf.logits[0], -1).gather(-1, ids[:, None]).sum()
+        assert math.isclose(float(beam.log_probs[b]), float(total), abs_tol=1e-5)
+
+
+def test_input_feeding_is_luong_only_and_survives_save_and_load(tmp_path):
+    with pytest.raises(ValueError, match=r"input feeding is Luong's .*Received: input_feeding=False"):
+        Seq2SeqConfig(src_vocab_size=5, tgt_vocab_size=5, attention="bahdanau", input_feeding=False)
+    model = small("luong-local-m", input_feeding=False)
+    model.save(tmp_path / "m")
+    again = attnkit.io.load(tmp_path / "m")
+    assert again.config.input_feeding is False and again.config.attention == "luong-local-m"
+    assert again.decoder.weight_ih.shape == model.decoder.weight_ih.shape
+    src, lengths = padded(BATCH_SRC)
+    torch.testing.assert_close(again.double()(src, lengths, torch.tensor(BATCH_TGT)).logits,
+                               model(src, lengths, torch.tensor(BATCH_TGT)).logits, atol=0, rtol=0)
+
+
+def test_a_saved_config_without_input_feeding_loads_with_feeding(tmp_path):
+    import json
+
+    small("luong-general").save(tmp_path / "m")
+    path = next(p for p in (tmp_path / "m").iterdir() if p.name == "config.json")
+    meta = json.loads(path.read_text())
+    cfg = meta["config"] if "config" in meta else meta
+    del cfg["input_feeding"]
+    path.write_text(json.dumps(meta))
+    assert attnkit.io.load(tmp_path / "m").config.input_feeding is True

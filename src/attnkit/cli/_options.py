@@ -11,6 +11,7 @@ command (``--data``, model sizes) keep the flag of ``OPTION_TABLE`` and say what
 
 from __future__ import annotations
 
+import math
 import os
 from pathlib import Path
 from typing import Annotated, Any
@@ -120,3 +121,109 @@ OnError = Annotated[str, typer.Option("--on-error", help="Malformed lines of a d
 # -- model directories -------------------------------------------------------------------------------------
 ModelDir = Annotated[Path, typer.Argument(help="A model directory (or a training run's directory).")]
 Beam = Annotated[int, typer.Option("--beam", help="Beam size (1 = greedy).")]
+
+# -- bounds of every numeric option ------------------------------------------------------------------------
+_WIDTH, _LENGTH, _VOCAB, _COUNT = 1 << 16, 1 << 17, 1 << 20, 10**9
+#: ``flag -> (low, high, low_is_open)`` for every numeric option of every command: checked when the command
+#: line is parsed (exit 2, one line, before any data is read or memory asked for) and shown in --help.
+#: The upper bounds are the model-size limits of ``attnkit.models._checks.SIZE_LIMITS`` (widths 65536, lengths
+#: 131072, vocabularies 1048576), 10**9 for counts of steps and examples (more than any run finishes), and
+#: natural ones for probabilities and seeds. A command checks finer rules (--d-model a multiple of --heads).
+OPTION_BOUNDS: dict[str, tuple[float, float, bool]] = {
+    **dict.fromkeys(("--d-model", "--embed-dim", "--attention-dim", "--ff-dim", "--head-dim"), (1, _WIDTH, False)),
+    **dict.fromkeys(("--heads", "--layers", "--decoder-layers"), (1, 1024, False)),
+    "--vocab-size": (1, _VOCAB, False),
+    **dict.fromkeys(("--max-len", "--test-max-len", "--window", "--kernel-size", "--bucket-width"), (1, _LENGTH, False)),
+    "--min-len": (0, _LENGTH, False),
+    "--block-size": (2, _LENGTH, False),
+    "--minilm-max-len": (8, 512, False),  # MiniLM's position table
+    "--max-new-tokens": (1, _LENGTH, False),
+    "--image-size": (32, 4096, False),  # the captioner's S x S input; SIZE_LIMITS["image_size"]
+    "--feature-stride": (1, 64, False),
+    "--beam": (1, 256, False),
+    "--top-k": (0, _VOCAB, False),
+    "--batch-size": (1, _WIDTH, False),
+    "--bucket-size": (1, _COUNT, False),
+    **dict.fromkeys(("--steps", "--eval-every", "--patience"), (1, _COUNT, False)),
+    **dict.fromkeys(("--warmup", "--train-size", "--valid-size", "--test-size", "--size"), (0, _COUNT, False)),
+    "--min-frequency": (1, _COUNT, False),
+    "--threads": (0, 1024, False),
+    "--seed": (0, 2**32 - 1, False),  # numpy's seed range
+    "--lr": (0.0, 10.0, True),
+    "--time-budget": (0.0, 10.0**7, True),  # seconds (about 4 months)
+    "--minilm-epochs": (0.0, 1000.0, True),
+    "--temperature": (0.0, 100.0, True),
+    "--top-p": (0.0, 1.0, True),
+    "--mlm-probability": (0.0, 1.0, True),
+    **dict.fromkeys(("--dropout", "--attention-dropout", "--label-smoothing", "--valid-fraction"), (0.0, 1.0, False)),
+    "--penalty": (0.0, 10.0**6, False),
+}
+
+
+def check_bounds(flag: str, value: object) -> object:
+    """``value`` of the numeric option ``flag`` if within :data:`OPTION_BOUNDS`, else ``InputError`` (exit 2).
+
+    ``None`` (an option left to its default) passes; a float must be finite.
+
+    Example:
+        >>> check_bounds("--steps", 10)
+        10
+        >>> check_bounds("--steps", 0)
+        Traceback (most recent call last):
+        ...
+        attnkit.errors.InputError: --steps must be >= 1. Received: 0
+        >>> check_bounds("--lr", float("inf"))
+        Traceback (most recent call last):
+        ...
+        attnkit.errors.InputError: --lr must be a finite number > 0. Received: inf
+    """
+    if value is None or isinstance(value, bool) or not isinstance(value, (int, float)):
+        return value
+    low, high, low_open = OPTION_BOUNDS[flag]
+    wants_float = isinstance(value, float) or isinstance(low, float)
+    if wants_float and not (math.isfinite(value) and (value > low if low_open else value >= low)):
+        raise InputError(f"{flag} must be a finite number {'>' if low_open else '>='} {_number(low)}. Received: {value}")
+    if value < low:
+        raise InputError(f"{flag} must be >= {low}. Received: {value}")
+    if value > high:
+        why = "" if wants_float else " (attnkit's limit)"
+        raise InputError(f"{flag} must be <= {_number(high)}{why}. Received: {value}")
+    return value
+
+
+def bounds_help(flag: str) -> str:
+    """The bounds of ``flag`` as --help shows them.
+
+    Example:
+        >>> bounds_help("--steps"), bounds_help("--dropout"), bounds_help("--lr")
+        ('[1<=x<=1000000000]', '[0<=x<=1]', '[0<x<=10]')
+    """
+    low, high, low_open = OPTION_BOUNDS[flag]
+    return f"[{_number(low)}{'<' if low_open else '<='}x<={_number(high)}]"
+
+
+def _number(x: float) -> str:
+    return f"{x:g}" if isinstance(x, float) else str(x)
+
+
+def bound_options(command: Any) -> Any:
+    """Attach :func:`check_bounds` to every option of ``command`` (a click command tree, as typer builds it)
+    named in :data:`OPTION_BOUNDS`, and append its bounds to its --help; returns ``command``.
+
+    One mechanism for every command: a command declares ``--steps`` as usual and gets its bounds here.
+    """
+    for sub in (getattr(command, "commands", None) or {}).values():
+        bound_options(sub)
+    for param in getattr(command, "params", ()):
+        flag = next((o for o in getattr(param, "opts", ()) if o in OPTION_BOUNDS), None)
+        if flag is None:
+            continue
+        previous = param.callback
+
+        def checked(ctx: Any, prm: Any, value: Any, _flag: str = flag, _previous: Any = previous) -> Any:
+            value = _previous(ctx, prm, value) if _previous is not None else value
+            return check_bounds(_flag, value)
+
+        param.callback = checked
+        param.help = f"{param.help or ''} {bounds_help(flag)}".strip()
+    return command

@@ -362,8 +362,12 @@ def resolve_model_dir(path: str | Path) -> Path:
     path = Path(path)
     if not path.exists():
         raise CheckpointError(f"model directory {str(path)!r} does not exist")
-    if (path / "config.json").is_file():
+    if not path.is_dir():
+        raise CheckpointError(f"{str(path)!r} is a file. Expected a model directory (the folder that holds "
+                              f"config.json): give the folder, e.g. {str(path.parent)!r}")
+    if (path / "config.json").exists():  # a damaged config.json (even a directory) is reported when read
         return path
-    if (path / "model" / "config.json").is_file():
+    if (path / "model" / "config.json").exists():
         return path / "model"
-    raise CheckpointError(f"{str(path)!r} holds no model: expected config.json in it or in {str(path / 'model')!r}")
+    raise CheckpointError(f"{str(path)!r} holds no model: expected config.json in it or in {str(path / 'model')!r}; "
+                          f"give a directory written by `attnkit train` or `model.save`")

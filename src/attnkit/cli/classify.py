@@ -13,6 +13,7 @@ The recipe is ``attnkit.recipes.classifier.prepare_classifier``.
 from __future__ import annotations
 
 import time
+import warnings
 from pathlib import Path
 from typing import Annotated
 
@@ -168,6 +169,11 @@ def classify_cmd(
         if not text.strip():
             raise InputError(f"text {i + 1} is empty. Expected a non-empty text to classify")
     model = load_classifier(model_dir)
-    for r in model.classify(texts, return_weights=top_k > 0, top_k=max(top_k, 1)):
+    with warnings.catch_warnings(record=True) as caught:  # the model's notes (texts with no known word)
+        warnings.simplefilter("always")
+        results = model.classify(texts, return_weights=top_k > 0, top_k=max(top_k, 1))
+    for w in caught:
+        say(f"note: {w.message}")
+    for r in results:
         words = ", ".join(w for w, _ in r.word_weights or ())
         print(f"{r.label}\t{r.probability:.4f}" + (f"\tattended: {words}" if top_k > 0 else ""))

@@ -1,4 +1,4 @@
-"""``attnkit experiment length|efficiency``: the experiments, each run over ``--seeds`` by the one harness.
+"""``attnkit experiment length|efficiency|alignment``: the experiments, each run over ``--seeds`` by the one harness.
 
 Every experiment writes one report per run (``attnkit.experiments.harness``): every figure as mean ± sample
 standard deviation over the seeds, the exact command line and the machine (CPU model and vector flags)::
@@ -8,10 +8,12 @@ standard deviation over the seeds, the exact command line and the machine (CPU m
     OUT/<name>.png    the plots, error bars of one standard deviation
 
 ``length`` also keeps each seed's two models in ``OUT/seed-<seed>/<attention>/model/`` (``attnkit.load``).
+``alignment`` also writes ``OUT/alignment-examples.png`` (gold links over every model's attention).
 """
 
 from __future__ import annotations
 
+import dataclasses
 import shlex
 import sys
 from pathlib import Path
@@ -24,6 +26,9 @@ from attnkit.cli._options import Device, Threads, apply_threads, flag
 from attnkit.cli._run import OverwriteOut, check_out_dir, say, start_writing
 from attnkit.cli.main import experiment_app
 from attnkit.errors import InputError
+from attnkit.experiments.alignment import MODELS as ALIGNMENT_MODELS
+from attnkit.experiments.alignment import TASKS as ALIGNMENT_TASKS
+from attnkit.experiments.alignment import AlignmentSettings, alignment_experiment, alignment_seed
 from attnkit.experiments.efficiency import EfficiencySettings, efficiency_experiment, efficiency_seed
 from attnkit.experiments.harness import Experiment, parse_seeds, run_experiment
 from attnkit.experiments.length import LengthSettings, length_experiment, length_seed
@@ -194,3 +199,35 @@ def faithfulness(
         return faithfulness_seed(s, seed, device=device, log=lambda m: say(m, console))
 
     _run(ctx, faithfulness_experiment(s, one_seed), chosen, out, overwrite)
+
+
+@experiment_app.command("alignment")
+def alignment(
+    ctx: typer.Context,
+    out: Annotated[Path, typer.Option("--out", help="Where to write alignment.json/.md/.png and "
+                                      "alignment-examples.png.")] = Path("attnkit-alignment"),
+    seeds: Seeds = "0,1,2",
+    tasks: Annotated[str | None, typer.Option("--tasks", help=f"Comma-separated tasks (default: all of "
+                                              f"{', '.join(ALIGNMENT_TASKS)}; numbers is German).")] = None,
+    models: Annotated[str | None, typer.Option("--models", help=f"Comma-separated models (default: all of "
+                                               f"{', '.join(ALIGNMENT_MODELS)}).")] = None,
+    steps: Annotated[int | None, typer.Option("--steps", help="Training steps of every model on a task (the equal "
+                                              "budget; default 600).")] = None,
+    batch_size: Annotated[int | None, typer.Option("--batch-size", help="Pairs per batch (default 64).")] = None,
+    test_size: Annotated[int | None, typer.Option("--test-size", help="Held-out pairs scored per task "
+                                                  "(default 300).")] = None,
+    threads: Threads = 1,
+    quick: Annotated[bool, flag("--quick", help="A smoke test (under a minute per seed): tiny models that "
+                                "learn nothing, so its figures mean nothing.")] = False,
+    device: Device = "auto",
+    overwrite: OverwriteOut = False,
+) -> None:
+    """Train every attention model on dates, German numbers and phrases per seed; AER against the gold links."""
+    given = {"tasks": _names(tasks), "models": _names(models), "steps": steps, "batch_size": batch_size,
+             "test_size": test_size}
+    s = dataclasses.replace(AlignmentSettings().quick() if quick else AlignmentSettings(),
+                            **{k: v for k, v in given.items() if v is not None})
+    s.check()
+    chosen, _ = parse_seeds(seeds), apply_threads(threads)
+    _run(ctx, alignment_experiment(s, lambda seed: alignment_seed(s, seed, device, lambda m: say(m, console))),
+         chosen, out, overwrite)

@@ -9,13 +9,20 @@ and no traceback unless ``--debug`` is given.
 
 from __future__ import annotations
 
-import contextlib
-import importlib
+import os
 import sys
-import traceback
 
-import click
-import typer
+from attnkit.errors import InputError, exit_on_interrupt
+
+if __name__ == "__main__" or os.path.basename(sys.argv[0]) == "attnkit":  # the console script: before any import
+    exit_on_interrupt(True)
+
+import contextlib  # noqa: E402  (Ctrl-C is handled from here on)
+import importlib  # noqa: E402
+import traceback  # noqa: E402
+
+import click  # noqa: E402
+import typer  # noqa: E402
 
 try:  # typer >= 0.25 ships its own copy of click: catch that copy's exceptions too
     from typer._click import exceptions as _typer_click
@@ -79,6 +86,27 @@ def _register() -> None:
         importlib.import_module(name)
 
 
+def check_utf8(args: list[str]) -> None:
+    """Refuse a command-line argument that is not UTF-8 (Python keeps its bad bytes as surrogates, which a
+    tokenizer or a file name would choke on much later) with one line naming it.
+
+    Example:
+        >>> check_utf8(["translate", "caf" + chr(0xDCE9)])  # what Python makes of the Latin-1 byte 0xe9
+        Traceback (most recent call last):
+        ...
+        attnkit.errors.InputError: argument 2 ('caf\\xe9') is not valid UTF-8 (byte 0xe9). Expected UTF-8 text: convert it (e.g. with iconv) or use a UTF-8 terminal (LANG=C.UTF-8)
+    """
+    for i, arg in enumerate(args):
+        try:
+            arg.encode("utf-8")
+        except UnicodeEncodeError as err:
+            raw = arg.encode("utf-8", "surrogateescape")
+            shown = str(raw)[2:-1]
+            raise InputError(f"argument {i + 1} ('{shown}') is not valid UTF-8 (byte 0x{ord(arg[err.start]) & 0xFF:02x}). "
+                             f"Expected UTF-8 text: convert it (e.g. with iconv) or use a UTF-8 terminal "
+                             f"(LANG=C.UTF-8)") from None
+
+
 def _fail(message: str, code: int) -> int:
     first = " ".join(str(message).strip().splitlines()) or "unknown error"
     print(f"attnkit: error: {first}", file=sys.stderr)
@@ -107,11 +135,17 @@ def main(argv: list[str] | None = None) -> int:
     debug = "--debug" in args
     args = [a for a in args if a != "--debug"]
     try:
+        check_utf8(args)
+        exit_on_interrupt(True)  # Ctrl-C while the commands load (torch among them): one line, exit 130
         _register()
+        from attnkit.cli._options import bound_options  # loaded with the commands, after the Ctrl-C handler
+
+        exit_on_interrupt(False)  # from here Ctrl-C stops a command through KeyboardInterrupt and its clean-up
         # the context carries the arguments, so a report can write the exact command line; every command
         # writes each name at most once (outputs kept current on purpose: storage.updating); --out locks end here
+        command = bound_options(typer.main.get_command(app))  # every numeric option checked against its bounds
         with _writes_once(), _release_out_dirs():
-            code = app(args=args, prog_name="attnkit", standalone_mode=False, obj={"argv": args})
+            code = command(args=args, prog_name="attnkit", standalone_mode=False, obj={"argv": args})
         if code == 130:  # typer turns Ctrl-C inside a command into this return value
             return _fail("interrupted", 130)
         return code if isinstance(code, int) and not isinstance(code, bool) else 0
@@ -125,7 +159,7 @@ def main(argv: list[str] | None = None) -> int:
         if debug:
             traceback.print_exc()
         return _fail(exc.format_message(), exc.exit_code if exc.exit_code else 2)
-    except KeyboardInterrupt:  # Ctrl-C while the commands load or options are parsed
+    except KeyboardInterrupt:  # Ctrl-C while options are parsed
         return _fail("interrupted", 130)
     except (ValueError, TypeError, FileNotFoundError, IsADirectoryError, NotADirectoryError, PermissionError) as exc:
         if debug:

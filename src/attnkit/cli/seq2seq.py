@@ -7,7 +7,9 @@ only parses options.
 
 from __future__ import annotations
 
+import itertools
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -49,12 +51,12 @@ from attnkit.cli._options import (
 )
 from attnkit.cli._run import RUN_FILE, check_run_dir, resolve_model_dir, say
 from attnkit.cli.main import app, train_app
+from attnkit.data.reading import batched, check_input_file, iter_lines
 from attnkit.errors import CheckpointError, InputError
 from attnkit.models.seq2seq import ATTENTIONS, Seq2Seq
+from attnkit.recipes.alignment import alignment_scores, check_alignable
 from attnkit.recipes.seq2seq import (
     RunSpec,
-    alignment_scores,
-    check_alignable,
     load_split,
     predict,
     prepare_seq2seq,
@@ -103,6 +105,14 @@ def print_alignment(item: dict[str, Any], target: Console | None = None) -> None
 # attnkit train seq2seq
 # ----------------------------------------------------------------------------------------------------------
 
+LocalWindowSize = Annotated[int, typer.Option("--local-window", help="Half-width W of the luong-local-m and "
+                                              "luong-local-p windows [p - W, p + W] (local-m: p = the decoder "
+                                              "step).")]
+InputFeeding = Annotated[bool, flag("--input-feeding/--no-input-feeding", help="Luong attention only: feed the "
+                                    "previous attentional state o_{i-1} to the decoder cell beside the previous "
+                                    "word (Luong et al. 2015); --no-input-feeding reads the word only.")]
+
+
 
 @train_app.command("seq2seq")
 def train_seq2seq(
@@ -122,6 +132,8 @@ def train_seq2seq(
     d_model: Annotated[int, typer.Option("--d-model", help="Model width D: decoder state and annotation size "
                                          "(half per encoder direction; even).")] = 128,
     attention_dim: Annotated[int, typer.Option("--attention-dim", help="Bahdanau alignment-model size A.")] = 128,
+    local_window: LocalWindowSize = 10,
+    input_feeding: InputFeeding = True,
     layers: Annotated[int, typer.Option("--layers", help="Stacked bidirectional encoder layers.")] = 1,
     dropout: Annotated[float, typer.Option("--dropout", help="Dropout on embeddings and the readout.")] = 0.0,
     train_size: TrainSize = None,
@@ -154,7 +166,8 @@ def train_seq2seq(
                                                  min_len=min_len, max_len=max_len, test_max_len=test_max_len,
                                                  on_error=on_error), "data")
     model = {"attention": attention, "cell": cell, "embed_dim": embed_dim, "hidden_dim": d_model,
-             "attention_dim": attention_dim, "encoder_layers": layers, "dropout": dropout}
+             "attention_dim": attention_dim, "encoder_layers": layers, "dropout": dropout,
+             "local_window": local_window, "input_feeding": input_feeding}
     _run.check_resume_model(out, resume, model, {"hidden_dim": "d_model", "encoder_layers": "layers"})
     run = prepare_seq2seq(spec, config, model, batch_size=batch_size, train_size=train_size,
                           valid_size=valid_size, bucket_size=bucket_size, log=say)
@@ -167,19 +180,22 @@ def train_seq2seq(
 # ----------------------------------------------------------------------------------------------------------
 
 
-def _inputs(texts: list[str] | None, file: Path | None) -> list[str]:
-    """The arguments, then every line of ``--file``; blank lines stay (as blank outputs), line for line."""
-    items = list(texts or [])
+TRANSLATE_BATCH = 64
+"""Inputs translated and printed at a time: memory stays bounded whatever the size of ``--file``."""
+
+
+def _inputs(texts: list[str] | None, file: Path | None) -> Iterator[str]:
+    """The arguments, then every line of ``--file`` as it is read (one pass: ``--file`` may be a pipe); blank
+    lines stay (as blank outputs). ``InputError`` before anything is yielded when there is no text at all."""
+    stream: Iterator[str] = iter(texts or [])
     if file is not None:
-        if not file.is_file():
-            raise InputError(f"--file {str(file)!r} does not exist")
-        try:
-            items += file.read_text(encoding="utf-8").splitlines()
-        except UnicodeDecodeError as err:
-            raise InputError(f"--file {str(file)!r} is not UTF-8 text (byte {err.start})") from err
-    if not any(t.strip() for t in items):
-        raise InputError("nothing to translate: give texts as arguments or --file")
-    return items
+        stream = itertools.chain(stream, iter_lines(check_input_file(file, "--file"), "--file"))
+    blanks = 0
+    for first in stream:
+        if first.strip():
+            return itertools.chain([""] * blanks, [first], stream)
+        blanks += 1
+    raise InputError("nothing to translate: give texts as arguments or --file")
 
 
 def _translate_lines(model: Seq2Seq, items: list[str], beam: int) -> list[dict[str, Any] | None]:
@@ -192,19 +208,22 @@ def _translate_lines(model: Seq2Seq, items: list[str], beam: int) -> list[dict[s
     return results
 
 
-def png_paths(png: Path, count: int) -> list[Path]:
-    """Where ``--png FILE`` writes ``count`` pictures: FILE itself for one, else FILE_1.png, FILE_2.png, ...
+def png_paths(png: Path, count: int, first: int = 0, total: int | None = None) -> list[Path]:
+    """Where ``--png FILE`` writes pictures ``first + 1 .. first + count`` of ``total`` (default ``count``):
+    FILE itself for one in all, else FILE_1.png, FILE_2.png, ...
 
     Example:
         >>> [p.name for p in png_paths(Path("out/align.png"), 2)]
         ['align_1.png', 'align_2.png']
+        >>> [p.name for p in png_paths(Path("out/align.png"), 1, first=2, total=3)]
+        ['align_3.png']
     """
-    if count == 1:
+    if (count if total is None else total) == 1:
         return [png]
-    return [png.with_name(f"{png.stem}_{k}{png.suffix or '.png'}") for k in range(1, count + 1)]
+    return [png.with_name(f"{png.stem}_{k}{png.suffix or '.png'}") for k in range(first + 1, first + count + 1)]
 
 
-def _write_pngs(png: Path, results: list[dict[str, Any] | None]) -> None:
+def _write_pngs(png: Path, results: list[dict[str, Any] | None], first: int = 0, total: int | None = None) -> None:
     """One alignment picture per translated input (``attnkit.viz.plots.save_alignment_png``)."""
     from attnkit.viz.plots import save_alignment_png
 
@@ -214,16 +233,17 @@ def _write_pngs(png: Path, results: list[dict[str, Any] | None]) -> None:
     if png.exists() and png.is_dir():
         raise InputError(f"--png {str(png)!r} is a directory. Expected a file name such as alignment.png")
     png.parent.mkdir(parents=True, exist_ok=True)
-    for item, path in zip(items, png_paths(png, len(items)), strict=True):
+    for item, path in zip(items, png_paths(png, len(items), first, total), strict=True):
         save_alignment_png(item["alignment"], item["rows"], item["cols"], path,
                            title=f"{item['input']} -> {item['output']}")
         say(f"wrote {path}")
 
 
-def _warn_inputs(model: Seq2Seq, items: list[str]) -> None:
-    """Warn about inputs longer than the model's source limit and tokens outside its vocabulary."""
+def _warn_inputs(model: Seq2Seq, items: list[str], first: int = 0) -> None:
+    """Warn about inputs longer than the model's source limit and tokens outside its vocabulary (inputs
+    numbered from ``first + 1``)."""
     limit, src_tok = model.config.max_src_len, model.tokenizers["source"]
-    too_long = [i + 1 for i, t in enumerate(items) if len(src_tok.encode(t)) > limit]
+    too_long = [first + i + 1 for i, t in enumerate(items) if len(src_tok.encode(t)) > limit]
     if too_long:
         say(f"warning: input(s) {too_long} longer than {limit} tokens were truncated")
     unknown = src_tok.unknown_counts(items)
@@ -252,17 +272,23 @@ def translate_cmd(
     if beam < 1:
         raise InputError(f"--beam must be >= 1. Received: {beam}")
     model = load_seq2seq(model_dir).to(resolve_device(device))
-    _warn_inputs(model, items)  # numbers inputs as given (blank lines are never too long nor unknown)
-    results = _translate_lines(model, items, beam)
-    if png is not None:
-        _write_pngs(png, results)
-    for item in results:
-        if item is None:
-            out_console.print("", markup=False, highlight=False)
-        elif heatmap:
-            print_alignment(item)
-        else:
-            out_console.print(item["output"], markup=False, highlight=False, soft_wrap=True)
+    regular = file is None or file.is_file()  # a pipe is read once: its pictures are numbered
+    total = None if png is None else sum(1 for t in _inputs(texts, file) if t.strip()) if regular else 0
+    done = pictures = 0
+    for batch in batched(items, TRANSLATE_BATCH):  # translated and printed as they are read
+        _warn_inputs(model, batch, first=done)  # numbers inputs as given (blank lines: never too long nor unknown)
+        results = _translate_lines(model, batch, beam)
+        if png is not None:
+            _write_pngs(png, results, first=pictures, total=total)
+            pictures += sum(r is not None for r in results)
+        for item in results:
+            if item is None:
+                out_console.print("", markup=False, highlight=False)
+            elif heatmap:
+                print_alignment(item)
+            else:
+                out_console.print(item["output"], markup=False, highlight=False, soft_wrap=True)
+        done += len(batch)
 
 
 # ----------------------------------------------------------------------------------------------------------

@@ -6,7 +6,7 @@ The built-in tasks are character-level on both sides (``phrases``: word-level), 
 character ``t`` certainly comes from source character ``j``, ``possible[t, j]`` when it may (every sure
 link is possible, as in Och and Ney 2003). Special tokens (``<sos>``, ``<eos>``, padding) are not
 characters of the strings, so they have no links; a model's alignment rows and columns for them are
-dropped before the comparison (``attnkit.recipes.seq2seq.alignment_scores``).
+dropped before the comparison (``attnkit.recipes.alignment.alignment_scores``).
 
 ==========  =====================================================================================
 task        rule (example)

@@ -153,7 +153,8 @@ def read_image(path: str | os.PathLike[str], *, max_pixels: int | None = None,
     except InputError:
         raise
     except (UnidentifiedImageError, Image.DecompressionBombError) as err:
-        raise InputError(f"{name}: not an image file Pillow can read ({type(err).__name__})") from None
+        raise InputError(f"{name}: not an image file Pillow can read ({type(err).__name__}): give a JPEG, PNG, "
+                         f"GIF, BMP or WebP image") from None
     except (OSError, ValueError, SyntaxError) as err:  # truncated or corrupt data
         first = str(err).splitlines()[0] if str(err) else type(err).__name__
         raise InputError(f"{name}: cannot read the image ({first})") from None

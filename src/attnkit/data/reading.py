@@ -4,6 +4,9 @@
   non-UTF-8 one (``InputError``).
 * :func:`split_sentences`: a "sentence" is a non-empty line; blank lines separate documents.
 * :func:`split_documents` holds out the trailing part of the sentences for validation.
+* :func:`check_input_file` says what is wrong with a path that should be a readable file;
+  :func:`iter_lines` streams a UTF-8 file line by line in bounded memory (a line longer than
+  ``max_bytes`` is cut); :func:`batched` groups any stream into lists of at most ``size`` items.
 
 Example:
     >>> docs = split_sentences("a.\\nb.\\nc.\\n\\nd.\\ne.\\nf.\\n")
@@ -15,7 +18,7 @@ Example:
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -38,13 +41,9 @@ def read_text(path: str | Path, what: str = "text file", expected: str = "no tex
         >>> read_text("/no/such/file.txt")
         Traceback (most recent call last):
         ...
-        attnkit.errors.InputError: text file '/no/such/file.txt' does not exist
+        attnkit.errors.InputError: text file '/no/such/file.txt' does not exist: check the path
     """
-    p = Path(path)
-    if not p.exists():
-        raise InputError(f"{what} {str(p)!r} does not exist")
-    if p.is_dir():
-        raise InputError(f"{what} {str(p)!r} is a directory. Expected a UTF-8 {what}")
+    p = check_input_file(path, what)
     data = p.read_bytes()
     try:
         text = data.decode("utf-8-sig")
@@ -109,3 +108,89 @@ def split_documents(
         return docs
 
     return regroup(flat[: len(flat) - n_valid]), regroup(flat[len(flat) - n_valid :])
+
+
+MAX_LINE_BYTES = 1 << 20
+"""Longest line :func:`iter_lines` keeps (1 MiB; the rest of a longer line is read and dropped)."""
+
+
+def check_input_file(path: str | Path, what: str = "file") -> Path:
+    """``path`` as a ``Path`` if it is a readable regular file, else ``InputError`` saying what to do.
+
+    Example:
+        >>> import tempfile
+        >>> check_input_file(tempfile.gettempdir(), "--file")
+        Traceback (most recent call last):
+        ...
+        attnkit.errors.InputError: --file '/tmp' is a directory. Expected a file: give the path of a file in it
+    """
+    p = Path(path)
+    if p.is_dir():
+        raise InputError(f"{what} {str(p)!r} is a directory. Expected a file: give the path of a file in it")
+    if not p.exists():
+        raise InputError(f"{what} {str(p)!r} does not exist: check the path")
+    try:  # a pipe (`--file <(cmd)`) or a device is read as a stream
+        with open(p, "rb"):
+            pass
+    except PermissionError:
+        raise InputError(f"{what} {str(p)!r} cannot be read (permission denied): check its permissions") from None
+    return p
+
+
+def iter_lines(path: str | Path, what: str = "file", max_bytes: int = MAX_LINE_BYTES) -> Iterator[str]:
+    """The lines of a UTF-8 file without their line ends, read one at a time (memory: one line).
+
+    A line longer than ``max_bytes`` is cut there (at a character boundary); a leading byte-order mark is
+    dropped. ``InputError`` names the file and the line of the first byte that is not UTF-8.
+
+    Example:
+        >>> import tempfile
+        >>> path = Path(tempfile.mkdtemp()) / "in.txt"
+        >>> _ = path.write_bytes(b"\\xef\\xbb\\xbfuno\\r\\n\\ndos\\n\\xff\\n")
+        >>> lines = iter_lines(path, "--file")
+        >>> next(lines), next(lines), next(lines)
+        ('uno', '', 'dos')
+        >>> next(lines)
+        Traceback (most recent call last):
+        ...
+        attnkit.errors.InputError: --file '...in.txt': line 4: not valid UTF-8 (byte 0xff). Expected UTF-8 text (convert it, e.g. with iconv)
+    """
+    p = check_input_file(path, what)
+    with open(p, "rb") as f:
+        for number, raw in enumerate(iter(lambda: f.readline(max_bytes), b""), start=1):
+            if not raw.endswith(b"\n") and len(raw) == max_bytes:  # cut: skip the rest of the line
+                while (rest := f.readline(max_bytes)) and not rest.endswith(b"\n"):
+                    pass
+            raw = raw.rstrip(b"\r\n")
+            if number == 1 and raw.startswith(b"\xef\xbb\xbf"):
+                raw = raw[3:]
+            yield _decode_line(raw, p, what, number, cut=len(raw) >= max_bytes - 1)
+
+
+def _decode_line(raw: bytes, path: Path, what: str, number: int, cut: bool) -> str:
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError as err:
+        if cut and err.start >= len(raw) - 3:  # a character split by the cut
+            return raw[: err.start].decode("utf-8")
+        raise InputError(f"{what} {str(path)!r}: line {number}: not valid UTF-8 (byte 0x{raw[err.start]:02x}). "
+                         f"Expected UTF-8 text (convert it, e.g. with iconv)") from None
+
+
+def batched(items: Iterable[Any], size: int) -> Iterator[list[Any]]:
+    """Lists of ``size`` consecutive items (the last may be shorter), without reading ahead.
+
+    Example:
+        >>> list(batched(range(5), 2))
+        [[0, 1], [2, 3], [4]]
+    """
+    if size < 1:
+        raise ValueError(f"Expected size >= 1. Received: {size}")
+    batch: list[Any] = []
+    for item in items:
+        batch.append(item)
+        if len(batch) == size:
+            yield batch
+            batch = []
+    if batch:
+        yield batch

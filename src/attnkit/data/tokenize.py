@@ -195,7 +195,8 @@ class Tokenizer:
             backend = _HFTokenizer.from_str(p.read_bytes().decode("utf-8"))
         except Exception as err:  # tokenizers raises a plain Exception on malformed files
             first = str(err).splitlines()[0] if str(err) else type(err).__name__
-            raise InputError(f"{str(p)!r} is not a tokenizer.json file: {first}") from None
+            raise InputError(f"{str(p)!r} is not a tokenizer.json file ({first}): the file is damaged; restore it or "
+                             f"save the model again") from None
         check_required(backend, required, where=repr(str(p)))
         backend.no_padding()  # as from_str
         return cls(backend)

@@ -22,8 +22,8 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass, field
-from pathlib import Path
 
+from attnkit.data.reading import check_input_file
 from attnkit.errors import InputError
 
 ON_ERROR = ("raise", "skip")
@@ -91,9 +91,7 @@ def read_tsv(path: str | os.PathLike, *, on_error: str = "raise") -> TsvData:
     """
     if on_error not in ON_ERROR:
         raise ValueError(f"Expected on_error to be one of {ON_ERROR}. Received: on_error={on_error!r}")
-    p = Path(path)
-    if not p.is_file():
-        raise InputError(f"TSV file not found: {str(p)!r}")
+    p = check_input_file(path, "TSV file")  # missing, a directory, unreadable: one line saying what to do
     raw = p.read_bytes()
     try:
         text = raw.decode("utf-8-sig")

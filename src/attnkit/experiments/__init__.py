@@ -7,15 +7,19 @@
 - ``faithfulness`` (``attnkit experiment faithfulness``): attention, rollout, gradients and leave-one-out as
   explanations of two BBC News classifiers, measured by AOPC, tau against leave-one-out and permutations
   (the measures: :mod:`attnkit.experiments.faithfulness_measures`).
+- ``alignment`` (``attnkit experiment alignment``): every translator's attention scored against gold alignments
+  (AER per link rule, the Transformer's best head chosen on validation), against diagonal and uniform baselines.
 """
 
+from attnkit.experiments.alignment import AlignmentSettings, alignment_experiment, alignment_seed
 from attnkit.experiments.efficiency import EfficiencySettings, efficiency_experiment, efficiency_seed
 from attnkit.experiments.faithfulness import FaithfulnessSettings, faithfulness_experiment, faithfulness_seed
 from attnkit.experiments.harness import Experiment, Panel, Table, aggregate, parse_seeds, run_experiment
 from attnkit.experiments.length import LengthSettings, length_experiment, length_seed
 
 __all__ = [
-    "EfficiencySettings", "Experiment", "LengthSettings", "Panel", "Table", "aggregate", "efficiency_experiment",
-    "efficiency_seed", "length_experiment", "length_seed", "parse_seeds", "run_experiment",
-    "FaithfulnessSettings", "faithfulness_experiment", "faithfulness_seed",
+    "AlignmentSettings", "EfficiencySettings", "Experiment", "FaithfulnessSettings", "LengthSettings", "Panel", "Table",
+    "aggregate", "alignment_experiment", "alignment_seed", "efficiency_experiment", "efficiency_seed",
+    "faithfulness_experiment", "faithfulness_seed", "length_experiment", "length_seed", "parse_seeds",
+    "run_experiment",
 ]

@@ -11,7 +11,8 @@ the :class:`Panel` s of its picture. :func:`run_experiment` does the rest, the s
    and the report says ``n=1`` instead of inventing one;
 3. writes ``OUT/<name>.json`` (everything, each seed's rows included), ``OUT/<name>.md`` (the tables as
    ``mean ± sd``) and ``OUT/<name>.png`` (the panels, error bars of one sd), atomically
-   (``attnkit.storage``), each with the exact command line and the machine (CPU model and vector flags).
+   (``attnkit.storage``), each with the exact command line and the machine (CPU model and vector flags);
+   an experiment with ``extra_figures`` also gets ``OUT/<name>-<key>.png`` per figure, linked from the Markdown.
 
 Example (figures worked out by hand: mean of 0.5 and 0.7 is 0.6, sample sd 0.1414):
     >>> rows = aggregate([[{"model": "a", "score": 0.5}], [{"model": "a", "score": 0.7}]], ("model",), ("score",))
@@ -60,7 +61,8 @@ class Table:
 @dataclass(frozen=True)
 class Panel:
     """One plot of the PNG: the mean of ``y`` against ``x`` (a key column) with error bars of one sd, one line
-    per value of the ``series`` columns."""
+    per value of the ``series`` columns; ``where`` keeps only the rows it returns True for (default: all).
+    An ``x`` column of names (not numbers) is drawn as categories, points without lines."""
 
     table: str
     x: str
@@ -71,6 +73,7 @@ class Panel:
     log_x: bool = False
     log_y: bool = False
     ylim: tuple[float, float] | None = None
+    where: Callable[[dict[str, Any]], bool] | None = None
 
 
 @dataclass
@@ -84,6 +87,8 @@ class Experiment:
         panels: the plots of the PNG.
         run: ``seed -> {table name: rows}``, one seed's figures.
         settings: the experiment's settings, written into the report.
+        extra_figures: ``report -> {key: matplotlib Figure}``, pictures beyond the panels (e.g. examples),
+            written as ``OUT/<name>-<key>.png``; None: none.
     """
 
     name: str
@@ -92,6 +97,7 @@ class Experiment:
     panels: tuple[Panel, ...]
     run: Callable[[int], dict[str, Rows]]
     settings: dict[str, Any] = field(default_factory=dict)
+    extra_figures: Callable[[dict[str, Any]], dict[str, Any]] | None = None
 
 
 def parse_seeds(text: str) -> tuple[int, ...]:
@@ -212,18 +218,24 @@ def run_experiment(exp: Experiment, seeds: Sequence[int], out: Path, command: st
 
 
 def write_report(exp: Experiment, report: dict[str, Any], out: Path) -> list[Path]:
-    """``OUT/<name>.json``, ``.md`` and ``.png`` of a report; returns their paths."""
+    """``OUT/<name>.json``, ``.md`` and ``.png`` of a report (and ``OUT/<name>-<key>.png`` per extra figure);
+    returns their paths."""
     from attnkit.viz.plots import save_figure
 
     paths = [out / f"{exp.name}.json", out / f"{exp.name}.md", out / f"{exp.name}.png"]
+    extras = exp.extra_figures(report) if exp.extra_figures is not None else {}
     write_json(paths[0], report)
-    atomic_write_text(paths[1], markdown(exp, report))
+    atomic_write_text(paths[1], markdown(exp, report, tuple(f"{exp.name}-{key}.png" for key in extras)))
     save_figure(figure(exp, report), paths[2])
+    for key, fig in extras.items():
+        paths.append(out / f"{exp.name}-{key}.png")
+        save_figure(fig, paths[-1])
     return paths
 
 
-def markdown(exp: Experiment, report: dict[str, Any]) -> str:
-    """The Markdown report: title, command, machine, seeds, every table as mean ± sd, the picture."""
+def markdown(exp: Experiment, report: dict[str, Any], pictures: Sequence[str] = ()) -> str:
+    """The Markdown report: title, command, machine, seeds, every table as mean ± sd, the picture (and the
+    ``pictures``, file names beside the report)."""
     seeds = report["seeds"]
     lines = [f"# {exp.title}", "", f"Command: `{report['command']}`", "", f"Machine: {report['machine']}", "",
              f"Seeds: {', '.join(map(str, seeds))} (n={len(seeds)}); every figure is the mean ± the sample standard "
@@ -241,6 +253,7 @@ def markdown(exp: Experiment, report: dict[str, Any]) -> str:
         lines += ["", t.note, ""] if t.note else [""]
     settings = ", ".join(f"{k}={v}" for k, v in report["settings"].items())
     lines += [f"Settings: {settings}.", "", f"![{exp.title}]({exp.name}.png)", ""]
+    lines += [line for name in pictures for line in (f"![{name}]({name})", "")]
     return "\n".join(lines)
 
 
@@ -255,13 +268,18 @@ def figure(exp: Experiment, report: dict[str, Any]) -> Any:
     for ax, panel in zip(axes, exp.panels, strict=False):
         series: dict[str, list[tuple[float, float, float]]] = {}
         for row in report["tables"][panel.table]:
+            if panel.where is not None and not panel.where(row):
+                continue
             stat = row[panel.y]
             if stat["mean"] is not None:
                 name = " ".join(str(row[k]) for k in panel.series)
                 series.setdefault(name, []).append((row[panel.x], stat["mean"], stat["sd"] or 0.0))
         for name, points in series.items():
-            xs, ys, sds = zip(*sorted(points), strict=True)
-            ax.errorbar(xs, ys, yerr=sds, marker="o", capsize=3, label=name)
+            categories = any(isinstance(p[0], str) for p in points)
+            xs, ys, sds = zip(*(points if categories else sorted(points)), strict=True)
+            ax.errorbar(xs, ys, yerr=sds, marker="o", capsize=3, label=name, linestyle="none" if categories else "-")
+            if categories:
+                ax.tick_params(axis="x", labelrotation=60, labelsize=7)
         ax.set_xlabel(panel.xlabel or panel.x)
         ax.set_ylabel(panel.ylabel or panel.y)
         if panel.log_x:

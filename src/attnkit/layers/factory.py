@@ -11,6 +11,7 @@ into the objects, through :func:`build_score` and :func:`build_window`.
 | ``luong-dot``   | ``LuongAttention(score=DotScore())``                                     |
 | ``luong-general`` | ``LuongAttention(score=GeneralScore(Dq, Dk))``                         |
 | ``luong-concat``  | ``LuongAttention(score=ConcatScore(Dq, Dk, Dq))``                      |
+| ``luong-local-m`` | ``LuongAttention(score=GeneralScore(Dq, Dk), window=MonotonicWindow(half_width))`` |
 | ``luong-local-p`` | ``LuongAttention(score=GeneralScore(Dq, Dk), window=PredictiveWindow(Dq, half_width))`` |
 """
 
@@ -25,7 +26,8 @@ from attnkit.layers.windows import LocalWindow, MonotonicWindow, PredictiveWindo
 
 SCORE_NAMES: tuple[str, ...] = ("dot", "general", "concat")  # Luong's three scores
 WINDOW_NAMES: tuple[str, ...] = ("global", "local-m", "local-p")  # Luong's global and local attention
-ATTENTION_NAMES: tuple[str, ...] = ("none", "bahdanau", "luong-dot", "luong-general", "luong-concat", "luong-local-p")
+ATTENTION_NAMES: tuple[str, ...] = ("none", "bahdanau", "luong-dot", "luong-general", "luong-concat", "luong-local-m",
+                                    "luong-local-p")
 
 
 def build_score(name: str, query_size: int, key_size: int | None = None) -> nn.Module:
@@ -94,7 +96,7 @@ def build_attention(
         query_size: ``Dq``, the decoder state width.
         key_size: ``Dk``, the source annotation width (default ``query_size``).
         hidden_dim: ``A``, the width of Bahdanau's alignment model.
-        half_width: ``W`` of ``luong-local-p``.
+        half_width: ``W`` of ``luong-local-m`` and ``luong-local-p``.
 
     Returns:
         A :class:`BahdanauAttention` or :class:`LuongAttention`, or ``None`` for ``"none"``.
@@ -114,8 +116,8 @@ def build_attention(
     if name == "bahdanau":
         return BahdanauAttention(query_size, key_size, hidden_dim)
     variant = name.removeprefix("luong-")
-    if variant == "local-p":
-        score, window = build_score("general", query_size, key_size), build_window("local-p", query_size, half_width)
+    if variant in ("local-m", "local-p"):
+        score, window = build_score("general", query_size, key_size), build_window(variant, query_size, half_width)
     else:
         score, window = build_score(variant, query_size, key_size), None
     return LuongAttention(query_size, key_size, score=score, window=window)

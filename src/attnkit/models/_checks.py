@@ -5,8 +5,13 @@ Shape legend: B batch, T positions.
 
 from __future__ import annotations
 
+import dataclasses
+import warnings
+
 import torch
 from torch import Tensor
+
+from attnkit.errors import CheckpointError
 
 
 def check_ids(ids: object, name: str, high: int, what: str = "vocab_size", max_len: int | None = None,
@@ -93,3 +98,93 @@ def check_generate_args(input_ids: object, attention_mask: object, max_new_token
     if attention_mask is not None and not bool(check_padding_mask(attention_mask, B, T)[:, -1].all()):
         raise ValueError("Expected prompts padded on the left (the last column of attention_mask all 1) for "
                          "generation. Received: right padding; call the tokenizer with padding_side='left'")
+
+
+# -- sizes a model config may ask for -------------------------------------------------------------------------
+#: The largest value of each size a model config may hold, by field name (every model's config, attnkit's
+#: names and Hugging Face's). Far above any model attnkit trains or reads (GPT-2: V=50257, D=768, T=1024; BERT:
+#: V=30522, T=512), small enough that a damaged or hostile ``config.json`` cannot make ``attnkit.load`` ask for
+#: more memory than a machine has before the weights are even read (buffers that grow with the config, such as
+#: the captioner's image of ``image_size``^2 pixels, are not in the weights file, so its size cannot bound them).
+SIZE_LIMITS: dict[str, int] = {
+    **dict.fromkeys(("vocab_size", "src_vocab_size", "tgt_vocab_size"), 1 << 20),  # V
+    **dict.fromkeys(("type_vocab_size", "num_labels"), 1 << 16),
+    **dict.fromkeys(("embed_dim", "hidden_dim", "attention_dim", "annotation_dim", "cnn_channels", "d_model", "ff_dim",
+                     "head_dim", "hidden_size", "intermediate_size", "n_embd", "n_inner"), 1 << 16),  # widths
+    **dict.fromkeys(("num_heads", "num_attention_heads", "n_head"), 1 << 10),  # H
+    **dict.fromkeys(("encoder_layers", "decoder_layers", "num_hidden_layers", "n_layer"), 1 << 10),  # L
+    **dict.fromkeys(("max_len", "max_src_len", "max_tgt_len", "max_position_embeddings", "n_positions",
+                     "local_window", "attention_window", "kernel_size"), 1 << 17),  # T
+    "image_size": 4096,  # S: an S x S RGB image per caption (4096: 200 MB in float32)
+    "grid": 512,  # the small CNN's grid side: L = grid^2 regions
+}
+
+
+def check_config_sizes(config: object, where: str) -> None:
+    """Refuse a model config with a size above :data:`SIZE_LIMITS` (``CheckpointError`` naming ``where``
+    and the key), before anything is built from it.
+
+    Args:
+        config: a model config dataclass (nested dataclasses are checked too).
+        where: the file it was read from, for the message.
+
+    Example:
+        >>> from attnkit.models.captioner import CaptionerConfig
+        >>> check_config_sizes(CaptionerConfig(vocab_size=9), "m/config.json")
+        >>> check_config_sizes(CaptionerConfig(vocab_size=9, image_size=96000), "m/config.json")
+        Traceback (most recent call last):
+        ...
+        attnkit.errors.CheckpointError: m/config.json: key 'image_size' is 96000, above attnkit's limit of 4096: the file is damaged or not attnkit's; fix the key or save the model again
+    """
+    for field in dataclasses.fields(config):  # type: ignore[arg-type]
+        value = getattr(config, field.name)
+        if dataclasses.is_dataclass(value) and not isinstance(value, type):
+            check_config_sizes(value, where)
+        limit = SIZE_LIMITS.get(field.name)
+        if limit is not None and isinstance(value, int) and value > limit:
+            raise CheckpointError(f"{where}: key {field.name!r} is {value}, above attnkit's limit of {limit}: "
+                                  f"the file is damaged or not attnkit's; fix the key or save the model again")
+
+
+def warn_right_padding(input_ids: Tensor, attention_mask: object, pad_id: int | None, stacklevel: int = 3) -> None:
+    """Warn when ``generate`` gets ``(B, T)`` prompts of which some, not all, end with ``pad_id`` and no mask:
+    a right-padded batch, which generation would continue after its padding.
+
+    Example:
+        >>> import warnings
+        >>> with warnings.catch_warnings(record=True) as seen:
+        ...     warnings.simplefilter("always")
+        ...     warn_right_padding(torch.tensor([[5, 6, 7], [5, 0, 0]]), None, pad_id=0, stacklevel=2)
+        >>> print(seen[0].message)
+        generate: prompt(s) [1] of input_ids end with the pad token 0 and no attention_mask was given, so generation would continue after the padding: pad on the left and pass attention_mask (a tokenizer's padding_side='left')
+    """
+    if attention_mask is not None or pad_id is None or input_ids.shape[0] < 2 or input_ids.shape[1] == 0:
+        return
+    ends = (input_ids[:, -1] == pad_id).tolist()  # (B,)
+    if any(ends) and not all(ends):
+        rows = [b for b, padded in enumerate(ends) if padded]
+        warnings.warn(f"generate: prompt(s) {rows} of input_ids end with the pad token {pad_id} and no "
+                      f"attention_mask was given, so generation would continue after the padding: pad on the "
+                      f"left and pass attention_mask (a tokenizer's padding_side='left')", UserWarning,
+                      stacklevel=stacklevel)
+
+
+def warn_unknown_texts(rows: list[list[int]], unk_id: int | None, stacklevel: int = 3) -> None:
+    """Warn when texts (their token ids ``rows``) hold no known word at all: the answer for such a text is the
+    model's prior, not a reading of it (as ``translate`` notes tokens outside the vocabulary).
+
+    Example:
+        >>> import warnings
+        >>> with warnings.catch_warnings(record=True) as seen:
+        ...     warnings.simplefilter("always")
+        ...     warn_unknown_texts([[4, 5], [1, 1, 1]], unk_id=1, stacklevel=2)
+        >>> print(seen[0].message)
+        classify: text(s) [1] hold no word the model knows (every word read as <unk>): their labels come from the model's prior, not from the text
+    """
+    if unk_id is None:
+        return
+    unknown = [i for i, row in enumerate(rows) if all(t == unk_id for t in row)]
+    if unknown:
+        warnings.warn(f"classify: text(s) {unknown} hold no word the model knows (every word read as <unk>): "
+                      f"their labels come from the model's prior, not from the text", UserWarning,
+                      stacklevel=stacklevel)

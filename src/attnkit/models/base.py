@@ -52,6 +52,7 @@ import torch
 from torch import nn
 
 from attnkit.errors import CheckpointError
+from attnkit.models._checks import check_config_sizes
 from attnkit.storage import (
     CONFIG_FILE,
     TOKENIZER_PREFIX,
@@ -184,9 +185,13 @@ class KitModel(nn.Module):
                 raise CheckpointError(f"{directory} holds a {model_type!r} model, not {cls.model_type!r} ({cls.__name__})")
             target = cls
         weights = directory / WEIGHTS_FILE
-        if not weights.is_file():
+        if not weights.exists():  # a directory in its place is reported by read_safetensors
             raise CheckpointError(f"model directory {str(directory)!r} is incomplete: {WEIGHTS_FILE} is missing")
-        config = config_from_dict(target.config_class, meta["config"])
+        try:
+            config = config_from_dict(target.config_class, meta["config"])
+        except CheckpointError as err:  # name the whole path: the user may hold many config.json files
+            raise CheckpointError(f"{directory / CONFIG_FILE}: {err}") from None
+        check_config_sizes(config, str(directory / CONFIG_FILE))  # before anything is built from it
         model = build_checked(target, config, weights)  # refuses a config far larger than its weights
         model.load_weights(weights, tied=meta.get("tied") or {})
         model.tokenizers = _load_tokenizers(directory, meta.get("tokenizers"))

@@ -36,6 +36,7 @@ from torch import Tensor, nn
 
 from attnkit.data.class_batches import pad_ids
 from attnkit.layers import Attention, MultiHeadAttention
+from attnkit.models._checks import warn_unknown_texts
 from attnkit.models.base import KitModel
 from attnkit.models.outputs import ClassifierOutput
 from attnkit.storage import register_model
@@ -326,10 +327,12 @@ class AttentionClassifier(KitModel):
             >>> r.label in ("neg", "pos"), 0.5 <= r.probability <= 1, sorted(w for w, _ in r.word_weights)
             (True, True, ['good', 'plot'])
         """
+        rows = self.encode(texts)
+        warn_unknown_texts(rows, self.tokenizers["text"].unk_id, stacklevel=4)  # the caller's line (past no_grad)
         was_training = self.training
         self.eval()
         try:
-            return self._classify(self.encode(texts), return_weights, top_k, batch_size)
+            return self._classify(rows, return_weights, top_k, batch_size)
         finally:
             self.train(was_training)
 

@@ -28,7 +28,7 @@ from attnkit.functional.kinds import resolve_kind
 from attnkit.kernels import Dropout, Linear, next_token_loss
 from attnkit.layers.kv_cache import KVCache
 from attnkit.models import hub
-from attnkit.models._checks import check_generate_args, check_ids, check_padding_mask
+from attnkit.models._checks import check_generate_args, check_ids, check_padding_mask, warn_right_padding
 from attnkit.models.blocks import ACTIVATIONS, PreNormBlock, init_weights, new_caches, run_blocks
 from attnkit.models.outputs import CausalLMOutput
 
@@ -192,6 +192,8 @@ class GPT(hub.PretrainedModel):
         """
         c = self.config
         check_generate_args(input_ids, attention_mask, max_new_tokens, eos_token_id, c.vocab_size, c.n_positions)
+        # only a pad id the config names: a prompt may well end with eos (GPT-2's stand-in for padding)
+        warn_right_padding(input_ids, attention_mask, c.pad_token_id, stacklevel=4)  # past torch.no_grad
         sampler = sampling(temperature if do_sample else 1.0, top_k, top_p, generator)  # checks them
         policy = sampler if do_sample else argmax
         B, T = input_ids.shape

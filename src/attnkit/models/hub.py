@@ -30,10 +30,10 @@ from pathlib import Path
 from typing import Any, ClassVar, TypeVar
 
 import torch
-from safetensors.torch import load_file
 from torch import Tensor
 
 from attnkit.errors import CheckpointError
+from attnkit.models._checks import check_config_sizes
 from attnkit.models.base import KitModel
 from attnkit.models.hub_names import GPT_NAMES, NameTable
 from attnkit.storage import (
@@ -43,6 +43,7 @@ from attnkit.storage import (
     build_checked,
     config_to_dict,
     confined_file,
+    read_json,
     read_safetensors,
     write_safetensors,
 )
@@ -81,13 +82,7 @@ def read_config(path: str | os.PathLike) -> dict:
     file = path / CONFIG_NAME
     if not file.is_file():
         raise CheckpointError(f"{path}: no {CONFIG_NAME} (expected a Hugging Face model directory)")
-    try:
-        config = json.loads(file.read_text(encoding="utf-8"))
-    except json.JSONDecodeError as e:
-        raise CheckpointError(f"{file}: not valid JSON ({e})") from e
-    if not isinstance(config, dict):
-        raise CheckpointError(f"{file}: expected a JSON object. Received: {type(config).__name__}")
-    return config
+    return read_json(file, dict)
 
 
 def read_weights(path: str | os.PathLike) -> dict[str, Tensor]:
@@ -95,14 +90,14 @@ def read_weights(path: str | os.PathLike) -> dict[str, Tensor]:
     ``model.safetensors.index.json``) in the directory ``path``."""
     path = _check_dir(path)
     if (path / WEIGHTS_NAME).is_file():
-        return load_file(path / WEIGHTS_NAME)
+        return read_safetensors(path / WEIGHTS_NAME)
     if (path / WEIGHTS_INDEX_NAME).is_file():
-        index = json.loads((path / WEIGHTS_INDEX_NAME).read_text(encoding="utf-8"))
-        if not isinstance(index, dict) or not isinstance(index.get("weight_map"), dict):
+        index = read_json(path / WEIGHTS_INDEX_NAME, dict)
+        if not isinstance(index.get("weight_map"), dict):
             raise CheckpointError(f"{path / WEIGHTS_INDEX_NAME}: expected an object with a 'weight_map' object")
         tensors: dict[str, Tensor] = {}
         for shard in sorted(set(map(str, index["weight_map"].values()))):  # names read from the index: confined
-            tensors.update(load_file(confined_file(path, shard, path / WEIGHTS_INDEX_NAME)))
+            tensors.update(read_safetensors(confined_file(path, shard, path / WEIGHTS_INDEX_NAME)))
         return tensors
     if (path / "pytorch_model.bin").exists():
         raise CheckpointError(
@@ -278,6 +273,7 @@ def load_pretrained(cls, path: str | os.PathLike, config_overrides: dict | None 
     config_dict = read_config(path)
     check_model_type(config_dict, cls.hf_model_types, cls.__name__, path)
     config = cls.config_class.from_hf_dict({**config_dict, **overrides})
+    check_config_sizes(config, str(Path(path) / CONFIG_NAME))  # before anything is built from it
     single = Path(path) / WEIGHTS_NAME
     # a config.json claiming a huge vocabulary is refused before anything is allocated
     model = build_checked(cls, config, single) if single.is_file() else cls(config)
@@ -421,7 +417,10 @@ class PretrainedModel(KitModel):
     def summary(self, seq_len: int = 8, batch_size: int = 1, **kwargs) -> str:
         """Print and return the layer table for an example input of ``(batch_size, seq_len)`` token ids."""
         device = next(self.parameters()).device
-        return super().summary(torch.zeros(batch_size, seq_len, dtype=torch.long, device=device), **kwargs)
+        ids = torch.zeros(batch_size, seq_len, dtype=torch.long, device=device)  # (B, T)
+        # attnkit's own example input comes with its mask: the once-per-process padding warning stays the user's
+        kwargs.setdefault("attention_mask", torch.ones_like(ids))
+        return super().summary(ids, **kwargs)
 
     # -- what a subclass provides ------------------------------------------------------------------------
     def hf_config(self) -> dict:

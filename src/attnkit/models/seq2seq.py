@@ -15,15 +15,18 @@ Decoder step ``i`` by ``config.attention`` (the name becomes a module in
   ``s_i = f(s_{i-1}, [E y_{i-1}; c])``; ``o_i = tanh(W_r [s_i; c; E y_{i-1}])``.
 - ``bahdanau``: ``e_ij = v^T tanh(W s_{i-1} + U h_j)``, ``a_i = softmax(e_i)``, ``c_i = sum_j a_ij h_j``;
   ``s_i = f(s_{i-1}, [E y_{i-1}; c_i])``; ``o_i = tanh(W_r [s_i; c_i; E y_{i-1}])``.
-- ``luong-dot|general|concat`` (global) and ``luong-local-p``: with input feeding,
-  ``s_i = f(s_{i-1}, [E y_{i-1}; o_{i-1}])``; ``c_i, a_i = attention(s_i, h)``;
+- ``luong-dot|general|concat`` (global), ``luong-local-m`` and ``luong-local-p``: with input feeding
+  (``config.input_feeding=True``, the default), ``s_i = f(s_{i-1}, [E y_{i-1}; o_{i-1}])``; without it,
+  ``s_i = f(s_{i-1}, E y_{i-1})``; then ``c_i, a_i = attention(s_i, h)`` and
   ``o_i = tanh(W_c [c_i; s_i])`` (the attentional hidden state).
 
 Then ``p(y_i | y_<i, x) = softmax(W_o o_i)``. Training uses teacher forcing; inference uses
 ``attnkit.decoding`` (greedy or beam search) through :meth:`Seq2Seq.step`. Every decode returns its
-alignment matrix ``a_ij`` (``None`` for ``attention="none"``, which has none). ``luong-local-p`` uses the
-``general`` score inside the predicted window ``[p_i - W, p_i + W]`` (``W = config.local_window``, the
-paper's ``D``) with Gaussian weighting.
+alignment matrix ``a_ij`` (``None`` for ``attention="none"``, which has none). ``luong-local-m`` and
+``luong-local-p`` use the ``general`` score inside a window ``[p_i - W, p_i + W]`` (``W = config.local_window``,
+the paper's ``D``): local-m's is centred on the decoder step, ``p_i = i`` (0-based, so the first output looks
+around the source's ``<sos>``; the step travels in the decoding state as ``step (N,)``, so greedy and beam
+search follow it), local-p's on a predicted position, with Gaussian weighting.
 
 Bad input: source tokens outside the vocabulary become ``<unk>`` (``translate`` warns with the count);
 ``translate`` truncates inputs longer than ``config.max_src_len`` ids (keeping the end token) with a
@@ -53,12 +56,13 @@ from attnkit.decoding import DecodeOutput, decode
 from attnkit.layers.bahdanau import BahdanauAttention
 from attnkit.layers.factory import ATTENTION_NAMES, build_attention
 from attnkit.layers.luong import LuongAttention
+from attnkit.layers.windows import MonotonicWindow
 from attnkit.models import _translate
 from attnkit.models.base import KitModel
 from attnkit.models.outputs import Seq2SeqOutput
 from attnkit.storage import register_model
 
-ATTENTIONS: tuple[str, ...] = ATTENTION_NAMES  # "none", "bahdanau", "luong-dot|general|concat", "luong-local-p"
+ATTENTIONS: tuple[str, ...] = ATTENTION_NAMES  # "none", "bahdanau", "luong-dot|general|concat", "luong-local-m|p"
 CELLS: tuple[str, ...] = ("gru", "lstm")
 
 
@@ -79,7 +83,8 @@ class Seq2SeqConfig:
     hidden_dim: int = 128  # D: decoder state and annotation size; each encoder direction has D / 2 units
     encoder_layers: int = 1  # stacked bidirectional encoder layers
     attention_dim: int = 128  # A, hidden size of the Bahdanau alignment model
-    local_window: int = 10  # W, half-width of Luong's local-p window [p - W, p + W] (the paper's D)
+    local_window: int = 10  # W, half-width of Luong's local-m/local-p window [p - W, p + W] (the paper's D)
+    input_feeding: bool = True  # Luong only: feed o_{i-1} to the decoder cell beside E y_{i-1} (False: E y_{i-1} only)
     dropout: float = 0.0  # on embeddings and the readout o_i
     max_src_len: int = 256  # longer inputs are truncated by translate() with a warning
     max_tgt_len: int = 64  # decoding stops after this many tokens (end token included)
@@ -91,6 +96,9 @@ class Seq2SeqConfig:
     def __post_init__(self) -> None:
         if self.attention not in ATTENTIONS:
             raise ValueError(f"Expected attention to be one of {ATTENTIONS}. Received: attention={self.attention!r}")
+        if not self.input_feeding and not self.attention.startswith("luong-"):
+            raise ValueError(f"Expected input_feeding=True for attention={self.attention!r}: input feeding is Luong's "
+                             f"(luong-*). Received: input_feeding=False")
         if self.cell not in CELLS:
             raise ValueError(f"Expected cell to be one of {CELLS}. Received: cell={self.cell!r}")
         if self.hidden_dim < 2 or self.hidden_dim % 2:
@@ -142,13 +150,15 @@ class Seq2Seq(KitModel):
         self.tgt_embed = nn.Embedding(c.tgt_vocab_size, E, padding_idx=c.pad_id)
         self.encoder = rnn(E, D // 2, num_layers=c.encoder_layers, batch_first=True, bidirectional=True)
         self.init_state = nn.Linear(D, D * (2 if c.cell == "lstm" else 1))
-        self.decoder = cell(E + D, D)
         # None, BahdanauAttention or LuongAttention: the config's string becomes objects in one factory
         self.attn: nn.Module | None = build_attention(
             c.attention, D, D, hidden_dim=c.attention_dim, half_width=c.local_window
         )
-        self.feeds_output = isinstance(self.attn, LuongAttention)  # Luong's input feeding
-        if self.feeds_output:
+        self.is_luong = isinstance(self.attn, LuongAttention)
+        self.feeds_output = self.is_luong and c.input_feeding  # Luong's input feeding
+        self.decoder = cell(E if self.is_luong and not self.feeds_output else E + D, D)
+        self.monotonic = self.is_luong and isinstance(self.attn.window, MonotonicWindow)  # local-m: p_i = i
+        if self.is_luong:
             self.combine = nn.Linear(2 * D, D, bias=False)  # W_c [c_i; s_i]
         else:
             self.readout = nn.Linear(2 * D + E, D)  # W_r [s_i; c_i; E y_{i-1}]
@@ -165,7 +175,8 @@ class Seq2Seq(KitModel):
         Returns:
             The decoder state dict: ``h`` ``(B, D)`` (and ``c`` for LSTM), ``keys`` ``(B, S, D)`` annotations,
             ``mask`` ``(B, S)`` bool (True = real token), plus ``ctx`` ``(B, D)`` for ``none``,
-            ``proj`` ``(B, S, A)`` for ``bahdanau`` and ``feed`` ``(B, D)`` for Luong.
+            ``proj`` ``(B, S, A)`` for ``bahdanau``, ``feed`` ``(B, D)`` for Luong with input feeding and
+            ``step`` ``(B,)`` long (the decoder step ``i``) for ``luong-local-m``.
         """
         self._check_batch(src, src_lengths)
         B, S = src.shape
@@ -190,8 +201,10 @@ class Seq2Seq(KitModel):
             state["ctx"] = summary  # (B, D) the fixed context
         elif isinstance(self.attn, BahdanauAttention):
             state["proj"] = self.attn.project_keys(keys)  # (B, S, A), U h_j computed once
-        else:
+        elif self.feeds_output:
             state["feed"] = keys.new_zeros(B, D)  # o_0 for input feeding
+        if self.monotonic:
+            state["step"] = torch.zeros(B, dtype=torch.long, device=src.device)  # p_0 = 0
         return state
 
     # -- one decoder step ----------------------------------------------------------------------------------
@@ -207,7 +220,7 @@ class Seq2Seq(KitModel):
         emb = self.dropout(self.tgt_embed(y_prev))  # (N, E)
         new = dict(state)
         weights: Tensor | None = None
-        if not self.feeds_output:  # no attention (fixed context) or Bahdanau
+        if not self.is_luong:  # no attention (fixed context) or Bahdanau
             if self.attn is None:
                 ctx = state["ctx"]
             else:  # e_ij = v^T tanh(W s_{i-1} + U h_j) on the previous state
@@ -215,10 +228,15 @@ class Seq2Seq(KitModel):
             s = self._cell(torch.cat([emb, ctx], dim=-1), state, new)  # (N, D)
             o = torch.tanh(self.readout(torch.cat([s, ctx, emb], dim=-1)))  # (N, D)
         else:  # Luong
-            s = self._cell(torch.cat([emb, state["feed"]], dim=-1), state, new)  # input feeding
-            ctx, weights = self.attn(s, state["keys"], state["mask"])  # attention on the current state
+            x = torch.cat([emb, state["feed"]], dim=-1) if self.feeds_output else emb  # input feeding or not
+            s = self._cell(x, state, new)  # (N, D)
+            position = state["step"] if self.monotonic else None  # local-m: p_i = i
+            ctx, weights = self.attn(s, state["keys"], state["mask"], position=position)  # on the current state
             o = torch.tanh(self.combine(torch.cat([ctx, s], dim=-1)))  # (N, D) attentional hidden state
-            new["feed"] = o
+            if self.feeds_output:
+                new["feed"] = o
+            if self.monotonic:
+                new["step"] = state["step"] + 1
         return self.dropout(o), new, weights
 
     def _cell(self, x: Tensor, state: dict[str, Tensor], new: dict[str, Tensor]) -> Tensor:

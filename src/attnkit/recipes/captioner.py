@@ -25,7 +25,6 @@ Example:
 from __future__ import annotations
 
 import dataclasses
-import json
 from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any
@@ -42,6 +41,7 @@ from attnkit.metrics import bleu, exact_match
 from attnkit.models.captioner import ATTENTION_MODES, Captioner, CaptionerConfig
 from attnkit.models.image_encoders import ENCODERS, FEATURE_STRIDES
 from attnkit.recipes.common import Log, PreparedRun, check_choice, no_log
+from attnkit.storage import read_json
 from attnkit.training.trainer import TrainConfig, TrainResult
 
 
@@ -71,7 +71,7 @@ class CaptionRunSpec:
         """``run.json`` of a run directory, or None when there is none (unknown keys are ignored)."""
         if not path.is_file():
             return None
-        data = json.loads(path.read_text(encoding="utf-8"))
+        data = read_json(path, dict)  # names the file when damaged
         known = {f.name for f in fields(cls)}
         return cls(**{k: v for k, v in data.items() if k in known})
 

@@ -27,7 +27,6 @@ Example:
 from __future__ import annotations
 
 import dataclasses
-import json
 import time
 from dataclasses import dataclass, field, fields
 from pathlib import Path
@@ -54,6 +53,7 @@ from attnkit.recipes.classifier_baselines import (
     tfidf_baseline,
 )
 from attnkit.recipes.common import Log, PreparedRun, no_log
+from attnkit.storage import read_json
 from attnkit.training.trainer import TrainConfig, TrainResult
 
 
@@ -79,7 +79,7 @@ class ClassifierRunSpec:
         """``run.json`` of a run directory, or None when there is none (unknown keys are ignored)."""
         if not path.is_file():
             return None
-        data = json.loads(path.read_text(encoding="utf-8"))
+        data = read_json(path, dict)  # names the file when damaged
         known = {f.name for f in fields(cls)}
         return cls(**{k: v for k, v in data.items() if k in known})
 

@@ -24,11 +24,11 @@ from torch import Tensor
 
 from attnkit.data import gold_alignment
 from attnkit.models.seq2seq import Seq2Seq
+from attnkit.recipes.alignment import alignment_scores
 from attnkit.recipes.common import Log, no_log
 from attnkit.recipes.seq2seq import (
     Pairs,
     RunSpec,
-    alignment_scores,
     build_model,
     build_tokenizers,
     load_split,

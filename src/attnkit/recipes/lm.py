@@ -26,7 +26,6 @@ Example:
 from __future__ import annotations
 
 import dataclasses
-import json
 import math
 from dataclasses import dataclass, fields
 from functools import partial
@@ -53,6 +52,7 @@ from attnkit.models.bert_data import mask_tokens
 from attnkit.models.bert_heads import BertForPreTraining
 from attnkit.models.gpt import GPT, GPTConfig
 from attnkit.recipes.common import Log, PreparedRun, no_log
+from attnkit.storage import read_json
 from attnkit.training.runtime import resolve_device, seed_everything
 from attnkit.training.trainer import TrainConfig, TrainResult
 
@@ -80,7 +80,7 @@ class TextRunSpec:
         """``run.json`` of a run directory, or None when there is none (unknown keys are ignored)."""
         if not path.is_file():
             return None
-        data = json.loads(path.read_text(encoding="utf-8"))
+        data = read_json(path, dict)  # names the file when damaged
         return cls(**{k: v for k, v in data.items() if k in {f.name for f in fields(cls)}})
 
 

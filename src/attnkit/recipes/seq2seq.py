@@ -8,7 +8,9 @@ Used by ``attnkit train seq2seq``, ``train transformer``, ``translate``, ``evalu
 - ``prepare_seq2seq`` / ``prepare_transformer``: a checked ``PreparedRun`` (greedy validation exact match
   picks the best model); ``train_model`` trains a model you built.
 - ``predict``, ``score``, ``translate_detailed``: outputs, metrics, and outputs with their alignments.
-- ``alignment_scores``: AER of the model's alignments against a built-in task's gold links, per link rule.
+
+AER against a built-in task's gold links (``alignment_scores``, per Transformer head) is in
+:mod:`attnkit.recipes.alignment`.
 
 Example:
     >>> from attnkit.training import TrainConfig
@@ -24,7 +26,6 @@ Example:
 from __future__ import annotations
 
 import dataclasses
-import json
 import warnings
 from dataclasses import dataclass, fields
 from pathlib import Path
@@ -32,29 +33,14 @@ from typing import Any
 
 import torch
 
-from attnkit.data import (
-    BUILTIN_TASKS,
-    GOLD_ALIGNMENTS,
-    Tokenizer,
-    encode_pairs,
-    gold_alignment,
-    load_pairs,
-    tokenizer_options,
-)
-from attnkit.data.alignments import WORD_LEVEL, alignment_units
-from attnkit.data.batches import BatchStream, collate
+from attnkit.data import BUILTIN_TASKS, Tokenizer, encode_pairs, load_pairs, tokenizer_options
+from attnkit.data.batches import BatchStream
 from attnkit.errors import InputError
-from attnkit.metrics import (
-    LINK_RULES,
-    alignment_error_rate,
-    bleu,
-    by_length_bucket,
-    exact_match,
-    token_accuracy,
-)
+from attnkit.metrics import bleu, by_length_bucket, exact_match, token_accuracy
 from attnkit.models.seq2seq import ATTENTIONS, CELLS, Seq2Seq, Seq2SeqConfig
 from attnkit.models.transformer import NORMS, POSITIONALS, SHARINGS, Transformer, TransformerConfig
 from attnkit.recipes.common import Log, PreparedRun, check_choice
+from attnkit.storage import read_json
 from attnkit.training.trainer import TrainConfig, TrainResult
 
 Pairs = list[tuple[str, str]]
@@ -84,7 +70,7 @@ class RunSpec:
         """``run.json`` of a run directory, or None when there is none (unknown keys are ignored)."""
         if not path.is_file():
             return None
-        data = json.loads(path.read_text(encoding="utf-8"))
+        data = read_json(path, dict)  # names the file when damaged
         known = {f.name for f in fields(cls)}
         return cls(**{k: v for k, v in data.items() if k in known})
 
@@ -272,6 +258,11 @@ def prepare_seq2seq(spec: RunSpec, config: TrainConfig, model: dict[str, Any], *
     """
     check_choice("--attention", model.get("attention", "bahdanau"), ATTENTIONS)
     check_choice("--cell", model.get("cell", "gru"), CELLS)
+    if not model.get("input_feeding", True) and not model.get("attention", "bahdanau").startswith("luong-"):
+        raise InputError(f"--no-input-feeding needs a Luong attention (luong-*). Received: --attention "
+                         f"{model.get('attention', 'bahdanau')}")
+    if model.get("local_window", 1) < 1:
+        raise InputError(f"--local-window must be >= 1. Received: {model['local_window']}")
     width = model.get("hidden_dim", 2)
     if width < 2 or width % 2:
         raise InputError(f"--d-model must be an even number >= 2 (half per encoder direction). Received: {width}")
@@ -385,81 +376,3 @@ def _translate_batch(model: Seq2Seq, texts: list[str], beam_size: int) -> list[d
         results.append({"input": text, "output": model.tokenizers["target"].decode(ids), "alignment": al,
                         "rows": rows, "cols": cols, "unknown": dict(src_tok.unknown_counts([text]))})
     return results
-
-
-# ----------------------------------------------------------------------------------------------------------
-# Alignment error rate against gold links
-# ----------------------------------------------------------------------------------------------------------
-
-
-def check_alignable(model: Seq2Seq | Transformer, task: str) -> None:
-    """Refuse (``InputError``) data without gold alignments and models without alignments."""
-    if task not in GOLD_ALIGNMENTS:
-        raise InputError(f"--alignment needs a built-in task with gold alignments ({', '.join(GOLD_ALIGNMENTS)}); "
-                         f"{task!r} has none")
-    if isinstance(model, Seq2Seq) and model.config.attention == "none":
-        raise InputError("--alignment: this model has no attention (--attention none), so no alignments to score")
-    unit = "word" if task in WORD_LEVEL else "char"
-    schemes = {name: model.tokenizers[name].scheme for name in ("source", "target")}
-    if set(schemes.values()) != {unit}:
-        raise InputError(f"--alignment needs {unit}-level tokenizers (the gold links of {task!r} are per {unit}). "
-                         f"Received: {schemes}")
-
-
-def _full_alignments(model: Seq2Seq | Transformer, pairs: Pairs, task: str) -> list[torch.Tensor]:
-    """Teacher-forced alignments over the model's whole token grid, ``(T_out + 1, T_in + 2)`` each (T counted
-    in the task's alignment units, :func:`attnkit.data.alignments.alignment_units`)."""
-    src_tok, tgt_tok = model.tokenizers["source"], model.tokenizers["target"]
-    src_ids, tgt_ids = src_tok.encode_batch([s for s, _ in pairs]), tgt_tok.encode_batch([t for _, t in pairs])
-    for (s, t), a, b in zip(pairs, src_ids, tgt_ids, strict=True):
-        if len(a) != len(alignment_units(task, s)) + 2 or len(b) != len(alignment_units(task, t)) + 2:
-            raise InputError(f"--alignment: {s!r} -> {t!r} is not one token per gold unit for this model")
-        if len(a) > model.config.max_src_len or len(b) - 1 > model.config.max_tgt_len:
-            raise InputError(f"--alignment: {s!r} -> {t!r} is longer than the model's length limits")
-    batch = collate(src_ids, tgt_ids, pad_id=model.config.pad_id)
-    device = next(model.parameters()).device
-    model.eval()
-    with torch.no_grad():
-        src, lengths, tgt_in = batch.src.to(device), batch.src_lengths.to(device), batch.tgt_in.to(device)
-        out = (model(src, lengths, tgt_in, output_attentions=True) if isinstance(model, Transformer)
-               else model(src, lengths, tgt_in))
-    weights = out.alignments.float().cpu()  # (B, T, S)
-    return [weights[i, : len(t) + 1, : len(s) + 2] for i, (s, t) in enumerate(pairs)]
-
-
-def alignment_scores(model: Seq2Seq | Transformer, pairs: Pairs, task: str,
-                     batch_size: int = 500) -> dict[str, float]:
-    """Corpus AER of the model's teacher-forced alignments against the task's gold links, per rule.
-
-    Each rule of ``attnkit.metrics.LINK_RULES`` turns an alignment into links over the whole token grid
-    (so a shift can move the ``<eos>`` row's attention onto the last character); links on ``<sos>``,
-    ``<eos>`` and padding are then dropped, since gold links join characters (words for ``phrases``) only. A Seq2Seq's
-    alignments are its attention weights; a Transformer's the last layer's cross-attention averaged over
-    heads.
-
-    Returns:
-        ``{rule name: AER}``.
-
-    Example:
-        >>> from attnkit.training import TrainConfig
-        >>> run = prepare_seq2seq(RunSpec(data="copy", max_len=4), TrainConfig(steps=1, progress=False,
-        ...                       device="cpu"), {"embed_dim": 4, "hidden_dim": 8}, train_size=20, valid_size=2)
-        >>> sorted(alignment_scores(run.model, [("abc", "abc")], "copy"))
-        ['argmax', 'argmax, shifted one step', 'weights >= 0.3']
-    """
-    check_alignable(model, task)
-    gold = [gold_alignment(task, s, t) for s, t in pairs]  # (T_out, T_in) each, in the task's units
-    t_max, s_max = max(g.shape[0] for g, _ in gold), max(g.shape[1] for g, _ in gold)
-    sure = torch.zeros(len(pairs), t_max, s_max, dtype=torch.bool)  # (N, T_out, T_in)
-    possible = sure.clone()
-    predicted = {rule: sure.clone() for rule in LINK_RULES}
-    for i, (g_sure, g_possible) in enumerate(gold):
-        to, ti = g_sure.shape
-        sure[i, :to, :ti], possible[i, :to, :ti] = g_sure, g_possible
-    for start in range(0, len(pairs), batch_size):
-        chunk = pairs[start: start + batch_size]
-        for k, w in enumerate(_full_alignments(model, chunk, task)):
-            to, ti = gold[start + k][0].shape
-            for rule, links in LINK_RULES.items():
-                predicted[rule][start + k, :to, :ti] = links(w)[:to, 1: ti + 1]
-    return {rule: alignment_error_rate(links, sure, possible) for rule, links in predicted.items()}

@@ -47,6 +47,7 @@ from attnkit.storage.files import (
     atomic_file,
     atomic_write_bytes,
     atomic_write_text,
+    follow_umask,
     read_json,
     recover_directory,
     updating,
@@ -77,6 +78,6 @@ __all__ = [
     "updating", "write_figure", "write_image", "write_safetensors", "written_once",
     "CONFIG_FILE", "MODEL_REGISTRY", "TOKENIZER_PREFIX", "WEIGHTS_FILE", "atomic_directory", "atomic_file",
     "atomic_write_bytes", "atomic_write_text", "build_checked", "check_state_dict", "config_from_dict", "config_to_dict",
-    "model_class", "read_json", "read_model_config", "read_safetensors", "recover_directory",
+    "follow_umask", "model_class", "read_json", "read_model_config", "read_safetensors", "recover_directory",
     "register_model", "split_shared", "write_json",
 ]

@@ -109,6 +109,23 @@ def _as_if_created(path: str | Path, directory: bool = False) -> None:
     os.chmod(path, (0o777 if directory else 0o666) & ~_umask())
 
 
+def follow_umask(path: PathLike) -> None:
+    """Give a file written by a library that creates it 0600 (safetensors' ``save_file``) the mode the user's
+    umask gives any new file (0666 minus the umask), as SECURITY.md promises for every file attnkit writes.
+
+    Example:
+        >>> import tempfile
+        >>> from safetensors.torch import save_file
+        >>> import torch
+        >>> path = Path(tempfile.mkdtemp()) / "w.safetensors"
+        >>> save_file({"w": torch.zeros(1)}, str(path))
+        >>> follow_umask(path)
+        >>> oct(path.stat().st_mode & 0o777) == oct(0o666 & ~_umask())
+        True
+    """
+    _as_if_created(path)
+
+
 @contextlib.contextmanager
 def atomic_file(path: PathLike, mode: str = "w") -> Iterator[IO[Any]]:
     """Yield a file open on a temporary name beside ``path``; on success it replaces ``path`` atomically.
@@ -277,8 +294,9 @@ def append_text(path: PathLike, text: str) -> None:
         f.write(text)
 
 
-def read_json(path: PathLike) -> Any:
-    """The JSON document in ``path``; ``CheckpointError`` naming the file when it is not valid JSON.
+def read_json(path: PathLike, kind: type | None = None) -> Any:
+    """The JSON document in ``path``; ``CheckpointError`` naming the file and saying what to do when it is a
+    directory, not UTF-8, not valid JSON, or (with ``kind``, e.g. ``dict``) not that JSON type.
 
     Example:
         >>> import tempfile
@@ -288,12 +306,23 @@ def read_json(path: PathLike) -> Any:
         >>> read_json(path)
         Traceback (most recent call last):
         ...
-        attnkit.errors.CheckpointError: .../bad.json is not valid JSON: ...
+        attnkit.errors.CheckpointError: .../bad.json is not valid JSON (line 1 column 2: ...): the file is damaged; restore it or write it again (save or train again)
     """
+    p = Path(path)
+    damaged = "the file is damaged; restore it or write it again (save or train again)"
+    if p.is_dir():
+        raise CheckpointError(f"{p} is a directory. Expected a JSON file: move the directory away")
     try:
-        return json.loads(Path(path).read_text(encoding="utf-8"))
-    except (json.JSONDecodeError, UnicodeDecodeError) as err:
-        raise CheckpointError(f"{path} is not valid JSON: {err}") from err
+        data = json.loads(p.read_text(encoding="utf-8"))
+    except json.JSONDecodeError as err:
+        raise CheckpointError(f"{p} is not valid JSON (line {err.lineno} column {err.colno}: {err.msg}): "
+                              f"{damaged}") from None
+    except UnicodeDecodeError as err:
+        raise CheckpointError(f"{p} is not UTF-8 text (byte offset {err.start}), so not JSON: {damaged}") from None
+    if kind is not None and not isinstance(data, kind):
+        raise CheckpointError(f"{p} must hold a JSON {'object' if kind is dict else kind.__name__}. Received: a "
+                              f"JSON {type(data).__name__}: {damaged}")
+    return data
 
 
 # ----------------------------------------------------------------------------------------------------------

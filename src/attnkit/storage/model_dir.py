@@ -135,7 +135,7 @@ def read_model_config(directory: PathLike) -> dict[str, Any]:
     if not directory.is_dir():
         raise CheckpointError(f"model path {str(directory)!r} is not a directory")
     path = directory / CONFIG_FILE
-    if not path.is_file():
+    if not path.exists():  # a directory in its place is reported by read_json
         raise CheckpointError(f"model directory {str(directory)!r} is incomplete: {CONFIG_FILE} is missing")
     meta = read_json(path)
     if isinstance(meta, dict) and "kind" in meta and "model_type" not in meta:
@@ -143,7 +143,8 @@ def read_model_config(directory: PathLike) -> dict[str, Any]:
                               f"rename the key 'kind' to 'model_type' in it, or train the model again")
     if not isinstance(meta, dict) or not isinstance(meta.get("model_type"), str) or not isinstance(meta.get("config"), dict):
         raise CheckpointError(f"{path} must hold an object with a string 'model_type' and an object 'config'. "
-                              f"Received keys: {sorted(meta) if isinstance(meta, dict) else type(meta).__name__}")
+                              f"Received keys: {sorted(meta) if isinstance(meta, dict) else type(meta).__name__}: the file is damaged "
+                              f"or not an attnkit model's; restore it or save the model again")
     return meta
 
 
@@ -223,14 +224,27 @@ def read_safetensors(path: PathLike, tied: dict[str, str] | None = None) -> dict
         >>> sorted(read_safetensors(path, tied={"head": "embed"}))
         ['embed', 'head']
     """
+    if Path(path).is_dir():
+        raise CheckpointError(f"cannot read weights {path}: it is a directory. Expected a safetensors file: "
+                              f"move the directory away and restore the file, or save the model again")
     try:
         found = load_file(str(path), device="cpu")
     except (SafetensorError, OSError, ValueError) as err:
-        raise CheckpointError(f"cannot read weights {path}: {err}") from err
+        raise CheckpointError(f"cannot read weights {path}: {_why_not_safetensors(path, err)}") from None
     for alias, kept in (tied or {}).items():
         if kept in found and alias not in found:
             found[alias] = found[kept]
     return found
+
+
+def _why_not_safetensors(path: PathLike, err: Exception) -> str:
+    """What a file that safetensors refused is, and what to do (never an unpickler's advice)."""
+    with open(path, "rb") as f:
+        head = f.read(4)
+    if head[:1] == b"\x80" or head == b"PK\x03\x04":  # pickle protocol 2+ / torch.save's zip archive
+        return ("it is a pickle (torch.save) file, not safetensors. attnkit never unpickles (a pickle can run code): "
+                "convert it with safetensors.torch.save_file where you trust its origin, or save the model again")
+    return f"not a safetensors file ({err}): the file is damaged; restore it or save the model again"
 
 
 def build_checked(model_class: type, config: Any, weights: PathLike, *, slack: int = 2 << 20) -> Any:

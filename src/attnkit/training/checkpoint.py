@@ -43,6 +43,7 @@ from attnkit.storage import (
     atomic_directory,
     atomic_write_text,
     config_to_dict,
+    read_json,
     read_model_config,
 )
 from attnkit.storage.state import read_state, write_state
@@ -132,7 +133,7 @@ def save_checkpoint(directory: str | os.PathLike[str], model: KitModel, optimize
 def _keep_previous(directory: Path, keep: int) -> None:
     """Keep the current checkpoint as ``<name>-<step>/`` (hard links: the files are never rewritten in
     place), then delete all but the newest ``keep - 1`` of those."""
-    step = json.loads((directory / TRAINER_STATE_FILE).read_text(encoding="utf-8")).get("step", 0)
+    step = read_json(directory / TRAINER_STATE_FILE, dict).get("step", 0)
     kept = directory.parent / f"{directory.name}-{int(step):08d}"
     if not kept.exists():
         with atomic_directory(kept) as tmp:
@@ -167,8 +168,10 @@ def _torch_load(path: Path) -> Any:
     """A file of an earlier version's checkpoint: ``torch.load`` with ``weights_only=True`` only."""
     try:
         return torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as err:  # corrupt file, or objects that weights_only refuses to unpickle
-        raise CheckpointError(f"cannot read {path}: {err}") from err
+    except Exception:  # corrupt file, or objects that weights_only refuses (torch's advice to unpickle anyway is
+        # never shown: it would run the file's code)
+        raise CheckpointError(f"cannot read {path}: not a file of tensors attnkit can read safely (torch.load with "
+                              f"weights_only=True refused it): delete the checkpoint and train again") from None
 
 
 def _read(directory: Path, name: str) -> Any:
@@ -194,7 +197,7 @@ def load_checkpoint(directory: str | os.PathLike[str]) -> Checkpoint:
         raise CheckpointError(f"checkpoint {str(directory)!r} is incomplete: missing {missing}")
     meta = read_model_config(directory)
     try:
-        state = json.loads((directory / TRAINER_STATE_FILE).read_text(encoding="utf-8"))
+        state = read_json(directory / TRAINER_STATE_FILE, dict)
     except (json.JSONDecodeError, UnicodeDecodeError) as err:
         raise CheckpointError(f"{directory / TRAINER_STATE_FILE} is not valid JSON: {err}") from err
     if not isinstance(state, dict) or not isinstance(state.get("step"), int) or "rng" not in state:

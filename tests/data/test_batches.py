@@ -125,5 +125,5 @@ def test_with_real_tokenizers():
     tt = Tokenizer.train([t for _, t in pairs], scheme="char")
     b = next(iter(batches(encode_pairs(pairs, st, tt), 8)))
     assert b.tgt_out.shape == (8, 11)  # 10 characters of YYYY-MM-DD + <eos>
-    assert tt.decode_batch(b.tgt_out) == [t for _, t in pairs[:8]]
+    assert tt.batch_decode(b.tgt_out) == [t for _, t in pairs[:8]]
     assert [st.decode(r) for r in b.src] == [s for s, _ in pairs[:8]]

@@ -76,8 +76,8 @@ def test_csv_columns_in_any_order_quotes_and_line_numbers(tmp_path):
 
 
 @pytest.mark.parametrize("content, message", [
-    ("text,category\nhello,a\n", "line 1: missing column 'label'. Expected a header naming 'text' and 'label'. "
-                                 "Received: ['text', 'category']"),
+    ("text,category\nhello,a\n", "line 1: missing column 'label'. Expected a header naming 'text' and 'label' "
+                                 "(--text-column / --label-column). Available columns: 'text', 'category'"),
     ("body,kind\nhello,a\n", "line 1: missing columns 'text', 'label'"),
     ("text,label\nhello,a\n   ,b\n", "line 3: empty text. Expected a non-empty 'text' field"),
     ("text,label\nhello,a\nworld,\n", "line 3: empty label"),

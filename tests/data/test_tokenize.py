@@ -87,7 +87,7 @@ def test_decode_stops_at_eos_and_skips_specials():
     a, b, c = (tok.encode(x, add_special=False)[0] for x in "abc")
     assert tok.decode([1, a, 3, b, 2, c, 0]) == "ab"
     assert tok.decode(torch.tensor([1, c, a, 2, 0, 0])) == "ca"
-    assert tok.decode_batch(torch.tensor([[1, a, 2], [1, b, 2]])) == ["a", "b"]
+    assert tok.batch_decode(torch.tensor([[1, a, 2], [1, b, 2]])) == ["a", "b"]
     with pytest.raises(ValueError, match=r"Expected ids in \[0, 7\). Received: id=7"):
         tok.decode([1, 7])
 

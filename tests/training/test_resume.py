@@ -84,3 +84,24 @@ def test_resume_restores_optimizer_and_scheduler(tmp_path):
     steps = {float(s["step"]) for s in ckpt.optimizer["state"].values()}
     assert steps == {float(N)}
     assert ckpt.data_state == {"epoch": 1, "index": N - 7}
+
+
+def test_resuming_with_another_global_batch_names_the_rule(tmp_path):
+    """Under torchrun the stream's batch is --batch-size x processes; a resume must keep that product."""
+    from attnkit.data.batches import BatchStream, EncodedPairs
+    from attnkit.errors import CheckpointError
+    from attnkit.models import Seq2Seq
+    from attnkit.models.seq2seq import Seq2SeqConfig
+
+    pairs = EncodedPairs([[1, 4 + i % 5, 2] for i in range(9)], [[1, 5 + i % 3, 2] for i in range(9)])
+
+    def trainer(batch_size):
+        torch.manual_seed(0)
+        model = Seq2Seq(Seq2SeqConfig(src_vocab_size=10, tgt_vocab_size=10, embed_dim=4, hidden_dim=4,
+                                      attention_dim=4))
+        return Trainer(model, _config(tmp_path, 4), BatchStream(pairs, batch_size=batch_size, seed=1))
+
+    trainer(4).fit(stop_at=2)  # e.g. 2 processes x 2
+    with pytest.raises(CheckpointError, match=r"batch_size differs.*resume with the same product \(e.g. 1 x 32"):
+        trainer(2).fit(resume=True)  # e.g. 1 process x 2
+    assert trainer(4).fit(resume=True).steps == 4  # 1 process x 4: the same batches

@@ -12,16 +12,25 @@ import torch
 from rich.console import Console
 
 from attnkit.training.progress import TrainProgress
-from attnkit.training.runtime import (
+from attnkit.training.rank_split import (
     RankShard,
+    batch_rows,
+    rank_rows,
+    shard_for_rank,
+    split_for_rank,
+    take_rows,
+)
+from attnkit.training.runtime import (
     Runtime,
     get_rng_state,
+    global_batch_size,
+    is_main_process,
+    main_only,
     move_to,
     resolve_device,
     seed_everything,
     set_rng_state,
     setup_runtime,
-    shard_for_rank,
 )
 from tests.training.tiny import TinyStream
 
@@ -47,28 +56,80 @@ def test_bad_environment_is_named(monkeypatch):
         resolve_device("tpu9")
 
 
-def test_rank_shards_split_the_stream_and_resume():
-    stream = [TinyStream(seed=4, per_epoch=7) for _ in range(3)]
+def test_rank_shards_split_every_batch_and_resume():
+    """Each rank takes a contiguous block of rows of every batch, the ragged last batch of an epoch too."""
+    stream = [TinyStream(seed=4, per_epoch=3, batch_size=5) for _ in range(3)]
     shards = [RankShard(s, rank, 3) for rank, s in enumerate(stream)]
-    taken = [[(int(b.x.sum()), int(b.x[0, 0])) for b in shard] for shard in shards]
-    everything = [(int(b.x.sum()), int(b.x[0, 0])) for b in TinyStream(seed=4, per_epoch=7)]
-    assert [len(t) for t in taken] == [2, 2, 2]                         # 7 batches: the incomplete group dropped
-    assert [everything[i] for i in range(6)] == [taken[i % 3][i // 3] for i in range(6)]  # strided, disjoint
+    taken = [[p.batch.x for p in shard] for shard in shards]
+    everything = [b.x for b in TinyStream(seed=4, per_epoch=3, batch_size=5)]
+    assert [[len(x) for x in t] for t in taken] == [[2, 2, 2], [2, 2, 2], [1, 1, 1]]  # 5 rows: 2 + 2 + 1
+    for i, whole in enumerate(everything):  # the ranks' rows, joined in rank order, are the batch
+        assert torch.equal(torch.cat([t[i] for t in taken]), whole)
     # every rank's stream stands at the same position, so rank 0's saved state restores each rank
     assert stream[0].state_dict() == stream[1].state_dict() == stream[2].state_dict()
     with pytest.raises(ValueError, match=r"Expected 0 <= rank < world_size. Received: rank=3, world_size=3"):
         RankShard(TinyStream(), 3, 3)
 
 
+def test_a_rank_without_rows_gets_a_stand_in_row_that_does_not_count():
+    batch = TinyStream(batch_size=2).make(0, 0)
+    parts = [split_for_rank(batch, r, 4) for r in range(4)]
+    assert [p.real for p in parts] == [True, True, False, False]
+    assert [len(p.batch.x) for p in parts] == [1, 1, 1, 1]
+    assert torch.equal(parts[3].batch.x, batch.x[:1]) and torch.equal(parts[3].batch.y, batch.y[:1])
+    with pytest.raises(ValueError, match=r"Expected a batch holding tensors .* Received: list with no such tensor"):
+        split_for_rank([1, 2], 0, 2)
+
+
+@pytest.mark.parametrize("rows", [1, 2, 5, 7, 12])
+@pytest.mark.parametrize("world", [2, 3, 4])
+def test_rank_rows_cover_the_batch_once_in_order(rows, world):
+    spans = [rank_rows(rows, r, world) for r in range(world)]
+    assert [i for a, b in spans for i in range(a, b)] == list(range(rows))  # every row once, in order
+    sizes = [b - a for a, b in spans]
+    assert max(sizes) - min(sizes) <= 1 and sizes == sorted(sizes, reverse=True)
+
+
+def test_take_rows_keeps_the_batch_type_and_its_other_fields():
+    Pair = namedtuple("Pair", "ids labels")
+    batch = {"pair": Pair(torch.arange(12).view(4, 3), torch.arange(4)), "width": torch.zeros(3),
+             "position": (2, 5), "scale": torch.tensor(1.5)}
+    part = take_rows(batch, 1, 3, rows=4)
+    assert isinstance(part["pair"], Pair) and part["pair"].ids.tolist() == [[3, 4, 5], [6, 7, 8]]
+    assert part["pair"].labels.tolist() == [1, 2] and part["position"] == (2, 5)
+    assert part["width"].shape == (3,) and float(part["scale"]) == 1.5  # other leading sizes and 0-d stay whole
+    assert batch_rows(batch) == 4
+
+
 def test_shard_for_rank():
     one = Runtime(torch.device("cpu"))
     two = Runtime(torch.device("cpu"), rank=1, world_size=2)
     source = TinyStream()
-    assert shard_for_rank(source, one) is source
+    whole = next(iter(shard_for_rank(source, one)))
+    assert whole.real and torch.equal(whole.batch.x, TinyStream().make(0, 0).x)  # one process: whole batches
     assert isinstance(shard_for_rank(source, two), RankShard)
     source.num_shards = 2
     with pytest.raises(ValueError, match=r"already sharded \(num_shards=2\)"):
         shard_for_rank(source, two)
+
+
+def test_main_only_runs_on_rank_0_alone(monkeypatch):
+    """Rank 1 does nothing inside main_only; rank 0 does, as one process (a Trainer there starts no group)."""
+    calls = []
+
+    @main_only
+    def report(x):
+        calls.append(x)
+        return setup_runtime("cpu"), global_batch_size(8)
+
+    monkeypatch.setenv("WORLD_SIZE", "2")
+    monkeypatch.setenv("RANK", "1")
+    assert report("rank 1") is None and calls == [] and not is_main_process()
+    assert global_batch_size(8) == 16
+    monkeypatch.setenv("RANK", "0")
+    rt, batch = report("rank 0")
+    assert calls == ["rank 0"] and is_main_process()
+    assert (rt.rank, rt.world_size, batch) == (0, 1, 8)  # alone: no process group, per-process batch
 
 
 def test_rng_state_round_trip():

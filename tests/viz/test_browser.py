@@ -35,6 +35,23 @@ def _browser_or_skip():
     return sync_playwright
 
 
+def offline_page(p, tmp_path):
+    """Chromium with one page that may load ``file:`` URLs only: ``(browser, page, outside, errors)``, where
+    ``outside`` collects every other URL the page asked for (blocked) and ``errors`` its script errors."""
+    try:
+        browser = p.chromium.launch_persistent_context(str(tmp_path / "profile"), executable_path=CHROMIUM,
+                                                       args=FLAGS, headless=True,
+                                                       viewport={"width": 1200, "height": 900})
+    except Exception as err:  # noqa: BLE001 - a browser that cannot start is reported as a skip
+        pytest.skip(f"Chromium at {CHROMIUM} could not start: {str(err).splitlines()[0]}")
+    outside, errors = [], []
+    page = browser.new_page()
+    page.route("**/*", lambda route: route.continue_() if route.request.url.startswith("file:")
+               else (outside.append(route.request.url), route.abort()))
+    page.on("pageerror", lambda e: errors.append(str(e)))
+    return browser, page, outside, errors
+
+
 def _record() -> AttentionRecord:
     g = torch.Generator().manual_seed(3)
     attn = tuple(torch.softmax(2.5 * torch.randn(H, T, T, generator=g), -1) for _ in range(L))
@@ -64,19 +81,7 @@ def test_explorer_in_chromium(tmp_path):
     rec = _record()
     path = write_explorer(rec, tmp_path / "explorer.html", methods=("raw", "rollout", "grad"))
     with sync_playwright() as p:
-        try:
-            browser = p.chromium.launch_persistent_context(str(tmp_path / "profile"), executable_path=CHROMIUM,
-                                                           args=FLAGS, headless=True,
-                                                           viewport={"width": 1200, "height": 900})
-        except Exception as err:  # noqa: BLE001 - a browser that cannot start is reported as a skip
-            pytest.skip(f"Chromium at {CHROMIUM} could not start: {str(err).splitlines()[0]}")
-        outside, errors = [], []
-        page = browser.new_page()
-        page.route("**/*", lambda route: route.continue_() if route.request.url.startswith("file:")
-                   else (outside.append(route.request.url), route.abort()))
-        page.on("pageerror", lambda e: errors.append(str(e)))
-        page.goto(path.resolve().as_uri())
-        page.wait_for_selector("body[data-ready='1']")
+        browser, page, outside, errors = _open(p, tmp_path, path)
         _walk_views(page, rec)
         assert len(page.query_selector_all("#grid canvas")) == L  # grad: one map per layer
         page.select_option("#method", "raw")
@@ -126,3 +131,81 @@ def test_page_is_self_contained(tmp_path):
     text = Path(path).read_text(encoding="utf-8")
     assert "<script src" not in text and "<link" not in text and "http://" not in text and "https://" not in text
     assert text.count("<script") == 2  # the data and the inlined script
+
+
+def _open(p, tmp_path, path):
+    """A page of ``path`` in Chromium with the network blocked; returns (browser, page, outside urls, errors)."""
+    browser, page, outside, errors = offline_page(p, tmp_path)
+    page.goto(Path(path).resolve().as_uri())
+    page.wait_for_selector("body[data-ready='1']", timeout=15_000)
+    return browser, page, outside, errors
+
+
+HOSTILE = ["<!--", "</script>", "]]>", "\"q\"", "'s", "{{SCRIPT}}", "<b>x</b>", "&amp;", "\u2028"]
+
+
+def test_explorer_opens_on_the_method_labels_its_matrix_and_names_input_and_model(tmp_path):
+    sync_playwright = _browser_or_skip()
+    from dataclasses import replace
+
+    from attnkit.viz.report import write_report
+
+    rec = replace(_record(), text="Ana va al cine hoy", model_name="all-MiniLM-L6-v2")
+    write_report(rec, tmp_path / "r", method="rollout", dpi=30)
+    with sync_playwright() as p:
+        browser, page, outside, errors = _open(p, tmp_path, tmp_path / "r" / "explorer.html")
+        assert page.input_value("#method") == "rollout"
+        _check_row(page, ref.rollout([a.double().numpy() for a in rec.attentions])[0])
+        assert page.inner_text("#input") == "input: Ana va al cine hoy"
+        assert page.inner_text("#model") == "model: all-MiniLM-L6-v2 (bert)"
+        import json
+
+        heat = page.query_selector("#heat")
+        assert json.loads(heat.get_attribute("data-rows")) == TOKENS == json.loads(heat.get_attribute("data-cols"))
+        cw, ch = map(int, heat.get_attribute("data-cell").split("x"))
+        assert cw == ch and cw >= 10  # a 7 x 7 matrix drawn as a matrix of square cells
+        browser.close()
+    assert outside == [] and errors == []
+
+
+def test_captioner_view_keeps_the_image_and_names_regions_by_row_and_column(tmp_path):
+    sync_playwright = _browser_or_skip()
+    image = np.zeros((60, 150, 3), dtype=np.uint8)  # a wide picture (5:2)
+    image[:, :75] = 200
+    g = torch.Generator().manual_seed(1)
+    rec = AttentionRecord("captioner", [f"r{i}" for i in range(12)], out_tokens=["a", "wide", "picture"],
+                          image=image, image_attention=torch.softmax(torch.randn(3, 12, generator=g), -1),
+                          region_grid=(3, 4), output="a wide picture")
+    path = write_explorer(rec, tmp_path / "c.html", methods=("raw",))
+    with sync_playwright() as p:
+        browser, page, outside, errors = _open(p, tmp_path, path)
+        box = page.query_selector("#region-image").bounding_box()
+        assert abs(box["width"] / box["height"] - 2.5) < 0.05  # the image's own proportions
+        names = [r.query_selector(".tok-name").inner_text() for r in page.query_selector_all("#weights tbody tr")]
+        assert names and all(n.startswith("row ") and ", col " in n for n in names)
+        heat = page.query_selector("#heat")
+        cw, ch = map(int, heat.get_attribute("data-cell").split("x"))
+        assert ch >= 10 and heat.bounding_box()["height"] > 30  # rows of a matrix, not a one-pixel strip
+        browser.close()
+    assert outside == [] and errors == []
+
+
+@pytest.mark.parametrize("hostile", HOSTILE)
+def test_anything_embedded_is_escaped_for_its_context(tmp_path, hostile):
+    sync_playwright = _browser_or_skip()
+    out = ["the", f"film{hostile}", "</SCRIPT >"]
+    g = torch.Generator().manual_seed(2)
+    rec = AttentionRecord("seq2seq", ["la", f"x{hostile}y", "pel"], out_tokens=out,
+                          alignment=torch.softmax(torch.randn(3, 3, generator=g), -1),
+                          output=f"the film{hostile} </SCRIPT >", notes=[f"note {hostile}"], text=f"la {hostile}",
+                          model_name=f"m{hostile}")
+    path = write_explorer(rec, tmp_path / "e.html", methods=("raw",), title=f"t {hostile}")
+    with sync_playwright() as p:
+        browser, page, outside, errors = _open(p, tmp_path, path)
+        assert page.title() == f"t {hostile}"
+        assert page.inner_text("#output") == f"output: the film{hostile} </SCRIPT >"
+        assert page.inner_text("#notes li") == f"note {hostile}"
+        assert f"x{hostile}y" in page.inner_text("#to")
+        assert page.evaluate("document.querySelectorAll('script').length") == 2  # nothing injected
+        browser.close()
+    assert outside == [] and errors == []

@@ -36,12 +36,13 @@ def test_row_labels_and_shades_follow_the_weights():
     assert [c for c in header.split()] == ["a", "b", "c", "d", "e"]
 
 
-def test_long_column_labels_are_written_vertically():
+def test_word_columns_are_numbered_with_a_key_not_spelled_downwards():
     text = heatmap_text(np.eye(2, 3), ["uno", "dos"], ["one", "two", "six"])  # Tq=2, Tk=3
     lines = text.splitlines()
-    # the three header lines spell the column labels downwards: o/t/s, n/w/i, e/o/x
-    assert [line.split() for line in lines[:3]] == [["o", "t", "s"], ["n", "w", "i"], ["e", "o", "x"]]
-    assert [line.split("│")[0].strip() for line in lines[3:5]] == ["uno", "dos"]
+    assert lines[0].split() == ["0", "1", "2"]  # one header line, not one letter per line
+    assert [line.split("│")[0].strip() for line in lines[1:3]] == ["uno", "dos"]
+    assert lines[1].split("│")[1] == "██    " and lines[2].split("│")[1] == "  ██  "
+    assert lines[3].strip() == "columns: 0 one · 1 two · 2 six"
 
 
 def test_values_mode_prints_percentages_and_spaces_are_visible():

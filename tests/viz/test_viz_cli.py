@@ -61,8 +61,8 @@ def test_bert_pictures_hold_the_models_weights(dirs, tmp_path):
     with torch.no_grad():
         want = model(torch.tensor([ids]), output_attentions=True).attentions  # L x (1, H, T, T)
     figs = build_figures(record_for(model, "ana va al cine"), "rollout", layers=[1, 2], heads=[1])
-    grid = figs["heads"].axes
-    assert len(grid) == 2
+    grid = figs["heads"].axes[:-1]  # the last axes is the colour bar
+    assert len(grid) == 2 and figs["heads"].axes[-1].get_label() == "<colorbar>"
     for ax, layer in zip(grid, [1, 2], strict=True):
         np.testing.assert_allclose(ax.images[0].get_array(), want[layer][0, 1].numpy(), atol=1e-6)
     np.testing.assert_allclose(figs["attention"].axes[0].images[0].get_array(), want[2][0].mean(0).numpy(), atol=1e-6)
@@ -215,3 +215,24 @@ def test_minilm_hugging_face_directory(tmp_path):
     spec.loader.exec_module(example)
     picture = example.picture(model, tmp_path / "pic.png")
     assert picture.stat().st_size > 10_000
+
+
+def test_bert_word_level_pictures_and_token(dirs, tmp_path, capsys):
+    out = tmp_path / "w"
+    assert main(["viz", str(dirs["bert"]), "ana va al cine", "--out", str(out), "--words", "--hide-special",
+                 "--token", "1", "--method", "rollout"]) == 0
+    html = (out / "explorer.html").read_text()
+    assert '"initial":"rollout"' in html and "renormalised" in html and '"input":"ana va al cine"' in html
+    assert "[CLS]" not in html.split('"tokens":')[1].split("]")[0]  # hidden from the explorer too
+    assert main(["viz", str(dirs["bert"]), "ana", "--out", str(tmp_path / "x"), "--token", "zebra"]) == 2
+    assert "--token" in capsys.readouterr().err and not (tmp_path / "x").exists()
+
+
+def test_gpt_words_merge_byte_level_pieces(dirs, tmp_path):
+    import attnkit
+
+    rec = record_for(attnkit.load(dirs["gpt"]), "ana va al cine")
+    assert main(["viz", str(dirs["gpt"]), "ana va al cine", "--out", str(tmp_path / "g"), "--words"]) == 0
+    html = (tmp_path / "g" / "explorer.html").read_text()
+    words = html.split('"tokens":')[1].split("]")[0]
+    assert words == '["ana","va","al","cine"' and len(rec.tokens) >= 4  # pieces joined into the four words

@@ -157,6 +157,13 @@ OPTION_BOUNDS: dict[str, tuple[float, float, bool]] = {
     "--mlm-probability": (0.0, 1.0, True),
     **dict.fromkeys(("--dropout", "--attention-dropout", "--label-smoothing", "--valid-fraction"), (0.0, 1.0, False)),
     "--penalty": (0.0, 10.0**6, False),
+    "--local-window": (1, _LENGTH, False),
+    **dict.fromkeys(("--texts", "--classifier-steps"), (1, _COUNT, False)),
+    "--permutations": (1, 100_000, False),
+    "--batch": (1, _WIDTH, False),
+    **dict.fromkeys(("--max-length", "--length"), (1, _LENGTH, False)),  # attnkit lesson: narrower checks there
+    "--memory-max": (0, _LENGTH, False),
+    "--dim": (1, _WIDTH, False),
 }
 
 

@@ -45,7 +45,7 @@ from attnkit.storage import (
 )
 from attnkit.training import TrainConfig, TrainResult
 from attnkit.training.checkpoint import has_checkpoint
-from attnkit.training.runtime import process_rank, resolve_device
+from attnkit.training.runtime import is_main_process, main_only, resolve_device
 
 RUN_FILE = "run.json"
 console = Console(stderr=True)
@@ -54,8 +54,10 @@ console = Console(stderr=True)
 S = TypeVar("S")
 
 
+@main_only
 def say(message: str, target: Console | None = None) -> None:
-    """Print a recipe's plain line; a leading ``warning:`` / ``note:`` is shown in yellow."""
+    """Print a recipe's plain line (rank 0 only under ``torchrun``); a leading ``warning:`` / ``note:`` is
+    shown in yellow."""
     head, sep, rest = message.partition(":")
     c = target or console
     if sep and head in ("warning", "note"):
@@ -103,7 +105,7 @@ def check_out_dir(out: Path, own: tuple[str, ...], overwrite: bool, option: str 
     if out.exists() and not out.is_dir():
         raise InputError(f"{option} {str(out)!r} is a file. Expected a directory")
     check_writable(out, option)
-    if process_rank() != 0:
+    if not is_main_process():
         return False
     lock_directory(out)
     held = sorted(p.name + ("/" if p.is_dir() and not p.is_symlink() else "") for p in out.iterdir()
@@ -168,16 +170,17 @@ def check_run_dir(out: Path, resume: bool, overwrite: bool = False) -> Path:
         raise InputError(f"--out {str(out)!r} is a file. Expected a directory (new, empty, or a run to --resume)")
     if resume and overwrite:
         raise InputError("--resume continues the run in --out and --overwrite replaces it. Expected one of them")
-    check_writable(out)
-    if process_rank() == 0 and out.is_dir():
-        lock_directory(out)  # before anything is read or checked: a second run on ``out`` stops here
+    if is_main_process():  # the only writer: the other ranks never touch --out
+        check_writable(out)
+        if out.is_dir():
+            lock_directory(out)  # before anything is read or checked: a second run on ``out`` stops here
     if resume:
-        if process_rank() == 0:
+        if is_main_process():
             recover_directory(ckpt)  # a save killed between its two renames: put the previous one back
         if not has_checkpoint(ckpt):
             raise InputError(f"--resume: {str(out)!r} has no checkpoint/ to resume from")
         return ckpt
-    if process_rank() == 0 and out.is_dir() and not overwrite and (ckpt.exists() or any(out.glob(".checkpoint.old-*"))):
+    if is_main_process() and out.is_dir() and not overwrite and (ckpt.exists() or any(out.glob(".checkpoint.old-*"))):
         raise InputError(f"{str(out)!r} already holds a run; pass --resume to continue it, --overwrite to "
                          f"start it again, or choose another --out")
     check_out_dir(out, RUN_NAMES, overwrite)
@@ -204,7 +207,7 @@ def start_writing(out: Path, own: tuple[str, ...], overwrite: bool) -> None:
     """Just before a command's first write in ``out``: check it again under its lock (taken by the first
     check) and remove the command's own earlier files (its earlier output, or its names with
     ``overwrite``). Rank 0 only."""
-    if process_rank() != 0:
+    if not is_main_process():
         return
     if check_out_dir(out, own, overwrite):
         clear_out(out, own)
@@ -306,10 +309,9 @@ def resume_spec(out: Path, resume: bool, fresh: S, same: str, *, refresh: tuple[
     return dataclasses.replace(spec, **{k: getattr(fresh, k) for k in refresh})  # type: ignore[type-var]
 
 
+@main_only
 def write_spec(out: Path, spec: Any) -> None:
     """Create the run directory ``out`` and save ``spec`` (a dataclass) in it as ``run.json`` (rank 0 only)."""
-    if process_rank() != 0:
-        return
     out.mkdir(parents=True, exist_ok=True)
     write_json(out / RUN_FILE, dataclasses.asdict(spec))
 
@@ -334,10 +336,9 @@ def run_training(out: Path, spec: Any, run: PreparedRun, hint: str = "", notes: 
     Raises:
         FloatingPointError: training stopped after too many non-finite losses or gradients (exit 1).
     """
-    main = process_rank() == 0
-    if main:
-        for line in (run.summary, *notes):
-            say(line)
+    for line in (run.summary, *notes):
+        say(line)
+    if is_main_process():
         if run.config.resume:
             lock_directory(out)
         else:
@@ -349,11 +350,10 @@ def run_training(out: Path, spec: Any, run: PreparedRun, hint: str = "", notes: 
         raise FloatingPointError(f"training stopped at step {result.steps}: {result.skipped_steps} steps had a "
                                  f"non-finite loss or gradient (skipped); try a lower --lr. The last good "
                                  f"weights are in {out / 'checkpoint'}")
-    if main:
-        best = run.best_line(result) if run.best_line is not None else None
-        if result.skipped_steps:
-            say(f"warning: {result.skipped_steps} step(s) skipped for a non-finite loss or gradient")
-        say(closing_line(result, out, best, hint))
+    best = run.best_line(result) if run.best_line is not None else None
+    if result.skipped_steps:
+        say(f"warning: {result.skipped_steps} step(s) skipped for a non-finite loss or gradient")
+    say(closing_line(result, out, best, hint))
     return result
 
 

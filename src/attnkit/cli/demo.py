@@ -27,6 +27,9 @@ from attnkit.recipes.demo import QUICK, DemoResult, DemoSettings, demo_markdown,
 from attnkit.storage import atomic_write_text, write_json
 
 console = Console()
+QUICK_NOTE = ("[yellow]--quick is a smoke test[/]: a tiny model trained for seconds, only to check that everything "
+              "runs. Flat heatmaps and outputs like 19-0-0-0 are expected; run `attnkit demo` without --quick "
+              "(about a minute) to see attention align the dates.")
 
 
 def _settings(quick: bool, steps: int | None, time_budget: float | None, contrast: bool) -> DemoSettings:
@@ -99,6 +102,8 @@ def demo(
     apply_threads(threads)
     check_out_dir(out, DEMO_NAMES, overwrite)  # before a minute of training, not after
     console.rule("[bold]attnkit demo: dates -> ISO 8601 with Bahdanau attention")
+    if quick:
+        console.print(QUICK_NOTE)
     result = run_demo(s, seed=seed, device=device, log=lambda m: say(m, console),
                       section=lambda m: console.rule(f"[bold]{m}"), show=lambda item: print_alignment(item, console))
     result.summary["total_seconds"] = round(time.perf_counter() - start, 2)
@@ -107,3 +112,5 @@ def demo(
     console.print(_table(result.summary))
     console.print(f"wrote {out}/model/, {', '.join(pngs)}, summary.json, summary.md "
                   f"({result.summary['total_seconds']:.1f} s in all)")
+    if quick:
+        console.print(QUICK_NOTE)

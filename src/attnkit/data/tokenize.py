@@ -349,8 +349,9 @@ class Tokenizer:
             return [[self.sos_id, *r, self.eos_id] for r in rows]
         return rows
 
-    def decode(self, ids: Iterable[int]) -> str:
-        """Text of ``ids`` (a list or a 1-D tensor), special tokens skipped.
+    def decode(self, ids: Iterable[int], skip_special_tokens: bool = True) -> str:
+        """Text of ``ids`` (a list or a 1-D tensor), special tokens skipped (``skip_special_tokens=False``
+        keeps them, as ``transformers``' ``decode`` does by default).
 
         A sequence-to-sequence tokenizer stops at the first ``<eos>`` and restores char-level spaces exactly.
 
@@ -358,8 +359,14 @@ class Tokenizer:
             >>> tok = Tokenizer.train(["ab"])
             >>> tok.decode([1, 4, 5, 2, 4])
             'ab'
+            >>> tok.decode([1, 4, 5, 2, 4], skip_special_tokens=False)
+            '<sos>ab<eos>a'
         """
         out = check_token_ids(ids, self.vocab_size)
+        if not skip_special_tokens:
+            if self._chars is not None:  # char level: one character per id, specials by their names
+                return "".join(self._char_of.get(i) or self._tok.id_to_token(i) for i in out)
+            return self._tok.decode(out, skip_special_tokens=False)
         if not self.seq2seq:
             return self._tok.decode(out, skip_special_tokens=True)
         if self.eos_id in out:
@@ -368,14 +375,16 @@ class Tokenizer:
             return "".join(self._char_of[i] for i in out if i >= len(SPECIAL_TOKENS))
         return self._tok.decode([i for i in out if i >= len(SPECIAL_TOKENS)], skip_special_tokens=True)
 
-    def decode_batch(self, batch: Iterable[Iterable[int]]) -> list[str]:
-        """:meth:`decode` for each row (a list of lists or a 2-D tensor).
+    def batch_decode(self, sequences: Iterable[Iterable[int]], skip_special_tokens: bool = True) -> list[str]:
+        """:meth:`decode` for each row (a list of lists or a 2-D tensor, e.g. ``GPT.generate``'s output), as
+        ``transformers``' ``batch_decode``; attnkit skips special tokens unless ``skip_special_tokens=False``
+        (``transformers`` keeps them unless told to skip).
 
         Example:
-            >>> Tokenizer.train(["ab"]).decode_batch([[4], [5, 4]])
+            >>> Tokenizer.train(["ab"]).batch_decode([[4], [5, 4]])
             ['a', 'ba']
         """
-        return [self.decode(row) for row in batch]
+        return [self.decode(row, skip_special_tokens) for row in sequences]
 
     def tokens(self, ids: Iterable[int] | str) -> list[str]:
         """Display strings of ``ids``, one per id (specials included), e.g. axis labels of alignment plots.

@@ -73,6 +73,7 @@ class Panel:
     log_x: bool = False
     log_y: bool = False
     ylim: tuple[float, float] | None = None
+    names: tuple[tuple[str, str], ...] = ()  # series value -> the name the legend shows, e.g. ("none", "no attention")
     where: Callable[[dict[str, Any]], bool] | None = None
 
 
@@ -272,7 +273,8 @@ def figure(exp: Experiment, report: dict[str, Any]) -> Any:
                 continue
             stat = row[panel.y]
             if stat["mean"] is not None:
-                name = " ".join(str(row[k]) for k in panel.series)
+                name = dict(panel.names).get(" ".join(str(row[k]) for k in panel.series),
+                                             " ".join(str(row[k]) for k in panel.series))
                 series.setdefault(name, []).append((row[panel.x], stat["mean"], stat["sd"] or 0.0))
         for name, points in series.items():
             categories = any(isinstance(p[0], str) for p in points)
@@ -293,7 +295,10 @@ def figure(exp: Experiment, report: dict[str, Any]) -> Any:
             ax.legend(fontsize=7)
     for ax in axes[len(exp.panels):]:
         ax.set_visible(False)
-    fig.suptitle(f"{exp.title} (mean ± sd over seeds {', '.join(map(str, report['seeds']))})")
+    from attnkit.viz._ticks import wrap_title
+
+    title = f"{exp.title} (mean ± sd over seeds {', '.join(map(str, report['seeds']))})"
+    fig.suptitle(wrap_title(title, fig.get_figwidth() * 0.95))
     fig.tight_layout()
     return fig
 

@@ -137,11 +137,13 @@ TABLES = (
     Table("buckets", "By input length (characters)", ("model", "bucket", "centre"),
           ("pairs", "exact_match", "token_accuracy")),
 )
+DISPLAY_NAMES = (("none", "no attention (one context vector)"), ("bahdanau", "Bahdanau attention"))
+"""What the legend calls each model (the report's tables keep the short names)."""
 PANELS = (
     Panel("buckets", "centre", "exact_match", ("model",), "input length (characters, bucket centre)",
-          "exact match", ylim=(0.0, 1.02)),
+          "exact match", ylim=(0.0, 1.02), names=DISPLAY_NAMES),
     Panel("buckets", "centre", "token_accuracy", ("model",), "input length (characters, bucket centre)",
-          "token accuracy", ylim=(0.0, 1.02)),
+          "token accuracy", ylim=(0.0, 1.02), names=DISPLAY_NAMES),
 )
 
 

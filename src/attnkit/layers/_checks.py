@@ -11,7 +11,7 @@ import warnings
 from collections.abc import Sequence
 
 import torch
-from torch import Tensor
+from torch import Tensor, nn
 
 
 def check_tensor(x: object, name: str, *, ndim: int | Sequence[int] | None = None) -> Tensor:
@@ -180,3 +180,18 @@ def warn_if_a_row_sees_nothing(mask: Tensor, name: str) -> None:
         f"torch's key_padding_mask (True = padding), pass {name}=~key_padding_mask; rows with no key give zeros.",
         UserWarning, stacklevel=level,
     )
+
+
+def dropout_on(module: nn.Module, training: bool | None) -> bool:
+    """Whether a Keras-style call drops out: ``training`` when given (Keras' ``training=``), else the mode.
+
+    Example:
+        >>> layer = nn.Dropout(0.5).eval()
+        >>> dropout_on(layer, None), dropout_on(layer, True), dropout_on(layer.train(), False)
+        (False, True, False)
+    """
+    if training is None:
+        return module.training
+    if not isinstance(training, bool):
+        raise TypeError(f"Expected training=True, False or None. Received: training={training!r}")
+    return training

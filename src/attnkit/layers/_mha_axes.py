@@ -18,7 +18,7 @@ from attnkit.layers._mha_parts import both, inverse
 
 
 def forward_axes(layer, query: Tensor, value: Tensor, key: Tensor, axes: tuple[int, ...], masks: dict,
-                 use_causal_mask: bool, return_weights: bool):
+                 use_causal_mask: bool, return_weights: bool, training: bool | None = None):
     """``layer``'s forward for inputs ``(B, *dims, E)`` attending over ``axes``; ``masks`` holds the
     call's ``query_mask``, ``value_mask``, ``key_mask`` and ``attention_mask``."""
     r = query.dim()
@@ -46,7 +46,7 @@ def forward_axes(layer, query: Tensor, value: Tensor, key: Tensor, axes: tuple[i
             raise ValueError("Expected a single attention axis with `use_causal_mask=True`. "
                              f"Received: attention_axes={layer.attention_axes}")
         mask = both(mask, torch.ones(lq, lk, dtype=torch.bool, device=query.device).tril())
-    out, w = layer._attend(q, k, v, mask, False, return_weights)
+    out, w = layer._attend(q, k, v, mask, False, return_weights, training)
     out = out.reshape(*nb, h, *qa, layer.value_dim).permute(inverse(perm))  # (B, *dims, H, Dv)
     out = linear(out.flatten(-2), layer.output_dense.weight, layer.output_dense.bias)
     out = out.unflatten(-1, layer._out_shape())  # (B, *dims, *output_shape)

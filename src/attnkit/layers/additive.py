@@ -41,6 +41,8 @@ class AdditiveAttention(nn.Module):
         value_mask: ``(B, Tv)`` bool or 0/1, True = real token.
         return_attention_scores: also return the weights ``(B, Tq, Tv)``.
         use_causal_mask: query ``i`` may not attend to key ``j > i``.
+        training: as Keras' ``training=``: True drops out the weights for this call, False does not; None
+            (default) follows the module's ``.train()`` / ``.eval()`` mode.
 
     Returns:
         ``(B, Tq, Dv)``, or ``(output, weights)``. A query whose keys are all masked gets zero
@@ -94,6 +96,7 @@ class AdditiveAttention(nn.Module):
         value_mask: Tensor | None = None,
         return_attention_scores: bool = False,
         use_causal_mask: bool = False,
+        training: bool | None = None,
     ) -> Tensor | tuple[Tensor, Tensor]:
         """Attend from ``query`` to ``key``/``value``; see the class docstring."""
         query, value, key, query_mask, value_mask = keras_call_inputs(query, value, key, mask, query_mask, value_mask)
@@ -103,7 +106,7 @@ class AdditiveAttention(nn.Module):
         check_last_dim(query, "query", self.dim)  # type: ignore[arg-type]
         return keras_style_attend(
             self, query, value, key, self.score, query_mask, value_mask, return_attention_scores, use_causal_mask,
-            self.dropout,
+            self.dropout, training,
         )  # fmt: skip
 
     @classmethod

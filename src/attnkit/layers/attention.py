@@ -20,6 +20,7 @@ from attnkit.layers._checks import (
     check_dropout,
     check_mask,
     check_tensor,
+    dropout_on,
     keras_call_inputs,
     warn_if_a_row_sees_nothing,
 )
@@ -38,6 +39,7 @@ def keras_style_attend(
     return_attention_scores: bool,
     use_causal_mask: bool,
     dropout: float,
+    training: bool | None = None,
 ) -> Tensor | tuple[Tensor, Tensor]:
     """The call of Keras' ``Attention``/``AdditiveAttention`` given their score: masks, softmax, sum.
 
@@ -73,7 +75,7 @@ def keras_style_attend(
         else:
             tril = torch.ones(tq, tv, dtype=torch.bool, device=query.device).tril()[None]  # (1, Tq, Tv), any B
             mask = tril if mask is None else mask & tril
-    p = dropout if layer.training else 0.0
+    p = dropout if dropout_on(layer, training) else 0.0  # Keras' training=, else the module's mode
     result = attention(
         query, key, value, score=score, mask=mask, causal=causal, dropout_p=p, return_weights=return_attention_scores
     )
@@ -99,6 +101,8 @@ class Attention(nn.Module):
         value_mask: ``(B, Tv)`` bool or 0/1, True = real token; masked keys get zero weight.
         return_attention_scores: also return the weights ``(B, Tq, Tv)``.
         use_causal_mask: query ``i`` may not attend to key ``j > i``.
+        training: as Keras' ``training=``: True drops out the weights for this call, False does not; None
+            (default) follows the module's ``.train()`` / ``.eval()`` mode.
 
     Returns:
         ``(B, Tq, Dv)``, or ``(output, weights)``.
@@ -149,6 +153,7 @@ class Attention(nn.Module):
         value_mask: Tensor | None = None,
         return_attention_scores: bool = False,
         use_causal_mask: bool = False,
+        training: bool | None = None,
     ) -> Tensor | tuple[Tensor, Tensor]:
         """Attend from ``query`` to ``key``/``value``; see the class docstring."""
         query, value, key, query_mask, value_mask = keras_call_inputs(query, value, key, mask, query_mask, value_mask)
@@ -157,11 +162,12 @@ class Attention(nn.Module):
             check_tensor(query, "query", ndim=3)
             q = query * self.scale if self.scale is not None else query
             return keras_style_attend(
-                self, q, value, key, "dot", query_mask, value_mask, return_attention_scores, use_causal_mask, self.dropout
+                self, q, value, key, "dot", query_mask, value_mask, return_attention_scores, use_causal_mask, self.dropout,
+                training,
             )
         return keras_style_attend(
             self, query, value, key, self.score, query_mask, value_mask, return_attention_scores, use_causal_mask,
-            self.dropout,
+            self.dropout, training,
         )  # fmt: skip
 
     @classmethod

@@ -21,7 +21,7 @@ from torch import Tensor, nn
 from attnkit.functional.dispatch import run
 from attnkit.functional.kinds import AttentionKind, resolve_kind
 from attnkit.kernels import linear
-from attnkit.layers._checks import check_dropout
+from attnkit.layers._checks import check_dropout, dropout_on
 from attnkit.layers.kv_cache import KVCache
 
 
@@ -136,13 +136,15 @@ class AttentionEngine(nn.Module):
         return (pairs if mask is None else mask & pairs), False
 
     def _attend(self, q: Tensor, k: Tensor, v: Tensor, mask: Tensor | None, causal: bool,
-                return_weights: bool) -> tuple[Tensor, Tensor | None]:
-        """Through the one dispatcher: ``(B, H, T, Dv)`` and the weights ``(B, H, T, S)`` or None."""
+                return_weights: bool, training: bool | None = None) -> tuple[Tensor, Tensor | None]:
+        """Through the one dispatcher: ``(B, H, T, Dv)`` and the weights ``(B, H, T, S)`` or None.
+
+        Dropout runs when ``training`` is True, or when it is None and the module is in training mode."""
         groups = self.num_heads // self.num_key_value_heads
         if groups > 1:  # grouped-query attention: each key/value head serves `groups` query heads
             k, v = (x.repeat_interleave(groups, dim=1) for x in (k, v))  # (B, H, S, D)
         return run(q, k, v, scale=self.key_dim ** -0.5, mask=mask, causal=causal,
-                   dropout_p=self.dropout if self.training else 0.0, return_weights=return_weights,
+                   dropout_p=self.dropout if dropout_on(self, training) else 0.0, return_weights=return_weights,
                    kind=None if isinstance(self.kind, str) else self.kind)
 
     def _output(self, heads: Tensor) -> Tensor:

@@ -88,6 +88,8 @@ class MultiHeadAttention(AttentionEngine):
         return_attention_scores: also return the per-head weights ``(B, H, Tq, Tk)`` (with
             ``attention_axes``: ``(B, *other_axes, H, *query_attention_dims, *key_attention_dims)``).
         cache: a :class:`KVCache` to append this call's keys/values to (incremental decoding).
+        training: as Keras' ``training=``: True drops out the weights for this call, False does not; None
+            (default) follows the module's ``.train()`` / ``.eval()`` mode.
 
     Returns:
         ``output`` ``(B, Tq, *output_shape)``, or ``(output, weights)``.
@@ -262,6 +264,7 @@ class MultiHeadAttention(AttentionEngine):
         use_causal_mask: bool = False,
         return_attention_scores: bool = False,
         cache: KVCache | None = None,
+        training: bool | None = None,
     ) -> Tensor | tuple[Tensor, Tensor]:
         """Attend from ``query`` to ``key``/``value``; see the class docstring for shapes."""
         self_attention = key is None and value is query
@@ -271,14 +274,14 @@ class MultiHeadAttention(AttentionEngine):
                  "attention_mask": attention_mask}
         if query.dim() == 3 and (self.attention_axes is None or self._normalize_axes(3) == (1,)):
             return self._forward_sequence(query, value, key, self_attention, masks, use_causal_mask,
-                                          return_attention_scores, cache)
+                                          return_attention_scores, cache, training)
         if cache is not None:
             raise ValueError(
                 "Expected no `cache` with multi-axis attention (a cache needs (B, T, E) inputs attending over axis 1). "
                 f"Received: query.shape={tuple(query.shape)}, attention_axes={self._normalize_axes(query.dim())}"
             )
         return forward_axes(self, query, value, key, self._normalize_axes(query.dim()), masks, use_causal_mask,
-                            return_attention_scores)
+                            return_attention_scores, training)
 
     def _check_inputs(self, query: Tensor, value: Tensor, key: Tensor, self_attention: bool = False) -> None:
         """Types, ranks and widths of the three inputs; builds the layer at its first call."""
@@ -349,7 +352,8 @@ class MultiHeadAttention(AttentionEngine):
         return q, k, v
 
     def _forward_sequence(self, query: Tensor, value: Tensor, key: Tensor, self_attention: bool, masks: dict,
-                          use_causal_mask: bool, return_weights: bool, cache: KVCache | None):
+                          use_causal_mask: bool, return_weights: bool, cache: KVCache | None,
+                          training: bool | None = None):
         """The common case: ``(B, T, E)`` inputs, attention over axis 1, through the engine's steps."""
         b, tq, _ = query.shape
         tn = value.shape[1]
@@ -365,7 +369,7 @@ class MultiHeadAttention(AttentionEngine):
         if masks["attention_mask"] is not None:
             mask = both(mask, sequence_attention_mask(masks["attention_mask"], b, self.num_heads, tq, k.shape[2]))
         mask, causal = self._mask(kv_mask, use_causal_mask, tq, k.shape[2], past, query.device, mask)
-        out, w = self._attend(q, k, v, mask, causal, return_weights)  # 4. attend
+        out, w = self._attend(q, k, v, mask, causal, return_weights, training)  # 4. attend
         out = self._output(out)  # 5. output projection
         if self.output_shape is not None:
             out = out.view(b, tq, *self.output_shape)

@@ -188,3 +188,60 @@ def warn_unknown_texts(rows: list[list[int]], unk_id: int | None, stacklevel: in
         warnings.warn(f"classify: text(s) {unknown} hold no word the model knows (every word read as <unk>): "
                       f"their labels come from the model's prior, not from the text", UserWarning,
                       stacklevel=stacklevel)
+
+
+def new_token_count(max_new_tokens: int | None, max_length: int | None, input_ids: Tensor) -> int:
+    """Tokens to generate, from ``max_new_tokens`` or ``max_length`` (prompt included) as ``transformers``
+    reads them: ``max_new_tokens`` takes precedence when both are given (with a warning).
+
+    Example:
+        >>> new_token_count(None, 7, torch.zeros(1, 3, dtype=torch.long))  # max_length counts the prompt
+        4
+    """
+    if max_new_tokens is not None:
+        if max_length is not None:
+            warnings.warn(f"Both max_new_tokens (={max_new_tokens}) and max_length (={max_length}) were set; "
+                          f"max_new_tokens takes precedence, as in transformers", UserWarning, stacklevel=5)
+        return max_new_tokens
+    if max_length is None:
+        raise ValueError("Expected max_new_tokens (tokens after the prompt) or max_length (prompt included). "
+                         "Received: neither")
+    T = input_ids.shape[-1] if isinstance(input_ids, Tensor) else 0
+    if not isinstance(max_length, int) or isinstance(max_length, bool) or max_length < T:
+        raise ValueError(f"Expected max_length an int >= the prompt length {T} (it counts the prompt; "
+                         f"max_new_tokens does not). Received: max_length={max_length!r}")
+    return max_length - T
+
+
+def check_beams(num_beams: object, do_sample: bool) -> None:
+    """``num_beams``: an int >= 1, and 1 when sampling.
+
+    Example:
+        >>> check_beams(2, do_sample=True)
+        Traceback (most recent call last):
+        ...
+        ValueError: Expected num_beams=1 with do_sample=True (beam sampling is not supported). Received: num_beams=2
+    """
+    if not isinstance(num_beams, int) or isinstance(num_beams, bool) or num_beams < 1:
+        raise ValueError(f"Expected num_beams an int >= 1. Received: {num_beams!r}")
+    if num_beams > 1 and do_sample:
+        raise ValueError(f"Expected num_beams=1 with do_sample=True (beam sampling is not supported). "
+                         f"Received: num_beams={num_beams}")
+
+
+def checked_new_tokens(input_ids: Tensor, attention_mask: object, max_new_tokens: int | None, max_length: int | None,
+                       eos_token_id: object, num_beams: object, do_sample: bool, vocab_size: int, n_positions: int,
+                       pad_id: int | None) -> int:
+    """Every check of a causal language model's ``generate`` in one call (:func:`new_token_count`,
+    :func:`check_generate_args`, :func:`check_beams`, and :func:`warn_right_padding` for a pad id the config
+    names: a prompt may well end with eos, GPT-2's stand-in for padding); returns the tokens to generate.
+
+    Example:
+        >>> checked_new_tokens(torch.tensor([[1, 2]]), None, None, 4, None, 1, False, 5, 8, None)
+        2
+    """
+    new = new_token_count(max_new_tokens, max_length, input_ids)
+    check_generate_args(input_ids, attention_mask, new, eos_token_id, vocab_size, n_positions)
+    warn_right_padding(input_ids, attention_mask, pad_id, stacklevel=5)  # the caller of generate, past no_grad
+    check_beams(num_beams, do_sample)
+    return new

@@ -104,7 +104,28 @@ class KitModel(nn.Module):
         self.config = config
         self.tokenizers: dict[str, Any] = {}
 
-    # -- size ------------------------------------------------------------------------------------------
+    # -- size and place --------------------------------------------------------------------------------
+    @property
+    def device(self) -> torch.device:
+        """The device of the model's first parameter (of its first buffer without parameters; else the CPU),
+        as ``transformers``' ``model.device``: where to put the inputs.
+
+        Example:
+            >>> from dataclasses import dataclass
+            >>> @dataclass
+            ... class Cfg:
+            ...     width: int = 2
+            >>> class Small(KitModel):
+            ...     def __init__(self, config):
+            ...         super().__init__(config)
+            ...         self.proj = nn.Linear(config.width, config.width)
+            >>> Small(Cfg()).device
+            device(type='cpu')
+        """
+        for tensor in (*self.parameters(), *self.buffers()):
+            return tensor.device
+        return torch.device("cpu")
+
     def num_parameters(self, trainable_only: bool = False) -> int:
         """Number of distinct parameters (tied weights counted once)."""
         seen: set[int] = set()

@@ -4,7 +4,7 @@
     x_l = PreNormBlock(x_{l-1}, causal=True)        l = 1 .. L   (attnkit.models.blocks)
     logits = LN_f(x_L) W_te^T                        output matrix tied to the token embeddings
 
-Generation runs through ``attnkit.decoding`` (greedy or a sampling policy), with one
+Generation runs through ``attnkit.decoding`` (greedy, a sampling policy or beam search), with one
 :class:`attnkit.layers.KVCache` per block; batched prompts of different lengths are padded on the left.
 Reads and writes Hugging Face GPT-2 directories (:class:`attnkit.models.hub.PretrainedModel`).
 
@@ -23,12 +23,13 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from attnkit.decoding.greedy import argmax, greedy_search, sampling
+from attnkit.decoding.beam import decode
+from attnkit.decoding.greedy import argmax, sampling
 from attnkit.functional.kinds import resolve_kind
 from attnkit.kernels import Dropout, Linear, next_token_loss
 from attnkit.layers.kv_cache import KVCache
 from attnkit.models import hub
-from attnkit.models._checks import check_generate_args, check_ids, check_padding_mask, warn_right_padding
+from attnkit.models._checks import check_ids, check_padding_mask, checked_new_tokens
 from attnkit.models.blocks import ACTIVATIONS, PreNormBlock, init_weights, new_caches, run_blocks
 from attnkit.models.outputs import CausalLMOutput
 
@@ -172,40 +173,55 @@ class GPT(hub.PretrainedModel):
     # ------------------------------------------------------------------ generation
 
     @torch.inference_mode()
-    def generate(self, input_ids: Tensor, max_new_tokens: int, do_sample: bool = False, temperature: float = 1.0,
-                 top_k: int | None = None, top_p: float | None = None, eos_token_id: int | None = None,
-                 attention_mask: Tensor | None = None, generator: torch.Generator | None = None) -> Tensor:
-        """Continue each prompt by ``max_new_tokens`` tokens through :func:`attnkit.decoding.greedy.greedy_search`,
-        reusing cached keys and values.
+    def generate(self, input_ids: Tensor, max_new_tokens: int | None = None, do_sample: bool = False,
+                 temperature: float = 1.0, top_k: int | None = None, top_p: float | None = None,
+                 eos_token_id: int | None = None, attention_mask: Tensor | None = None,
+                 generator: torch.Generator | None = None, *, max_length: int | None = None, num_beams: int = 1,
+                 pad_token_id: int | None = None, length_penalty: float = 1.0) -> Tensor:
+        """Continue each prompt through :mod:`attnkit.decoding`, reusing cached keys and values; the arguments
+        are those of ``transformers``' ``generate``.
 
-        Greedy (``argmax``) unless ``do_sample``; sampling uses :func:`attnkit.decoding.greedy.sampling`
-        (``temperature``, ``top_k``, ``top_p``). Rows that produced ``eos_token_id`` are filled with
-        ``config.pad_token_id`` (or the eos id); generation stops early only once every row has produced it.
+        Greedy (``argmax``) by default; ``do_sample`` samples with :func:`attnkit.decoding.greedy.sampling`
+        (``temperature``, ``top_k``, ``top_p``); ``num_beams > 1`` runs :func:`attnkit.decoding.beam.beam_search`
+        (hypotheses ranked by ``log p / new_tokens ** length_penalty``, the end token counted, as in
+        ``transformers``). Rows that produced ``eos_token_id`` are filled with ``pad_token_id`` (default
+        ``config.pad_token_id``, else the eos id); generation stops early only once every row has produced it.
 
         Args:
             input_ids: ``(B, T)`` prompts; batch prompts of different lengths by padding on the left and
                 passing ``attention_mask`` ``(B, T)`` (True/1 = real token).
+            max_new_tokens: tokens to add after the prompt. Or ``max_length``: the whole length, prompt
+                included (``T + new``); when both are given ``max_new_tokens`` takes precedence, with a
+                warning, as in ``transformers``. One of them is required.
+            num_beams: beam size ``K`` (1: greedy or sampling; beams do not combine with ``do_sample``).
             generator: optional ``torch.Generator`` for reproducible sampling.
 
         Returns:
             ``(B, T + N)`` ids, prompt first, with ``N = max_new_tokens`` (fewer only at eos).
+
+        Example:
+            >>> model = GPT(GPTConfig(vocab_size=11, n_positions=16, n_embd=8, n_layer=1, n_head=2))
+            >>> prompt = torch.tensor([[1, 2, 3]])
+            >>> tuple(model.generate(prompt, max_length=7, num_beams=2).shape)  # max_length counts the prompt
+            (1, 7)
+            >>> tuple(model.generate(prompt, max_new_tokens=4).shape)
+            (1, 7)
         """
         c = self.config
-        check_generate_args(input_ids, attention_mask, max_new_tokens, eos_token_id, c.vocab_size, c.n_positions)
-        # only a pad id the config names: a prompt may well end with eos (GPT-2's stand-in for padding)
-        warn_right_padding(input_ids, attention_mask, c.pad_token_id, stacklevel=4)  # past torch.no_grad
+        max_new_tokens = checked_new_tokens(input_ids, attention_mask, max_new_tokens, max_length, eos_token_id,
+                                            num_beams, do_sample, c.vocab_size, c.n_positions, c.pad_token_id)
         sampler = sampling(temperature if do_sample else 1.0, top_k, top_p, generator)  # checks them
-        policy = sampler if do_sample else argmax
         B, T = input_ids.shape
         if max_new_tokens == 0:
             return input_ids.clone()
+        pad = next(i for i in (pad_token_id, c.pad_token_id, eos_token_id, 0) if i is not None)
         was_training = self.training
         self.eval()
         try:
             state = self._prefill(input_ids, attention_mask, capacity=T + max_new_tokens)
-            pad = c.pad_token_id if c.pad_token_id is not None else (eos_token_id or 0)
-            out = greedy_search(self._step, state, batch_size=B, sos_id=input_ids[:, -1], eos_id=eos_token_id,
-                                max_len=max_new_tokens, pad_id=pad, device=input_ids.device, policy=policy)
+            out = decode(self._step, state, batch_size=B, sos_id=input_ids[:, -1], eos_id=eos_token_id,
+                         max_len=max_new_tokens, beam_size=num_beams, pad_id=pad, length_penalty=length_penalty,
+                         device=input_ids.device, policy=sampler if do_sample else argmax)
             return torch.cat([input_ids, out.tokens], dim=1)
         finally:
             self.train(was_training)
@@ -246,8 +262,7 @@ class GPT(hub.PretrainedModel):
         eos = self.config.eos_token_id if self.config.eos_token_id is not None else tok.eos_id
         fill = next(i for i in (tok.pad_id, eos, 0) if i is not None)
         enc = encode_inputs(tok, texts, padding=True, padding_side="left", pad_id=fill, return_tensors="pt")
-        device = self.wte.weight.device
-        ids, mask = enc["input_ids"].to(device), enc["attention_mask"].to(device)  # (B, T)
+        ids, mask = enc["input_ids"].to(self.device), enc["attention_mask"].to(self.device)  # (B, T)
         out = self.generate(ids, max_new_tokens, do_sample=do_sample, temperature=temperature, top_k=top_k,
                             top_p=top_p, eos_token_id=eos if stop_at_eos else None, attention_mask=mask,
                             generator=generator)  # (B, T + N)
@@ -296,7 +311,7 @@ class GPT(hub.PretrainedModel):
         """Mean next-token ``loss`` (per predicted token), ``perplexity = exp(loss)`` and ``accuracy``."""
         total_loss, correct, total = 0.0, 0, 0
         for batch in batches:
-            ids = (batch if isinstance(batch, Tensor) else batch.input_ids).to(self.wte.weight.device)  # (B, T)
+            ids = (batch if isinstance(batch, Tensor) else batch.input_ids).to(self.device)  # (B, T)
             logits, target = self(ids).logits[:, :-1], ids[:, 1:]  # (B, T - 1, V), (B, T - 1)
             total_loss += float(F.cross_entropy(logits.reshape(-1, logits.shape[-1]), target.reshape(-1),
                                                 reduction="sum"))
@@ -322,3 +337,4 @@ def _positions(key_mask: Tensor | None, past: int, T: int, device: torch.device)
     if key_mask is None:
         return torch.arange(past, past + T, device=device)[None]  # (1, T)
     return (key_mask.long().cumsum(-1) - 1).clamp(min=0)[:, past:]  # (B, T)
+

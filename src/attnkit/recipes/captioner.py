@@ -42,6 +42,7 @@ from attnkit.models.captioner import ATTENTION_MODES, Captioner, CaptionerConfig
 from attnkit.models.image_encoders import ENCODERS, FEATURE_STRIDES
 from attnkit.recipes.common import Log, PreparedRun, check_choice, no_log
 from attnkit.storage import read_json
+from attnkit.training.runtime import global_batch_size
 from attnkit.training.trainer import TrainConfig, TrainResult
 
 
@@ -198,7 +199,7 @@ def prepare_captioner(spec: CaptionRunSpec, config: TrainConfig, model: dict[str
     train_feats = encode_images(net, train.images, log=log)
     valid_feats = encode_images(net, valid.images, log=log)
     stream = CaptionStream(train_feats, tok.encode_batch(train.captions), train.image_index,
-                           batch_size=batch_size, seed=spec.seed, pad_id=tok.pad_id)
+                           batch_size=global_batch_size(batch_size), seed=spec.seed, pad_id=tok.pad_id)
     refs = [valid.captions[[k for k, i in enumerate(valid.image_index) if i == j][0]]
             for j in range(len(valid.images))]
     metric = "exact_match" if spec.data == "scenes" else "bleu"

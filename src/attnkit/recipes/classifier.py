@@ -54,6 +54,7 @@ from attnkit.recipes.classifier_baselines import (
 )
 from attnkit.recipes.common import Log, PreparedRun, no_log
 from attnkit.storage import read_json
+from attnkit.training.runtime import global_batch_size
 from attnkit.training.trainer import TrainConfig, TrainResult
 
 
@@ -73,6 +74,8 @@ class ClassifierRunSpec:
     test_fraction: float = 0.2  # share of each class held out for the test (without `test`)
     vocab_size: int = 20000  # word vocabulary limit, special tokens included
     min_frequency: int = 2  # words seen fewer times in training become <unk>
+    text_column: str = "text"  # CSV column holding the texts (--data and --test files)
+    label_column: str = "label"  # CSV column holding the labels
 
     @classmethod
     def read(cls, path: Path) -> ClassifierRunSpec | None:
@@ -92,7 +95,7 @@ def load_classifier_splits(spec: ClassifierRunSpec) -> dict[str, LabeledTexts]:
         InputError: unreadable data (see :func:`attnkit.data.news.read_labeled_csv`), fewer than two classes,
             a test label never seen in training.
     """
-    data = load_labeled_texts(spec.data)
+    data = load_labeled_texts(spec.data, spec.text_column, spec.label_column)
     if len(data.classes) < 2:
         raise InputError(f"{data.source}: every text has the label {data.classes[0]!r}. Expected at least 2 classes")
     try:
@@ -100,7 +103,7 @@ def load_classifier_splits(spec: ClassifierRunSpec) -> dict[str, LabeledTexts]:
     except ValueError as err:
         raise InputError(str(err)) from err
     if spec.test:
-        splits["test"] = read_labeled_csv(spec.test)
+        splits["test"] = read_labeled_csv(spec.test, spec.text_column, spec.label_column)
         splits["test"].check_known(splits["train"].classes)
     return splits
 
@@ -274,8 +277,8 @@ def prepare_classifier(spec: ClassifierRunSpec, config: TrainConfig, model: dict
         net = build_classifier(train, spec, **model)
     labels = list(net.config.labels)
     train.check_known(labels)
-    stream = LabelBatchStream(net.encode(train.texts), [labels.index(y) for y in train.labels], batch_size,
-                              spec.seed, net.config.pad_id)
+    stream = LabelBatchStream(net.encode(train.texts), [labels.index(y) for y in train.labels],
+                              global_batch_size(batch_size), spec.seed, net.config.pad_id)
     evaluate = (lambda m: {"accuracy": accuracy(m, valid)}) if len(valid) else None
     c = net.config
     summary = (f"training the attention classifier ({c.self_attention} self-attention, {c.pooling} pooling, "

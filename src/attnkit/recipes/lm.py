@@ -53,7 +53,7 @@ from attnkit.models.bert_heads import BertForPreTraining
 from attnkit.models.gpt import GPT, GPTConfig
 from attnkit.recipes.common import Log, PreparedRun, no_log
 from attnkit.storage import read_json
-from attnkit.training.runtime import resolve_device, seed_everything
+from attnkit.training.runtime import global_batch_size, resolve_device, seed_everything
 from attnkit.training.trainer import TrainConfig, TrainResult
 
 MAX_EVAL_BATCHES = 50
@@ -211,7 +211,8 @@ def prepare_gpt(spec: TextRunSpec, options: LMOptions, config: TrainConfig, log:
     raw = read_text(spec.text)
     model = _gpt_model(spec, options, config, raw)
     train_ids, valid_ids = split_tokens(encode_text(tokenizer_of(model), raw), spec)  # (tokens,) each
-    stream = BlockStream(train_ids, block_size=spec.length, batch_size=options.batch_size, seed=spec.seed)
+    stream = BlockStream(train_ids, block_size=spec.length, batch_size=global_batch_size(options.batch_size),
+                         seed=spec.seed)
     valid = eval_blocks(valid_ids, spec.length, options.batch_size)[:MAX_EVAL_BATCHES] if len(valid_ids) else []
     c = model.config
     summary = (f"training gpt ({c.n_layer} layers, {c.n_head} heads, width {c.n_embd}, "
@@ -279,7 +280,7 @@ def prepare_bert(spec: TextRunSpec, options: LMOptions, config: TrainConfig, log
     documents = split_sentences(read_text(spec.text))
     model = _bert_model(spec, options, config, documents)
     train_docs, valid_docs = split_documents(encode_documents(tokenizer_of(model), documents), spec.valid_fraction)
-    pairs = _pair_stream(model, spec, options.batch_size)
+    pairs = _pair_stream(model, spec, global_batch_size(options.batch_size))
     stream = pairs(train_docs, seed=spec.seed)
     valid = _fixed_pairs(pairs, valid_docs, spec)[:MAX_EVAL_BATCHES]
     c = model.config

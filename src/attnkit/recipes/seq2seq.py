@@ -41,6 +41,7 @@ from attnkit.models.seq2seq import ATTENTIONS, CELLS, Seq2Seq, Seq2SeqConfig
 from attnkit.models.transformer import NORMS, POSITIONALS, SHARINGS, Transformer, TransformerConfig
 from attnkit.recipes.common import Log, PreparedRun, check_choice
 from attnkit.storage import read_json
+from attnkit.training.runtime import global_batch_size
 from attnkit.training.trainer import TrainConfig, TrainResult
 
 Pairs = list[tuple[str, str]]
@@ -192,6 +193,7 @@ def build_transformer(spec: RunSpec, pairs: Pairs, share_embeddings: str = "none
     cfg = TransformerConfig(src_vocab_size=src_tok.vocab_size, tgt_vocab_size=tgt_tok.vocab_size,
                             share_embeddings=share_embeddings, **length_limits(src_tok, tgt_tok, pairs),
                             **_special_ids(src_tok, tgt_tok), **config)
+    torch.manual_seed(spec.seed)  # the initial weights depend on --seed only
     model = Transformer(cfg)
     model.tokenizers = {"source": src_tok, "target": tgt_tok}
     return model
@@ -212,7 +214,7 @@ def exact_match_run(model: Seq2Seq, train: Pairs, valid: Pairs, config: TrainCon
     if bucket_size is not None and bucket_size < 1:
         raise InputError(f"--bucket-size must be >= 1. Received: {bucket_size}")
     src_tok, tgt_tok = model.tokenizers["source"], model.tokenizers["target"]
-    stream = BatchStream(encode_pairs(train, src_tok, tgt_tok), batch_size=batch_size, seed=seed,
+    stream = BatchStream(encode_pairs(train, src_tok, tgt_tok), batch_size=global_batch_size(batch_size), seed=seed,
                          bucket_size=bucket_size)
     sources, refs = [s for s, _ in valid], [t for _, t in valid]
 

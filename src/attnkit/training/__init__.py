@@ -4,12 +4,22 @@
 - ``TimeBudget``: the whole run's time budget, which the trainer keeps (its last evaluation and checkpoint fit).
 - ``save_checkpoint`` / ``load_checkpoint``: resumable checkpoint directories, written atomically.
 - ``make_schedule`` and the schedule functions (constant, warmup, inverse_sqrt, cosine, noam).
-- ``setup_runtime``, ``seed_everything``, ``RankShard``: device, rank, seeding and per-rank sampling.
+- ``setup_runtime``, ``seed_everything``: device, rank and seeding; ``global_batch_size`` and ``RankShard``:
+  every rank reads the same global batches and trains on its rows of each; ``main_only``: rank 0 alone
+  writes and prints.
 """
 
 from attnkit.training.budget import TimeBudget
 from attnkit.training.checkpoint import Checkpoint, load_checkpoint, save_checkpoint
-from attnkit.training.runtime import RankShard, Runtime, seed_everything, setup_runtime
+from attnkit.training.rank_split import RankShard
+from attnkit.training.runtime import (
+    Runtime,
+    global_batch_size,
+    is_main_process,
+    main_only,
+    seed_everything,
+    setup_runtime,
+)
 from attnkit.training.schedules import SCHEDULES, make_schedule
 from attnkit.training.trainer import TrainConfig, Trainer, TrainResult
 
@@ -22,7 +32,10 @@ __all__ = [
     "TrainConfig",
     "TrainResult",
     "Trainer",
+    "global_batch_size",
+    "is_main_process",
     "load_checkpoint",
+    "main_only",
     "make_schedule",
     "save_checkpoint",
     "seed_everything",

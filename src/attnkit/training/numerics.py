@@ -6,10 +6,12 @@ Three things the trainer's step needs, kept apart from its loop:
   ranks. A model's loss is a mean over the items of its batch (target tokens for the translation models,
   ``stats["total"]``); when ranks hold different numbers of items, the average of the per-rank means is
   not the mean over all items of the global batch (the 0.014 weight difference seen between 2 processes
-  with batch b and 1 process with batch 2b came from here: target lengths differ per rank). Each rank's
-  loss is therefore multiplied by ``W * n_r / sum(n)`` before ``backward``, so that the averaged gradient is
-  the gradient of the global per-item mean: exactly what one process computes on the joined batch. The
-  same all-reduce tells every rank whether any rank's loss is non-finite.
+  with batch b and 1 process with batch 2b came from here: target lengths differ per rank, and the ranks'
+  row counts differ on the last batch of an epoch). Each rank's loss is therefore multiplied by
+  ``W * n_r / sum(n)`` before ``backward`` (0 for a rank training on a stand-in row, see
+  ``attnkit.training.rank_split``), so that the averaged gradient is the gradient of the global per-item
+  mean: exactly what one process computes on the whole batch. The same all-reduce tells every rank
+  whether any rank's loss is non-finite.
 - ``grad_norm(params, clip_norm)``: the global gradient L2 norm, clipping when ``clip_norm`` is set.
 - ``autocast(precision, device)``: ``torch.autocast`` for ``TrainConfig.autocast = "bfloat16"``, else nothing.
 
@@ -53,16 +55,18 @@ def loss_items(stats: dict[str, Any] | None) -> float:
     return float(value.detach() if isinstance(value, torch.Tensor) else value)
 
 
-def rank_weight(loss: torch.Tensor, stats: dict[str, Any] | None, rt: Runtime) -> tuple[bool, float]:
+def rank_weight(loss: torch.Tensor, stats: dict[str, Any] | None, rt: Runtime,
+                real: bool = True) -> tuple[bool, float]:
     """``(every rank's loss is finite, the factor for this rank's loss)``; one all-reduce when distributed.
 
-    The factor is ``W * n_r / sum_r n_r`` (``n_r = loss_items(stats)`` of rank r), so that DDP's mean of
-    the ranks' gradients is the gradient of the mean over all items; 1.0 in one process.
+    The factor is ``W * n_r / sum_r n_r`` (``n_r = loss_items(stats)`` of rank r, 0 for a stand-in), so
+    that DDP's mean of the ranks' gradients is the gradient of the mean over all items; 1.0 in one process.
 
     Args:
         loss: this rank's scalar loss.
         stats: the model's stats of the step (``loss_weight`` or ``total``: items averaged in ``loss``).
         rt: the runtime (rank, world size).
+        real: False when the rank trains on a stand-in row (it had no row of the batch): weight 0.
 
     Returns:
         ``(finite, weight)``.
@@ -70,7 +74,7 @@ def rank_weight(loss: torch.Tensor, stats: dict[str, Any] | None, rt: Runtime) -
     finite = bool(torch.isfinite(loss.detach()).all())
     if not rt.distributed:
         return finite, 1.0
-    n = loss_items(stats)
+    n = loss_items(stats) if real else 0.0
     t = torch.tensor([n, 0.0 if finite else 1.0], dtype=torch.float64, device=rt.device)
     dist.all_reduce(t, op=dist.ReduceOp.SUM)
     total, bad = t.tolist()

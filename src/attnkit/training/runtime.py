@@ -1,4 +1,4 @@
-"""Where the process runs: device, rank and world size, seeding, RNG state, and which batches a rank takes.
+"""Where the process runs: device, rank and world size, seeding, RNG state, and who writes and prints.
 
 Everything that changes between one process and many lives here, so ``torchrun`` can drop in without
 touching models or the trainer loop:
@@ -6,11 +6,13 @@ touching models or the trainer loop:
 - ``setup_runtime(device)`` reads ``RANK`` / ``WORLD_SIZE`` / ``LOCAL_RANK`` (set by ``torchrun``) and, when
   ``WORLD_SIZE > 1``, starts the process group (``nccl`` on CUDA, ``gloo`` on CPU).
 - ``wrap_for_training(module, rt)`` wraps in ``DistributedDataParallel`` when distributed.
-- ``RankShard(source, rank, world_size)``: every rank iterates the same seeded stream and keeps every
-  ``world_size``-th batch (rank r keeps batches r, r + W, r + 2W, ...), so together the ranks see each batch
-  once and the stream position restores identically on every rank.
+- ``global_batch_size(b)``: the batch every rank reads from the same seeded stream (``b`` per process times
+  the number of processes); ``attnkit.training.rank_split`` gives each rank its rows of it.
+- ``is_main_process()`` and ``main_only(fn)``: the one rule for output. Only the main process (rank 0)
+  writes files or prints results; every writer and printer of a training command goes through
+  ``main_only`` (the trainer through ``Runtime.is_main``). Work done inside ``main_only`` (a report, a
+  baseline trained for comparison) runs as one process: ``setup_runtime`` there starts no process group.
 - ``seed_everything(seed)``, ``get_rng_state()`` / ``set_rng_state(state)`` for python, numpy and torch.
-- Only the main process (rank 0) writes logs and checkpoints (``Runtime.is_main``).
 
 Example (one process; under ``torchrun`` the same code gets its rank from the environment):
 
@@ -18,27 +20,35 @@ Example (one process; under ``torchrun`` the same code gets its rank from the en
     >>> rt.rank, rt.world_size, rt.is_main
     (0, 1, True)
     >>> seed_everything(0)
-    >>> class Stream(list):                     # any resumable iterable of batches
-    ...     def state_dict(self): return {}
-    ...     def load_state_dict(self, state): pass
-    >>> list(RankShard(Stream(range(7)), rank=1, world_size=3))   # rank 1 of 3 keeps batches 1, 4
-    [1, 4]
+    >>> global_batch_size(16)                   # x WORLD_SIZE under torchrun
+    16
+    >>> @main_only
+    ... def report(text): print(text)
+    >>> report("only rank 0 prints this")
+    only rank 0 prints this
 """
 
 from __future__ import annotations
 
+import contextvars
+import functools
 import math
 import os
 import random
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
 import torch
 import torch.distributed as dist
 from torch import nn
+
+R = TypeVar("R")
+
+_ALONE: contextvars.ContextVar[bool] = contextvars.ContextVar("attnkit_main_only", default=False)
+"""True inside a ``main_only`` call: the work there is one process's, whatever ``WORLD_SIZE`` says."""
 
 
 @dataclass(frozen=True)
@@ -64,7 +74,7 @@ class Runtime:
 
     @property
     def is_main(self) -> bool:
-        """True on rank 0, the process that writes logs and checkpoints."""
+        """True on rank 0, the process that writes logs and checkpoints (see ``main_only``)."""
         return self.rank == 0
 
 
@@ -122,11 +132,14 @@ def setup_runtime(device: str | torch.device = "auto") -> Runtime:
 
     Single process (no ``WORLD_SIZE`` or ``WORLD_SIZE=1``): nothing is started. Several processes: the
     default process group is initialised once (``nccl`` for CUDA devices, ``gloo`` otherwise) from the
-    ``MASTER_ADDR`` / ``MASTER_PORT`` that ``torchrun`` sets.
+    ``MASTER_ADDR`` / ``MASTER_PORT`` that ``torchrun`` sets. Inside ``main_only`` (rank 0 alone) it is one
+    process whatever the environment says.
     """
     world_size = _env_int("WORLD_SIZE", 1)
     rank = _env_int("RANK", 0)
     local_rank = _env_int("LOCAL_RANK", rank)
+    if _ALONE.get():  # inside main_only: rank 0 works alone, the other ranks are not there
+        world_size, rank = 1, 0
     if world_size < 1 or not 0 <= rank < world_size:
         raise ValueError(f"invalid process layout: expected 0 <= RANK < WORLD_SIZE. Received: RANK={rank}, "
                          f"WORLD_SIZE={world_size}")
@@ -151,6 +164,64 @@ def dist_timeout() -> timedelta:
 def process_rank() -> int:
     """This process's global rank from ``torchrun``'s environment (0 without it), before any set-up."""
     return _env_int("RANK", 0)
+
+
+def process_count() -> int:
+    """How many processes train together: ``torchrun``'s ``WORLD_SIZE`` (1 without it, or in ``main_only``)."""
+    return 1 if _ALONE.get() else max(1, _env_int("WORLD_SIZE", 1))
+
+
+def global_batch_size(per_process: int) -> int:
+    """The batch size of the stream every rank reads: ``per_process`` times the number of processes.
+
+    Every rank builds the same seeded stream with this size and trains on its rows of each batch
+    (``attnkit.training.rank_split``), so N processes with ``per_process`` rows each take exactly the
+    batches one process takes with ``N * per_process``, the last, smaller batch of an epoch included.
+
+    Example:
+        >>> global_batch_size(16)   # one process; 32 under torchrun --nproc_per_node 2
+        16
+    """
+    return per_process * process_count()
+
+
+def is_main_process() -> bool:
+    """True in the process that writes files and prints results: rank 0 (also before any set-up).
+
+    Example:
+        >>> is_main_process()
+        True
+    """
+    if dist.is_available() and dist.is_initialized():
+        return dist.get_rank() == 0
+    return process_rank() == 0
+
+
+def main_only(fn: Callable[..., R]) -> Callable[..., R | None]:
+    """``fn`` run on the main process only (rank 0); on the other ranks the call does nothing, returns None.
+
+    The one rule for output under ``torchrun``: every function that writes a file or prints a result of a
+    training command goes through this. Inside the call rank 0 works alone: a ``Trainer`` started there
+    (e.g. a baseline trained for a report) runs as one process.
+
+    Example:
+        >>> @main_only
+        ... def save(text): return f"saved {text}"
+        >>> save("report.json")
+        'saved report.json'
+    """
+
+    @functools.wraps(fn)
+    def on_main(*args: Any, **kwargs: Any) -> R | None:
+        if not is_main_process():
+            return None
+        token = _ALONE.set(True)
+        try:
+            return fn(*args, **kwargs)
+        finally:
+            _ALONE.reset(token)
+
+    return on_main
 
 
 def wrap_for_training(module: nn.Module, rt: Runtime) -> nn.Module:
@@ -251,48 +322,6 @@ def set_rng_state(json_part: dict[str, Any], tensors: dict[str, torch.Tensor]) -
             torch.cuda.set_rng_state(s.to("cpu", torch.uint8), i)
 
 
-# ----------------------------------------------------------------------------------------------------------
-# Data sampling per rank
-# ----------------------------------------------------------------------------------------------------------
-
-
-class RankShard:
-    """Keep every ``world_size``-th batch of ``source``, starting at ``rank``; resumable like the source.
-
-    Every rank builds the same seeded source; rank r keeps batches r, r + W, r + 2W, ... of its stream.
-    ``state_dict`` / ``load_state_dict`` are the source's: the source's position is always just after a
-    kept batch's group, so it restores the same on every rank. With ``world_size == 1`` it is a plain
-    pass-through.
-
-    Args:
-        source: an iterable of batches with ``state_dict()`` and ``load_state_dict(state)``.
-        rank: this process's rank, ``0 <= rank < world_size``.
-        world_size: number of processes.
-    """
-
-    def __init__(self, source: Iterable[Any], rank: int, world_size: int) -> None:
-        if world_size < 1 or not 0 <= rank < world_size:
-            raise ValueError(f"Expected 0 <= rank < world_size. Received: rank={rank}, world_size={world_size}")
-        self.source = source
-        self.rank = rank
-        self.world_size = world_size
-
-    def __iter__(self) -> Iterator[Any]:
-        group: list[Any] = []
-        for batch in self.source:
-            group.append(batch)
-            if len(group) == self.world_size:  # whole group read: the position is the same on every rank
-                yield group[self.rank]
-                group = []
-        # an incomplete final group is dropped so every rank takes the same number of steps
-
-    def state_dict(self) -> Any:
-        return self.source.state_dict()  # type: ignore[attr-defined]
-
-    def load_state_dict(self, state: Any) -> None:
-        self.source.load_state_dict(state)  # type: ignore[attr-defined]
-
-
 def move_to(batch: Any, device: torch.device) -> Any:
     """Put a batch on ``device``: uses ``batch.to(device)`` when it has one, else recurses through dicts,
     lists and tuples of tensors; anything else is returned unchanged."""
@@ -304,22 +333,3 @@ def move_to(batch: Any, device: torch.device) -> Any:
         moved = [move_to(v, device) for v in batch]
         return type(batch)(moved) if not hasattr(batch, "_fields") else type(batch)(*moved)
     return batch
-
-
-def shard_for_rank(source: Any, rt: Runtime) -> Any:
-    """The part of ``source`` this rank trains on: ``source`` itself in one process, else ``RankShard``.
-
-    The source must be the whole stream (same seed on every rank, ``num_shards == 1`` if it has that
-    attribute): rank 0's saved position then restores every rank.
-
-    Raises:
-        ValueError: a source that is already sharded while training with several processes.
-    """
-    if not rt.distributed:
-        return source
-    n = getattr(source, "num_shards", 1)
-    if n != 1:
-        raise ValueError(f"train_data is already sharded (num_shards={n}); give the trainer the whole stream "
-                         f"(num_shards=1): each of the {rt.world_size} ranks keeps every {rt.world_size}-th batch "
-                         f"(RankShard), so rank 0's checkpoint restores every rank")
-    return RankShard(source, rt.rank, rt.world_size)

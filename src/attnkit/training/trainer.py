@@ -9,8 +9,9 @@ A model trained here implements::
         ...
 
 ``train_data`` is any iterable of batches (each with a ``.to(device)`` method, or a tensor / dict / list /
-tuple of tensors) that also has ``state_dict()`` and ``load_state_dict(state)``. Semantics the trainer
-relies on:
+tuple of tensors) that also has ``state_dict()`` and ``load_state_dict(state)``; a plain
+``torch.utils.data.DataLoader`` or list of batches trains too, with resume off and no checkpoint
+(``attnkit.training.plain_data``). Semantics the trainer relies on:
 
 - ``iter(train_data)`` continues from the current position; when an iterator is exhausted the trainer
   calls ``iter`` again for the next pass (epoch), so a finite source is cycled.
@@ -24,8 +25,11 @@ The loop, per step: 1 batch, 2 forward/loss, 3 backward, 4 clip, 5 optimiser ste
 8 evaluate / checkpoint / stop. Numerical safety (``attnkit.training.numerics``): a step whose loss (on any
 rank) or gradient norm is not finite makes no update and is counted (``TrainResult.skipped_steps``, a
 ``"skip"`` log record); more than ``config.max_skipped_steps`` end the run (``stop_reason="non_finite"``).
-Under ``torchrun`` each rank's loss is weighted by its share of the items (``stats["total"]``) before DDP
-averages the gradients, so N processes with batch b follow one process with batch N*b. Files in ``out_dir``: ``train_log.jsonl`` (one JSON object per line),
+Under ``torchrun`` every rank reads the same stream of global batches and trains on its rows of each
+(``attnkit.training.rank_split``; ``global_batch_size`` makes the stream's batch size b x N), and each
+rank's loss is weighted by its share of the items (``stats["total"]``) before DDP averages the gradients,
+so N processes with b rows each take exactly the steps of one process with batch N*b, the ragged last
+batch of an epoch included. Files in ``out_dir``: ``train_log.jsonl`` (one JSON object per line),
 ``checkpoint/`` (resumable, see ``attnkit.training.checkpoint``), ``model/`` (the best model so far, or the
 final one without ``evaluate``; ``attnkit.load`` reads it). Only rank 0 writes files.
 
@@ -52,6 +56,7 @@ from __future__ import annotations
 
 import math
 import time
+import warnings
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import asdict
 from pathlib import Path
@@ -68,7 +73,9 @@ from attnkit.training.checkpoint import has_checkpoint, load_checkpoint, save_ch
 from attnkit.training.config import TrainConfig, TrainResult
 from attnkit.training.numerics import autocast, grad_norm, rank_weight
 from attnkit.training.optim import StepModule, build_optimizer
+from attnkit.training.plain_data import RESUME_OFF_NOTE, PlainBatches, is_resumable
 from attnkit.training.progress import TrainProgress
+from attnkit.training.rank_split import RankPart, shard_for_rank
 from attnkit.training.run_state import LOG_FILE, RunState, append_log, trim_log
 from attnkit.training.runtime import (
     Runtime,
@@ -81,7 +88,6 @@ from attnkit.training.runtime import (
     seed_everything,
     set_rng_state,
     setup_runtime,
-    shard_for_rank,
     wrap_for_training,
 )
 from attnkit.training.schedules import make_schedule
@@ -111,7 +117,9 @@ class Trainer:
     Args:
         model: a ``KitModel`` with ``training_step(batch) -> (loss, stats)``.
         config: a ``TrainConfig``.
-        train_data: iterable of batches with ``state_dict()`` / ``load_state_dict()``.
+        train_data: iterable of batches with ``state_dict()`` / ``load_state_dict()`` (resumable), or a plain
+            ``torch.utils.data.DataLoader`` / list of batches: it trains the same, but resume is off and no
+            checkpoint is written (a one-line warning says so; ``attnkit.training.plain_data``).
         evaluate: ``evaluate(model) -> {"name": value, ...}``, called in eval mode under ``torch.no_grad``
             every ``config.eval_every`` steps and at the end; must contain ``config.metric``.
         started: ``time.perf_counter()`` when ``config.time_budget`` began (the CLI: when the command started,
@@ -147,10 +155,11 @@ class Trainer:
         if not callable(getattr(model, "training_step", None)):
             raise TypeError(f"model must implement training_step(batch) -> (loss, stats). "
                             f"Received: {type(model).__name__} without it")
-        for name in ("state_dict", "load_state_dict", "__iter__"):
-            if not callable(getattr(train_data, name, None)):
-                raise TypeError(f"train_data must be iterable and have state_dict() / load_state_dict(). "
-                                f"Received: {type(train_data).__name__} without {name}")
+        if not is_resumable(train_data):  # a DataLoader, a list of batches: trains, without resume
+            if not isinstance(train_data, PlainBatches):
+                name = type(train_data).__name__
+                train_data = PlainBatches(train_data)
+                warnings.warn(RESUME_OFF_NOTE.format(name=name), UserWarning, stacklevel=2)
         self.model = model
         self.config = config
         self.train_data = train_data
@@ -171,7 +180,10 @@ class Trainer:
 
     @property
     def _checkpoint_dir(self) -> Path | None:
-        return self.out_dir / CHECKPOINT_DIR if self.out_dir is not None else None
+        """``out_dir/checkpoint``, or None: nothing to write, or a source that cannot resume (no checkpoint)."""
+        if self.out_dir is None or not is_resumable(self.train_data):
+            return None
+        return self.out_dir / CHECKPOINT_DIR
 
     def _write_log(self, record: dict[str, Any]) -> None:
         if self._writes:
@@ -226,8 +238,8 @@ class Trainer:
         run = self._start(self.config.resume if resume is None else resume, stop_at)  # 0. set up
         with run.progress:
             while run.step < run.end and run.stop_reason is None:
-                loss, stats = self._train_step(run)  # 1-6. batch, forward, backward, clip, update, schedule
-                self._log_window(run, loss, stats)    # 7. log the averages of the window
+                loss, stats, real = self._train_step(run)  # 1-6. batch, forward, backward, clip, update, schedule
+                self._log_window(run, loss, stats, real)    # 7. log the averages of the window
                 self._maybe_evaluate(run)             # 8. evaluate, keep the best, checkpoint, stop?
         return self._finish(run)                      # 9. last checkpoint, final model, best weights back
 
@@ -249,7 +261,7 @@ class Trainer:
         factor = make_schedule(cfg.schedule, warmup_steps=cfg.warmup_steps, total_steps=cfg.steps,
                                d_model=d_model, min_ratio=cfg.min_lr_ratio)
         run.scheduler = LambdaLR(run.optimizer, lambda done: factor(done + 1))  # done = updates so far
-        run.data = shard_for_rank(self.train_data, rt)  # rank r keeps batches r, r + W, ... of the stream
+        run.data = shard_for_rank(self.train_data, rt)  # rank r takes its rows of every global batch
         if not (resume and self._resume(run)):
             seed_everything(cfg.seed)
         run.start = run.window_start = time.perf_counter()
@@ -290,15 +302,20 @@ class Trainer:
                 run.scheduler.load_state_dict(ckpt.state["scheduler"])
         except (ValueError, KeyError, RuntimeError) as err:
             raise CheckpointError(f"optimiser/scheduler state in {ckpt_dir} does not fit this model: {err}") from err
-        run.data.load_state_dict(ckpt.data_state)
+        try:
+            run.data.load_state_dict(ckpt.data_state)
+        except ValueError as err:
+            raise CheckpointError(f"the data position in {ckpt_dir} does not fit this run's data: {err}. The batch "
+                                  f"size of a run is --batch-size times the number of processes: resume with the "
+                                  f"same product (e.g. 1 x 32 for a run of 2 x 16)") from err
         set_rng_state(ckpt.rng_json, ckpt.rng_tensors)
         run.restore(ckpt.state, ckpt.step)
         if rt.is_main:
             trim_log(self.out_dir, run.step)  # type: ignore[arg-type]
         return True
 
-    def _train_step(self, run: RunState) -> tuple[torch.Tensor, dict[str, Any]]:
-        """Steps 1-6 of one optimiser step; returns the loss and the model's stats.
+    def _train_step(self, run: RunState) -> tuple[torch.Tensor, dict[str, Any], bool]:
+        """Steps 1-6 of one optimiser step; returns the loss, the model's stats and False for a stand-in row.
 
         A non-finite loss (on any rank) or gradient norm skips the update (counted in ``run.skipped``; the
         batch is used up, the schedule moves on); past ``config.max_skipped_steps`` skips the run stops.
@@ -306,13 +323,14 @@ class Trainer:
         cfg, rt = self.config, self.runtime
         assert rt is not None
         began = time.perf_counter()
-        # 1. batch: next batch from the stream, on the device
-        batch = move_to(next(run.batches), rt.device)
+        # 1. batch: this rank's rows of the next global batch, on the device
+        part: RankPart = next(run.batches)
+        batch = move_to(part.batch, rt.device)
         # 2. forward and loss (bfloat16 autocast when configured)
         with autocast(cfg.autocast, rt.device):
             loss, stats = run.step_module(batch)
         # 3. backward, each rank's loss weighted by its share of the items (DDP averages the gradients)
-        finite, weight = rank_weight(loss, stats, rt)
+        finite, weight = rank_weight(loss, stats, rt, part.real)
         run.optimizer.zero_grad(set_to_none=True)
         (loss * weight if weight != 1.0 else loss).backward()
         # 4. global gradient norm, clipped to clip_norm (the norm logged is the one before clipping)
@@ -328,7 +346,7 @@ class Trainer:
         run.step += 1
         if run.budget is not None:
             run.budget.step_took(time.perf_counter() - began)
-        return loss, stats
+        return loss, stats, part.real
 
     def _skip(self, run: RunState, loss: torch.Tensor) -> None:
         """Count a step with a non-finite loss or gradient (no update); stop after too many."""
@@ -339,10 +357,11 @@ class Trainer:
         if run.skipped > self.config.max_skipped_steps:
             run.stop_reason = "non_finite"
 
-    def _log_window(self, run: RunState, loss: torch.Tensor, stats: dict[str, Any]) -> None:
-        """Step 7: add the step to the window; every ``log_every`` steps write its averages over ranks."""
+    def _log_window(self, run: RunState, loss: torch.Tensor, stats: dict[str, Any], real: bool = True) -> None:
+        """Step 7: add the step to the window (not a stand-in row's, ``real`` False); every ``log_every``
+        steps write its averages over ranks."""
         value = float(loss.detach())
-        if math.isfinite(value):  # a skipped step (non-finite loss) is reported by its own record
+        if real and math.isfinite(value):  # a skipped step (non-finite loss) is reported by its own record
             run.add_to_window(value, stats)
         run.progress.advance()
         if run.step % self.config.log_every != 0 and run.step != run.end:

@@ -49,3 +49,24 @@ def set_token_ticks(ax: Any, rows: Sequence[str] | None, cols: Sequence[str] | N
         ax.set_yticks(pos, text, fontsize=font_size(len(pos)))
     else:
         ax.set_yticks([])
+
+
+def wrap_title(text: str, width_inches: float, fontsize: float = 12.0) -> str:
+    """``text`` broken into lines that fit ``width_inches`` at ``fontsize`` points (about 0.55 em a character);
+    the line breaks it has are kept.
+
+    Example:
+        >>> wrap_title("a " * 40, 3.0).count("\\n") > 0, wrap_title("short\\nline", 3.0)
+        (True, 'short\\nline')
+    """
+    import textwrap
+
+    chars = max(12, int(width_inches * 72 / (0.55 * fontsize)))
+    lines = [textwrap.fill(line, chars, break_long_words=True, break_on_hyphens=False) for line in str(text).splitlines()]
+    return "\n".join(lines) or str(text)  # each given line wrapped on its own
+
+
+def suptitle(fig: Any, text: str | None, fontsize: float = 11.0) -> None:
+    """The figure's title, wrapped to the figure's width (long translations and captions stay on the image)."""
+    if text:
+        fig.suptitle(wrap_title(text, fig.get_figwidth() * 0.95, fontsize), fontsize=fontsize)

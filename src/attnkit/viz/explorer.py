@@ -30,6 +30,7 @@ import html
 import io
 import json
 import os
+import re
 from collections.abc import Sequence
 from importlib import resources
 from pathlib import Path
@@ -128,7 +129,8 @@ def _layer_views(rec: AttentionRecord, methods: Sequence[str], layers: list[int]
 
 
 def explorer_data(rec: AttentionRecord, methods: Sequence[str] = ("raw", "rollout"), layers: Sequence[int] | None = None,
-                  heads: Sequence[int] | None = None, top_k: int | None = None, title: str | None = None) -> dict:
+                  heads: Sequence[int] | None = None, top_k: int | None = None, title: str | None = None,
+                  initial: str | None = None) -> dict:
     """The JSON the page reads: tokens, the views of ``methods`` and what the model produced.
 
     Args:
@@ -136,6 +138,7 @@ def explorer_data(rec: AttentionRecord, methods: Sequence[str] = ("raw", "rollou
         methods: among ``raw``, ``rollout``, ``flow``, ``grad`` (those needing layers are skipped without them).
         layers, heads: indices stored for the raw and grad views (default all).
         top_k: weights kept per row (default: all that round to >= 0.01 up to ``PAGE`` tokens, else ``AUTO_TOP_K``).
+        initial: the view the page opens on (``attnkit viz --method``; default the first of ``methods``).
     """
     layers = list(range(rec.num_layers)) if layers is None else list(layers)
     heads = list(range(rec.num_heads)) if heads is None else list(heads)
@@ -149,9 +152,13 @@ def explorer_data(rec: AttentionRecord, methods: Sequence[str] = ("raw", "rollou
     if rec.image_attention is not None:
         views["regions"] = _view({"": rec.image_attention}, "out_tokens", "regions", None,
                                  grid=list(rec.region_grid), image=_png_data_url(rec.image))
-    return {"title": title or f"attnkit · {rec.model_type}", "model_type": rec.model_type, "output": rec.output, "notes": rec.notes,
-            "tokens": rec.tokens, "out_tokens": rec.out_tokens, "weights": ["weight"],
-            "regions": [f"r{i}" for i in range(rec.region_grid[0] * rec.region_grid[1])] if rec.region_grid else [],
+    gw = rec.region_grid[1] if rec.region_grid else 1
+    return {"title": title or f"attnkit · {rec.model_type}", "model_type": rec.model_type, "output": rec.output,
+            "notes": rec.notes, "tokens": rec.tokens, "out_tokens": rec.out_tokens, "weights": ["weight"],
+            "model": f"{rec.model_name} ({rec.model_type})" if rec.model_name else rec.model_type,
+            "input": rec.text or " ".join(rec.tokens if not rec.region_grid else []),
+            "initial": initial if initial in views else next(iter(views), None),
+            "regions": [f"row {i // gw}, col {i % gw}" for i in range(len(rec.tokens))] if rec.region_grid else [],
             "layers": layers, "heads": heads, "digits": DIGITS, "top_k": top_k, "page": PAGE, "views": views}
 
 
@@ -169,12 +176,34 @@ def _asset(name: str) -> str:
     return resources.files("attnkit.viz").joinpath("assets", name).read_text(encoding="utf-8")
 
 
+def script_json(data: Any) -> str:
+    """``data`` as JSON that is safe inside ``<script type="application/json">``: every ``<``, ``>`` and ``&``
+    (so ``</script>``, ``<!--`` and ``]]>`` in a token or a translation cannot end or bend the element) and the
+    line separators U+2028/2029 are written as ``\\uXXXX`` escapes, which JSON.parse reads back unchanged.
+
+    Example:
+        >>> data = {"t": "</script><!-- ]]> & 'q'"}
+        >>> text = script_json(data)
+        >>> "<" in text or ">" in text or "&" in text, json.loads(text) == data
+        (False, True)
+    """
+    text = json.dumps(data, separators=(",", ":"), ensure_ascii=False)
+    for ch, esc in (("<", "\\u003c"), (">", "\\u003e"), ("&", "\\u0026"), ("\u2028", "\\u2028"),
+                    ("\u2029", "\\u2029")):
+        text = text.replace(ch, esc)
+    return text
+
+
+_SLOT = re.compile(r"\{\{(TITLE|STYLE|DATA|SCRIPT)\}\}")
+
+
 def explorer_html(data: dict) -> str:
-    """The page: the template with the style, the script and ``data`` (JSON) inlined."""
-    payload = json.dumps(data, separators=(",", ":"), ensure_ascii=False).replace("</", "<\\/")
-    return (_asset("explorer.html").replace("{{TITLE}}", html.escape(data["title"]))
-            .replace("{{STYLE}}", _asset("explorer.css")).replace("{{DATA}}", payload)
-            .replace("{{SCRIPT}}", _asset("explorer.js")))
+    """The page: the template with the style, the script and ``data`` (JSON) inlined, each escaped for where
+    it goes (the title as HTML text, the data as script-safe JSON) and filled in one pass, so text inside the
+    data that looks like a slot stays text."""
+    slots = {"TITLE": html.escape(data["title"], quote=True), "STYLE": _asset("explorer.css"),
+             "DATA": script_json(data), "SCRIPT": _asset("explorer.js")}
+    return _SLOT.sub(lambda m: slots[m.group(1)], _asset("explorer.html"))
 
 
 def write_explorer(rec: AttentionRecord, path: str | os.PathLike[str], **kwargs: Any) -> Path:
@@ -186,4 +215,5 @@ def write_explorer(rec: AttentionRecord, path: str | os.PathLike[str], **kwargs:
     return path
 
 
-__all__ = ["DIGITS", "PAGE", "encode_matrix", "explorer_data", "explorer_html", "quantize", "thumbnail", "write_explorer"]
+__all__ = ["DIGITS", "PAGE", "encode_matrix", "explorer_data", "explorer_html", "quantize", "script_json", "thumbnail",
+           "write_explorer"]

@@ -9,8 +9,8 @@ Example:
     >>> from attnkit.viz.plots import save_figure
     >>> w = torch.softmax(torch.randn(2, 3, 5, 5), -1)                      # (L, H, T, T) of one input
     >>> fig = heads_grid_figure(w, list("abcde"))
-    >>> len(fig.axes)                                                       # 2 x 3 heatmaps
-    6
+    >>> len(fig.axes)                                                       # 2 x 3 heatmaps and a colour bar
+    7
     >>> save_figure(token_figure(w[0, 0, 2], list("abcde"), query="c"), f"{tempfile.mkdtemp()}/c.svg").suffix
     '.svg'
 """
@@ -26,9 +26,11 @@ matplotlib.use("Agg", force=False)
 import numpy as np  # noqa: E402
 from matplotlib.backends.backend_agg import FigureCanvasAgg  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
+from matplotlib.ticker import MaxNLocator  # noqa: E402
 
 from attnkit.viz._checks import as_matrix, labels_for  # noqa: E402
-from attnkit.viz._ticks import set_token_ticks  # noqa: E402
+from attnkit.viz._ticks import set_token_ticks, suptitle  # noqa: E402
+from attnkit.viz.words import words_figure  # noqa: E402
 
 
 def _stack(weights: Any) -> np.ndarray:
@@ -65,7 +67,8 @@ def heads_grid_figure(weights: Any, labels: Sequence[Any] | None = None, *, col_
         cell_inches: size of one heatmap.
 
     Returns:
-        The ``Figure``; ``fig.axes[r * len(heads) + c].images[0]`` holds layer ``layers[r]``, head ``heads[c]``.
+        The ``Figure``; ``fig.axes[r * len(heads) + c].images[0]`` holds layer ``layers[r]``, head ``heads[c]``;
+        the last axes is the shared colour bar (0 to 1).
     """
     w = _stack(weights)  # (L, H, Tq, Tk)
     L, H, tq, tk = w.shape
@@ -82,94 +85,112 @@ def heads_grid_figure(weights: Any, labels: Sequence[Any] | None = None, *, col_
             ax = axes[r][c]
             ax.imshow(w[layer, head], cmap=cmap, vmin=0.0, vmax=1.0, aspect="auto", interpolation="nearest")
             set_token_ticks(ax, rows if c == 0 else None, cols if r == n_r - 1 else None, max_labels=24)
-            ax.tick_params(length=0, labelsize=5)
+            ax.tick_params(length=0, labelsize=7)
             if r == 0:
                 ax.set_title(f"head {head}", fontsize=8)
             if c == 0:
                 ax.set_ylabel(f"layer {layer}", fontsize=8)
-    if title:
-        fig.suptitle(title)
+    fig.colorbar(axes[0][0].images[0], ax=axes.ravel().tolist(), shrink=min(1.0, 0.9 / n_r + 0.1), pad=0.02,
+                 label="attention weight")
+    fig.supxlabel("attended token (key)", fontsize=9)
+    fig.supylabel("attending token (query), per layer", fontsize=9)
+    suptitle(fig, title)
     return fig
 
 
 def heatmaps_figure(matrices: Mapping[str, Any], labels: Sequence[Any] | None = None, *,
                     col_labels: Sequence[Any] | None = None, title: str | None = None, cmap: str = "viridis",
-                    inches: float | None = None) -> Figure:
+                    inches: float | None = None, xlabel: str = "attended token (key)",
+                    ylabel: str = "attending token (query)") -> Figure:
     """Heatmaps side by side with their own colour scales, e.g. ``{"raw, last layer": A, "rollout": R}``.
+
+    The figure is sized from the matrix so that cells stay square for any ``Tq x Tk`` (an alignment of 3
+    output words over 20 input words is a wide strip, not a square of slivers), each colour bar is as tall as
+    its matrix, and the labels' font follows the cell size.
 
     Args:
         matrices: name -> ``(Tq, Tk)`` weights; all the same shape.
         labels: ``Tq`` row tokens (also the columns unless ``col_labels``).
-        inches: size of each heatmap (default from the token count).
+        inches: size of one cell (default from the token count: 0.12-0.45 inch).
+        xlabel, ylabel: the axis titles.
+
+    Example:
+        >>> import numpy as np
+        >>> fig = heatmaps_figure({"a": np.full((3, 20), 0.05)}, list("abc"), col_labels=[f"w{i}" for i in range(20)])
+        >>> w, h = fig.get_size_inches(); bool(w > 2 * h)                       # a wide matrix, a wide picture
+        True
     """
     mats = {name: as_matrix(m, name) for name, m in matrices.items()}
     if not mats:
         raise ValueError("Expected at least one name -> (Tq, Tk) matrix. Received: {}")
     tq, tk = next(iter(mats.values())).shape
+    for name, m in mats.items():
+        if m.shape != (tq, tk):
+            raise ValueError(f"Expected every matrix of shape {(tq, tk)}. Received: {name!r} {m.shape}")
     rows = labels_for(labels, tq, "row")
     cols = labels_for(col_labels if col_labels is not None else labels, tk, "column")
-    size = inches or min(12.0, max(3.0, 1.5 + 0.3 * max(tq, tk)))
-    fig = Figure(figsize=(size * len(mats) + 0.5, size + 0.6), layout="constrained")
+    cell = inches or min(0.45, max(0.12, 7.0 / max(tq, tk)))
+    fontsize = min(10.0, max(6.0, cell * 72 * 0.75))
+    margin = min(1.4, 0.2 + 0.07 * fontsize / 10 * max(len(t) for t in [*rows, *cols]))  # label room
+    width = len(mats) * (cell * tk + 0.9) + margin + 0.6
+    fig = Figure(figsize=(max(3.5, width), cell * tq + margin + 1.2), layout="constrained")
     FigureCanvasAgg(fig)
     for k, (name, m) in enumerate(mats.items()):
         ax = fig.add_subplot(1, len(mats), k + 1)
-        if m.shape != (tq, tk):
-            raise ValueError(f"Expected every matrix of shape {(tq, tk)}. Received: {name!r} {m.shape}")
-        image = ax.imshow(m, cmap=cmap, vmin=0.0, vmax=max(float(m.max()), 1e-12), aspect="equal",
+        image = ax.imshow(m, cmap=cmap, vmin=0.0, vmax=max(float(m.max()), 1e-12), aspect="auto",
                           interpolation="nearest")
-        set_token_ticks(ax, rows if k == 0 else None, cols)
+        set_token_ticks(ax, rows, cols)
+        ax.tick_params(length=0, labelsize=fontsize)
         ax.xaxis.tick_top()
-        ax.tick_params(length=0)
+        ax.xaxis.set_label_position("top")
+        ax.set_xlabel(xlabel, fontsize=9)
+        ax.set_ylabel(ylabel, fontsize=9)
         ax.set_title(name, fontsize=10)
-        fig.colorbar(image, ax=ax, fraction=0.046, pad=0.02)
-    if title:
-        fig.suptitle(title)
+        fig.colorbar(image, ax=ax, fraction=0.05, pad=0.02, aspect=max(4, min(25, 4 * tq)), label="weight")
+    suptitle(fig, title)
     return fig
 
 
 def token_figure(weights: Any, labels: Sequence[Any] | None = None, *, query: str | None = None,
-                 style: str = "bars", color: str = "#3b528b") -> Figure:
+                 style: str = "bars", color: str = "#3b528b", title: str | None = None) -> Figure:
     """One token's attention ``(Tk,)`` over the others: horizontal bars, or the text with each token shaded.
 
     Args:
         weights: ``(Tk,)`` weights of one query (a row of a ``(Tq, Tk)`` matrix).
         labels: ``Tk`` tokens.
         query: the attending token, for the title.
-        style: ``"bars"`` (one labelled bar per token; ``axes[0].patches`` hold the heights) or ``"text"``
-            (tokens written in reading order, background opacity = weight / max weight).
+        style: ``"bars"`` (one labelled bar per token with its value written at its end; ``axes[0].patches``
+            hold the heights) or ``"text"`` (tokens written in reading order on a box shaded by weight, with a
+            colour scale from 0 to the largest weight: ``attnkit.viz.words.words_figure``).
+        title: the title (default ``attention of 'query'``).
     """
     w = as_matrix(np.asarray(weights.detach().cpu() if hasattr(weights, "detach") else weights).reshape(1, -1))[0]
     toks = labels_for(labels, len(w), "column")
     if style not in ("bars", "text"):
         raise ValueError(f"Expected style 'bars' or 'text'. Received: {style!r}")
-    if style == "bars":
-        fig = Figure(figsize=(5.0, min(24.0, 1.0 + 0.22 * len(w))), layout="constrained")
-        FigureCanvasAgg(fig)
-        ax = fig.add_subplot()
-        ax.barh(range(len(w)), w, color=color)
-        ax.invert_yaxis()
-        set_token_ticks(ax, toks, None, max_labels=96)
-        ax.set_xlabel("attention weight")
-    else:
-        fig = _text_figure(w, toks, color)
-    if query is not None:
-        fig.suptitle(f"attention of {query!r}")
+    if style == "text":  # the words on a colour scale from 0 to the largest weight, as explanations are drawn
+        return words_figure(w, toks, per_line=12, label="word weight",
+                            title=title or (f"attention of {query!r}" if query is not None else None))
+    fig = _bars_figure(w, toks, color)
+    suptitle(fig, title or (f"attention of {query!r}" if query is not None else None))
     return fig
 
 
-def _text_figure(w: np.ndarray, toks: list[str], color: str, per_line: int = 12) -> Figure:
-    """Tokens laid out ``per_line`` to a line, each on a box whose opacity is its weight / the largest weight."""
-    n_lines = -(-len(toks) // per_line)
-    fig = Figure(figsize=(8.0, 0.6 + 0.35 * n_lines), layout="constrained")
+def _bars_figure(w: np.ndarray, toks: list[str], color: str) -> Figure:
+    """Horizontal bars, one per token, the weight written at the end of each and on the x axis."""
+    fig = Figure(figsize=(5.5, min(24.0, 1.4 + 0.24 * len(w))), layout="constrained")
     FigureCanvasAgg(fig)
     ax = fig.add_subplot()
-    ax.set_axis_off()
-    ax.set_xlim(0, per_line)
-    ax.set_ylim(n_lines, 0)
-    top = max(float(w.max()), 1e-12)
-    for k, (tok, v) in enumerate(zip(toks, w, strict=True)):
-        ax.text(k % per_line + 0.05, k // per_line + 0.5, tok, va="center", fontsize=8,
-                bbox={"facecolor": color, "alpha": float(v) / top, "edgecolor": "none", "pad": 1.5})
+    ax.barh(range(len(w)), w, color=color)
+    ax.invert_yaxis()
+    set_token_ticks(ax, toks, None, max_labels=96)
+    ax.xaxis.set_major_locator(MaxNLocator(5))  # set_token_ticks cleared the x ticks
+    if len(w) <= 64:
+        for i, v in enumerate(w):
+            ax.text(v, i, f" {v:.2f}", va="center", fontsize=7)
+    ax.set_xlim(0, max(float(w.max()), 1e-12) * 1.18)
+    ax.set_xlabel("attention weight")
+    ax.set_ylabel("attended token")
     return fig
 
 

@@ -60,16 +60,17 @@ def hot_colours(heat: np.ndarray) -> np.ndarray:
     return np.clip(3.0 * h - np.array([0.0, 1.0, 2.0]), 0.0, 1.0)
 
 
-def word_overlays(image: np.ndarray, maps: Any, alpha: float = 0.6) -> list[np.ndarray]:
+def word_overlays(image: np.ndarray, maps: Any, alpha: float = 0.6, scale: bool = False) -> list[np.ndarray]:
     """One picture per map: ``image`` ``(H, W, 3)`` uint8 with map ``t`` ``(gh, gw)`` drawn over it.
 
     Args:
         image: ``(H, W, 3)`` uint8.
         maps: ``(T, gh, gw)`` attention maps (tensor or array).
         alpha: opacity of the heat colour where the map is at its maximum.
+        scale: add the colour scale under each picture (``SCALE_HEIGHT`` more rows, at least 160 wide).
 
     Returns:
-        ``T`` arrays ``(H, W, 3)`` uint8.
+        ``T`` arrays ``(H, W, 3)`` uint8 (``(H + SCALE_HEIGHT, max(W, 160), 3)`` with ``scale``).
     """
     if image.ndim != 3 or image.shape[-1] != 3:
         raise ValueError(f"Expected an image (H, W, 3). Received: {tuple(image.shape)}")
@@ -81,16 +82,26 @@ def word_overlays(image: np.ndarray, maps: Any, alpha: float = 0.6) -> list[np.n
         rgb = hot_colours(heat) * 255.0  # (H, W, 3)
         weight = alpha * (0.35 + 0.65 * heat)[..., None]
         out.append(np.clip(np.round(base * (1 - weight) + rgb * weight), 0, 255).astype(np.uint8))
-    return out
+    return [with_scale(o) for o in out] if scale else out
+
+
+def with_scale(picture: np.ndarray) -> np.ndarray:
+    """``picture`` ``(H, W, 3)`` with the overlays' colour scale under it: ``(H + SCALE_HEIGHT, max(W, 160), 3)``."""
+    h, w = picture.shape[:2]
+    sheet = Image.new("RGB", (max(w, 160), h + SCALE_HEIGHT), "white")
+    sheet.paste(Image.fromarray(picture), ((sheet.width - w) // 2, 0))
+    _draw_scale(ImageDraw.Draw(sheet), sheet.width, h)
+    return np.asarray(sheet)
 
 
 def overlay_grid(image: np.ndarray, maps: Any, words: Sequence[str], columns: int = 5,
-                 panel_width: int = 160, gap: int = 4) -> np.ndarray:
+                 panel_width: int = 160, gap: int = 4, scale: bool = True) -> np.ndarray:
     """The overlays of every word side by side, each titled with its word: ``(H', W', 3)`` uint8.
 
     Args:
         image: ``(H, W, 3)`` uint8; maps: ``(T, gh, gw)``; words: ``T`` labels.
         columns: panels per row; panel_width: width of a panel in pixels; gap: white space between panels.
+        scale: draw the colour scale under the panels (from 0 to each word's largest weight).
     """
     overlays = word_overlays(image, maps)
     if len(words) != len(overlays):
@@ -100,13 +111,32 @@ def overlay_grid(image: np.ndarray, maps: Any, words: Sequence[str], columns: in
     title = 16
     cols = max(1, min(columns, len(overlays)))
     rows = max(1, -(-len(overlays) // cols))
-    sheet = Image.new("RGB", (cols * panel_width + (cols - 1) * gap, rows * (ph + title + gap)), "white")
+    width = cols * panel_width + (cols - 1) * gap
+    sheet = Image.new("RGB", (width, rows * (ph + title + gap) + (SCALE_HEIGHT if scale else 0)), "white")
     draw = ImageDraw.Draw(sheet)
     for i, (pic, word) in enumerate(zip(overlays, words, strict=True)):
         x, y = (i % cols) * (panel_width + gap), (i // cols) * (ph + title + gap)
         sheet.paste(Image.fromarray(pic).resize((panel_width, ph), Image.BILINEAR), (x, y + title))
         draw.text((x + 2, y + 2), word, fill="black")
+    if scale:
+        _draw_scale(draw, width, rows * (ph + title + gap))
     return np.asarray(sheet)
 
 
-__all__ = ["hot_colours", "overlay_grid", "upsample_map", "word_overlays"]
+SCALE_HEIGHT = 30
+"""Pixels under the panels of :func:`overlay_grid` for its colour scale."""
+
+
+def _draw_scale(draw: Any, width: int, top: int) -> None:
+    """The "hot" scale as a bar with its ends named: 0 (black) to the word's largest weight (white)."""
+    bar = max(20, min(width - 80, 240))
+    x0 = (width - bar) // 2
+    for k in range(bar):
+        r, g, b = (hot_colours(np.array(k / (bar - 1))) * 255).round().astype(int).tolist()
+        draw.line([(x0 + k, top + 2), (x0 + k, top + 12)], fill=(r, g, b))
+    draw.rectangle([x0, top + 2, x0 + bar - 1, top + 12], outline="black")
+    draw.text((max(0, x0 - 12), top + 15), "0", fill="black")
+    draw.text((x0 + bar - 40, top + 15), "max of word", fill="black")
+
+
+__all__ = ["SCALE_HEIGHT", "hot_colours", "overlay_grid", "upsample_map", "with_scale", "word_overlays"]

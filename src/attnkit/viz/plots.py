@@ -31,7 +31,7 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
 
 from attnkit.viz._checks import as_matrix, labels_for, value_range  # noqa: E402
-from attnkit.viz._ticks import set_token_ticks  # noqa: E402
+from attnkit.viz._ticks import set_token_ticks, suptitle, wrap_title  # noqa: E402
 
 INCH_PER_TOKEN = 0.35
 """Default heatmap size: this many inches per token, plus margins for the labels."""
@@ -48,8 +48,8 @@ def default_figsize(tq: int, tk: int) -> tuple[float, float]:
 def alignment_figure(weights: Any, row_labels: Sequence[Any] | None = None,
                      col_labels: Sequence[Any] | None = None, *, title: str | None = None,
                      cmap: str = "viridis", figsize: tuple[float, float] | None = None, annotate: bool = False,
-                     vmin: float | None = None, vmax: float | None = None, xlabel: str = "input",
-                     ylabel: str = "output", gold: tuple[Any, Any] | None = None) -> Figure:
+                     vmin: float | None = None, vmax: float | None = None, xlabel: str = "input tokens",
+                     ylabel: str = "output tokens", gold: tuple[Any, Any] | None = None) -> Figure:
     """A heatmap ``Figure`` of ``weights`` ``(Tq, Tk)``: rows = outputs (``row_labels``), columns = inputs.
 
     Args:
@@ -94,9 +94,8 @@ def alignment_figure(weights: Any, row_labels: Sequence[Any] | None = None,
                         color="black" if x > 0.6 else "white")
     if gold is not None:
         _draw_gold(ax, gold, m.shape)
-    fig.colorbar(image, ax=ax, fraction=0.046, pad=0.02)
-    if title:
-        fig.suptitle(title)
+    fig.colorbar(image, ax=ax, fraction=0.046, pad=0.02, label="attention weight")
+    suptitle(fig, title)
     return fig
 
 
@@ -174,7 +173,7 @@ def line_figure(series: Mapping[str, tuple[Sequence[float], Sequence[float]]], *
     ax.grid(True, alpha=0.3)
     ax.legend()
     if title:
-        ax.set_title(title)
+        ax.set_title(wrap_title(title, figsize[0] * 0.9))
     return fig
 
 

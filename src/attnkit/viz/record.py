@@ -40,6 +40,8 @@ class AttentionRecord:
         output: what the model produced (translation, caption, ``label (p=0.93)``, next token), for titles.
         notes: extra lines shown by the explorer (e.g. the output ``y`` the gradients are of).
         derived: rollout, flow and grad maps once computed (``attnkit.viz.methods``), so each is computed once.
+        text: the input as the user wrote it (the explorer's header), or "".
+        model_name: the model as the user named it (a directory's name), for the explorer's header, or "".
     """
 
     model_type: str
@@ -55,6 +57,8 @@ class AttentionRecord:
     output: str = ""
     notes: list[str] = field(default_factory=list)
     derived: dict[str, Any] = field(default_factory=dict, repr=False, compare=False)
+    text: str = ""
+    model_name: str = ""
 
     @property
     def has_layers(self) -> bool:

@@ -3,8 +3,9 @@
 Rows are queries (output / target tokens), columns are keys (input / source tokens): the matrix
 ``weights[i, j]`` = how much output token ``i`` attended to input token ``j``, shape ``(Tq, Tk)``.
 Each cell is two shade characters ``' ░▒▓█'`` chosen by the value (so the picture survives without
-colour, e.g. piped to a file) coloured along a viridis-like ramp. Column labels longer than two
-characters are written vertically, one character per line.
+colour, e.g. piped to a file) coloured along a viridis-like ramp. When a column label is longer than a
+cell (words rather than characters), the columns are numbered and a key under the table names them
+(``columns: 0 uno · 1 dos · 2 tres``), so words are read as words, not one letter per line.
 
 Example:
     >>> w = [[0.9, 0.1, 0.0], [0.0, 0.3, 0.7]]
@@ -14,7 +15,7 @@ Example:
     1 │  ░░▓▓
 
 ``print_heatmap(w, ["2", "1"], ["uno", "dos", "tres"], title="alignment")`` draws it in colour, with
-the longer column labels written downwards.
+numbered columns and their key.
 """
 
 from __future__ import annotations
@@ -76,15 +77,14 @@ def heatmap_table(weights: Any, row_labels: Sequence[Any] | None = None, col_lab
     rows = [_short(s) for s in labels_for(row_labels, tq, "row")]
     cols = [_short(s) for s in labels_for(col_labels, tk, "column")]
     lo, hi = value_range(m, vmin, vmax)
-    cell = 3 if show_values else 2
-    vertical = any(len(c) > cell for c in cols)
+    numbered = any(len(c) > (3 if show_values else 2) for c in cols)
+    cell = max(3 if show_values else 2, len(str(tk - 1)) if numbered else 0)
     table = Table(show_edge=False, box=None, pad_edge=False, padding=(0, 0), show_lines=False,
                   collapse_padding=True)
     table.add_column("", justify="right", no_wrap=True)
-    for c in cols:
-        header = "\n".join(c) if vertical else c
-        table.add_column(Text(header), justify="right" if show_values else "center", width=cell,
-                         no_wrap=not vertical, vertical="bottom")
+    for j, c in enumerate(cols):
+        table.add_column(Text(str(j) if numbered else c), justify="right" if show_values else "center", width=cell,
+                         no_wrap=True)
     for label, row in zip(rows, m, strict=True):
         cells: list[Text | str] = [Text(label, style="bold") + Text(" │", style="dim")]
         for v in row:
@@ -93,11 +93,13 @@ def heatmap_table(weights: Any, row_labels: Sequence[Any] | None = None, col_lab
                 pct = int(round(100 * min(1.0, max(0.0, x))))
                 cells.append(Text(" ##" if pct >= 100 else f" {pct:2d}", style=_colour(x)))
             else:
-                cells.append(Text(SHADES[shade_index(v, lo, hi)] * 2, style=_colour(x)))
+                cells.append(Text(SHADES[shade_index(v, lo, hi)] * cell, style=_colour(x)))
         table.add_row(*cells)
-    if not title:
-        return table
-    return Group(Text(title, style="italic"), table)  # a title line never wraps to the table's width
+    parts: list[RenderableType] = [Text(title, style="italic")] if title else []  # a title never wraps to the table
+    parts.append(table)
+    if numbered:
+        parts.append(Text("columns: " + " · ".join(f"{j} {c}" for j, c in enumerate(cols)), style="dim"))
+    return parts[0] if len(parts) == 1 else Group(*parts)
 
 
 def print_heatmap(weights: Any, row_labels: Sequence[Any] | None = None, col_labels: Sequence[Any] | None = None,

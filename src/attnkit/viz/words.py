@@ -26,6 +26,8 @@ from matplotlib.cm import ScalarMappable  # noqa: E402
 from matplotlib.colors import Normalize  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
 
+from attnkit.viz._ticks import suptitle  # noqa: E402
+
 
 def words_figure(scores: Any, tokens: Sequence[str], *, title: str | None = None, per_line: int = 10,
                  label: str = "importance") -> Figure:
@@ -63,8 +65,7 @@ def words_figure(scores: Any, tokens: Sequence[str], *, title: str | None = None
                 color="white" if dark else "black", bbox={"facecolor": face, "edgecolor": "none", "pad": 1.5})
     fig.colorbar(ScalarMappable(norm, cmap), ax=ax, orientation="horizontal", fraction=0.08, aspect=40,
                  label=label)
-    if title:
-        fig.suptitle(title)
+    suptitle(fig, title)  # wrapped to the figure's width
     return fig
 
 

@@ -44,8 +44,11 @@
     D.notes.forEach(function (n) { var li = document.createElement("li"); li.textContent = n; $("notes").appendChild(li); });
     $("footer").textContent = "Weights rounded to " + D.digits + " decimals; weights that round to 0 are not stored" +
       (D.top_k ? "; at most the " + D.top_k + " largest weights of each row are kept" : "") + ". Made by attnkit, offline.";
+    $("model").textContent = D.model ? "model: " + D.model : "";
+    $("input").textContent = D.input ? "input: " + D.input : "";
     Object.keys(D.views).forEach(function (m) { option($("method"), m, NAMES[m] || m); });
-    S.method = Object.keys(D.views)[0];
+    S.method = D.initial in D.views ? D.initial : Object.keys(D.views)[0];  // the view the command asked for
+    $("method").value = S.method;
     D.layers.forEach(function (l) { option($("layer"), l, String(l)); });
     D.heads.forEach(function (h) { option($("head"), h, String(h)); });
     option($("head"), "mean", "mean of heads");
@@ -154,14 +157,14 @@
     if (img.complete) draw(); else img.onload = draw;
   }
 
-  function paint(canvas, h, w, value, cell) {  // value(i, j) in [0, 1] -> viridis, cell x cell pixels each
-    cell = cell || 1;
-    canvas.width = w * cell; canvas.height = h * cell;
-    var g = canvas.getContext("2d"), im = g.createImageData(w * cell, h * cell), W = w * cell;
+  function paint(canvas, h, w, value, cw, ch) {  // value(i, j) in [0, 1] -> viridis, cw x ch pixels a cell
+    cw = cw || 1; ch = ch || cw;
+    canvas.width = w * cw; canvas.height = h * ch;
+    var g = canvas.getContext("2d"), im = g.createImageData(w * cw, h * ch), W = w * cw;
     for (var i = 0; i < h; i++) for (var j = 0; j < w; j++) {
       var c = colour(value(i, j));
-      for (var a = 0; a < cell; a++) for (var b = 0; b < cell; b++) {
-        var o = 4 * ((i * cell + a) * W + j * cell + b);
+      for (var a = 0; a < ch; a++) for (var b = 0; b < cw; b++) {
+        var o = 4 * ((i * ch + a) * W + j * cw + b);
         im.data[o] = c[0]; im.data[o + 1] = c[1]; im.data[o + 2] = c[2]; im.data[o + 3] = 255;
       }
     }
@@ -169,21 +172,45 @@
     return g;
   }
 
-  var HEAT = {};  // painted matrices, by view and key: a click only redraws the row marker
-  function drawHeat() {
-    var m = matrix(), id = S.method + "|" + key(), cell = Math.max(1, Math.floor(420 / Math.max(m.tq, m.tk)));
-    var canvas = $("heat"), g;
+  function clamp(x, lo, hi) { return Math.max(lo, Math.min(hi, x)); }
+  function cut(s) { s = String(s); return s.length > 14 ? s.slice(0, 13) + "\u2026" : s; }
+  var HEAT = {};  // painted cells, by view and key: a click only redraws the labels and the row marker
+  function drawHeat() {  // the matrix as a matrix: rows = the strip above, columns = the attended tokens, labelled
+    var m = matrix(), v = view(), id = S.method + "|" + key(), rows = labels(v.rows), cols = labels(v.cols);
+    var cw = clamp(Math.floor(420 / m.tk), 2, 28), ch = clamp(Math.floor(420 / m.tq), 2, 28);
+    var canvas = $("heat"), g = canvas.getContext("2d");
     if (!HEAT[id]) {
-      var dense = new Float32Array(m.tq * m.tk);
+      var dense = new Float32Array(m.tq * m.tk), cells = document.createElement("canvas");
       m.rows.forEach(function (r, i) { for (var k = 0; k < r.c.length; k++) dense[i * m.tk + r.c[k]] = r.v[k] / SCALE; });
-      g = paint(canvas, m.tq, m.tk, function (i, j) { return dense[i * m.tk + j]; }, cell);
-      HEAT[id] = g.getImageData(0, 0, canvas.width, canvas.height);
-    } else {
-      canvas.width = HEAT[id].width; canvas.height = HEAT[id].height;
-      g = canvas.getContext("2d"); g.putImageData(HEAT[id], 0, 0);
+      var max = dense.reduce(function (a, x) { return Math.max(a, x); }, 0) || 1;  // colours span 0 .. the largest
+      HEAT[id] = paint(cells, m.tq, m.tk, function (i, j) { return dense[i * m.tk + j] / max; }, cw, ch)
+        .getImageData(0, 0, cells.width, cells.height);
+      HEAT[id].top = max;
     }
+    var rowStep = Math.ceil(11 / ch), colStep = Math.ceil(11 / cw), shownRows = [], shownCols = [];
+    for (var i = 0; i < m.tq; i += rowStep) shownRows.push(i);
+    for (var j = 0; j < m.tk; j += colStep) shownCols.push(j);
+    g.font = "10px monospace";
+    var width = function (idx, names) { return idx.reduce(function (a, k) { return Math.max(a, g.measureText(cut(names[k])).width); }, 0); };
+    var left = Math.ceil(width(shownRows, rows)) + 8, top = Math.ceil(width(shownCols, cols)) + 8;
+    canvas.width = left + m.tk * cw; canvas.height = top + m.tq * ch;
+    g = canvas.getContext("2d"); g.font = "10px monospace"; g.fillStyle = "#223";
+    g.putImageData(HEAT[id], left, top);
+    g.textAlign = "right"; g.textBaseline = "middle";
+    shownRows.forEach(function (k) { g.fillText(cut(rows[k]), left - 4, top + k * ch + ch / 2); });
+    shownCols.forEach(function (k) {
+      g.save(); g.translate(left + k * cw + cw / 2, top - 4); g.rotate(-Math.PI / 2);
+      g.textAlign = "left"; g.fillText(cut(cols[k]), 0, 0); g.restore();
+    });
+    canvas.dataset.rows = JSON.stringify(shownRows.map(function (k) { return rows[k]; }));
+    canvas.dataset.cols = JSON.stringify(shownCols.map(function (k) { return cols[k]; }));
+    canvas.dataset.cell = cw + "x" + ch;
     g.strokeStyle = "#ff3030"; g.lineWidth = 2;
-    g.strokeRect(1, S.query * cell, m.tk * cell - 2, Math.max(cell, 2));
+    g.strokeRect(left + 1, top + S.query * ch, m.tk * cw - 2, Math.max(ch, 2));
+    $("heat-caption").textContent = (v.rows === "out_tokens" ? "rows: output tokens" : "rows: attending tokens") +
+      " \u00b7 columns: " + (v.cols === "regions" ? "image regions (row, col)" : "attended tokens") +
+      " \u00b7 colour: weight from 0 (dark) to " + fmt(Math.round(HEAT[id].top * SCALE)) + " (bright), this matrix's largest" +
+      (v.relative ? "; weights relative to the layer's largest" : "");
   }
 
   function renderGrid() {
@@ -200,7 +227,7 @@
       heads.forEach(function (h) {
         var k = S.method === "raw" ? l + "," + h : String(l), th = v.thumbs[k], cv = document.createElement("canvas");
         var px = bytes(th.v);
-        paint(cv, th.h, th.w, function (i, j) { return px[i * th.w + j] / 255; });
+        paint(cv, th.h, th.w, function (i, j) { return px[i * th.w + j] / 255; }, 1, 1);
         cv.dataset.layer = l; cv.dataset.head = h; cv.title = "layer " + l + (h === "" ? "" : ", head " + h);
         if (l === S.layer && (S.method !== "raw" || String(h) === String(S.head))) cv.className = "sel";
         cv.onclick = function () {

@@ -5,6 +5,8 @@
 - ``training/`` and ``viz/`` know no concrete model and no data set;
 - no library function is over 60 lines of code (docstrings, comments and blank lines not counted);
 - no deprecation or alias code; every model output lives in ``models/outputs.py``;
+- every file is written through ``attnkit.storage``'s one writer (``storage/files.py``): no direct write
+  anywhere else;
 - reading GPT end to end (model, block, attention engine, cache, decoding, functional path) takes at most
   700 lines of code.
 """
@@ -29,7 +31,7 @@ LAYERS: dict[str, set[str]] = {
     "masks": {"functional"},
     "kernels": {"functional"},
     "layers": {"functional", "kernels"},
-    "data": set(),
+    "data": {"storage"},  # the one writer and the name check sit below everything that reads or writes files
     "storage": set(),
     "decoding": {"functional", "kernels", "layers"},
     "models": {"functional", "kernels", "layers", "decoding", "data", "storage"},
@@ -207,3 +209,57 @@ def test_gpt_path_lists_every_attnkit_module_gpt_runs():
                      and t not in ("attnkit.models.base", "attnkit.models.outputs", "attnkit.models.hub",
                                    "attnkit.decoding.beam"))  # beam search: only with num_beams > 1, shared
     assert outside == [], "add these to GPT_PATH or explain why a GPT reader may skip them"
+
+
+#: The writer module, the only place allowed to write files.
+WRITER = "storage/files.py"
+#: Direct writes elsewhere that are not files attnkit produces, each with its reason.
+NOT_OUTPUTS = {
+    ("bench/measure.py", "open"): "writes '5' into /proc/self/clear_refs, a kernel control file, to reset the peak RSS",
+    ("training/budget.py", "torch.save"): "serialises into an in-memory io.BytesIO to time a checkpoint; no file",
+}
+#: Calls that write a file: open() in a writing mode, and these functions or methods.
+WRITING_CALLS = {"write_text", "write_bytes", "savefig", "save_file", "copy", "copy2", "copyfile", "copytree", "move"}
+
+
+def _direct_writes(tree: ast.AST) -> list[tuple[int, str]]:
+    found = []
+    for node in ast.walk(tree):
+        if not isinstance(node, ast.Call):
+            continue
+        func = node.func
+        name = func.attr if isinstance(func, ast.Attribute) else getattr(func, "id", "")
+        owner = getattr(func.value, "id", "") if isinstance(func, ast.Attribute) else ""
+        if name == "open" and owner in ("", "io", "builtins"):
+            mode = node.args[1] if len(node.args) > 1 else next((k.value for k in node.keywords if k.arg == "mode"), None)
+            if isinstance(mode, ast.Constant) and isinstance(mode.value, str) and set(mode.value) & set("wax+"):
+                found.append((node.lineno, "open"))
+        elif name == "save" and owner == "torch":
+            found.append((node.lineno, "torch.save"))
+        elif name in WRITING_CALLS and (name not in ("copy", "copy2", "copyfile", "copytree", "move") or owner == "shutil"):
+            found.append((node.lineno, name))
+    return found
+
+
+def test_every_file_is_written_through_the_one_writer():
+    """``open(..., "w")``, ``.write_text``, ``.write_bytes``, ``savefig``, ``torch.save``, ``save_file`` and
+    ``shutil`` copies appear only in the writer module (docstring examples are not code and do not count)."""
+    direct = []
+    for path in sorted(SRC.rglob("*.py")):
+        rel = path.relative_to(SRC).as_posix()
+        if rel == WRITER:
+            continue
+        direct += [f"{rel}:{line} {call}" for line, call in _direct_writes(ast.parse(path.read_text()))
+                   if (rel, call) not in NOT_OUTPUTS]
+    assert direct == [], "write through attnkit.storage (atomic_file, write_json, write_figure, ...) instead"
+
+
+def test_the_direct_write_check_sees_each_kind_of_write():
+    """The check above is not blind: each form it forbids is found in a snippet."""
+    snippet = """
+open(p, "w"); open(p, mode="ab"); open(p); p.write_text("x"); p.write_bytes(b"x"); fig.savefig(p)
+torch.save(s, p); save_file(t, p); shutil.copy(a, b); shutil.move(a, b); io.open(p, "w+")
+"""
+    calls = sorted(call for _, call in _direct_writes(ast.parse(snippet)))
+    assert calls == sorted(["open", "open", "write_text", "write_bytes", "savefig", "torch.save", "save_file", "copy",
+                            "move", "open"])

@@ -161,7 +161,7 @@ def test_full_disk_while_saving_exits_1_and_keeps_the_old_checkpoint(ws, capsys,
     def no_space(tensors, path, *a, **k):
         raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), str(path))
 
-    monkeypatch.setattr(state_module, "save_file", no_space)
+    monkeypatch.setattr(state_module, "write_safetensors", no_space)
     code = _run([*TRAIN, "--out", ws / "full", "--resume", "--steps", "4"])
     err = capsys.readouterr().err
     assert code == 1 and "No space left on device" in err and "optimizer" in err and "Traceback" not in err

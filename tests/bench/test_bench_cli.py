@@ -81,7 +81,7 @@ def test_out_that_is_a_file_is_exit_2(tmp_path, capsys):
     target = tmp_path / "file.txt"
     target.write_text("x")
     assert main(["bench", "functional", "--out", str(target)]) == 2
-    assert "--out must be a directory" in capsys.readouterr().err
+    assert "is a file. Expected a directory" in capsys.readouterr().err
     assert target.read_text() == "x"
 
 

@@ -55,7 +55,7 @@ def test_demo_rejects_bad_options_without_writing(tmp_path, capsys):
     blocker = tmp_path / "file"
     blocker.write_text("x")
     assert main(["demo", "--quick", "--out", str(blocker)]) == 2
-    assert "exists and is not a directory" in capsys.readouterr().err
+    assert "is a file. Expected a directory" in capsys.readouterr().err
 
 
 def test_translate_dates_example_runs(capsys):

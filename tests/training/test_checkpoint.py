@@ -36,7 +36,7 @@ def test_failure_mid_save_keeps_the_old_checkpoint(tmp_path, monkeypatch):
 
     import attnkit.storage.state as state_module
 
-    real_save = state_module.save_file
+    real_save = state_module.write_safetensors
     calls = []
 
     def failing_save(tensors, path, *a, **k):  # the optimiser state is written, then the disk "fails"
@@ -45,7 +45,7 @@ def test_failure_mid_save_keeps_the_old_checkpoint(tmp_path, monkeypatch):
             raise OSError("disk full (simulated)")
         return real_save(tensors, path, *a, **k)
 
-    monkeypatch.setattr(state_module, "save_file", failing_save)
+    monkeypatch.setattr(state_module, "write_safetensors", failing_save)
     with pytest.raises(OSError, match="simulated"):
         _train(tmp_path, 4, resume=True)
     monkeypatch.undo()
@@ -79,7 +79,7 @@ def test_failure_while_writing_the_model_keeps_the_old_model(tmp_path, monkeypat
     def broken(*a, **k):
         raise OSError("killed while writing weights (simulated)")
 
-    monkeypatch.setattr(base, "save_file", broken)
+    monkeypatch.setattr(base, "write_safetensors", broken)
     with torch.no_grad():
         model.hidden.weight.add_(1.0)
     with pytest.raises(OSError, match="simulated"):

@@ -65,7 +65,7 @@ def _die_inside_a_save(where: str) -> None:
 
     trainer_module.save_checkpoint = counting_save
     if where == "writing":  # the optimiser state half written into the temporary directory
-        real_write = state_module.save_file
+        real_write = state_module.write_safetensors
 
         def write(tensors, path, *a, **k):
             if saves["n"] == 2 and "optimizer" in str(path):
@@ -73,7 +73,7 @@ def _die_inside_a_save(where: str) -> None:
                 os.kill(os.getpid(), signal.SIGKILL)
             return real_write(tensors, path, *a, **k)
 
-        state_module.save_file = write
+        state_module.write_safetensors = write
     else:  # between the renames: old checkpoint moved aside, the new one not yet in place
         def replace(src, dst, *a, **k):
             if saves["n"] == 2 and Path(dst).name == "checkpoint" and ".checkpoint.tmp-" in str(src):

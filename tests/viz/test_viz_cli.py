@@ -55,7 +55,7 @@ def test_bert_pictures_hold_the_models_weights(dirs, tmp_path):
     model = attnkit.load(dirs["bert"])
     assert main(["viz", str(dirs["bert"]), "ana va al cine", "--out", str(tmp_path / "v"), "--method", "rollout",
                  "--layers", "1-2", "--heads", "1"]) == 0
-    assert sorted(p.name for p in (tmp_path / "v").iterdir()) == ["attention.png", "explorer.html", "heads.png",
+    assert sorted(p.name for p in (tmp_path / "v").iterdir() if not p.name.startswith(".")) == ["attention.png", "explorer.html", "heads.png",
                                                                   "token.png"]
     ids = model.tokenizer.encode("ana va al cine")
     with torch.no_grad():
@@ -71,7 +71,7 @@ def test_bert_pictures_hold_the_models_weights(dirs, tmp_path):
 def test_gpt_hugging_face_directory_with_grad(dirs, tmp_path, capsys):
     assert main(["viz", str(dirs["gpt"]), "ana va al", "--out", str(tmp_path / "g"), "--method", "grad",
                  "--svg"]) == 0
-    names = sorted(p.name for p in (tmp_path / "g").iterdir())
+    names = sorted(p.name for p in (tmp_path / "g").iterdir() if not p.name.startswith("."))
     assert names == ["attention.svg", "explorer.html", "heads.svg", "token.svg"]
     assert "next token" in capsys.readouterr().out
 
@@ -81,7 +81,7 @@ def test_seq2seq_alignment_is_the_translation_alignment(dirs, tmp_path):
 
     model = attnkit.load(dirs["seq2seq"])
     assert main(["viz", str(dirs["seq2seq"]), "ana", "--out", str(tmp_path / "s")]) == 0
-    assert sorted(p.name for p in (tmp_path / "s").iterdir()) == ["alignment.png", "explorer.html"]
+    assert sorted(p.name for p in (tmp_path / "s").iterdir() if not p.name.startswith(".")) == ["alignment.png", "explorer.html"]
     ((_, alignment),) = model.translate(["ana"], return_alignments=True)
     fig = build_figures(record_for(model, "ana"))["alignment"]
     np.testing.assert_allclose(fig.axes[0].images[0].get_array(), alignment.numpy(), atol=1e-6)
@@ -151,7 +151,7 @@ def test_captioner_regions(captioner_dir, tmp_path):
 
     directory, image = captioner_dir
     assert main(["viz", str(directory), "", "--image", str(image), "--out", str(tmp_path / "c")]) == 0
-    assert sorted(p.name for p in (tmp_path / "c").iterdir()) == ["explorer.html", "regions.png"]
+    assert sorted(p.name for p in (tmp_path / "c").iterdir() if not p.name.startswith(".")) == ["explorer.html", "regions.png"]
     model = attnkit.load(directory)
     from PIL import Image
 

@@ -30,6 +30,7 @@ from attnkit.bench.report import Section
 from attnkit.functional import additive, attention
 from attnkit.layers.scores import AdditiveScore
 from attnkit.machine import cpu_description
+from attnkit.storage import atomic_write_text
 from attnkit.timing import interleaved_samples, paired_ratio
 
 GiB = 2**30
@@ -277,8 +278,8 @@ def main(argv: list[str] | None = None) -> int:
     report = format_report(speed, memory, additive)
     print(report)
     if args.json:
-        with open(args.json, "w") as fh:
-            json.dump({"speed": [asdict(r) for r in speed], "additive": additive, "memory": memory}, fh, indent=2)
+        atomic_write_text(args.json, json.dumps({"speed": [asdict(r) for r in speed], "additive": additive,
+                                                 "memory": memory}, indent=2))
     return 0
 
 

@@ -43,6 +43,7 @@ from attnkit.bench.peers import optional_import  # noqa: E402
 from attnkit.bench.report import Section  # noqa: E402
 from attnkit.layers.multi_head import MultiHeadAttention  # noqa: E402
 from attnkit.machine import cpu_description  # noqa: E402
+from attnkit.storage import atomic_write_text  # noqa: E402
 from attnkit.timing import interleaved_samples, paired_ratio  # noqa: E402
 
 WIDTH, HEADS, BATCH = 512, 8, 8
@@ -150,8 +151,7 @@ def main(argv: list[str] | None = None) -> int:
                              weights_backward_2048=args.weights_backward_2048)
     print(section.markdown())
     if args.json:
-        with open(args.json, "w", encoding="utf-8") as fh:
-            json.dump(section.as_dict(), fh, indent=2)
+        atomic_write_text(args.json, json.dumps(section.as_dict(), indent=2))
     return 0
 
 

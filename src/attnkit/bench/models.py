@@ -49,6 +49,7 @@ from attnkit.bench.report import Section
 from attnkit.machine import cpu_description, load_average, matmul_gflops
 from attnkit.models.bert import Bert
 from attnkit.models.gpt import GPT, GPTConfig
+from attnkit.storage import atomic_write_text
 from attnkit.timing import interleaved_samples, paired_ratio
 
 FULL = dict(vocab=8192, width=256, layers=4, heads=4, batch=8, length=256, new=200, cached=64, decode=192, repeats=3, steps=2,
@@ -289,8 +290,7 @@ def main(argv: list[str] | None = None) -> int:
     print(section.markdown())
     print(f"\nLoad average at the end: {load_average()}")
     if args.json:
-        with open(args.json, "w", encoding="utf-8") as fh:
-            json.dump(section.as_dict(), fh, indent=2, default=str)
+        atomic_write_text(args.json, json.dumps(section.as_dict(), indent=2, default=str))
     return 0
 
 

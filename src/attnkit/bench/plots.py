@@ -16,6 +16,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from attnkit.storage import write_figure
+
 
 def _axes_pair(title: str):
     import matplotlib  # noqa: PLC0415
@@ -38,7 +40,7 @@ def _save(plt, fig, axes, ylabel: str, path: Path) -> Path:
     axes[0].set_ylabel(ylabel)
     axes[1].legend(fontsize=8)
     fig.tight_layout()
-    fig.savefig(path, dpi=80)
+    write_figure(fig, path, dpi=80)
     plt.close(fig)
     return path
 

@@ -27,6 +27,7 @@ import torch
 from attnkit.bench.measure import one_line
 from attnkit.bench.report import Section
 from attnkit.machine import cpu_description, load_average, matmul_gflops
+from attnkit.storage import atomic_write_text, updating
 from attnkit.timing import timed
 
 #: suite name -> (module with ``run(quick) -> Section``, what it measures)
@@ -111,7 +112,8 @@ def run_bench(suites: list[str], *, quick: bool = False, out: Path | None = None
         echo(sections[name].markdown())
         echo(f"\n[attnkit bench] {name}: {sections[name].raw['seconds']:.0f} s")
         if out is not None:  # keep what is done so far: a long run interrupted later loses nothing
-            write_report(_report(machine, sections, failed, quick, start), [machine, *sections.values()], out)
+            with updating():
+                write_report(_report(machine, sections, failed, quick, start), [machine, *sections.values()], out)
     limit_share(machine, sections)
     report = _report(machine, sections, failed, quick, start)
     if out is not None:
@@ -133,13 +135,13 @@ def write_report(report: dict, sections: list[Section], out: Path) -> list[Path]
     from attnkit.bench.plots import scaling_plots  # noqa: PLC0415
 
     out.mkdir(parents=True, exist_ok=True)
-    (out / "bench.json").write_text(json.dumps(report, indent=1, default=_jsonable), encoding="utf-8")
+    atomic_write_text(out / "bench.json", json.dumps(report, indent=1, default=_jsonable))
     md = ["# attnkit bench" + (" --quick" if report["quick"] else ""), "", f"Started {report['started']}.", ""]
     md += [s.markdown() + "\n" for s in sections]
     md += [f"- failed: {n} ({why})" for n, why in report["failed"].items()]
     md.append(f"\nLoad average at the end: {report['machine']['raw']['load_average_end']}; "
               f"{report['seconds']:.0f} s in all.")
-    (out / "bench.md").write_text("\n".join(md) + "\n", encoding="utf-8")
+    atomic_write_text(out / "bench.md", "\n".join(md) + "\n")
     files = [out / "bench.json", out / "bench.md"]
     kinds = report["suites"].get("kinds")
     if kinds and kinds["raw"].get("timing"):

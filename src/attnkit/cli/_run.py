@@ -19,20 +19,30 @@ closing line (``closing_line``). Under ``torchrun`` every rank runs this; rank 0
 from __future__ import annotations
 
 import dataclasses
+import fnmatch
 import importlib
 import math
 import os
 import shutil
 import tempfile
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Annotated, Any, TypeVar
 
 from rich.console import Console
 from rich.markup import escape
 
+from attnkit.cli._options import flag
 from attnkit.errors import CheckpointError, InputError
 from attnkit.recipes.common import PreparedRun
-from attnkit.storage import read_json, recover_directory, write_json
+from attnkit.storage import (
+    BOOKKEEPING,
+    lock_directory,
+    own_files,
+    read_json,
+    recover_directory,
+    updating,
+    write_json,
+)
 from attnkit.training import TrainConfig, TrainResult
 from attnkit.training.checkpoint import has_checkpoint
 from attnkit.training.runtime import is_main_process, main_only, resolve_device
@@ -56,8 +66,93 @@ def say(message: str, target: Console | None = None) -> None:
         c.print(escape(message), soft_wrap=True)
 
 
-RUN_NAMES = (RUN_FILE, "train_log.jsonl", "model", "checkpoint")
+OverwriteOut = Annotated[bool, flag("--overwrite", help="Write into an --out that is not empty: replace this "
+                                    "command's own files there (other files stay).")]
+"""The ``--overwrite`` of every command with ``--out`` that does not train (``train`` has its own help)."""
+
+RUN_NAMES = (RUN_FILE, "train_log.jsonl", "model", "checkpoint", "report.json")
 """What a training run writes in ``--out`` (``--overwrite`` replaces these and nothing else)."""
+
+
+def check_out_dir(out: Path, own: tuple[str, ...], overwrite: bool, option: str = "--out") -> bool:
+    """The one ``--out`` guard of every command: ``InputError`` (exit 2, nothing written) unless ``out`` fits.
+
+    - ``out`` must not be a file, and must be writable (or creatable);
+    - it must be new or empty, or hold only this command's own output: entries named by ``own`` (the
+      command's file names, shell patterns such as ``alignment_*.png``) whose every file attnkit recorded
+      as written there (``own_files``); a re-run then replaces that output;
+    - anything else is refused unless ``overwrite``; then only the entries named by ``own`` are replaced,
+      and an ``own`` directory that holds a file attnkit did not write there is refused rather than lost.
+
+    ``out`` is locked here for the rest of the command (``lock_directory``), so a second run on it stops at
+    once; a command that ends having written nothing leaves ``out`` as it found it (the lock file, and the
+    directory if it was created for it, are removed). ``start_writing`` clears the command's own files
+    just before its first write. Under ``torchrun`` only rank 0 checks and locks: it may already be
+    writing while another rank starts.
+
+    Returns:
+        True when the command's earlier files in ``out`` are to be replaced.
+
+    Example:
+        >>> import tempfile
+        >>> out = Path(tempfile.mkdtemp())
+        >>> _ = (out / "summary.md").write_text("mine")
+        >>> check_out_dir(out, ("summary.md",), overwrite=False)
+        Traceback (most recent call last):
+        ...
+        attnkit.errors.InputError: --out '...' is not empty (it holds summary.md). Expected a new or empty directory; pass --overwrite to replace this command's files in it (summary.md)
+    """
+    if out.exists() and not out.is_dir():
+        raise InputError(f"{option} {str(out)!r} is a file. Expected a directory")
+    check_writable(out, option)
+    if not is_main_process():
+        return False
+    lock_directory(out)
+    held = sorted(p.name + ("/" if p.is_dir() and not p.is_symlink() else "") for p in out.iterdir()
+                  if p.name not in BOOKKEEPING)
+    mine, theirs = _own_files_in(out, own)
+    foreign = [h for h in held if not any(fnmatch.fnmatchcase(h.rstrip("/"), pat) for pat in own)]
+    if held and not overwrite and (foreign or theirs):
+        shown = ", ".join(held[:5]) + (", ..." if len(held) > 5 else "")
+        raise InputError(f"{option} {str(out)!r} is not empty (it holds {shown}). Expected a new or empty directory; "
+                         f"pass --overwrite to replace this command's files in it ({', '.join(own)})")
+    inside = [f for f in theirs if f.parent != out]
+    if inside:
+        raise InputError(f"--overwrite would replace {str(inside[0])!r}, which attnkit did not write (or a run "
+                         f"killed with SIGKILL wrote without recording it); move it away or choose another {option}")
+    return bool(mine or theirs)
+
+
+def _own_files_in(out: Path, own: tuple[str, ...]) -> tuple[list[Path], list[Path]]:
+    """The files under ``out``'s entries named by ``own``: those attnkit recorded writing, and the others."""
+    recorded = own_files(out)
+    mine, theirs = [], []
+    for entry in out_entries(out, own):
+        files = sorted(entry.rglob("*")) if entry.is_dir() and not entry.is_symlink() else [entry]
+        for f in files:
+            if f.is_file() or f.is_symlink():
+                (mine if f.relative_to(out).as_posix() in recorded and not f.is_symlink() else theirs).append(f)
+    return mine, theirs
+
+
+def out_entries(out: Path, own: tuple[str, ...]) -> list[Path]:
+    """The entries of ``out`` whose names match one of the patterns ``own``."""
+    return sorted(p for p in out.iterdir() if any(fnmatch.fnmatchcase(p.name, pat) for pat in own))
+
+
+def clear_out(out: Path, own: tuple[str, ...]) -> None:
+    """Remove the entries of ``out`` named by ``own`` (links themselves, never their targets) and the
+    unfinished temporary copies attnkit's writer leaves when killed."""
+    for path in out_entries(out, own):
+        if path.is_dir() and not path.is_symlink():
+            shutil.rmtree(path)
+        else:
+            path.unlink()
+    for stale in out.glob(".*.*-*"):
+        if ".tmp-" in stale.name or ".old-" in stale.name or stale.name.startswith(".checkpoint."):
+            shutil.rmtree(stale, ignore_errors=True) if stale.is_dir() else stale.unlink()
+    for stale in out.glob("checkpoint-*"):
+        shutil.rmtree(stale, ignore_errors=True)
 
 
 def check_run_dir(out: Path, resume: bool, overwrite: bool = False) -> Path:
@@ -66,9 +161,9 @@ def check_run_dir(out: Path, resume: bool, overwrite: bool = False) -> Path:
     - ``out`` must not be a file.
     - ``--resume``: ``out`` must hold a checkpoint; one left between the two renames of a save killed at
       that instant is put back first (rank 0), so it is resumed, never lost.
-    - otherwise ``out`` must be new or empty, unless ``--overwrite`` (then the run files in it, ``RUN_NAMES``,
-      are replaced when training starts; other files stay). Under ``torchrun`` only rank 0 checks this: it
-      may already be writing while another rank starts.
+    - otherwise ``check_out_dir`` with the run's own names, ``RUN_NAMES``: new or empty, unless
+      ``--overwrite`` (then the run files in it are replaced when training starts; other files stay).
+    An existing ``out`` is locked at once (``lock_directory``), before it is read.
     """
     ckpt = out / "checkpoint"
     if out.exists() and not out.is_dir():
@@ -77,52 +172,45 @@ def check_run_dir(out: Path, resume: bool, overwrite: bool = False) -> Path:
         raise InputError("--resume continues the run in --out and --overwrite replaces it. Expected one of them")
     if is_main_process():  # the only writer: the other ranks never touch --out
         check_writable(out)
+        if out.is_dir():
+            lock_directory(out)  # before anything is read or checked: a second run on ``out`` stops here
     if resume:
         if is_main_process():
             recover_directory(ckpt)  # a save killed between its two renames: put the previous one back
         if not has_checkpoint(ckpt):
             raise InputError(f"--resume: {str(out)!r} has no checkpoint/ to resume from")
         return ckpt
-    if not is_main_process() or not out.is_dir():
-        return ckpt
-    held = sorted(p.name + ("/" if p.is_dir() else "") for p in out.iterdir())
-    if held and not overwrite:
-        if ckpt.exists() or any(out.glob(".checkpoint.old-*")):
-            raise InputError(f"{str(out)!r} already holds a run; pass --resume to continue it, --overwrite to "
-                             f"start it again, or choose another --out")
-        shown = ", ".join(held[:5]) + (", ..." if len(held) > 5 else "")
-        raise InputError(f"--out {str(out)!r} is not empty (it holds {shown}). Expected a new or empty directory; "
-                         f"pass --overwrite to replace attnkit's run files in it ({', '.join(RUN_NAMES)})")
+    if is_main_process() and out.is_dir() and not overwrite and (ckpt.exists() or any(out.glob(".checkpoint.old-*"))):
+        raise InputError(f"{str(out)!r} already holds a run; pass --resume to continue it, --overwrite to "
+                         f"start it again, or choose another --out")
+    check_out_dir(out, RUN_NAMES, overwrite)
     return ckpt
 
 
-def check_writable(out: Path) -> None:
+def check_writable(out: Path, option: str = "--out") -> None:
     """``InputError`` unless files can be created in ``out`` (or in its nearest existing parent): a probe
     file is created and removed at once, so a read-only or foreign directory fails before any work."""
     where = out
     while not where.exists() and where != where.parent:
         where = where.parent
     if not where.is_dir():
-        raise InputError(f"--out {str(out)!r}: {str(where)!r} is a file, not a directory")
+        raise InputError(f"{option} {str(out)!r}: {str(where)!r} is a file, not a directory")
     try:
         fd, probe = tempfile.mkstemp(prefix=".attnkit-probe-", dir=where)
         os.close(fd)
         os.unlink(probe)
     except OSError as err:
-        raise InputError(f"--out {str(out)!r}: cannot write in {str(where)!r} ({err.strerror or err})") from None
+        raise InputError(f"{option} {str(out)!r}: cannot write in {str(where)!r} ({err.strerror or err})") from None
 
 
-@main_only
-def clear_run(out: Path) -> None:
-    """Remove what an earlier run wrote in ``out`` (``RUN_NAMES`` and unfinished temporary copies; rank 0)."""
-    for name in RUN_NAMES:
-        path = out / name
-        if path.is_dir() and not path.is_symlink():
-            shutil.rmtree(path)
-        elif path.exists() or path.is_symlink():
-            path.unlink()
-    for stale in [*out.glob(".checkpoint.*"), *out.glob(".model.*"), *out.glob("checkpoint-*")]:
-        shutil.rmtree(stale, ignore_errors=True)
+def start_writing(out: Path, own: tuple[str, ...], overwrite: bool) -> None:
+    """Just before a command's first write in ``out``: check it again under its lock (taken by the first
+    check) and remove the command's own earlier files (its earlier output, or its names with
+    ``overwrite``). Rank 0 only."""
+    if not is_main_process():
+        return
+    if check_out_dir(out, own, overwrite):
+        clear_out(out, own)
 
 
 def train_config(out: Path, *, steps: int, lr: float, schedule: str, warmup: int, eval_every: int,
@@ -250,10 +338,14 @@ def run_training(out: Path, spec: Any, run: PreparedRun, hint: str = "", notes: 
     """
     for line in (run.summary, *notes):
         say(line)
-    if overwrite:
-        clear_run(out)
+    if is_main_process():
+        if run.config.resume:
+            lock_directory(out)
+        else:
+            start_writing(out, RUN_NAMES, overwrite)
     write_spec(out, spec)
-    result = run.fit()
+    with updating():  # the checkpoint, model/ and the log are kept current as training goes
+        result = run.fit()
     if result.stop_reason == "non_finite":
         raise FloatingPointError(f"training stopped at step {result.steps}: {result.skipped_steps} steps had a "
                                  f"non-finite loss or gradient (skipped); try a lower --lr. The last good "

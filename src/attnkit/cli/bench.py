@@ -8,6 +8,7 @@ from typing import Annotated
 import typer
 
 from attnkit.cli._options import Threads, apply_threads, flag
+from attnkit.cli._run import OverwriteOut, check_out_dir, start_writing
 from attnkit.cli.main import app
 from attnkit.errors import InputError
 
@@ -15,6 +16,10 @@ _SUITES_HELP = ("Suites to run (default: functional layers models kinds): functi
                 "SDPA vs naive; layers = MultiHeadAttention vs torch and Keras; models = GPT/BERT vs transformers "
                 "and bfloat16 autocast; kinds = the attention kinds and the 128..32,768-token scaling run; "
                 "compile = torch.compile's speed-up.")
+
+
+BENCH_NAMES = ("bench.json", "bench.md", "scaling_time.png", "scaling_memory.png")
+"""What ``attnkit bench`` writes in ``--out`` (``--overwrite`` replaces these and nothing else)."""
 
 
 @app.command("bench")
@@ -27,6 +32,7 @@ def bench(
                                    "and speed-up on attnkit models (minutes: compilation is slow).")] = False,
     threads: Threads = 0,
     json_out: Annotated[Path | None, typer.Option("--json", help="Also write the JSON report to this file.")] = None,
+    overwrite: OverwriteOut = False,
 ) -> None:
     """Measure attnkit on this machine: its matmul limit first, then each suite as ratios against peers.
 
@@ -43,14 +49,17 @@ def bench(
             raise InputError(f"unknown benchmark suite {name!r}. Expected one of: {', '.join(SUITES)}")
     if compile_ and "compile" not in names:
         names.append("compile")
-    for path in (out,):
-        if path is not None and path.exists() and not path.is_dir():
-            raise InputError(f"--out must be a directory. Received: {path} (a file)")
+    if out is not None:
+        check_out_dir(out, BENCH_NAMES, overwrite)
     apply_threads(threads)
+    if out is not None:
+        start_writing(out, BENCH_NAMES, overwrite)
     report = run_bench(names, quick=quick, out=out, echo=typer.echo)
     if json_out is not None:
         import json  # noqa: PLC0415
 
-        json_out.write_text(json.dumps(report, indent=1, default=str), encoding="utf-8")
+        from attnkit.storage import atomic_write_text  # noqa: PLC0415
+
+        atomic_write_text(json_out, json.dumps(report, indent=1, default=str))
     if report["failed"]:
         raise typer.Exit(1)

@@ -46,7 +46,7 @@ from attnkit.cli.main import app, train_app
 from attnkit.errors import CheckpointError, InputError
 from attnkit.models.captioner import Captioner
 from attnkit.recipes.captioner import CaptionRunSpec, prepare_captioner
-from attnkit.storage import read_model_config
+from attnkit.storage import read_model_config, write_image
 from attnkit.training.runtime import main_only
 
 CaptionData = Annotated[str, typer.Option("--data", help="'scenes' (real photographs pasted at known places, "
@@ -192,15 +192,16 @@ def caption(
     model = load_captioner(model_dir)
     results = model.caption_words(pictures, beam_size=beam)
     writes: list[tuple[Path, np.ndarray]] = []
-    for path, pic, r in zip(image, pictures, results, strict=True):
+    stems = [p.stem for p in image]
+    for k, (path, pic, r) in enumerate(zip(image, pictures, results, strict=True), start=1):
         print(r.text if len(image) == 1 else f"{path}\t{r.text}")
         if overlay is not None and r.words:
-            target = overlay if len(image) == 1 else overlay.with_name(f"{overlay.stem}-{path.stem}{overlay.suffix}")
+            tag = path.stem if stems.count(path.stem) == 1 else f"{k}-{path.stem}"  # a/x.jpg, b/x.jpg: 1-x, 2-x
+            target = overlay if len(image) == 1 else overlay.with_name(f"{overlay.stem}-{tag}{overlay.suffix}")
             pics = word_overlays(pic, r.alignments) + [overlay_grid(pic, r.alignments, r.words)]
             writes += list(zip(overlay_paths(target, r.words), pics, strict=True))
-    for path, pic in writes:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        Image.fromarray(pic).save(path)
+    for path, pic in writes:  # the one writer: a link at a name is replaced, a name written twice refused
+        write_image(Image.fromarray(pic), path)
     if writes:
         say(f"wrote {len(writes)} overlay pictures, e.g. {writes[-1][0]}")
 

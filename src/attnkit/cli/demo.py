@@ -19,7 +19,7 @@ from rich.console import Console
 from rich.table import Table
 
 from attnkit.cli._options import DEFAULT_THREADS, Device, Seed, Threads, apply_threads, flag
-from attnkit.cli._run import say
+from attnkit.cli._run import OverwriteOut, check_out_dir, say, start_writing
 from attnkit.cli.main import app
 from attnkit.cli.seq2seq import print_alignment
 from attnkit.errors import InputError
@@ -47,11 +47,14 @@ def _settings(quick: bool, steps: int | None, time_budget: float | None, contras
     return s
 
 
+DEMO_NAMES = ("model", "alignment_*.png", "summary.json", "summary.md")
+"""What ``attnkit demo`` writes in ``--out`` (``--overwrite`` replaces these and nothing else)."""
+
+
 def _write(out: Path, demo: DemoResult) -> list[str]:
     """Write the model, one PNG per example, ``summary.json`` and ``summary.md``; returns the PNG names."""
     from attnkit.viz.plots import save_alignment_png
 
-    out.mkdir(parents=True, exist_ok=True)
     pngs = []
     for k, item in enumerate(demo.examples, start=1):
         path = out / f"alignment_{k}.png"
@@ -91,19 +94,20 @@ def demo(
     seed: Seed = 0,
     device: Device = "auto",
     threads: Threads = DEFAULT_THREADS,
+    overwrite: OverwriteOut = False,
 ) -> None:
     """Train a Bahdanau model on dates to >= 99.5% held-out exact match, show alignments, save it all."""
     start = time.perf_counter()
     s = _settings(quick, steps, time_budget, contrast)
     apply_threads(threads)
-    if out.exists() and not out.is_dir():
-        raise InputError(f"--out {str(out)!r} exists and is not a directory")
+    check_out_dir(out, DEMO_NAMES, overwrite)  # before a minute of training, not after
     console.rule("[bold]attnkit demo: dates -> ISO 8601 with Bahdanau attention")
     if quick:
         console.print(QUICK_NOTE)
     result = run_demo(s, seed=seed, device=device, log=lambda m: say(m, console),
                       section=lambda m: console.rule(f"[bold]{m}"), show=lambda item: print_alignment(item, console))
     result.summary["total_seconds"] = round(time.perf_counter() - start, 2)
+    start_writing(out, DEMO_NAMES, overwrite)
     pngs = _write(out, result)
     console.print(_table(result.summary))
     console.print(f"wrote {out}/model/, {', '.join(pngs)}, summary.json, summary.md "

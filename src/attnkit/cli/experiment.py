@@ -23,7 +23,7 @@ import typer
 from rich.console import Console
 
 from attnkit.cli._options import Device, Threads, apply_threads, flag
-from attnkit.cli._run import say
+from attnkit.cli._run import OverwriteOut, check_out_dir, say, start_writing
 from attnkit.cli.main import experiment_app
 from attnkit.errors import InputError
 from attnkit.experiments.alignment import MODELS as ALIGNMENT_MODELS
@@ -45,10 +45,11 @@ def command_line(ctx: typer.Context) -> str:
     return shlex.join(["attnkit", *argv])
 
 
-def _run(ctx: typer.Context, exp: Experiment, seeds: tuple[int, ...], out: Path) -> None:
+def _run(ctx: typer.Context, exp: Experiment, seeds: tuple[int, ...], out: Path, overwrite: bool = False) -> None:
     """Run ``exp`` over ``seeds`` through the harness, print the Markdown report and the files written."""
-    if out.exists() and not out.is_dir():
-        raise InputError(f"--out {str(out)!r} is a file; expected a directory")
+    own = (f"{exp.name}.json", f"{exp.name}.md", f"{exp.name}.png", "seed-*")  # what an experiment writes in --out
+    check_out_dir(out, own, overwrite)
+    start_writing(out, own, overwrite)
     report = run_experiment(exp, seeds, out, command_line(ctx), log=lambda m: say(m, console))
     console.print((out / f"{exp.name}.md").read_text(), soft_wrap=True, highlight=False, markup=False)
     console.print(f"wrote {out}/{exp.name}.json, {exp.name}.md, {exp.name}.png ({report['total_seconds']} s)",
@@ -78,6 +79,7 @@ def length(
     threads: Threads = 1,
     quick: Annotated[bool, flag("--quick", help="A tiny smoke-test run (seconds per seed; no real gap).")] = False,
     device: Device = "auto",
+    overwrite: OverwriteOut = False,
 ) -> None:
     """Train no-attention and Bahdanau models with equal budgets per seed; score against input length."""
     s = LengthSettings(task=task, min_len=min_len, max_len=max_len, steps=steps, batch_size=batch_size,
@@ -94,7 +96,7 @@ def length(
             model.save(out / f"seed-{seed}" / attention / "model")
         return tables
 
-    _run(ctx, length_experiment(s, one_seed), chosen, out)
+    _run(ctx, length_experiment(s, one_seed), chosen, out, overwrite)
 
 
 def _ints(text: str | None, flag_name: str) -> tuple[int, ...] | None:
@@ -136,6 +138,7 @@ def efficiency(
                                  "child process.")] = True,
     threads: Threads = 1,
     device: Device = "cpu",
+    overwrite: OverwriteOut = False,
 ) -> None:
     """Train a small GPT with each attention kind at several lengths per seed; quality, time and memory."""
     s = EfficiencySettings().quick() if quick else EfficiencySettings()
@@ -150,7 +153,7 @@ def efficiency(
     def one_seed(seed: int) -> dict:
         return efficiency_seed(s, seed, device=device, log=lambda m: say(m, console))
 
-    _run(ctx, efficiency_experiment(s, one_seed), chosen, out)
+    _run(ctx, efficiency_experiment(s, one_seed), chosen, out, overwrite)
 
 
 @experiment_app.command("faithfulness")
@@ -174,6 +177,7 @@ def faithfulness(
     quick: Annotated[bool, flag("--quick", help="A smoke test of a minute or two per seed (no real "
                                 "figures).")] = False,
     device: Device = "cpu",
+    overwrite: OverwriteOut = False,
 ) -> None:
     """Explain BBC News test texts with attention, rollout, gradients, leave-one-out and a random floor, for
     the attention classifier and fine-tuned MiniLM; AOPC comprehensiveness/sufficiency, tau against
@@ -194,7 +198,7 @@ def faithfulness(
     def one_seed(seed: int) -> dict:
         return faithfulness_seed(s, seed, device=device, log=lambda m: say(m, console))
 
-    _run(ctx, faithfulness_experiment(s, one_seed), chosen, out)
+    _run(ctx, faithfulness_experiment(s, one_seed), chosen, out, overwrite)
 
 
 @experiment_app.command("alignment")
@@ -216,6 +220,7 @@ def alignment(
     quick: Annotated[bool, flag("--quick", help="A smoke test (under a minute per seed): tiny models that "
                                 "learn nothing, so its figures mean nothing.")] = False,
     device: Device = "auto",
+    overwrite: OverwriteOut = False,
 ) -> None:
     """Train every attention model on dates, German numbers and phrases per seed; AER against the gold links."""
     given = {"tasks": _names(tasks), "models": _names(models), "steps": steps, "batch_size": batch_size,
@@ -225,4 +230,4 @@ def alignment(
     s.check()
     chosen, _ = parse_seeds(seeds), apply_threads(threads)
     _run(ctx, alignment_experiment(s, lambda seed: alignment_seed(s, seed, device, lambda m: say(m, console))),
-         chosen, out)
+         chosen, out, overwrite)

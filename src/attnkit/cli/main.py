@@ -17,7 +17,8 @@ from attnkit.errors import InputError, exit_on_interrupt
 if __name__ == "__main__" or os.path.basename(sys.argv[0]) == "attnkit":  # the console script: before any import
     exit_on_interrupt(True)
 
-import importlib  # noqa: E402  (Ctrl-C is handled from here on)
+import contextlib  # noqa: E402  (Ctrl-C is handled from here on)
+import importlib  # noqa: E402
 import traceback  # noqa: E402
 
 import click  # noqa: E402
@@ -113,6 +114,22 @@ def _fail(message: str, code: int) -> int:
     return code
 
 
+def _writes_once():
+    from attnkit.storage import written_once
+
+    return written_once()
+
+
+@contextlib.contextmanager
+def _release_out_dirs():
+    from attnkit.storage import release_directories
+
+    try:
+        yield
+    finally:
+        release_directories()
+
+
 def main(argv: list[str] | None = None) -> int:
     """Run the CLI; returns the exit code (also the console-script entry point)."""
     args = list(sys.argv[1:] if argv is None else argv)
@@ -125,9 +142,11 @@ def main(argv: list[str] | None = None) -> int:
         from attnkit.cli._options import bound_options  # loaded with the commands, after the Ctrl-C handler
 
         exit_on_interrupt(False)  # from here Ctrl-C stops a command through KeyboardInterrupt and its clean-up
-        # the context carries the arguments, so a report can write the exact command line
+        # the context carries the arguments, so a report can write the exact command line; every command
+        # writes each name at most once (outputs kept current on purpose: storage.updating); --out locks end here
         command = bound_options(typer.main.get_command(app))  # every numeric option checked against its bounds
-        code = command(args=args, prog_name="attnkit", standalone_mode=False, obj={"argv": args})
+        with _writes_once(), _release_out_dirs():
+            code = command(args=args, prog_name="attnkit", standalone_mode=False, obj={"argv": args})
         if code == 130:  # typer turns Ctrl-C inside a command into this return value
             return _fail("interrupted", 130)
         return code if isinstance(code, int) and not isinstance(code, bool) else 0

@@ -13,6 +13,7 @@ from typing import Annotated
 import typer
 
 from attnkit.cli._options import Threads, apply_threads
+from attnkit.cli._run import OverwriteOut, check_out_dir, start_writing
 from attnkit.cli.main import app
 from attnkit.errors import InputError
 
@@ -73,6 +74,10 @@ def read_image(path: Path | None):
         raise InputError(f"--image {str(path)!r} is not a readable image: {err}") from None
 
 
+VIZ_NAMES = ("attention.*", "heads.*", "token.*", "alignment.*", "words.*", "regions.*", "explain-*", "explorer.html")
+"""What ``attnkit viz`` writes in ``--out`` (``--overwrite`` replaces these and nothing else)."""
+
+
 @app.command("viz")
 def viz_cmd(
     model_dir: Annotated[Path, typer.Argument(help="A model directory (attnkit or Hugging Face BERT/GPT-2), or a "
@@ -102,10 +107,11 @@ def viz_cmd(
                                                 "of its prediction as OUT/explain-METHOD.png (attention, rollout, "
                                                 "gradient_attention, gradient_x_input, leave_one_out or "
                                                 "random) instead of the attention pictures.")] = None,
+    overwrite: OverwriteOut = False,
 ) -> None:
     """Draw the attention of a model on one input: PNG/SVG pictures and OUT/explorer.html."""
     if explain is not None:
-        return explain_picture(model_dir, text, out, explain, svg, threads)
+        return explain_picture(model_dir, text, out, explain, svg, threads, overwrite)
     from attnkit.recipes.records import record_for
     from attnkit.viz.methods import METHODS
     from attnkit.viz.report import write_report
@@ -114,8 +120,7 @@ def viz_cmd(
         raise InputError(f"--method must be one of {', '.join(METHODS)}. Received: {method!r}")
     if top_k is not None and top_k < 1:
         raise InputError(f"--top-k must be >= 1. Received: {top_k}")
-    if out.exists() and not out.is_dir():
-        raise InputError(f"--out {str(out)!r} is a file; expected a directory")
+    check_out_dir(out, VIZ_NAMES, overwrite)
     apply_threads(threads)
     img = read_image(image)
     model = load_model(model_dir)
@@ -123,6 +128,7 @@ def viz_cmd(
     chosen_layers = parse_indices(layers, max(rec.num_layers, 1), "--layers", "layers")
     chosen_heads = parse_indices(heads, max(rec.num_heads, 1), "--heads", "heads")
     rec = shown_record(rec, text, model_dir, img, words=words, hide_special=hide_special, method=method, token=token)
+    start_writing(out, VIZ_NAMES, overwrite)
     paths = write_report(rec, out, method=method, layers=chosen_layers, heads=chosen_heads, svg=svg, top_k=top_k,
                          token=token)
     if rec.output:
@@ -194,7 +200,8 @@ def model_name(path: Path) -> str:
     return f"{where.parent.name}/{where.name}" if where.name == "model" else where.name
 
 
-def explain_picture(model_dir: Path, text: str, out: Path, method: str, svg: bool, threads: int) -> None:
+def explain_picture(model_dir: Path, text: str, out: Path, method: str, svg: bool, threads: int,
+                    overwrite: bool = False) -> None:
     """``--explain``: one method's importance of each token, as words on a colour scale (nothing written on error)."""
     from attnkit.recipes.explanations import METHODS, explain_text
     from attnkit.viz.plots import save_figure
@@ -202,10 +209,10 @@ def explain_picture(model_dir: Path, text: str, out: Path, method: str, svg: boo
 
     if method not in METHODS:
         raise InputError(f"--explain must be one of {', '.join(METHODS)}. Received: {method!r}")
-    if out.exists() and not out.is_dir():
-        raise InputError(f"--out {str(out)!r} is a file; expected a directory")
+    check_out_dir(out, VIZ_NAMES, overwrite)
     apply_threads(threads)
     tokens, scores, label = explain_text(load_model(model_dir), text, method)
+    start_writing(out, VIZ_NAMES, overwrite)
     fig = words_figure(scores, tokens, title=f"{method}: prediction {label}", label=f"{method} score")
     path = save_figure(fig, out / f"explain-{method}.{'svg' if svg else 'png'}")
     print(f"output: {label}")

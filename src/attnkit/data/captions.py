@@ -32,6 +32,7 @@ from torch import Tensor
 
 from attnkit.data.stream import ResumableStream, mix_seed
 from attnkit.errors import InputError
+from attnkit.storage.names import confined_file
 
 
 @dataclass(frozen=True)
@@ -83,6 +84,8 @@ def read_captions(path: str | os.PathLike[str], images: str | os.PathLike[str] |
             raise InputError(f"{p} line {n}: empty caption for image {name!r}")
         if check_images and not (folder / name).is_file():
             raise InputError(f"{p} line {n}: image {name!r} not found in {folder}")
+        if check_images:  # a name read from the file: inside the folder, no '..', no link out, a regular file
+            confined_file(folder, name, f"{p} line {n}")
         records.append(CaptionRecord(name, caption.lower() if lowercase else caption, n))
     if not records:
         raise InputError(f"{p}: no captions. Expected image<TAB>caption lines")

@@ -227,9 +227,9 @@ class Tokenizer:
         p = Path(path)
         if p.is_dir():
             p = p / TOKENIZER_FILE
-        tmp = p.with_name(p.name + ".tmp")
-        tmp.write_text(self.to_str(), encoding="utf-8")
-        os.replace(tmp, p)
+        from attnkit.storage import atomic_write_text  # the one writer (storage sits below data)
+
+        atomic_write_text(p, self.to_str())
         return p
 
     # ---- vocabulary -----------------------------------------------------------------------------

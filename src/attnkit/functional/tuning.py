@@ -235,7 +235,7 @@ def save_winner(path: Path, cls: str, ms: dict[str, float]) -> str:
         >>> json.loads((d / "tuning.json").read_text())["format"]
         'attnkit-tuning/1'
     """
-    from attnkit.storage.files import write_json
+    from attnkit.storage.files import updating, write_json
 
     winner = min(ms, key=lambda name: ms[name])
     _table(path)[cls] = winner
@@ -245,7 +245,8 @@ def save_winner(path: Path, cls: str, ms: dict[str, float]) -> str:
     data["machines"].setdefault(machine_key(), {})[cls] = {"path": winner, "ms": ms}
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        write_json(path, data, sort_keys=True)
+        with updating():  # a cache kept current on purpose: one command may tune several shape classes
+            write_json(path, data, sort_keys=True)
     except OSError:
         pass
     return winner

@@ -49,7 +49,6 @@ from pathlib import Path
 from typing import Any, ClassVar, TypeVar
 
 import torch
-from safetensors.torch import save_file
 from torch import nn
 
 from attnkit.errors import CheckpointError
@@ -59,15 +58,17 @@ from attnkit.storage import (
     TOKENIZER_PREFIX,
     WEIGHTS_FILE,
     atomic_directory,
+    atomic_write_text,
     build_checked,
     check_state_dict,
     config_from_dict,
     config_to_dict,
-    follow_umask,
+    confined_file,
     model_class,
     read_model_config,
     read_safetensors,
     split_shared,
+    write_safetensors,
 )
 
 M = TypeVar("M", bound="KitModel")
@@ -163,13 +164,12 @@ class KitModel(nn.Module):
         from attnkit import __version__
 
         state, tied = split_shared(self.state_dict())
-        save_file(state, str(directory / WEIGHTS_FILE), metadata={"model_type": self.model_type})
-        follow_umask(directory / WEIGHTS_FILE)  # safetensors creates it 0600
+        write_safetensors(state, directory / WEIGHTS_FILE, metadata={"model_type": self.model_type})
         for name, tok in self.tokenizers.items():
-            tok.save(str(directory / f"{TOKENIZER_PREFIX}{name}.json"))
+            atomic_write_text(directory / f"{TOKENIZER_PREFIX}{name}.json", tok.to_str())
         meta = {**self.identity(), "config": config_to_dict(self.config), "attnkit_version": __version__,
                 "tokenizers": sorted(self.tokenizers), "tied": tied}
-        (directory / CONFIG_FILE).write_text(json.dumps(meta, indent=2) + "\n", encoding="utf-8")
+        atomic_write_text(directory / CONFIG_FILE, json.dumps(meta, indent=2) + "\n")
 
     def identity(self) -> dict[str, Any]:
         """The keys of ``config.json`` that say which model class reads it: ``{"model_type": ...}`` (Hugging
@@ -234,12 +234,17 @@ class KitModel(nn.Module):
 def _load_tokenizers(directory: Path, names: list[str] | None) -> dict[str, Any]:
     if names is None:  # directories written without the list: take whatever files are there
         names = sorted(p.stem[len(TOKENIZER_PREFIX):] for p in directory.glob(f"{TOKENIZER_PREFIX}*.json"))
+    if not isinstance(names, list) or not all(isinstance(n, str) for n in names):
+        raise CheckpointError(f"{directory / CONFIG_FILE}: 'tokenizers' must be a list of names. "
+                              f"Received: {type(names).__name__}")
     missing = [n for n in names if not (directory / f"{TOKENIZER_PREFIX}{n}.json").is_file()]
     if missing:
         raise CheckpointError(f"model directory {str(directory)!r} is incomplete: missing tokenizer files "
                               f"{[f'{TOKENIZER_PREFIX}{n}.json' for n in missing]}")
     if not names:
         return {}
+    # names read from config.json: each file must stay inside the model directory (no '..', no link out)
+    paths = {n: confined_file(directory, f"{TOKENIZER_PREFIX}{n}.json", directory / CONFIG_FILE) for n in names}
     from attnkit.data.tokenize import Tokenizer  # the data layer sits below models; imported lazily
 
-    return {n: Tokenizer.load(str(directory / f"{TOKENIZER_PREFIX}{n}.json")) for n in names}
+    return {n: Tokenizer.load(str(p)) for n, p in paths.items()}

@@ -30,7 +30,6 @@ from pathlib import Path
 from typing import Any, ClassVar, TypeVar
 
 import torch
-from safetensors.torch import save_file
 from torch import Tensor
 
 from attnkit.errors import CheckpointError
@@ -39,11 +38,14 @@ from attnkit.models.base import KitModel
 from attnkit.models.hub_names import GPT_NAMES, NameTable
 from attnkit.storage import (
     atomic_directory,
+    atomic_write_bytes,
+    atomic_write_text,
     build_checked,
     config_to_dict,
-    follow_umask,
+    confined_file,
     read_json,
     read_safetensors,
+    write_safetensors,
 )
 
 CONFIG_NAME = "config.json"
@@ -91,9 +93,11 @@ def read_weights(path: str | os.PathLike) -> dict[str, Tensor]:
         return read_safetensors(path / WEIGHTS_NAME)
     if (path / WEIGHTS_INDEX_NAME).is_file():
         index = read_json(path / WEIGHTS_INDEX_NAME, dict)
+        if not isinstance(index.get("weight_map"), dict):
+            raise CheckpointError(f"{path / WEIGHTS_INDEX_NAME}: expected an object with a 'weight_map' object")
         tensors: dict[str, Tensor] = {}
-        for shard in sorted(set(index["weight_map"].values())):
-            tensors.update(read_safetensors(path / shard))
+        for shard in sorted(set(map(str, index["weight_map"].values()))):  # names read from the index: confined
+            tensors.update(read_safetensors(confined_file(path, shard, path / WEIGHTS_INDEX_NAME)))
         return tensors
     if (path / "pytorch_model.bin").exists():
         raise CheckpointError(
@@ -240,11 +244,10 @@ def write_hf_files(model, directory: Path) -> None:
 
     config = {**model.hf_config(), "config": config_to_dict(model.config),
               "attnkit_version": __version__}
-    (directory / CONFIG_NAME).write_text(json.dumps(config, indent=2, sort_keys=True) + "\n", encoding="utf-8")
+    atomic_write_text(directory / CONFIG_NAME, json.dumps(config, indent=2, sort_keys=True) + "\n")
     # own, contiguous copies: safetensors refuses views and tensors that share memory
     data = {k: v.detach().to("cpu").contiguous().clone() for k, v in model.hf_tensors().items()}
-    save_file(data, str(directory / WEIGHTS_NAME), metadata={"format": "pt"})
-    follow_umask(directory / WEIGHTS_NAME)  # safetensors creates it 0600
+    write_safetensors(data, directory / WEIGHTS_NAME, metadata={"format": "pt"})
     files = dict(model._tokenizer_files)
     tok = model.tokenizer
     if tok is not None:
@@ -256,7 +259,7 @@ def write_hf_files(model, directory: Path) -> None:
             tok_config = {"tokenizer_class": "PreTrainedTokenizerFast", **present, **model.tokenizer_config}
             files["tokenizer_config.json"] = (json.dumps(tok_config, indent=2) + "\n").encode("utf-8")
     for name, content in files.items():
-        (directory / name).write_bytes(content)
+        atomic_write_bytes(directory / name, content)
 
 
 def load_pretrained(cls, path: str | os.PathLike, config_overrides: dict | None = None, *,

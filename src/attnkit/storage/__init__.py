@@ -14,6 +14,13 @@ One atomic-write implementation, in two sizes:
   ``keep_others=True`` the new files are moved one by one into an existing directory instead, leaving
   the directory's other files alone (each file atomic, the set not).
 
+``atomic_file`` is the one writer: every file attnkit writes goes through it (``write_figure``,
+``write_image``, ``write_safetensors`` and ``append_text`` are its forms for figures, pictures, weights and
+logs); a symbolic link at a target name is replaced, never followed, and inside ``written_once()`` a name
+is never written twice. Names read from files attnkit did not write (tokenizer names, weight shards, image
+paths) go through ``confined_file``; an output directory is locked for a run's life by
+``lock_directory``, which also records the files attnkit wrote there (``own_files``).
+
 A saved model is one directory with ``config.json`` (``{"model_type": ..., "config": {...}}``, read by
 ``read_model_config``), ``model.safetensors`` (tied weights written once: ``split_shared``; names and shapes
 checked on reading: ``check_state_dict``) and tokenizer files; ``register_model`` / ``model_class`` map a
@@ -35,6 +42,7 @@ Example:
 """
 
 from attnkit.storage.files import (
+    append_text,
     atomic_directory,
     atomic_file,
     atomic_write_bytes,
@@ -42,7 +50,12 @@ from attnkit.storage.files import (
     follow_umask,
     read_json,
     recover_directory,
+    updating,
+    write_figure,
+    write_image,
     write_json,
+    write_safetensors,
+    written_once,
 )
 from attnkit.storage.model_dir import (
     CONFIG_FILE,
@@ -56,9 +69,13 @@ from attnkit.storage.model_dir import (
     read_safetensors,
     split_shared,
 )
+from attnkit.storage.names import confined_file
+from attnkit.storage.outdir import BOOKKEEPING, LOCK_FILE, lock_directory, own_files, release_directories
 from attnkit.storage.registry import MODEL_REGISTRY, model_class, register_model
 
 __all__ = [
+    "BOOKKEEPING", "LOCK_FILE", "append_text", "confined_file", "lock_directory", "own_files", "release_directories",
+    "updating", "write_figure", "write_image", "write_safetensors", "written_once",
     "CONFIG_FILE", "MODEL_REGISTRY", "TOKENIZER_PREFIX", "WEIGHTS_FILE", "atomic_directory", "atomic_file",
     "atomic_write_bytes", "atomic_write_text", "build_checked", "check_state_dict", "config_from_dict", "config_to_dict",
     "follow_umask", "model_class", "read_json", "read_model_config", "read_safetensors", "recover_directory",

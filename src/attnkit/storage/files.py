@@ -10,6 +10,7 @@ two renames).
 from __future__ import annotations
 
 import contextlib
+import contextvars
 import json
 import os
 import shutil
@@ -19,9 +20,73 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import IO, Any
 
-from attnkit.errors import CheckpointError
+from attnkit.errors import CheckpointError, InputError
 
 PathLike = str | os.PathLike[str]
+
+_ONCE: contextvars.ContextVar[dict[str, bool] | None] = contextvars.ContextVar("attnkit_written_once", default=None)
+_UPDATING: contextvars.ContextVar[bool] = contextvars.ContextVar("attnkit_updating", default=False)
+_WRITTEN: set[str] = set()
+"""Every file this process wrote through ``atomic_file`` or ``atomic_directory`` (absolute paths): read by
+the ``--out`` guard to record which files in a directory are attnkit's own."""
+
+
+@contextlib.contextmanager
+def written_once() -> Iterator[dict[str, bool]]:
+    """Inside this block, ``atomic_file`` refuses a name it already wrote in the block.
+
+    Every CLI command runs inside it, so two outputs that would share a name (``caption a/x.jpg b/x.jpg``)
+    stop with ``InputError`` instead of the second silently replacing the first. An output that a command
+    updates on purpose as it goes (a checkpoint, a training log, a report kept current after each part) is
+    written inside ``updating()``, and may then be written again.
+
+    Example:
+        >>> import tempfile
+        >>> root = Path(tempfile.mkdtemp())
+        >>> with written_once():
+        ...     atomic_write_text(root / "a.txt", "first")
+        ...     atomic_write_text(root / "a.txt", "second")
+        Traceback (most recent call last):
+        ...
+        attnkit.errors.InputError: .../a.txt was already written by this command: two of its outputs have the same name
+    """
+    token = _ONCE.set({})
+    try:
+        yield _ONCE.get()  # type: ignore[misc]
+    finally:
+        _ONCE.reset(token)
+
+
+@contextlib.contextmanager
+def updating() -> Iterator[None]:
+    """Inside ``written_once()``: the names written in this block are outputs kept current on purpose (a
+    checkpoint, a log, a progress report), which the command may write again.
+
+    Example:
+        >>> import tempfile
+        >>> root = Path(tempfile.mkdtemp())
+        >>> with written_once():
+        ...     for step in (1, 2):
+        ...         with updating():
+        ...             atomic_write_text(root / "progress.txt", f"step {step}")
+        >>> (root / "progress.txt").read_text()
+        'step 2'
+    """
+    token = _UPDATING.set(True)
+    try:
+        yield
+    finally:
+        _UPDATING.reset(token)
+
+
+def _claim(path: Path) -> None:
+    key = os.path.abspath(path)
+    once = _ONCE.get()
+    if once is not None:
+        if key in once and not (once[key] or _UPDATING.get()):
+            raise InputError(f"{path} was already written by this command: two of its outputs have the same name")
+        once[key] = once.get(key, False) or _UPDATING.get()
+    _WRITTEN.add(key)
 
 
 def _umask() -> int:
@@ -65,6 +130,11 @@ def follow_umask(path: PathLike) -> None:
 def atomic_file(path: PathLike, mode: str = "w") -> Iterator[IO[Any]]:
     """Yield a file open on a temporary name beside ``path``; on success it replaces ``path`` atomically.
 
+    This is attnkit's one writer: every file it writes (models, checkpoints, reports, pictures, JSON,
+    HTML) goes through it. A symbolic link at ``path`` is replaced by the new file, never followed (the
+    rename replaces the link itself); inside ``written_once()`` a name written earlier in the block is
+    refused.
+
     The temporary file (``.NAME.tmp-*`` in the same directory, so the rename stays on one file system) is
     flushed and fsynced before ``os.replace``; if the body raises, it is deleted and ``path`` is untouched.
     Parent directories are created.
@@ -91,6 +161,7 @@ def atomic_file(path: PathLike, mode: str = "w") -> Iterator[IO[Any]]:
         raise ValueError(f"Expected mode 'w' or 'wb'. Received: {mode!r}")
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
+    _claim(path)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.tmp-", dir=path.parent)
     try:
         _as_if_created(tmp)
@@ -147,6 +218,80 @@ def write_json(path: PathLike, data: Any, *, sort_keys: bool = False) -> None:
         {'seed': 3}
     """
     atomic_write_text(path, json.dumps(data, indent=2, sort_keys=sort_keys) + "\n")
+
+
+def write_figure(fig: Any, path: PathLike, **savefig_kwargs: Any) -> None:
+    """Save a matplotlib figure to ``path`` through ``atomic_file`` (the format from the suffix, PNG by default).
+
+    Example:
+        >>> import tempfile
+        >>> import matplotlib
+        >>> matplotlib.use("Agg")
+        >>> import matplotlib.pyplot as plt
+        >>> path = Path(tempfile.mkdtemp()) / "plot.png"
+        >>> fig = plt.figure(figsize=(1, 1))
+        >>> write_figure(fig, path, dpi=20)
+        >>> plt.close(fig)
+        >>> path.read_bytes()[:4]
+        b'\\x89PNG'
+    """
+    fmt = savefig_kwargs.pop("format", None) or Path(path).suffix.lstrip(".").lower() or "png"
+    with atomic_file(path, "wb") as f:
+        fig.savefig(f, format=fmt, **savefig_kwargs)
+
+
+def write_image(image: Any, path: PathLike) -> None:
+    """Save a PIL image to ``path`` through ``atomic_file`` (the format from the suffix, PNG by default).
+
+    Example:
+        >>> import tempfile
+        >>> from PIL import Image
+        >>> path = Path(tempfile.mkdtemp()) / "dot.png"
+        >>> write_image(Image.new("RGB", (2, 3)), path)
+        >>> Image.open(path).size
+        (2, 3)
+    """
+    fmt = {"jpg": "JPEG"}.get(Path(path).suffix.lstrip(".").lower(), Path(path).suffix.lstrip(".").upper() or "PNG")
+    with atomic_file(path, "wb") as f:
+        image.save(f, format=fmt)
+
+
+def write_safetensors(tensors: dict[str, Any], path: PathLike, metadata: dict[str, str] | None = None) -> None:
+    """Write ``{name: tensor}`` as a ``.safetensors`` file through ``atomic_file`` (never a pickle).
+
+    Example:
+        >>> import tempfile, torch
+        >>> from safetensors.torch import load_file
+        >>> path = Path(tempfile.mkdtemp()) / "w.safetensors"
+        >>> write_safetensors({"w": torch.ones(2)}, path)
+        >>> load_file(path)["w"].tolist()
+        [1.0, 1.0]
+    """
+    from safetensors.torch import save
+
+    data = save(tensors, metadata=metadata)
+    with atomic_file(path, "wb") as f:
+        f.write(data)
+
+
+def append_text(path: PathLike, text: str) -> None:
+    """Append ``text`` (UTF-8) to ``path``, created if missing; a symbolic link there is replaced by a new
+    file, never followed (``O_NOFOLLOW``).
+
+    Example:
+        >>> import tempfile
+        >>> path = Path(tempfile.mkdtemp()) / "log.jsonl"
+        >>> append_text(path, "a\\n"); append_text(path, "b\\n")
+        >>> path.read_text()
+        'a\\nb\\n'
+    """
+    path = Path(path)
+    if path.is_symlink():
+        path.unlink()
+    _WRITTEN.add(os.path.abspath(path))
+    fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | getattr(os, "O_NOFOLLOW", 0), 0o666)
+    with os.fdopen(fd, "a", encoding="utf-8") as f:
+        f.write(text)
 
 
 def read_json(path: PathLike, kind: type | None = None) -> Any:
@@ -219,12 +364,14 @@ def atomic_directory(directory: PathLike, *, keep_others: bool = False) -> Itera
         raise NotADirectoryError(f"Expected a directory path. Received: {str(target)!r} is a file")
     target.parent.mkdir(parents=True, exist_ok=True)
     recover_directory(target)
+    _claim(target)
     tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.tmp-", dir=target.parent))
     try:
         _as_if_created(tmp, directory=True)
         yield tmp
         _fsync_tree(tmp)
-        if keep_others and target.exists():
+        _WRITTEN.update(os.path.abspath(target / p.relative_to(tmp)) for p in tmp.rglob("*") if p.is_file())
+        if keep_others and target.exists() and not target.is_symlink():
             for f in tmp.iterdir():
                 os.replace(f, target / f.name)
             shutil.rmtree(tmp, ignore_errors=True)
@@ -238,7 +385,9 @@ def atomic_directory(directory: PathLike, *, keep_others: bool = False) -> Itera
 def _swap_in(tmp: Path, target: Path) -> None:
     """Rename ``tmp`` to ``target``; an existing ``target`` is moved aside first and deleted last."""
     old: Path | None = None
-    if target.exists():
+    if target.is_symlink():  # a link at the name is replaced, never followed
+        target.unlink()
+    elif target.exists():
         old = target.parent / f".{target.name}.old-{uuid.uuid4().hex[:8]}"
         os.replace(target, old)
     os.replace(tmp, target)

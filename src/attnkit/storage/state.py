@@ -25,10 +25,9 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from safetensors.torch import save_file
 
 from attnkit.errors import CheckpointError
-from attnkit.storage.files import PathLike, atomic_write_text, follow_umask, read_json
+from attnkit.storage.files import PathLike, atomic_write_text, read_json, write_safetensors
 from attnkit.storage.model_dir import read_safetensors
 
 _SCALARS = (str, int, float, bool, type(None))
@@ -94,8 +93,7 @@ def write_state(directory: PathLike, name: str, state: Any) -> None:
     """
     directory = Path(directory)
     tensors, skeleton = encode_state(state)
-    save_file(tensors, str(directory / f"{name}.safetensors"))
-    follow_umask(directory / f"{name}.safetensors")  # safetensors creates it 0600
+    write_safetensors(tensors, directory / f"{name}.safetensors")
     atomic_write_text(directory / f"{name}.json", json.dumps(skeleton) + "\n")
 
 

@@ -38,7 +38,14 @@ import torch
 
 from attnkit.errors import CheckpointError
 from attnkit.models.base import KitModel
-from attnkit.storage import WEIGHTS_FILE, atomic_directory, config_to_dict, read_json, read_model_config
+from attnkit.storage import (
+    WEIGHTS_FILE,
+    atomic_directory,
+    atomic_write_text,
+    config_to_dict,
+    read_json,
+    read_model_config,
+)
 from attnkit.storage.state import read_state, write_state
 from attnkit.training.runtime import get_rng_state
 
@@ -119,7 +126,7 @@ def save_checkpoint(directory: str | os.PathLike[str], model: KitModel, optimize
             write_state(tmp, DATA_STATE, data_state)
             payload["data"] = None
             payload["data_in_file"] = True
-        (tmp / TRAINER_STATE_FILE).write_text(json.dumps(payload, indent=1) + "\n", encoding="utf-8")
+        atomic_write_text(tmp / TRAINER_STATE_FILE, json.dumps(payload, indent=1) + "\n")
     return directory
 
 

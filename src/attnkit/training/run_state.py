@@ -26,7 +26,7 @@ from typing import Any
 
 import torch
 
-from attnkit.storage import atomic_write_text
+from attnkit.storage import append_text, atomic_write_text
 
 LOG_FILE = "train_log.jsonl"
 WINDOW_KEYS = ("loss", "correct", "total", "tokens", "steps")  # summed over a log window
@@ -135,8 +135,7 @@ def append_log(out_dir: Path, record: dict[str, Any]) -> None:
         '{"event": "train", "step": 1}\\n'
     """
     out_dir.mkdir(parents=True, exist_ok=True)
-    with open(out_dir / LOG_FILE, "a", encoding="utf-8") as f:
-        f.write(json.dumps(record) + "\n")
+    append_text(out_dir / LOG_FILE, json.dumps(record) + "\n")
 
 
 def trim_log(out_dir: Path, step: int) -> None:

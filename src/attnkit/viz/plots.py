@@ -123,10 +123,11 @@ def save_figure(fig: Figure, path: str | os.PathLike[str], dpi: int = 100) -> Pa
     ``figsize * dpi`` pixels."""
     path = Path(path)
     fmt = "svg" if path.suffix.lower() == ".svg" else "png"
-    from attnkit.storage import atomic_file  # the one atomic writer (fsync, rename, the user's umask)
+    from attnkit.storage import (
+        write_figure,  # the one writer (fsync, rename, links replaced, the user's umask)
+    )
 
-    with atomic_file(path, "wb") as f:
-        fig.savefig(f, format=fmt, dpi=dpi)
+    write_figure(fig, path, dpi=dpi, format=fmt)
     return path
 
 

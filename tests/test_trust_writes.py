@@ -399,6 +399,8 @@ OUT_COMMANDS = [
     ("experiment-faithfulness", ["experiment", "faithfulness", "--quick"]),
     ("viz-explain", ["viz", "{ws}/run", "abc", "--explain", "attention"]),
     ("bench", ["bench", "functional", "--quick"]),
+    ("lesson-positions", ["lesson", "positions", "--length", "8", "--dim", "4"]),
+    ("lesson-cost", ["lesson", "cost", "--max-length", "64", "--time-budget", "1", "--memory-max", "0"]),
 ]
 
 
@@ -463,6 +465,7 @@ def test_demo_overwrite_replaces_its_own_files_and_keeps_the_users(ws, tmp_path,
 # A re-run into the command's own earlier output replaces it without --overwrite (``make demo`` twice).
 RERUN_CASES = [
     ("viz", ["viz", "{ws}/run", "abc"], "alignment.png"),
+    ("lesson-positions", ["lesson", "positions", "--length", "8", "--dim", "4"], "positions.png"),
     ("demo", ["demo", "--quick", "--steps", "2", "--no-contrast"], "summary.md"),
 ]
 

@@ -136,7 +136,7 @@ def test_quick_alignment_experiment_writes_its_report(tmp_path, capsys):
     (["--models", "bahdanau,bahdanau"], "--models must be distinct comma-separated names among bahdanau"),
     (["--models", ""], "--models must be distinct comma-separated names"),
     (["--steps", "0"], "--steps must be >= 1. Received: 0"),
-    (["--test-size", "-1"], "--test-size must be >= 1. Received: -1"),
+    (["--test-size", "-1"], "--test-size must be >= 0. Received: -1"),
     (["--seeds", "0,0"], "--seeds must be distinct comma-separated integers >= 0"),
 ])
 def test_alignment_experiment_refuses_bad_input_in_one_line_and_writes_nothing(tmp_path, capsys, args, message):

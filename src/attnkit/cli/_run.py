@@ -104,9 +104,9 @@ def check_out_dir(out: Path, own: tuple[str, ...], overwrite: bool, option: str 
     """
     if out.exists() and not out.is_dir():
         raise InputError(f"{option} {str(out)!r} is a file. Expected a directory")
-    check_writable(out, option)
-    if not is_main_process():
+    if not is_main_process():  # only rank 0 writes in out: the others neither probe nor lock it
         return False
+    check_writable(out, option)
     lock_directory(out)
     held = sorted(p.name + ("/" if p.is_dir() and not p.is_symlink() else "") for p in out.iterdir()
                   if p.name not in BOOKKEEPING)

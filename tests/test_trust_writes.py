@@ -401,6 +401,7 @@ OUT_COMMANDS = [
     ("bench", ["bench", "functional", "--quick"]),
     ("lesson-positions", ["lesson", "positions", "--length", "8", "--dim", "4"]),
     ("lesson-cost", ["lesson", "cost", "--max-length", "64", "--time-budget", "1", "--memory-max", "0"]),
+    ("lesson-scores", ["lesson", "scores", "uno dos tres"]),
 ]
 
 

@@ -32,3 +32,14 @@ def test_bad_values_exit_2(tmp_path, capsys, args, message):
     assert main(["lesson", *args, "--out", str(tmp_path / "o")]) == 2
     err = capsys.readouterr().err
     assert message in err and len(err.strip().splitlines()) == 1
+
+
+def test_scores_draws_every_score_function_on_the_course_sentence(tmp_path):
+    assert main(["lesson", "scores", "--out", str(tmp_path / "s")]) == 0
+    assert (tmp_path / "s" / "scores.png").stat().st_size > 10_000
+
+
+def test_scores_refuses_a_text_of_one_word(tmp_path, capsys):
+    assert main(["lesson", "scores", "hola", "--out", str(tmp_path / "s")]) == 2
+    assert "TEXT must have between 2 and 40 words" in capsys.readouterr().err
+    assert not (tmp_path / "s").exists()

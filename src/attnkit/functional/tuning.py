@@ -123,20 +123,22 @@ def shape_class(query: Tensor, key: Tensor, value: Tensor, *, score: str, mask: 
             f"mask={form} causal={int(causal)} grad={int(grad)}")
 
 
+def _score_count(query: Tensor, key: Tensor) -> int:
+    """Score elements of a call: rows (the query's leading dims) x ``Tq`` x ``Tk``."""
+    return query.numel() // max(1, query.shape[-1]) * key.shape[-2]
+
+
 def wanted(query: Tensor, key: Tensor, *, score: object, dropout_p: float, bias: Tensor | None) -> bool:
-    """Whether a call the rules send to ``fused`` is tuned (see the module docstring)."""
-    if not tuning_enabled() or not isinstance(score, str) or dropout_p > 0 or bias is not None:
+    """Whether a call the rules send to ``fused`` is tuned (see the module docstring). The size is checked
+    first: it is the cheapest test and the one a decoding step (a few scores per call) fails."""
+    if _score_count(query, key) < MIN_SCORES or not isinstance(score, str) or dropout_p > 0 or bias is not None:
         return False
-    if torch.compiler.is_compiling() or torch.jit.is_scripting():
-        return False
-    rows = query.numel() // max(1, query.shape[-1] * query.shape[-2])
-    return rows * query.shape[-2] * key.shape[-2] >= MIN_SCORES
+    return tuning_enabled() and not (torch.compiler.is_compiling() or torch.jit.is_scripting())
 
 
 def candidates(query: Tensor, key: Tensor) -> tuple[str, ...]:
     """The paths timed for a call: :data:`CANDIDATES`, without ``reference`` past :data:`MAX_MATERIALISED`."""
-    rows = query.numel() // max(1, query.shape[-1] * query.shape[-2])
-    big = rows * query.shape[-2] * key.shape[-2] > MAX_MATERIALISED
+    big = _score_count(query, key) > MAX_MATERIALISED
     return tuple(p for p in CANDIDATES if not (big and p == "reference"))
 
 
@@ -145,7 +147,7 @@ def _sample(query: Tensor, key: Tensor, value: Tensor, mask: Tensor | None) -> t
     elements, so that timing a large call costs a fraction of one call."""
     n = query.shape[0]
     if query.dim() > 2:
-        per_batch_row = query[0].numel() // query.shape[-1] * key.shape[-2]  # heads x Tq x Tk
+        per_batch_row = _score_count(query[0], key)  # heads x Tq x Tk
         n = max(1, min(n, MEASURE_SCORES // per_batch_row))
 
     def cut(t: Tensor | None) -> Tensor | None:

@@ -35,9 +35,10 @@ def _browser_or_skip():
     return sync_playwright
 
 
-def offline_page(p, tmp_path):
-    """Chromium with one page that may load ``file:`` URLs only: ``(browser, page, outside, errors)``, where
-    ``outside`` collects every other URL the page asked for (blocked) and ``errors`` its script errors."""
+def offline_page(p, tmp_path, allowed=("file:",)):
+    """Chromium with one page that may load URLs of the ``allowed`` schemes only (``file:``; a notebook's
+    inline frame also needs ``about:``): ``(browser, page, outside, errors)``, where ``outside`` collects every
+    other URL the page asked for (blocked) and ``errors`` its script errors."""
     try:
         browser = p.chromium.launch_persistent_context(str(tmp_path / "profile"), executable_path=CHROMIUM,
                                                        args=FLAGS, headless=True,
@@ -46,7 +47,7 @@ def offline_page(p, tmp_path):
         pytest.skip(f"Chromium at {CHROMIUM} could not start: {str(err).splitlines()[0]}")
     outside, errors = [], []
     page = browser.new_page()
-    page.route("**/*", lambda route: route.continue_() if route.request.url.startswith("file:")
+    page.route("**/*", lambda route: route.continue_() if route.request.url.startswith(allowed)
                else (outside.append(route.request.url), route.abort()))
     page.on("pageerror", lambda e: errors.append(str(e)))
     return browser, page, outside, errors

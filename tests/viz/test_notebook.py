@@ -11,7 +11,7 @@ import pytest
 
 from attnkit.viz import show
 from attnkit.viz.explorer import explorer_data, explorer_html
-from tests.viz.test_browser import CHROMIUM, FLAGS, _browser_or_skip, _check_row, _record
+from tests.viz.test_browser import _browser_or_skip, _check_row, _record, offline_page
 
 
 class _Frames(HTMLParser):
@@ -52,17 +52,7 @@ def test_inline_explorer_runs_in_chromium(tmp_path):
     cell.write_text(f"<!doctype html><html><body><div class='output'>{show(rec)._repr_html_()}</div></body></html>",
                     encoding="utf-8")
     with sync_playwright() as p:
-        try:
-            browser = p.chromium.launch_persistent_context(str(tmp_path / "profile"), executable_path=CHROMIUM,
-                                                           args=FLAGS, headless=True,
-                                                           viewport={"width": 1200, "height": 900})
-        except Exception as err:  # noqa: BLE001 - a browser that cannot start is reported as a skip
-            pytest.skip(f"Chromium at {CHROMIUM} could not start: {str(err).splitlines()[0]}")
-        outside, errors = [], []
-        page = browser.new_page()
-        page.route("**/*", lambda route: route.continue_() if route.request.url.startswith(("file:", "about:"))
-                   else (outside.append(route.request.url), route.abort()))
-        page.on("pageerror", lambda e: errors.append(str(e)))
+        browser, page, outside, errors = offline_page(p, tmp_path, allowed=("file:", "about:"))
         page.goto(cell.resolve().as_uri())
         frame = page.frame_locator("iframe")
         frame.locator("body[data-ready='1']").wait_for()

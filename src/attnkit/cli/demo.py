@@ -10,7 +10,6 @@ per link rule under ``alignment_error_rate``) and ``OUT/summary.md``.
 from __future__ import annotations
 
 import time
-from dataclasses import asdict
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -22,8 +21,7 @@ from attnkit.cli._options import DEFAULT_THREADS, Device, Seed, Threads, apply_t
 from attnkit.cli._run import OverwriteOut, check_out_dir, say, start_writing
 from attnkit.cli.main import app
 from attnkit.cli.seq2seq import print_alignment
-from attnkit.errors import InputError
-from attnkit.recipes.demo import QUICK, DemoResult, DemoSettings, demo_markdown, run_demo
+from attnkit.recipes.demo import DemoResult, DemoSettings, demo_markdown, demo_settings, run_demo
 from attnkit.storage import atomic_write_text, write_json
 
 console = Console()
@@ -33,16 +31,7 @@ QUICK_NOTE = ("[yellow]--quick is a smoke test[/]: a tiny model trained for seco
 
 
 def _settings(quick: bool, steps: int | None, time_budget: float | None, contrast: bool) -> DemoSettings:
-    s = DemoSettings(**asdict(QUICK if quick else DemoSettings()))
-    if steps is not None:
-        if steps < 1:
-            raise InputError(f"--steps must be >= 1. Received: {steps}")
-        s.steps = steps
-    if time_budget is not None:
-        if time_budget <= 0:
-            raise InputError(f"--time-budget must be > 0. Received: {time_budget}")
-        s.time_budget = time_budget
-    s.contrast = contrast
+    s = demo_settings(quick, steps, time_budget, contrast)
     s.example_chars = max(10, (console.width - 12) // 2 - 2)  # heatmaps that fit the terminal
     return s
 
@@ -69,7 +58,7 @@ def _write(out: Path, demo: DemoResult) -> list[str]:
 
 
 def _table(summary: dict[str, Any]) -> Table:
-    table = Table(title="held-out dates (never seen in training)")
+    table = Table(title=f"held-out dates (never seen in training), seed {summary['seed']}")
     for col in ("model", "steps", "train s", "exact match", "AER (argmax)"):
         table.add_column(col, justify="right")
     table.add_row("Bahdanau", str(summary["steps"]), f"{summary['train_seconds']:.1f}",
@@ -111,6 +100,6 @@ def demo(
     pngs = _write(out, result)
     console.print(_table(result.summary))
     console.print(f"wrote {out}/model/, {', '.join(pngs)}, summary.json, summary.md "
-                  f"({result.summary['total_seconds']:.1f} s in all)")
+                  f"(seed {seed}, {result.summary['total_seconds']:.1f} s in all)")
     if quick:
         console.print(QUICK_NOTE)

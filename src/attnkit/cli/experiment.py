@@ -9,6 +9,7 @@ standard deviation over the seeds, the exact command line and the machine (CPU m
 
 ``length`` also keeps each seed's two models in ``OUT/seed-<seed>/<attention>/model/`` (``attnkit.load``).
 ``alignment`` also writes ``OUT/alignment-examples.png`` (gold links over every model's attention).
+``demo`` also keeps each seed's Bahdanau model in ``OUT/seed-<seed>/model/``.
 """
 
 from __future__ import annotations
@@ -231,3 +232,34 @@ def alignment(
     chosen, _ = parse_seeds(seeds), apply_threads(threads)
     _run(ctx, alignment_experiment(s, lambda seed: alignment_seed(s, seed, device, lambda m: say(m, console))),
          chosen, out, overwrite)
+
+
+@experiment_app.command("demo")
+def demo(
+    ctx: typer.Context,
+    out: Annotated[Path, typer.Option("--out", help="Where to write demo.json/.md/.png and each seed's Bahdanau "
+                                      "model.")] = Path("attnkit-demo-seeds"),
+    seeds: Seeds = "0,1,2",
+    steps: Annotated[int | None, typer.Option("--steps", help="Most training steps of the Bahdanau model (default "
+                                              "1000, as attnkit demo; patience stops it earlier).")] = None,
+    time_budget: Annotated[float | None, typer.Option("--time-budget", help="Seconds of training per model, a "
+                                                      "safety net (default 600; attnkit demo's 90).")] = None,
+    threads: Threads = 1,
+    quick: Annotated[bool, flag("--quick", help="A smoke test (seconds per seed): tiny models that learn "
+                                "nothing, so its figures mean nothing.")] = False,
+    device: Device = "auto",
+    overwrite: OverwriteOut = False,
+) -> None:
+    """Run attnkit demo once per seed (Bahdanau, no attention, diagonal and uniform references): its table as
+    mean ± sd."""
+    from attnkit.experiments.demo import demo_experiment, demo_seed, experiment_settings
+
+    s = experiment_settings(quick, steps, time_budget)
+    chosen, _ = parse_seeds(seeds), apply_threads(threads)
+
+    def one_seed(seed: int) -> dict:
+        result, tables = demo_seed(s, seed, device, lambda m: say(m, console))
+        result.model.save(out / f"seed-{seed}" / "model")
+        return tables
+
+    _run(ctx, demo_experiment(s, one_seed), chosen, out, overwrite)

@@ -9,6 +9,8 @@
   (the measures: :mod:`attnkit.experiments.faithfulness_measures`).
 - ``alignment`` (``attnkit experiment alignment``): every translator's attention scored against gold alignments
   (AER per link rule, the Transformer's best head chosen on validation), against diagonal and uniform baselines.
+- ``demo`` (``attnkit experiment demo``): ``attnkit demo``'s table (Bahdanau, no attention, diagonal and uniform
+  references) as mean ± sd over seeds, each seed the demo's own recipe (:mod:`attnkit.experiments.demo`).
 """
 
 from attnkit.experiments.alignment import AlignmentSettings, alignment_experiment, alignment_seed

@@ -9,7 +9,9 @@
    pass, each rule of ``attnkit.metrics.LINK_RULES``), a few translations with their alignments, and
    the fixed-context model (``attention="none"``) trained for the same number of steps, for contrast.
 
-``run_demo`` computes all that and returns it; the caller writes files and prints tables.
+``run_demo`` computes all that for one seed and returns it; the caller writes files and prints tables.
+``attnkit demo --seed N`` is one call, ``attnkit experiment demo --seeds 0,1,2``
+(``attnkit.experiments.demo``) the same call per seed.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from typing import Any
 
 import torch
 
+from attnkit.errors import InputError
 from attnkit.models.seq2seq import Seq2Seq
 from attnkit.recipes.alignment import alignment_scores, gold_on_grid
 from attnkit.recipes.common import Log, no_log
@@ -36,8 +39,6 @@ from attnkit.recipes.seq2seq import (
     translate_detailed,
 )
 from attnkit.training.trainer import TrainConfig, TrainResult
-
-CONTRAST_DEADLINE = 140.0  # seconds since the start by which the contrast model must stop training
 
 
 @dataclass
@@ -61,7 +62,8 @@ class DemoSettings:
     steps: int = 1000  # cosine schedule length; training usually stops far earlier (patience)
     eval_every: int = 100
     patience: int | None = 2  # evaluations without improvement before stopping (1.0 cannot be improved)
-    time_budget: float = 90.0  # seconds of training for the attention model
+    time_budget: float = 90.0  # seconds of training for each model
+    contrast_deadline: float | None = 140.0  # seconds since the start by which the contrast model stops (None: none)
     contrast: bool = True  # also train attention="none" with the same number of steps
     examples: int = 4  # translations shown with heatmaps
     example_chars: int = 40  # longest example input (so heatmaps fit the terminal)
@@ -73,11 +75,38 @@ QUICK = DemoSettings(train_size=1_000, valid_size=50, test_size=100, embed_dim=1
                      time_budget=30.0, examples=2, quick=True)
 
 
+def demo_settings(quick: bool = False, steps: int | None = None, time_budget: float | None = None,
+                  contrast: bool = True) -> DemoSettings:
+    """A fresh copy of the demo's recipe (``QUICK`` when ``quick``) with the options given on the command line.
+
+    Example:
+        >>> s = demo_settings(quick=True, steps=7)
+        >>> s.steps, s.quick, QUICK.steps
+        (7, True, 20)
+        >>> demo_settings(time_budget=0)
+        Traceback (most recent call last):
+        ...
+        attnkit.errors.InputError: --time-budget must be > 0. Received: 0
+    """
+    s = DemoSettings(**asdict(QUICK if quick else DemoSettings()))
+    if steps is not None:
+        if steps < 1:
+            raise InputError(f"--steps must be >= 1. Received: {steps}")
+        s.steps = steps
+    if time_budget is not None:
+        if time_budget <= 0:
+            raise InputError(f"--time-budget must be > 0. Received: {time_budget}")
+        s.time_budget = time_budget
+    s.contrast = contrast
+    return s
+
+
 @dataclass
 class DemoResult:
     """What ``run_demo`` returns: the trained model, the examples with alignments, and the summary."""
 
     model: Seq2Seq
+    test: Pairs  # the held-out pairs behind the scores
     examples: list[dict[str, Any]]  # translate_detailed items (input, output, alignment (T_out, S), rows, cols) + gold
     summary: dict[str, Any] = field(default_factory=dict)  # everything summary.json holds
 
@@ -115,14 +144,17 @@ def train_dates_model(attention: str, s: DemoSettings, train: Pairs, valid: Pair
 
 def _contrast(s: DemoSettings, data: tuple[Pairs, Pairs, Pairs], steps: int, start: float, seed: int,
               device: str, log: Log) -> dict[str, Any]:
-    """The no-attention model with the same number of steps; the clock budget keeps the demo < 3 min."""
+    """The no-attention model with the same number of steps; ``s.contrast_deadline`` keeps the demo < 3 min."""
     train, valid, test = data
-    budget = max(10.0, min(s.time_budget, CONTRAST_DEADLINE - (time.perf_counter() - start)))
+    budget = s.time_budget
+    if s.contrast_deadline is not None:
+        budget = max(10.0, min(budget, s.contrast_deadline - (time.perf_counter() - start)))
     base, result = train_dates_model("none", s, train, valid, steps, budget, seed, device, log)
     scores = score(base, test, predict(base, [p[0] for p in test]))
     log(f"no attention, same steps: held-out exact match {scores['exact_match']:.4f}")
     return {"attention": "none", "exact_match": scores["exact_match"], "token_accuracy": scores["token_accuracy"],
-            "steps": result.steps, "train_seconds": round(result.elapsed, 2), "parameters": base.num_parameters()}
+            "steps": result.steps, "train_seconds": round(result.elapsed, 2), "stop_reason": result.stop_reason,
+            "parameters": base.num_parameters()}
 
 
 def run_demo(s: DemoSettings, seed: int = 0, device: str = "auto", log: Log = no_log, section: Log = no_log,
@@ -173,13 +205,14 @@ def run_demo(s: DemoSettings, seed: int = 0, device: str = "auto", log: Log = no
     if s.contrast:
         section("the same budget without attention (one fixed context vector)")
         summary["contrast"] = _contrast(s, data, result.steps, start, seed, device, log)
-    return DemoResult(model, detailed, summary)
+    return DemoResult(model, test, detailed, summary)
 
 
 def demo_markdown(summary: dict[str, Any]) -> str:
     """``summary.md``: the scores table, the examples and how to load the model."""
     lines = ["# attnkit demo: dates -> ISO 8601 with Bahdanau attention", "",
-             f"Held-out test split: {summary['test_size']} dates never seen in training (in any format).", "",
+             f"Seed {summary['seed']} (data, initialisation and batches). Held-out test split: "
+             f"{summary['test_size']} dates never seen in training (in any format).", "",
              "| model | steps | training time (s) | exact match (greedy) | exact match (beam 3) | AER (argmax) |",
              "|---|---:|---:|---:|---:|---:|"]
     rows = [summary] + ([summary["contrast"]] if summary.get("contrast") else [])

@@ -116,7 +116,7 @@ TABLES = (
 )
 PANELS = (
     Panel("models", "model", "exact_match", ("model",), "model", "held-out exact match (greedy)", ylim=(0.0, 1.02)),
-    Panel("models", "model", "aer", ("model",), "model", "AER (argmax; references: fixed links)", ylim=(0.0, 1.02)),
+    Panel("models", "model", "aer", ("model",), "model", "AER (lower is better)", ylim=(0.0, 1.02)),
 )
 
 

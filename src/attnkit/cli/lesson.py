@@ -4,11 +4,12 @@
     attnkit lesson scores --out scores       scores/scores.png: every score function on the course's sentence (seconds)
     attnkit lesson positions --out pos       pos/positions.png (seconds); --model DIR for a trained
                                              model's learned positions
-    attnkit lesson steps --out steps         steps/steps.png: the four steps of attention on a date (about 1 min:
-                                             trains a small Bahdanau model; --model DIR for one of yours)
+    attnkit lesson steps --out steps         steps/steps.png: the four steps of attention on a date (1.5 to 3 min:
+                                             trains a small Bahdanau model; --model DIR for one of yours: seconds)
     attnkit lesson qkv --out qkv             qkv/qkv.png: Q = X W_q, K, V, scores, softmax, output (seconds)
     attnkit lesson keras --out keras         keras/keras.png: attnkit's Attention/MultiHeadAttention beside Keras 3's
     attnkit lesson decoding --out decoding   decoding/decoding.png: p(y) = prod_t p(y_t | y_<t, x), greedy vs beam
+                                             (the same small model: 1.5 to 3 min, or seconds with --model DIR)
     attnkit lesson masks --out masks         masks/masks.png: teacher forcing, causal and padding masks, a tiny
                                              Transformer's three attentions (seconds)
     attnkit lesson mlm --out mlm             mlm/mlm.png: BERT's masked LM (15%, 80/10/10) and next-sentence pairs
@@ -158,11 +159,12 @@ def _words(text: str, fewest: int, most: int = 40) -> list[str]:
 
 
 def _save(fig, out: Path, names: tuple[str, ...], overwrite: bool) -> None:
-    """Write the lesson's picture ``out/names[0]`` (after the ``--out`` guard's last check) and print its path."""
-    from attnkit.viz.plots import save_figure
+    """Write the lesson's picture ``out/names[0]`` (after the ``--out`` guard's last check; a 256-colour PNG,
+    small enough for a web page) and print its path."""
+    from attnkit.viz.panels import save_palette_png
 
     start_writing(out, names, overwrite)
-    print(save_figure(fig, out / names[0]))
+    print(save_palette_png(fig, out / names[0]))
 
 
 def _seq2seq(model_dir: Path | None, steps: int, time_budget: float, threads: int):
@@ -190,7 +192,7 @@ def steps(
     model_dir: Model = None,
     step: Annotated[int | None, typer.Option("--step", help="The output step drawn in steps 2-4 (1 = the first "
                                              "output token; default: the step whose weights peak highest).")] = None,
-    train_steps: TrainSteps = 300,
+    steps: TrainSteps = 300,
     time_budget: Budget = 120.0,
     threads: Threads = 1,
     overwrite: OverwriteOut = False,
@@ -201,7 +203,7 @@ def steps(
     from attnkit.viz.panels import panels_figure
 
     check_out_dir(out, STEP_NAMES, overwrite)
-    model, note = _seq2seq(model_dir, train_steps, time_budget, threads)
+    model, note = _seq2seq(model_dir, steps, time_budget, threads)
     r = attention_steps(model, text)
     if step is not None and not 1 <= step <= len(r["output"]):
         raise InputError(f"--step must be between 1 and {len(r['output'])} (the output's tokens). Received: {step}")
@@ -270,7 +272,7 @@ def decoding(
     out: Out = Path("attnkit-lesson-decoding"),
     model_dir: Model = None,
     beam: Annotated[int, typer.Option("--beam", help="Beam size K of the beam search beside greedy (2 to 16).")] = 4,
-    train_steps: TrainSteps = 300,
+    steps: TrainSteps = 300,
     time_budget: Budget = 120.0,
     threads: Threads = 1,
     overwrite: OverwriteOut = False,
@@ -283,7 +285,7 @@ def decoding(
     if not 2 <= beam <= 16:
         raise InputError(f"--beam must be between 2 and 16. Received: {beam}")
     check_out_dir(out, DECODING_NAMES, overwrite)
-    model, note = _seq2seq(model_dir, train_steps, time_budget, threads)
+    model, note = _seq2seq(model_dir, steps, time_budget, threads)
     r = decoding_lesson(model, text, beam)
     fig = panels_figure(decoding_panels(r), columns=2, note=f"{note}; input {text!r}",
                         title="Step-by-step inference: the decoder gives p(y_t | y_<t, x), the output's probability "
@@ -295,7 +297,7 @@ def decoding(
 @lesson_app.command("masks")
 def masks(
     out: Out = Path("attnkit-lesson-masks"),
-    train_steps: Annotated[int, typer.Option("--steps", help="Training steps of the tiny Transformer (1 to "
+    steps: Annotated[int, typer.Option("--steps", help="Training steps of the tiny Transformer (1 to "
                                              "2000).")] = 150,
     threads: Threads = 1,
     overwrite: OverwriteOut = False,
@@ -305,11 +307,11 @@ def masks(
     from attnkit.recipes.lesson_masks import masks_lesson, masks_panels
     from attnkit.viz.panels import panels_figure
 
-    if not 1 <= train_steps <= 2000:
-        raise InputError(f"--steps must be between 1 and 2000. Received: {train_steps}")
+    if not 1 <= steps <= 2000:
+        raise InputError(f"--steps must be between 1 and 2000. Received: {steps}")
     check_out_dir(out, MASK_NAMES, overwrite)
     apply_threads(threads)
-    r = masks_lesson(train_steps)
+    r = masks_lesson(steps)
     fig = panels_figure(masks_panels(r), columns=3, title="The Transformer: teacher forcing, padding and causal "
                         "masks, and its three attentions", note=f"a one-layer, two-head Transformer trained here "
                         f"for {len(r['losses'])} steps on 5 pairs (it memorises them; final loss "
@@ -339,7 +341,7 @@ def mlm(
 @lesson_app.command("gpt")
 def gpt(
     out: Out = Path("attnkit-lesson-gpt"),
-    train_steps: Annotated[int, typer.Option("--steps", help="Training steps of the tiny GPT (1 to 2000).")] = 200,
+    steps: Annotated[int, typer.Option("--steps", help="Training steps of the tiny GPT (1 to 2000).")] = 200,
     threads: Threads = 1,
     overwrite: OverwriteOut = False,
 ) -> None:
@@ -348,11 +350,11 @@ def gpt(
     from attnkit.recipes.lesson_gpt import gpt_lesson, gpt_panels
     from attnkit.viz.panels import panels_figure
 
-    if not 1 <= train_steps <= 2000:
-        raise InputError(f"--steps must be between 1 and 2000. Received: {train_steps}")
+    if not 1 <= steps <= 2000:
+        raise InputError(f"--steps must be between 1 and 2000. Received: {steps}")
     check_out_dir(out, GPT_NAMES, overwrite)
     apply_threads(threads)
-    r = gpt_lesson(steps=train_steps)
+    r = gpt_lesson(steps=steps)
     fig = panels_figure(gpt_panels(r), columns=2, title="GPT: each word attends to the words before it and predicts "
                         "the next one", note=f"a one-layer, two-head word-level GPT trained here for "
                         f"{len(r['losses'])} steps on 6 sentences (it memorises them; final loss "

@@ -97,7 +97,7 @@ def decoding_panels(r: dict[str, Any]) -> list[MatrixPanel | CurvePanel]:
                     g["states"].numpy(), rows=rows, xlabel="dimension of s_t", ylabel="step t: token chosen",
                     scale="value of s_t", diverging=True),
         CurvePanel("joint probability, step by step: log p(y|x) = sum_t log p(y_t | y_<t, x)", series,
-                   xlabel="step t", ylabel="cumulative log p(y_<=t | x)", legend_at="lower left"),
+                   xlabel="step t", ylabel="cumulative log p(y_<=t | x)", legend_at="upper right"),
         CurvePanel(f"the least sure step, t = {worst + 1}: its {len(top.indices)} most likely next tokens",
                    {f"p(. | y_<{worst + 1}, x)": (list(range(len(top.indices))), top.values.tolist())},
                    xlabel="candidate next token", ylabel="probability",

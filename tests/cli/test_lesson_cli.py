@@ -66,6 +66,7 @@ def test_quick_lessons_write_their_picture(tmp_path, command, extra):
     assert (out / f"{command}.png").stat().st_size > 10_000
 
 
+@pytest.mark.slow  # importing Keras takes seconds; tests/recipes/test_lesson_keras.py checks the numbers
 def test_keras_lesson_prints_the_difference(tmp_path, capsys):
     pytest.importorskip("keras")
     assert main(["lesson", "keras", "Ana va", "--out", str(tmp_path / "k")]) == 0

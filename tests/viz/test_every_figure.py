@@ -18,6 +18,7 @@ from attnkit.experiments.harness import Experiment, Panel, Table, aggregate, fig
 from attnkit.experiments.length import PANELS, TABLES
 from attnkit.viz import lessons
 from attnkit.viz.figures import heads_grid_figure, heatmaps_figure, token_figure
+from attnkit.viz.panels import example_panels, panels_figure
 from attnkit.viz.plots import alignment_figure, line_figure
 from attnkit.viz.record import AttentionRecord
 from attnkit.viz.report import regions_figure
@@ -68,6 +69,7 @@ FIGURES = {
     "figure (experiment harness)": (_harness, False),
     "cost_figure": (lambda: lessons.cost_figure(lessons.example_cost_rows()), False),
     "positions_figure": (lambda: lessons.positions_figure(lessons.example_encodings()), True),
+    "panels_figure": (lambda: panels_figure(example_panels(), title=LONG, note=LONG, columns=2), True),
     "words_figure": (lambda: words_figure([0.5, -0.2, 0.1], ["stocks", "fell", "sharply"], title=LONG), True),
 }
 RASTERS = {"examples_figure": "pastes alignment_figure pictures (checked above) as images, one per model and task"}

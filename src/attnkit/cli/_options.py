@@ -164,6 +164,8 @@ OPTION_BOUNDS: dict[str, tuple[float, float, bool]] = {
     **dict.fromkeys(("--max-length", "--length"), (1, _LENGTH, False)),  # attnkit lesson: narrower checks there
     "--memory-max": (0, _LENGTH, False),
     "--dim": (1, _WIDTH, False),
+    "--pairs": (1, _LENGTH, False),
+    "--symbols": (2, _VOCAB, False),
 }
 
 

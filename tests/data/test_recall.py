@@ -20,7 +20,7 @@ def test_shapes_and_token_ranges():
     ids, scored = _batch()
     assert ids.shape == (B, T) and ids.dtype == torch.int64
     assert scored.shape == (B, T - 1) and scored.dtype == torch.bool
-    assert int(ids.min()) >= 0 and int(ids.max()) < K + V
+    assert int(ids.min()) >= 0 and int(ids.max()) <= K + V  # K + V: the filler
     assert scored.sum(dim=1).tolist() == [P] * B
 
 
@@ -69,3 +69,11 @@ def test_sizes_that_do_not_fit_are_refused(length, pairs, keys, values, message)
     with pytest.raises(InputError) as err:
         recall_batch(2, length, pairs, keys, values, torch.Generator().manual_seed(0))
     assert message in str(err.value)
+
+
+def test_every_other_position_holds_the_filler_token():
+    ids, scored = _batch(3)
+    for row, marks in zip(ids.tolist(), scored.tolist(), strict=True):
+        asked = {t for t, m in enumerate(marks) if m} | {t + 1 for t, m in enumerate(marks) if m}
+        rest = [row[t] for t in range(2 * P, T) if t not in asked]
+        assert rest == [K + V] * (T - 2 * P - 2 * P)

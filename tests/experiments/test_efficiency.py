@@ -94,7 +94,7 @@ def test_a_short_mqar_run_reports_accuracy_and_chance():
     model, row = train_run("sliding_window", "mqar", 24, s, seed=0)
     assert (row["kind"], row["task"], row["length"]) == ("sliding_window", "mqar", 24)
     assert 0.0 <= row["accuracy"] <= 1.0 and row["chance"] == pytest.approx(1 / 11)
-    assert model.config.vocab_size == 22  # 11 keys, 11 values
+    assert model.config.vocab_size == 23  # 11 keys, 11 values, the filler
 
 
 def test_the_quick_form_says_it_is_a_smoke_test():

@@ -125,9 +125,9 @@ def efficiency(
                                               "associative recall, long range; the default), copy (long range), "
                                               "local.")] = None,
     lengths: Annotated[str | None, typer.Option("--lengths", help="Comma-separated training lengths "
-                                                "(default 64,128,256; quick 64,128).")] = None,
+                                                "(default 16,32,64; quick 16,32).")] = None,
     timing_lengths: Annotated[str | None, typer.Option("--timing-lengths", help="Comma-separated lengths of "
-                                                       "the attention-only timing (default 256 .. 16384).")] = None,
+                                                       "the attention-only timing (default 256,1024,4096).")] = None,
     steps: Annotated[int | None, typer.Option("--steps", help="Training steps of each run.")] = None,
     batch_size: Annotated[int | None, typer.Option("--batch-size", help="Sequences per batch.")] = None,
     d_model: Annotated[int | None, typer.Option("--d-model", help="Model width of the GPT.")] = None,

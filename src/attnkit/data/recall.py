@@ -2,16 +2,18 @@
 
 A sequence starts with ``P`` key-value pairs ``k_1 v_1 k_2 v_2 .. k_P v_P`` (keys distinct, values distinct),
 and its second half asks every key once, in random order, each query followed by the value bound to it
-earlier; the other positions hold random tokens. A language model is scored on the answers only: the token
-after each query, predictable only by finding the query's key among the pairs and reading the value beside
-it (chance ``1 / V``). Token ids: keys ``0 .. K - 1``, values ``K .. K + V - 1`` (vocabulary ``K + V``)::
+earlier; the other positions hold one filler token. A language model is scored on the answers only: the
+token after each query, predictable only by finding the query's key among the pairs and reading the value
+beside it (chance ``1 / V``). Token ids: keys ``0 .. K - 1``, values ``K .. K + V - 1``, the filler ``K + V``
+(vocabulary ``K + V + 1``)::
 
     position   0   1   2   3  ..  2P-1 | .. T/2 ..                       T - 1
-    token      k3  v7  k0  v2 ..  v5   | x  k0  v2  x  x  k3  v7  x .. x
+    token      k3  v7  k0  v2 ..  v5   | _  k0  v2  _  _  k3  v7  _ .. _
                                             ^ query, answer ^
 
-As in Zoology, the filler tokens are random over the whole vocabulary and each key is queried once; unlike
-Zoology (which draws each query's gap from a power law favouring short gaps), queries sit at random even
+As in Zoology each key is queried once; the filler is Zoology's ``random_non_queries=False`` form (random
+filler over a vocabulary this small would repeat keys between the queries, each a false match of a query);
+unlike Zoology (which draws each query's gap from a power law favouring short gaps), queries sit at random even
 offsets of the second half, so every query is at least :func:`min_distance` tokens after its pair: a
 model whose attention reaches fewer tokens back (a sliding window of ``w`` keys over ``L`` layers reaches
 ``w * L``) cannot answer from the pair itself.
@@ -77,7 +79,7 @@ def recall_batch(batch: int, length: int, pairs: int, keys: int, values: int,
         gen: the random source (seed it for the same sequences).
 
     Returns:
-        ``ids`` ``(B, T)`` int64 and ``scored`` ``(B, T - 1)`` bool: ``scored[b, t]`` is True when
+        ``ids`` ``(B, T)`` int64 (the filler is ``K + V``) and ``scored`` ``(B, T - 1)`` bool: ``scored[b, t]`` is True when
         ``ids[b, t + 1]`` is an answer (``ids[b, t]`` its query), P per row.
     """
     check_recall(length, pairs, keys, values)
@@ -85,7 +87,7 @@ def recall_batch(batch: int, length: int, pairs: int, keys: int, values: int,
     slots = (length - start) // 2  # query positions start, start + 2, ..: each with its answer after it
     key = _distinct(batch, pairs, keys, gen)  # (B, P)
     value = keys + _distinct(batch, pairs, values, gen)  # (B, P)
-    ids = torch.randint(0, keys + values, (batch, length), generator=gen)  # (B, T) filler
+    ids = torch.full((batch, length), keys + values, dtype=torch.int64)  # (B, T) filler
     ids[:, 0:2 * pairs:2], ids[:, 1:2 * pairs:2] = key, value
     query = start + 2 * _distinct(batch, pairs, slots, gen)  # (B, P) positions, pair i asked at query[:, i]
     ids.scatter_(1, query, key)

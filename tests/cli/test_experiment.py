@@ -81,6 +81,27 @@ def test_quick_efficiency_experiment_reports_mean_and_sd_over_seeds(tmp_path, ca
     assert "Crossover" in md and " ± " in md and report["command"] in md and "Not measured in this run." in md
 
 
+def test_quick_efficiency_experiment_on_mqar_says_it_is_a_smoke_test(tmp_path, capsys):
+    out = tmp_path / "eff"
+    args = ["experiment", "efficiency", "--quick", "--out", str(out), "--kinds", "full,sliding_window",
+            "--tasks", "mqar", "--lengths", "20", "--timing-lengths", "64", "--steps", "2", "--batch-size", "3",
+            "--symbols", "6", "--pairs", "5", "--window", "4", "--no-memory", "--seeds", "0", "--split", "valid"]
+    assert main(args) == 0
+    assert "--quick is a smoke test" in capsys.readouterr().out
+    report = json.loads((out / "efficiency.json").read_text())
+    assert "smoke test" in report["title"] and "smoke test" in (out / "efficiency.md").read_text()
+    assert (report["settings"]["pairs"], report["settings"]["symbols"], report["settings"]["split"]) == (5, 6, "valid")
+    runs = report["tables"]["runs"]
+    assert [(r["task"], r["kind"], r["length"]) for r in runs] == [("mqar", "full", 20), ("mqar", "sliding_window", 20)]
+    assert all(r["chance"]["mean"] == pytest.approx(1 / 6) and 0 <= r["accuracy"]["mean"] <= 1 for r in runs)
+
+
+def test_efficiency_experiment_refuses_pairs_that_do_not_fit_the_length(tmp_path, capsys):
+    assert main(["experiment", "efficiency", "--lengths", "32", "--pairs", "9", "--out", str(tmp_path / "x")]) == 2
+    assert "4 * pairs <= length" in capsys.readouterr().err
+    assert not (tmp_path / "x").exists()
+
+
 def test_efficiency_experiment_rejects_an_unknown_kind(tmp_path, capsys):
     assert main(["experiment", "efficiency", "--kinds", "full,sparse", "--out", str(tmp_path / "x")]) == 2
     assert "--kinds must be a non-empty subset of full, sliding_window" in capsys.readouterr().err

@@ -166,6 +166,8 @@ OPTION_BOUNDS: dict[str, tuple[float, float, bool]] = {
     "--dim": (1, _WIDTH, False),
     "--step": (1, _LENGTH, False),  # attnkit lesson steps: the output step drawn
     "--head": (1, 1024, False),  # attnkit lesson qkv: narrower check there (MiniLM's 12)
+    "--pairs": (1, _LENGTH, False),
+    "--symbols": (2, _VOCAB, False),
 }
 
 

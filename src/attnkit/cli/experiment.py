@@ -122,12 +122,13 @@ def efficiency(
     quick: Annotated[bool, flag("--quick", help="A small run of a minute or two per seed (a smoke test).")] = False,
     kinds: Annotated[str | None, typer.Option("--kinds", help="Comma-separated kinds (default: full, "
                                               "sliding_window, block_sparse, linear, performer).")] = None,
-    tasks: Annotated[str | None, typer.Option("--tasks", help="Comma-separated tasks: copy (long range), "
+    tasks: Annotated[str | None, typer.Option("--tasks", help="Comma-separated tasks: mqar (multi-query "
+                                              "associative recall, long range; the default), copy (long range), "
                                               "local.")] = None,
     lengths: Annotated[str | None, typer.Option("--lengths", help="Comma-separated training lengths "
-                                                "(default 64,128,256,512; quick 64,128).")] = None,
+                                                "(default 16,32,64; quick 16,32).")] = None,
     timing_lengths: Annotated[str | None, typer.Option("--timing-lengths", help="Comma-separated lengths of "
-                                                       "the attention-only timing (default 256 .. 16384).")] = None,
+                                                       "the attention-only timing (default 256,1024,4096).")] = None,
     steps: Annotated[int | None, typer.Option("--steps", help="Training steps of each run.")] = None,
     batch_size: Annotated[int | None, typer.Option("--batch-size", help="Sequences per batch.")] = None,
     d_model: Annotated[int | None, typer.Option("--d-model", help="Model width of the GPT.")] = None,
@@ -135,6 +136,11 @@ def efficiency(
     layers: Annotated[int | None, typer.Option("--layers", help="Blocks.")] = None,
     window: Annotated[int | None, typer.Option("--window", help="Sliding window: keys on each side.")] = None,
     lr: Annotated[float | None, typer.Option("--lr", help="Peak learning rate.")] = None,
+    symbols: Annotated[int | None, typer.Option("--symbols", help="Symbols of copy/local; keys and values of "
+                                                "mqar (chance 1/symbols).")] = None,
+    pairs: Annotated[int | None, typer.Option("--pairs", help="mqar: key-value pairs per sequence.")] = None,
+    split: Annotated[str, typer.Option("--split", help="Held-out sequences scored: test (the report) or valid "
+                                       "(for choosing settings).")] = "test",
     memory: Annotated[bool, flag("--memory/--no-memory", help="Measure each training step's peak memory in a "
                                  "child process.")] = True,
     threads: Threads = 1,
@@ -145,7 +151,8 @@ def efficiency(
     s = EfficiencySettings().quick() if quick else EfficiencySettings()
     given = {"kinds": _names(kinds), "tasks": _names(tasks), "lengths": _ints(lengths, "--lengths"),
              "timing_lengths": _ints(timing_lengths, "--timing-lengths"), "steps": steps, "batch_size": batch_size,
-             "d_model": d_model, "heads": heads, "layers": layers, "window": window, "lr": lr, "memory": memory}
+             "d_model": d_model, "heads": heads, "layers": layers, "window": window, "lr": lr, "memory": memory,
+             "symbols": symbols, "pairs": pairs, "split": split}
     s = EfficiencySettings(**{**s.__dict__, **{k: v for k, v in given.items() if v is not None}})
     s.check()
     chosen = parse_seeds(seeds)

@@ -164,6 +164,9 @@ OPTION_BOUNDS: dict[str, tuple[float, float, bool]] = {
     **dict.fromkeys(("--max-length", "--length"), (1, _LENGTH, False)),  # attnkit lesson: narrower checks there
     "--memory-max": (0, _LENGTH, False),
     "--dim": (1, _WIDTH, False),
+    "--epochs": (1, 10_000, False),  # attnkit experiment classifier
+    "--words": (1, _LENGTH, False),
+    "--jaccard": (0.0, 1.0, True),
 }
 
 

@@ -38,7 +38,12 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from attnkit.data.near_duplicates import NEAR_DUPLICATE_JACCARD, check_threshold, max_jaccard, near_duplicate_pairs
+from attnkit.data.near_duplicates import (
+    NEAR_DUPLICATE_JACCARD,
+    check_threshold,
+    max_jaccard,
+    near_duplicate_pairs,
+)
 from attnkit.data.news import BBC_NEWS, LabeledTexts
 from attnkit.errors import InputError
 from attnkit.experiments.harness import Experiment, Panel, Rows, Table

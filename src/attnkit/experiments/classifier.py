@@ -44,7 +44,7 @@ from attnkit.data.near_duplicates import (
     max_jaccard,
     near_duplicate_pairs,
 )
-from attnkit.data.news import BBC_NEWS, LabeledTexts
+from attnkit.data.news import BBC_NEWS, LabeledTexts, load_labeled_texts
 from attnkit.errors import InputError
 from attnkit.experiments.harness import Experiment, Panel, Rows, Table
 from attnkit.recipes.classifier import (
@@ -113,6 +113,10 @@ class ClassifierSettings:
         except ValueError:
             raise InputError(f"--jaccard must be in (0, 1]. Received: {self.jaccard}") from None
         check_baselines(("minilm",) if self.minilm else ())
+        data = load_labeled_texts(self.data)  # a missing or broken file: one line naming it, before any writing
+        if len(data.classes) < 2:
+            raise InputError(f"{data.source}: every text has the label {data.classes[0]!r}. Expected at least 2 "
+                             "classes")
 
     def budget(self) -> str:
         """The budget in one sentence, for the report."""

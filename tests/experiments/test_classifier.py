@@ -90,7 +90,7 @@ def test_quick_run_fine_tunes_minilm_with_validation_selection(tmp_path):
     (minilm,) = [r for r in rows["accuracy"] if r["model"] == NAMES["minilm"]]
     assert 0.0 <= minilm["test_accuracy"] <= 1.0 and 0.0 <= minilm["validation_accuracy"] <= 1.0
     (choice,) = [r for r in rows["choices"] if r["model"] == NAMES["minilm"]]
-    assert choice["best_epoch"] == 1.0 and choice["pieces_cut"] > 0.5  # 16 words never fit in 12 pieces
+    assert 0 < choice["best_epoch"] <= 1.0 and choice["pieces_cut"] > 0.5  # 16 words never fit in 12 pieces
 
 
 def test_first_words_keeps_labels_and_lines():

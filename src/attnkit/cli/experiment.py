@@ -245,10 +245,10 @@ def classifier(
     data: Annotated[str, typer.Option("--data", help="bbc-news (the built-in corpus) or a text,label CSV "
                                       "file.")] = "bbc-news",
     words: Annotated[int | None, typer.Option("--words", help="Every model reads the first N words of each text "
-                                              "(default 48).")] = None,
+                                              "(default 32).")] = None,
     epochs: Annotated[int | None, typer.Option("--epochs", help="Passes of the attention classifier and MiniLM "
-                                               "over the training texts, the best by validation kept (default "
-                                               "2).")] = None,
+                                               "over the training texts, validation checked twice per epoch and "
+                                               "the best checkpoint kept (default 1).")] = None,
     batch_size: Annotated[int | None, typer.Option("--batch-size", help="Texts per update of both (default "
                                                    "16).")] = None,
     lr: Annotated[float | None, typer.Option("--lr", help="The attention classifier's peak learning rate "

@@ -156,7 +156,7 @@ def _minilm_accuracy(model: nn.Module, ids: list[list[int]], labels: list[int], 
 def minilm_baseline(train: LabeledTexts, test: LabeledTexts, classes: list[str], *, epochs: float = 1.0,
                     max_len: int = 128, batch_size: int = 16, lr: float = 1e-4, seed: int = 0,
                     device: str = "auto", progress: bool = False,
-                    valid: LabeledTexts | None = None) -> BaselineResult:
+                    valid: LabeledTexts | None = None, checks_per_epoch: int = 1) -> BaselineResult:
     """Fine-tune all-MiniLM-L6-v2 with a classification head on ``train``; accuracy on ``test``.
 
     Args:
@@ -165,8 +165,9 @@ def minilm_baseline(train: LabeledTexts, test: LabeledTexts, classes: list[str],
         epochs: passes over ``train`` (steps = ``ceil(epochs * len(train) / batch_size)``).
         max_len: word pieces per text (``[CLS]`` and ``[SEP]`` included; the rest is cut).
         batch_size, lr, seed, device, progress: the trainer's settings (cosine schedule, 10% warmup).
-        valid: validation texts: accuracy on them after every epoch (and at the last step); the best
-            model is kept (validation selection). None: the last model is kept.
+        valid: validation texts: accuracy on them ``checks_per_epoch`` times per epoch (every
+            ``ceil(steps per epoch / checks_per_epoch)`` steps, and at the last step); the best model is kept
+            (validation selection). None: the last model is kept.
 
     Returns:
         A :class:`BaselineResult`; ``seconds`` is the fine-tuning time (validation checks included, test
@@ -202,7 +203,7 @@ def minilm_baseline(train: LabeledTexts, test: LabeledTexts, classes: list[str],
 
     evaluate = check if v_ids else None
     config = TrainConfig(steps=steps, lr=lr, schedule="cosine", warmup_steps=steps // 10,
-                         eval_every=min(steps, per_epoch) if evaluate else steps, log_every=max(1, steps // 10),
+                         eval_every=min(steps, math.ceil(per_epoch / max(1, checks_per_epoch))) if evaluate else steps, log_every=max(1, steps // 10),
                          seed=seed, device=device, progress=progress, metric="accuracy", mode="max")
     result = Trainer(step, config, LabelBatchStream(ids, labels, batch_size, seed, tok.pad_id),
                      evaluate=evaluate).fit()

@@ -168,6 +168,9 @@ OPTION_BOUNDS: dict[str, tuple[float, float, bool]] = {
     "--head": (1, 1024, False),  # attnkit lesson qkv: narrower check there (MiniLM's 12)
     "--pairs": (1, _LENGTH, False),
     "--symbols": (2, _VOCAB, False),
+    "--epochs": (1, 10_000, False),  # attnkit experiment classifier
+    "--words": (1, _LENGTH, False),
+    "--jaccard": (0.0, 1.0, True),
 }
 
 

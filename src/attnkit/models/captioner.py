@@ -100,9 +100,9 @@ class CaptionerConfig:
     dropout: float = 0.3  # before the output layer
     doubly_stochastic: float = 0.01  # lambda of the penalty (soft); per-word CE here, so ~ the paper's lambda / T
     sharpness: float = 0.0  # soft: + sharpness * mean entropy of alpha_t over real words (favours one place)
-    reinforce_weight: float = 1.0  # lambda_r (hard attention), reached after reinforce_warmup training steps
+    reinforce_weight: float = 0.1  # lambda_r (hard attention), reached after reinforce_warmup training steps
     entropy_weight: float = 0.01  # lambda_e (hard attention) at the start, halved every entropy_half_life steps
-    reinforce_warmup: int = 0  # hard attention: lambda_r grows linearly from 0 over this many steps (0: at once)
+    reinforce_warmup: int = 100  # hard attention: lambda_r grows linearly from 0 over this many steps (0: at once)
     entropy_half_life: int = 0  # hard attention: 0 keeps lambda_e constant
     expected_share: float = 0.5  # hard attention: share of training captions that use the expected context
     hard_samples: int = 4  # K: hard attention reads each other caption K times (leave-one-out baseline)

@@ -164,6 +164,8 @@ OPTION_BOUNDS: dict[str, tuple[float, float, bool]] = {
     **dict.fromkeys(("--max-length", "--length"), (1, _LENGTH, False)),  # attnkit lesson: narrower checks there
     "--memory-max": (0, _LENGTH, False),
     "--dim": (1, _WIDTH, False),
+    "--folds": (2, _COUNT, False),  # attnkit experiment captioner: at most its object pairs, checked there
+    "--scenes-per-pair": (1, _COUNT, False),
 }
 
 

@@ -20,7 +20,8 @@ width, ``D`` LSTM width, ``A`` additive-attention width, ``V`` vocabulary.
    soft: ``z_t = beta_t sum_i alpha_ti a_i`` with the gate ``beta_t = sigmoid(f_beta(h_{t-1}))``;
    hard: ``z_t = beta_t a_{s_t}``, ``s_t ~ Categorical(alpha_t)`` in training (argmax otherwise), drawn by
    :func:`attnkit.functional.hard_attention`; a share ``expected_share`` of the captions of a training batch
-   uses the soft context instead (as the authors' code does). ``attention_mode`` chooses.
+   uses the soft context instead (as the authors' code does); uniform (no attention, a baseline):
+   ``z_t = beta_t mean_i a_i``. ``attention_mode`` chooses.
 4. ``(h_t, c_t) = LSTM([E y_{t-1}; z_t], (h_{t-1}, c_{t-1}))``;
    ``p(y_t) = softmax(L_o(E y_{t-1} + L_h h_t + L_z z_t))`` (the paper's deep output).
 
@@ -60,6 +61,7 @@ from attnkit.models.captioner_parts import (
     INIT_STATES,
     PLACE_ENCODINGS,
     PLACE_IN,
+    UniformMode,
     attention_mode,
 )
 from attnkit.models.image_encoders import ENCODERS, FEATURE_STRIDES, build_encoder
@@ -78,7 +80,7 @@ class CaptionerConfig:
 
     vocab_size: int = 0  # V, with the special tokens
     encoder: str = "efficientnet-lite0"  # one of ENCODERS
-    attention_mode: str = "soft"  # "soft" (deterministic, the expected context) or "hard" (one sampled region)
+    attention_mode: str = "soft"  # "soft" (the expected context), "hard" (one sampled region) or "uniform" (the mean)
     image_size: int = 224  # S: images are resized to S x S (a multiple of 32 for EfficientNet)
     grid: int = 7  # small-cnn's grid side; EfficientNet's is image_size // feature_stride
     feature_stride: int = 16  # EfficientNet: 16 = the 14 x 14 x 112 map at 224 px (local), 32 = the 7 x 7 x 1280 one
@@ -221,6 +223,8 @@ class Captioner(KitModel):
         h, a, proj = state["h"], state["a"], state["proj"]
         expected_context, alignment = self.attn(h, a, projected_keys=proj)  # (N, Da), (N, L): sum_i alpha_i a_i
         context, sample_lp = self.mode.context(self.attn, h, state, expected_context, expected, self.training)
+        if isinstance(self.mode, UniformMode):  # no attention: every region weighs 1 / L
+            alignment = torch.full_like(alignment, 1.0 / alignment.shape[-1])
         z = torch.sigmoid(self.f_beta(h)) * context  # (N, Da), gated by beta_t
         emb = self.embed(y_prev)  # (N, E)
         h, c = self.lstm(torch.cat([emb, z], dim=-1), (h, state["c"]))

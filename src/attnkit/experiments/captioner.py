@@ -50,7 +50,7 @@ from attnkit.data.captions import CaptionStream
 from attnkit.data.images import resize_rgb
 from attnkit.data.scenes import PHOTOS, UNSEEN_PHOTOS, Scene, pair_folds, pair_scenes, photo
 from attnkit.errors import InputError
-from attnkit.experiments.harness import Experiment, Panel, Rows, Table
+from attnkit.experiments.harness import Experiment, Panel, Table
 from attnkit.metrics import bleu, exact_match
 from attnkit.models.captioner import ATTENTION_MODES, Captioner
 from attnkit.models.image_encoders import ENCODERS, FEATURE_STRIDES

@@ -87,8 +87,9 @@ class CaptionerSettings:
     encoder: str = "efficientnet-lite0"
     image_size: int = 224
     feature_stride: int = 16  # 16: EfficientNet-Lite0's 14 x 14 x 112 map at 224 px
-    hidden_dim: int = 256
+    hidden_dim: int = 256  # D, the LSTM state
     embed_dim: int = 128
+    attention_dim: int = 256  # Da and A: the annotation vectors and the additive attention
     penalty: float = 0.01  # the doubly stochastic penalty (soft)
     seed: int = 0  # the division into folds and the scenes
     is_quick: bool = False
@@ -97,6 +98,7 @@ class CaptionerSettings:
         """The same settings shrunk to a smoke test (seconds per fold; the models learn nothing)."""
         return CaptionerSettings(**{**asdict(self), "scenes_per_pair": 1, "steps": 3, "batch_size": 16, "evals": 1,
                                     "encoder": "small-cnn", "image_size": 64, "hidden_dim": 16, "embed_dim": 8,
+                                    "attention_dim": 16,
                                     "is_quick": True})
 
     def check(self) -> None:
@@ -149,7 +151,8 @@ def _spec(s: CaptionerSettings, mode: str, seed: int) -> CaptionRunSpec:
 
 def _model_config(s: CaptionerSettings) -> dict[str, Any]:
     grid = {"grid": 4, "cnn_channels": 16} if s.encoder == "small-cnn" else {}
-    return {"hidden_dim": s.hidden_dim, "embed_dim": s.embed_dim, "doubly_stochastic": s.penalty, **grid}
+    return {"hidden_dim": s.hidden_dim, "embed_dim": s.embed_dim, "annotation_dim": s.attention_dim,
+            "attention_dim": s.attention_dim, "doubly_stochastic": s.penalty, **grid}
 
 
 def make_pool(s: CaptionerSettings, log: Log = no_log) -> ScenePool:

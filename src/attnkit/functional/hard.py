@@ -101,15 +101,42 @@ def hard_attention(
         index = torch.full((*batch, tq), -1, dtype=torch.long, device=query.device)
         context = value.new_zeros((*batch, tq, value.shape[-1]))
         return HardAttention(context, index, query.new_zeros((*batch, tq)))
+    picked = hard_pick(log_weights, value.expand(*batch, tk, value.shape[-1]), training=training, generator=generator)
+    context = picked.context * row_ok[..., None].to(picked.context.dtype)
+    log_prob = torch.where(row_ok, picked.log_prob, torch.zeros_like(picked.log_prob)).to(query.dtype)
+    index = torch.where(row_ok, picked.index, torch.full_like(picked.index, -1))
+    return HardAttention(context, index, log_prob)
+
+
+def hard_pick(log_weights: Tensor, value: Tensor, *, training: bool = False,
+              generator: torch.Generator | None = None) -> HardAttention:
+    """Hard attention over weights already computed: one key per query, sampled or the most likely.
+
+    The second half of :func:`hard_attention`, for a caller that has the soft weights anyway (a decoder that
+    also needs the expected context): ``j ~ Categorical(exp(log_weights))`` in training, ``argmax`` otherwise;
+    ``log_prob = log_weights_j`` carries the gradient of REINFORCE.
+
+    Args:
+        log_weights: ``(..., Tq, Tk)`` log-probabilities over the keys (e.g. ``log`` of softmax weights).
+        value: ``(..., Tk, Dv)``.
+        training, generator: as in :func:`hard_attention`.
+
+    Returns:
+        ``HardAttention(context (..., Tq, Dv), index (..., Tq), log_prob (..., Tq))``.
+
+    Example:
+        >>> import torch
+        >>> w, v = torch.tensor([[[0.1, 0.7, 0.2]]]), torch.tensor([[[1.0], [2.0], [3.0]]])
+        >>> ctx, idx, logp = hard_pick(w.log(), v)
+        >>> ctx.tolist(), idx.tolist(), round(float(logp), 4)
+        ([[[2.0]]], [[1]], -0.3567)
+    """
+    tk = log_weights.shape[-1]
     if training:
         flat = log_weights.detach().exp().reshape(-1, tk)  # (N, Tk)
-        index = torch.multinomial(flat, 1, generator=generator).reshape(*batch, tq)
+        index = torch.multinomial(flat, 1, generator=generator).reshape(log_weights.shape[:-1])  # (..., Tq)
     else:
-        index = log_weights.argmax(dim=-1)
+        index = log_weights.argmax(dim=-1)  # (..., Tq)
     log_prob = log_weights.gather(-1, index[..., None]).squeeze(-1)  # (..., Tq)
-    values = value.expand(*batch, tk, value.shape[-1])
-    context = values.gather(-2, index[..., None].expand(*index.shape, value.shape[-1]))  # (..., Tq, Dv)
-    context = context * row_ok[..., None].to(context.dtype)
-    log_prob = torch.where(row_ok, log_prob, torch.zeros_like(log_prob)).to(query.dtype)
-    index = torch.where(row_ok, index, torch.full_like(index, -1))
+    context = value.gather(-2, index[..., None].expand(*index.shape, value.shape[-1]))  # (..., Tq, Dv)
     return HardAttention(context, index, log_prob)

@@ -19,14 +19,16 @@ width, ``D`` LSTM width, ``A`` additive-attention width, ``V`` vocabulary.
    of the alignments);
    soft: ``z_t = beta_t sum_i alpha_ti a_i`` with the gate ``beta_t = sigmoid(f_beta(h_{t-1}))``;
    hard: ``z_t = beta_t a_{s_t}``, ``s_t ~ Categorical(alpha_t)`` in training (argmax otherwise), drawn by
-   :func:`attnkit.functional.hard_attention`; a share ``expected_share`` of the captions of a training batch
-   uses the soft context instead (as the authors' code does); uniform (no attention, a baseline):
+   :func:`attnkit.functional.hard.hard_pick` (hard attention over the weights ``alpha_t``); a share ``expected_share`` of the captions of a training batch
+   uses the soft context instead (the paper's trick, section 4.1), and each other caption is read
+   ``hard_samples`` times on its own sampled locations; uniform (no attention, a baseline):
    ``z_t = beta_t mean_i a_i``. ``attention_mode`` chooses.
 4. ``(h_t, c_t) = LSTM([E y_{t-1}; z_t], (h_{t-1}, c_{t-1}))``;
    ``p(y_t) = softmax(L_o(E y_{t-1} + L_h h_t + L_z z_t))`` (the paper's deep output).
 
-Losses: cross-entropy plus the doubly stochastic penalty (soft), or the REINFORCE surrogate with a moving
-baseline and an entropy bonus (hard); see :mod:`attnkit.models.captioner_losses`. Decoding (greedy or
+Losses: cross-entropy plus the doubly stochastic penalty (soft), or the REINFORCE surrogate with a
+leave-one-out baseline over a caption's samples and an entropy bonus (hard); see
+:mod:`attnkit.models.captioner_losses`. Decoding (greedy or
 beam, always ending by ``max_len``) goes through :func:`attnkit.decoding.decode`; every word comes with its
 ``alpha_t``, an attention map ``(gh, gw)``. The parts the config chooses (place encoding, where the place
 enters, the start state, soft or hard) are built once in ``__init__`` from :mod:`attnkit.models.captioner_parts`.
@@ -55,7 +57,13 @@ from attnkit.decoding import DecodeOutput, decode
 from attnkit.layers.bahdanau import BahdanauAttention
 from attnkit.models import captioner_io
 from attnkit.models.base import KitModel
-from attnkit.models.captioner_losses import attention_entropy, doubly_stochastic_penalty, reinforce_loss
+from attnkit.models.captioner_losses import (
+    REWARDS,
+    advantages,
+    attention_entropy,
+    doubly_stochastic_penalty,
+    reinforce_loss,
+)
 from attnkit.models.captioner_parts import (
     ATTENTION_MODES,
     INIT_STATES,
@@ -95,8 +103,10 @@ class CaptionerConfig:
     sharpness: float = 0.0  # soft: + sharpness * mean entropy of alpha_t over real words (favours one place)
     reinforce_weight: float = 1.0  # lambda_r (hard attention)
     entropy_weight: float = 0.01  # lambda_e (hard attention)
-    baseline_decay: float = 0.9  # b <- decay * b + (1 - decay) * mean reward
     expected_share: float = 0.5  # hard attention: share of training captions that use the expected context
+    hard_samples: int = 4  # K: hard attention reads each other caption K times (leave-one-out baseline)
+    reward: str = "caption"  # hard attention: "caption" (log p(y)), "word" (log p(y_t)) or "to_go"; REWARDS
+    normalize_advantage: bool = True  # hard attention: divide the advantages by their sd over the batch
     init_state: str = "mean"  # "mean": h_0, c_0 from the mean annotation (the paper); "learned": a learned start
     place_in: str = "annotation"  # place embeddings in "annotation" (keys and context) or only in the "keys"
     place_encoding: str = "fourier"  # p_i: "fourier" = W_p of the centre's sin/cos features; "table" = free vectors
@@ -123,9 +133,10 @@ class CaptionerConfig:
         for name, table in (("place_encoding", PLACE_ENCODINGS), ("init_state", INIT_STATES), ("place_in", PLACE_IN)):
             if getattr(self, name) not in table:
                 raise ValueError(f"Expected {name} in {tuple(table)}. Received: {name}={getattr(self, name)!r}")
-        if not 0 <= self.expected_share <= 1 or not 0 <= self.baseline_decay < 1:
-            raise ValueError(f"Expected expected_share in [0, 1] and baseline_decay in [0, 1). Received: "
-                             f"{self.expected_share}, {self.baseline_decay}")
+        if not 0 <= self.expected_share <= 1 or int(self.hard_samples) < 2 or self.reward not in REWARDS:
+            raise ValueError(f"Expected expected_share in [0, 1], hard_samples >= 2 (each sample's baseline is "
+                             f"the mean of the others) and reward in {REWARDS}. Received: {self.expected_share}, "
+                             f"{self.hard_samples}, {self.reward!r}")
 
     @property
     def grid_size(self) -> tuple[int, int]:
@@ -170,7 +181,7 @@ class Captioner(KitModel):
         self.places = PLACE_ENCODINGS[c.place_encoding](c.grid_size, Da)  # () -> p_i (L, Da)
         self.context_source = PLACE_IN[c.place_in]  # what the context averages: W_a f_i + p_i, or W_a f_i
         self.state_source = INIT_STATES[c.init_state]  # (B, L, Da) -> (B, Da) that h_0, c_0 are read from
-        self.mode = attention_mode(c.attention_mode, c.expected_share)  # soft or hard context
+        self.mode = attention_mode(c.attention_mode, c.expected_share, c.hard_samples)  # soft or hard context
         self.init_h, self.init_c = nn.Linear(Da, D), nn.Linear(Da, D)
         self.attn = BahdanauAttention(query_size=D, key_size=Da, hidden_dim=c.attention_dim)
         self.f_beta = nn.Linear(D, 1)
@@ -179,7 +190,6 @@ class Captioner(KitModel):
         self.out_h, self.out_z = nn.Linear(D, E), nn.Linear(Da, E)  # L_h, L_z
         self.dropout = nn.Dropout(c.dropout)
         self.out = nn.Linear(E, c.vocab_size)  # L_o
-        self.register_buffer("baseline", torch.zeros(()))  # b, the moving average reward (hard attention)
 
     # -- encoder ---------------------------------------------------------------------------------------
     def frozen_features(self, images: Tensor) -> Tensor:
@@ -222,7 +232,8 @@ class Captioner(KitModel):
         """
         h, a, proj = state["h"], state["a"], state["proj"]
         expected_context, alignment = self.attn(h, a, projected_keys=proj)  # (N, Da), (N, L): sum_i alpha_i a_i
-        context, sample_lp = self.mode.context(self.attn, h, state, expected_context, expected, self.training)
+        context, sample_lp = self.mode.context(self.attn, h, {**state, "alpha": alignment}, expected_context,
+                                               expected, self.training)  # hard: s_t ~ alpha_t
         if isinstance(self.mode, UniformMode):  # no attention: every region weighs 1 / L
             alignment = torch.full_like(alignment, 1.0 / alignment.shape[-1])
         z = torch.sigmoid(self.f_beta(h)) * context  # (N, Da), gated by beta_t
@@ -238,9 +249,16 @@ class Captioner(KitModel):
 
     # -- teacher forcing ---------------------------------------------------------------------------------
     def forward(self, features: Tensor, tgt_in: Tensor, tgt_out: Tensor | None = None) -> CaptionerOutput:
+        """Teacher-forced pass. Hard attention in training with ``tgt_out``: the output's rows are the ``B``
+        captions, then ``K - 1`` more samples of each caption not on the expected context (``N`` rows)."""
         state = self.encode(features)
         B, T = tgt_in.shape
         expected = self.mode.rows_on_expected(B, tgt_in.device, self.training)  # (B,) or None
+        rows = None
+        if expected is not None and tgt_out is not None:  # hard attention's loss: K samples per sampled caption
+            rows = self.mode.training_rows(expected)  # (N,) the caption of each row
+            state = {k: v[rows] for k, v in state.items()}
+            tgt_in, tgt_out, expected = tgt_in[rows], tgt_out[rows], expected[rows]
         logits, alignments, sample_lps = [], [], []
         for t in range(T):
             lg, state, alignment, lp = self.advance(tgt_in[:, t], state, expected)
@@ -251,27 +269,25 @@ class Captioner(KitModel):
         out = CaptionerOutput(torch.stack(logits, 1), torch.stack(alignments, 1),  # (B, T, V), (B, T, L)
                               sample_log_probs=torch.stack(sample_lps, 1) if sample_lps else None)
         if tgt_out is not None:
-            out.loss = self._loss(out, tgt_out, expected)
+            out.loss = self._loss(out, tgt_out, expected, rows)
         return out
 
-    def _loss(self, out: CaptionerOutput, tgt_out: Tensor, expected: Tensor | None) -> Tensor:
+    def _loss(self, out: CaptionerOutput, tgt_out: Tensor, expected: Tensor | None, rows: Tensor | None) -> Tensor:
         """Cross-entropy + doubly stochastic penalty (soft), or the REINFORCE surrogate (hard, training)."""
         c = self.config
         mask = tgt_out != c.pad_id  # (B, T)
-        if out.sample_log_probs is None or expected is None:
+        if out.sample_log_probs is None or expected is None or rows is None:
             ce = F.cross_entropy(out.logits.transpose(1, 2), tgt_out, ignore_index=c.pad_id)
             loss = ce + doubly_stochastic_penalty(out.alignments, mask, c.doubly_stochastic)
             if c.sharpness:  # lambda_h * mean_{b,t real} H(alpha_bt)
                 loss = loss + c.sharpness * (attention_entropy(out.alignments) * mask).sum() / mask.sum().clamp_min(1)
             return loss
-        token_lp = torch.log_softmax(out.logits, -1).gather(-1, tgt_out[..., None])[..., 0]  # (B, T)
-        sampled = ~expected
-        loss = reinforce_loss(token_lp, out.sample_log_probs, attention_entropy(out.alignments), mask, sampled,
-                              float(self.baseline), c.reinforce_weight, c.entropy_weight)
-        with torch.no_grad():  # b <- decay * b + (1 - decay) * mean_b R_b
-            reward = (token_lp * mask).sum(1).mean()
-            self.baseline.mul_(c.baseline_decay).add_((1 - c.baseline_decay) * reward)
-        return loss
+        token_lp = torch.log_softmax(out.logits, -1).gather(-1, tgt_out[..., None])[..., 0]  # (N, T)
+        sampled = ~expected  # (N,)
+        weight = torch.where(sampled, 1.0 / c.hard_samples, 1.0).to(token_lp.dtype)  # (N,): w_r
+        adv = advantages(token_lp, mask, sampled, rows, c.reward, c.normalize_advantage)  # (N, T)
+        return reinforce_loss(token_lp, out.sample_log_probs, attention_entropy(out.alignments), mask, adv, weight,
+                              sampled, c.reinforce_weight, c.entropy_weight)
 
     def training_step(self, batch: Any) -> tuple[Tensor, dict[str, float]]:
         """Loss of one ``attnkit.data.captions.CaptionBatch`` and its word counts for the trainer.
@@ -281,7 +297,8 @@ class Captioner(KitModel):
         """
         out = self(batch.features, batch.tgt_in, batch.tgt_out)
         real = batch.tgt_out != self.config.pad_id
-        correct = float(((out.logits.argmax(-1) == batch.tgt_out) & real).sum())
+        logits = out.logits[: batch.tgt_out.size(0)]  # (B, T, V): hard attention adds rows after the batch's
+        correct = float(((logits.argmax(-1) == batch.tgt_out) & real).sum())
         total = float(real.sum())
         return out.loss, {"correct": correct, "total": total, "tokens": total}
 

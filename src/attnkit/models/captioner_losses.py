@@ -8,18 +8,23 @@ attention over the whole caption as any other,
 
     penalty = lambda * mean_b sum_i (1 - sum_t alpha_bti)^2          (steps t over real words only)
 
-REINFORCE for hard attention (eq. 12): with ``s`` the sampled regions, ``R_b = log p(y_b | s_b, a)`` the
-caption's log-likelihood (the reward), ``b`` a moving-average baseline and ``H`` the entropy of the
-attention distribution, the gradient of the paper's objective is
+REINFORCE for hard attention (eq. 12, with the variance reduction it needs here). A caption on sampled
+locations is drawn ``K`` times (rows ``r`` of one group ``g(r)``, the same caption); with ``R_rt`` its reward
+(:func:`hard_rewards`: the caption's log-likelihood ``log p(y | s, a)``, or per word), the baseline of each
+sample is the mean reward of the *other* ``K - 1`` samples of its caption (Kool et al. 2019: "Buy 4 REINFORCE
+samples, get a baseline for free"), over sampled rows and real words only (:func:`leave_one_out_baseline`),
+and the advantage is ``A_rt = R_rt - b_rt`` (optionally divided by its standard deviation over the batch,
+:func:`advantages`). Rows on the expected context (``sampled = False``) get no advantage. With ``H`` the
+entropy of the attention distribution and ``w_r`` a row weight (``1 / K`` for the samples of a caption, 1 for a
+caption on the expected context), the gradient of the paper's objective is
 
-    d/dW [ log p(y|s,a) + lambda_r (R - b) log p(s|a) + lambda_e H[s] ]
+    d/dW [ log p(y|s,a) + lambda_r A log p(s|a) + lambda_e H[s] ]
 
-so the surrogate loss to minimise (its gradient is minus that, ``R - b`` taken as a constant) is
+so the surrogate loss to minimise (``A`` a constant) is
 
-    loss = -( sum_b R_b + lambda_r sum_b (R_b - b) sum_t log p(s_bt) + lambda_e sum_b sum_t H_bt ) / n
+    loss = -sum_r w_r sum_t m_rt ( log p(y_rt) + lambda_r A_rt log p(s_rt) + lambda_e [r sampled] H_rt ) / n
 
-with ``n`` the number of real words. Rows trained on the expected context (``sampled = False``) contribute
-only their likelihood.
+with ``m`` the real words and ``n = sum_r w_r sum_t m_rt`` (the real words of the batch's captions).
 
 Example:
     >>> import torch
@@ -69,18 +74,97 @@ def attention_entropy(alignments: Tensor) -> Tensor:
     return -(alignments * torch.log(alignments.clamp_min(1e-12))).sum(dim=-1)
 
 
+REWARDS: tuple[str, ...] = ("caption", "word", "to_go")
+
+
+def hard_rewards(token_log_probs: Tensor, mask: Tensor, kind: str = "caption") -> Tensor:
+    """The reward each step's sampled location gets: ``(N, T) -> (N, T)``, zero on padding.
+
+    ``"caption"``: ``R_rt = sum_t' m_rt' log p(y_rt')`` at every step (the paper: the caption's log-likelihood);
+    ``"word"``: ``R_rt = log p(y_rt)``, the word the location was read for; ``"to_go"``:
+    ``R_rt = sum_{t' >= t} m_rt' log p(y_rt')``, the words from that step on (the location can only change those).
+
+    Example:
+        >>> import torch
+        >>> lp, m = torch.tensor([[-1.0, -2.0, -4.0]]), torch.tensor([[True, True, False]])
+        >>> [hard_rewards(lp, m, k).tolist() for k in REWARDS]
+        [[[-3.0, -3.0, 0.0]], [[-1.0, -2.0, 0.0]], [[-3.0, -2.0, 0.0]]]
+    """
+    words = token_log_probs.masked_fill(~mask, 0.0)  # (N, T)
+    if kind == "caption":
+        return words.sum(dim=1, keepdim=True).expand_as(words).masked_fill(~mask, 0.0)
+    if kind == "word":
+        return words
+    if kind == "to_go":
+        return words.flip(1).cumsum(1).flip(1).masked_fill(~mask, 0.0)
+    raise ValueError(f"Expected a reward in {REWARDS}. Received: {kind!r}")
+
+
+def leave_one_out_baseline(rewards: Tensor, group: Tensor, sampled: Tensor, mask: Tensor) -> Tensor:
+    """``b_rt``: the mean reward at step ``t`` of the *other* sampled rows of row ``r``'s group (Kool et al. 2019).
+
+    Only rows with ``sampled`` and real words (``mask``) count; a row alone in its group gets its own reward
+    (advantage 0).
+
+    Args:
+        rewards: ``(N, T)``; group: ``(N,)`` long, the caption of each row; sampled: ``(N,)`` bool;
+        mask: ``(N, T)`` bool, True for real words.
+
+    Returns:
+        ``(N, T)``.
+
+    Example:
+        >>> import torch
+        >>> r = torch.tensor([[1.0], [2.0], [6.0], [5.0]])
+        >>> g, s = torch.tensor([0, 0, 0, 1]), torch.tensor([True, True, True, False])
+        >>> leave_one_out_baseline(r, g, s, torch.ones(4, 1, dtype=torch.bool)).flatten().tolist()
+        [4.0, 3.5, 1.5, 5.0]
+    """
+    keep = (sampled[:, None] & mask).to(rewards.dtype)  # (N, T): rows and steps that count
+    groups = int(group.max()) + 1 if group.numel() else 0
+    total = rewards.new_zeros(groups, rewards.shape[1]).index_add_(0, group, rewards * keep)  # (G, T)
+    count = rewards.new_zeros(groups, rewards.shape[1]).index_add_(0, group, keep)  # (G, T)
+    others = count[group] - keep  # (N, T): the other counted rows of the group
+    baseline = (total[group] - rewards * keep) / others.clamp_min(1.0)
+    return torch.where(others > 0, baseline, rewards)
+
+
+def advantages(token_log_probs: Tensor, mask: Tensor, sampled: Tensor, group: Tensor, reward: str = "caption",
+               normalize: bool = False) -> Tensor:
+    """``A_rt = R_rt - b_rt`` on sampled rows' real words, 0 elsewhere; no gradient: ``(N, T)``.
+
+    ``normalize`` divides by the standard deviation of ``A`` over the counted entries (not the mean: the
+    leave-one-out advantages already average to zero per caption).
+
+    Example:
+        >>> import torch
+        >>> lp = torch.tensor([[-1.0, -1.0], [-3.0, -1.0]])           # two samples of one caption
+        >>> m, s, g = torch.ones(2, 2, dtype=torch.bool), torch.ones(2, dtype=torch.bool), torch.zeros(2).long()
+        >>> advantages(lp, m, s, g).tolist()                           # R = -2, -4
+        [[2.0, 2.0], [-2.0, -2.0]]
+    """
+    with torch.no_grad():
+        rewards = hard_rewards(token_log_probs, mask, reward)  # (N, T)
+        keep = sampled[:, None] & mask  # (N, T)
+        adv = (rewards - leave_one_out_baseline(rewards, group, sampled, mask)) * keep
+        if normalize and int(keep.sum()) > 1:
+            adv = adv / adv[keep].std().clamp_min(1e-6)
+        return adv
+
+
 def reinforce_loss(token_log_probs: Tensor, sample_log_probs: Tensor, entropy: Tensor, mask: Tensor,
-                   sampled: Tensor, baseline: float, reinforce_weight: float = 1.0,
+                   advantage: Tensor, row_weight: Tensor, sampled: Tensor, reinforce_weight: float = 1.0,
                    entropy_weight: float = 0.0) -> Tensor:
     """The surrogate loss of hard attention (see the module docstring), normalised by the real words.
 
     Args:
-        token_log_probs: ``(B, T)`` ``log p(y_t | ...)`` of the reference words.
-        sample_log_probs: ``(B, T)`` ``log p(s_t | a)`` of the sampled regions.
-        entropy: ``(B, T)`` entropy of each step's attention distribution.
-        mask: ``(B, T)`` bool, True for real words.
-        sampled: ``(B,)`` bool, True for rows that used a sampled region (the others used the expectation).
-        baseline: ``b``, the moving average of the reward.
+        token_log_probs: ``(N, T)`` ``log p(y_t | ...)`` of the reference words.
+        sample_log_probs: ``(N, T)`` ``log p(s_t | a)`` of the sampled regions.
+        entropy: ``(N, T)`` entropy of each step's attention distribution.
+        mask: ``(N, T)`` bool, True for real words.
+        advantage: ``(N, T)`` ``A``, a constant (from :func:`advantages`; 0 on rows on the expected context).
+        row_weight: ``(N,)`` ``w_r`` (``1 / K`` for each of a caption's ``K`` samples).
+        sampled: ``(N,)`` bool, rows on sampled locations (the entropy bonus applies to them).
         reinforce_weight: ``lambda_r``; entropy_weight: ``lambda_e``.
 
     Returns:
@@ -89,19 +173,15 @@ def reinforce_loss(token_log_probs: Tensor, sample_log_probs: Tensor, entropy: T
     Example:
         >>> import torch
         >>> lp = torch.log(torch.tensor([[0.5, 0.25]]))
-        >>> m, s = torch.ones(1, 2, dtype=torch.bool), torch.zeros(1, dtype=torch.bool)
-        >>> round(float(reinforce_loss(lp, torch.zeros(1, 2), torch.zeros(1, 2), m, s, 0.0)), 4)  # mean NLL
+        >>> m, z, w = torch.ones(1, 2, dtype=torch.bool), torch.zeros(1, 2), torch.ones(1)
+        >>> round(float(reinforce_loss(lp, z, z, m, z, w, torch.zeros(1, dtype=torch.bool))), 4)  # mean NLL
         1.0397
     """
-    m = mask.to(token_log_probs.dtype)
-    n = m.sum().clamp_min(1.0)
-    reward = (token_log_probs * m).sum(dim=1)  # (B,) R_b = log p(y_b | s_b, a)
-    rows = sampled.to(token_log_probs.dtype)  # (B,)
-    advantage = (reward.detach() - baseline) * rows  # (B,) R - b, a constant for the gradient
-    policy = (sample_log_probs * m).sum(dim=1)  # (B,) log p(s_b | a)
-    bonus = (entropy * m).sum(dim=1) * rows  # (B,)
-    objective = reward.sum() + reinforce_weight * (advantage * policy).sum() + entropy_weight * bonus.sum()
-    return -objective / n
+    m = mask.to(token_log_probs.dtype) * row_weight[:, None]  # (N, T): w_r m_rt
+    bonus = entropy * sampled[:, None].to(entropy.dtype)  # (N, T)
+    per_word = token_log_probs + reinforce_weight * advantage.detach() * sample_log_probs + entropy_weight * bonus
+    return -(per_word * m).sum() / m.sum().clamp_min(1e-12)
 
 
-__all__ = ["attention_entropy", "doubly_stochastic_penalty", "reinforce_loss"]
+__all__ = ["REWARDS", "advantages", "attention_entropy", "doubly_stochastic_penalty", "hard_rewards",
+           "leave_one_out_baseline", "reinforce_loss"]

@@ -29,7 +29,7 @@ from collections.abc import Callable
 import torch
 from torch import Tensor, nn
 
-from attnkit.functional import hard_attention
+from attnkit.functional.hard import hard_pick
 from attnkit.layers.bahdanau import BahdanauAttention
 
 #: Octaves of the Fourier place features: frequencies ``pi * 2**k``, ``k < PLACE_OCTAVES``, per coordinate.
@@ -137,17 +137,17 @@ class SoftMode:
 
 class HardMode:
     """Hard attention: one region ``s_t ~ Categorical(alpha_t)`` in training (argmax otherwise), drawn by
-    :func:`attnkit.functional.hard_attention`; a share ``expected_share`` of a training batch's captions uses
-    the soft context instead (as the authors' code does).
+    :func:`attnkit.functional.hard.hard_pick` (hard attention over given weights); a share ``expected_share`` of a training batch's captions uses
+    the soft context instead (the paper's trick), and the others are read ``samples`` times each.
 
     Args:
-        expected_share: that share, in ``[0, 1]``.
+        expected_share: that share, in ``[0, 1]``; samples: ``K``, samples per caption on sampled locations.
     """
 
     name = "hard"
 
-    def __init__(self, expected_share: float) -> None:
-        self.expected_share = expected_share
+    def __init__(self, expected_share: float, samples: int = 2) -> None:
+        self.expected_share, self.samples = expected_share, samples
 
     def rows_on_expected(self, batch_size: int, device: torch.device, training: bool) -> Tensor | None:
         """``(B,)`` bool in training: True for captions that use the expected context; None otherwise."""
@@ -155,12 +155,25 @@ class HardMode:
             return None
         return torch.rand(batch_size, device=device) < self.expected_share
 
+    def training_rows(self, rows_on_expected: Tensor) -> Tensor:
+        """``(B,)`` bool -> ``(N,)`` long, the caption of each training row: the ``B`` captions, then ``K - 1``
+        more copies of each caption not on the expected context (``N = B + (K - 1) * sampled``).
+
+        Example:
+            >>> HardMode(0.5, samples=3).training_rows(torch.tensor([True, False, True, False])).tolist()
+            [0, 1, 2, 3, 1, 3, 1, 3]
+        """
+        sampled = torch.nonzero(~rows_on_expected).flatten()  # (B_s,)
+        first = torch.arange(rows_on_expected.numel(), device=rows_on_expected.device)
+        return torch.cat([first, sampled.repeat(self.samples - 1)])
+
     def context(self, attn: BahdanauAttention, h: Tensor, state: dict[str, Tensor], expected_context: Tensor,
                 rows_on_expected: Tensor | None, training: bool) -> tuple[Tensor, Tensor]:
         """``(z (N, Da), log p(s_t) (N,))``: the chosen region's annotation, or the expected context on the
-        rows ``rows_on_expected`` marks."""
-        hard = hard_attention(attn.project_query(h)[:, None], state["proj"], state["a"],
-                              score=attn.projected_score(), training=training)  # context (N, 1, Da)
+        rows ``rows_on_expected`` marks. ``s_t`` is drawn from ``state["alpha"]`` ``(N, L)``, the step's soft
+        weights ``alpha_t`` (computed once for both contexts)."""
+        log_alpha = state["alpha"].clamp_min(1e-30).log()[:, None]  # (N, 1, L)
+        hard = hard_pick(log_alpha, state["a"], training=training)  # context (N, 1, Da)
         sample_lp = hard.log_prob[:, 0]  # (N,)
         if rows_on_expected is None:
             return hard.context[:, 0], sample_lp
@@ -183,7 +196,7 @@ class UniformMode:
         return state["a"].mean(dim=1), None
 
 
-def attention_mode(name: str, expected_share: float) -> SoftMode | HardMode | UniformMode:
+def attention_mode(name: str, expected_share: float, hard_samples: int = 2) -> SoftMode | HardMode | UniformMode:
     """The part for ``attention_mode`` ``"soft"``, ``"hard"`` or ``"uniform"``.
 
     Example:
@@ -192,7 +205,7 @@ def attention_mode(name: str, expected_share: float) -> SoftMode | HardMode | Un
     """
     if name == "uniform":
         return UniformMode()
-    return HardMode(expected_share) if name == "hard" else SoftMode()
+    return HardMode(expected_share, hard_samples) if name == "hard" else SoftMode()
 
 
 ATTENTION_MODES: tuple[str, ...] = ("soft", "hard", "uniform")

@@ -101,6 +101,8 @@ def test_quick_captioner_experiment_reports_mean_and_sd_over_folds(tmp_path, cap
     md = (out / "captioner.md").read_text()
     assert "reference: random object" in md and "captioner-unseen.png" in md and "(n=3)" in md
     assert "Validation pairs" in md
+    for f in (0, 1, 2):  # each fold's rows are kept as soon as the fold ends
+        assert json.loads((out / f"seed-{f}" / "captioner-fold.json").read_text())["scores"] == report["per_seed"][str(f)]["scores"]
 
 
 def test_picture_titles_say_what_they_show():

@@ -32,6 +32,7 @@ from attnkit.experiments.alignment import AlignmentSettings, alignment_experimen
 from attnkit.experiments.efficiency import EfficiencySettings, efficiency_experiment, efficiency_seed
 from attnkit.experiments.harness import Experiment, parse_seeds, run_experiment
 from attnkit.experiments.length import LengthSettings, length_experiment, length_seed
+from attnkit.storage import write_json
 
 console = Console()
 
@@ -267,4 +268,12 @@ def captioner(
     s.check()
     apply_threads(threads)
     exp, chosen = captioner_experiment(s, device, lambda m: say(m, console))
+    every_fold = exp.run
+
+    def one_fold(fold: int) -> dict:  # each fold's rows kept as soon as they are known
+        tables = every_fold(fold)
+        write_json(out / f"seed-{fold}" / "captioner-fold.json", tables)
+        return tables
+
+    exp.run = one_fold
     _run(ctx, exp, tuple(chosen), out, overwrite)

@@ -14,6 +14,7 @@ from attnkit.models.captioner_losses import (
     advantages,
     attention_entropy,
     hard_rewards,
+    hard_weights,
     leave_one_out_baseline,
     reinforce_loss,
 )
@@ -185,3 +186,18 @@ def test_hard_attention_learns_to_pick_the_marked_region_by_reinforce_alone():
     # say the word whose regions it skips" (the peak then misses on that word's scenes only), hence 0.7.
     assert float((out.alignments[:, 0].argmax(-1) == marked).float().mean()) > 0.7  # peak on the marker
     assert float((out.logits[:, 0].argmax(-1) == to[:, 0]).float().mean()) > 0.9  # its word read right
+
+
+def test_reinforce_warms_up_and_the_entropy_bonus_decays_with_the_training_steps():
+    for step, warmup, half_life in [(0, 40, 30), (10, 40, 30), (55, 40, 30), (90, 0, 45), (7, 20, 0)]:
+        lam_r, lam_e = hard_weights(step, 0.7, 0.03, warmup, half_life)
+        assert lam_r == pytest.approx(0.7 * (min(1.0, step / warmup) if warmup else 1.0), rel=1e-12)
+        assert lam_e == pytest.approx(0.03 * (2.0 ** (-step / half_life) if half_life else 1.0), rel=1e-12)
+    model = toy_model(expected_share=0.5).train()
+    gen = torch.Generator().manual_seed(0)
+    for _ in range(3):
+        model(*toy_batch(5, gen)[:3])
+    model.eval()(*toy_batch(5, gen)[:2])  # no loss, no step
+    assert int(model.hard_steps) == 3 and "hard_steps" in model.state_dict()
+    with pytest.raises(ValueError, match="reinforce_warmup"):
+        CaptionerConfig(vocab_size=9, reinforce_warmup=-1)

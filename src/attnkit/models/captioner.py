@@ -62,6 +62,7 @@ from attnkit.models.captioner_losses import (
     advantages,
     attention_entropy,
     doubly_stochastic_penalty,
+    hard_weights,
     reinforce_loss,
 )
 from attnkit.models.captioner_parts import (
@@ -101,8 +102,10 @@ class CaptionerConfig:
     dropout: float = 0.3  # before the output layer
     doubly_stochastic: float = 0.01  # lambda of the penalty (soft); per-word CE here, so ~ the paper's lambda / T
     sharpness: float = 0.0  # soft: + sharpness * mean entropy of alpha_t over real words (favours one place)
-    reinforce_weight: float = 1.0  # lambda_r (hard attention)
-    entropy_weight: float = 0.01  # lambda_e (hard attention)
+    reinforce_weight: float = 1.0  # lambda_r (hard attention), reached after reinforce_warmup training steps
+    entropy_weight: float = 0.01  # lambda_e (hard attention) at the start, halved every entropy_half_life steps
+    reinforce_warmup: int = 0  # hard attention: lambda_r grows linearly from 0 over this many steps (0: at once)
+    entropy_half_life: int = 0  # hard attention: 0 keeps lambda_e constant
     expected_share: float = 0.5  # hard attention: share of training captions that use the expected context
     hard_samples: int = 4  # K: hard attention reads each other caption K times (leave-one-out baseline)
     reward: str = "caption"  # hard attention: "caption" (log p(y)), "word" (log p(y_t)) or "to_go"; REWARDS
@@ -137,6 +140,9 @@ class CaptionerConfig:
             raise ValueError(f"Expected expected_share in [0, 1], hard_samples >= 2 (each sample's baseline is "
                              f"the mean of the others) and reward in {REWARDS}. Received: {self.expected_share}, "
                              f"{self.hard_samples}, {self.reward!r}")
+        if min(self.reinforce_warmup, self.entropy_half_life) < 0:
+            raise ValueError(f"Expected reinforce_warmup and entropy_half_life >= 0. Received: "
+                             f"{self.reinforce_warmup}, {self.entropy_half_life}")
 
     @property
     def grid_size(self) -> tuple[int, int]:
@@ -190,6 +196,8 @@ class Captioner(KitModel):
         self.out_h, self.out_z = nn.Linear(D, E), nn.Linear(Da, E)  # L_h, L_z
         self.dropout = nn.Dropout(c.dropout)
         self.out = nn.Linear(E, c.vocab_size)  # L_o
+        if c.attention_mode == "hard":  # training steps taken, for the schedules of lambda_r and lambda_e
+            self.register_buffer("hard_steps", torch.zeros((), dtype=torch.long))
 
     # -- encoder ---------------------------------------------------------------------------------------
     def frozen_features(self, images: Tensor) -> Tensor:
@@ -286,8 +294,11 @@ class Captioner(KitModel):
         sampled = ~expected  # (N,)
         weight = torch.where(sampled, 1.0 / c.hard_samples, 1.0).to(token_lp.dtype)  # (N,): w_r
         adv = advantages(token_lp, mask, sampled, rows, c.reward, c.normalize_advantage)  # (N, T)
+        lam_r, lam_e = hard_weights(int(self.hard_steps), c.reinforce_weight, c.entropy_weight, c.reinforce_warmup,
+                                    c.entropy_half_life)
+        self.hard_steps += 1
         return reinforce_loss(token_lp, out.sample_log_probs, attention_entropy(out.alignments), mask, adv, weight,
-                              sampled, c.reinforce_weight, c.entropy_weight)
+                              sampled, lam_r, lam_e)
 
     def training_step(self, batch: Any) -> tuple[Tensor, dict[str, float]]:
         """Loss of one ``attnkit.data.captions.CaptionBatch`` and its word counts for the trainer.

@@ -152,6 +152,21 @@ def advantages(token_log_probs: Tensor, mask: Tensor, sampled: Tensor, group: Te
         return adv
 
 
+def hard_weights(step: int, reinforce_weight: float, entropy_weight: float, warmup: int = 0,
+                 half_life: int = 0) -> tuple[float, float]:
+    """``(lambda_r, lambda_e)`` at a training step: ``lambda_r`` ramps linearly from 0 over ``warmup`` steps
+    (the expected-context captions teach the attention first), ``lambda_e`` halves every ``half_life`` steps
+    (explore early, commit later); 0 switches either schedule off.
+
+    Example:
+        >>> hard_weights(50, 1.0, 0.02, warmup=100, half_life=50), hard_weights(50, 1.0, 0.02)
+        ((0.5, 0.01), (1.0, 0.02))
+    """
+    ramp = min(1.0, step / warmup) if warmup > 0 else 1.0
+    decay = 0.5 ** (step / half_life) if half_life > 0 else 1.0
+    return reinforce_weight * ramp, entropy_weight * decay
+
+
 def reinforce_loss(token_log_probs: Tensor, sample_log_probs: Tensor, entropy: Tensor, mask: Tensor,
                    advantage: Tensor, row_weight: Tensor, sampled: Tensor, reinforce_weight: float = 1.0,
                    entropy_weight: float = 0.0) -> Tensor:
@@ -184,4 +199,4 @@ def reinforce_loss(token_log_probs: Tensor, sample_log_probs: Tensor, entropy: T
 
 
 __all__ = ["REWARDS", "advantages", "attention_entropy", "doubly_stochastic_penalty", "hard_rewards",
-           "leave_one_out_baseline", "reinforce_loss"]
+           "hard_weights", "leave_one_out_baseline", "reinforce_loss"]

@@ -124,7 +124,7 @@ def toy_model(expected_share: float, samples: int = 4, seed: int = 0) -> Caption
     cfg = CaptionerConfig(vocab_size=4 + W, encoder="small-cnn", attention_mode="hard", image_size=32, grid=G,
                           cnn_channels=C, annotation_dim=12, embed_dim=8, hidden_dim=16, attention_dim=10,
                           dropout=0.0, max_len=3, init_state="learned", expected_share=expected_share,
-                          hard_samples=samples)
+                          hard_samples=samples, reinforce_weight=1.0, reinforce_warmup=0)
     model = Captioner(cfg)
     model.encoder.body = nn.Identity()
     return model

@@ -19,18 +19,17 @@ width, ``D`` LSTM width, ``A`` additive-attention width, ``V`` vocabulary.
    of the alignments);
    soft: ``z_t = beta_t sum_i alpha_ti a_i`` with the gate ``beta_t = sigmoid(f_beta(h_{t-1}))``;
    hard: ``z_t = beta_t a_{s_t}``, ``s_t ~ Categorical(alpha_t)`` in training (argmax otherwise), drawn by
-   :func:`attnkit.functional.hard.hard_pick` (hard attention over the weights ``alpha_t``); a share ``expected_share`` of the captions of a training batch
-   uses the soft context instead (the paper's trick, section 4.1), and each other caption is read
-   ``hard_samples`` times on its own sampled locations; uniform (no attention, a baseline):
-   ``z_t = beta_t mean_i a_i``. ``attention_mode`` chooses.
+   :func:`attnkit.functional.hard.hard_pick` (hard attention over the weights ``alpha_t``); a share
+   ``expected_share`` of the captions of a training batch uses the soft context instead (the paper's trick,
+   section 4.1), and each other caption is read ``hard_samples`` times on its own sampled locations.
+   ``attention_mode`` chooses.
 4. ``(h_t, c_t) = LSTM([E y_{t-1}; z_t], (h_{t-1}, c_{t-1}))``;
    ``p(y_t) = softmax(L_o(E y_{t-1} + L_h h_t + L_z z_t))`` (the paper's deep output).
 
 Losses: cross-entropy plus the doubly stochastic penalty (soft), or the REINFORCE surrogate with a
 leave-one-out baseline over a caption's samples and an entropy bonus (hard); see
-:mod:`attnkit.models.captioner_losses`. Decoding (greedy or
-beam, always ending by ``max_len``) goes through :func:`attnkit.decoding.decode`; every word comes with its
-``alpha_t``, an attention map ``(gh, gw)``. The parts the config chooses (place encoding, where the place
+:mod:`attnkit.models.captioner_losses`. Decoding (greedy or beam, always ending by ``max_len``) goes through
+:func:`attnkit.decoding.decode`; every word comes with its ``alpha_t``, an attention map ``(gh, gw)``. The parts the config chooses (place encoding, where the place
 enters, the start state, soft or hard) are built once in ``__init__`` from :mod:`attnkit.models.captioner_parts`.
 
 Example:
@@ -102,9 +101,9 @@ class CaptionerConfig:
     dropout: float = 0.3  # before the output layer
     doubly_stochastic: float = 0.01  # lambda of the penalty (soft); per-word CE here, so ~ the paper's lambda / T
     sharpness: float = 0.0  # soft: + sharpness * mean entropy of alpha_t over real words (favours one place)
-    reinforce_weight: float = 1.0  # lambda_r (hard attention), reached after reinforce_warmup training steps
+    reinforce_weight: float = 0.1  # lambda_r (hard attention), reached after reinforce_warmup training steps
     entropy_weight: float = 0.01  # lambda_e (hard attention) at the start, halved every entropy_half_life steps
-    reinforce_warmup: int = 0  # hard attention: lambda_r grows linearly from 0 over this many steps (0: at once)
+    reinforce_warmup: int = 100  # hard attention: lambda_r grows linearly from 0 over this many steps (0: at once)
     entropy_half_life: int = 0  # hard attention: 0 keeps lambda_e constant
     expected_share: float = 0.5  # hard attention: share of training captions that use the expected context
     hard_samples: int = 4  # K: hard attention reads each other caption K times (leave-one-out baseline)
@@ -284,7 +283,7 @@ class Captioner(KitModel):
         """Cross-entropy + doubly stochastic penalty (soft), or the REINFORCE surrogate (hard, training)."""
         c = self.config
         mask = tgt_out != c.pad_id  # (B, T)
-        if out.sample_log_probs is None or expected is None or rows is None:
+        if rows is None:  # soft attention, or hard attention outside training
             ce = F.cross_entropy(out.logits.transpose(1, 2), tgt_out, ignore_index=c.pad_id)
             loss = ce + doubly_stochastic_penalty(out.alignments, mask, c.doubly_stochastic)
             if c.sharpness:  # lambda_h * mean_{b,t real} H(alpha_bt)

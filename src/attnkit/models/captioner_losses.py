@@ -25,6 +25,9 @@ so the surrogate loss to minimise (``A`` a constant) is
     loss = -sum_r w_r sum_t m_rt ( log p(y_rt) + lambda_r A_rt log p(s_rt) + lambda_e [r sampled] H_rt ) / n
 
 with ``m`` the real words and ``n = sum_r w_r sum_t m_rt`` (the real words of the batch's captions).
+``lambda_r`` ramps up from 0 over the first steps and ``lambda_e`` may decay (:func:`hard_weights`): while
+the decoder cannot yet read an object from its annotation, a strong REINFORCE term (``lambda_r = 1`` from the
+start) moved the attention's peaks out of both objects' boxes on the built-in scenes (peak in box 0.00-0.08).
 
 Example:
     >>> import torch

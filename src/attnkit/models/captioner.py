@@ -21,8 +21,8 @@ width, ``D`` LSTM width, ``A`` additive-attention width, ``V`` vocabulary.
    hard: ``z_t = beta_t a_{s_t}``, ``s_t ~ Categorical(alpha_t)`` in training (argmax otherwise), drawn by
    :func:`attnkit.functional.hard.hard_pick` (hard attention over the weights ``alpha_t``); a share
    ``expected_share`` of the captions of a training batch uses the soft context instead (the paper's trick,
-   section 4.1), and each other caption is read ``hard_samples`` times on its own sampled locations.
-   ``attention_mode`` chooses.
+   section 4.1), and each other caption is read ``hard_samples`` times on its own sampled locations;
+   uniform (no attention, a baseline): ``z_t = beta_t mean_i a_i``. ``attention_mode`` chooses.
 4. ``(h_t, c_t) = LSTM([E y_{t-1}; z_t], (h_{t-1}, c_{t-1}))``;
    ``p(y_t) = softmax(L_o(E y_{t-1} + L_h h_t + L_z z_t))`` (the paper's deep output).
 

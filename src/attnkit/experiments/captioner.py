@@ -402,7 +402,7 @@ def captioner_experiment(s: CaptionerSettings, device: str = "cpu", log: Log = n
     def run(fold: int) -> dict[str, Any]:
         return captioner_fold(s, pool(), fold, device, log)
 
-    title = (f"Captioner on held-out object pairs of real photographs: soft, hard and uniform attention over "
+    title = (f"Captioner on held-out object pairs of real photographs: {', '.join(s.models)} attention over "
              f"{s.folds} folds (each fold is a seed of the report)" + (" (quick smoke test: the models learn nothing)" if s.is_quick else ""))
     settings = {**asdict(s), "words": sorted(PHOTOS), "unseen_photograph": UNSEEN_PHOTOS[UNSEEN],
                 "example_rule": EXAMPLE_RULE}

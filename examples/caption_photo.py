@@ -1,8 +1,9 @@
 """Per-word attention overlays of a trained captioner on real photographs (the README's pictures).
 
-Writes ``OUT/caption_scene.png`` (a held-out test scene: two scikit-image photographs never seen together in
-training) and ``OUT/caption_china.png`` (scikit-learn's ``china.jpg``, never seen at all; the vocabulary is
-the scenes', so only where it looks is of interest there). Train the model first::
+Writes ``OUT/caption_scene.png`` (a held-out test scene: two real photographs never seen together in
+training) and ``OUT/caption_unseen.png`` (matplotlib's ``grace_hopper.jpg``, a real photograph outside the
+scenes' vocabulary: no caption word names it, so only where it looks is of interest there). Train the model
+first::
 
     attnkit train captioner --data scenes --encoder efficientnet-lite0 --attention-mode soft --out runs/cap-soft
     python examples/caption_photo.py runs/cap-soft --out docs/images
@@ -18,7 +19,8 @@ from PIL import Image
 
 import attnkit
 from attnkit.cli._run import resolve_model_dir
-from attnkit.data.scenes import make_scenes
+from attnkit.data.images import resize_rgb
+from attnkit.data.scenes import UNSEEN_PHOTOS, make_scenes, photo
 from attnkit.viz import overlay_grid
 
 
@@ -40,12 +42,11 @@ def main(argv: list[str] | None = None) -> list[str]:
     args = parser.parse_args(argv)
     model = attnkit.load(resolve_model_dir(args.model))
     scene = make_scenes("test", args.scene + 1, seed=0, image_size=model.config.image_size)[args.scene]
-    from sklearn.datasets import load_sample_image
-
+    unseen = resize_rgb(photo(next(iter(UNSEEN_PHOTOS))), model.config.image_size)
     captions = [write_overlays(model, scene.image, args.out / "caption_scene.png"),
-                write_overlays(model, load_sample_image("china.jpg"), args.out / "caption_china.png")]
+                write_overlays(model, unseen, args.out / "caption_unseen.png")]
     print(f"scene (reference: {scene.caption!r}): {captions[0]}")
-    print(f"china.jpg: {captions[1]}")
+    print(f"grace_hopper.jpg (outside the vocabulary): {captions[1]}")
     return captions
 
 

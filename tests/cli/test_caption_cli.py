@@ -141,4 +141,4 @@ def test_example_writes_the_readme_pictures(run_dir, tmp_path, capsys):
     spec.loader.exec_module(example)
     captions = example.main([str(run_dir), "--out", str(tmp_path)])
     assert len(captions) == 2
-    assert {p.name for p in tmp_path.iterdir()} >= {"caption_scene.png", "caption_china.png"}
+    assert {p.name for p in tmp_path.iterdir()} >= {"caption_scene.png", "caption_unseen.png"}

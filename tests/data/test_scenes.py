@@ -11,9 +11,13 @@ from attnkit.data.scenes import (
     PHOTOS,
     RELATIONS,
     SCENE_SPLITS,
+    UNSEEN_PHOTOS,
+    augmented_crop,
     composition_split,
     make_scene,
     make_scenes,
+    pair_folds,
+    pair_scenes,
     photo,
     scene_caption,
 )
@@ -70,7 +74,71 @@ def test_scenes_are_deterministic_and_photos_come_from_scikit_image():
     import skimage.data
 
     assert np.array_equal(photo("cat"), skimage.data.chelsea())
-    assert photo("horse").shape[-1] == 3  # the boolean silhouette becomes RGB
+    assert np.array_equal(photo("motorcycle"), skimage.data.stereo_motorcycle()[0])
+    assert photo("moon").shape == (512, 512, 3)  # a grayscale photograph becomes RGB
+    from sklearn.datasets import load_sample_image
+
+    assert np.array_equal(photo("temple"), load_sample_image("china.jpg"))
+
+
+def test_every_object_is_a_photograph_read_from_an_installed_package_and_one_stays_unseen():
+    assert len(PHOTOS) >= 12 and len(set(PHOTOS.values())) == len(PHOTOS)
+    synthetic = {"horse", "colorwheel", "logo", "checkerboard", "binary_blobs", "shepp_logan_phantom", "text",
+                 "chessboard", "page"}  # silhouettes, drawings, renderings, generated pictures
+    assert not {src.partition(":")[2] for src in PHOTOS.values()} & synthetic
+    assert not set(UNSEEN_PHOTOS.values()) & set(PHOTOS.values())
+    for word in (*PHOTOS, *UNSEEN_PHOTOS):
+        image = photo(word)
+        assert image.ndim == 3 and image.shape[-1] == 3 and min(image.shape[:2]) >= 256, word
+        assert image.std() > 10, word  # not a flat picture
+    from matplotlib import cbook
+    from PIL import Image
+
+    path = cbook.get_sample_data("grace_hopper.jpg", asfileobj=False)
+    assert np.array_equal(photo("grace hopper"), np.asarray(Image.open(path).convert("RGB")))
+
+
+def test_an_object_never_looks_the_same_twice():
+    rng = np.random.default_rng(1)
+    views = [augmented_crop(photo("coffee"), 48, rng) for _ in range(6)]
+    for a, b in combinations(views, 2):
+        assert np.abs(a.astype(int) - b.astype(int)).mean() > 2
+    scenes = pair_scenes([("cat", "moon")], 4, image_size=96)
+    crops = [s.image[o.box[1]:o.box[3], o.box[0]:o.box[2]] for s in scenes for o in s.objects if o.word == "cat"]
+    sides = {c.shape for c in crops}
+    assert len(sides) > 1 or all(np.abs(crops[0].astype(int) - c.astype(int)).mean() > 2 for c in crops[1:])
+
+
+@pytest.mark.parametrize("n_words, folds, valid", [(7, 4, 3), (6, 3, 2), (len(PHOTOS), 5, None)])
+def test_folds_partition_the_pairs_and_keep_test_pairs_out_of_training(n_words, folds, valid):
+    words = tuple(sorted(PHOTOS))[:n_words]
+    every = set(combinations(words, 2))
+    parts = pair_folds(words, folds=folds, seed=2, valid_pairs=valid)
+    assert len(parts) == folds
+    tested = [p for f in parts for p in f["test"]]
+    assert sorted(tested) == sorted(every)  # each pair is a test pair of exactly one fold
+    assert max(len(f["test"]) for f in parts) - min(len(f["test"]) for f in parts) <= 1
+    for f in parts:
+        train, valid_pairs, test = set(f["train"]), set(f["validation"]), set(f["test"])
+        assert not test & (train | valid_pairs) and not train & valid_pairs
+        assert train | valid_pairs | test == every
+        assert len(valid_pairs) == (valid or max(1, len(every) // (2 * folds)))
+        assert all(any(w in p for p in train) for w in words)  # every word is still seen in training
+    assert pair_folds(words, folds=folds, seed=2, valid_pairs=valid) == parts
+
+
+@pytest.mark.parametrize("folds", [1, 0, 22])
+def test_folds_refuse_too_few_or_more_than_pairs(folds):
+    with pytest.raises(ValueError, match="Expected folds from 2 to the 21 object pairs"):
+        pair_folds(tuple(sorted(PHOTOS))[:7], folds=folds)
+
+
+def test_a_pairs_scenes_do_not_depend_on_the_other_pairs():
+    both = pair_scenes([("cat", "rocket"), ("coins", "moon")], 3, seed=1, image_size=64)
+    alone = pair_scenes([("coins", "moon")], 3, seed=1, image_size=64)
+    assert [s.caption for s in both[3:]] == [s.caption for s in alone]
+    assert all(np.array_equal(a.image, b.image) for a, b in zip(both[3:], alone, strict=True))
+    assert all(sorted(o.word for o in s.objects) == ["cat", "rocket"] for s in both[:3])
 
 
 def test_bad_arguments():

@@ -14,6 +14,7 @@ import numpy as np
 import pytest
 import torch
 
+from attnkit.experiments.captioner import scene_figure
 from attnkit.experiments.harness import Experiment, Panel, Table, aggregate, figure
 from attnkit.experiments.length import PANELS, TABLES
 from attnkit.viz import lessons
@@ -66,6 +67,8 @@ FIGURES = {
     "token_figure (text)": (lambda: token_figure(_rows(1, 30)[0], [f"w{i}" for i in range(30)], style="text",
                                                  title=LONG), True),
     "regions_figure": (_regions, True),
+    "scene_figure": (lambda: scene_figure((np.arange(48 * 48 * 3) % 251).astype(np.uint8).reshape(48, 48, 3),
+                                          ["the", "cat"], G.random((2, 3, 3)), LONG), True),
     "figure (experiment harness)": (_harness, False),
     "cost_figure": (lambda: lessons.cost_figure(lessons.example_cost_rows()), False),
     "positions_figure": (lambda: lessons.positions_figure(lessons.example_encodings()), True),

@@ -171,6 +171,8 @@ OPTION_BOUNDS: dict[str, tuple[float, float, bool]] = {
     "--epochs": (1, 10_000, False),  # attnkit experiment classifier
     "--words": (1, _LENGTH, False),
     "--jaccard": (0.0, 1.0, True),
+    "--folds": (2, _COUNT, False),  # attnkit experiment captioner: at most its object pairs, checked there
+    "--scenes-per-pair": (1, _COUNT, False),
 }
 
 

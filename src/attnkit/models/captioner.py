@@ -21,8 +21,8 @@ width, ``D`` LSTM width, ``A`` additive-attention width, ``V`` vocabulary.
    hard: ``z_t = beta_t a_{s_t}``, ``s_t ~ Categorical(alpha_t)`` in training (argmax otherwise), drawn by
    :func:`attnkit.functional.hard.hard_pick` (hard attention over the weights ``alpha_t``); a share
    ``expected_share`` of the captions of a training batch uses the soft context instead (the paper's trick,
-   section 4.1), and each other caption is read ``hard_samples`` times on its own sampled locations.
-   ``attention_mode`` chooses.
+   section 4.1), and each other caption is read ``hard_samples`` times on its own sampled locations;
+   uniform (no attention, a baseline): ``z_t = beta_t mean_i a_i``. ``attention_mode`` chooses.
 4. ``(h_t, c_t) = LSTM([E y_{t-1}; z_t], (h_{t-1}, c_{t-1}))``;
    ``p(y_t) = softmax(L_o(E y_{t-1} + L_h h_t + L_z z_t))`` (the paper's deep output).
 
@@ -69,6 +69,7 @@ from attnkit.models.captioner_parts import (
     INIT_STATES,
     PLACE_ENCODINGS,
     PLACE_IN,
+    UniformMode,
     attention_mode,
 )
 from attnkit.models.image_encoders import ENCODERS, FEATURE_STRIDES, build_encoder
@@ -87,7 +88,7 @@ class CaptionerConfig:
 
     vocab_size: int = 0  # V, with the special tokens
     encoder: str = "efficientnet-lite0"  # one of ENCODERS
-    attention_mode: str = "soft"  # "soft" (deterministic, the expected context) or "hard" (one sampled region)
+    attention_mode: str = "soft"  # "soft" (the expected context), "hard" (one sampled region) or "uniform" (the mean)
     image_size: int = 224  # S: images are resized to S x S (a multiple of 32 for EfficientNet)
     grid: int = 7  # small-cnn's grid side; EfficientNet's is image_size // feature_stride
     feature_stride: int = 16  # EfficientNet: 16 = the 14 x 14 x 112 map at 224 px (local), 32 = the 7 x 7 x 1280 one
@@ -240,6 +241,8 @@ class Captioner(KitModel):
         expected_context, alignment = self.attn(h, a, projected_keys=proj)  # (N, Da), (N, L): sum_i alpha_i a_i
         context, sample_lp = self.mode.context(self.attn, h, {**state, "alpha": alignment}, expected_context,
                                                expected, self.training)  # hard: s_t ~ alpha_t
+        if isinstance(self.mode, UniformMode):  # no attention: every region weighs 1 / L
+            alignment = torch.full_like(alignment, 1.0 / alignment.shape[-1])
         z = torch.sigmoid(self.f_beta(h)) * context  # (N, Da), gated by beta_t
         emb = self.embed(y_prev)  # (N, E)
         h, c = self.lstm(torch.cat([emb, z], dim=-1), (h, state["c"]))

@@ -13,6 +13,7 @@ Shape legend: ``N`` rows of a decoding step (images, or images x beams), ``L = g
 |                   | ``learned``  | :func:`no_annotation`: ``h_0 = tanh(b_h)``, a learned start state           |
 | ``attention_mode``| ``soft``     | :class:`SoftMode`: ``z_t = sum_i alpha_ti a_i``                             |
 |                   | ``hard``     | :class:`HardMode`: ``z_t = a_{s_t}``, ``s_t ~ Categorical(alpha_t)``        |
+|                   | ``uniform``  | :class:`UniformMode`: ``z_t = mean_i a_i``, no attention (a baseline)       |
 
 Example:
     >>> import torch
@@ -179,18 +180,36 @@ class HardMode:
         return torch.where(rows_on_expected[:, None], expected_context, hard.context[:, 0]), sample_lp
 
 
-def attention_mode(name: str, expected_share: float, hard_samples: int = 2) -> SoftMode | HardMode:
-    """The part for ``attention_mode`` ``"soft"`` or ``"hard"``.
+class UniformMode:
+    """No attention, the baseline of the other modes: ``z_t = mean_i a_i``, the same context at every word (the
+    alignments a uniform-mode captioner reports are ``1 / L`` everywhere)."""
+
+    name = "uniform"
+
+    def rows_on_expected(self, batch_size: int, device: torch.device, training: bool) -> Tensor | None:
+        """No sampled rows (None)."""
+        return None
+
+    def context(self, attn: BahdanauAttention, h: Tensor, state: dict[str, Tensor], expected_context: Tensor,
+                rows_on_expected: Tensor | None, training: bool) -> tuple[Tensor, None]:
+        """``(z (N, Da), None)``: the plain mean of the annotation vectors, whatever the scores say."""
+        return state["a"].mean(dim=1), None
+
+
+def attention_mode(name: str, expected_share: float, hard_samples: int = 2) -> SoftMode | HardMode | UniformMode:
+    """The part for ``attention_mode`` ``"soft"``, ``"hard"`` or ``"uniform"``.
 
     Example:
         >>> attention_mode("hard", 0.5).name
         'hard'
     """
+    if name == "uniform":
+        return UniformMode()
     return HardMode(expected_share, hard_samples) if name == "hard" else SoftMode()
 
 
-ATTENTION_MODES: tuple[str, ...] = ("soft", "hard")
+ATTENTION_MODES: tuple[str, ...] = ("soft", "hard", "uniform")
 
 __all__ = ["ATTENTION_MODES", "INIT_STATES", "PLACE_ENCODINGS", "PLACE_IN", "PLACE_OCTAVES", "FourierPlaces",
-           "HardMode", "SoftMode", "TablePlaces", "attention_mode", "mean_annotation", "no_annotation",
+           "HardMode", "SoftMode", "TablePlaces", "UniformMode", "attention_mode", "mean_annotation", "no_annotation",
            "place_features", "place_in_annotation", "place_in_keys"]

@@ -328,11 +328,11 @@ def captioner(
     models: Annotated[str | None, typer.Option("--models", help="Comma-separated attention modes (default: soft, "
                                                "hard, uniform).")] = None,
     steps: Annotated[int | None, typer.Option("--steps", help="Training steps of every model (the equal budget; "
-                                              "default 300).")] = None,
-    batch_size: Annotated[int | None, typer.Option("--batch-size", help="Captions per batch (default 64).")] = None,
+                                              "default 240).")] = None,
+    batch_size: Annotated[int | None, typer.Option("--batch-size", help="Captions per batch (default 32).")] = None,
     lr: Annotated[float | None, typer.Option("--lr", help="Peak learning rate (default 3e-3).")] = None,
     scenes_per_pair: Annotated[int | None, typer.Option("--scenes-per-pair", help="Scenes of each object pair "
-                                                        "(default 12), encoded once.")] = None,
+                                                        "(default 8), encoded once.")] = None,
     encoder: Annotated[str | None, typer.Option("--encoder", help="efficientnet-lite0 (default) or small-cnn.")] = None,
     image_size: Annotated[int | None, typer.Option("--image-size", help="Scene side in pixels (default 224).")] = None,
     threads: Threads = 1,

@@ -65,7 +65,9 @@ def _commands(data: Path) -> dict[str, tuple[list[str], torch.dtype, float | Non
                         "--embed-dim", "8", "--d-model", "8", "--ff-dim", "8", "--max-len", "12"], f64, 1e-8),
         "captioner": (["train", "captioner", "--data", "scenes", "--encoder", "efficientnet-lite0", "--image-size", "32",
                        "--d-model", "16", "--embed-dim", "8", "--train-size", "9", "--valid-size", "4",  # 8 1
-                       "--test-size", "4", "--penalty", "0"], f32, 1e-4),
+                       "--test-size", "4", "--penalty", "0"], f32, 3e-4),
+        # float32 features of real photographs: Adam turns float noise in near-zero gradients into steps of
+        # about lr; measured 1.2e-4 on one weight of |w| 0.09 while the optimizer states agree to 5e-6
         # BERT's loss is a mean over masked tokens plus a mean over pairs: one weight per rank cannot make both
         # exact, so only the writes and prints are checked (tolerance None)
         "bert": (["train", "bert", "--data", str(data / "sentences.txt"), "--layers", "1", "--heads", "2",

@@ -55,7 +55,7 @@ from attnkit.metrics import bleu, exact_match
 from attnkit.models.captioner import ATTENTION_MODES, Captioner
 from attnkit.models.image_encoders import ENCODERS, FEATURE_STRIDES
 from attnkit.recipes.captioner import CaptionRunSpec, build_captioner, encode_images, predict_captions
-from attnkit.recipes.captioner_scores import attention_in_box
+from attnkit.recipes.captioner_scores import attention_in_box, cell_in_box
 from attnkit.recipes.common import Log, no_log
 from attnkit.training.trainer import TrainConfig, Trainer
 
@@ -180,8 +180,7 @@ def _centre_cell_hit(box: tuple[int, int, int, int], named: tuple[int, int, int,
     gh, gw = grid
     col = min(gw - 1, int((box[0] + box[2]) / 2 * gw / S))
     row = min(gh - 1, int((box[1] + box[3]) / 2 * gh / S))
-    cx, cy = (col + 0.5) * S / gw, (row + 0.5) * S / gh
-    return named[0] <= cx < named[2] and named[1] <= cy < named[3]
+    return cell_in_box(row * gw + col, named, grid, S)
 
 
 def reference_levels(scenes: list[Scene], grid: tuple[int, int], image_size: int) -> dict[str, float]:

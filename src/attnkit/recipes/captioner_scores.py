@@ -31,6 +31,20 @@ from attnkit.models.captioner import Captioner
 from attnkit.recipes.captioner import CaptionRunSpec, encode_images, predict_captions
 
 
+def cell_in_box(cell: int, box: tuple[int, int, int, int], grid: tuple[int, int], image_size: int) -> bool:
+    """Does the centre of grid cell ``cell`` (row-major over ``grid = (gh, gw)``) lie inside ``box``?
+
+    The rule that scores an attention peak: the peak's region counts at its centre, ``x1``/``y1`` exclusive.
+
+    Example (a 4 x 4 grid over 100 pixels: cell 5 is row 1, column 1, centred at (37.5, 37.5)):
+        >>> cell_in_box(5, (25, 25, 50, 50), (4, 4), 100), cell_in_box(5, (0, 0, 25, 25), (4, 4), 100)
+        (True, False)
+    """
+    gh, gw = grid
+    cx, cy = (cell % gw + 0.5) * image_size / gw, (cell // gw + 0.5) * image_size / gh  # the cell's centre
+    return box[0] <= cx < box[2] and box[1] <= cy < box[3]
+
+
 def peak_hits(alphas: Tensor, targets: list[list[int]], scenes: list[Scene], object_ids: dict[int, str],
               grid: tuple[int, int], image_size: int) -> tuple[int, int, float]:
     """Count object words whose attention peak falls in their object's box.
@@ -45,7 +59,6 @@ def peak_hits(alphas: Tensor, targets: list[list[int]], scenes: list[Scene], obj
     Returns:
         ``(hits, object words, summed box share)``.
     """
-    gh, gw = grid
     hits = words = 0
     share = 0.0
     for b, (row, scene) in enumerate(zip(targets, scenes, strict=True)):
@@ -53,11 +66,9 @@ def peak_hits(alphas: Tensor, targets: list[list[int]], scenes: list[Scene], obj
         for t, tok in enumerate(row):
             if tok not in object_ids or k >= len(scene.objects):
                 continue
-            x0, y0, x1, y1 = scene.objects[k].box
+            x0, y0, x1, y1 = box = scene.objects[k].box
             k += 1
-            cell = int(alphas[b, t].argmax())
-            cx, cy = (cell % gw + 0.5) * image_size / gw, (cell // gw + 0.5) * image_size / gh  # peak centre
-            hits += int(x0 <= cx < x1 and y0 <= cy < y1)
+            hits += int(cell_in_box(int(alphas[b, t].argmax()), box, grid, image_size))  # the peak's region
             words += 1
             share += (x1 - x0) * (y1 - y0) / image_size ** 2
     return hits, words, share

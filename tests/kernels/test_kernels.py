@@ -15,6 +15,7 @@ from attnkit import kernels
 from attnkit.functional import attention, causal_dropout
 from attnkit.functional.causal_dropout import causal_dropout_attention
 from attnkit.functional.weights_inplace import attention_with_weights
+from attnkit.kernels import onednn_linear
 from attnkit.kernels import Dropout, Linear, dropout, dropout_mask, fast_paths, linear, next_token_loss
 from attnkit.layers import MultiHeadAttention
 
@@ -213,6 +214,27 @@ def _check_linear(bias):
     g64 = g.double()
     expected = [g64 @ w64, g64.reshape(-1, 6).T @ x64.reshape(-1, 10)] + ([g64.sum((0, 1))] if bias else [])
     for a, e in zip(got, expected, strict=True):
+        torch.testing.assert_close(a.double(), e, rtol=1e-5, atol=1e-5)
+
+
+@pytest.mark.parametrize("d_in, d_out", [(5, 23), (23, 5), (9, 11)])  # each weight-gradient layout
+def test_linear_onednn_path_gradients_match_float64(d_in, d_out):
+    """Enough rows for oneDNN (>= MIN_ROWS): forward, dx, dW (whichever operand's transpose is copied) and db
+    against float64, on a non-contiguous (rows 10 x 7, in) input."""
+    torch.manual_seed(11)
+    x = torch.randn(7, 10, d_in).transpose(0, 1).requires_grad_()  # (10, 7, in): 70 rows
+    w = torch.randn(d_out, d_in, requires_grad=True)
+    b = torch.randn(d_out, requires_grad=True)
+    assert x.numel() // d_in >= onednn_linear.MIN_ROWS
+    y = linear(x, w, b)
+    x64, w64, b64 = x.detach().double(), w.detach().double(), b.detach().double()
+    torch.testing.assert_close(y.double(), x64 @ w64.T + b64, rtol=1e-5, atol=1e-5)
+    g = torch.randn(10, 7, d_out)
+    got = torch.autograd.grad(y, [x, w, b], g)
+    g64 = g.double()
+    expected = [g64 @ w64, g64.reshape(-1, d_out).T @ x64.reshape(-1, d_in), g64.sum((0, 1))]
+    for a, e in zip(got, expected, strict=True):
+        assert a.shape == e.shape
         torch.testing.assert_close(a.double(), e, rtol=1e-5, atol=1e-5)
 
 

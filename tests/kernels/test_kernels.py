@@ -15,8 +15,17 @@ from attnkit import kernels
 from attnkit.functional import attention, causal_dropout
 from attnkit.functional.causal_dropout import causal_dropout_attention
 from attnkit.functional.weights_inplace import attention_with_weights
-from attnkit.kernels import onednn_linear
-from attnkit.kernels import Dropout, Linear, dropout, dropout_mask, fast_paths, linear, next_token_loss
+from attnkit.kernels import (
+    Dropout,
+    Linear,
+    decoding_weights,
+    dropout,
+    dropout_mask,
+    fast_paths,
+    linear,
+    next_token_loss,
+    onednn_linear,
+)
 from attnkit.layers import MultiHeadAttention
 
 
@@ -323,3 +332,40 @@ def test_switch_turns_every_fast_path_off(monkeypatch):
     assert calls == [] and kernels.fast_paths_enabled()
     with pytest.raises(TypeError, match="Expected enabled to be a bool"):
         kernels.set_fast_paths("no")
+
+
+# ----------------------------------------------------------------------------- decoding weights
+
+
+def test_transposed_weights_products_match_float64():
+    """Few-row products inside the block use transposed copies and equal the float64 product; a view of a
+    weight gets its own copy, an in-place change of a weight is seen, bias and 3-D inputs work."""
+    torch.manual_seed(12)
+    w, b = torch.randn(13, 6), torch.randn(13)
+    x = torch.randn(2, 3, 6)  # 6 rows < MIN_ROWS
+    ref = x.double() @ w.double().T + b.double()
+    with torch.inference_mode(), decoding_weights.transposed_weights():
+        y = linear(x, w, b)
+        assert decoding_weights.transposed_copy(x, w) is decoding_weights.transposed_copy(x, w)  # made once
+        half = linear(x[..., :4], w[:, :4])  # a view: its own (4, 13) copy
+        w.mul_(2.0)  # the next call sees the new weights
+        y2 = linear(x, w, b)
+    torch.testing.assert_close(y.double(), ref, rtol=1e-5, atol=1e-5)
+    torch.testing.assert_close(half.double(), x[..., :4].double() @ (w[:, :4].double() / 2).T, rtol=1e-5, atol=1e-5)
+    torch.testing.assert_close(y2.double(), x.double() @ w.double().T + b.double(), rtol=1e-5, atol=1e-5)
+
+
+def test_transposed_weights_only_where_they_apply(monkeypatch):
+    """No copy outside the block, under autograd, with the fast paths off, or past the memory budget."""
+    w = torch.randn(5, 3, requires_grad=True)
+    x = torch.randn(1, 3)
+    assert decoding_weights.transposed_copy(x, w) is None
+    with decoding_weights.transposed_weights():
+        assert decoding_weights.transposed_copy(x, w) is None  # grad mode and a weight that requires grad
+        with torch.no_grad():
+            with fast_paths(False):
+                assert decoding_weights.transposed_copy(x, w) is None
+            monkeypatch.setattr(decoding_weights, "MAX_BYTES", 4 * 14)
+            assert decoding_weights.transposed_copy(x, w) is None  # 15 floats > 14
+            monkeypatch.setattr(decoding_weights, "MAX_BYTES", 4 * 15)
+            assert decoding_weights.transposed_copy(x, w).shape == (3, 5)

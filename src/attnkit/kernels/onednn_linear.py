@@ -3,7 +3,8 @@
 PyTorch's CPU builds.
 
 Inputs of fewer than :data:`MIN_ROWS` rows (decoding steps) take ``F.linear``, which has less overhead
-per call. The weight gradient ``dW = dy^T x`` needs one operand transposed: when one of ``dy`` and ``x`` is
+per call, or inside :func:`attnkit.kernels.decoding_weights.transposed_weights` a product with a transposed
+copy of the weight. The weight gradient ``dW = dy^T x`` needs one operand transposed: when one of ``dy`` and ``x`` is
 at least :data:`NARROW` times narrower than the other (a language model's head: ``x`` 256 wide, ``dy``
 8192), its transpose is copied and oneDNN computes ``dW^T = x^T dy`` (98 instead of 62 GFLOP/s for that
 head on one AVX-512 core); otherwise torch's ``mm`` reads both transposed in place (no copy of a large
@@ -22,6 +23,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from attnkit.functional import _switch
+from attnkit.kernels.decoding_weights import transposed_copy
 
 #: oneDNN's fused linear kernel (shipped inside PyTorch's CPU builds), or None where absent.
 _ONEDNN_LINEAR = getattr(torch.ops.mkldnn, "_linear_pointwise", None) if torch.backends.mkldnn.is_available() else None
@@ -52,6 +54,10 @@ def linear(x: Tensor, weight: Tensor, bias: Tensor | None = None) -> Tensor:
         True
     """
     if not _onednn_applies(x, weight):
+        if x.dim() >= 2 and x.numel() < MIN_ROWS * x.shape[-1] and (wt := transposed_copy(x, weight)) is not None:
+            rows = x.reshape(-1, x.shape[-1])  # (M, in), M < MIN_ROWS: a decoding step
+            out = torch.mm(rows, wt) if bias is None else torch.addmm(bias, rows, wt)  # (M, out)
+            return out.view(*x.shape[:-1], wt.shape[1])
         return F.linear(x, weight, bias)
     if torch.is_grad_enabled() and (x.requires_grad or weight.requires_grad or (bias is not None and bias.requires_grad)):
         return _OneDNNLinear.apply(x, weight, bias)

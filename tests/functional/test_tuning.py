@@ -186,3 +186,42 @@ def test_a_large_call_is_timed_on_its_first_batch_rows_only(monkeypatch):
         assert (sq.shape[0], sk.shape[0], sv.shape[0]) == (1, 1, 1)
         assert smask is None or smask.shape[0] == 1
         torch.testing.assert_close(sq, q[:1])
+
+
+@pytest.mark.parametrize("ms, expected", [
+    ({"fused": 100.0, "reference": 98.0}, "fused"),  # a near tie: the rules' path stays
+    ({"fused": 100.0, "reference": 91.0}, "fused"),
+    ({"fused": 100.0, "reference": 89.0}, "reference"),  # more than MARGIN faster
+    ({"fused": 50.0, "reference": 60.0}, "fused"),
+])
+def test_another_path_wins_only_by_the_margin(ms, expected):
+    assert tuning.MARGIN == 0.10
+    assert tuning.winner(ms) == expected
+
+
+def test_a_cached_near_tie_is_decided_again_by_the_margin(monkeypatch, tuning_on):
+    """An entry written by a rule without the margin (a 2% win recorded as the path) follows the margin now."""
+    q, k, v = inputs(6)
+    cls = tuning.shape_class(q, k, v, score="scaled_dot", mask=None, causal=False)
+    old = {"format": tuning.FORMAT, "machines": {tuning.machine_key(): {
+        cls: {"path": "reference", "ms": {"fused": 125.7, "reference": 123.7}}}}}
+    tuning_on.write_text(json.dumps(old))
+    seen = fake_timer(monkeypatch, "reference")
+    assert dispatch.choose(q, k, v, score="scaled_dot", mask=None, causal=False, dropout_p=0.0,
+                           return_weights=False, chunk_size=None, bias=None, kind=None) == ("fused", None)
+    assert seen == []  # decided from the recorded times, nothing timed
+
+
+def test_one_slow_warm_round_cannot_rule_out_the_rules_path(monkeypatch):
+    """The warm round's "over twice the fastest" cut never drops the first candidate: it is timed again."""
+    from attnkit import timing
+
+    warm = iter([(None, 1.0), (None, 0.1)])  # fused 10x slower in its one warm round (a descheduled call)
+    monkeypatch.setattr(timing, "timed", lambda fn: next(warm))
+    timed_again: list[str] = []
+    monkeypatch.setattr(timing, "interleaved_medians",
+                        lambda fns, repeat, warmup: timed_again.extend(fns) or {n: 0.05 for n in fns})
+    q, k, v = inputs(7)
+    tuning.measure(q, k, v, dispatch.PATHS, tuning.CANDIDATES, score="scaled_dot", scale=0.5, mask=None,
+                   causal=False)
+    assert timed_again == list(tuning.CANDIDATES)

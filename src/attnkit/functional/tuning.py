@@ -64,6 +64,11 @@ MAX_MATERIALISED = 2**28
 ROUNDS = 3
 #: A large call is timed on its first batch rows only, at most this many score elements (rows x Tq x Tk).
 MEASURE_SCORES = 2**24
+#: Another path replaces the rules' own (``fused``, the first candidate) only when it measured at least this
+#: fraction faster: a near tie is noise, and a path timed alone on a sample of the call can lose in the model
+#: (``reference`` measured 2% faster than ``fused`` for a (8, 8, 512, 64) training call once, then made the
+#: whole attention layer 1.3x slower).
+MARGIN = 0.10
 
 _tables: dict[str, dict[str, str]] = {}  # cache path -> this machine's {shape class: path}, read once
 
@@ -163,7 +168,8 @@ def measure(query: Tensor, key: Tensor, value: Tensor, paths: Mapping[str, PathF
     """Median milliseconds of each path (forward, and backward when gradients flow) on detached copies of the
     call's inputs (at most :data:`MEASURE_SCORES` score elements of them), through the one timer
     (:mod:`attnkit.timing`). After one untimed call each, one timed round; a path over twice as slow as the
-    fastest there is not timed further (that time is kept), so a slow candidate costs two calls."""
+    fastest there is not timed further (that time is kept), so a slow candidate costs two calls; the first
+    name (the rules' path) is always timed further, so one slow warm round cannot rule it out."""
     from attnkit.timing import interleaved_medians, timed
 
     grad = torch.is_grad_enabled() and any(t.requires_grad for t in (query, key, value))
@@ -185,7 +191,7 @@ def measure(query: Tensor, key: Tensor, value: Tensor, paths: Mapping[str, PathF
     for name in names:
         call(name)()  # first calls pay one-time costs (kernel selection, lazy initialisation): not timed
     warm = {name: timed(call(name))[1] for name in names}
-    close = [name for name in names if warm[name] <= 2 * min(warm.values())]
+    close = [name for i, name in enumerate(names) if i == 0 or warm[name] <= 2 * min(warm.values())]
     seconds = dict(warm)
     if len(close) > 1:
         seconds.update(interleaved_medians({name: call(name) for name in close}, repeat=rounds, warmup=0))
@@ -217,12 +223,33 @@ def read_cache(path: Path) -> dict:
     return data
 
 
+def winner(ms: Mapping[str, float]) -> str:
+    """The path kept for timings ``ms``: the first candidate timed (the rules' path), unless the fastest other
+    path took at most ``1 - MARGIN`` of its time.
+
+    Example:
+        >>> winner({"fused": 2.0, "reference": 1.5}), winner({"fused": 2.0, "reference": 1.9})
+        ('reference', 'fused')
+    """
+    default = next((name for name in CANDIDATES if name in ms), min(ms, key=ms.__getitem__))
+    fastest = min(ms, key=ms.__getitem__)
+    return fastest if ms[fastest] <= (1 - MARGIN) * ms[default] else default
+
+
 def _table(path: Path) -> dict[str, str]:
-    """This machine's winners ``{shape class: path}``, read from ``path`` once per process."""
+    """This machine's winners ``{shape class: path}``, read from ``path`` once per process (decided again from
+    the recorded times, so that an entry written under another rule follows this one)."""
     if str(path) not in _tables:
         entries = read_cache(path)["machines"].get(machine_key(), {})
-        _tables[str(path)] = {cls: e["path"] for cls, e in entries.items()}
+        _tables[str(path)] = {cls: winner(e["ms"]) if _timings(e.get("ms")) else e["path"]
+                              for cls, e in entries.items()}
     return _tables[str(path)]
+
+
+def _timings(ms: object) -> bool:
+    """Whether a cache entry's ``ms`` is a timing of every candidate it names (positive numbers)."""
+    return (isinstance(ms, dict) and bool(ms) and all(name in CANDIDATES for name in ms)
+            and all(isinstance(t, (int, float)) and not isinstance(t, bool) and t > 0 for t in ms.values()))
 
 
 def save_winner(path: Path, cls: str, ms: dict[str, float]) -> str:
@@ -239,19 +266,19 @@ def save_winner(path: Path, cls: str, ms: dict[str, float]) -> str:
     """
     from attnkit.storage.files import updating, write_json
 
-    winner = min(ms, key=lambda name: ms[name])
-    _table(path)[cls] = winner
+    best = winner(ms)
+    _table(path)[cls] = best
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # a bad file was reported when it was first read
         data = read_cache(path)
-    data["machines"].setdefault(machine_key(), {})[cls] = {"path": winner, "ms": ms}
+    data["machines"].setdefault(machine_key(), {})[cls] = {"path": best, "ms": ms}
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         with updating():  # a cache kept current on purpose: one command may tune several shape classes
             write_json(path, data, sort_keys=True)
     except OSError:
         pass
-    return winner
+    return best
 
 
 def tuned_path(query: Tensor, key: Tensor, value: Tensor, paths: Mapping[str, PathFn], *, score: str, scale: float,

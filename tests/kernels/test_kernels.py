@@ -26,6 +26,7 @@ from attnkit.kernels import (
     next_token_loss,
     onednn_linear,
 )
+from attnkit.kernels.packed_heads import packed_heads
 from attnkit.layers import MultiHeadAttention
 
 
@@ -369,3 +370,44 @@ def test_transposed_weights_only_where_they_apply(monkeypatch):
             assert decoding_weights.transposed_copy(x, w) is None  # 15 floats > 14
             monkeypatch.setattr(decoding_weights, "MAX_BYTES", 4 * 15)
             assert decoding_weights.transposed_copy(x, w).shape == (3, 5)
+
+
+# ----------------------------------------------------------------------------- packed heads
+
+
+@pytest.mark.parametrize("used", ["qkv", "q", "kv"])
+def test_packed_heads_gradients_match_float64(used):
+    """Forward and every gradient of the packed projection against float64 (B 3, T 70, D 10, H 2, Dh 4: pairwise
+    different; 210 rows so the oneDNN product runs), also when some of q, k, v are unused (None gradients)."""
+    torch.manual_seed(13)
+    B, T, D, H, Dh = 3, 70, 10, 2, 4
+    x = torch.randn(B, T, D, requires_grad=True)
+    w = torch.randn(3 * H * Dh, D, requires_grad=True)
+    b = torch.randn(3 * H * Dh, requires_grad=True)
+    q, k, v = packed_heads(x, w, b, heads=H)
+    assert q.shape == k.shape == v.shape == (B, H, T, Dh)
+    x64, w64, b64 = x.detach().double().requires_grad_(), w.detach().double().requires_grad_(), b.detach().double().requires_grad_()
+    ref = (x64 @ w64.T + b64).view(B, T, 3, H, Dh).permute(2, 0, 3, 1, 4)  # (3, B, H, T, Dh)
+    torch.testing.assert_close(torch.stack([q, k, v]).double(), ref, rtol=1e-5, atol=1e-5)
+    g = torch.randn(3, B, H, T, Dh)
+    picks = {"qkv": [0, 1, 2], "q": [0], "kv": [1, 2]}[used]
+    loss = sum(((q, k, v)[i] * g[i]).sum() for i in picks)
+    loss64 = sum((ref[i] * g[i].double()).sum() for i in picks)
+    got = torch.autograd.grad(loss, [x, w, b])
+    expected = torch.autograd.grad(loss64, [x64, w64, b64])
+    for a, e in zip(got, expected, strict=True):
+        torch.testing.assert_close(a.double(), e, rtol=1e-5, atol=1e-5)
+
+
+def test_packed_heads_second_derivatives_match_the_plain_twin():
+    torch.manual_seed(14)
+    x = torch.randn(2, 33, 6, requires_grad=True)
+    w = torch.randn(3 * 3 * 2, 6, requires_grad=True)
+
+    def second(fn):
+        q, k, v = fn(x, w)
+        (gx,) = torch.autograd.grad((q * k).sum() + v.pow(2).sum(), x, create_graph=True)
+        return torch.autograd.grad(gx.pow(2).sum(), w)
+
+    plain = lambda x, w: F.linear(x, w).view(2, 33, 3, 3, 2).permute(2, 0, 3, 1, 4).unbind(0)  # noqa: E731
+    torch.testing.assert_close(second(lambda x, w: packed_heads(x, w, None, 3)), second(plain), rtol=1e-4, atol=1e-4)

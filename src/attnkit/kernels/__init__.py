@@ -14,6 +14,9 @@ kernel                          plain twin                                      
                                                                                   ~2x ``bernoulli_``
 :func:`next_token_loss`         ``F.cross_entropy`` on shifted copies             no logits copy, backward
                                                                                   in place
+:func:`packed_heads`            ``linear(x, W, b)`` split into heads by views     backward reads the head
+                                                                                  gradients in place: no
+                                                                                  stack, no copy
 :func:`transposed_weights`      ``F.linear`` on the stored ``(out, in)`` weight   decoding's few-row products
                                                                                   stream ``(in, out)`` copies,
                                                                                   ~2.5x on one AVX-512 core
@@ -48,6 +51,7 @@ from attnkit.kernels.cross_entropy import next_token_loss
 from attnkit.kernels.decoding_weights import transposed_weights
 from attnkit.kernels.dropout_mask import Dropout, dropout
 from attnkit.kernels.onednn_linear import Linear, linear
+from attnkit.kernels.packed_heads import packed_heads
 
 __all__ = [
     "Dropout",
@@ -57,6 +61,7 @@ __all__ = [
     "fast_paths_enabled",
     "linear",
     "next_token_loss",
+    "packed_heads",
     "set_fast_paths",
     "transposed_weights",
 ]

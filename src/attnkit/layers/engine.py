@@ -21,6 +21,7 @@ from torch import Tensor, nn
 from attnkit.functional.dispatch import run
 from attnkit.functional.kinds import AttentionKind, resolve_kind
 from attnkit.kernels import linear
+from attnkit.kernels.packed_heads import packed_heads
 from attnkit.layers._checks import check_dropout, dropout_on
 from attnkit.layers.kv_cache import KVCache
 
@@ -95,9 +96,8 @@ class AttentionEngine(nn.Module):
         h, dh = self.num_heads, self.key_dim
         w, bias = self.in_proj_weight, self.in_proj_bias
         static = cache is not None and cache.static and cache.length > 0
-        if self_attention and not static:
-            qkv = linear(query, w, bias)  # (B, T, 3*H*Dh): one product for the three projections
-            return qkv.view(b, t, 3, h, dh).permute(2, 0, 3, 1, 4).unbind(0)  # 3 x (B, H, T, Dh)
+        if self_attention and not static:  # one product for the three projections: 3 x (B, H, T, Dh)
+            return packed_heads(query, w, bias, h)
         n = h * dh
         q = linear(query, w[:n], None if bias is None else bias[:n]).view(b, t, h, dh).transpose(1, 2)
         if static:

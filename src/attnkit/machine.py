@@ -7,6 +7,8 @@ from __future__ import annotations
 import math
 import os
 import platform
+from collections.abc import Callable
+from typing import Any
 from pathlib import Path
 
 from attnkit.timing import interleaved_samples, timed
@@ -35,9 +37,11 @@ def cpu_description(cpuinfo: str | None = None) -> str:
     return f"CPU {name}; {os.cpu_count()} logical cores; vector flags: {vector}"
 
 
-def matmul_gflops(size: int = 1024, min_seconds: float = 0.5, repeat: int = 3) -> float:
-    """The machine's float32 limit as attnkit sees it: GFLOP/s of a ``size x size`` matmul (torch, this
-    process's threads), the best of ``repeat`` timed runs of about ``min_seconds`` each (the number of
+def matmul_gflops(size: int = 1024, min_seconds: float = 0.5, repeat: int = 3,
+                  product: Callable[[Any, Any], Any] | None = None) -> float:
+    """The machine's float32 limit as attnkit sees it: GFLOP/s of a ``size x size`` matmul (torch's ``a @ b``,
+    or ``product(a, b)``, any function of two square matrices costing ``2 * size**3``; this process's
+    threads), the best of ``repeat`` timed runs of about ``min_seconds`` each (the number of
     products per run is calibrated from one timed product; the runs go through the one timer of
     :mod:`attnkit.timing`).
 
@@ -58,11 +62,12 @@ def matmul_gflops(size: int = 1024, min_seconds: float = 0.5, repeat: int = 3) -
     """
     import torch
 
+    mul = product or torch.matmul
     a, b = torch.randn(size, size), torch.randn(size, size)
-    a @ b  # warm-up
-    _, once = timed(lambda: a @ b)
+    mul(a, b)  # warm-up
+    _, once = timed(lambda: mul(a, b))
     calls = max(1, math.ceil(min_seconds / max(once, 1e-9)))
-    samples = interleaved_samples({"matmul": lambda: [a @ b for _ in range(calls)]}, repeat, warmup=0)
+    samples = interleaved_samples({"matmul": lambda: [mul(a, b) for _ in range(calls)]}, repeat, warmup=0)
     return 2 * size**3 * calls / min(samples["matmul"]) / 1e9
 
 

@@ -326,10 +326,13 @@ def test_switch_turns_every_fast_path_off(monkeypatch):
     for module in (dropout_mask, causal_dropout):
         monkeypatch.setattr(module, "keep_mask", lambda like, p: calls.append(p) or torch.ones_like(like))
     x = torch.randn(2, 3, 6, 4)
+    w = torch.randn(12, 4, requires_grad=True)
     with fast_paths(False):
         assert not kernels.fast_paths_enabled()
         dropout(x, 0.5)
         causal_dropout_attention(x, x, x, 0.5)
+        q, _, _ = packed_heads(x[0], w, None, heads=2)
+        assert q.grad_fn.name() != "_PackedHeadsBackward"  # autograd through the plain twin
     assert calls == [] and kernels.fast_paths_enabled()
     with pytest.raises(TypeError, match="Expected enabled to be a bool"):
         kernels.set_fast_paths("no")

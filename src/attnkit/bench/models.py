@@ -160,6 +160,19 @@ def bert(tf, path: str, s: dict) -> tuple[int, dict[str, list[float]], Bert, tup
     return ids.numel(), times, models["attnkit"], (ids, mask)
 
 
+def product_peak(size: int = 1024, min_seconds: float = 0.2, repeat: int = 3) -> float:
+    """The float32 limit a model's products can reach at this thread count: the best GFLOP/s of torch's matmul
+    and of attnkit's linear layer (oneDNN, ~110 against torch's ~92 GFLOP/s on one AVX-512 AMD core) on
+    ``size x size`` matrices; model FLOPs utilisation is measured against it, so that it stays below 1.
+
+    Example:
+        >>> product_peak(64, min_seconds=0.01, repeat=1) > 0
+        True
+    """
+    return max(matmul_gflops(size, min_seconds, repeat),
+               matmul_gflops(size, min_seconds, repeat, product=kernels.linear))  # a (b)^T: the same 2 n^3 FLOPs
+
+
 def flops_per_token(layers: int, width: int, length: int, vocab: int = 0, training: bool = False) -> float:
     """Model FLOPs per token of a Transformer of ``layers`` blocks of ``width`` (MLP 4x wide) on ``length``
     tokens: ``2 N + 4 L T d`` for a forward pass, three times that for a training step (forward and backward),
@@ -230,7 +243,7 @@ def measure_models(s: dict, threads: int = 1) -> Section:
     before = torch.get_num_threads()
     torch.set_num_threads(threads)
     try:
-        peak = matmul_gflops(512, min_seconds=0.2, repeat=3)  # the limit at this suite's thread count
+        peak = product_peak()  # the limit at this suite's thread count
         section.figures["models/matmul_gflops"] = peak
         models = _gpt_models(tf, s)
         gpt = (s["layers"], s["width"])
@@ -252,7 +265,8 @@ def measure_models(s: dict, threads: int = 1) -> Section:
                       ["Ratios: medians of per-round ratios (> 1 = attnkit faster). The fast-paths-off column "
                        "runs attnkit on plain torch, as transformers does (information).",
                        f"MFU: model FLOPs per second (bench.models.flops_per_token) over this thread count's float32 "
-                       f"matmul peak, {peak:.1f} GFLOP/s (512 x 512, best run); a cached generation step is one "
+                       f"product peak, {peak:.1f} GFLOP/s (bench.models.product_peak: the best of torch's matmul and "
+                       f"attnkit's linear, 1024 x 1024, best run); a cached generation step is one "
                        "token against its average context (prompt + half the new tokens)."])
         _growth_table(section, per_token_growth(models, s), s)
         if same is not None:

@@ -27,12 +27,14 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
+from attnkit.functional import _switch
 from attnkit.kernels.onednn_linear import linear
 
 
 def packed_heads(x: Tensor, weight: Tensor, bias: Tensor | None, heads: int) -> tuple[Tensor, Tensor, Tensor]:
     """``q, k, v`` ``(B, H, T, Dh)`` of ``x (B, T, D)`` with the packed ``weight (3 H Dh, D)`` (rows: query,
-    key, value) and ``bias (3 H Dh,)``; the backward pass as in the module docstring when gradients flow.
+    key, value) and ``bias (3 H Dh,)``; the backward pass as in the module docstring when gradients flow
+    (with the fast paths off, autograd's own through the plain twin).
 
     Example:
         >>> x, w = torch.randn(3, 4, 6), torch.randn(18, 6)
@@ -40,8 +42,8 @@ def packed_heads(x: Tensor, weight: Tensor, bias: Tensor | None, heads: int) -> 
         >>> bool(torch.allclose(k.transpose(1, 2).reshape(3, 4, 6), x @ w[6:12].T, atol=1e-5))
         True
     """
-    if torch.is_grad_enabled() and (x.requires_grad or weight.requires_grad
-                                    or (bias is not None and bias.requires_grad)):
+    if _switch._ENABLED and torch.is_grad_enabled() and (x.requires_grad or weight.requires_grad
+                                                         or (bias is not None and bias.requires_grad)):
         return _PackedHeads.apply(x, weight, bias, heads)
     return _split(linear(x, weight, bias), heads)
 
@@ -71,8 +73,9 @@ class _PackedHeads(torch.autograd.Function):
         dx = dw = db = None
         if ctx.needs_input_grad[0]:  # dx = sum_i g_i W_i: (B, T, D)
             dx = grads[0] @ parts[0]
-            for g, w in zip(grads[1:], parts[1:], strict=True):
-                dx = dx.addmm_(g, w) if not torch.is_grad_enabled() else dx + g @ w
+            for g, w in zip(grads[1:], parts[1:], strict=True):  # accumulate in place (addmm with out=, which
+                # torch's FLOP counter counts; it skips addmm_)
+                dx = torch.addmm(dx, g, w, out=dx) if not torch.is_grad_enabled() else dx + g @ w
             dx = dx.view(x.shape)
         if ctx.needs_input_grad[1]:  # (3 H Dh, D), each third a product in place
             if torch.is_grad_enabled():  # create_graph: differentiable products

@@ -8,8 +8,8 @@ import math
 import os
 import platform
 from collections.abc import Callable
-from typing import Any
 from pathlib import Path
+from typing import Any
 
 from attnkit.timing import interleaved_samples, timed
 

@@ -414,3 +414,16 @@ def test_packed_heads_second_derivatives_match_the_plain_twin():
 
     plain = lambda x, w: F.linear(x, w).view(2, 33, 3, 3, 2).permute(2, 0, 3, 1, 4).unbind(0)  # noqa: E731
     torch.testing.assert_close(second(lambda x, w: packed_heads(x, w, None, 3)), second(plain), rtol=1e-4, atol=1e-4)
+
+
+def test_packed_heads_under_cpu_autocast_trains_like_the_plain_twin():
+    """Under bfloat16 autocast the products run in bfloat16 and the gradients come back in the parameters' dtype."""
+    torch.manual_seed(15)
+    x = torch.randn(2, 40, 8, requires_grad=True)
+    w = torch.randn(3 * 2 * 4, 8, requires_grad=True)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        q, k, v = packed_heads(x, w, None, heads=2)
+        loss = (q * k).sum() + v.sum()
+    assert q.dtype == torch.bfloat16
+    gx, gw = torch.autograd.grad(loss.float(), [x, w])
+    assert gx.dtype == gw.dtype == torch.float32 and torch.isfinite(gw).all()

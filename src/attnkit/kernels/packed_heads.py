@@ -34,7 +34,7 @@ from attnkit.kernels.onednn_linear import linear
 def packed_heads(x: Tensor, weight: Tensor, bias: Tensor | None, heads: int) -> tuple[Tensor, Tensor, Tensor]:
     """``q, k, v`` ``(B, H, T, Dh)`` of ``x (B, T, D)`` with the packed ``weight (3 H Dh, D)`` (rows: query,
     key, value) and ``bias (3 H Dh,)``; the backward pass as in the module docstring when gradients flow
-    (with the fast paths off, autograd's own through the plain twin).
+    (with the fast paths off or under autocast, autograd's own through the plain twin).
 
     Example:
         >>> x, w = torch.randn(3, 4, 6), torch.randn(18, 6)
@@ -42,8 +42,8 @@ def packed_heads(x: Tensor, weight: Tensor, bias: Tensor | None, heads: int) -> 
         >>> bool(torch.allclose(k.transpose(1, 2).reshape(3, 4, 6), x @ w[6:12].T, atol=1e-5))
         True
     """
-    if _switch._ENABLED and torch.is_grad_enabled() and (x.requires_grad or weight.requires_grad
-                                                         or (bias is not None and bias.requires_grad)):
+    if (_switch._ENABLED and torch.is_grad_enabled() and not torch.is_autocast_enabled(x.device.type)
+            and (x.requires_grad or weight.requires_grad or (bias is not None and bias.requires_grad))):
         return _PackedHeads.apply(x, weight, bias, heads)
     return _split(linear(x, weight, bias), heads)
 

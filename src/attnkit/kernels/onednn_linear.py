@@ -8,7 +8,9 @@ copy of the weight. The weight gradient ``dW = dy^T x`` needs one operand transp
 at least :data:`NARROW` times narrower than the other (a language model's head: ``x`` 256 wide, ``dy``
 8192), its transpose is copied and oneDNN computes ``dW^T = x^T dy`` (98 instead of 62 GFLOP/s for that
 head on one AVX-512 core); otherwise torch's ``mm`` reads both transposed in place (no copy of a large
-``dy``: 97 instead of 74 GFLOP/s for 16384 x 1536 x 512). On CPUs where torch's default BLAS takes a slow code path (MKL on AMD processors, as on some machines
+``dy``: 97 instead of 74 GFLOP/s for 16384 x 1536 x 512).
+
+On CPUs where torch's default BLAS takes a slow code path (MKL on AMD processors, as on some machines
 attnkit is benchmarked on) oneDNN computes the same float32 products about twice as fast; on others the
 two are close. Results agree with ``F.linear`` to float32 rounding (a test compares both against
 float64). Any other device, dtype, autocast, or the fast paths switched off, goes to ``F.linear``.
@@ -74,8 +76,8 @@ def _weight_grad(g: Tensor, x: Tensor) -> Tensor:
 
 
 class _OneDNNLinear(torch.autograd.Function):
-    """``y = x W^T + b``; backward ``dx = dy W``, ``dW = dy^T x``, ``db = sum_rows dy``, all on oneDNN
-    (each product written as a linear layer: ``dy W = linear(dy, W^T)``, ``dy^T x = linear(dy^T, x^T)``)."""
+    """``y = x W^T + b``; backward ``dx = dy W``, ``dW = dy^T x``, ``db = sum_rows dy``: ``dx`` on oneDNN
+    (written as a linear layer, ``dy W = linear(dy, W^T)``), ``dW`` in the layout of :func:`_weight_grad`."""
 
     @staticmethod
     def forward(ctx, x: Tensor, weight: Tensor, bias: Tensor | None) -> Tensor:

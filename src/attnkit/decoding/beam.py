@@ -27,6 +27,7 @@ from torch import Tensor
 
 from attnkit.decoding._checks import check_search, check_step
 from attnkit.decoding.greedy import DecodeOutput, Policy, StepFn, argmax, first_tokens, greedy_search
+from attnkit.kernels.decoding_weights import transposed_weights
 
 
 def map_state(state: Any, fn: Callable[[Tensor], Tensor]) -> Any:
@@ -209,9 +210,11 @@ def decode(
     policy: Policy = argmax,
 ) -> DecodeOutput:
     """Greedy search (choosing with ``policy``: the argmax, or a :func:`sampling` policy) when
-    ``beam_size == 1``, beam search otherwise (same arguments, same output)."""
+    ``beam_size == 1``, beam search otherwise (same arguments, same output). The steps' few-row linear products
+    read transposed weight copies (:func:`attnkit.kernels.transposed_weights`)."""
     kwargs = dict(batch_size=batch_size, sos_id=sos_id, eos_id=eos_id, max_len=max_len, pad_id=pad_id,
                   length_penalty=length_penalty, device=device)
-    if beam_size == 1:
-        return greedy_search(step, state, policy=policy, **kwargs)
-    return beam_search(step, state, beam_size=beam_size, **kwargs)
+    with transposed_weights():
+        if beam_size == 1:
+            return greedy_search(step, state, policy=policy, **kwargs)
+        return beam_search(step, state, beam_size=beam_size, **kwargs)

@@ -8,7 +8,7 @@ CPU BLAS streams that layout at well under the machine's bandwidth; the same pro
 (``attnkit bench models``' GPT head, 8192 x 256, weights not in cache): 1.06 ms in the stored layout,
 0.42 ms on the transposed copy (18.5 GB/s, the speed of ``W.sum()``).
 
-Within :func:`transposed_weights` (``GPT.generate`` and the other decoders open it), :func:`attnkit.kernels.linear`
+Within :func:`transposed_weights` (:func:`attnkit.decoding.decode`, the one decoding loop, opens it), :func:`attnkit.kernels.linear`
 of fewer than :data:`attnkit.kernels.onednn_linear.MIN_ROWS` rows computes ``x W^T + b`` as
 ``addmm(b, x, copy)`` with a transposed copy of ``W`` made at its first use and kept until the block ends.
 The copies cost memory (each weight twice, up to :data:`MAX_BYTES` in all; beyond that, the stored layout
@@ -41,9 +41,20 @@ from attnkit.functional import _switch
 #: Most bytes of transposed copies one :func:`transposed_weights` block keeps (1 GiB).
 MAX_BYTES = 2**30
 
-# the open block's copies: (address, shape, strides, version) -> transposed copy, and
-# id(weight) -> (weight kept alive, version, transposed copy) for the one-look-up path
-_COPIES: ContextVar[dict | None] = ContextVar("attnkit_transposed_weights", default=None)
+
+
+class _Copies:
+    """The open block's copies: ``by_layout`` (address, shape, strides, version) -> transposed copy, one per
+    weight or view; ``by_id`` id(weight) -> (weight kept alive, version, copy), one look-up for a tensor seen
+    before (a parameter); ``bytes`` the copies' total size."""
+
+    def __init__(self) -> None:
+        self.by_layout: dict[tuple, Tensor] = {}
+        self.by_id: dict[int, tuple[Tensor, int, Tensor]] = {}
+        self.bytes = 0
+
+
+_COPIES: ContextVar[_Copies | None] = ContextVar("attnkit_transposed_weights", default=None)
 
 
 @contextmanager
@@ -54,7 +65,7 @@ def transposed_weights() -> Iterator[None]:
         >>> with transposed_weights():
         ...     pass
     """
-    token = _COPIES.set({})
+    token = _COPIES.set(_Copies())
     try:
         yield
     finally:
@@ -77,17 +88,18 @@ def transposed_copy(x: Tensor, weight: Tensor) -> Tensor | None:
     if copies is None or not _switch._ENABLED or (torch.is_grad_enabled() and (x.requires_grad or weight.requires_grad)):
         return None
     version = 0 if weight.is_inference() else weight._version
-    hit = copies.get(id(weight))  # the same tensor object as before (a parameter): one look-up
+    hit = copies.by_id.get(id(weight))  # the same tensor object as before (a parameter): one look-up
     if hit is not None and hit[0] is weight and hit[1] == version:
         return hit[2]
     if weight.dim() != 2 or weight.device.type != "cpu" or x.dtype != weight.dtype:
         return None
     key = (weight.data_ptr(), tuple(weight.shape), weight.stride(), version)  # a new view of the same weight
-    copy = copies.get(key)
+    copy = copies.by_layout.get(key)
     if copy is None:
-        used = sum(c.numel() * c.element_size() for k, c in copies.items() if isinstance(k, tuple))
-        if used + weight.numel() * weight.element_size() > MAX_BYTES:
+        size = weight.numel() * weight.element_size()
+        if copies.bytes + size > MAX_BYTES:
             return None
-        copy = copies[key] = weight.detach().t().contiguous()  # (in, out)
-    copies[id(weight)] = (weight, version, copy)  # keeps `weight` alive, so its id is not reused in the block
+        copy = copies.by_layout[key] = weight.detach().t().contiguous()  # (in, out)
+        copies.bytes += size
+    copies.by_id[id(weight)] = (weight, version, copy)  # keeps `weight` alive: its id is not reused in the block
     return copy

@@ -27,7 +27,6 @@ from attnkit.decoding.beam import decode
 from attnkit.decoding.greedy import argmax, sampling
 from attnkit.functional.kinds import resolve_kind
 from attnkit.kernels import Dropout, Linear, next_token_loss
-from attnkit.kernels.decoding_weights import transposed_weights
 from attnkit.layers.kv_cache import KVCache
 from attnkit.models import hub
 from attnkit.models._checks import check_ids, check_padding_mask, checked_new_tokens
@@ -220,10 +219,9 @@ class GPT(hub.PretrainedModel):
         self.eval()
         try:
             state = self._prefill(input_ids, attention_mask, capacity=T + max_new_tokens)
-            with transposed_weights():  # the steps' few-row products stream transposed weight copies
-                out = decode(self._step, state, batch_size=B, sos_id=input_ids[:, -1], eos_id=eos_token_id,
-                             max_len=max_new_tokens, beam_size=num_beams, pad_id=pad, length_penalty=length_penalty,
-                             device=input_ids.device, policy=sampler if do_sample else argmax)
+            out = decode(self._step, state, batch_size=B, sos_id=input_ids[:, -1], eos_id=eos_token_id,
+                         max_len=max_new_tokens, beam_size=num_beams, pad_id=pad, length_penalty=length_penalty,
+                         device=input_ids.device, policy=sampler if do_sample else argmax)
             return torch.cat([input_ids, out.tokens], dim=1)
         finally:
             self.train(was_training)

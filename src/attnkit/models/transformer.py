@@ -56,7 +56,6 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from attnkit.decoding import DecodeOutput, decode
-from attnkit.kernels.decoding_weights import transposed_weights
 from attnkit.layers.kv_cache import KVCache
 from attnkit.layers.positional import LearnedPositionalEmbedding, SinusoidalPositionalEncoding
 from attnkit.models import _translate as translation
@@ -326,10 +325,8 @@ class Transformer(KitModel):
             raise ValueError(f"Expected max_len <= max_tgt_len={c.max_tgt_len} (the position table). "
                              f"Received: max_len={max_len}")
         state = self.start_state(src, src_lengths, use_cache=use_cache, capacity=max_len)
-        with transposed_weights():  # the steps' few-row products stream transposed weight copies
-            return decode(self.step, state, batch_size=src.size(0), sos_id=c.sos_id, eos_id=c.eos_id,
-                          max_len=max_len, beam_size=beam_size, pad_id=c.pad_id, length_penalty=length_penalty,
-                          device=src.device)
+        return decode(self.step, state, batch_size=src.size(0), sos_id=c.sos_id, eos_id=c.eos_id, max_len=max_len,
+                      beam_size=beam_size, pad_id=c.pad_id, length_penalty=length_penalty, device=src.device)
 
     # -- text in, text out -------------------------------------------------------------------------------
     def encode_texts(self, texts: list[str]) -> tuple[Tensor, Tensor, int, int]:

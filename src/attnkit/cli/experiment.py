@@ -19,7 +19,7 @@ import dataclasses
 import shlex
 import sys
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from rich.console import Console
@@ -111,6 +111,14 @@ def _ints(text: str | None, flag_name: str) -> tuple[int, ...] | None:
         raise InputError(f"{flag_name} must be comma-separated integers. Received: {text!r}") from None
 
 
+def _settings(base: Any, quick: bool, given: dict[str, Any]) -> Any:
+    """An experiment's settings: ``base`` (its ``quick()`` form with --quick) with every option the user gave
+    (not None), checked."""
+    s = dataclasses.replace(base.quick() if quick else base, **{k: v for k, v in given.items() if v is not None})
+    s.check()
+    return s
+
+
 def _names(text: str | None) -> tuple[str, ...] | None:
     return None if text is None else tuple(x.strip() for x in text.split(",") if x.strip())
 
@@ -150,13 +158,11 @@ def efficiency(
     overwrite: OverwriteOut = False,
 ) -> None:
     """Train a small GPT with each attention kind at several lengths per seed; quality, time and memory."""
-    s = EfficiencySettings().quick() if quick else EfficiencySettings()
     given = {"kinds": _names(kinds), "tasks": _names(tasks), "lengths": _ints(lengths, "--lengths"),
              "timing_lengths": _ints(timing_lengths, "--timing-lengths"), "steps": steps, "batch_size": batch_size,
              "d_model": d_model, "heads": heads, "layers": layers, "window": window, "lr": lr, "memory": memory,
              "symbols": symbols, "pairs": pairs, "split": split}
-    s = EfficiencySettings(**{**s.__dict__, **{k: v for k, v in given.items() if v is not None}})
-    s.check()
+    s = _settings(EfficiencySettings(), quick, given)
     chosen = parse_seeds(seeds)
     apply_threads(threads)
 
@@ -235,9 +241,7 @@ def alignment(
     """Train every attention model on dates, German numbers and phrases per seed; AER against the gold links."""
     given = {"tasks": _names(tasks), "models": _names(models), "steps": steps, "batch_size": batch_size,
              "test_size": test_size}
-    s = dataclasses.replace(AlignmentSettings().quick() if quick else AlignmentSettings(),
-                            **{k: v for k, v in given.items() if v is not None})
-    s.check()
+    s = _settings(AlignmentSettings(), quick, given)
     chosen, _ = parse_seeds(seeds), apply_threads(threads)
     _run(ctx, alignment_experiment(s, lambda seed: alignment_seed(s, seed, device, lambda m: say(m, console))),
          chosen, out, overwrite)
@@ -310,9 +314,7 @@ def classifier(
 
     given = {"data": data, "words": words, "epochs": epochs, "batch_size": batch_size, "lr": lr,
              "minilm_max_len": minilm_max_len, "jaccard": jaccard, "minilm": minilm}
-    s = dataclasses.replace(ClassifierSettings().quick() if quick else ClassifierSettings(),
-                            **{k: v for k, v in given.items() if v is not None})
-    s.check()
+    s = _settings(ClassifierSettings(), quick, given)
     chosen, _ = parse_seeds(seeds), apply_threads(threads)
     _run(ctx, classifier_experiment(s, lambda seed: classifier_seed(s, seed, device, lambda m: say(m, console))),
          chosen, out, overwrite)
@@ -347,9 +349,7 @@ def captioner(
 
     given = {"models": _names(models), "steps": steps, "batch_size": batch_size, "lr": lr,
              "scenes_per_pair": scenes_per_pair, "encoder": encoder, "image_size": image_size}
-    base = CaptionerSettings(folds=folds)
-    s = dataclasses.replace(base.quick() if quick else base, **{k: v for k, v in given.items() if v is not None})
-    s.check()
+    s = _settings(CaptionerSettings(folds=folds), quick, given)
     apply_threads(threads)
     exp, chosen = captioner_experiment(s, device, lambda m: say(m, console))
     every_fold = exp.run
